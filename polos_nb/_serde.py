@@ -1,0 +1,214 @@
+"""Typed JSON: how values are written to the journal and read back exactly (D2).
+
+JSON's own values (``None``, ``bool``, ``int``, ``str``, finite ``float``, lists and
+dicts with string keys) are written as themselves, so journal rows stay readable with
+plain SQL. Everything else becomes a small tagged object ``{"$t": TAG, ...}``:
+
+=============  =====================================================
+tag            value
+=============  =====================================================
+``model``      a Pydantic model: ``cls`` (``module:Qualname``) + ``v``
+``datetime``   ISO 8601 (``date``, ``time``, ``timedelta`` alike)
+``bytes``      base64
+``tuple``      list of items (``set``/``frozenset`` alike)
+``float``      ``"nan"``, ``"inf"`` or ``"-inf"``
+``dict``       list of ``[key, value]`` pairs, for non-string keys or a
+               dict that itself has a ``"$t"`` key
+``decimal``,   the value's string form
+``uuid``
+``enum``       ``cls`` + the member's value
+``dataclass``  ``cls`` + fields
+=============  =====================================================
+
+Classes are found again by module and qualified name. Classes defined in a notebook cell
+(module ``__main__``) or inside a function are remembered when first written, so a run
+replayed in the same kernel gets the same class; after a kernel restart the class is looked
+up in ``__main__`` again, so re-running the cell that defines it is enough.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import importlib
+import json
+import math
+import sys
+import uuid
+from typing import Any
+
+from pydantic import BaseModel
+
+from polos_nb.errors import SerializationError
+
+__all__ = ["UnresolvedValue", "decode", "dumps", "encode", "loads", "qualified_name"]
+
+_TAG = "$t"
+_CLASSES: dict[str, type] = {}
+
+
+class UnresolvedValue(dict):  # type: ignore[type-arg]
+    """A tagged value whose class is not defined in this process (read with ``strict=False``)."""
+
+    @property
+    def class_name(self) -> str:
+        return str(self.get("cls", "?"))
+
+
+def qualified_name(cls: type) -> str:
+    """``module:Qualname`` of a class, as stored in the journal."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _remember(cls: type) -> str:
+    name = qualified_name(cls)
+    _CLASSES[name] = cls
+    return name
+
+
+def _resolve(name: str) -> type | None:
+    module_name, _, qualname = name.partition(":")
+    module = sys.modules.get(module_name)
+    if module is None and module_name != "__main__":
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:
+            module = None
+    if module is not None and "<locals>" not in qualname:
+        obj: Any = module
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if isinstance(obj, type):
+            return obj
+    return _CLASSES.get(name)
+
+
+def encode(value: Any) -> Any:
+    """Turn ``value`` into a JSON-compatible structure that :func:`decode` inverts."""
+    if value is None or value is True or value is False or type(value) is str:
+        return value
+    if type(value) is int:
+        return value
+    if type(value) is float:
+        if math.isfinite(value):
+            return value
+        return {_TAG: "float", "v": repr(value)}
+    if type(value) is list:
+        return [encode(v) for v in value]
+    if type(value) is dict:
+        if all(type(k) is str for k in value) and _TAG not in value:
+            return {k: encode(v) for k, v in value.items()}
+        return {_TAG: "dict", "v": [[encode(k), encode(v)] for k, v in value.items()]}
+    if isinstance(value, BaseModel):
+        return {_TAG: "model", "cls": _remember(type(value)), "v": value.model_dump(mode="json")}
+    if isinstance(value, enum.Enum):
+        return {_TAG: "enum", "cls": _remember(type(value)), "v": encode(value.value)}
+    if isinstance(value, dt.datetime):
+        return {_TAG: "datetime", "v": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {_TAG: "date", "v": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {_TAG: "time", "v": value.isoformat()}
+    if isinstance(value, dt.timedelta):
+        return {_TAG: "timedelta", "v": value.total_seconds()}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {_TAG: "bytes", "v": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, tuple):
+        return {_TAG: "tuple", "v": [encode(v) for v in value]}
+    if isinstance(value, frozenset):
+        return {_TAG: "frozenset", "v": [encode(v) for v in value]}
+    if isinstance(value, set):
+        return {_TAG: "set", "v": [encode(v) for v in value]}
+    if isinstance(value, decimal.Decimal):
+        return {_TAG: "decimal", "v": str(value)}
+    if isinstance(value, uuid.UUID):
+        return {_TAG: "uuid", "v": str(value)}
+    if isinstance(value, bool):  # bool subclasses are rare; keep them exact
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return encode(float(value))
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, list):
+        return [encode(v) for v in value]
+    if isinstance(value, dict):
+        return encode(dict(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {_TAG: "dataclass", "cls": _remember(type(value)), "v": fields}
+    raise SerializationError(
+        f"Cannot journal a value of type {type(value).__module__}.{type(value).__qualname__}. "
+        "Return JSON data, a Pydantic model, a dataclass, or one of datetime/bytes/tuple/set/"
+        "Decimal/UUID/Enum from steps and workflows."
+    )
+
+
+def decode(data: Any, *, strict: bool = True) -> Any:
+    """Invert :func:`encode`. With ``strict=False`` unknown classes become :class:`UnresolvedValue`."""
+    if type(data) is list:
+        return [decode(v, strict=strict) for v in data]
+    if type(data) is not dict:
+        return data
+    tag = data.get(_TAG)
+    if tag is None:
+        return {k: decode(v, strict=strict) for k, v in data.items()}
+    v = data.get("v")
+    if tag == "float":
+        return float(v)
+    if tag == "dict":
+        return {decode(k, strict=strict): decode(val, strict=strict) for k, val in v}
+    if tag == "datetime":
+        return dt.datetime.fromisoformat(v)
+    if tag == "date":
+        return dt.date.fromisoformat(v)
+    if tag == "time":
+        return dt.time.fromisoformat(v)
+    if tag == "timedelta":
+        return dt.timedelta(seconds=v)
+    if tag == "bytes":
+        return base64.b64decode(v)
+    if tag == "tuple":
+        return tuple(decode(x, strict=strict) for x in v)
+    if tag == "set":
+        return {decode(x, strict=strict) for x in v}
+    if tag == "frozenset":
+        return frozenset(decode(x, strict=strict) for x in v)
+    if tag == "decimal":
+        return decimal.Decimal(v)
+    if tag == "uuid":
+        return uuid.UUID(v)
+    if tag in ("model", "enum", "dataclass"):
+        cls = _resolve(data.get("cls", ""))
+        if cls is None:
+            if strict:
+                raise SerializationError(
+                    f"The journal holds a {data.get('cls')} value, but that class is not defined "
+                    "in this process. Run the cell (or import the module) that defines it, then "
+                    "resume the run."
+                )
+            return UnresolvedValue(data)
+        if tag == "model":
+            return cls.model_validate(v)  # type: ignore[attr-defined]
+        if tag == "enum":
+            return cls(decode(v, strict=strict))
+        return cls(**{k: decode(x, strict=strict) for k, x in v.items()})
+    raise SerializationError(f"Unknown journal value tag {tag!r}; the journal may be newer than polos_nb.")
+
+
+def dumps(value: Any) -> str:
+    """Encode ``value`` and return JSON text."""
+    return json.dumps(encode(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def loads(text: str | None, *, strict: bool = True) -> Any:
+    """Parse JSON text written by :func:`dumps`."""
+    if text is None:
+        return None
+    return decode(json.loads(text), strict=strict)

@@ -1,0 +1,334 @@
+"""``PolosClient`` (embedded mode) and ``Worker``.
+
+``PolosClient()`` opens the journal (see ``polos_nb.config`` for where it lives) and
+starts the in-process engine on its own thread. Several clients on the same journal in
+one process share one engine. Every method is async; ``*_sync`` twins block, for plain
+scripts (calling them inside a running event loop raises, use ``await`` there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from polos_nb._clock import Clock, SystemClock
+from polos_nb.config import resolve_journal_path
+from polos_nb.errors import UserError, WorkflowTimeoutError
+
+from . import _workflow as registry
+from ._runtime import Runtime, raise_for_terminal
+from ._types import BatchWorkflowInput, ExecutionHandle, ExecutionInfo
+
+__all__ = ["PolosClient", "Worker"]
+
+T = TypeVar("T")
+_RUNTIMES: dict[str, Runtime] = {}
+_RUNTIMES_LOCK = threading.Lock()
+
+
+class PolosClient:
+    """Entry point to the engine: start, resume, inspect and cancel executions.
+
+    Args:
+        journal: journal file path; defaults to ``$POLOS_JOURNAL``, else one file per
+            notebook (``.polos/<notebook>.duckdb``), else ``./.polos/journal.duckdb``.
+            ``":memory:"`` keeps nothing after the process ends.
+        clock: the engine's clock (tests pass ``polos_nb.testing.FakeClock``).
+        project_id, api_key, deployment_id: accepted for compatibility with upstream
+            Polos and ignored: polos_nb runs embedded, with no server.
+
+    Opening the journal resumes executions a dead process left running, as soon as their
+    workflow is defined (D13). Raises ``JournalLockedError`` if another process owns it.
+    """
+
+    def __init__(
+        self,
+        journal: str | os.PathLike[str] | None = None,
+        *,
+        clock: Clock | None = None,
+        project_id: str | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        deployment_id: str | None = None,
+    ) -> None:
+        if api_url:
+            raise UserError(
+                "polos_nb runs the engine embedded in this process and has no server mode; "
+                "drop api_url (the journal path is PolosClient(journal=...))."
+            )
+        self.project_id = project_id
+        self.journal_path = resolve_journal_path(journal)
+        with _RUNTIMES_LOCK:
+            runtime = _RUNTIMES.get(self.journal_path)
+            if runtime is None or runtime.closed:
+                runtime = Runtime(self.journal_path, clock or SystemClock())
+                _RUNTIMES[self.journal_path] = runtime
+            elif clock is not None and clock is not runtime.clock:
+                raise UserError(
+                    f"The journal {self.journal_path} is already open in this process with another clock. "
+                    "Close the other client first (client.close())."
+                )
+            runtime.clients += 1
+        self._runtime = runtime
+        if getattr(runtime, "default_client", None) is None:
+            runtime.default_client = self  # type: ignore[attr-defined]
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"PolosClient(journal={self.journal_path!r})"
+
+    @property
+    def runtime(self) -> Runtime:
+        """The engine behind this client (advanced use: inspection, fault injection)."""
+        return self._runtime
+
+    @property
+    def clock(self) -> Clock:
+        return self._runtime.clock
+
+    # ------------------------------------------------------------------ plumbing
+    async def _on_engine(self, coro: Coroutine[Any, Any, T]) -> T:
+        runtime = self._runtime
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is runtime.loop:
+            return await coro
+        return await asyncio.wrap_future(runtime.submit(coro))
+
+    def _call_sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._runtime.call(_wrap(coro))
+        coro.close()
+        raise UserError(
+            "A *_sync method was called inside a running event loop (a notebook cell or async code). "
+            "Use the async form with await, e.g. `await wf.run(client, payload)`."
+        )
+
+    # ------------------------------------------------------------------ starting
+    async def invoke(
+        self,
+        workflow_id: str | registry.Workflow,
+        payload: Any = None,
+        *,
+        queue_name: str | None = None,
+        queue_concurrency_limit: int | None = None,
+        concurrency_key: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        initial_state: Any = None,
+        run_timeout_seconds: float | None = None,
+    ) -> ExecutionHandle:
+        """Start an execution of a registered workflow; returns its handle at once.
+
+        The payload is validated against the workflow's input type first; nothing is
+        journaled if it does not fit (``PayloadValidationError``).
+        """
+        handle = await self._on_engine(
+            self._runtime.start(
+                workflow_id,
+                payload,
+                initial_state=initial_state,
+                queue_name=queue_name,
+                concurrency_key=concurrency_key,
+                session_id=session_id,
+                user_id=user_id,
+                run_timeout_seconds=run_timeout_seconds,
+            )
+        )
+        return handle._bind(self)
+
+    async def batch_invoke(
+        self, workflows: list[BatchWorkflowInput], session_id: str | None = None, user_id: str | None = None
+    ) -> list[ExecutionHandle]:
+        """Start several executions; returns their handles in order."""
+        handles = []
+        for item in workflows:
+            spec = item if isinstance(item, BatchWorkflowInput) else BatchWorkflowInput(**item)
+            handles.append(
+                await self.invoke(
+                    spec.id, spec.payload, session_id=session_id, user_id=user_id,
+                    initial_state=spec.initial_state, run_timeout_seconds=spec.run_timeout_seconds,
+                )
+            )
+        return handles
+
+    async def resume(
+        self,
+        suspend_workflow_id: str | None,
+        suspend_execution_id: str,
+        suspend_step_key: str,
+        data: Any = None,
+    ) -> None:
+        """Deliver ``data`` to the suspension ``suspend_step_key`` of an execution.
+
+        The execution is the one that called ``ctx.step.suspend``; passing the root
+        execution of its tree also works when exactly one execution in the tree waits
+        under that key. A resume that arrives before the suspension is reached is kept
+        and delivered then (D8). Raises ``ResumeError`` if it was resumed already or the
+        execution has ended.
+        """
+        await self._on_engine(self._runtime.resume(suspend_workflow_id, suspend_execution_id, suspend_step_key, data))
+
+    # ------------------------------------------------------------------ reading
+    async def get_execution(self, execution_id: str) -> ExecutionInfo:
+        """A snapshot of one execution: status, payload, result, error, state, tree, times."""
+        return await self._on_engine(self._runtime.get_execution(execution_id))
+
+    async def list_executions(
+        self,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        *,
+        root_only: bool = False,
+    ) -> list[ExecutionInfo]:
+        """Executions, newest first, optionally filtered by workflow id and status."""
+        return await self._on_engine(
+            self._runtime.list_executions(workflow_id=workflow_id, status=status, limit=limit, root_only=root_only)
+        )
+
+    async def wait_for_result(self, execution_id: str, *, timeout: float | None = None) -> Any:
+        """Wait until the execution ends; return its result or raise its error.
+
+        Raises ``ExecutionFailedError``, ``ExecutionCancelledError``, or
+        ``WorkflowTimeoutError`` after ``timeout`` seconds (the execution goes on).
+        """
+        waiter = self._on_engine(self._runtime.wait_terminal(execution_id))
+        try:
+            info = await asyncio.wait_for(waiter, timeout)
+        except asyncio.TimeoutError:
+            raise WorkflowTimeoutError(execution_id, timeout or 0) from None
+        return raise_for_terminal(info)
+
+    def pending_workflows(self) -> dict[str, list[str]]:
+        """Executions in the journal that wait for their workflow to be defined, by workflow id."""
+        return self._runtime.call(_wrap_value(self._runtime.pending_unregistered))
+
+    # ------------------------------------------------------------------ cancel
+    async def cancel(self, execution_id: str) -> bool:
+        """Cancel an execution and its descendants (not its parent). False if it had ended."""
+        return await self._on_engine(self._runtime.cancel(execution_id))
+
+    cancel_execution = cancel
+
+    # ------------------------------------------------------------------ sync twins
+    def invoke_sync(self, workflow_id: str | registry.Workflow, payload: Any = None, **options: Any) -> ExecutionHandle:
+        """Blocking twin of :meth:`invoke`."""
+        return self._call_sync(self.invoke(workflow_id, payload, **options))
+
+    def resume_sync(self, suspend_workflow_id: str | None, suspend_execution_id: str, suspend_step_key: str,
+                    data: Any = None) -> None:
+        """Blocking twin of :meth:`resume`."""
+        return self._call_sync(self.resume(suspend_workflow_id, suspend_execution_id, suspend_step_key, data))
+
+    def get_execution_sync(self, execution_id: str) -> ExecutionInfo:
+        """Blocking twin of :meth:`get_execution`."""
+        return self._call_sync(self.get_execution(execution_id))
+
+    def list_executions_sync(self, workflow_id: str | None = None, status: str | None = None,
+                             limit: int = 100) -> list[ExecutionInfo]:
+        """Blocking twin of :meth:`list_executions`."""
+        return self._call_sync(self.list_executions(workflow_id, status, limit))
+
+    def wait_for_result_sync(self, execution_id: str, *, timeout: float | None = None) -> Any:
+        """Blocking twin of :meth:`wait_for_result`."""
+        return self._call_sync(self.wait_for_result(execution_id, timeout=timeout))
+
+    def cancel_sync(self, execution_id: str) -> bool:
+        """Blocking twin of :meth:`cancel`."""
+        return self._call_sync(self.cancel(execution_id))
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Release this client; the last one closes the engine and the journal file."""
+        if self._closed:
+            return
+        self._closed = True
+        runtime = self._runtime
+        with _RUNTIMES_LOCK:
+            runtime.clients -= 1
+            last = runtime.clients <= 0
+            if last and _RUNTIMES.get(self.journal_path) is runtime:
+                del _RUNTIMES[self.journal_path]
+        if last:
+            runtime.close()
+
+    async def __aenter__(self) -> PolosClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def __enter__(self) -> PolosClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def _wrap(coro: Coroutine[Any, Any, T]) -> T:
+    return await coro
+
+
+async def _wrap_value(fn: Any) -> Any:
+    return fn()
+
+
+class Worker:
+    """Registers workflows (and agents and tools) with the embedded engine.
+
+    In embedded mode the engine already runs inside the client's process, so a worker
+    only makes sure its workflows are registered; ``await worker.run()`` then serves
+    until ``stop()`` (useful for scripts that only wait for events and schedules).
+    """
+
+    def __init__(
+        self,
+        client: PolosClient,
+        *,
+        deployment_id: str | None = None,
+        agents: list[Any] | None = None,
+        tools: list[Any] | None = None,
+        workflows: list[Any] | None = None,
+        max_concurrent_workflows: int | None = None,
+        **_ignored: Any,
+    ) -> None:
+        self.client = client
+        self.deployment_id = deployment_id or "default"
+        self.max_concurrent_workflows = max_concurrent_workflows
+        self.workflows: list[registry.Workflow] = []
+        for item in [*(workflows or []), *(agents or []), *(tools or [])]:
+            if not isinstance(item, registry.Workflow):
+                raise UserError(f"Worker got {item!r}; pass workflows, agents and tools defined with polos_nb.")
+            self.workflows.append(item)
+        self._stopped: asyncio.Event | None = None
+        self.register()
+
+    def register(self) -> None:
+        """Register every workflow with the engine (replacing same-id definitions)."""
+        for wf in self.workflows:
+            registry.register(wf)
+
+    async def run(self) -> None:
+        """Serve until :meth:`stop` is called."""
+        self.register()
+        self._stopped = asyncio.Event()
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        if self._stopped is not None:
+            self._stopped.set()
+
+    async def __aenter__(self) -> Worker:
+        self.register()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

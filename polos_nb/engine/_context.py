@@ -1,0 +1,521 @@
+"""``WorkflowContext`` and ``ctx.step``: the durable primitives a workflow calls.
+
+Every ``ctx.step.*`` call takes a key that is unique within the execution. The first
+time a call runs, its outcome is journaled; when the workflow function re-runs (after
+a crash, a kernel restart or a wait), the call returns the journaled outcome instead.
+Calls are also numbered in the order the code makes them; replay checks that the same
+keys come in the same order (D4). Steps started together with ``asyncio.gather`` are
+numbered in the order they are passed to ``gather``, so parallel steps replay cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import inspect
+import random as _random
+import traceback
+import uuid as _uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from polos_nb import _serde
+from polos_nb.errors import (
+    ChildWorkflowError,
+    DuplicateStepKeyError,
+    ExecutionCancelledError,
+    NonDeterminismError,
+    SerializationError,
+    StepExecutionError,
+    UserError,
+    WaitTimeoutError,
+)
+
+from ._signals import Park
+from ._types import BatchStepResult, BatchWorkflowInput, EventPayload, ExecutionHandle
+
+if TYPE_CHECKING:
+    from ._runtime import Exec, Runtime, StepRecord
+    from ._workflow import Workflow
+
+__all__ = ["Step", "WorkflowContext", "WorkflowState"]
+
+
+class WorkflowState(BaseModel):
+    """Base class for a workflow's ``state_schema``. Assignments are validated.
+
+    ``ctx.state`` is journaled with every step that changes it, so mutations made inside
+    a step function survive a crash and a replay.
+    """
+
+    model_config = {"validate_assignment": True}
+
+
+class WorkflowContext:
+    """What a running workflow knows about itself; ``ctx.step`` holds the durable calls."""
+
+    def __init__(self, runtime: Runtime, ex: Exec, wf: Workflow) -> None:
+        self._runtime = runtime
+        self._ex = ex
+        self.workflow_id = ex.workflow_id
+        self.execution_id = ex.id
+        self.parent_execution_id = ex.parent_id
+        self.root_execution_id = ex.root_id
+        self.root_workflow_id = ex.root_workflow_id
+        self.session_id = ex.session_id
+        self.user_id = ex.user_id
+        self.workflow_type = ex.workflow_type
+        self.created_at = ex.created_at
+        self.deployment_id = "default"
+        self.retry_count = 0
+        self.state: Any = None
+        if wf.state_schema is not None:
+            raw = ex.state_json if ex.state_json is not None else ex.initial_state_json
+            loaded = _serde.loads(raw) if raw is not None else None
+            self.state = loaded if isinstance(loaded, wf.state_schema) else wf.state_schema.model_validate(
+                loaded or {}
+            )
+        self.step = Step(self, runtime, ex)
+        self._fatal: BaseException | None = None
+
+    @property
+    def topic(self) -> str:
+        """The topic this execution tree's events are published on."""
+        return f"workflow/{self.root_workflow_id}/{self.root_execution_id}"
+
+    def __repr__(self) -> str:
+        return f"<WorkflowContext {self.workflow_id} execution={self.execution_id}>"
+
+
+def _fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    try:
+        text = _serde.dumps([list(args), kwargs])
+    except Exception:
+        text = repr([type(a).__qualname__ for a in args] + sorted(kwargs))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _error_json(exc: BaseException) -> str:
+    return _serde.dumps(
+        {
+            "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+            "message": str(exc),
+            "traceback": "".join(traceback.format_exception(exc))[-4000:],
+        }
+    )
+
+
+def _as_seconds(value: float | dt.timedelta | None) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+    if seconds <= 0:
+        raise UserError(f"A timeout must be positive (got {value!r}).")
+    return seconds
+
+
+class Step:
+    """The durable operations of one execution, reached as ``ctx.step``."""
+
+    def __init__(self, ctx: WorkflowContext, runtime: Runtime, ex: Exec) -> None:
+        self._ctx = ctx
+        self._rt = runtime
+        self._ex = ex
+        self._used: set[str] = set()
+        self._next_position = 0
+        self._state_snapshot: str | None = None
+        if ctx.state is not None:
+            self._state_snapshot = _serde.dumps(ctx.state)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _begin(self, key: str, kind: str) -> tuple[int, StepRecord | None]:
+        ex = self._ex
+        if ex.cancel_requested:
+            raise ExecutionCancelledError(ex.id)
+        if not isinstance(key, str) or not key:
+            raise UserError(f"A step key must be a non-empty string (got {key!r}).")
+        if key in self._used:
+            raise self._fail(DuplicateStepKeyError(ex.id, key))
+        self._used.add(key)
+        position = self._next_position
+        self._next_position += 1
+        record = ex.steps.get(key)
+        if record is not None:
+            if record.position is not None and (record.position != position or record.kind != kind):
+                raise self._fail(
+                    NonDeterminismError(
+                        ex.id,
+                        position,
+                        f"{record.kind} step {key!r} at position {record.position}",
+                        f"{kind} step {key!r}",
+                    )
+                )
+        else:
+            other = ex.positions.get(position)
+            if other is not None and other != key:
+                recorded = ex.steps[other]
+                raise self._fail(
+                    NonDeterminismError(
+                        ex.id, position, f"{recorded.kind} step {other!r}", f"{kind} step {key!r}"
+                    )
+                )
+        return position, record
+
+    def _fail(self, exc: BaseException) -> BaseException:
+        # Remember engine-level errors so the execution fails even if user code catches them.
+        self._ctx._fatal = exc
+        return exc
+
+    def _state_json(self) -> str | None:
+        state = self._ctx.state
+        if state is None:
+            return None
+        text = _serde.dumps(state)
+        if text == self._state_snapshot:
+            return None
+        self._state_snapshot = text
+        return text
+
+    def _replay(self, record: StepRecord) -> Any:
+        if record.state is not None and self._ctx.state is not None:
+            self._ctx.state = _serde.loads(record.state)
+            self._state_snapshot = record.state
+        if record.status == "completed":
+            return _serde.loads(record.output) if record.output is not None else None
+        raise self._rebuild_error(record)
+
+    def _rebuild_error(self, record: StepRecord) -> BaseException:
+        info = _serde.loads(record.error) if record.error else {}
+        etype = str(info.get("type", "Exception"))
+        message = str(info.get("message", ""))
+        if etype.endswith("WaitTimeoutError"):
+            return WaitTimeoutError(info.get("what", record.key), info.get("deadline", "?"))
+        if etype.endswith("ExecutionCancelledError"):
+            return ExecutionCancelledError(info.get("execution_id", self._ex.id))
+        if record.kind in ("invoke_wait",):
+            return ChildWorkflowError(record.key, etype, message)
+        return StepExecutionError(record.key, etype, message)
+
+    async def _record_value(self, key: str, kind: str, value: Any, extra_ops: list[Any] | None = None) -> Any:
+        position, record = self._begin(key, kind)
+        if record is not None:
+            return self._replay(record)
+        now = self._rt.clock.now()
+        ops = list(extra_ops or [])
+        ops.append(
+            self._rt.step_insert(
+                self._ex, key, position, kind, 1, "completed", None, _serde.dumps(value), None,
+                self._state_json(), now, now,
+            )
+        )
+        await self._rt.commit(ops)
+        return value
+
+    # ------------------------------------------------------------------ run
+    async def run(
+        self,
+        key: str,
+        func: Callable[..., Any],
+        *args: Any,
+        max_retries: int = 2,
+        base_delay: float = 1.0,
+        max_delay: float = 10.0,
+        **kwargs: Any,
+    ) -> Any:
+        """Run ``func(*args, **kwargs)`` once and journal its result.
+
+        Sync functions run in a worker thread; async ones on the engine loop. If it
+        raises, it is retried up to ``max_retries`` times with exponential back-off
+        (``base_delay * 2**n`` seconds, at most ``max_delay``; no sleep after the last
+        attempt); every attempt is journaled. The final failure raises
+        :class:`StepExecutionError`, now and on every replay.
+
+        The side effect runs at least once and its result is recorded exactly once: if the
+        process dies after ``func`` returns but before the commit, the step runs again.
+        Give such side effects an idempotency key (e.g. ``ctx.step.uuid``) when it matters.
+        """
+        if not callable(func):
+            raise UserError(f"ctx.step.run({key!r}, ...) needs a callable, got {func!r}.")
+        if max_retries < 0:
+            raise UserError("max_retries must be >= 0.")
+        position, record = self._begin(key, "run")
+        if record is not None:
+            return self._replay(record)
+        rt, ex = self._rt, self._ex
+        input_hash = _fingerprint(args, kwargs)
+        attempt = ex.attempts.get(key, 0) + 1
+        first_attempt = attempt
+        is_async = inspect.iscoroutinefunction(func)
+        while True:
+            started = rt.clock.now()
+            rt.emit_step_start(ex, key, "run", attempt, started)
+            try:
+                if is_async:
+                    result = await func(*args, **kwargs)
+                else:
+                    result = await asyncio.to_thread(func, *args, **kwargs)
+                    if inspect.isawaitable(result):
+                        result = await result
+                output = _serde.dumps(result)
+            except Exception as exc:
+                ended = rt.clock.now()
+                retry = attempt - first_attempt < max_retries and not isinstance(exc, SerializationError)
+                status = "retrying" if retry else "failed"
+                await rt.commit(
+                    [
+                        rt.step_insert(
+                            ex, key, position, "run", attempt, status, input_hash, None,
+                            _error_json(exc), self._state_json(), started, ended,
+                        )
+                    ]
+                )
+                ex.attempts[key] = attempt
+                if not retry:
+                    error = StepExecutionError(key, f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc))
+                    raise error from exc
+                await rt.clock.sleep(min(base_delay * (2 ** (attempt - first_attempt)), max_delay))
+                attempt += 1
+                continue
+            await rt.commit(
+                [
+                    rt.step_insert(
+                        ex, key, position, "run", attempt, "completed", input_hash, output, None,
+                        self._state_json(), started, rt.clock.now(),
+                    )
+                ]
+            )
+            return result
+
+    # ------------------------------------------------------------------ deterministic helpers
+    async def uuid(self, key: str) -> str:
+        """A random UUID string, the same on every replay."""
+        return await self._record_value(key, "uuid", str(_uuid.uuid4()))
+
+    async def random(self, key: str) -> float:
+        """A random float in [0, 1), the same on every replay."""
+        return await self._record_value(key, "random", _random.random())
+
+    async def now(self, key: str) -> int:
+        """The current time in Unix milliseconds (the engine clock), the same on every replay."""
+        return await self._record_value(key, "now", int(self._rt.clock.now().timestamp() * 1000))
+
+    # ------------------------------------------------------------------ events
+    async def publish_event(
+        self, key: str, topic: str, data: Any = None, event_type: str | None = None
+    ) -> int:
+        """Publish an event exactly once (the event and the step commit together).
+
+        Returns the event's per-topic sequence number.
+        """
+        position, record = self._begin(key, "publish")
+        if record is not None:
+            return self._replay(record)
+        data_json = _serde.dumps(data if data is not None else {})
+        insert, event = await self._rt.event_insert(topic, event_type, data_json, self._ex.id)
+        now = self._rt.clock.now()
+        await self._rt.commit(
+            [
+                insert,
+                self._rt.step_insert(
+                    self._ex, key, position, "publish", 1, "completed", None,
+                    _serde.dumps(event.sequence_id), None, self._state_json(), now, now,
+                ),
+            ]
+        )
+        self._rt.after_publish(topic, event)
+        return event.sequence_id  # type: ignore[return-value]
+
+    async def publish_workflow_event(self, key: str, data: Any = None, event_type: str | None = None) -> int:
+        """Publish on this execution tree's own topic (what ``stream_workflow`` reads)."""
+        return await self.publish_event(key, self._ctx.topic, data, event_type)
+
+    async def wait_for_event(
+        self, key: str, topic: str, timeout: float | dt.timedelta | None = None
+    ) -> EventPayload:
+        """Wait for the next event published on ``topic`` after this wait began.
+
+        Events published before the wait began are not delivered (read them with
+        ``events.read_topic``). With ``timeout`` (seconds), raises :class:`WaitTimeoutError`
+        once it passes.
+        """
+        timeout_s = _as_seconds(timeout)
+        position, record = self._begin(key, "event_wait")
+        if record is not None:
+            return self._replay(record)
+        await self._rt.wait(self._ex, key, position, "event", topic=topic, timeout=timeout_s)
+        raise Park()
+
+    async def suspend(
+        self, key: str, data: Any = None, timeout: float | dt.timedelta | None = None
+    ) -> EventPayload:
+        """Park the execution until ``client.resume(...)`` supplies a payload.
+
+        ``data`` (a dict or Pydantic model) is published with the ``suspend_<key>`` event
+        so an approver can see what is asked; a ``_form`` entry describes the form to
+        show. Returns an :class:`EventPayload` whose ``data`` is the resume payload
+        (``resp.data["approved"]`` or ``resp["data"]``). A resume sent before the
+        suspension is reached is kept and delivered. With ``timeout`` (seconds), raises
+        :class:`WaitTimeoutError` once it passes.
+        """
+        timeout_s = _as_seconds(timeout)
+        position, record = self._begin(key, "suspend")
+        if record is not None:
+            return self._replay(record)
+        if isinstance(data, BaseModel):
+            data = data.model_dump(mode="json")
+        if data is not None and not isinstance(data, dict):
+            raise UserError(f"suspend data must be a dict or a Pydantic model (got {type(data).__name__}).")
+        early = await self._rt.wait(self._ex, key, position, "suspend", data=data or {}, timeout=timeout_s)
+        if early is not None:
+            return early
+        raise Park()
+
+    # ------------------------------------------------------------------ time
+    async def wait_for(
+        self,
+        key: str,
+        seconds: float = 0,
+        minutes: float = 0,
+        hours: float = 0,
+        days: float = 0,
+        weeks: float = 0,
+    ) -> None:
+        """Durable sleep: the wake time is journaled, so a restart does not extend it."""
+        total = dt.timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days, weeks=weeks)
+        if total.total_seconds() <= 0:
+            raise UserError(f"wait_for({key!r}) needs a positive duration (got {total}).")
+        position, record = self._begin(key, "sleep")
+        if record is not None:
+            self._replay(record)
+            return None
+        await self._rt.wait(self._ex, key, position, "sleep", wake_at=self._rt.clock.now() + total)
+        raise Park()
+
+    async def sleep(self, key: str, seconds: float) -> None:
+        """Durable sleep for ``seconds`` (same as ``wait_for(key, seconds=...)``)."""
+        await self.wait_for(key, seconds=seconds)
+
+    async def wait_until(self, key: str, when: dt.datetime) -> None:
+        """Durable sleep until ``when`` (a naive datetime is taken as UTC)."""
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        position, record = self._begin(key, "sleep")
+        if record is not None:
+            self._replay(record)
+            return None
+        await self._rt.wait(self._ex, key, position, "sleep", wake_at=when)
+        raise Park()
+
+    # ------------------------------------------------------------------ children
+    async def invoke(
+        self,
+        key: str,
+        workflow: Workflow | str,
+        payload: Any = None,
+        *,
+        initial_state: Any = None,
+        queue: str | None = None,
+        concurrency_key: str | None = None,
+        run_timeout_seconds: float | None = None,
+    ) -> ExecutionHandle:
+        """Start a child workflow and return its handle without waiting (fire and forget)."""
+        position, record = self._begin(key, "invoke")
+        if record is not None:
+            return self._rt.bind_handle(self._replay(record))
+        spec = BatchWorkflowInput(
+            id=workflow, payload=payload, initial_state=initial_state, run_timeout_seconds=run_timeout_seconds
+        )
+        handles = await self._rt.start_children(
+            self._ex, key, position, "invoke", [spec], queue=queue, concurrency_key=concurrency_key
+        )
+        return handles[0]
+
+    async def invoke_and_wait(
+        self,
+        key: str,
+        workflow: Workflow | str,
+        payload: Any = None,
+        *,
+        initial_state: Any = None,
+        queue: str | None = None,
+        concurrency_key: str | None = None,
+        run_timeout_seconds: float | None = None,
+    ) -> Any:
+        """Start a child workflow and wait for its result.
+
+        A failed child raises :class:`ChildWorkflowError` here, which the workflow can catch.
+        """
+        position, record = self._begin(key, "invoke_wait")
+        if record is not None:
+            return self._replay(record)
+        spec = BatchWorkflowInput(
+            id=workflow, payload=payload, initial_state=initial_state, run_timeout_seconds=run_timeout_seconds
+        )
+        await self._rt.start_children(
+            self._ex, key, position, "invoke_wait", [spec], queue=queue, concurrency_key=concurrency_key
+        )
+        raise Park()
+
+    async def batch_invoke(self, key: str, workflows: list[BatchWorkflowInput]) -> list[ExecutionHandle]:
+        """Start several child workflows at once; returns their handles in order."""
+        position, record = self._begin(key, "batch_invoke")
+        if record is not None:
+            return [self._rt.bind_handle(h) for h in self._replay(record)]
+        return await self._rt.start_children(self._ex, key, position, "batch_invoke", _specs(workflows))
+
+    async def batch_invoke_and_wait(self, key: str, workflows: list[BatchWorkflowInput]) -> list[BatchStepResult]:
+        """Start several child workflows and wait for all of them.
+
+        Results come back in submission order; a failed child gives a result with
+        ``success=False`` rather than raising.
+        """
+        position, record = self._begin(key, "batch_wait")
+        if record is not None:
+            return [BatchStepResult(**item) for item in self._replay(record)]
+        await self._rt.start_children(self._ex, key, position, "batch_wait", _specs(workflows))
+        raise Park()
+
+    # ------------------------------------------------------------------ resume another execution
+    async def resume(
+        self,
+        key: str,
+        suspend_step_key: str,
+        suspend_execution_id: str,
+        suspend_workflow_id: str | None = None,
+        data: Any = None,
+    ) -> None:
+        """Resume another execution's suspension, exactly once (journaled under ``key``)."""
+        position, record = self._begin(key, "resume")
+        if record is not None:
+            self._replay(record)
+            return None
+        await self._rt.resume(suspend_workflow_id, suspend_execution_id, suspend_step_key, data)
+        now = self._rt.clock.now()
+        await self._rt.commit(
+            [
+                self._rt.step_insert(
+                    self._ex, key, position, "resume", 1, "completed", None, "null", None,
+                    self._state_json(), now, now,
+                )
+            ]
+        )
+        return None
+
+
+def _specs(workflows: list[BatchWorkflowInput]) -> list[BatchWorkflowInput]:
+    specs = []
+    for item in workflows:
+        if isinstance(item, BatchWorkflowInput):
+            specs.append(item)
+        elif isinstance(item, dict):
+            specs.append(BatchWorkflowInput(**item))
+        else:
+            raise UserError(
+                f"batch items must be BatchWorkflowInput(id=..., payload=...), got {type(item).__name__}."
+            )
+    if not specs:
+        raise UserError("A batch needs at least one workflow.")
+    return specs

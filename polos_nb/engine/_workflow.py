@@ -1,0 +1,314 @@
+"""``@workflow``: define a durable workflow, and the registry runtimes resume from."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import typing
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, overload
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from polos_nb.errors import PayloadValidationError, UserError
+
+if TYPE_CHECKING:
+    from ._client import PolosClient
+    from ._context import WorkflowContext
+    from ._types import ExecutionHandle
+
+__all__ = ["Workflow", "get_all_workflows", "get_workflow", "workflow"]
+
+_REGISTRY: dict[str, Workflow] = {}
+_LISTENERS: list[Callable[[Workflow], None]] = []
+_LOCK = threading.Lock()
+
+
+def get_workflow(workflow_id: str) -> Workflow | None:
+    """The workflow registered under ``workflow_id``, or ``None``."""
+    return _REGISTRY.get(workflow_id)
+
+
+def get_all_workflows() -> dict[str, Workflow]:
+    """Every registered workflow, by id."""
+    return dict(_REGISTRY)
+
+
+def register(wf: Workflow) -> None:
+    """Register (or replace) a workflow; running runtimes resume its pending executions."""
+    with _LOCK:
+        _REGISTRY[wf.id] = wf
+        listeners = list(_LISTENERS)
+    for listener in listeners:
+        listener(wf)
+
+
+def add_listener(listener: Callable[[Workflow], None]) -> None:
+    with _LOCK:
+        _LISTENERS.append(listener)
+
+
+def remove_listener(listener: Callable[[Workflow], None]) -> None:
+    with _LOCK:
+        if listener in _LISTENERS:
+            _LISTENERS.remove(listener)
+
+
+class Workflow:
+    """A durable workflow. Create one with :func:`workflow`.
+
+    Calling ``await wf.run(client, payload)`` starts an execution and waits for its
+    result; ``await wf.invoke(client, payload)`` returns an :class:`ExecutionHandle` at once.
+    """
+
+    workflow_type = "workflow"
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        id: str | None = None,
+        description: str | None = None,
+        queue: Any = None,
+        trigger_on_event: str | None = None,
+        batch_size: int = 1,
+        batch_timeout_seconds: float | None = None,
+        schedule: Any = None,
+        on_start: Any = None,
+        on_end: Any = None,
+        state_schema: type[BaseModel] | None = None,
+    ) -> None:
+        self.func = func
+        self.id = id or getattr(func, "__name__", None) or ""
+        if not isinstance(self.id, str) or not self.id.strip():
+            raise UserError("A workflow needs a non-empty string id: @workflow(id='my_workflow').")
+        self.description = description if description is not None else inspect.getdoc(func)
+        self.queue = queue
+        self.trigger_on_event = trigger_on_event
+        self.batch_size = batch_size
+        self.batch_timeout_seconds = batch_timeout_seconds
+        self.schedule = schedule
+        self.on_start = on_start
+        self.on_end = on_end
+        if state_schema is not None and not (
+            isinstance(state_schema, type) and issubclass(state_schema, BaseModel)
+        ):
+            raise UserError(
+                f"state_schema must be a Pydantic model class (got {state_schema!r}); "
+                "subclass polos_nb.WorkflowState."
+            )
+        self.state_schema = state_schema
+        self._is_async = inspect.iscoroutinefunction(func)
+        self._takes_payload, self._payload_adapter, self._payload_type = _inspect_signature(func, self.id)
+        self.__doc__ = inspect.getdoc(func)
+        self.__name__ = getattr(func, "__name__", self.id)
+        self.__wrapped__ = func
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id!r}>"
+
+    # ----------------------------------------------------------------- payload
+    def validate_payload(self, payload: Any) -> Any:
+        """Validate ``payload`` against the declared input type (raises PayloadValidationError)."""
+        if not self._takes_payload or self._payload_adapter is None:
+            return payload
+        if payload is None and self._payload_type is not None and _accepts_none(self._payload_type):
+            return None
+        try:
+            return self._payload_adapter.validate_python(payload)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '<payload>'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise PayloadValidationError(
+                f"Payload for workflow {self.id!r} does not match {_type_name(self._payload_type)}: "
+                f"{problems}. Pass a value of that type (a dict with those fields works)."
+            ) from None
+
+    def initial_state(self, value: Any) -> BaseModel | None:
+        """Build the state object for a new execution (``None`` without ``state_schema``)."""
+        if self.state_schema is None:
+            if value is not None:
+                raise UserError(
+                    f"Workflow {self.id!r} has no state_schema, so initial_state cannot be used. "
+                    "Declare @workflow(state_schema=MyState)."
+                )
+            return None
+        if value is None:
+            return self.state_schema()
+        try:
+            return self.state_schema.model_validate(value)
+        except ValidationError as exc:
+            raise PayloadValidationError(
+                f"initial_state for workflow {self.id!r} does not match "
+                f"{self.state_schema.__name__}: {exc.errors()[0]['msg']}"
+            ) from None
+
+    async def call(self, ctx: WorkflowContext, payload: Any) -> Any:
+        """Run the user function once (the runtime calls this on every replay)."""
+        args: tuple[Any, ...] = (ctx, payload) if self._takes_payload else (ctx,)
+        if self._is_async:
+            return await self.func(*args)
+        import asyncio
+
+        result = await asyncio.to_thread(self.func, *args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    # ----------------------------------------------------------------- starting runs
+    async def invoke(
+        self,
+        client: PolosClient,
+        payload: Any = None,
+        *,
+        queue: str | None = None,
+        concurrency_key: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        initial_state: Any = None,
+        run_timeout_seconds: float | None = None,
+    ) -> ExecutionHandle:
+        """Start an execution and return its handle at once."""
+        if self.id not in _REGISTRY:
+            register(self)
+        return await client.invoke(
+            self.id,
+            payload,
+            queue_name=queue,
+            concurrency_key=concurrency_key,
+            session_id=session_id,
+            user_id=user_id,
+            initial_state=initial_state,
+            run_timeout_seconds=run_timeout_seconds,
+        )
+
+    async def run(
+        self,
+        client: PolosClient,
+        payload: Any = None,
+        *,
+        timeout: float | None = 600.0,
+        queue: str | None = None,
+        concurrency_key: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        initial_state: Any = None,
+    ) -> Any:
+        """Start an execution and wait for its result.
+
+        Raises ``ExecutionFailedError`` if it fails, ``ExecutionCancelledError`` if it is
+        cancelled and ``WorkflowTimeoutError`` if ``timeout`` seconds pass first (the
+        execution keeps going; ``timeout=None`` waits for ever).
+        """
+        handle = await self.invoke(
+            client,
+            payload,
+            queue=queue,
+            concurrency_key=concurrency_key,
+            session_id=session_id,
+            user_id=user_id,
+            initial_state=initial_state,
+        )
+        return await client.wait_for_result(handle.id, timeout=timeout)
+
+    def invoke_sync(self, client: PolosClient, payload: Any = None, **options: Any) -> ExecutionHandle:
+        """Blocking twin of :meth:`invoke`, for scripts (not for a running event loop)."""
+        return client._call_sync(self.invoke(client, payload, **options))
+
+    def run_sync(self, client: PolosClient, payload: Any = None, **options: Any) -> Any:
+        """Blocking twin of :meth:`run`, for scripts (not for a running event loop)."""
+        return client._call_sync(self.run(client, payload, **options))
+
+
+def _accepts_none(tp: Any) -> bool:
+    if tp is type(None) or tp is Any:
+        return True
+    return type(None) in typing.get_args(tp)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or repr(tp)
+
+
+def _inspect_signature(func: Callable[..., Any], wf_id: str) -> tuple[bool, TypeAdapter[Any] | None, Any]:
+    if not callable(func):
+        raise UserError(f"@workflow needs a function, got {func!r}.")
+    params = [
+        p
+        for p in inspect.signature(func).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(params) not in (1, 2):
+        raise UserError(
+            f"Workflow {wf_id!r} must take (ctx) or (ctx, payload); it takes {len(params)} "
+            "positional parameters."
+        )
+    if len(params) == 1:
+        return False, None, None
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:
+        hints = {}
+    tp = hints.get(params[1].name, inspect.Parameter.empty)
+    if tp is inspect.Parameter.empty or tp is Any:
+        return True, None, None
+    try:
+        return True, TypeAdapter(tp), tp
+    except Exception as exc:
+        raise UserError(
+            f"Workflow {wf_id!r}: cannot validate payloads of type {tp!r} ({exc}). Use a Pydantic "
+            "model, dict, or another type Pydantic understands."
+        ) from exc
+
+
+@overload
+def workflow(func: Callable[..., Any], /) -> Workflow: ...
+@overload
+def workflow(
+    func: None = None,
+    /,
+    *,
+    id: str | None = None,
+    description: str | None = None,
+    queue: Any = None,
+    trigger_on_event: str | None = None,
+    batch_size: int = 1,
+    batch_timeout_seconds: float | None = None,
+    schedule: Any = None,
+    on_start: Any = None,
+    on_end: Any = None,
+    state_schema: type[BaseModel] | None = None,
+) -> Callable[[Callable[..., Any]], Workflow]: ...
+
+
+def workflow(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Make an async function a durable workflow, registered under its ``id``.
+
+    ```python
+    @workflow(id="process_order")
+    async def process_order(ctx: WorkflowContext, order: Order) -> Receipt:
+        charge = await ctx.step.run("charge", charge_card, order)
+        return Receipt(charge_id=charge.id)
+    ```
+
+    The function takes ``(ctx)`` or ``(ctx, payload)``; an annotated payload is validated
+    (a Pydantic model accepts a matching dict). Everything with side effects or
+    non-deterministic results belongs in a ``ctx.step`` call: the function re-runs from
+    the top after a crash or a wait, and steps return their journaled results.
+
+    Options: ``id`` (defaults to the function name), ``description``, ``state_schema``
+    (a ``WorkflowState`` subclass available as ``ctx.state``), ``queue``,
+    ``trigger_on_event``, ``batch_size``, ``batch_timeout_seconds``, ``schedule``.
+    Defining a workflow again under the same id (re-running its cell) replaces it.
+    """
+
+    def decorate(f: Callable[..., Any]) -> Workflow:
+        wf = Workflow(f, **options)
+        register(wf)
+        return wf
+
+    if func is not None:
+        return decorate(func)
+    return decorate

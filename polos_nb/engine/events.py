@@ -1,0 +1,158 @@
+"""Events: publish to topics, read a topic's history, stream an execution's events.
+
+```python
+from polos_nb import events, EventData
+
+seq = await events.publish(client, "order/new", EventData(event_type="created", data={"id": 7}))
+async for event in events.stream_workflow(client, handle.root_workflow_id, handle.id):
+    print(event.event_type, event.data)
+```
+
+Every event is journaled with a per-topic ``sequence_id`` (D16). An execution tree's
+lifecycle events (``workflow_start``, ``step_finish``, ``suspend_<key>``,
+``resume_<key>``, ``workflow_finish`` …) are on the topic
+``workflow/<root workflow id>/<root execution id>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from ._types import EventData, StreamEvent
+
+if TYPE_CHECKING:
+    from ._client import PolosClient
+
+__all__ = ["EventData", "StreamEvent", "batch_publish", "publish", "read_topic", "stream_topic", "stream_workflow"]
+
+_TERMINAL = re.compile(r"^[a-z]+_(finish|error|cancel)$")
+
+
+async def publish(
+    client: PolosClient,
+    topic: str,
+    event_data: EventData | dict[str, Any] | None = None,
+    execution_id: str | None = None,
+    root_execution_id: str | None = None,
+) -> int:
+    """Publish one event; returns its sequence number on the topic.
+
+    Publishing from workflow code? Use ``ctx.step.publish_event`` so a replay does not
+    publish twice.
+    """
+    if event_data is None:
+        event_data = EventData()
+    elif isinstance(event_data, dict):
+        event_data = EventData(**event_data) if set(event_data) <= {"event_type", "data"} else EventData(data=event_data)
+    event = await client._on_engine(client.runtime.publish(topic, event_data.event_type, event_data.data))
+    return int(event.sequence_id or 0)
+
+
+async def batch_publish(client: PolosClient, topic: str, events: list[EventData]) -> list[int]:
+    """Publish several events in order; returns their sequence numbers."""
+    return [await publish(client, topic, e) for e in events]
+
+
+async def read_topic(
+    client: PolosClient, topic: str, after_sequence_id: int = 0, limit: int | None = None
+) -> list[StreamEvent]:
+    """The events on ``topic`` with a sequence number above ``after_sequence_id``, oldest first."""
+    return await client._on_engine(client.runtime.read_topic(topic, after_sequence_id, limit))
+
+
+async def _stream(
+    client: PolosClient,
+    topic: str,
+    history: Callable[[], Any],
+    after_journal_seq: int,
+    stop: Callable[[StreamEvent], bool],
+) -> AsyncIterator[StreamEvent]:
+    runtime = client.runtime
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[StreamEvent] = asyncio.Queue()
+
+    def deliver(event: StreamEvent) -> None:
+        loop.call_soon_threadsafe(inbox.put_nowait, event)
+
+    async def subscribe() -> Callable[[], None]:
+        return runtime.subscribe(topic, deliver)
+
+    unsubscribe = await client._on_engine(subscribe())
+    last = after_journal_seq
+    try:
+        for seq, event in await client._on_engine(history()):
+            last = max(last, seq)
+            yield event
+            if stop(event):
+                return
+        while True:
+            event = await inbox.get()
+            seq = event._journal_seq
+            if seq is not None:
+                if seq <= last:
+                    continue
+                last = seq
+            yield event
+            if stop(event):
+                return
+    finally:
+        runtime.loop.call_soon_threadsafe(unsubscribe)
+
+
+def stream_workflow(
+    client: PolosClient, workflow_id: str | None, workflow_run_id: str, last_sequence_id: int = 0
+) -> AsyncIterator[StreamEvent]:
+    """Stream an execution tree's events from its start (or after the journal sequence
+    ``last_sequence_id``) until the run ``workflow_run_id`` finishes, fails or is cancelled.
+
+    ``workflow_id`` is the root workflow's id (kept for upstream compatibility; the
+    topic is looked up from the execution).
+    """
+
+    async def gen() -> AsyncIterator[StreamEvent]:
+        info = await client.get_execution(workflow_run_id)
+        topic = f"workflow/{info.root_workflow_id}/{info.root_execution_id}"
+
+        def stop(event: StreamEvent) -> bool:
+            meta = event.data.get("_metadata", {}) if isinstance(event.data, dict) else {}
+            kind = event.event_type or ""
+            return (
+                bool(_TERMINAL.match(kind))
+                and not kind.startswith(("step_", "suspend_", "resume_"))
+                and meta.get("execution_id") == workflow_run_id
+            )
+
+        async for event in _stream(
+            client, topic, lambda: client.runtime.history(info.root_execution_id, topic, last_sequence_id),
+            last_sequence_id, stop,
+        ):
+            yield event
+
+    return gen()
+
+
+def stream_topic(client: PolosClient, topic: str, last_sequence_id: int | None = None) -> AsyncIterator[StreamEvent]:
+    """Stream events on ``topic`` for ever. Starts after ``last_sequence_id`` (a per-topic
+    sequence; ``0`` replays the whole history) or, by default, with events published from now on."""
+
+    async def gen() -> AsyncIterator[StreamEvent]:
+        runtime = client.runtime
+        if last_sequence_id is None:
+            existing = await read_topic(client, topic)
+            start = existing[-1].sequence_id if existing else 0
+        else:
+            start = last_sequence_id
+
+        async def history() -> list[tuple[int, StreamEvent]]:
+            events = await runtime.read_topic(topic, start or 0)
+            return [(e._journal_seq or 0, e) for e in events]
+
+        async for event in _stream(client, topic, history, 0, lambda e: False):
+            if event.sequence_id is not None and event.sequence_id <= (start or 0):
+                continue
+            yield event
+
+    return gen()

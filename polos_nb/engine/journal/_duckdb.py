@@ -1,0 +1,290 @@
+"""The DuckDB journal: one connection, one writer thread, group commit.
+
+This is the only module that imports ``duckdb``. Every statement runs on the writer
+thread, in submission order. Submissions that queue up while a commit is in flight are
+merged into the next transaction (group commit): consecutive inserts into one table
+become one multi-row ``INSERT``. A submission's future resolves only once its
+transaction has committed (DuckDB fsyncs its WAL on commit), so a step the engine
+reports as done is on disk. If a merged transaction fails, each submission is retried
+alone so one bad write cannot sink the others.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import queue
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from polos_nb.config import MEMORY
+from polos_nb.errors import JournalCorruptError, JournalError, JournalLockedError, JournalVersionError
+
+from ._migrations import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["DuckDBJournal", "Insert", "Sql"]
+
+
+@dataclass(slots=True)
+class Insert:
+    """Insert one row; ``on_conflict`` is ``""`` or ``"DO NOTHING"``."""
+
+    table: str
+    columns: tuple[str, ...]
+    values: tuple[Any, ...]
+    on_conflict: str = ""
+
+
+@dataclass(slots=True)
+class Sql:
+    """Run one statement with parameters."""
+
+    sql: str
+    params: Sequence[Any] = ()
+
+
+Op = Insert | Sql
+
+
+@dataclass(slots=True)
+class _Job:
+    ops: list[Op] | None = None
+    reader: Callable[[Any], Any] | None = None
+    future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
+
+
+_STOP = object()
+_PID_RE = re.compile(r"PID (\d+)")
+
+
+class DuckDBJournal:
+    """Owns the DuckDB file. Use :meth:`submit` for writes and :meth:`read` for queries.
+
+    Args:
+        path: file path, or ``":memory:"``.
+
+    Attributes:
+        fault_hook: test seam for fault injection; when set it is called on the writer
+            thread as ``fault_hook("before_commit", n)`` and ``fault_hook("after_commit", n)``
+            around the n-th commit (``polos_nb.testing.kill_at_commit`` uses it).
+        commits: number of transactions committed so far.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fault_hook: Callable[[str, int], None] | None = None
+        self.commits = 0
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._con: Any = None
+        opened: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._main, args=(opened,), name=f"polos-journal:{os.path.basename(path)}", daemon=True
+        )
+        self._thread.start()
+        opened.result()
+
+    # ------------------------------------------------------------------ public API
+    def submit(self, ops: list[Op]) -> concurrent.futures.Future[None]:
+        """Write ``ops`` atomically; the future resolves after the commit."""
+        job = _Job(ops=ops)
+        self._queue.put(job)
+        return job.future
+
+    def read(self, reader: Callable[[Any], Any]) -> concurrent.futures.Future[Any]:
+        """Run ``reader(connection)`` on the writer thread after all earlier writes."""
+        job = _Job(reader=reader)
+        self._queue.put(job)
+        return job.future
+
+    def close(self) -> None:
+        """Finish queued work, checkpoint and release the file lock."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    # ------------------------------------------------------------------ writer thread
+    def _main(self, opened: concurrent.futures.Future[None]) -> None:
+        try:
+            self._open()
+        except BaseException as exc:  # report to the opener, then end the thread
+            opened.set_exception(exc)
+            return
+        opened.set_result(None)
+        try:
+            self._loop()
+        finally:
+            try:
+                self._con.close()
+            except Exception:
+                pass
+
+    def _open(self) -> None:
+        import duckdb
+
+        if self.path != MEMORY:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        try:
+            self._con = duckdb.connect(self.path)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                match = _PID_RE.search(text)
+                raise JournalLockedError(self.path, int(match.group(1)) if match else None) from exc
+            raise JournalCorruptError(self.path, text.splitlines()[0]) from exc
+        except duckdb.Error as exc:
+            raise JournalCorruptError(self.path, str(exc).splitlines()[0]) from exc
+        try:
+            self._migrate()
+        except JournalError:
+            self._con.close()
+            raise
+        except duckdb.Error as exc:
+            self._con.close()
+            raise JournalCorruptError(self.path, str(exc).splitlines()[0]) from exc
+
+    def _migrate(self) -> None:
+        con = self._con
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS polos_schema_migrations ("
+            "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        row = con.execute("SELECT max(version) FROM polos_schema_migrations").fetchone()
+        current = row[0] or 0
+        if current > SCHEMA_VERSION:
+            raise JournalVersionError(self.path, current, SCHEMA_VERSION)
+        for version, name, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for statement in statements:
+                    con.execute(statement)
+                con.execute(
+                    "INSERT INTO polos_schema_migrations VALUES (?, ?, now())", [version, name]
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def _loop(self) -> None:
+        get = self._queue.get
+        while True:
+            item = get()
+            if item is _STOP:
+                return
+            batch: list[_Job] = [item]
+            stop = False
+            while True:  # drain what queued up meanwhile: group commit
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._run_batch(batch)
+            if stop:
+                return
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        writes: list[_Job] = []
+        for job in batch:
+            if job.reader is not None:
+                if writes:
+                    self._commit(writes)
+                    writes = []
+                self._do_read(job)
+            else:
+                writes.append(job)
+        if writes:
+            self._commit(writes)
+
+    def _do_read(self, job: _Job) -> None:
+        try:
+            result = job.reader(self._con)  # type: ignore[misc]
+        except BaseException as exc:
+            job.future.set_exception(exc)
+        else:
+            job.future.set_result(result)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        ops = [op for job in jobs for op in job.ops or ()]
+        error = self._transaction(ops)
+        if error is None:
+            for job in jobs:
+                job.future.set_result(None)
+            return
+        if len(jobs) == 1:
+            jobs[0].future.set_exception(_translate(error))
+            return
+        for job in jobs:  # isolate the failing submission
+            single = self._transaction(job.ops or [])
+            if single is None:
+                job.future.set_result(None)
+            else:
+                job.future.set_exception(_translate(single))
+
+    def _transaction(self, ops: list[Op]) -> BaseException | None:
+        con = self._con
+        try:
+            con.execute("BEGIN TRANSACTION")
+            pending: list[Insert] = []
+            for op in ops:
+                if type(op) is Insert:
+                    if pending and (
+                        pending[0].table != op.table
+                        or pending[0].columns != op.columns
+                        or pending[0].on_conflict != op.on_conflict
+                    ):
+                        _flush_inserts(con, pending)
+                        pending = []
+                    pending.append(op)
+                else:
+                    if pending:
+                        _flush_inserts(con, pending)
+                        pending = []
+                    con.execute(op.sql, op.params)  # type: ignore[union-attr]
+            if pending:
+                _flush_inserts(con, pending)
+            n = self.commits + 1
+            if self.fault_hook is not None:
+                self.fault_hook("before_commit", n)
+            con.execute("COMMIT")
+            self.commits = n
+            if self.fault_hook is not None:
+                self.fault_hook("after_commit", n)
+            return None
+        except Exception as exc:
+            try:
+                con.execute("ROLLBACK")
+            except Exception:
+                pass
+            return exc
+
+
+def _flush_inserts(con: Any, rows: list[Insert]) -> None:
+    first = rows[0]
+    placeholders = "(" + ", ".join("?" * len(first.columns)) + ")"
+    sql = (
+        f"INSERT INTO {first.table} ({', '.join(first.columns)}) VALUES "
+        + ", ".join([placeholders] * len(rows))
+    )
+    if first.on_conflict:
+        sql += f" ON CONFLICT {first.on_conflict}"
+    params: list[Any] = []
+    for row in rows:
+        params.extend(row.values)
+    con.execute(sql, params)
+
+
+def _translate(exc: BaseException) -> BaseException:
+    if isinstance(exc, JournalError):
+        return exc
+    error = JournalError(f"Journal write failed: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error

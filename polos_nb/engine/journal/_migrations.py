@@ -1,0 +1,130 @@
+"""Numbered journal migrations. Append new ones; never edit a released one.
+
+Each migration is a list of SQL statements applied in one transaction and recorded in
+``polos_schema_migrations``. The tables, for reading the journal with plain SQL:
+
+``executions``
+    One row per workflow run: ``id``, ``workflow_id``, ``status`` (``queued``, ``running``,
+    ``waiting``, ``completed``, ``failed``, ``cancelled``), ``payload`` / ``result`` /
+    ``error`` / ``state`` as typed JSON, the tree (``parent_execution_id``,
+    ``root_execution_id``, ``root_workflow_id``, ``parent_step_key``, ``batch_index``),
+    flow-control columns (``queue_name``, ``concurrency_key``), timestamps, and ``seq``,
+    the journal sequence of its last change.
+``steps``
+    One row per step *attempt* (append-only): ``execution_id``, ``position`` (call order),
+    ``step_key``, ``kind``, ``attempt``, ``status`` (``completed``, ``failed``,
+    ``retrying``), ``input_hash``, ``output`` / ``error`` / ``state`` (typed JSON),
+    ``started_at``, ``ended_at``, ``seq``. A step's result is its highest attempt.
+``events``
+    Every published event: ``seq`` (journal-wide), ``topic``, ``topic_seq`` (per-topic
+    sequence), ``event_type``, ``data``, ``execution_id``, ``created_at``. An execution's
+    lifecycle events (``workflow_start``, ``suspend_<key>``, ``resume_<key>``,
+    ``workflow_finish``, …) go to the topic ``workflow/<root workflow id>/<root execution id>``.
+``waits``
+    What a waiting execution waits for: ``kind`` (``suspend``, ``event``, ``sleep``,
+    ``child``, ``batch``), ``topic`` / ``after_topic_seq`` for event waits, ``wake_at`` for
+    sleeps, ``expires_at`` for deadlines, ``resolved_at`` once delivered.
+``mailbox``
+    Resumes that arrived before their suspension was reached; delivered when it is.
+
+Typed JSON is described in ``polos_nb._serde``; plain JSON values are stored as
+themselves, so ``SELECT output->>'$.total' FROM steps`` works for dict results.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+_M001 = [
+    """
+    CREATE TABLE executions (
+        id VARCHAR PRIMARY KEY,
+        workflow_id VARCHAR NOT NULL,
+        workflow_type VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        payload JSON,
+        result JSON,
+        error JSON,
+        state JSON,
+        initial_state JSON,
+        parent_execution_id VARCHAR,
+        root_execution_id VARCHAR NOT NULL,
+        root_workflow_id VARCHAR NOT NULL,
+        parent_step_key VARCHAR,
+        batch_index INTEGER,
+        queue_name VARCHAR,
+        concurrency_key VARCHAR,
+        session_id VARCHAR,
+        user_id VARCHAR,
+        run_timeout_seconds DOUBLE,
+        deadline TIMESTAMPTZ,
+        created_at TIMESTAMPTZ NOT NULL,
+        started_at TIMESTAMPTZ,
+        completed_at TIMESTAMPTZ,
+        updated_at TIMESTAMPTZ NOT NULL,
+        seq BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE steps (
+        seq BIGINT NOT NULL,
+        execution_id VARCHAR NOT NULL,
+        root_execution_id VARCHAR NOT NULL,
+        position INTEGER,
+        step_key VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        attempt INTEGER NOT NULL,
+        status VARCHAR NOT NULL,
+        input_hash VARCHAR,
+        output JSON,
+        error JSON,
+        state JSON,
+        started_at TIMESTAMPTZ,
+        ended_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (execution_id, step_key, attempt)
+    )
+    """,
+    """
+    CREATE TABLE events (
+        seq BIGINT PRIMARY KEY,
+        topic VARCHAR NOT NULL,
+        topic_seq BIGINT NOT NULL,
+        event_type VARCHAR,
+        data JSON,
+        execution_id VARCHAR,
+        created_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE waits (
+        execution_id VARCHAR NOT NULL,
+        step_key VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        position INTEGER,
+        topic VARCHAR,
+        after_topic_seq BIGINT,
+        wake_at TIMESTAMPTZ,
+        expires_at TIMESTAMPTZ,
+        detail JSON,
+        created_at TIMESTAMPTZ NOT NULL,
+        resolved_at TIMESTAMPTZ,
+        PRIMARY KEY (execution_id, step_key)
+    )
+    """,
+    """
+    CREATE TABLE mailbox (
+        execution_id VARCHAR NOT NULL,
+        step_key VARCHAR NOT NULL,
+        data JSON,
+        event_seq BIGINT,
+        created_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (execution_id, step_key)
+    )
+    """,
+]
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "initial", _M001),
+]
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]

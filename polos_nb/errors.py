@@ -1,0 +1,282 @@
+"""Every error polos_nb raises, as one tree.
+
+```
+PolosError
+├── UserError                      you used the API in a way it cannot honour
+│   ├── WorkflowNotFoundError      no workflow registered under that id
+│   ├── ExecutionNotFoundError     no execution with that id in the journal
+│   ├── PayloadValidationError     a payload does not fit the workflow's input type
+│   ├── DuplicateStepKeyError      a step key used twice in one execution (D3)
+│   ├── SerializationError         a value cannot be journaled (or read back)
+│   ├── InvalidTopicError          an event topic with illegal characters
+│   └── ResumeError                nothing is waiting under that key, or it was resumed already
+├── JournalError                   the journal file cannot be used
+│   ├── JournalLockedError         another process owns the journal (names its PID)
+│   ├── JournalCorruptError        the file is not a readable journal
+│   └── JournalVersionError        written by a newer polos_nb
+├── NonDeterminismError            replay asked for other steps than the journal holds (D4)
+├── StepExecutionError             a step raised; the workflow may catch it
+│   └── ChildWorkflowError         a child workflow failed (invoke_and_wait)
+├── ExecutionFailedError           the execution you waited for failed
+├── ExecutionCancelledError        the execution was cancelled
+├── WorkflowTimeoutError           waiting for a result took longer than `timeout`
+└── WaitTimeoutError               a suspend / event wait / run passed its deadline
+```
+
+Errors that carry data implement ``__reduce__`` so they pickle and can be journaled.
+Control-flow signals the engine uses internally derive from ``BaseException`` and live
+in ``polos_nb.engine`` (``except Exception`` in user code cannot swallow them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ChildWorkflowError",
+    "DuplicateStepKeyError",
+    "ExecutionCancelledError",
+    "ExecutionFailedError",
+    "ExecutionNotFoundError",
+    "InvalidTopicError",
+    "JournalCorruptError",
+    "JournalError",
+    "JournalLockedError",
+    "JournalVersionError",
+    "NonDeterminismError",
+    "PayloadValidationError",
+    "PolosError",
+    "ResumeError",
+    "SerializationError",
+    "StepExecutionError",
+    "UserError",
+    "WaitTimeoutError",
+    "WorkflowNotFoundError",
+    "WorkflowTimeoutError",
+]
+
+
+class PolosError(Exception):
+    """Root of every error raised by polos_nb."""
+
+
+class UserError(PolosError, ValueError):
+    """The API was used in a way it cannot honour; the message says how to fix it."""
+
+
+class WorkflowNotFoundError(UserError, LookupError):
+    """No workflow is registered under the requested id."""
+
+    def __init__(self, workflow_id: str, known: list[str] | None = None) -> None:
+        self.workflow_id = workflow_id
+        self.known = list(known or [])
+        hint = f" Registered: {', '.join(sorted(self.known))}." if self.known else " None are registered yet."
+        super().__init__(
+            f"No workflow registered with id {workflow_id!r}.{hint} "
+            "Define it with @workflow (run its cell) or pass it to Worker(workflows=[...])."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.workflow_id, self.known))
+
+
+class ExecutionNotFoundError(UserError, LookupError):
+    """No execution with this id exists in the journal."""
+
+    def __init__(self, execution_id: str) -> None:
+        self.execution_id = execution_id
+        super().__init__(
+            f"No execution {execution_id!r} in this journal. "
+            "List executions with client.list_executions() to find the id."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.execution_id,))
+
+
+class PayloadValidationError(UserError):
+    """A payload does not validate against the workflow's declared input type."""
+
+
+class DuplicateStepKeyError(UserError):
+    """A step key was used twice in one execution (D3)."""
+
+    def __init__(self, execution_id: str, step_key: str) -> None:
+        self.execution_id = execution_id
+        self.step_key = step_key
+        super().__init__(
+            f"Step key {step_key!r} is used twice in execution {execution_id}. "
+            "Each ctx.step call needs its own key within one execution; in loops build it "
+            "from the loop variable, e.g. f\"fetch:{i}\"."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.execution_id, self.step_key))
+
+
+class SerializationError(UserError, TypeError):
+    """A value cannot be written to the journal as typed JSON, or cannot be read back."""
+
+
+class InvalidTopicError(UserError):
+    """An event topic is empty, too long or contains illegal characters."""
+
+
+class ResumeError(UserError):
+    """A resume could not be delivered (nothing waits under that key, or it ended)."""
+
+
+class JournalError(PolosError):
+    """The journal file cannot be used."""
+
+
+class JournalLockedError(JournalError):
+    """Another process holds the journal open; DuckDB allows one process per file."""
+
+    def __init__(self, path: str, pid: int | None) -> None:
+        self.path = path
+        self.pid = pid
+        owner = f"process {pid}" if pid is not None else "another process"
+        super().__init__(
+            f"The journal {path} is open in {owner}. A DuckDB journal belongs to one process "
+            "at a time. Stop that process (or shut down that notebook's kernel), or use another "
+            "journal: PolosClient(journal='other.duckdb') or the POLOS_JOURNAL environment variable."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.path, self.pid))
+
+
+class JournalCorruptError(JournalError):
+    """The file is not a readable polos_nb journal."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(
+            f"The journal {path} cannot be read ({detail}). polos_nb never deletes a journal: "
+            "move the file aside to keep it for inspection and start with a fresh path."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.path, self.detail))
+
+
+class JournalVersionError(JournalError):
+    """The journal's schema is newer than this version of polos_nb understands."""
+
+    def __init__(self, path: str, found: int, supported: int) -> None:
+        self.path = path
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"The journal {path} has schema version {found}, but this polos_nb understands up to "
+            f"version {supported}. Upgrade polos_nb (pip install -U polos_nb) to open it."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.path, self.found, self.supported))
+
+
+class NonDeterminismError(PolosError):
+    """Replay asked for a different step than the journal recorded at that position (D4)."""
+
+    def __init__(
+        self,
+        execution_id: str,
+        position: int,
+        recorded: str,
+        asked: str,
+    ) -> None:
+        self.execution_id = execution_id
+        self.position = position
+        self.recorded = recorded
+        self.asked = asked
+        super().__init__(
+            f"Execution {execution_id} is not deterministic at step position {position}: the "
+            f"journal recorded {recorded}, but the code now asks for {asked}. The workflow's "
+            "code changed (or depends on something outside a step) since the run started. "
+            "Restore the code the run started with, or cancel the run and start a new one."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.execution_id, self.position, self.recorded, self.asked))
+
+
+class StepExecutionError(PolosError):
+    """A step raised. Catch it in the workflow to recover, or let the execution fail.
+
+    Attributes:
+        step_key: the failing step's key.
+        error_type: qualified name of the original exception type.
+        error_message: the original exception's message.
+    """
+
+    def __init__(self, step_key: str, error_type: str, error_message: str) -> None:
+        self.step_key = step_key
+        self.error_type = error_type
+        self.error_message = error_message
+        super().__init__(f"Step {step_key!r} failed: {error_type}: {error_message}")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.step_key, self.error_type, self.error_message))
+
+
+class ChildWorkflowError(StepExecutionError):
+    """A child workflow started with ``invoke_and_wait`` failed."""
+
+
+class ExecutionFailedError(PolosError, RuntimeError):
+    """The execution you waited for ended in failure."""
+
+    def __init__(self, execution_id: str, error_type: str, error_message: str) -> None:
+        self.execution_id = execution_id
+        self.error_type = error_type
+        self.error_message = error_message
+        super().__init__(
+            f"Workflow execution failed: {execution_id}: {error_type}: {error_message}"
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.execution_id, self.error_type, self.error_message))
+
+
+class ExecutionCancelledError(PolosError):
+    """The execution was cancelled (by ``client.cancel`` or with its parent)."""
+
+    def __init__(self, execution_id: str) -> None:
+        self.execution_id = execution_id
+        super().__init__(f"Execution {execution_id} was cancelled.")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.execution_id,))
+
+
+class WorkflowTimeoutError(PolosError, TimeoutError):
+    """Waiting for an execution's result took longer than the given timeout.
+
+    The execution itself goes on; wait again or cancel it.
+    """
+
+    def __init__(self, execution_id: str, timeout_seconds: float) -> None:
+        self.execution_id = execution_id
+        self.timeout_seconds = timeout_seconds
+        super().__init__(
+            f"Execution {execution_id} did not finish within {timeout_seconds:g}s. It keeps "
+            "running: wait again with await handle, or stop it with client.cancel(id)."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.execution_id, self.timeout_seconds))
+
+
+class WaitTimeoutError(PolosError, TimeoutError):
+    """A suspension, event wait or run passed its deadline. Catchable inside the workflow."""
+
+    def __init__(self, what: str, deadline: str) -> None:
+        self.what = what
+        self.deadline = deadline
+        super().__init__(f"{what} timed out at {deadline}.")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.what, self.deadline))
