@@ -9,6 +9,7 @@ scripts (calling them inside a running event loop raises, use ``await`` there).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import threading
 from collections.abc import Coroutine
@@ -271,6 +272,19 @@ class PolosClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@atexit.register
+def _close_all() -> None:
+    """At interpreter exit, finish queued journal writes and release every journal file."""
+    with _RUNTIMES_LOCK:
+        runtimes = list(_RUNTIMES.values())
+        _RUNTIMES.clear()
+    for runtime in runtimes:
+        try:
+            runtime.close()
+        except Exception:
+            pass
 
 
 async def _wrap(coro: Coroutine[Any, Any, T]) -> T:

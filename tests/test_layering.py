@@ -1,0 +1,86 @@
+"""The layer rules of ARCHITECTURE.md, checked on the source: imports point downward only."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "polos_nb"
+
+FOUNDATION = {"errors", "config", "_serde", "_clock", "_ids"}
+FORBIDDEN_BY_LAYER = {
+    # layer prefix -> modules it must never import
+    "foundation": {"polos_nb.engine", "polos_nb.agents", "polos_nb.llm", "polos_nb.tools", "polos_nb.sandbox",
+                   "polos_nb.notebook", "polos_nb.widgets", "polos_nb.testing", "IPython", "ipywidgets",
+                   "anywidget", "litellm", "docker"},
+    "engine": {"polos_nb.agents", "polos_nb.llm", "polos_nb.tools", "polos_nb.sandbox", "polos_nb.notebook",
+               "polos_nb.widgets", "polos_nb.testing", "IPython", "ipywidgets", "anywidget", "litellm", "docker"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    package_parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package_parts[: len(package_parts) - node.level])
+                if path.name == "__init__.py":
+                    base = list(package_parts[: len(package_parts) - node.level + 1])
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _layer(path: Path) -> str | None:
+    rel = path.relative_to(PACKAGE)
+    if len(rel.parts) == 1 and rel.stem in FOUNDATION:
+        return "foundation"
+    if rel.parts[0] == "engine":
+        return "engine"
+    return None
+
+
+def _violations() -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        layer = _layer(path)
+        if layer is None:
+            continue
+        for name in _imports(path):
+            for banned in FORBIDDEN_BY_LAYER[layer]:
+                if name == banned or name.startswith(banned + "."):
+                    found.append(f"{path.relative_to(PACKAGE.parent)} ({layer}) imports {name}")
+    return found
+
+
+def test_layers_import_downward_only() -> None:
+    assert _violations() == []
+
+
+def test_nothing_imports_testing() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.relative_to(PACKAGE).parts[0] == "testing":
+            continue
+        if any(n == "polos_nb.testing" or n.startswith("polos_nb.testing.") for n in _imports(path)):
+            offenders.append(str(path.relative_to(PACKAGE.parent)))
+    assert offenders == []
+
+
+def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
+    # The rule above must be able to fail: an engine module importing litellm is reported.
+    bad = PACKAGE / "engine" / "_layering_probe.py"
+    bad.write_text("import litellm\nfrom ..testing import FakeClock\n")
+    try:
+        problems = _violations()
+    finally:
+        bad.unlink()
+    assert any("imports litellm" in p for p in problems)
+    assert any("imports polos_nb.testing" in p for p in problems)

@@ -1,0 +1,44 @@
+"""The public surface is deliberate: ``__all__`` is sorted, complete and importable."""
+
+from __future__ import annotations
+
+import polos_nb
+import polos_nb.engine
+import polos_nb.errors
+import polos_nb.testing
+
+EXPECTED_TOP_LEVEL = {
+    "BatchStepResult", "BatchWorkflowInput", "ChildWorkflowError", "DuplicateStepKeyError", "EventData",
+    "EventPayload", "ExecutionCancelledError", "ExecutionFailedError", "ExecutionHandle", "ExecutionInfo",
+    "ExecutionNotFoundError", "JournalCorruptError", "JournalError", "JournalLockedError", "JournalVersionError",
+    "NonDeterminismError", "PayloadValidationError", "PolosClient", "PolosError", "ResumeError",
+    "SerializationError", "StepExecutionError", "StreamEvent", "UserError", "WaitTimeoutError", "Worker",
+    "Workflow", "WorkflowContext", "WorkflowState", "WorkflowTimeoutError", "__version__", "events",
+    "get_all_workflows", "get_workflow", "workflow",
+}
+
+
+def test_top_level_names() -> None:
+    assert set(polos_nb.__all__) == EXPECTED_TOP_LEVEL
+
+
+def test_all_lists_are_sorted_and_resolve() -> None:
+    for module in (polos_nb, polos_nb.engine, polos_nb.errors, polos_nb.testing):
+        names = [n for n in module.__all__ if n != "__version__"]
+        assert names == sorted(names), module.__name__
+        for name in module.__all__:
+            assert hasattr(module, name), f"{module.__name__}.{name}"
+
+
+def test_every_error_derives_from_polos_error() -> None:
+    for name in polos_nb.errors.__all__:
+        cls = getattr(polos_nb.errors, name)
+        assert issubclass(cls, polos_nb.PolosError), name
+
+
+def test_seed_imports_work() -> None:
+    # The seeds' import lines, with only the package name changed.
+    from polos_nb import BatchWorkflowInput, PolosClient, Worker, WorkflowContext, workflow  # noqa: F401
+    from polos_nb import events as ev
+
+    assert callable(ev.publish) and callable(ev.stream_workflow)
