@@ -12,7 +12,7 @@ import asyncio
 import atexit
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 from polos_nb._clock import Clock, SystemClock
@@ -20,8 +20,9 @@ from polos_nb.config import resolve_journal_path
 from polos_nb.errors import UserError, WorkflowTimeoutError
 
 from . import _workflow as registry
+from ._context import CURRENT
 from ._runtime import Runtime, raise_for_terminal
-from ._types import BatchWorkflowInput, ExecutionHandle, ExecutionInfo
+from ._types import BatchWorkflowInput, ExecutionHandle, ExecutionInfo, StreamEvent
 
 __all__ = ["PolosClient", "Worker"]
 
@@ -131,6 +132,11 @@ class PolosClient:
         The payload is validated against the workflow's input type first; nothing is
         journaled if it does not fit (``PayloadValidationError``).
         """
+        if CURRENT.get() is not None:
+            raise UserError(
+                "client.invoke / wf.run / wf.invoke inside a workflow would start a new execution on every "
+                "replay. Use ctx.step.invoke(key, workflow, payload) or ctx.step.invoke_and_wait(...)."
+            )
         handle = await self._on_engine(
             self._runtime.start(
                 workflow_id,
@@ -207,6 +213,15 @@ class PolosClient:
         except asyncio.TimeoutError:
             raise WorkflowTimeoutError(execution_id, timeout or 0) from None
         return raise_for_terminal(info)
+
+    def stream_events(self, execution_id: str, last_sequence_id: int = 0) -> AsyncIterator[StreamEvent]:
+        """Stream the events of an execution's tree from its start until it ends.
+
+        Same as ``events.stream_workflow(client, None, execution_id)``.
+        """
+        from .events import stream_workflow
+
+        return stream_workflow(self, None, execution_id, last_sequence_id)
 
     def pending_workflows(self) -> dict[str, list[str]]:
         """Executions in the journal that wait for their workflow to be defined, by workflow id."""

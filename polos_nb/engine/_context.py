@@ -11,6 +11,7 @@ numbered in the order they are passed to ``gather``, so parallel steps replay cl
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import hashlib
 import inspect
@@ -41,7 +42,10 @@ if TYPE_CHECKING:
     from ._runtime import Exec, Runtime, StepRecord
     from ._workflow import Workflow
 
-__all__ = ["Step", "WorkflowContext", "WorkflowState"]
+__all__ = ["CURRENT", "Step", "WorkflowContext", "WorkflowState"]
+
+CURRENT: contextvars.ContextVar[WorkflowContext | None] = contextvars.ContextVar("polos_nb_current", default=None)
+"""The context of the workflow whose code is running (``None`` outside workflows)."""
 
 
 class WorkflowState(BaseModel):
@@ -104,6 +108,7 @@ def _error_json(exc: BaseException) -> str:
             "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
             "message": str(exc),
             "traceback": "".join(traceback.format_exception(exc))[-4000:],
+            **({"what": exc.what, "deadline": exc.deadline} if isinstance(exc, WaitTimeoutError) else {}),
         }
     )
 

@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import logging
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
@@ -39,7 +40,7 @@ from polos_nb.errors import (
 )
 
 from . import _workflow as registry
-from ._context import WorkflowContext, _error_json
+from ._context import CURRENT, WorkflowContext, _error_json
 from ._signals import Park
 from ._types import (
     TERMINAL_STATUSES,
@@ -49,7 +50,7 @@ from ._types import (
     ExecutionInfo,
     StreamEvent,
 )
-from .journal import DuckDBJournal, Insert, Sql
+from .journal import DuckDBJournal, Insert, Sql, Update
 
 __all__ = ["Exec", "Runtime", "StepRecord", "validate_topic"]
 
@@ -146,6 +147,7 @@ class Exec:
     task: asyncio.Task[Any] | None = None
     rerun: bool = False
     cancel_requested: bool = False
+    stop_reason: tuple[str, str] | None = None  # (final status, error JSON) when stopped from outside
     deadline_timer: TimerHandle | None = None
     done: asyncio.Future[None] | None = None
 
@@ -202,9 +204,11 @@ class Runtime:
         self.loop.run_forever()
 
     def _stop_loop(self) -> None:
-        if self.loop.is_running():
+        if self._thread.is_alive():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
+        if not self._thread.is_alive() and not self.loop.is_closed():
+            self.loop.close()
 
     def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         """Schedule ``coro`` on the engine loop from any thread."""
@@ -271,18 +275,13 @@ class Runtime:
             _STEP_COLUMNS,
             (seq, ex.id, ex.root_id, position, key, kind, attempt, status, input_hash, output, error,
              state, started, ended),
-            "DO NOTHING",
         )
 
-    def _status_op(self, ex: Exec, status: str, **extra: Any) -> Sql:
+    def _status_op(self, ex: Exec, status: str, **extra: Any) -> Update:
         ex.status = status
-        columns = ["status = ?", "updated_at = ?", "seq = ?"]
-        params: list[Any] = [status, self.clock.now(), self.next_seq()]
-        for name, value in extra.items():
-            columns.append(f"{name} = ?")
-            params.append(value)
-        params.append(ex.id)
-        return Sql(f"UPDATE executions SET {', '.join(columns)} WHERE id = ?", params)
+        columns = ("status", "updated_at", "seq", *extra)
+        values = (status, self.clock.now(), self.next_seq(), *extra.values())
+        return Update("executions", "id", ex.id, columns, values)
 
     async def _topic_next(self, topic: str) -> int:
         if topic not in self._topic_seq:
@@ -428,6 +427,12 @@ class Runtime:
 
         seq, rows, waits = await self.read(load)
         self._seq = seq
+        # Lifecycle events continue their tree topic's sequence (no duplicate topic_seq after a restart).
+        tops = await self.read(lambda con: con.execute(
+            "SELECT topic, max(topic_seq) FROM events WHERE topic IN (SELECT 'workflow/' || root_workflow_id || '/'"
+            " || root_execution_id FROM executions WHERE status IN ('queued', 'running', 'waiting')) GROUP BY topic"
+        ).fetchall())
+        self._topic_seq.update({topic: top for topic, top in tops})
         for row in rows:
             ex = _exec_from_row(row)
             self.execs[ex.id] = ex
@@ -499,7 +504,7 @@ class Runtime:
         def load(con: Any) -> Any:
             steps = con.execute(
                 "SELECT step_key, position, kind, attempt, status, output, error, state FROM steps"
-                " WHERE execution_id = ? ORDER BY attempt", [ex.id]
+                " WHERE execution_id = ? ORDER BY attempt, seq", [ex.id]
             ).fetchall()
             mailbox = con.execute(
                 "SELECT step_key, data, event_seq, created_at FROM mailbox WHERE execution_id = ?", [ex.id]
@@ -559,6 +564,7 @@ class Runtime:
         except Exception as exc:
             await self._finish(ex, "failed", error=_error_json(exc))
             return
+        CURRENT.set(ctx)  # this task's own context: visible to the workflow body and its steps
         try:
             result = await wf.call(ctx, payload)
             if ctx._fatal is not None:
@@ -568,21 +574,13 @@ class Runtime:
             if ctx._fatal is not None:
                 await self._finish(ex, "failed", error=_error_json(ctx._fatal), ctx=ctx)
             return
-        except asyncio.CancelledError:
-            if ex.cancel_requested:
-                await self._finish(ex, "cancelled", error=_serde.dumps(
-                    {"type": "polos_nb.errors.ExecutionCancelledError", "message": f"Execution {ex.id} was cancelled.",
-                     "execution_id": ex.id}), ctx=ctx)
+        except (asyncio.CancelledError, ExecutionCancelledError):
+            if ex.stop_reason is not None:
+                status, error = ex.stop_reason
+                await self._finish(ex, status, error=error, ctx=ctx)
                 return
-            if self.closed:
-                raise
-            raise
-        except ExecutionCancelledError:
-            if ex.cancel_requested:
-                await self._finish(ex, "cancelled", error=_serde.dumps(
-                    {"type": "polos_nb.errors.ExecutionCancelledError", "message": f"Execution {ex.id} was cancelled.",
-                     "execution_id": ex.id}), ctx=ctx)
-                return
+            if isinstance(sys.exc_info()[1], asyncio.CancelledError):
+                raise  # the engine is shutting down; the run resumes on the next open
             await self._finish(ex, "failed", error=_error_json(ExecutionCancelledError(ex.id)), ctx=ctx)
             return
         except BaseException as exc:
@@ -610,11 +608,13 @@ class Runtime:
             data["error"] = _serde.loads(error, strict=False)
         insert, event = self._lifecycle_event(ex, f"{ex.workflow_type}_{event_type}", data)
         ops.append(insert)
-        for wait in ex.waits.values():
-            if wait.timer is not None:
-                wait.timer.cancel()
-        ops.append(Sql("UPDATE waits SET resolved_at = ? WHERE execution_id = ? AND resolved_at IS NULL", [now, ex.id]))
-        ex.waits.clear()
+        if ex.waits:  # a cancelled or timed-out run leaves its waits behind: close them
+            for wait in ex.waits.values():
+                if wait.timer is not None:
+                    wait.timer.cancel()
+            ops.append(Sql("UPDATE waits SET resolved_at = ? WHERE execution_id = ? AND resolved_at IS NULL",
+                           [now, ex.id]))
+            ex.waits.clear()
         if ex.deadline_timer is not None:
             ex.deadline_timer.cancel()
         parent_ready = self._notify_parent_ops(ex, status, result, error, ops)
@@ -766,7 +766,6 @@ class Runtime:
             "waits", _WAIT_COLUMNS,
             (ex.id, wait.key, wait.kind, wait.position, wait.topic, wait.after_topic_seq, wait.wake_at,
              wait.expires_at, _serde.dumps(wait.detail) if wait.detail is not None else None, now),
-            "DO NOTHING",
         )
 
     def _timer_fired(self, exec_id: str, key: str) -> None:
@@ -1032,7 +1031,14 @@ class Runtime:
         return True
 
     async def _cancel_one(self, ex: Exec) -> None:
+        await self._stop(ex, "cancelled", _serde.dumps(
+            {"type": "polos_nb.errors.ExecutionCancelledError", "message": f"Execution {ex.id} was cancelled.",
+             "execution_id": ex.id}))
+
+    async def _stop(self, ex: Exec, status: str, error: str) -> None:
+        """End ``ex`` with ``status``: interrupt its task if it runs, else finish it directly."""
         ex.cancel_requested = True
+        ex.stop_reason = (status, error)
         if ex.task is not None and not ex.task.done():
             ex.task.cancel()
             try:
@@ -1040,9 +1046,7 @@ class Runtime:
             except BaseException:
                 pass
         if ex.status not in TERMINAL_STATUSES:
-            await self._finish(ex, "cancelled", error=_serde.dumps(
-                {"type": "polos_nb.errors.ExecutionCancelledError", "message": f"Execution {ex.id} was cancelled.",
-                 "execution_id": ex.id}))
+            await self._finish(ex, status, error=error)
 
     def _arm_deadline(self, ex: Exec) -> None:
         assert ex.deadline is not None
@@ -1053,22 +1057,11 @@ class Runtime:
         if ex is None or ex.status in TERMINAL_STATUSES or ex.deadline is None:
             return
         error = WaitTimeoutError(f"Run of execution {ex.id} ({ex.workflow_id})", ex.deadline.isoformat())
-        # Stop its children first, then the run itself.
         for child in [c for c in self.execs.values() if c.parent_id == ex.id and c.status not in TERMINAL_STATUSES]:
-            await self.cancel(child.id)
-        ex.cancel_requested = True
-        if ex.task is not None and not ex.task.done():
-            ex.task.cancel()
-            try:
-                await asyncio.shield(ex.task)
-            except BaseException:
-                pass
-        ex.status = ex.status if ex.status in TERMINAL_STATUSES else "running"
-        if ex.status not in TERMINAL_STATUSES:
-            ex.status = "running"
-            await self._finish(ex, "failed", error=_serde.dumps({
-                "type": "polos_nb.errors.WaitTimeoutError", "message": str(error), "what": error.what,
-                "deadline": error.deadline}))
+            await self.cancel(child.id)  # children first, then the run itself
+        await self._stop(ex, "failed", _serde.dumps({
+            "type": "polos_nb.errors.WaitTimeoutError", "message": str(error), "what": error.what,
+            "deadline": error.deadline}))
 
     # ================================================================== reading
     async def get_execution(self, execution_id: str) -> ExecutionInfo:

@@ -81,10 +81,10 @@ async def _stream(
         return runtime.subscribe(topic, deliver)
 
     unsubscribe = await client._on_engine(subscribe())
-    last = after_journal_seq
+    seen: set[int] = set()  # journal seqs already yielded; live events may arrive out of seq order
     try:
         for seq, event in await client._on_engine(history()):
-            last = max(last, seq)
+            seen.add(seq)
             yield event
             if stop(event):
                 return
@@ -92,9 +92,9 @@ async def _stream(
             event = await inbox.get()
             seq = event._journal_seq
             if seq is not None:
-                if seq <= last:
+                if seq <= after_journal_seq or seq in seen:
                     continue
-                last = seq
+                seen.add(seq)
             yield event
             if stop(event):
                 return

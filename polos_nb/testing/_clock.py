@@ -81,7 +81,7 @@ class FakeClock:
                     return self._now
                 due, _, timer, loop, callback = heapq.heappop(self._timers)
                 self._now = max(self._now, due)
-            if not timer.cancelled:
+            if not timer.cancelled and not loop.is_closed():  # a closed engine's timers died with it
                 loop.call_soon_threadsafe(callback)
 
     def _fire_due(self) -> None:
@@ -90,7 +90,7 @@ class FakeClock:
     def pending_timers(self) -> list[dt.datetime]:
         """Due times of timers not yet fired (cancelled ones included until they are due)."""
         with self._lock:
-            return sorted(t[0] for t in self._timers if not t[2].cancelled)
+            return sorted(t[0] for t in self._timers if not t[2].cancelled and not t[3].is_closed())
 
     def __repr__(self) -> str:
         return f"FakeClock({self._now.isoformat()})"

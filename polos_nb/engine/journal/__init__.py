@@ -4,7 +4,7 @@
 ``polos_nb.engine.journal._migrations``.
 """
 
-from ._duckdb import DuckDBJournal, Insert, Sql
+from ._duckdb import DuckDBJournal, Insert, Sql, Update
 from ._migrations import SCHEMA_VERSION
 
-__all__ = ["SCHEMA_VERSION", "DuckDBJournal", "Insert", "Sql"]
+__all__ = ["SCHEMA_VERSION", "DuckDBJournal", "Insert", "Sql", "Update"]

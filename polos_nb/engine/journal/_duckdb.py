@@ -25,7 +25,7 @@ from polos_nb.errors import JournalCorruptError, JournalError, JournalLockedErro
 
 from ._migrations import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["DuckDBJournal", "Insert", "Sql"]
+__all__ = ["DuckDBJournal", "Insert", "Sql", "Update"]
 
 
 @dataclass(slots=True)
@@ -46,14 +46,48 @@ class Sql:
     params: Sequence[Any] = ()
 
 
-Op = Insert | Sql
+@dataclass(slots=True)
+class Update:
+    """Set ``columns`` (names) to ``values`` on the row whose ``key_column`` equals ``key``.
+
+    Consecutive updates of one table that set the same columns are merged into a single
+    ``UPDATE ... FROM (VALUES ...)`` statement (a DuckDB statement costs ~1 ms of CPU).
+    """
+
+    table: str
+    key_column: str
+    key: Any
+    columns: tuple[str, ...]
+    values: tuple[Any, ...]
+
+
+Op = Insert | Sql | Update
+
+
+class _JobFuture(concurrent.futures.Future):  # type: ignore[type-arg]
+    """A job's future. Its waiter may give up (a cancelled task cancels it); the job still
+    runs and settling it then must not kill the writer thread."""
+
+    def set_result(self, result: Any) -> None:
+        try:
+            super().set_result(result)
+        except concurrent.futures.InvalidStateError:
+            if not self.cancelled():
+                raise
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        try:
+            super().set_exception(exception)
+        except concurrent.futures.InvalidStateError:
+            if not self.cancelled():
+                raise
 
 
 @dataclass(slots=True)
 class _Job:
     ops: list[Op] | None = None
     reader: Callable[[Any], Any] | None = None
-    future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
+    future: concurrent.futures.Future[Any] = field(default_factory=_JobFuture)
 
 
 _STOP = object()
@@ -247,24 +281,14 @@ class DuckDBJournal:
                 return exc
         try:
             con.execute("BEGIN TRANSACTION")
-            pending: list[Insert] = []
-            for op in ops:
-                if type(op) is Insert:
-                    if pending and (
-                        pending[0].table != op.table
-                        or pending[0].columns != op.columns
-                        or pending[0].on_conflict != op.on_conflict
-                    ):
-                        _flush_inserts(con, pending)
-                        pending = []
-                    pending.append(op)
+            for group in _group(ops):
+                first = group[0]
+                if type(first) is Insert:
+                    _flush_inserts(con, group)  # type: ignore[arg-type]
+                elif type(first) is Update:
+                    _flush_updates(con, group)  # type: ignore[arg-type]
                 else:
-                    if pending:
-                        _flush_inserts(con, pending)
-                        pending = []
-                    con.execute(op.sql, op.params)  # type: ignore[union-attr]
-            if pending:
-                _flush_inserts(con, pending)
+                    con.execute(first.sql, first.params)  # type: ignore[union-attr]
             n = self.commits + 1
             if self.fault_hook is not None:
                 self.fault_hook("before_commit", n)
@@ -314,3 +338,74 @@ def _single_insert_group(ops: list[Op]) -> bool:
         ):
             return False
     return True
+
+
+def _table_of(op: Op) -> str:
+    if type(op) is Sql:
+        return ""
+    return op.table  # type: ignore[union-attr]
+
+
+def _compatible(a: Op, b: Op) -> bool:
+    if type(a) is not type(b) or type(a) is Sql:
+        return False
+    if type(a) is Insert:
+        return a.table == b.table and a.columns == b.columns and a.on_conflict == b.on_conflict  # type: ignore[union-attr]
+    return (
+        a.table == b.table and a.columns == b.columns and a.key_column == b.key_column  # type: ignore[union-attr]
+    )
+
+
+def _group(ops: list[Op]) -> list[list[Op]]:
+    """Order ops for one transaction: per table in submission order, merging neighbours.
+
+    Statements never read another table's rows, so only the order within a table
+    matters (an execution's INSERT before its UPDATE); free-form ``Sql`` ops keep their
+    place relative to everything before them.
+    """
+    groups: list[list[Op]] = []
+    last_by_table: dict[str, list[Op]] = {}
+    for op in ops:
+        if type(op) is Sql:
+            groups.append([op])
+            last_by_table.clear()  # nothing after it may move before it
+            continue
+        table = _table_of(op)
+        last = last_by_table.get(table)
+        if last is not None and _compatible(last[-1], op):
+            if type(op) is Update:
+                # Two updates of the same row in one merged statement would be ambiguous.
+                keys = {u.key for u in last}  # type: ignore[union-attr]
+                if op.key in keys:
+                    fresh: list[Op] = [op]
+                    groups.append(fresh)
+                    last_by_table[table] = fresh
+                    continue
+            last.append(op)
+            continue
+        fresh = [op]
+        groups.append(fresh)
+        last_by_table[table] = fresh
+    return groups
+
+
+def _flush_updates(con: Any, rows: list[Update]) -> None:
+    first = rows[0]
+    if len(rows) == 1:
+        sets = ", ".join(f"{c} = ?" for c in first.columns)
+        con.execute(
+            f"UPDATE {first.table} SET {sets} WHERE {first.key_column} = ?", [*first.values, first.key]
+        )
+        return
+    names = [f"c{i}" for i in range(len(first.columns))]
+    placeholders = "(" + ", ".join("?" * (len(first.columns) + 1)) + ")"
+    sets = ", ".join(f"{c} = v.{n}" for c, n in zip(first.columns, names))
+    sql = (
+        f"UPDATE {first.table} SET {sets} FROM (VALUES {', '.join([placeholders] * len(rows))}) "
+        f"AS v(k, {', '.join(names)}) WHERE {first.table}.{first.key_column} = v.k"
+    )
+    params: list[Any] = []
+    for row in rows:
+        params.append(row.key)
+        params.extend(row.values)
+    con.execute(sql, params)

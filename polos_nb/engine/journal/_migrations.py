@@ -14,7 +14,10 @@ Each migration is a list of SQL statements applied in one transaction and record
     One row per step *attempt* (append-only): ``execution_id``, ``position`` (call order),
     ``step_key``, ``kind``, ``attempt``, ``status`` (``completed``, ``failed``,
     ``retrying``), ``input_hash``, ``output`` / ``error`` / ``state`` (typed JSON),
-    ``started_at``, ``ended_at``, ``seq``. A step's result is its highest attempt.
+    ``started_at``, ``ended_at``, ``seq``. A step's result is its highest attempt. The
+    table has no unique index (an index costs about as much as the commit itself on every
+    step): a row written twice is harmless because readers take the last row per
+    ``(execution_id, step_key, attempt)`` (D7).
 ``events``
     Every published event: ``seq`` (journal-wide), ``topic``, ``topic_seq`` (per-topic
     sequence), ``event_type``, ``data``, ``execution_id``, ``created_at``. An execution's
@@ -80,8 +83,7 @@ _M001 = [
         error JSON,
         state JSON,
         started_at TIMESTAMPTZ,
-        ended_at TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (execution_id, step_key, attempt)
+        ended_at TIMESTAMPTZ NOT NULL
     )
     """,
     """

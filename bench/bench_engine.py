@@ -1,0 +1,740 @@
+"""polos_nb engine benchmark: per-step overhead, DBOS comparison, group-commit throughput, recovery.
+
+Run with ``bash scripts/bench.sh`` or ``.venv/bin/python bench/bench_engine.py``.
+This is a benchmark, not a test (pytest does not collect it). Everything runs in one
+temp directory (one disk) and prints a table; the same figures go to docs/benchmarks.md.
+
+Figures (all from this one run, measured side by side):
+
+1. per-step overhead of the engine vs one raw single-row DuckDB commit. raw = a bare
+   ``duckdb`` connection, autocommit, one plain ``INSERT`` into a copy of the ``steps``
+   table; ours = (T(workflow with N no-op async steps) - T(workflow with 0 steps)) / N via
+   ``await wf.run(client, payload)``. Raw blocks and 0/N runs alternate round by round;
+   ratios are per round (paired), then the median is taken.
+2. the same workload on DBOS Transact with its SQLite system database, in a subprocess
+   (run between the two halves of the rounds of 1).
+3. throughput of 32 concurrent workflows through group commit vs the single-commit rate.
+4. time to recover an execution with 1,000 journaled steps (reopen + replay + complete).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
+
+from polos_nb import PolosClient, WorkflowContext, workflow  # noqa: E402
+from polos_nb.engine.journal import _duckdb as journal_mod  # noqa: E402
+from polos_nb.engine.journal._migrations import MIGRATIONS  # noqa: E402
+
+GOALS = {
+    "ratio_raw": 1.3,  # ours/raw per step, at most
+    "dbos_speedup": 3.0,  # DBOS per step / ours per step, at least
+    "throughput_ratio": 8.0,  # concurrent steps/s / single-commit rate, at least
+    "recovery_ms": 100.0,  # reopen + replay 1,000 steps + complete, under
+}
+CONCURRENT_WORKFLOWS = 32
+STEPS_PER_CONCURRENT_WF = 20
+RECOVERY_STEPS = 1000
+
+# --------------------------------------------------------------------------- writer-side timing
+# Wrap the journal's transaction method (at run time, no source edit) so we can tell how much
+# of a step is spent inside DuckDB on the writer thread.
+_TX_LOG: list[tuple[float, int, str]] | None = None
+_orig_transaction = journal_mod.DuckDBJournal._transaction
+
+
+def _timed_transaction(self: Any, ops: list[Any]) -> Any:
+    log = _TX_LOG
+    if log is None:
+        return _orig_transaction(self, ops)
+    t = time.perf_counter()
+    result = _orig_transaction(self, ops)
+    first = ops[0] if ops else None
+    log.append((time.perf_counter() - t, len(ops), getattr(first, "table", None) or "sql"))
+    return result
+
+
+journal_mod.DuckDBJournal._transaction = _timed_transaction  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------- workflows under test
+async def noop() -> None:
+    return None
+
+
+@workflow(id="bench_steps")
+async def bench_steps(ctx: WorkflowContext, payload: dict) -> int:
+    for i in range(payload["n"]):
+        await ctx.step.run(f"s{i}", noop)
+    return payload["n"]
+
+
+RECOVER: dict[str, Any] = {"block": True, "reached": threading.Event(), "marks": {}}
+
+
+async def _gate() -> str:
+    if RECOVER["block"]:
+        RECOVER["reached"].set()
+        await asyncio.Event().wait()  # never set: the client is closed while the step is running
+    return "open"
+
+
+@workflow(id="bench_recover_running")
+async def bench_recover_running(ctx: WorkflowContext, payload: dict) -> int:
+    marks = RECOVER["marks"]
+    marks.setdefault("fn_start", time.perf_counter())
+    for i in range(payload["n"]):
+        await ctx.step.run(f"s{i}", noop)
+    marks["loop_end"] = time.perf_counter()
+    await ctx.step.run("gate", _gate)
+    return payload["n"]
+
+
+@workflow(id="bench_recover_suspended")
+async def bench_recover_suspended(ctx: WorkflowContext, payload: dict) -> int:
+    marks = RECOVER["marks"]
+    marks.setdefault("fn_start", time.perf_counter())
+    for i in range(payload["n"]):
+        await ctx.step.run(f"s{i}", noop)
+    marks["loop_end"] = time.perf_counter()
+    await ctx.step.suspend("gate")
+    return payload["n"]
+
+
+# --------------------------------------------------------------------------- raw DuckDB baseline
+def _steps_ddl() -> str:
+    for _version, _name, statements in MIGRATIONS:
+        for statement in statements:
+            if "CREATE TABLE steps" in statement:
+                return statement
+    raise RuntimeError("steps table not found in migrations")
+
+
+_STEP_COLS = (
+    "seq, execution_id, root_execution_id, position, step_key, kind, attempt, status, input_hash, "
+    "output, error, state, started_at, ended_at"
+)
+
+
+class RawDuckDB:
+    """A bare connection committing one ``steps``-shaped row per autocommit INSERT."""
+
+    def __init__(self, path: str, on_conflict: bool) -> None:
+        self.con = duckdb.connect(path)
+        self.con.execute(_steps_ddl())
+        self.sql = f"INSERT INTO steps ({_STEP_COLS}) VALUES ({', '.join(['?'] * 14)})"
+        if on_conflict:
+            self.sql += " ON CONFLICT DO NOTHING"
+        self.i = 0
+
+    def commit_block(self, k: int) -> list[float]:
+        out = []
+        con, sql = self.con, self.sql
+        for _ in range(k):
+            self.i += 1
+            now = dt.datetime.now(dt.timezone.utc)
+            params = [self.i, "01JBENCHRAWEXECUTION00000", "01JBENCHRAWEXECUTION00000", self.i, f"s{self.i}",
+                      "run", 1, "completed", "0123456789abcdef", "null", None, None, now, now]
+            t = time.perf_counter()
+            con.execute(sql, params)
+            out.append(time.perf_counter() - t)
+        return out
+
+    def close(self) -> None:
+        self.con.close()
+
+
+# --------------------------------------------------------------------------- helpers
+def _ms(seconds: float) -> float:
+    return seconds * 1e3
+
+
+def _med(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _file_bytes(path: str) -> int:
+    total = 0
+    for p in (path, path + ".wal"):
+        try:
+            total += os.path.getsize(p)
+        except OSError:
+            pass
+    return total
+
+
+def _wal_bytes(path: str) -> int:
+    try:
+        return os.path.getsize(path + ".wal")
+    except OSError:
+        return 0
+
+
+def _copy_journal(src: str, dst: str) -> None:
+    shutil.copyfile(src, dst)
+    if os.path.exists(src + ".wal"):
+        shutil.copyfile(src + ".wal", dst + ".wal")
+
+
+# --------------------------------------------------------------------------- section 1 (+ 2 in the middle)
+async def per_step_rounds(
+    client: PolosClient, raw: RawDuckDB, raw_oc: RawDuckDB, n: int, rounds: int, block: int,
+    res: dict[str, Any], journal_path: str,
+) -> None:
+    global _TX_LOG
+    journal = client.runtime.journal
+    for r in range(rounds):
+        res["raw"].extend(raw.commit_block(block))
+        res["raw_oc"].extend(raw_oc.commit_block(block))
+        res["raw_round"].append(_med(res["raw"][-block:]))
+        order = (0, n) if r % 2 == 0 else (n, 0)
+        times: dict[int, float] = {}
+        for k in order:
+            commits0, wal0 = journal.commits, _wal_bytes(journal_path)
+            _TX_LOG = [] if k else None
+            t = time.perf_counter()
+            assert await bench_steps.run(client, {"n": k}) == k
+            times[k] = time.perf_counter() - t
+            if k:
+                log, _TX_LOG = _TX_LOG or [], None
+                res["commits_per_step"].append((journal.commits - commits0) / n)
+                wal1 = _wal_bytes(journal_path)
+                if wal1 > wal0:
+                    res["wal_bytes_per_step"].append((wal1 - wal0) / n)
+                res["writer_step_tx"].extend(d for d, nops, table in log if table == "steps" and nops == 1)
+        res["t0"].append(times[0])
+        res["tn"].append(times[n])
+        per_step = (times[n] - times[0]) / n
+        res["ours_round"].append(per_step)
+        res["ratio_round"].append(per_step / res["raw_round"][-1])
+
+
+def run_dbos(work: str, n: int, rounds: int) -> dict[str, Any]:
+    dbos_dir = os.path.join(work, "dbos")
+    os.makedirs(dbos_dir, exist_ok=True)
+    cmd = [sys.executable, str(Path(__file__).with_name("_dbos_worker.py")), dbos_dir, str(n), str(rounds)]
+    t = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        return {"error": "DBOS subprocess timed out after 240 s"}
+    wall = time.perf_counter() - t
+    for line in proc.stdout.splitlines():
+        if line.startswith("DBOS_BENCH_JSON "):
+            out = json.loads(line[len("DBOS_BENCH_JSON "):])
+            out["wall_s"] = wall
+            return out
+    tail = (proc.stderr or "").strip().splitlines()[-5:]
+    return {"error": f"DBOS subprocess exited {proc.returncode}: " + " | ".join(tail)}
+
+
+# --------------------------------------------------------------------------- section 3
+async def throughput_rounds(client: PolosClient, raw: RawDuckDB, rounds: int, block: int, res: dict[str, Any]) -> None:
+    global _TX_LOG
+    journal = client.runtime.journal
+    total_steps = CONCURRENT_WORKFLOWS * STEPS_PER_CONCURRENT_WF
+    payload = {"n": STEPS_PER_CONCURRENT_WF}
+    # warm-up
+    await asyncio.gather(*(bench_steps.run(client, payload) for _ in range(CONCURRENT_WORKFLOWS)))
+    for _ in range(rounds):
+        res["tp_raw"].extend(raw.commit_block(block))
+        c0 = journal.commits
+        _TX_LOG = []
+        t = time.perf_counter()
+        await asyncio.gather(*(bench_steps.run(client, payload) for _ in range(CONCURRENT_WORKFLOWS)))
+        elapsed = time.perf_counter() - t
+        log, _TX_LOG = _TX_LOG, None
+        # writer time in pure step-row transactions vs transactions carrying UPDATEs (start/finish)
+        res["tp_writer_busy"].append(sum(d for d, _, _ in log) / elapsed)
+        res["tp_writer_steps_s"].append(sum(d for d, _, table in log if table == "steps"))
+        res["tp_writer_other_s"].append(sum(d for d, _, table in log if table != "steps"))
+        res["tp_other_ops"].append(sum(nops for _, nops, table in log if table != "steps"))
+        res["tp_steps_per_s"].append(total_steps / elapsed)
+        res["tp_commits"].append(journal.commits - c0)
+        res["tp_elapsed"].append(elapsed)
+
+
+# --------------------------------------------------------------------------- section 4
+async def build_recovery_journals(work: str) -> dict[str, Any]:
+    built: dict[str, Any] = {}
+    RECOVER["block"] = True
+    RECOVER["reached"].clear()
+
+    async def build_running() -> None:
+        path = os.path.join(work, "recover_running.duckdb")
+        client = PolosClient(journal=path)
+        handle = await bench_recover_running.invoke(client, {"n": RECOVERY_STEPS})
+        await asyncio.to_thread(RECOVER["reached"].wait, 120)
+        client.close()  # the gate step is still running: the execution stays 'running' in the journal
+        built["running"] = (path, handle.id)
+
+    async def build_suspended() -> None:
+        path = os.path.join(work, "recover_suspended.duckdb")
+        client = PolosClient(journal=path)
+        handle = await bench_recover_suspended.invoke(client, {"n": RECOVERY_STEPS})
+        deadline = time.monotonic() + 120
+        while (await client.get_execution(handle.id)).status != "waiting":
+            if time.monotonic() > deadline:
+                raise RuntimeError("suspended workflow did not reach its suspension")
+            await asyncio.sleep(0.02)
+        client.close()
+        built["suspended"] = (path, handle.id)
+
+    async def build_empty() -> None:
+        path = os.path.join(work, "recover_empty.duckdb")
+        client = PolosClient(journal=path)
+        await bench_steps.run(client, {"n": 0})
+        client.close()
+        built["empty"] = (path, None)
+
+    t = time.perf_counter()
+    await asyncio.gather(build_running(), build_suspended(), build_empty())
+    built["build_s"] = time.perf_counter() - t
+    RECOVER["block"] = False
+    return built
+
+
+async def recovery_trial(kind: str, src: str, exec_id: str, dst: str) -> dict[str, float]:
+    _copy_journal(src, dst)
+    RECOVER["marks"] = marks = {}
+    t0 = time.perf_counter()
+    client = PolosClient(journal=dst)
+    t_open = time.perf_counter()
+    t_resume = t_open
+    if kind == "suspended":
+        t_resume = time.perf_counter()
+        await client.resume(None, exec_id, "gate", {"ok": True})
+    result = await client.wait_for_result(exec_id, timeout=60)
+    t_done = time.perf_counter()
+    client.close()
+    assert result == RECOVERY_STEPS, result
+    out = {
+        "open_ms": _ms(t_open - t0),
+        "total_ms": _ms(t_done - t0),
+        "replay_loop_ms": _ms(marks["loop_end"] - marks["fn_start"]),
+        "to_fn_start_ms": _ms(marks["fn_start"] - t_resume) if kind == "suspended" else _ms(marks["fn_start"] - t0),
+        "after_replay_ms": _ms(t_done - marks["loop_end"]),
+    }
+    if kind == "suspended":
+        out["resume_to_done_ms"] = _ms(t_done - t_resume)
+    return out
+
+
+def raw_connect_trial(src: str, dst: str) -> float:
+    _copy_journal(src, dst)
+    t = time.perf_counter()
+    con = duckdb.connect(dst)
+    con.execute("SELECT count(*) FROM steps").fetchone()
+    elapsed = time.perf_counter() - t
+    con.close()
+    return _ms(elapsed)
+
+
+async def recovery(work: str, trials: int) -> dict[str, Any]:
+    built = await build_recovery_journals(work)
+    res: dict[str, Any] = {"build_s": built["build_s"], "running": [], "suspended": [], "connect_ms": []}
+    trial_dir = os.path.join(work, "trials")
+    os.makedirs(trial_dir, exist_ok=True)
+    for i in range(trials):
+        order = ("running", "suspended") if i % 2 == 0 else ("suspended", "running")
+        for kind in order:
+            src, exec_id = built[kind]
+            res[kind].append(await recovery_trial(kind, src, exec_id, os.path.join(trial_dir, f"{kind}-{i}.duckdb")))
+        res["connect_ms"].append(raw_connect_trial(built["running"][0], os.path.join(trial_dir, f"raw-{i}.duckdb")))
+    res["file_bytes_1000"] = _file_bytes(built["running"][0])
+    res["file_bytes_empty"] = _file_bytes(built["empty"][0])
+    shutil.rmtree(trial_dir, ignore_errors=True)
+    return res
+
+
+# --------------------------------------------------------------------------- main
+async def run_all(work: str, args: argparse.Namespace) -> dict[str, Any]:
+    res: dict[str, Any] = {k: [] for k in (
+        "raw", "raw_oc", "raw_round", "t0", "tn", "ours_round", "ratio_round", "commits_per_step",
+        "wal_bytes_per_step", "writer_step_tx", "tp_raw", "tp_steps_per_s", "tp_commits", "tp_elapsed",
+        "tp_writer_busy", "tp_writer_steps_s", "tp_writer_other_s", "tp_other_ops")}
+    journal_path = os.path.join(work, "ours.duckdb")
+    client = PolosClient(journal=journal_path)
+    raw = RawDuckDB(os.path.join(work, "raw.duckdb"), on_conflict=False)
+    raw_oc = RawDuckDB(os.path.join(work, "raw_on_conflict.duckdb"), on_conflict=True)
+    n = args.steps
+    t_start = time.perf_counter()
+    # warm-up: engine, raw connections
+    for _ in range(3):
+        await bench_steps.run(client, {"n": n})
+        await bench_steps.run(client, {"n": 0})
+    raw.commit_block(20)
+    raw_oc.commit_block(20)
+
+    print(f"[1/4] per-step overhead: {args.rounds} rounds x (raw {args.block} + raw ON CONFLICT {args.block} "
+          f"+ 0-step run + {n}-step run) ...", flush=True)
+    half = args.rounds // 2
+    await per_step_rounds(client, raw, raw_oc, n, half, args.block, res, journal_path)
+    if args.no_dbos:
+        res["dbos"] = {"error": "skipped (--no-dbos)"}
+    else:
+        print(f"[2/4] DBOS {args.dbos_rounds} rounds x (0-step, {n}-step) sync and async, in a subprocess ...",
+              flush=True)
+        res["dbos"] = await asyncio.to_thread(run_dbos, work, n, args.dbos_rounds)
+    await per_step_rounds(client, raw, raw_oc, n, args.rounds - half, args.block, res, journal_path)
+
+    print(f"[3/4] throughput: {args.tp_rounds} rounds x {CONCURRENT_WORKFLOWS} concurrent workflows x "
+          f"{STEPS_PER_CONCURRENT_WF} steps ...", flush=True)
+    await throughput_rounds(client, raw, args.tp_rounds, args.block, res)
+    client.close()
+    raw.close()
+    raw_oc.close()
+
+    print(f"[4/4] recovery of a {RECOVERY_STEPS}-step execution: build, then {args.trials} trials per variant ...",
+          flush=True)
+    res["recovery"] = await recovery(work, args.trials)
+    res["elapsed_s"] = time.perf_counter() - t_start
+    res["n"] = n
+    res["args"] = vars(args)
+    return res
+
+
+def summarize(res: dict[str, Any]) -> dict[str, Any]:
+    s: dict[str, Any] = {}
+    s["n"] = res["n"]
+    s["raw_ms"] = _ms(_med(res["raw"]))
+    s["raw_mean_ms"] = _ms(statistics.mean(res["raw"]))
+    s["raw_count"] = len(res["raw"])
+    s["raw_oc_ms"] = _ms(_med(res["raw_oc"]))
+    s["raw_oc_mean_ms"] = _ms(statistics.mean(res["raw_oc"]))
+    s["ours_ms"] = _ms(_med(res["ours_round"]))
+    s["ours_of_medians_ms"] = _ms((_med(res["tn"]) - _med(res["t0"])) / res["n"])
+    s["t0_ms"] = _ms(_med(res["t0"]))
+    s["tn_ms"] = _ms(_med(res["tn"]))
+    s["rounds"] = len(res["ours_round"])
+    s["ratio_paired"] = _med(res["ratio_round"])
+    s["ratio_medians"] = s["ours_ms"] / s["raw_ms"]
+    s["ratio_vs_oc"] = s["ours_ms"] / s["raw_oc_ms"]
+    s["writer_step_ms"] = _ms(_med(res["writer_step_tx"]))
+    s["commits_per_step"] = _med(res["commits_per_step"])
+    s["wal_bytes_per_step"] = _med(res["wal_bytes_per_step"])
+    d = res["dbos"]
+    s["dbos"] = d
+    if "error" not in d:
+        best = min(("sync", "async"), key=lambda v: d[v]["per_step_median_ms"])
+        s["dbos_best_variant"] = best
+        s["dbos_ms"] = d[best]["per_step_median_ms"]
+        s["dbos_speedup"] = s["dbos_ms"] / s["ours_ms"]
+    s["single_commit_rate"] = 1.0 / _med(res["tp_raw"])
+    s["tp_steps_per_s"] = _med(res["tp_steps_per_s"])
+    s["tp_ratio"] = s["tp_steps_per_s"] / s["single_commit_rate"]
+    s["tp_rows_per_commit"] = (CONCURRENT_WORKFLOWS * STEPS_PER_CONCURRENT_WF) / _med(res["tp_commits"])
+    s["tp_commits_per_s"] = _med([c / e for c, e in zip(res["tp_commits"], res["tp_elapsed"])])
+    s["tp_writer_busy"] = _med(res["tp_writer_busy"])
+    s["tp_writer_steps_ms"] = _ms(_med(res["tp_writer_steps_s"]))
+    s["tp_writer_other_ms"] = _ms(_med(res["tp_writer_other_s"]))
+    s["tp_other_ops"] = _med(res["tp_other_ops"])
+    s["tp_elapsed_ms"] = _ms(_med(res["tp_elapsed"]))
+    rec = res["recovery"]
+    for kind in ("running", "suspended"):
+        trials = rec[kind]
+        s[f"rec_{kind}"] = {key: _med([t[key] for t in trials]) for key in trials[0]}
+    s["rec_connect_ms"] = _med(rec["connect_ms"])
+    s["rec_build_s"] = rec["build_s"]
+    s["rec_trials"] = len(rec["running"])
+    s["file_bytes_1000"] = rec["file_bytes_1000"]
+    s["file_bytes_empty"] = rec["file_bytes_empty"]
+    s["elapsed_s"] = res["elapsed_s"]
+    return s
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def table_rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(figure, measured, goal, verdict) rows."""
+    rows: list[tuple[str, str, str, str]] = []
+    n = s["n"]
+    rows.append(("Raw DuckDB commit: 1 row, plain INSERT, autocommit (median)",
+                 f"{s['raw_ms']:.2f} ms (mean {s['raw_mean_ms']:.2f}, {s['raw_count']} commits)", "baseline", ""))
+    rows.append(("Raw DuckDB commit: same row, INSERT ... ON CONFLICT DO NOTHING (median)",
+                 f"{s['raw_oc_ms']:.2f} ms (mean {s['raw_oc_mean_ms']:.2f})", "info: the statement the engine issues", ""))
+    rows.append((f"polos_nb per-step overhead: (T({n} steps) - T(0)) / {n}, median of {s['rounds']} rounds",
+                 f"{s['ours_ms']:.2f} ms (T0 {s['t0_ms']:.1f} ms, T{n} {s['tn_ms']:.1f} ms)", "", ""))
+    rows.append(("  of which the step's DuckDB transaction on the writer thread (median)",
+                 f"{s['writer_step_ms']:.2f} ms", "info", ""))
+    rows.append(("  fsync'd commits per step / WAL bytes per step",
+                 f"{s['commits_per_step']:.2f} / {s['wal_bytes_per_step']:.0f} B", "info", ""))
+    rows.append(("Ratio ours / raw plain commit (paired per round, median)",
+                 f"{s['ratio_paired']:.2f}x (of medians {s['ratio_medians']:.2f}x)",
+                 f"<= {GOALS['ratio_raw']}x", _verdict(s["ratio_paired"] <= GOALS["ratio_raw"])))
+    rows.append(("Ratio ours / raw ON CONFLICT commit (of medians)", f"{s['ratio_vs_oc']:.2f}x", "info", ""))
+    d = s["dbos"]
+    if "error" in d:
+        rows.append(("DBOS per step", d["error"], f">= {GOALS['dbos_speedup']}x slower than ours", "not measured"))
+    else:
+        for variant in ("sync", "async"):
+            v = d[variant]
+            rows.append((f"DBOS {d.get('dbos_version')} SQLite ({d.get('sqlite_journal_mode')} journal), {variant} "
+                         f"workflow+steps, per step",
+                         f"{v['per_step_median_ms']:.2f} ms (T0 {v['t0_median_ms']:.1f} ms, T{n} "
+                         f"{v['tn_median_ms']:.1f} ms)", "", ""))
+        rows.append((f"Speedup: DBOS ({s['dbos_best_variant']}, its faster variant) per step / ours per step",
+                     f"{s['dbos_speedup']:.2f}x", f">= {GOALS['dbos_speedup']}x",
+                     _verdict(s["dbos_speedup"] >= GOALS["dbos_speedup"])))
+    rows.append(("Single-commit rate = 1 / raw plain commit (median, measured between throughput rounds)",
+                 f"{s['single_commit_rate']:.0f} commits/s", "baseline", ""))
+    rows.append((f"Throughput, {CONCURRENT_WORKFLOWS} concurrent workflows x {STEPS_PER_CONCURRENT_WF} steps "
+                 "(incl. start/finish)",
+                 f"{s['tp_steps_per_s']:.0f} steps/s ({s['tp_rows_per_commit']:.1f} steps per commit, "
+                 f"{s['tp_commits_per_s']:.0f} commits/s)", "", ""))
+    rows.append(("  writer thread per round: busy share / in step-row txns / in txns with UPDATEs (start, finish)",
+                 f"{s['tp_writer_busy'] * 100:.0f}% of {s['tp_elapsed_ms']:.0f} ms / {s['tp_writer_steps_ms']:.0f} ms / "
+                 f"{s['tp_writer_other_ms']:.0f} ms for {s['tp_other_ops']:.0f} ops", "info", ""))
+    rows.append(("Throughput ratio: concurrent steps/s / single-commit rate", f"{s['tp_ratio']:.1f}x",
+                 f">= {GOALS['throughput_ratio']}x", _verdict(s["tp_ratio"] >= GOALS["throughput_ratio"])))
+    rr, rsus = s["rec_running"], s["rec_suspended"]
+    rows.append((f"Recovery, crashed 'running' execution with {RECOVERY_STEPS} steps: PolosClient(journal) "
+                 "-> completed (median)",
+                 f"{rr['total_ms']:.1f} ms", f"< {GOALS['recovery_ms']:.0f} ms",
+                 _verdict(rr["total_ms"] < GOALS["recovery_ms"])))
+    rows.append(("  open (PolosClient() returns: connect, migrate check, recovery scan)",
+                 f"{rr['open_ms']:.1f} ms (bare duckdb.connect + count: {s['rec_connect_ms']:.1f} ms)", "info", ""))
+    rows.append(("  reopen -> workflow function starts (load 1,000 step rows)", f"{rr['to_fn_start_ms']:.1f} ms",
+                 "info", ""))
+    rows.append(("  replay loop: 1,000 journaled steps returned from memory", f"{rr['replay_loop_ms']:.1f} ms",
+                 "info", ""))
+    rows.append(("  after replay -> completed (gate step commit, finish commit)", f"{rr['after_replay_ms']:.1f} ms",
+                 "info", ""))
+    rows.append((f"Recovery, 'waiting' (suspended) execution with {RECOVERY_STEPS} steps: PolosClient(journal) "
+                 "+ resume -> completed",
+                 f"{rsus['total_ms']:.1f} ms", f"< {GOALS['recovery_ms']:.0f} ms",
+                 _verdict(rsus["total_ms"] < GOALS["recovery_ms"])))
+    rows.append(("  open / resume -> completed / of which replay loop",
+                 f"{rsus['open_ms']:.1f} / {rsus['resume_to_done_ms']:.1f} / {rsus['replay_loop_ms']:.1f} ms",
+                 "info", ""))
+    rows.append((f"Journal file after {RECOVERY_STEPS} steps (checkpointed) vs a journal with one empty run",
+                 f"{s['file_bytes_1000'] / 1024:.0f} KiB vs {s['file_bytes_empty'] / 1024:.0f} KiB "
+                 f"(~{(s['file_bytes_1000'] - s['file_bytes_empty']) / RECOVERY_STEPS:.0f} B/step, "
+                 "block-granular)", "info", ""))
+    return rows
+
+
+def print_table(rows: list[tuple[str, str, str, str]]) -> None:
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    w2 = max(len(r[2]) for r in rows)
+    header = ("Figure", "Measured", "Goal", "Verdict")
+    line = f"{header[0]:<{w0}}  {header[1]:<{w1}}  {header[2]:<{w2}}  {header[3]}"
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        print(f"{r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]:<{w2}}  {r[3]}")
+
+
+def environment() -> dict[str, str]:
+    try:
+        from importlib.metadata import version
+
+        dbos_v = version("dbos")
+    except Exception:
+        dbos_v = "not installed"
+    return {
+        "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "cpus": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "dbos": dbos_v,
+        "platform": platform.platform(),
+    }
+
+
+def notes(s: dict[str, Any]) -> list[str]:
+    """Plain-language explanations, including why a goal was missed."""
+    out: list[str] = []
+    gap = s["ours_ms"] - s["raw_ms"]
+    oc_extra = s["raw_oc_ms"] - s["raw_ms"]
+    if s["ratio_paired"] > GOALS["ratio_raw"]:
+        out.append(
+            f"**Per-step goal missed** ({s['ratio_paired']:.2f}x vs <= {GOALS['ratio_raw']}x). The engine's step "
+            f"costs {gap:.2f} ms more than a raw plain commit. Most of that is the statement itself: the engine "
+            f"writes every step row as `INSERT ... ON CONFLICT DO NOTHING`, and on a bare connection that statement "
+            f"alone costs {s['raw_oc_ms']:.2f} ms vs {s['raw_ms']:.2f} ms for the plain INSERT (+{oc_extra:.2f} ms; "
+            f"DuckDB takes a slower conflict-checking path even when nothing conflicts, in memory too). The step's "
+            f"transaction measured on the writer thread is {s['writer_step_ms']:.2f} ms; the remaining "
+            f"~{max(s['ours_ms'] - s['writer_step_ms'], 0):.2f} ms per step is engine work and the thread hops "
+            f"(engine loop -> writer thread -> back). Dropping `ON CONFLICT DO NOTHING` from step rows (the primary "
+            f"key still rejects a true duplicate; replay never re-inserts a journaled step) should bring the ratio "
+            f"near {max(s['ours_ms'] - oc_extra, 0) / s['raw_ms']:.2f}x."
+        )
+    else:
+        out.append(f"Per-step goal met: {s['ratio_paired']:.2f}x a raw commit.")
+    if "dbos_speedup" in s:
+        if s["dbos_speedup"] < GOALS["dbos_speedup"]:
+            out.append(
+                f"**DBOS speedup goal missed** ({s['dbos_speedup']:.2f}x vs >= {GOALS['dbos_speedup']}x). DBOS's "
+                "per-step cost follows the disk's fsync latency (two SQLite rollback-journal commits per step; the "
+                "goal came from the reference measurement of ~19.7 ms/step on a loaded disk, durable-anchors.md "
+                f"App. A), and on this run it was {s['dbos_ms']:.2f} ms/step. A DuckDB commit is mostly CPU: even a "
+                f"raw plain-INSERT commit costs {s['raw_ms']:.2f} ms here, which caps any engine doing one DuckDB "
+                f"commit per step at about {s['dbos_ms'] / s['raw_ms']:.1f}x DBOS. The per-step fixes above "
+                "(no ON CONFLICT on step rows) close part of the gap; 3x needs a slow disk or fewer than one "
+                "commit per step. DBOS under concurrency was not measured."
+            )
+        else:
+            out.append(f"DBOS speedup goal met: ours is {s['dbos_speedup']:.2f}x faster per step.")
+    if s["tp_ratio"] < GOALS["throughput_ratio"]:
+        out.append(
+            f"**Throughput goal missed** ({s['tp_ratio']:.1f}x vs >= {GOALS['throughput_ratio']}x): "
+            f"{s['tp_rows_per_commit']:.1f} steps per commit on average, so group commit does merge rows, but the "
+            f"writer thread is the bottleneck (busy {s['tp_writer_busy'] * 100:.0f}% of the wall time; the engine "
+            f"loop mostly idles). Per round it spends {s['tp_writer_steps_ms']:.0f} ms in multi-row step INSERTs "
+            f"(`ON CONFLICT DO NOTHING` makes each ~2-3 ms dearer) and {s['tp_writer_other_ms']:.0f} ms in the "
+            f"transactions that carry the {CONCURRENT_WORKFLOWS} workflows' start/finish writes: "
+            f"{s['tp_other_ops']:.0f} ops executed one statement at a time (each `UPDATE executions ... WHERE id = ?`"
+            " and `UPDATE waits ... WHERE execution_id = ?` is a separate ~1-2 ms DuckDB statement). "
+            "Also, the single-commit baseline here is a plain INSERT; against the engine's own single-step "
+            "commit the ratio is higher."
+        )
+    else:
+        out.append(f"Throughput goal met: group commit merges ~{s['tp_rows_per_commit']:.0f} steps per commit.")
+    rr = s["rec_running"]
+    if rr["total_ms"] >= GOALS["recovery_ms"]:
+        out.append(
+            f"**Recovery goal missed** ({rr['total_ms']:.0f} ms): open {rr['open_ms']:.0f} ms (a bare "
+            f"duckdb.connect is {s['rec_connect_ms']:.0f} ms), replay loop {rr['replay_loop_ms']:.0f} ms."
+        )
+    else:
+        out.append(
+            f"Recovery goal met: {rr['total_ms']:.0f} ms end to end, of which {rr['open_ms']:.0f} ms opening the "
+            f"journal and {rr['replay_loop_ms']:.0f} ms replaying the 1,000 steps from memory."
+        )
+    return out
+
+
+def write_markdown(path: Path, s: dict[str, Any], rows: list[tuple[str, str, str, str]], env: dict[str, str],
+                   cmdline: str) -> None:
+    n = s["n"]
+    lines = [
+        "# polos_nb benchmarks",
+        "",
+        f"Measured {env['date']} on the project VM ({env['cpus']} cores, virtual disk; {env['platform']}), "
+        f"Python {env['python']}, DuckDB {env['duckdb']}, DBOS {env['dbos']}. All figures come from one run, "
+        "side by side, in one temp directory on one disk.",
+        "",
+        "Reproduce with `bash scripts/bench.sh` (installs the `dev,bench` extras, then runs the benchmark) or "
+        "`.venv/bin/python bench/bench_engine.py`.",
+        f"This run: `{cmdline}` (took {s['elapsed_s']:.0f} s).",
+        "",
+        "| Figure | Measured | Goal | Verdict |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
+    lines += ["", "## Verdicts", ""]
+    lines += [f"- {note}" for note in notes(s)]
+    lines += [
+        "",
+        "## What each figure means",
+        "",
+        f"- **Raw DuckDB commit**: a bare `duckdb.connect()` on a file, autocommit, one `INSERT` of one row "
+        "into a table created with the same DDL as the journal's `steps` table (primary key included), with "
+        "the same 14 parameters the engine writes. Each call returns after DuckDB has fdatasync'd its WAL. "
+        "The `ON CONFLICT DO NOTHING` variant is the exact statement shape the engine uses for step rows.",
+        f"- **polos_nb per-step overhead**: `(T(workflow with {n} no-op async steps) - T(workflow with 0 steps)) / "
+        f"{n}`, each T measured around `await wf.run(client, payload)` from the caller's event loop, through "
+        "`PolosClient(journal=...)`. Rounds alternate raw commit blocks with 0-step and N-step runs (order flipped "
+        "every round) so machine noise hits both sides; the ratio is taken per round and the median reported. "
+        "The writer-thread figure wraps the journal's transaction method at run time to time the DuckDB "
+        "statement alone.",
+        "- **DBOS**: the same workload (`@DBOS.workflow()` calling a no-op `@DBOS.step()` N times, vs 0 times), in "
+        "a subprocess so its threads and logging do not disturb ours, with DBOS's SQLite system database "
+        "(`system_database_url=sqlite:///<tmp>/dbos.sqlite`, DBOS's default pragmas). Both a sync and an async "
+        "workflow/step pair are measured; the faster one is compared. The subprocess runs between the two "
+        "halves of the per-step rounds.",
+        f"- **Throughput**: {CONCURRENT_WORKFLOWS} workflows of {STEPS_PER_CONCURRENT_WF} no-op steps each, started "
+        "together (`asyncio.gather` of `wf.run`), wall time from start to all results, including workflow "
+        "start/finish writes. The journal's writer thread merges whatever queued while a commit was in flight "
+        "into one multi-row INSERT (group commit). Compared with the single-commit rate (1 / raw plain commit, "
+        "measured in blocks between throughput rounds).",
+        f"- **Recovery**: a journal holding one execution with {RECOVERY_STEPS} completed steps, copied afresh for "
+        "each trial (so the file is in the page cache: warm-cache figures). 'running': the process was closed "
+        "while the execution was inside step 1,001, so reopening resumes it by itself; measured from "
+        "`PolosClient(journal=path)` to `wait_for_result` returning. 'waiting': the execution was parked at "
+        "`ctx.step.suspend`; measured from `PolosClient(journal=path)` through `client.resume(...)` to the result. "
+        "The replay loop is timed inside the workflow function (first line to after the 1,000th step).",
+        "- **Journal bytes**: WAL growth during an N-step run / N (what each step appends and fsyncs), and the "
+        "checkpointed file size after 1,000 steps (DuckDB allocates 256 KiB blocks, so that one is coarse).",
+        "",
+        "Caveats: one small VM shared with other work; absolute numbers move with the disk's fsync latency and "
+        "CPU contention, ratios less so. Reference numbers for comparison are in "
+        "`/work/shared/reference/durable-anchors.md` §3 and `environment-probes.md` §2.",
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=50, help="N, steps per workflow for per-step overhead")
+    parser.add_argument("--rounds", type=int, default=40, help="rounds of (raw block, T0, TN)")
+    parser.add_argument("--block", type=int, default=10, help="raw commits per round")
+    parser.add_argument("--dbos-rounds", type=int, default=16)
+    parser.add_argument("--tp-rounds", type=int, default=7)
+    parser.add_argument("--trials", type=int, default=5, help="recovery trials per variant")
+    parser.add_argument("--no-dbos", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (smoke run)")
+    parser.add_argument("--dir", default=None, help="parent of the temp directory (default: system temp)")
+    parser.add_argument("--markdown", default=str(ROOT / "docs" / "benchmarks.md"),
+                        help="where to write the markdown report ('' to skip)")
+    parser.add_argument("--json", default=None, help="also dump raw results as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the temp directory")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.dbos_rounds, args.tp_rounds, args.trials = 8, 4, 3, 3
+
+    work = tempfile.mkdtemp(prefix="polos-bench-", dir=args.dir)
+    env = environment()
+    print(f"polos_nb benchmark  {env['date']}  cpus={env['cpus']}  python {env['python']}  duckdb {env['duckdb']}  "
+          f"dbos {env['dbos']}")
+    print(f"work dir: {work}")
+    try:
+        res = asyncio.run(run_all(work, args))
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    s = summarize(res)
+    rows = table_rows(s)
+    print()
+    print_table(rows)
+    print()
+    for note in notes(s):
+        print("- " + note.replace("**", ""))
+    print(f"\ntotal benchmark time: {s['elapsed_s']:.0f} s")
+    cmdline = " ".join([".venv/bin/python", "bench/bench_engine.py", *sys.argv[1:]])
+    if args.markdown:
+        write_markdown(Path(args.markdown), s, rows, env, cmdline)
+        print(f"wrote {args.markdown}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"summary": s, "raw": {k: v for k, v in res.items() if k != "args"}},
+                                              default=str, indent=1))
+
+
+if __name__ == "__main__":
+    main()
