@@ -16,7 +16,8 @@ PolosError
 │   └── JournalVersionError        written by a newer polos_nb
 ├── NonDeterminismError            replay asked for other steps than the journal holds (D4)
 ├── StepExecutionError             a step raised; the workflow may catch it
-│   └── ChildWorkflowError         a child workflow failed (invoke_and_wait)
+│   ├── ChildWorkflowError         a child workflow failed (invoke_and_wait)
+│   └── StepTimeoutError           a step ran past its timeout (also a TimeoutError)
 ├── ExecutionFailedError           the execution you waited for failed
 ├── ExecutionCancelledError        the execution was cancelled
 ├── WorkflowTimeoutError           waiting for a result took longer than `timeout`
@@ -49,6 +50,7 @@ __all__ = [
     "ResumeError",
     "SerializationError",
     "StepExecutionError",
+    "StepTimeoutError",
     "UserError",
     "WaitTimeoutError",
     "WorkflowNotFoundError",
@@ -224,6 +226,10 @@ class StepExecutionError(PolosError):
 
 class ChildWorkflowError(StepExecutionError):
     """A child workflow started with ``invoke_and_wait`` failed."""
+
+
+class StepTimeoutError(StepExecutionError, TimeoutError):
+    """A step ran longer than its ``timeout`` (after its retries, if any)."""
 
 
 class ExecutionFailedError(PolosError, RuntimeError):

@@ -20,6 +20,7 @@ from polos_nb.config import resolve_journal_path
 from polos_nb.errors import UserError, WorkflowTimeoutError
 
 from . import _workflow as registry
+from ._admission import QueueStatus
 from ._context import CURRENT
 from ._runtime import Runtime, raise_for_terminal
 from ._types import BatchWorkflowInput, ExecutionHandle, ExecutionInfo, StreamEvent
@@ -147,6 +148,7 @@ class PolosClient:
                 session_id=session_id,
                 user_id=user_id,
                 run_timeout_seconds=run_timeout_seconds,
+                queue_concurrency_limit=queue_concurrency_limit,
             )
         )
         return handle._bind(self)
@@ -213,6 +215,14 @@ class PolosClient:
         except asyncio.TimeoutError:
             raise WorkflowTimeoutError(execution_id, timeout or 0) from None
         return raise_for_terminal(info)
+
+    async def queue_status(self) -> list[QueueStatus]:
+        """What runs and what waits for a slot, per queue and concurrency key (limited queues)."""
+
+        async def read() -> list[QueueStatus]:
+            return self._runtime.queue_status()
+
+        return await self._on_engine(read())
 
     def stream_events(self, execution_id: str, last_sequence_id: int = 0) -> AsyncIterator[StreamEvent]:
         """Stream the events of an execution's tree from its start until it ends.

@@ -31,10 +31,12 @@ from polos_nb.errors import (
     NonDeterminismError,
     SerializationError,
     StepExecutionError,
+    StepTimeoutError,
     UserError,
     WaitTimeoutError,
 )
 
+from ._policy import RetryPolicy
 from ._signals import Park
 from ._types import BatchStepResult, BatchWorkflowInput, EventPayload, ExecutionHandle
 
@@ -89,6 +91,14 @@ class WorkflowContext:
     def topic(self) -> str:
         """The topic this execution tree's events are published on."""
         return f"workflow/{self.root_workflow_id}/{self.root_execution_id}"
+
+    def emit(self, event_type: str, data: dict[str, Any] | None = None) -> None:
+        """Send a live-only event to this tree's stream subscribers (not journaled).
+
+        For progress that is cheap to lose and must not cost a commit, such as streamed
+        tokens. Subscribers see it with ``sequence_id=None``; ``_metadata`` is added.
+        """
+        self._runtime.emit_live(self._ex, event_type, data or {})
 
     def __repr__(self) -> str:
         return f"<WorkflowContext {self.workflow_id} execution={self.execution_id}>"
@@ -202,6 +212,8 @@ class Step:
             return ExecutionCancelledError(info.get("execution_id", self._ex.id))
         if record.kind in ("invoke_wait",):
             return ChildWorkflowError(record.key, etype, message)
+        if etype.endswith("_AttemptTimeout"):
+            return StepTimeoutError(record.key, etype, message)
         return StepExecutionError(record.key, etype, message)
 
     async def _record_value(self, key: str, kind: str, value: Any, extra_ops: list[Any] | None = None) -> Any:
@@ -219,24 +231,41 @@ class Step:
         await self._rt.commit(ops)
         return value
 
+    def recorded(self, key: str) -> bool:
+        """True if the journal already holds an outcome for ``key`` (its call will replay)."""
+        record = self._ex.steps.get(key)
+        return record is not None and record.status in ("completed", "failed")
+
     # ------------------------------------------------------------------ run
     async def run(
         self,
         key: str,
         func: Callable[..., Any],
         *args: Any,
-        max_retries: int = 2,
-        base_delay: float = 1.0,
-        max_delay: float = 10.0,
+        max_retries: int | None = None,
+        base_delay: float | None = None,
+        max_delay: float | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | dt.timedelta | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run ``func(*args, **kwargs)`` once and journal its result.
 
         Sync functions run in a worker thread; async ones on the engine loop. If it
-        raises, it is retried up to ``max_retries`` times with exponential back-off
-        (``base_delay * 2**n`` seconds, at most ``max_delay``; no sleep after the last
-        attempt); every attempt is journaled. The final failure raises
-        :class:`StepExecutionError`, now and on every replay.
+        raises, it is retried with exponential back-off; every attempt is journaled and
+        there is no sleep after the last one. By default 2 retries, ``base_delay=1.0`` s
+        doubling up to ``max_delay=10.0`` s; pass ``retry=RetryPolicy(...)`` to also choose
+        the back-off factor and which errors retry. The final failure raises
+        :class:`StepExecutionError` (:class:`StepTimeoutError` after a ``timeout``), now and
+        on every replay.
+
+        ``timeout`` (seconds of the engine clock) bounds each attempt. An async function is
+        cancelled when it passes; a sync one cannot be interrupted, so its thread finishes
+        in the background and its result is ignored.
+
+        ``max_retries``, ``base_delay``, ``max_delay``, ``retry`` and ``timeout`` are taken
+        by ``run`` itself; to pass arguments with those names to ``func``, wrap it in a
+        lambda or ``functools.partial``.
 
         The side effect runs at least once and its result is recorded exactly once: if the
         process dies after ``func`` returns but before the commit, the step runs again.
@@ -244,8 +273,8 @@ class Step:
         """
         if not callable(func):
             raise UserError(f"ctx.step.run({key!r}, ...) needs a callable, got {func!r}.")
-        if max_retries < 0:
-            raise UserError("max_retries must be >= 0.")
+        policy = _step_policy(retry, max_retries, base_delay, max_delay)
+        timeout_s = _as_seconds(timeout)
         position, record = self._begin(key, "run")
         if record is not None:
             return self._replay(record)
@@ -259,16 +288,19 @@ class Step:
             rt.emit_step_start(ex, key, "run", attempt, started)
             try:
                 if is_async:
-                    result = await func(*args, **kwargs)
+                    call = func(*args, **kwargs)
                 else:
-                    result = await asyncio.to_thread(func, *args, **kwargs)
-                    if inspect.isawaitable(result):
-                        result = await result
+                    call = _call_in_thread(func, args, kwargs)
+                result = await (call if timeout_s is None else _with_timeout(rt.clock, call, timeout_s, key))
                 output = _serde.dumps(result)
             except Exception as exc:
                 ended = rt.clock.now()
-                retry = attempt - first_attempt < max_retries and not isinstance(exc, SerializationError)
-                status = "retrying" if retry else "failed"
+                retry_now = (
+                    attempt - first_attempt < policy.max_retries
+                    and not isinstance(exc, SerializationError)
+                    and policy.retries(exc)
+                )
+                status = "retrying" if retry_now else "failed"
                 await rt.commit(
                     [
                         rt.step_insert(
@@ -278,10 +310,11 @@ class Step:
                     ]
                 )
                 ex.attempts[key] = attempt
-                if not retry:
-                    error = StepExecutionError(key, f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc))
+                if not retry_now:
+                    error_cls = StepTimeoutError if isinstance(exc, _AttemptTimeout) else StepExecutionError
+                    error = error_cls(key, f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc))
                     raise error from exc
-                await rt.clock.sleep(min(base_delay * (2 ** (attempt - first_attempt)), max_delay))
+                await rt.clock.sleep(policy.delay(attempt - first_attempt))
                 attempt += 1
                 continue
             await rt.commit(
@@ -508,6 +541,55 @@ class Step:
             ]
         )
         return None
+
+
+class _AttemptTimeout(TimeoutError):
+    """One attempt of a step ran past its timeout (journaled as the attempt's error)."""
+
+
+_DEFAULT_POLICY = RetryPolicy()
+
+
+def _step_policy(
+    retry: RetryPolicy | None, max_retries: int | None, base_delay: float | None, max_delay: float | None
+) -> RetryPolicy:
+    if retry is not None:
+        if not isinstance(retry, RetryPolicy):
+            raise UserError(f"retry= takes a RetryPolicy, got {type(retry).__name__}.")
+        if (max_retries, base_delay, max_delay) != (None, None, None):
+            raise UserError("Pass either retry=RetryPolicy(...) or max_retries/base_delay/max_delay, not both.")
+        return retry
+    if (max_retries, base_delay, max_delay) == (None, None, None):
+        return _DEFAULT_POLICY
+    return RetryPolicy(
+        max_retries=_DEFAULT_POLICY.max_retries if max_retries is None else max_retries,
+        base_delay=_DEFAULT_POLICY.base_delay if base_delay is None else base_delay,
+        max_delay=_DEFAULT_POLICY.max_delay if max_delay is None else max_delay,
+    )
+
+
+async def _call_in_thread(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    result = await asyncio.to_thread(func, *args, **kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def _with_timeout(clock: Any, call: Any, seconds: float, key: str) -> Any:
+    """Await ``call`` unless ``seconds`` of the engine clock pass first."""
+    work = asyncio.ensure_future(call)
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        done, _ = await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        work.cancel()
+        timer.cancel()
+        raise
+    if work in done:
+        timer.cancel()
+        return work.result()
+    work.cancel()
+    raise _AttemptTimeout(f"step {key!r} did not finish within {seconds:g}s")
 
 
 def _specs(workflows: list[BatchWorkflowInput]) -> list[BatchWorkflowInput]:

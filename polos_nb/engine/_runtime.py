@@ -31,8 +31,9 @@ from polos_nb.errors import (
     ExecutionCancelledError,
     ExecutionFailedError,
     ExecutionNotFoundError,
-    InvalidTopicError,
+    NonDeterminismError,
     ResumeError,
+    StepExecutionError,
     UserError,
     WaitTimeoutError,
     WorkflowNotFoundError,
@@ -41,6 +42,8 @@ from polos_nb.errors import (
 
 from . import _workflow as registry
 from ._context import CURRENT, WorkflowContext, _error_json
+from ._admission import Admission, QueueStatus
+from ._policy import Queue, RetryPolicy
 from ._signals import Park
 from ._types import (
     TERMINAL_STATUSES,
@@ -50,6 +53,7 @@ from ._types import (
     ExecutionInfo,
     StreamEvent,
 )
+from ._topics import validate_topic
 from .journal import DuckDBJournal, Insert, Sql, Update
 
 __all__ = ["Exec", "Runtime", "StepRecord", "validate_topic"]
@@ -58,7 +62,7 @@ log = logging.getLogger("polos_nb.engine")
 
 _STEP_COLUMNS = (
     "seq", "execution_id", "root_execution_id", "position", "step_key", "kind", "attempt",
-    "status", "input_hash", "output", "error", "state", "started_at", "ended_at",
+    "status", "input_hash", "output", "error", "state", "started_at", "ended_at", "run_attempt",
 )
 _EXEC_COLUMNS = (
     "id", "workflow_id", "workflow_type", "status", "payload", "initial_state", "state",
@@ -71,22 +75,6 @@ _WAIT_COLUMNS = (
     "execution_id", "step_key", "kind", "position", "topic", "after_topic_seq", "wake_at",
     "expires_at", "detail", "created_at",
 )
-_TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@#=")
-
-
-def validate_topic(topic: Any) -> str:
-    """Check an event topic: 1-255 characters from letters, digits and ``_-./:@#=``."""
-    if not isinstance(topic, str) or not topic or len(topic) > 255:
-        raise InvalidTopicError(f"An event topic must be a non-empty string of at most 255 characters (got {topic!r}).")
-    bad = sorted(set(topic) - _TOPIC_CHARS)
-    if bad:
-        raise InvalidTopicError(
-            f"Topic {topic!r} contains {''.join(bad)!r}; use letters, digits and _ - . / : @ # = "
-            "(for example 'order/new' or 'warehouse.pickup/42')."
-        )
-    return topic
-
-
 @dataclass(slots=True)
 class StepRecord:
     """The latest journaled attempt of one step."""
@@ -137,6 +125,7 @@ class Exec:
     created_at: dt.datetime
     started_at: dt.datetime | None = None
     deadline: dt.datetime | None = None
+    run_attempt: int = 1
     steps: dict[str, StepRecord] = field(default_factory=dict)
     positions: dict[int, str] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
@@ -188,6 +177,9 @@ class Runtime:
         self._batches_done: set[tuple[str, str]] = set()
         self.closed = False
         self.clients = 0
+        self.admission = Admission()
+        for wf in registry.get_all_workflows().values():
+            self.admission.set_limit(wf.queue.name, wf.queue.concurrency_limit)
         try:
             self.call(self._recover())
         except BaseException:
@@ -274,7 +266,7 @@ class Runtime:
             "steps",
             _STEP_COLUMNS,
             (seq, ex.id, ex.root_id, position, key, kind, attempt, status, input_hash, output, error,
-             state, started, ended),
+             state, started, ended, ex.run_attempt),
         )
 
     def _status_op(self, ex: Exec, status: str, **extra: Any) -> Update:
@@ -346,6 +338,18 @@ class Runtime:
             except Exception:
                 log.exception("event subscriber failed")
 
+    def emit_live(self, ex: Exec, event_type: str, data: dict[str, Any]) -> None:
+        if not self._subscribers.get(ex.topic):
+            return
+        payload = dict(data)
+        payload["_metadata"] = {"execution_id": ex.id, "workflow_id": ex.workflow_id}
+        event = StreamEvent(id=f"live:{new_id()}", sequence_id=None, topic=ex.topic, event_type=event_type,
+                            data=payload, created_at=self.clock.now())
+        if threading.current_thread() is self._thread:
+            self._emit(event)
+        else:  # e.g. from a sync step function running in a worker thread
+            self.loop.call_soon_threadsafe(self._emit, event)
+
     def emit_step_start(self, ex: Exec, key: str, kind: str, attempt: int, started: dt.datetime) -> None:
         if not self._subscribers.get(ex.topic):
             return
@@ -415,7 +419,7 @@ class Runtime:
             execs = con.execute(
                 f"SELECT id, workflow_id, workflow_type, status, payload, initial_state, state, parent_execution_id,"
                 f" root_execution_id, root_workflow_id, parent_step_key, batch_index, queue_name, concurrency_key,"
-                f" session_id, user_id, created_at, started_at, deadline FROM executions"
+                f" session_id, user_id, created_at, started_at, deadline, run_attempt FROM executions"
                 f" WHERE status IN ('queued', 'running', 'waiting') ORDER BY created_at"
             ).fetchall()
             waits = con.execute(
@@ -468,7 +472,7 @@ class Runtime:
                 self._topic_waits[wait.topic].discard((ex.id, wait.key))
                 await self._resolve(ex, wait.key, output=_serde.dumps(_payload_of(event)))
                 return
-        if wait.kind == "sleep" and wait.wake_at is not None:
+        if wait.kind in ("sleep", "retry") and wait.wake_at is not None:
             wait.timer = self.clock.call_at(wait.wake_at, lambda: self._timer_fired(ex.id, wait.key), self.loop)
         if wait.expires_at is not None:
             wait.timer = self.clock.call_at(wait.expires_at, lambda: self._timer_fired(ex.id, wait.key), self.loop)
@@ -477,6 +481,7 @@ class Runtime:
 
     def on_registered(self, wf: registry.Workflow) -> None:
         """A workflow was (re)defined: start executions that were waiting for its code."""
+        self.admission.set_limit(wf.queue.name, wf.queue.concurrency_limit)
         pending = self._unregistered.pop(wf.id, set())
         for exec_id in pending:
             ex = self.execs.get(exec_id)
@@ -488,22 +493,33 @@ class Runtime:
         return {wf_id: sorted(ids) for wf_id, ids in self._unregistered.items() if ids}
 
     # ================================================================== driving executions
-    def schedule(self, ex: Exec) -> None:
-        """Start (or re-start) driving ``ex`` on the engine loop."""
+    def schedule(self, ex: Exec) -> bool:
+        """Start (or re-start) driving ``ex`` on the engine loop, if its queue has a free slot.
+
+        Returns whether it is running now (False: ended, queued for a slot, or its
+        workflow is not defined yet).
+        """
         if ex.status in TERMINAL_STATUSES or self.closed:
-            return
+            return False
         if ex.task is not None and not ex.task.done():
             ex.rerun = True
-            return
+            return True
         if registry.get_workflow(ex.workflow_id) is None:
             self._unregistered.setdefault(ex.workflow_id, set()).add(ex.id)
-            return
+            return False
+        if not self.admission.try_acquire(ex.id, ex.queue_name, ex.concurrency_key):
+            return False
         ex.task = self.loop.create_task(self._drive(ex), name=f"polos:{ex.workflow_id}:{ex.id}")
+        return True
+
+    def _schedule_id(self, exec_id: str) -> bool:
+        ex = self.execs.get(exec_id)
+        return ex is not None and self.schedule(ex)
 
     async def _load(self, ex: Exec) -> None:
         def load(con: Any) -> Any:
             steps = con.execute(
-                "SELECT step_key, position, kind, attempt, status, output, error, state FROM steps"
+                "SELECT step_key, position, kind, attempt, status, output, error, state, run_attempt FROM steps"
                 " WHERE execution_id = ? ORDER BY attempt, seq", [ex.id]
             ).fetchall()
             mailbox = con.execute(
@@ -516,9 +532,11 @@ class Runtime:
             return steps, mailbox, children
 
         steps, mailbox, children = await self.read(load)
-        for key, position, kind, attempt, status, output, error, state in steps:
+        for key, position, kind, attempt, status, output, error, state, run_attempt in steps:
             ex.attempts[key] = max(attempt, ex.attempts.get(key, 0))
-            if status == "retrying":
+            if status == "retrying" or (status == "failed" and (run_attempt or 1) < ex.run_attempt):
+                if ex.steps.get(key) is not None and ex.steps[key].status == "failed":
+                    del ex.steps[key]  # a later run attempt runs this step again
                 continue
             ex.steps[key] = StepRecord(key, position, kind, attempt, status, output, error, state)
             if position is not None:
@@ -530,11 +548,15 @@ class Runtime:
         ex.loaded = True
 
     async def _drive(self, ex: Exec) -> None:
-        while True:
-            ex.rerun = False
-            await self._drive_once(ex)
-            if not (ex.rerun and ex.status not in TERMINAL_STATUSES):
-                return
+        try:
+            while True:
+                ex.rerun = False
+                await self._drive_once(ex)
+                if not (ex.rerun and ex.status not in TERMINAL_STATUSES):
+                    return
+        finally:
+            # Waiting or ended: the slot goes to the next execution queued for it.
+            self.admission.release(ex.id, ex.queue_name, ex.concurrency_key, self._schedule_id)
 
     async def _drive_once(self, ex: Exec) -> None:
         wf = registry.get_workflow(ex.workflow_id)
@@ -586,9 +608,39 @@ class Runtime:
         except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
+            if ctx._fatal is None and isinstance(exc, Exception) and _run_retryable(wf.retry, exc, ex.run_attempt):
+                await self._retry_run(ex, exc, wf.retry, ctx)  # type: ignore[arg-type]
+                return
             await self._finish(ex, "failed", error=_error_json(exc), ctx=ctx)
             return
         await self._finish(ex, "completed", result=result_json, ctx=ctx)
+
+    async def _retry_run(self, ex: Exec, exc: Exception, policy: RetryPolicy, ctx: WorkflowContext) -> None:
+        """Journal a failed run attempt and schedule the next one after the policy's back-off."""
+        now = self.clock.now()
+        wake_at = now + dt.timedelta(seconds=policy.delay(ex.run_attempt - 1))
+        failed_attempt = ex.run_attempt
+        ex.run_attempt += 1
+        for key in [k for k, r in ex.steps.items() if r.status == "failed"]:
+            record = ex.steps.pop(key)
+            if record.position is not None:
+                ex.positions.pop(record.position, None)
+        key = f"__run_retry:{ex.run_attempt}"
+        wait = Wait(key=key, kind="retry", position=None, wake_at=wake_at)
+        ex.waits[key] = wait
+        insert, event = self._lifecycle_event(
+            ex, f"{ex.workflow_type}_retry",
+            {"attempt": failed_attempt, "next_attempt": ex.run_attempt, "next_attempt_at": wake_at.isoformat(),
+             "error": _serde.loads(_error_json(exc), strict=False)},
+        )
+        state_json = _serde.dumps(ctx.state) if ctx.state is not None else ex.state_json
+        await self.commit([
+            self._status_op(ex, "waiting", run_attempt=ex.run_attempt, state=state_json),
+            self._wait_insert(ex, wait, now),
+            insert,
+        ])
+        self._emit(event)
+        wait.timer = self.clock.call_at(wake_at, lambda: self._timer_fired(ex.id, key), self.loop)
 
     async def _finish(
         self, ex: Exec, status: str, *, result: str | None = None, error: str | None = None,
@@ -596,6 +648,7 @@ class Runtime:
     ) -> None:
         if ex.status in TERMINAL_STATUSES:
             return
+        self.admission.forget(ex.id)
         now = self.clock.now()
         state_json = _serde.dumps(ctx.state) if ctx is not None and ctx.state is not None else ex.state_json
         ops: list[Any] = [self._status_op(ex, status, result=result, error=error, state=state_json, completed_at=now)]
@@ -773,7 +826,7 @@ class Runtime:
         wait = ex.waits.get(key) if ex else None
         if ex is None or wait is None:
             return
-        if wait.kind == "sleep" and wait.wake_at is not None and self.clock.now() >= wait.wake_at:
+        if wait.kind in ("sleep", "retry") and wait.wake_at is not None and self.clock.now() >= wait.wake_at:
             self.loop.create_task(self._resolve(ex, key, output="null"))
             return
         if wait.expires_at is not None and self.clock.now() >= wait.expires_at:
@@ -793,10 +846,11 @@ class Runtime:
         self, ex: Exec, wait: Wait, ops: list[Any], *, output: str | None = None, error: str | None = None
     ) -> None:
         now = self.clock.now()
-        kind = {"suspend": "suspend", "event": "event_wait", "sleep": "sleep", "child": "invoke_wait",
-                "batch": "batch_wait"}[wait.kind]
-        ops.append(self.step_insert(ex, wait.key, wait.position, kind, 1, "failed" if error else "completed",
-                                    None, output, error, None, now, now))
+        if wait.kind != "retry":  # a run retry's back-off is not a step of the workflow
+            kind = {"suspend": "suspend", "event": "event_wait", "sleep": "sleep", "child": "invoke_wait",
+                    "batch": "batch_wait"}[wait.kind]
+            ops.append(self.step_insert(ex, wait.key, wait.position, kind, 1, "failed" if error else "completed",
+                                        None, output, error, None, now, now))
         ops.append(Sql("UPDATE waits SET resolved_at = ? WHERE execution_id = ? AND step_key = ?", [now, ex.id, wait.key]))
         ops.append(self._status_op(ex, "queued"))
         if wait.timer is not None:
@@ -935,13 +989,17 @@ class Runtime:
     async def start(
         self, workflow: Any, payload: Any = None, *, initial_state: Any = None, queue_name: str | None = None,
         concurrency_key: str | None = None, session_id: str | None = None, user_id: str | None = None,
-        run_timeout_seconds: float | None = None,
+        run_timeout_seconds: float | None = None, queue_concurrency_limit: int | None = None,
     ) -> ExecutionHandle:
         wf, payload_json, state_json = self.prepare(workflow, payload, initial_state)
+        if queue_concurrency_limit is not None and queue_name:
+            Queue(queue_name, queue_concurrency_limit)  # validates the limit
+            self.admission.set_limit(queue_name, queue_concurrency_limit, only_if_unset=True)
         ex, insert = self.new_exec(
-            wf.id, wf.workflow_type, payload_json, initial_state_json=state_json, queue_name=queue_name,
-            concurrency_key=concurrency_key, session_id=session_id, user_id=user_id,
-            run_timeout_seconds=run_timeout_seconds,
+            wf.id, wf.workflow_type, payload_json, initial_state_json=state_json,
+            queue_name=queue_name or wf.queue.name, concurrency_key=concurrency_key, session_id=session_id,
+            user_id=user_id,
+            run_timeout_seconds=run_timeout_seconds if run_timeout_seconds is not None else wf.run_timeout_seconds,
         )
         await self.commit([insert])
         self.execs[ex.id] = ex
@@ -973,8 +1031,10 @@ class Runtime:
         for index, ((wf, payload_json, state_json), spec) in enumerate(zip(prepared, specs)):
             child, insert = self.new_exec(
                 wf.id, wf.workflow_type, payload_json, parent=parent, parent_step_key=key,
-                batch_index=index if batch else None, initial_state_json=state_json, queue_name=queue,
-                concurrency_key=concurrency_key, run_timeout_seconds=spec.run_timeout_seconds,
+                batch_index=index if batch else None, initial_state_json=state_json, queue_name=queue or wf.queue.name,
+                concurrency_key=concurrency_key,
+                run_timeout_seconds=spec.run_timeout_seconds if spec.run_timeout_seconds is not None
+                else wf.run_timeout_seconds,
             )
             ops.append(insert)
             children.append(child)
@@ -1064,6 +1124,10 @@ class Runtime:
             "deadline": error.deadline}))
 
     # ================================================================== reading
+    def queue_status(self) -> list[QueueStatus]:
+        """Running and queued executions per queue and concurrency key (queues with a limit)."""
+        return self.admission.status()
+
     async def get_execution(self, execution_id: str) -> ExecutionInfo:
         row = await self.read(
             lambda con: con.execute(
@@ -1186,13 +1250,13 @@ def _aware(value: Any) -> Any:
 
 def _exec_from_row(row: Any) -> Exec:
     (id_, wf_id, wf_type, status, payload, initial_state, state, parent, root, root_wf, parent_key, batch_index,
-     queue_name, concurrency_key, session_id, user_id, created, started, deadline) = row
+     queue_name, concurrency_key, session_id, user_id, created, started, deadline, run_attempt) = row
     return Exec(
         id=id_, workflow_id=wf_id, workflow_type=wf_type, status=status, payload_json=payload,
         initial_state_json=initial_state, state_json=state, parent_id=parent, root_id=root, root_workflow_id=root_wf,
         parent_step_key=parent_key, batch_index=batch_index, queue_name=queue_name, concurrency_key=concurrency_key,
         session_id=session_id, user_id=user_id, created_at=_aware(created), started_at=_aware(started),
-        deadline=_aware(deadline),
+        deadline=_aware(deadline), run_attempt=run_attempt or 1,
     )
 
 
@@ -1215,6 +1279,16 @@ def _lenient(text: str | None) -> Any:
         return _serde.loads(text)
     except Exception:
         return _serde.loads(text, strict=False)
+
+
+def _run_retryable(policy: RetryPolicy | None, exc: Exception, run_attempt: int) -> bool:
+    """Whether a failed run gets another attempt under its workflow's retry policy."""
+    if policy is None or run_attempt > policy.max_retries:
+        return False
+    if isinstance(exc, (NonDeterminismError, UserError)):
+        return False
+    cause = exc.__cause__ if isinstance(exc, StepExecutionError) and exc.__cause__ is not None else exc
+    return policy.retries(cause)
 
 
 def _log_failure(future: concurrent.futures.Future[Any]) -> None:

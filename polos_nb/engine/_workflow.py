@@ -12,6 +12,10 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from polos_nb.errors import PayloadValidationError, UserError
 
+from ._policy import Queue, RetryPolicy, as_queue
+from ._schedules import ScheduleSpec, parse_schedule
+from ._topics import validate_topic
+
 if TYPE_CHECKING:
     from ._client import PolosClient
     from ._context import WorkflowContext
@@ -77,17 +81,33 @@ class Workflow:
         on_start: Any = None,
         on_end: Any = None,
         state_schema: type[BaseModel] | None = None,
+        retry: RetryPolicy | None = None,
+        run_timeout_seconds: float | None = None,
     ) -> None:
         self.func = func
         self.id = id or getattr(func, "__name__", None) or ""
         if not isinstance(self.id, str) or not self.id.strip():
             raise UserError("A workflow needs a non-empty string id: @workflow(id='my_workflow').")
         self.description = description if description is not None else inspect.getdoc(func)
-        self.queue = queue
+        self.queue: Queue = as_queue(queue, self.id)
+        if trigger_on_event is not None:
+            validate_topic(trigger_on_event)
+        if trigger_on_event is not None and schedule not in (None, False):
+            raise UserError(f"Workflow {self.id!r}: choose trigger_on_event or schedule, not both.")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise UserError(f"Workflow {self.id!r}: batch_size must be a positive integer (got {batch_size!r}).")
+        if batch_timeout_seconds is not None and batch_timeout_seconds <= 0:
+            raise UserError(f"Workflow {self.id!r}: batch_timeout_seconds must be positive.")
         self.trigger_on_event = trigger_on_event
         self.batch_size = batch_size
         self.batch_timeout_seconds = batch_timeout_seconds
-        self.schedule = schedule
+        self.schedule: ScheduleSpec | None = parse_schedule(schedule, self.id)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise UserError(f"Workflow {self.id!r}: retry= takes a RetryPolicy.")
+        self.retry = retry
+        if run_timeout_seconds is not None and run_timeout_seconds <= 0:
+            raise UserError(f"Workflow {self.id!r}: run_timeout_seconds must be positive.")
+        self.run_timeout_seconds = run_timeout_seconds
         self.on_start = on_start
         self.on_end = on_end
         if state_schema is not None and not (
@@ -280,6 +300,8 @@ def workflow(
     on_start: Any = None,
     on_end: Any = None,
     state_schema: type[BaseModel] | None = None,
+    retry: RetryPolicy | None = None,
+    run_timeout_seconds: float | None = None,
 ) -> Callable[[Callable[..., Any]], Workflow]: ...
 
 
@@ -298,9 +320,24 @@ def workflow(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     non-deterministic results belongs in a ``ctx.step`` call: the function re-runs from
     the top after a crash or a wait, and steps return their journaled results.
 
-    Options: ``id`` (defaults to the function name), ``description``, ``state_schema``
-    (a ``WorkflowState`` subclass available as ``ctx.state``), ``queue``,
-    ``trigger_on_event``, ``batch_size``, ``batch_timeout_seconds``, ``schedule``.
+    Options:
+
+    - ``id`` (defaults to the function name), ``description``;
+    - ``state_schema``: a ``WorkflowState`` subclass, available as ``ctx.state``;
+    - ``queue``: a name, a :class:`Queue`, or ``{"name": ..., "concurrency_limit": n}``
+      (the default queue is named after the workflow and has no limit);
+    - ``trigger_on_event="topic"``: start one execution per event published on the topic
+      (payload: an ``EventPayload``); with ``batch_size=n`` and/or
+      ``batch_timeout_seconds=t``, one execution per batch of up to ``n`` events, started
+      when the batch is full or its oldest event is ``t`` seconds old (payload: a
+      ``BatchEventPayload``). Events published before the trigger was first registered
+      with a journal are not delivered; each later event starts its workflow once;
+    - ``schedule``: a cron string (UTC) or ``{"cron", "timezone", "key", "catch_up"}``;
+      the payload is a ``SchedulePayload`` (see ``polos_nb.engine._schedules`` for DST and
+      catch-up rules);
+    - ``retry``: a :class:`RetryPolicy` for the whole run — after a failure the workflow
+      re-runs (completed steps replay, failed ones run again);
+    - ``run_timeout_seconds``: default deadline of each run (``invoke`` can override).
     Defining a workflow again under the same id (re-running its cell) replaces it.
     """
 

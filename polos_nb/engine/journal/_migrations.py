@@ -29,6 +29,16 @@ Each migration is a list of SQL statements applied in one transaction and record
     sleeps, ``expires_at`` for deadlines, ``resolved_at`` once delivered.
 ``mailbox``
     Resumes that arrived before their suspension was reached; delivered when it is.
+``triggers`` (migration 2)
+    One cursor per event-triggered workflow and topic: ``last_topic_seq`` is the last
+    event that started (or was batched into) an execution.
+``schedules`` (migration 2)
+    Cron schedules: ``workflow_id``, ``key``, ``cron``, ``timezone``, ``catch_up``,
+    ``status`` (``active``/``paused``), ``last_fire_at`` (the last due time that fired)
+    and ``next_fire_at``.
+
+Migration 2 also adds ``run_attempt`` to ``executions`` and ``steps``: a workflow-level
+retry starts a new run attempt, in which steps that failed in earlier attempts run again.
 
 Typed JSON is described in ``polos_nb._serde``; plain JSON values are stored as
 themselves, so ``SELECT output->>'$.total' FROM steps`` works for dict results.
@@ -125,8 +135,42 @@ _M001 = [
     """,
 ]
 
+_M002 = [
+    # Run-level retries: every step row and execution carries the run attempt it belongs to.
+    "ALTER TABLE executions ADD COLUMN run_attempt INTEGER DEFAULT 1",
+    "ALTER TABLE steps ADD COLUMN run_attempt INTEGER DEFAULT 1",
+    """
+    CREATE TABLE triggers (
+        workflow_id VARCHAR NOT NULL,
+        topic VARCHAR NOT NULL,
+        last_topic_seq BIGINT NOT NULL,
+        batch_size INTEGER NOT NULL,
+        batch_timeout_seconds DOUBLE,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (workflow_id, topic)
+    )
+    """,
+    """
+    CREATE TABLE schedules (
+        id VARCHAR PRIMARY KEY,
+        workflow_id VARCHAR NOT NULL,
+        key VARCHAR NOT NULL,
+        cron VARCHAR NOT NULL,
+        timezone VARCHAR NOT NULL,
+        catch_up VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        last_fire_at TIMESTAMPTZ,
+        next_fire_at TIMESTAMPTZ,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial", _M001),
+    (2, "run attempts, event triggers, schedules", _M002),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
