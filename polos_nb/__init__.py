@@ -14,6 +14,7 @@ print(await greet.run(client, {"name": "ada"}))
 """
 
 from polos_nb.engine import (
+    BatchEventPayload,
     BatchStepResult,
     BatchWorkflowInput,
     EventData,
@@ -21,6 +22,11 @@ from polos_nb.engine import (
     ExecutionHandle,
     ExecutionInfo,
     PolosClient,
+    Queue,
+    QueueStatus,
+    RetryPolicy,
+    ScheduleInfo,
+    SchedulePayload,
     StreamEvent,
     Worker,
     Workflow,
@@ -29,6 +35,8 @@ from polos_nb.engine import (
     events,
     get_all_workflows,
     get_workflow,
+    queue,
+    schedules,
     workflow,
 )
 from polos_nb.errors import (
@@ -47,6 +55,7 @@ from polos_nb.errors import (
     ResumeError,
     SerializationError,
     StepExecutionError,
+    StepTimeoutError,
     UserError,
     WaitTimeoutError,
     WorkflowNotFoundError,
@@ -56,6 +65,7 @@ from polos_nb.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchEventPayload",
     "BatchStepResult",
     "BatchWorkflowInput",
     "ChildWorkflowError",
@@ -75,9 +85,15 @@ __all__ = [
     "PayloadValidationError",
     "PolosClient",
     "PolosError",
+    "Queue",
+    "QueueStatus",
     "ResumeError",
+    "RetryPolicy",
+    "ScheduleInfo",
+    "SchedulePayload",
     "SerializationError",
     "StepExecutionError",
+    "StepTimeoutError",
     "StreamEvent",
     "UserError",
     "WaitTimeoutError",
@@ -90,5 +106,7 @@ __all__ = [
     "events",
     "get_all_workflows",
     "get_workflow",
+    "queue",
+    "schedules",
     "workflow",
 ]

@@ -8,6 +8,8 @@ import polos_nb.errors
 import polos_nb.testing
 
 EXPECTED_TOP_LEVEL = {
+    "BatchEventPayload", "Queue", "QueueStatus", "RetryPolicy", "ScheduleInfo", "SchedulePayload",
+    "StepTimeoutError", "queue", "schedules",
     "BatchStepResult", "BatchWorkflowInput", "ChildWorkflowError", "DuplicateStepKeyError", "EventData",
     "EventPayload", "ExecutionCancelledError", "ExecutionFailedError", "ExecutionHandle", "ExecutionInfo",
     "ExecutionNotFoundError", "JournalCorruptError", "JournalError", "JournalLockedError", "JournalVersionError",

@@ -3,10 +3,14 @@
 It knows nothing of LLMs, agents, tools or Jupyter: an agent run is just a workflow here.
 """
 
-from . import events
+from . import events, schedules
+from ._admission import QueueStatus
 from ._client import PolosClient, Worker
 from ._context import Step, WorkflowContext, WorkflowState
+from ._policy import Queue, RetryPolicy, queue
+from ._schedules import ScheduleInfo, SchedulePayload
 from ._signals import Park
+from ._triggers import BatchEventPayload
 from ._types import (
     BatchStepResult,
     BatchWorkflowInput,
@@ -19,6 +23,7 @@ from ._types import (
 from ._workflow import Workflow, get_all_workflows, get_workflow, workflow
 
 __all__ = [
+    "BatchEventPayload",
     "BatchStepResult",
     "BatchWorkflowInput",
     "EventData",
@@ -27,6 +32,11 @@ __all__ = [
     "ExecutionInfo",
     "Park",
     "PolosClient",
+    "Queue",
+    "QueueStatus",
+    "RetryPolicy",
+    "ScheduleInfo",
+    "SchedulePayload",
     "Step",
     "StreamEvent",
     "Worker",
@@ -36,5 +46,7 @@ __all__ = [
     "events",
     "get_all_workflows",
     "get_workflow",
+    "queue",
+    "schedules",
     "workflow",
 ]

@@ -43,6 +43,8 @@ from polos_nb.errors import (
 from . import _workflow as registry
 from ._context import CURRENT, WorkflowContext, _error_json
 from ._admission import Admission, QueueStatus
+from ._scheduler import Scheduler
+from ._triggers import Triggers
 from ._policy import Queue, RetryPolicy
 from ._signals import Park
 from ._types import (
@@ -178,10 +180,14 @@ class Runtime:
         self.closed = False
         self.clients = 0
         self.admission = Admission()
+        self.triggers = Triggers(self)
+        self.scheduler = Scheduler(self)
         for wf in registry.get_all_workflows().values():
             self.admission.set_limit(wf.queue.name, wf.queue.concurrency_limit)
         try:
             self.call(self._recover())
+            for wf in registry.get_all_workflows().values():
+                self.call(self._register_flow(wf))
         except BaseException:
             self._stop_loop()
             self.journal.close()
@@ -374,6 +380,7 @@ class Runtime:
     def after_publish(self, topic: str, event: StreamEvent) -> None:
         """Deliver a committed event to live subscribers and to executions waiting on its topic."""
         self._emit(event)
+        self.triggers.on_event(topic)
         for exec_id, key in list(self._topic_waits.get(topic, ())):
             ex = self.execs.get(exec_id)
             wait = ex.waits.get(key) if ex else None
@@ -482,11 +489,20 @@ class Runtime:
     def on_registered(self, wf: registry.Workflow) -> None:
         """A workflow was (re)defined: start executions that were waiting for its code."""
         self.admission.set_limit(wf.queue.name, wf.queue.concurrency_limit)
+        self.loop.create_task(self._register_flow(wf))
         pending = self._unregistered.pop(wf.id, set())
         for exec_id in pending:
             ex = self.execs.get(exec_id)
             if ex is not None and ex.status in ("queued", "running"):
                 self.schedule(ex)
+
+    async def _register_flow(self, wf: registry.Workflow) -> None:
+        """Set up ``wf``'s event trigger and schedules in this journal."""
+        try:
+            await self.triggers.register(wf)
+            await self.scheduler.register(wf)
+        except Exception:
+            log.exception("could not register the trigger or schedule of workflow %r", wf.id)
 
     def pending_unregistered(self) -> dict[str, list[str]]:
         """Executions found in the journal whose workflow is not defined in this process yet."""
@@ -1002,11 +1018,15 @@ class Runtime:
             run_timeout_seconds=run_timeout_seconds if run_timeout_seconds is not None else wf.run_timeout_seconds,
         )
         await self.commit([insert])
+        self.adopt(ex)
+        return ex.handle()
+
+    def adopt(self, ex: Exec) -> None:
+        """Take a newly committed execution in hand: arm its deadline and start it."""
         self.execs[ex.id] = ex
         if ex.deadline is not None:
             self._arm_deadline(ex)
         self.schedule(ex)
-        return ex.handle()
 
     async def start_children(
         self, parent: Exec, key: str, position: int, kind: str, specs: list[BatchWorkflowInput], *,
