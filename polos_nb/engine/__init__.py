@@ -21,6 +21,7 @@ from ._types import (
     StreamEvent,
 )
 from ._workflow import Workflow, get_all_workflows, get_workflow, workflow
+from ._workflow import register as register_workflow
 
 __all__ = [
     "BatchEventPayload",
@@ -47,6 +48,7 @@ __all__ = [
     "get_all_workflows",
     "get_workflow",
     "queue",
+    "register_workflow",
     "schedules",
     "workflow",
 ]

@@ -38,7 +38,7 @@ from polos_nb.errors import (
 
 from ._policy import RetryPolicy
 from ._signals import Park
-from ._types import BatchStepResult, BatchWorkflowInput, EventPayload, ExecutionHandle
+from ._types import BatchStepResult, BatchWorkflowInput, EventPayload, ExecutionHandle, StreamEvent
 
 if TYPE_CHECKING:
     from ._runtime import Exec, Runtime, StepRecord
@@ -515,6 +515,32 @@ class Step:
             return [BatchStepResult(**item) for item in self._replay(record)]
         await self._rt.start_children(self._ex, key, position, "batch_wait", _specs(workflows))
         raise Park()
+
+    # ------------------------------------------------------------------ agents (generic: any run config)
+    # An agent run config (``agent.with_input(...)``) is anything with ``.workflow`` and
+    # ``.payload``; the engine knows nothing more about agents.
+    async def agent_invoke(self, key: str, config: Any) -> ExecutionHandle:
+        """Start an agent (``agent.with_input(...)``) as a child and return its handle."""
+        return await self.invoke(key, config.workflow, config.payload)
+
+    async def agent_invoke_and_wait(self, key: str, config: Any) -> Any:
+        """Start an agent (``agent.with_input(...)``) as a child and wait for its ``AgentResult``."""
+        return await self.invoke_and_wait(key, config.workflow, config.payload)
+
+    async def batch_agent_invoke(self, key: str, configs: list[Any]) -> list[ExecutionHandle]:
+        """Start several agents (``with_input`` configs) at once; returns their handles in order."""
+        return await self.batch_invoke(key, [BatchWorkflowInput(id=c.workflow, payload=c.payload) for c in configs])
+
+    async def batch_agent_invoke_and_wait(self, key: str, configs: list[Any]) -> list[BatchStepResult]:
+        """Run several agents in parallel and wait for all; ``.result`` of each is its ``AgentResult``."""
+        return await self.batch_invoke_and_wait(
+            key, [BatchWorkflowInput(id=c.workflow, payload=c.payload) for c in configs]
+        )
+
+    async def read_topic(self, key: str, topic: str, after_sequence_id: int = 0) -> list[StreamEvent]:
+        """Read the events on ``topic`` once; the list is journaled, so a replay returns the same list."""
+        events = None if self.recorded(key) else await self._rt.read_topic(topic, after_sequence_id)
+        return await self._record_value(key, "read_topic", events)
 
     # ------------------------------------------------------------------ resume another execution
     async def resume(

@@ -444,6 +444,11 @@ class Runtime:
             " || root_execution_id FROM executions WHERE status IN ('queued', 'running', 'waiting')) GROUP BY topic"
         ).fetchall())
         self._topic_seq.update({topic: top for topic, top in tops})
+        limits = await self.read(lambda con: con.execute(
+            "SELECT queue_name, queue_concurrency_limit FROM executions WHERE queue_concurrency_limit IS NOT NULL"
+            " AND status IN ('queued', 'running', 'waiting') ORDER BY created_at").fetchall())
+        for queue_name, limit in limits:  # invoke-time limits (a workflow's own definition wins)
+            self.admission.set_limit(queue_name, limit, only_if_unset=True)
         for row in rows:
             ex = _exec_from_row(row)
             self.execs[ex.id] = ex
@@ -1008,15 +1013,18 @@ class Runtime:
         run_timeout_seconds: float | None = None, queue_concurrency_limit: int | None = None,
     ) -> ExecutionHandle:
         wf, payload_json, state_json = self.prepare(workflow, payload, initial_state)
-        if queue_concurrency_limit is not None and queue_name:
-            Queue(queue_name, queue_concurrency_limit)  # validates the limit
-            self.admission.set_limit(queue_name, queue_concurrency_limit, only_if_unset=True)
+        if queue_concurrency_limit is not None:  # without queue_name: the workflow's own queue
+            Queue(queue_name or wf.queue.name, queue_concurrency_limit)  # validates the limit
+            self.admission.set_limit(queue_name or wf.queue.name, queue_concurrency_limit, only_if_unset=True)
         ex, insert = self.new_exec(
             wf.id, wf.workflow_type, payload_json, initial_state_json=state_json,
             queue_name=queue_name or wf.queue.name, concurrency_key=concurrency_key, session_id=session_id,
             user_id=user_id,
             run_timeout_seconds=run_timeout_seconds if run_timeout_seconds is not None else wf.run_timeout_seconds,
         )
+        if queue_concurrency_limit is not None:  # journaled so the limit holds across a restart
+            insert = Insert(insert.table, (*insert.columns, "queue_concurrency_limit"),
+                            (*insert.values, queue_concurrency_limit))
         await self.commit([insert])
         self.adopt(ex)
         return ex.handle()
@@ -1106,14 +1114,20 @@ class Runtime:
                 if other.parent_id == parent_id and other.status not in TERMINAL_STATUSES:
                     tree.append(other)
                     frontier.append(other.id)
+        for node in tree:  # mark the whole tree first: a parent woken by a cancelled child ends cancelled too
+            node.cancel_requested = True
+            node.stop_reason = ("cancelled", self._cancel_error(node))
         for node in reversed(tree):  # children first, so parents see them ended
             await self._cancel_one(node)
         return True
 
-    async def _cancel_one(self, ex: Exec) -> None:
-        await self._stop(ex, "cancelled", _serde.dumps(
+    def _cancel_error(self, ex: Exec) -> str:
+        return _serde.dumps(
             {"type": "polos_nb.errors.ExecutionCancelledError", "message": f"Execution {ex.id} was cancelled.",
-             "execution_id": ex.id}))
+             "execution_id": ex.id})
+
+    async def _cancel_one(self, ex: Exec) -> None:
+        await self._stop(ex, "cancelled", self._cancel_error(ex))
 
     async def _stop(self, ex: Exec, status: str, error: str) -> None:
         """End ``ex`` with ``status``: interrupt its task if it runs, else finish it directly."""

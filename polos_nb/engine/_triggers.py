@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from polos_nb import _serde
+from polos_nb.errors import UserError
+
 from . import _workflow as registry
+from ._context import _error_json
 from ._types import EventPayload, StreamEvent
 from .journal import Insert, Sql
 
@@ -110,17 +114,27 @@ class Triggers:
     async def _start(self, wf: registry.Workflow, key: tuple[str, str], last_seq: int, payload: Any) -> None:
         rt = self._rt
         value = _fit_payload(wf, payload)
-        _, payload_json, state_json = rt.prepare(wf, value, None)
+        failure: UserError | None = None
+        try:
+            _, payload_json, state_json = rt.prepare(wf, value, None)
+        except UserError as exc:  # an event the payload type refuses: a failed run, not a stuck trigger
+            failure, payload_json, state_json = exc, _serde.dumps(payload), None
         ex, insert = rt.new_exec(wf.id, wf.workflow_type, payload_json, initial_state_json=state_json,
                                  queue_name=wf.queue.name, run_timeout_seconds=wf.run_timeout_seconds)
         now = rt.clock.now()
+        if failure is not None:
+            ex.status = "failed"
+            values = tuple("failed" if c == "status" else v for c, v in zip(insert.columns, insert.values))
+            insert = Insert(insert.table, (*insert.columns, "error", "completed_at"),
+                            (*values, _error_json(failure), now))
         await rt.commit([
             insert,
             Sql("UPDATE triggers SET last_topic_seq = ?, updated_at = ? WHERE workflow_id = ? AND topic = ?",
                 [last_seq, now, key[0], key[1]]),
         ])
         self._cursors[key] = last_seq
-        rt.adopt(ex)
+        if failure is None:
+            rt.adopt(ex)
 
     def _arm(self, key: tuple[str, str], due: dt.datetime) -> None:
         old = self._timers.pop(key, None)

@@ -221,6 +221,48 @@ async def mode_nap_start(a: dict) -> None:
     _die()
 
 
+def soak_server() -> None:
+    """A fork server for the soak: import once, then fork one fresh worker per kill cycle.
+
+    Reads one JSON request per line on stdin (``{"cycle": c, "args": {...}}``). For each it
+    forks a worker that runs :func:`mode_soak` with ``$CRASH_CYCLE = c`` (no engine, thread
+    or journal exists in this server, so the worker starts from nothing, like a new
+    process), prints ``{"pid": ...}``, and once the worker is gone prints
+    ``{"exit": pid, "code": ...}`` (``-9`` for SIGKILL). The worker is reaped only when the
+    next request comes, so the test can SIGKILL it by pid without racing a reused pid.
+    Saves an interpreter start per cycle.
+    """
+    previous = None
+    for line in sys.stdin:
+        if previous is not None:  # reap the last worker only now: its pid stays unused until then
+            os.waitpid(previous, 0)
+            previous = None
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.environ["CRASH_CYCLE"] = str(request["cycle"])
+            code = 0
+            try:
+                asyncio.run(mode_soak(request["args"]))
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        _emit({"pid": pid})
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # wait, but leave it a zombie
+        killed = info.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
+        _emit({"exit": pid, "code": -info.si_status if killed else info.si_status})
+        previous = pid
+    if previous is not None:
+        os.waitpid(previous, 0)
+
+
 MODES = {
     "count": mode_count,
     "kill": mode_kill,
@@ -233,6 +275,9 @@ MODES = {
 
 
 def main() -> None:
+    if sys.argv[1] == "soak_server":
+        soak_server()
+        return
     mode, args = sys.argv[1], json.loads(sys.argv[2])
     asyncio.run(MODES[mode](args))
 

@@ -168,9 +168,16 @@ _M002 = [
     """,
 ]
 
+_M003 = [
+    # The limit given with invoke(queue_name=..., queue_concurrency_limit=...): restored on
+    # recovery so an invoke-time limit holds across a restart too (D18).
+    "ALTER TABLE executions ADD COLUMN queue_concurrency_limit INTEGER",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial", _M001),
     (2, "run attempts, event triggers, schedules", _M002),
+    (3, "invoke-time queue limits", _M003),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
