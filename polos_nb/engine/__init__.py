@@ -7,6 +7,7 @@ from . import events, schedules
 from ._admission import QueueStatus
 from ._client import PolosClient, Worker
 from ._context import Step, WorkflowContext, WorkflowState
+from ._journal_tools import ReplayReport, StepComparison
 from ._policy import Queue, RetryPolicy, queue
 from ._schedules import ScheduleInfo, SchedulePayload
 from ._signals import Park
@@ -35,10 +36,12 @@ __all__ = [
     "PolosClient",
     "Queue",
     "QueueStatus",
+    "ReplayReport",
     "RetryPolicy",
     "ScheduleInfo",
     "SchedulePayload",
     "Step",
+    "StepComparison",
     "StreamEvent",
     "Worker",
     "Workflow",

@@ -20,7 +20,9 @@ from polos_nb.config import resolve_journal_path
 from polos_nb.errors import UserError, WorkflowTimeoutError
 
 from . import _workflow as registry
+from . import _journal_tools as _tools
 from ._admission import QueueStatus
+from ._journal_tools import ReplayReport, StepComparison
 from ._context import CURRENT
 from ._runtime import Runtime, raise_for_terminal
 from ._types import BatchWorkflowInput, ExecutionHandle, ExecutionInfo, StreamEvent
@@ -223,6 +225,25 @@ class PolosClient:
             return self._runtime.queue_status()
 
         return await self._on_engine(read())
+
+    # ------------------------------------------------------------------ journal tools
+    async def replay(self, execution_id: str) -> ReplayReport:
+        """Replay a finished run from its journal (no side effects) and check it still matches."""
+        return await self._on_engine(_tools.replay(self._runtime, execution_id))
+
+    async def fork(self, execution_id: str, at: str | int, result: Any = _tools._UNSET, *,
+                   payload: Any = _tools._UNSET) -> ExecutionHandle:
+        """Start a new run from ``execution_id``'s journal up to step ``at`` (a key or a position).
+
+        With ``result=``, that step is recorded with the given value instead of running again;
+        later steps run for real. See ``polos_nb.engine._journal_tools``.
+        """
+        handle = await self._on_engine(_tools.fork(self._runtime, execution_id, at, result, payload=payload))
+        return handle._bind(self)
+
+    async def compare(self, a: str, b: str) -> list[StepComparison]:
+        """Two runs' steps side by side, by position (e.g. a run and its fork)."""
+        return await self._on_engine(_tools.compare(self._runtime, a, b))
 
     def stream_events(self, execution_id: str, last_sequence_id: int = 0) -> AsyncIterator[StreamEvent]:
         """Stream the events of an execution's tree from its start until it ends.

@@ -177,6 +177,10 @@ class Step:
                         ex.id, position, f"{recorded.kind} step {other!r}", f"{kind} step {key!r}"
                     )
                 )
+            if ex.replay_only:  # replaying a finished run: every step must come from the journal
+                raise self._fail(
+                    NonDeterminismError(ex.id, position, "no step (the run ended before it)", f"{kind} step {key!r}")
+                )
         return position, record
 
     def _fail(self, exc: BaseException) -> BaseException:

@@ -128,6 +128,7 @@ class Exec:
     started_at: dt.datetime | None = None
     deadline: dt.datetime | None = None
     run_attempt: int = 1
+    replay_only: bool = False  # a read-only replay of a finished run (journal tools)
     steps: dict[str, StepRecord] = field(default_factory=dict)
     positions: dict[int, str] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)

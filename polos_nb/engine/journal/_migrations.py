@@ -174,10 +174,17 @@ _M003 = [
     "ALTER TABLE executions ADD COLUMN queue_concurrency_limit INTEGER",
 ]
 
+_M004 = [
+    # Forks: a run started from another run's journal up to a step (journal tools).
+    "ALTER TABLE executions ADD COLUMN forked_from VARCHAR",
+    "ALTER TABLE executions ADD COLUMN fork_position INTEGER",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial", _M001),
     (2, "run attempts, event triggers, schedules", _M002),
     (3, "invoke-time queue limits", _M003),
+    (4, "forks", _M004),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
