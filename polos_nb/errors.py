@@ -9,6 +9,7 @@ PolosError
 │   ├── DuplicateStepKeyError      a step key used twice in one execution (D3)
 │   ├── SerializationError         a value cannot be journaled (or read back)
 │   ├── InvalidTopicError          an event topic with illegal characters
+│   ├── ModelRequestBlockedError   a network model call while model requests are disabled (tests)
 │   └── ResumeError                nothing is waiting under that key, or it was resumed already
 ├── JournalError                   the journal file cannot be used
 │   ├── JournalLockedError         another process owns the journal (names its PID)
@@ -21,7 +22,12 @@ PolosError
 ├── ExecutionFailedError           the execution you waited for failed
 ├── ExecutionCancelledError        the execution was cancelled
 ├── WorkflowTimeoutError           waiting for a result took longer than `timeout`
-└── WaitTimeoutError               a suspend / event wait / run passed its deadline
+├── WaitTimeoutError               a suspend / event wait / run passed its deadline
+└── AgentError                     an agent run cannot go on
+    ├── LLMError                   the model call failed (provider error, bad key, network)
+    ├── OutputValidationError      the reply never matched output_schema within the retries
+    ├── GuardrailFailedError       a guardrail failed the run (or its retries ran out)
+    └── HookFailedError            a lifecycle hook returned HookResult.fail(...)
 ```
 
 Errors that carry data implement ``__reduce__`` so they pickle and can be journaled.
@@ -34,17 +40,23 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AgentError",
     "ChildWorkflowError",
     "DuplicateStepKeyError",
     "ExecutionCancelledError",
     "ExecutionFailedError",
     "ExecutionNotFoundError",
+    "GuardrailFailedError",
+    "HookFailedError",
     "InvalidTopicError",
     "JournalCorruptError",
     "JournalError",
     "JournalLockedError",
     "JournalVersionError",
+    "LLMError",
+    "ModelRequestBlockedError",
     "NonDeterminismError",
+    "OutputValidationError",
     "PayloadValidationError",
     "PolosError",
     "ResumeError",
@@ -286,3 +298,78 @@ class WaitTimeoutError(PolosError, TimeoutError):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.what, self.deadline))
+
+
+class ModelRequestBlockedError(UserError):
+    """A call to a network model provider while model requests are disabled.
+
+    The test suite disables them (``POLOS_NB_ALLOW_MODEL_REQUESTS=0``) so that no test
+    reaches a real provider; use ``polos_nb.testing.ScriptedModel`` or ``FunctionModel``.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        super().__init__(
+            f"Model requests to network providers are disabled (POLOS_NB_ALLOW_MODEL_REQUESTS=0), "
+            f"so {model!r} was not called. Use a test double from polos_nb.testing "
+            "(ScriptedModel, FunctionModel) or provider='local', or unset the variable."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.model,))
+
+
+class AgentError(PolosError):
+    """An agent run cannot go on. Raised inside the run; the execution fails with it."""
+
+
+class LLMError(AgentError):
+    """A model call failed: the provider answered with an error, or could not be reached."""
+
+    def __init__(self, model: str, detail: str) -> None:
+        self.model = model
+        self.detail = detail
+        super().__init__(f"The call to model {model!r} failed: {detail}")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.model, self.detail))
+
+
+class OutputValidationError(AgentError):
+    """The model's reply did not match the agent's ``output_schema``, even after retries."""
+
+    def __init__(self, agent_id: str, attempts: int, detail: str) -> None:
+        self.agent_id = agent_id
+        self.attempts = attempts
+        self.detail = detail
+        super().__init__(
+            f"Agent {agent_id!r}: the reply did not match output_schema after {attempts} attempts: {detail} "
+            "Simplify the schema, describe the fields in the system prompt, or raise output_retries."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.agent_id, self.attempts, self.detail))
+
+
+class GuardrailFailedError(AgentError):
+    """A guardrail stopped the run (``GuardrailResult.fail``, or its retries ran out)."""
+
+    def __init__(self, guardrail: str, message: str) -> None:
+        self.guardrail = guardrail
+        self.message = message
+        super().__init__(f"Guardrail {guardrail!r} failed: {message}")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.guardrail, self.message))
+
+
+class HookFailedError(AgentError):
+    """A lifecycle hook returned ``HookResult.fail(...)``."""
+
+    def __init__(self, hook: str, message: str) -> None:
+        self.hook = hook
+        self.message = message
+        super().__init__(f"Hook {hook!r} failed the run: {message}")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.hook, self.message))

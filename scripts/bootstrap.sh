@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-python3}
-EXTRAS=${POLOS_EXTRAS:-dev}
+EXTRAS=${POLOS_EXTRAS:-dev,local}
 
 if [ ! -x "$ROOT/.venv/bin/python" ]; then
   echo "polos_nb: creating .venv"

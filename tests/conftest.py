@@ -36,3 +36,10 @@ def fake_client(journal_path: Path, clock: FakeClock) -> Iterator[PolosClient]:
     c = PolosClient(journal=journal_path, clock=clock)
     yield c
     c.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_network_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may call a real model provider: network model requests raise
+    ``ModelRequestBlockedError`` (the fakes and the local model are not affected)."""
+    monkeypatch.setenv("POLOS_NB_ALLOW_MODEL_REQUESTS", "0")

@@ -15,7 +15,18 @@ FORBIDDEN_BY_LAYER = {
                    "anywidget", "litellm", "docker"},
     "engine": {"polos_nb.agents", "polos_nb.llm", "polos_nb.tools", "polos_nb.sandbox", "polos_nb.notebook",
                "polos_nb.widgets", "polos_nb.testing", "IPython", "ipywidgets", "anywidget", "litellm", "docker"},
+    # llm/ knows nothing of the engine or agents; it is the only place litellm is imported
+    "llm": {"polos_nb.engine", "polos_nb.agents", "polos_nb.tools", "polos_nb.sandbox", "polos_nb.notebook",
+            "polos_nb.widgets", "polos_nb.testing", "IPython", "ipywidgets", "anywidget", "docker"},
+    # tools/ imports only the foundation
+    "tools": {"polos_nb.engine", "polos_nb.agents", "polos_nb.llm", "polos_nb.sandbox", "polos_nb.notebook",
+              "polos_nb.widgets", "polos_nb.testing", "IPython", "ipywidgets", "anywidget", "litellm", "docker"},
+    # agents/ uses the engine only through its public names (see PRIVATE_ENGINE) and never litellm
+    "agents": {"polos_nb.sandbox", "polos_nb.notebook", "polos_nb.widgets", "polos_nb.testing", "IPython",
+               "ipywidgets", "anywidget", "litellm", "docker"},
 }
+PRIVATE_ENGINE_BANNED_IN = {"agents", "llm", "tools"}
+"""Layers that must not import a private engine module (``polos_nb.engine._x``)."""
 
 
 def _imports(path: Path) -> set[str]:
@@ -42,8 +53,8 @@ def _layer(path: Path) -> str | None:
     rel = path.relative_to(PACKAGE)
     if len(rel.parts) == 1 and rel.stem in FOUNDATION:
         return "foundation"
-    if rel.parts[0] == "engine":
-        return "engine"
+    if rel.parts[0] in ("engine", "llm", "tools", "agents"):
+        return rel.parts[0]
     return None
 
 
@@ -57,7 +68,34 @@ def _violations() -> list[str]:
             for banned in FORBIDDEN_BY_LAYER[layer]:
                 if name == banned or name.startswith(banned + "."):
                     found.append(f"{path.relative_to(PACKAGE.parent)} ({layer}) imports {name}")
+            if layer in PRIVATE_ENGINE_BANNED_IN and name.startswith("polos_nb.engine._"):
+                found.append(f"{path.relative_to(PACKAGE.parent)} ({layer}) imports private {name}")
     return found
+
+
+def test_only_llm_imports_litellm() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.relative_to(PACKAGE).parts[0] == "llm":
+            continue
+        if any(n == "litellm" or n.startswith("litellm.") for n in _imports(path)):
+            offenders.append(str(path.relative_to(PACKAGE.parent)))
+    assert offenders == []
+
+
+def test_the_checker_sees_agent_and_tool_violations() -> None:
+    bad_agent = PACKAGE / "agents" / "_layering_probe.py"
+    bad_tool = PACKAGE / "tools" / "_layering_probe.py"
+    bad_agent.write_text("from polos_nb.engine._context import Step\nimport litellm\n")
+    bad_tool.write_text("from polos_nb.engine import workflow\n")
+    try:
+        problems = _violations()
+    finally:
+        bad_agent.unlink()
+        bad_tool.unlink()
+    assert any("(agents) imports private polos_nb.engine._context" in p for p in problems)
+    assert any("(agents) imports litellm" in p for p in problems)
+    assert any("(tools) imports polos_nb.engine" in p for p in problems)
 
 
 def test_layers_import_downward_only() -> None:

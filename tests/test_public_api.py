@@ -5,7 +5,10 @@ from __future__ import annotations
 import polos_nb
 import polos_nb.engine
 import polos_nb.errors
+import polos_nb.agents
+import polos_nb.llm
 import polos_nb.testing
+import polos_nb.tools
 
 EXPECTED_TOP_LEVEL = {
     "BatchEventPayload", "Queue", "QueueStatus", "RetryPolicy", "ScheduleInfo", "SchedulePayload",
@@ -18,6 +21,51 @@ EXPECTED_TOP_LEVEL = {
     "Workflow", "WorkflowContext", "WorkflowState", "WorkflowTimeoutError", "__version__", "events",
     "get_all_workflows", "get_workflow", "workflow",
 }
+# The agent layer (agents/, tools/, llm/):
+EXPECTED_TOP_LEVEL |= {
+    "Agent",
+    "AgentError",
+    "AgentResult",
+    "AgentRunConfig",
+    "AgentStep",
+    "ApprovalRequired",
+    "AskUserField",
+    "AskUserFieldOption",
+    "AskUserInput",
+    "CompactionConfig",
+    "ExecutedToolConfig",
+    "GuardrailContext",
+    "GuardrailFailedError",
+    "GuardrailResult",
+    "HasTextConfig",
+    "HookAction",
+    "HookContext",
+    "HookFailedError",
+    "HookResult",
+    "LLMError",
+    "MaxStepsConfig",
+    "MaxTokensConfig",
+    "ModelRequestBlockedError",
+    "OutputValidationError",
+    "StopCondition",
+    "StopConditionContext",
+    "StreamResult",
+    "Tool",
+    "ToolResult",
+    "ToolRetry",
+    "Usage",
+    "WebSearchToolConfig",
+    "create_ask_user_tool",
+    "create_web_search_tool",
+    "executed_tool",
+    "guardrail",
+    "has_text",
+    "hook",
+    "max_steps",
+    "max_tokens",
+    "stop_condition",
+    "tool",
+}
 
 
 def test_top_level_names() -> None:
@@ -25,7 +73,8 @@ def test_top_level_names() -> None:
 
 
 def test_all_lists_are_sorted_and_resolve() -> None:
-    for module in (polos_nb, polos_nb.engine, polos_nb.errors, polos_nb.testing):
+    for module in (polos_nb, polos_nb.engine, polos_nb.errors, polos_nb.testing, polos_nb.agents,
+                   polos_nb.llm, polos_nb.tools):
         names = [n for n in module.__all__ if n != "__version__"]
         assert names == sorted(names), module.__name__
         for name in module.__all__:
@@ -44,3 +93,19 @@ def test_seed_imports_work() -> None:
     from polos_nb import events as ev
 
     assert callable(ev.publish) and callable(ev.stream_workflow)
+
+
+def test_seed_agent_imports_work() -> None:
+    # The seeds' agent import lines, with only the package name changed.
+    from polos_nb import Agent, MaxStepsConfig, MaxTokensConfig, PolosClient, WorkflowContext, max_steps  # noqa: F401
+    from polos_nb import max_tokens, tool  # noqa: F401
+
+    assert max_steps(MaxStepsConfig(limit=15)).name == "max_steps"
+
+
+def test_import_polos_nb_does_not_import_litellm() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, polos_nb; assert 'litellm' not in sys.modules, 'litellm imported eagerly'"
+    subprocess.run([sys.executable, "-c", code], check=True)

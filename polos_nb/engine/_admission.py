@@ -19,7 +19,10 @@ Slot = tuple[str, str]
 
 
 class QueueStatus(BaseModel):
-    """What runs and what waits for a slot in one queue (per concurrency key)."""
+    """What runs and what waits for a slot in one queue (per concurrency key).
+
+    Listed for every queue with running or queued work; ``concurrency_limit`` is ``None``
+    for a queue without a limit."""
 
     name: str
     concurrency_key: str | None

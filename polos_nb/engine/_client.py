@@ -219,7 +219,7 @@ class PolosClient:
         return raise_for_terminal(info)
 
     async def queue_status(self) -> list[QueueStatus]:
-        """What runs and what waits for a slot, per queue and concurrency key (limited queues)."""
+        """What runs and what waits for a slot, per queue and concurrency key (queues with work)."""
 
         async def read() -> list[QueueStatus]:
             return self._runtime.queue_status()
@@ -364,10 +364,13 @@ class Worker:
         self.deployment_id = deployment_id or "default"
         self.max_concurrent_workflows = max_concurrent_workflows
         self.workflows: list[registry.Workflow] = []
-        for item in [*(workflows or []), *(agents or []), *(tools or [])]:
+        for item in [*(workflows or []), *(agents or [])]:
             if not isinstance(item, registry.Workflow):
-                raise UserError(f"Worker got {item!r}; pass workflows, agents and tools defined with polos_nb.")
+                raise UserError(f"Worker got {item!r}; pass workflows and agents defined with polos_nb.")
             self.workflows.append(item)
+        # Tools run as steps of the agents that use them, so they need no registration here;
+        # they are accepted so upstream code (Worker(..., tools=[...])) runs unchanged.
+        self.tools = list(tools or [])
         self._stopped: asyncio.Event | None = None
         self.register()
 

@@ -40,6 +40,11 @@ class RetryPolicy:
             raise UserError(f"RetryPolicy.max_retries must be an int >= 0 (got {self.max_retries!r}).")
         if self.base_delay < 0 or self.max_delay < 0:
             raise UserError("RetryPolicy delays must be >= 0 seconds.")
+        if self.base_delay > self.max_delay:
+            raise UserError(
+                f"RetryPolicy.base_delay ({self.base_delay}s) is longer than max_delay ({self.max_delay}s), "
+                "so every wait would be cut to max_delay; raise max_delay too."
+            )
         if self.backoff < 1:
             raise UserError(f"RetryPolicy.backoff must be >= 1 (got {self.backoff!r}).")
         for name in ("retry_on", "non_retryable"):

@@ -2,6 +2,8 @@
 
 - :class:`FakeClock`: an injectable clock for timing rules without sleeping.
 - :func:`kill_at_commit`: SIGKILL the process at a journal write boundary (crash tests).
+- :class:`ScriptedModel`, :class:`FunctionModel`: fake LLMs reached through litellm's
+  custom-provider mechanism (``Agent(provider="fake", model=ScriptedModel(...))``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,18 @@ from typing import Literal
 from polos_nb.engine import PolosClient
 
 from ._clock import FakeClock
+from ._models import FakeCall, FakeToolCall, FakeTurn, FunctionModel, ScriptedModel, get_fake_model
 
-__all__ = ["FakeClock", "kill_at_commit"]
+__all__ = [
+    "FakeCall",
+    "FakeClock",
+    "FakeToolCall",
+    "FakeTurn",
+    "FunctionModel",
+    "ScriptedModel",
+    "get_fake_model",
+    "kill_at_commit",
+]
 
 
 def kill_at_commit(client: PolosClient, n: int, when: Literal["before", "after"] = "after") -> None:

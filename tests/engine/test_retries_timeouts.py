@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import threading
 import time
 import uuid
@@ -358,8 +359,6 @@ async def test_workflow_retry_reruns_only_the_failed_step(fake_client, clock):
     assert [(k, utc(w), r) for k, w, r in waits] == [("retry", wake, None)]
     (retry_event,) = await rows(
         fake_client, "SELECT data FROM events WHERE event_type = 'workflow_retry' AND execution_id = ?", [handle.id])
-    import json
-
     data = json.loads(retry_event[0])
     assert (data["attempt"], data["next_attempt"], data["next_attempt_at"]) == (1, 2, wake.isoformat())
     assert data["error"]["type"] == "polos_nb.errors.StepExecutionError"

@@ -122,7 +122,6 @@ def define(wf_id: str, schedule: Any) -> Any:
 
 
 async def schedule_row(client: PolosClient, wf_id: str) -> None:
-    await until(lambda: True)
     deadline = time.monotonic() + 10
     while not await rows(client, "SELECT 1 FROM schedules WHERE workflow_id = ?", [wf_id]):
         assert time.monotonic() < deadline, f"no schedule row for {wf_id}"

@@ -1,0 +1,247 @@
+"""``Agent``: a durable workflow whose body is the agent loop."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel
+
+from polos_nb.engine import ExecutionHandle, PolosClient, Workflow, WorkflowContext, register_workflow
+from polos_nb.errors import UserError
+from polos_nb.llm import litellm_model
+from polos_nb.tools import Tool
+
+from ._loop import AgentInput, env_max_steps, run_agent
+from ._results import AgentResult
+from ._stream import StreamResult
+from .guardrails import as_guardrails
+from .hooks import HOOK_POINTS, as_hooks
+from .memory import CompactionConfig
+from .stop_conditions import StopCondition
+
+__all__ = ["Agent", "AgentRunConfig"]
+
+
+class AgentRunConfig:
+    """An agent with its input, for ``ctx.step.agent_invoke*`` and the batch forms."""
+
+    def __init__(self, agent: Agent, payload: dict[str, Any]) -> None:
+        self.agent = agent
+        self.workflow = agent
+        self.payload = payload
+
+    def __repr__(self) -> str:
+        return f"<AgentRunConfig {self.agent.id!r} input={self.payload.get('input')!r:.60}>"
+
+
+def _model_string(provider: str, model: Any) -> str:
+    # A model object (e.g. polos_nb.testing.ScriptedModel) names its own litellm model.
+    explicit = getattr(model, "litellm_model", None)
+    if isinstance(explicit, str):
+        return explicit
+    if not isinstance(model, str) or not model:
+        raise UserError(f"Agent model must be a model name such as 'gpt-4o' (got {model!r}).")
+    return litellm_model(provider, model)
+
+
+class Agent(Workflow):
+    """An LLM agent: a durable workflow (``workflow_type="agent"``) whose body is the loop.
+
+    ```python
+    agent = Agent(id="weather-agent", provider="openai", model="gpt-4o",
+                  system_prompt="You are a helpful weather assistant.", tools=[get_weather])
+    response = await agent.run(client, "What's the weather in NYC?")
+    print(response.result)
+    ```
+
+    Args:
+        id: unique id; the agent is registered under it (defining it again replaces it).
+        provider: ``openai``, ``anthropic``, ``gemini``, ``groq``, ``fireworks``, ``together``,
+            ``azure``, ``local`` (Gemma 3 270M in-process, the ``local`` extra), ``fake``
+            (test doubles) or ``litellm`` (``model`` is then a full litellm model string).
+        model: the provider's model name, or a test double from ``polos_nb.testing``.
+        system_prompt: instructions sent first in every call.
+        tools: ``@tool`` functions (and ``create_ask_user_tool()``, ``create_web_search_tool()``).
+        output_schema: a Pydantic class; ``result`` is then a validated instance. A reply
+            that does not validate is sent back with the error, at most ``output_retries`` times.
+        stop_conditions: checked after every step that ran tools (see ``stop_conditions``).
+            Without a ``max_steps`` condition the run stops after ``$POLOS_AGENT_MAX_STEPS``
+            (default 10) steps, with ``stop_reason="max_steps_cap"``.
+        guardrails / input_guardrails: checks on every reply / on the prompt.
+        on_start, on_end, on_agent_step_start, on_agent_step_end, on_tool_start, on_tool_end:
+            lifecycle hooks (a function or a list).
+        compaction: ``CompactionConfig`` for conversation memory.
+        prompt_cache: mark the system prompt cacheable where the provider needs it (Anthropic).
+        llm_retries: retries of a failed model call (network errors), each journaled.
+        temperature, max_output_tokens, **provider_kwargs: passed to every model call.
+    """
+
+    workflow_type = "agent"
+
+    def __init__(
+        self,
+        id: str,
+        provider: str = "openai",
+        model: Any = "gpt-4o",
+        system_prompt: str | None = None,
+        tools: list[Tool] | None = None,
+        output_schema: type[BaseModel] | None = None,
+        stop_conditions: list[StopCondition] | None = None,
+        *,
+        description: str | None = None,
+        temperature: float | None = None,
+        max_output_tokens: int | None = None,
+        guardrails: list[Any] | None = None,
+        input_guardrails: list[Any] | None = None,
+        guardrail_max_retries: int = 2,
+        output_retries: int = 2,
+        on_start: Any = None,
+        on_end: Any = None,
+        on_agent_step_start: Any = None,
+        on_agent_step_end: Any = None,
+        on_tool_start: Any = None,
+        on_tool_end: Any = None,
+        compaction: CompactionConfig | None = None,
+        prompt_cache: bool = True,
+        llm_retries: int = 2,
+        stream_to_workflow: bool = False,
+        queue: Any = None,
+        **provider_kwargs: Any,
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.litellm_model = _model_string(provider, model)
+        self.system_prompt = system_prompt
+        self.tools: list[Tool] = list(tools or [])
+        for t in self.tools:
+            if not isinstance(t, Tool):
+                raise UserError(f"Agent {id!r}: tools must be @tool functions, got {t!r}.")
+        ids = [t.id for t in self.tools]
+        if len(set(ids)) != len(ids):
+            raise UserError(f"Agent {id!r}: two tools share an id: {sorted(i for i in ids if ids.count(i) > 1)}.")
+        if output_schema is not None and not (isinstance(output_schema, type) and issubclass(output_schema, BaseModel)):
+            raise UserError(f"Agent {id!r}: output_schema must be a Pydantic model class (got {output_schema!r}).")
+        self.output_schema = output_schema
+        self.stop_conditions = list(stop_conditions or [])
+        for cond in self.stop_conditions:
+            if not isinstance(cond, StopCondition):
+                raise UserError(
+                    f"Agent {id!r}: stop_conditions must be StopCondition objects such as "
+                    f"max_steps(MaxStepsConfig(limit=10)), got {cond!r}."
+                )
+        self.guardrails = as_guardrails(guardrails)
+        self.input_guardrails = as_guardrails(input_guardrails)
+        self.guardrail_max_retries = guardrail_max_retries
+        self.output_retries = output_retries
+        hooks = {"on_start": on_start, "on_end": on_end, "on_agent_step_start": on_agent_step_start,
+                 "on_agent_step_end": on_agent_step_end, "on_tool_start": on_tool_start, "on_tool_end": on_tool_end}
+        self.hooks = {point: as_hooks(hooks[point]) for point in HOOK_POINTS}
+        self.compaction = compaction or CompactionConfig()
+        self.prompt_cache = prompt_cache
+        self.llm_retries = llm_retries
+        self.stream_to_workflow = stream_to_workflow
+        self.provider_kwargs = dict(provider_kwargs)
+        if temperature is not None:
+            self.provider_kwargs["temperature"] = temperature
+        if max_output_tokens is not None:
+            self.provider_kwargs["max_tokens"] = max_output_tokens
+
+        async def agent_loop(ctx: WorkflowContext, payload: Any) -> AgentResult:
+            return await run_agent(self, ctx, payload)
+
+        agent_loop.__name__ = id
+        super().__init__(agent_loop, id=id, description=description or system_prompt, queue=queue)
+        register_workflow(self)
+
+    def __repr__(self) -> str:
+        return f"<Agent {self.id!r} model={self.litellm_model!r}>"
+
+    def step_cap(self) -> int:
+        """The most steps a run takes: the ``max_steps`` limit, else ``$POLOS_AGENT_MAX_STEPS``."""
+        limits = [getattr(c, "max_steps_limit", None) for c in self.stop_conditions]
+        limits = [x for x in limits if x is not None]
+        return min(limits) if limits else env_max_steps()
+
+    # ------------------------------------------------------------------ payloads
+    def _payload(self, input: Any, *, streaming: bool, conversation_id: Any, provider_kwargs: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(input, BaseModel) and not isinstance(input, AgentInput):
+            input = input.model_dump_json()
+        return AgentInput(
+            input=input, streaming=streaming,
+            conversation_id=str(conversation_id) if conversation_id is not None else None,
+            provider_kwargs=provider_kwargs,
+        ).model_dump()
+
+    def with_input(
+        self,
+        input: Any,
+        *,
+        conversation_id: str | uuid.UUID | None = None,
+        session_id: str | None = None,
+        streaming: bool = False,
+        **provider_kwargs: Any,
+    ) -> AgentRunConfig:
+        """This agent with an input, for ``ctx.step.agent_invoke_and_wait(key, config)``.
+
+        ``input`` is a prompt or a list of chat messages (e.g. another agent's
+        ``result.messages`` plus a new user message: a hand-off).
+        """
+        cid = conversation_id if conversation_id is not None else session_id
+        return AgentRunConfig(self, self._payload(input, streaming=streaming, conversation_id=cid,
+                                                  provider_kwargs=provider_kwargs))
+
+    # ------------------------------------------------------------------ running
+    async def invoke(  # type: ignore[override]
+        self,
+        client: PolosClient,
+        input: Any = None,
+        *,
+        conversation_id: str | uuid.UUID | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        streaming: bool = False,
+        **provider_kwargs: Any,
+    ) -> ExecutionHandle:
+        """Start a run and return its handle at once (``await handle`` gives the AgentResult)."""
+        if isinstance(input, dict) and "input" in input:
+            payload = input
+        else:
+            cid = conversation_id if conversation_id is not None else session_id
+            payload = self._payload(input, streaming=streaming, conversation_id=cid, provider_kwargs=provider_kwargs)
+        return await super().invoke(client, payload, session_id=session_id, user_id=user_id)
+
+    async def run(  # type: ignore[override]
+        self,
+        client: PolosClient,
+        input: Any,
+        *,
+        conversation_id: str | uuid.UUID | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        timeout: float | None = 600.0,
+        **provider_kwargs: Any,
+    ) -> AgentResult:
+        """Run the agent to the end and return its :class:`AgentResult`.
+
+        Keyword arguments other than the ones named here go to the provider unchanged
+        (e.g. ``reasoning={"effort": "medium"}``, ``temperature=0``).
+        """
+        handle = await self.invoke(client, input, conversation_id=conversation_id, session_id=session_id,
+                                   user_id=user_id, **provider_kwargs)
+        return await client.wait_for_result(handle.id, timeout=timeout)
+
+    async def stream(
+        self,
+        client: PolosClient,
+        input: Any,
+        *,
+        conversation_id: str | uuid.UUID | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        **provider_kwargs: Any,
+    ) -> StreamResult:
+        """Start a streaming run; iterate ``text_chunks`` or ``events``, then ``await result()``."""
+        handle = await self.invoke(client, input, conversation_id=conversation_id, session_id=session_id,
+                                   user_id=user_id, streaming=True, **provider_kwargs)
+        return StreamResult(client, handle, guarded=bool(self.guardrails))

@@ -1,0 +1,133 @@
+"""Guardrails: checks on an agent's input and on every model reply.
+
+```python
+from polos_nb import guardrail, GuardrailContext, GuardrailResult
+
+@guardrail
+def no_secrets(ctx, g: GuardrailContext) -> GuardrailResult:
+    if "password" in (g.content or "").lower():
+        return GuardrailResult.retry("Do not reveal passwords.")
+    return GuardrailResult.continue_with()
+
+agent = Agent(..., guardrails=[no_secrets], input_guardrails=[...])
+```
+
+Output guardrails (``guardrails=``) run after every model reply, in order, each as a
+journaled step (``guardrail:<step>:<index>``, retries ``...#retry<k>``):
+
+- ``continue_with()`` passes; ``continue_with(modified_content=..., modified_tool_calls=...)``
+  changes the reply (``modified_tool_calls=[]`` runs no tools); later guardrails see the change;
+- ``retry(feedback)`` asks the model again with the feedback, under a new step key,
+  at most ``guardrail_max_retries`` times, then fails the run;
+- ``fail(message)`` fails the run at once with :class:`GuardrailFailedError`.
+
+Input guardrails (``input_guardrails=``) see the prompt as ``content`` before the first
+model call: ``modified_content`` replaces it, ``fail`` (or ``retry``) fails the run.
+
+A plain string is a guardrail too: the agent's model judges the reply against it (a
+JSON ``{passed, reason}`` answer); a failed judgement retries with the reason.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from polos_nb.errors import UserError
+from polos_nb.llm import ToolCall
+
+from ._results import AgentStep
+from .hooks import HookAction, HookResult
+
+__all__ = ["Guardrail", "GuardrailContext", "GuardrailResult", "guardrail"]
+
+
+class GuardrailContext(BaseModel):
+    """What a guardrail checks: the reply (or the prompt) and the tool calls it asks for."""
+
+    kind: Literal["input", "output"] = "output"
+    content: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    agent_id: str
+    agent_run_id: str
+    session_id: str | None = None
+    user_id: str | None = None
+    conversation_id: str | None = None
+    step: int = 0
+    attempt: int = 0
+    steps: list[AgentStep] = Field(default_factory=list)
+
+
+class GuardrailResult(HookResult):
+    """A guardrail's decision: ``continue_with(...)``, ``retry(feedback)`` or ``fail(message)``."""
+
+    modified_content: str | None = None
+    modified_tool_calls: list[ToolCall] | None = None
+
+    @classmethod
+    def continue_with(cls, **modifications: Any) -> GuardrailResult:  # type: ignore[override]
+        """Pass, optionally with ``modified_content=`` and/or ``modified_tool_calls=``."""
+        return cls(action=HookAction.CONTINUE, **modifications)
+
+    @classmethod
+    def fail(cls, message: str) -> GuardrailResult:  # type: ignore[override]
+        """Fail the run now with :class:`GuardrailFailedError`."""
+        return cls(action=HookAction.FAIL, error_message=message)
+
+    @classmethod
+    def retry(cls, feedback: str) -> GuardrailResult:
+        """Ask the model again, telling it ``feedback``."""
+        return cls(action=HookAction.RETRY, error_message=feedback)
+
+
+class Guardrail:
+    """A function ``(ctx, guardrail_ctx) -> GuardrailResult | None`` or a rule in words."""
+
+    def __init__(self, func: Callable[..., Any] | str, name: str | None = None) -> None:
+        if isinstance(func, str):
+            self.func: Callable[..., Any] | None = None
+            self.rule: str | None = func
+            self.name = name or "rule"
+            return
+        params = [
+            p for p in inspect.signature(func).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if len(params) != 2:
+            raise UserError(
+                f"A guardrail takes (ctx, guardrail_ctx); {getattr(func, '__name__', func)!r} takes {len(params)}."
+            )
+        self.func = func
+        self.rule = None
+        self.name = name or getattr(func, "__name__", "guardrail")
+
+    async def call(self, ctx: Any, gctx: GuardrailContext) -> GuardrailResult:
+        assert self.func is not None
+        value = self.func(ctx, gctx)
+        if inspect.isawaitable(value):
+            value = await value
+        if value is None:
+            return GuardrailResult()
+        if isinstance(value, GuardrailResult):
+            return value
+        if isinstance(value, HookResult):
+            return GuardrailResult(**value.model_dump())
+        raise UserError(f"Guardrail {self.name!r} returned {type(value).__name__}; return a GuardrailResult.")
+
+    def __repr__(self) -> str:
+        return f"<Guardrail {self.name}>"
+
+
+def guardrail(func: Callable[..., Any] | str) -> Guardrail:
+    """Make ``fn(ctx, guardrail_ctx)`` (or a rule in words) a guardrail."""
+    return func if isinstance(func, Guardrail) else Guardrail(func)
+
+
+def as_guardrails(value: Any) -> list[Guardrail]:
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [guardrail(item) for item in items]

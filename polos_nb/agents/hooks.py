@@ -1,0 +1,139 @@
+"""Lifecycle hooks: code that runs at fixed points of an agent run and can change it.
+
+```python
+from polos_nb import hook, HookContext, HookResult
+
+@hook
+def no_deletes(ctx, hook_ctx: HookContext) -> HookResult:
+    if hook_ctx.current_tool == "delete_file":
+        return HookResult.fail("deleting files is not allowed")
+    return HookResult.continue_with()
+
+agent = Agent(..., on_tool_start=[no_deletes])
+```
+
+Hook points and what a ``HookResult`` can do there:
+
+==========================  =======================================================
+``on_start``                ``modified_payload`` replaces the input; FAIL fails the run
+``on_agent_step_start``     FAIL fails the run
+``on_agent_step_end``       FAIL fails the run (``current_output`` is the AgentStep)
+``on_tool_start``           ``modified_payload`` (a dict) is merged into the arguments;
+                            FAIL skips the tool and the model sees the message
+``on_tool_end``             ``modified_output`` replaces the result the model sees
+``on_end``                  ``modified_output`` replaces the run's result; FAIL fails it
+==========================  =======================================================
+
+Every hook call is a journaled step (``hook:<point>:<where>:<index>``), so a hook with
+side effects runs once per run even across crashes. Do not call ``ctx.step`` inside a
+hook. Hooks may be sync or async; returning ``None`` means continue.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from polos_nb.errors import UserError
+
+from ._results import AgentStep, AnyValue
+
+__all__ = ["Hook", "HookAction", "HookContext", "HookResult", "hook"]
+
+HOOK_POINTS = ("on_start", "on_agent_step_start", "on_agent_step_end", "on_tool_start", "on_tool_end", "on_end")
+
+
+class HookAction(str, enum.Enum):
+    """What a hook or guardrail decided. A ``str`` enum: ``"fail" == HookAction.FAIL``."""
+
+    CONTINUE = "continue"
+    FAIL = "fail"
+    RETRY = "retry"
+
+
+class HookContext(BaseModel):
+    """What a hook sees. ``current_payload``/``current_output`` may be any value."""
+
+    hook_point: str
+    agent_id: str
+    agent_run_id: str
+    session_id: str | None = None
+    user_id: str | None = None
+    conversation_id: str | None = None
+    steps: list[AgentStep] = Field(default_factory=list)
+    current_step: int = 0
+    current_tool: str | None = None
+    current_payload: AnyValue = None
+    current_output: AnyValue = None
+
+
+class HookResult(BaseModel):
+    """A hook's decision. Build it with :meth:`continue_with` or :meth:`fail`."""
+
+    action: HookAction = HookAction.CONTINUE
+    modified_payload: AnyValue = None
+    modified_output: AnyValue = None
+    error_message: str | None = None
+
+    @classmethod
+    def continue_with(cls, **modifications: Any) -> HookResult:
+        """Go on, optionally with ``modified_payload=`` / ``modified_output=``."""
+        return cls(action=HookAction.CONTINUE, **modifications)
+
+    @classmethod
+    def fail(cls, message: str) -> HookResult:
+        """Stop: fail the run (or, in ``on_tool_start``, refuse the tool call)."""
+        return cls(action=HookAction.FAIL, error_message=message)
+
+    @property
+    def failed(self) -> bool:
+        return self.action == HookAction.FAIL
+
+
+class Hook:
+    """A function ``(ctx, hook_ctx) -> HookResult | None``, sync or async."""
+
+    def __init__(self, func: Callable[..., Any], name: str | None = None) -> None:
+        params = [
+            p for p in inspect.signature(func).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if len(params) != 2:
+            raise UserError(f"A hook takes (ctx, hook_ctx); {getattr(func, '__name__', func)!r} takes {len(params)}.")
+        self.func = func
+        self.name = name or getattr(func, "__name__", "hook")
+
+    async def call(self, ctx: Any, hook_ctx: Any) -> HookResult:
+        if inspect.iscoroutinefunction(self.func):
+            value = await self.func(ctx, hook_ctx)
+        else:
+            value = self.func(ctx, hook_ctx)
+            if inspect.isawaitable(value):
+                value = await value
+        if value is None:
+            return HookResult()
+        if not isinstance(value, HookResult):
+            raise UserError(f"Hook {self.name!r} returned {type(value).__name__}; return a HookResult or None.")
+        return value
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Hook {self.name}>"
+
+
+def hook(func: Callable[..., Any]) -> Hook:
+    """Make ``fn(ctx, hook_ctx)`` a lifecycle hook (see the module docs for the points)."""
+    return func if isinstance(func, Hook) else Hook(func)
+
+
+def as_hooks(value: Any) -> list[Hook]:
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [hook(item) for item in items]

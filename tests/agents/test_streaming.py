@@ -1,0 +1,130 @@
+"""Streaming: text chunks and events, no token shown twice after a retry or a replay (D22)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from polos_nb import Agent, GuardrailResult, PolosClient, StreamEvent, create_ask_user_tool, guardrail, tool
+from polos_nb.agents._stream import _TextTracker
+from polos_nb.testing import FakeToolCall, FakeTurn, ScriptedModel
+from tests.agents.helpers import uid, wait_status
+
+
+@tool(description="Get weather")
+def get_weather(city: str) -> dict:
+    return {"city": city, "sky": "clear"}
+
+
+async def test_text_chunks_and_events(client: PolosClient) -> None:
+    model = ScriptedModel(uid("m"), [
+        FakeTurn(text="Let me check.", tool_calls=[FakeToolCall("get_weather", {"city": "Tokyo"}, id="t1")]),
+        FakeTurn(text="Tokyo is clear today.", chunks=["Tok", "yo is", " clear", " today."]),
+    ])
+    agent = Agent(id=uid("stream"), provider="fake", model=model, tools=[get_weather])
+    result = await agent.stream(client, "Weather in Tokyo?")
+    events: list[StreamEvent] = []
+
+    async def collect() -> None:
+        async for event in result.events:
+            events.append(event)
+
+    collector = asyncio.create_task(collect())
+    chunks = [c async for c in result.text_chunks]
+    await collector
+    assert "".join(chunks) == "Let me check.Tokyo is clear today."
+    final = await result.result()
+    assert final.result == "Tokyo is clear today." and model.calls[0].stream is True
+    kinds = [e.event_type for e in events]
+    assert kinds[0] == "agent_start" and kinds[-1] == "agent_finish"
+    start = next(e for e in events if e.event_type == "tool_call_start")
+    finish = next(e for e in events if e.event_type == "tool_call_finish")
+    assert start.data["name"] == "get_weather" and '"Tokyo"' in start.data["arguments"]
+    assert finish.data["status"] == "completed" and finish.data["result"] == {"city": "Tokyo", "sky": "clear"}
+    ends = [e for e in events if e.event_type == "agent_step_end"]
+    assert [e.data["step"] for e in ends] == [1, 2] and all(e.data["usage"]["total_tokens"] > 0 for e in ends)
+    # Text chunks arrive as separate deltas in the order they were generated.
+    deltas = [e.data["content"] for e in events if e.event_type == "text_delta" and e.data["step"] == "llm:2"]
+    assert "".join(deltas) == "Tokyo is clear today."
+
+
+async def test_late_subscriber_gets_the_whole_text(client: PolosClient) -> None:
+    model = ScriptedModel(uid("m"), ["Complete answer here."])
+    agent = Agent(id=uid("late"), provider="fake", model=model)
+    result = await agent.stream(client, "hi")
+    await result.result()
+    assert await result.text() == "Complete answer here."
+
+
+async def test_retry_mid_stream_shows_no_token_twice(client: PolosClient) -> None:
+    model = ScriptedModel(uid("m"), [
+        FakeTurn(text="Hello brave", error=RuntimeError("connection reset")),
+        FakeTurn(text="Hello brave new world", chunks=["Hello", " brave", " new", " world"]),
+    ])
+    agent = Agent(id=uid("retry"), provider="fake", model=model, llm_retries=1)
+    result = await agent.stream(client, "hi")
+    text = await result.text()
+    assert text == "Hello brave new world"
+    assert model.call_count == 2
+
+
+def _ev(kind: str, data: dict) -> StreamEvent:
+    data = {"_metadata": {"execution_id": "E"}, **data}
+    return StreamEvent(id="x", sequence_id=None, topic="t", event_type=kind, data=data,
+                       created_at=dt.datetime.now(dt.timezone.utc))
+
+
+def test_tracker_drops_repeated_text_after_retry_and_replay() -> None:
+    tracker = _TextTracker("E", guarded=False)
+    feed = [
+        _ev("stream_start", {"step": "llm:1", "attempt": 1}),
+        _ev("text_delta", {"step": "llm:1", "content": "Hel"}),
+        _ev("text_delta", {"step": "llm:1", "content": "lo"}),
+        _ev("stream_start", {"step": "llm:1", "attempt": 2}),   # the retry starts over
+        _ev("text_delta", {"step": "llm:1", "content": "Hello"}),
+        _ev("text_delta", {"step": "llm:1", "content": " there"}),
+        _ev("step_finish", {"step_key": "llm:1", "status": "completed", "result": {"content": "Hello there"}}),
+        _ev("stream_start", {"step": "llm:1", "attempt": 0, "replay": True}),  # a replay re-sends it
+        _ev("text_delta", {"step": "llm:1", "content": "Hello there", "replay": True}),
+        _ev("text_delta", {"step": "llm:2", "content": "Bye", "_metadata": {"execution_id": "other"}}),
+    ]
+    out = [tracker.feed(e) for e in feed]
+    assert "".join(out) == "Hello there"
+    assert out == ["", "Hel", "lo", "", "", " there", "", "", "", ""]
+
+
+async def test_replay_after_ask_user_does_not_repeat_text(client: PolosClient) -> None:
+    model = ScriptedModel(uid("m"), [
+        FakeTurn(text="One question first.", tool_calls=[FakeToolCall("ask_user", {"question": "Where to?"}, id="q1")]),
+        "Lisbon it is.",
+    ])
+    agent = Agent(id=uid("ask"), provider="fake", model=model, tools=[create_ask_user_tool()])
+    result = await agent.stream(client, "Plan a trip")
+    chunks: list[str] = []
+
+    async def read() -> None:
+        async for chunk in result.text_chunks:
+            chunks.append(chunk)
+
+    reader = asyncio.create_task(read())
+    await wait_status(client, result.agent_run_id, "waiting")
+    await client.resume(agent.id, result.agent_run_id, "ask_user:1:q1", {"response": "Lisbon"})
+    await asyncio.wait_for(reader, 30)
+    assert "".join(chunks) == "One question first.Lisbon it is."
+    final = await result.result()
+    assert final.tool_results[0].result == {"response": "Lisbon"}
+    assert model.call_count == 2  # the replay after the resume made no new call for llm:1
+
+
+async def test_guarded_streaming_shows_only_accepted_text(client: PolosClient) -> None:
+    @guardrail
+    def no_shouting(ctx, g) -> GuardrailResult:
+        if g.content and g.content.isupper():
+            return GuardrailResult.retry("Do not shout.")
+        return GuardrailResult.continue_with()
+
+    model = ScriptedModel(uid("m"), ["HELLO THERE", "Hello there"])
+    agent = Agent(id=uid("guard"), provider="fake", model=model, guardrails=[no_shouting])
+    result = await agent.stream(client, "hi")
+    assert await result.text() == "Hello there"
+    assert (await result.result()).result == "Hello there"
