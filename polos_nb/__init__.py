@@ -181,6 +181,7 @@ __all__ = [
     "Worker",
     "Workflow",
     "WorkflowContext",
+    "WorkflowNotFoundError",
     "WorkflowState",
     "WorkflowTimeoutError",
     "__version__",

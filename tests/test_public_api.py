@@ -11,6 +11,7 @@ import polos_nb.testing
 import polos_nb.tools
 
 EXPECTED_TOP_LEVEL = {
+    "WorkflowNotFoundError",
     "BatchEventPayload", "Queue", "QueueStatus", "RetryPolicy", "ScheduleInfo", "SchedulePayload",
     "StepTimeoutError", "queue", "schedules",
     "BatchStepResult", "BatchWorkflowInput", "ChildWorkflowError", "DuplicateStepKeyError", "EventData",

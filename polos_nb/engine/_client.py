@@ -19,12 +19,13 @@ from polos_nb._clock import Clock, SystemClock
 from polos_nb.config import resolve_journal_path
 from polos_nb.errors import UserError, WorkflowTimeoutError
 
-from . import _workflow as registry
 from . import _journal_tools as _tools
+from . import _workflow as registry
 from ._admission import QueueStatus
-from ._journal_tools import ReplayReport, StepComparison
 from ._context import CURRENT
-from ._runtime import Runtime, raise_for_terminal
+from ._journal_tools import ReplayReport, StepComparison
+from ._records import raise_for_terminal
+from ._runtime import Runtime
 from ._types import BatchWorkflowInput, ExecutionHandle, ExecutionInfo, StreamEvent
 
 __all__ = ["PolosClient", "Worker"]

@@ -38,10 +38,17 @@ from polos_nb.errors import (
 
 from ._policy import RetryPolicy
 from ._signals import Park
-from ._types import BatchStepResult, BatchWorkflowInput, EventPayload, ExecutionHandle, StreamEvent
+from ._types import (
+    BatchStepResult,
+    BatchWorkflowInput,
+    EventPayload,
+    ExecutionHandle,
+    StreamEvent,
+)
 
 if TYPE_CHECKING:
-    from ._runtime import Exec, Runtime, StepRecord
+    from ._records import Exec, StepRecord
+    from ._runtime import Runtime
     from ._workflow import Workflow
 
 __all__ = ["CURRENT", "Step", "WorkflowContext", "WorkflowState"]

@@ -23,10 +23,11 @@ from . import _workflow as registry
 from ._context import CURRENT, WorkflowContext
 from ._signals import Park
 from ._types import TERMINAL_STATUSES, ExecutionHandle
-from .journal import Insert, Sql
+from .journal import Sql
 
 if TYPE_CHECKING:
-    from ._runtime import Exec, Runtime
+    from ._records import Exec
+    from ._runtime import Runtime
 
 __all__ = ["ReplayReport", "StepComparison", "compare", "fork", "replay"]
 
@@ -66,7 +67,7 @@ class StepComparison(BaseModel):
 
 
 async def _load_exec(rt: Runtime, execution_id: str) -> tuple[Exec, Any]:
-    from ._runtime import _exec_from_row
+    from ._records import _exec_from_row
 
     row = await rt.read(lambda con: con.execute(_EXEC_SELECT, [execution_id]).fetchone())
     if row is None:

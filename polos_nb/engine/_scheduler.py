@@ -185,7 +185,7 @@ class Scheduler:
 
 
 def _info(row: Any) -> ScheduleInfo:
-    from ._runtime import _aware
+    from ._records import _aware
 
     (id_, wf_id, key, cron, tz, catch_up, status, last, nxt) = row
     return ScheduleInfo(id=id_, workflow_id=wf_id, key=key, cron=cron, timezone=tz, catch_up=catch_up,

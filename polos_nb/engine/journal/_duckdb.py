@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polos_nb.config import MEMORY
-from polos_nb.errors import JournalCorruptError, JournalError, JournalLockedError, JournalVersionError
+from polos_nb.errors import (
+    JournalCorruptError,
+    JournalError,
+    JournalLockedError,
+    JournalVersionError,
+)
 
 from ._migrations import MIGRATIONS, SCHEMA_VERSION
 

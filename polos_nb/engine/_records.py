@@ -1,0 +1,220 @@
+"""The engine's in-memory records of executions, steps and waits, and journal row mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from polos_nb import _serde
+from polos_nb._clock import TimerHandle
+from polos_nb.errors import (
+    ExecutionCancelledError,
+    ExecutionFailedError,
+    NonDeterminismError,
+    StepExecutionError,
+    UserError,
+    WaitTimeoutError,
+    WorkflowTimeoutError,
+)
+
+from ._policy import RetryPolicy
+from ._types import (
+    EventPayload,
+    ExecutionHandle,
+    ExecutionInfo,
+    StreamEvent,
+)
+
+__all__ = ["Exec", "StepRecord", "Wait", "raise_for_terminal"]
+
+log = logging.getLogger("polos_nb.engine")
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """The latest journaled attempt of one step."""
+
+    key: str
+    position: int | None
+    kind: str
+    attempt: int
+    status: str
+    output: str | None
+    error: str | None
+    state: str | None
+
+
+@dataclass(slots=True)
+class Wait:
+    key: str
+    kind: str  # suspend | event | sleep | child | batch
+    position: int | None
+    topic: str | None = None
+    after_topic_seq: int | None = None
+    wake_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+    detail: Any = None  # child ids for child/batch waits
+    timer: TimerHandle | None = None
+
+
+@dataclass(eq=False)
+class Exec:
+    """In-memory state of one execution (engine loop only)."""
+
+    id: str
+    workflow_id: str
+    workflow_type: str
+    status: str
+    payload_json: str | None
+    initial_state_json: str | None
+    state_json: str | None
+    parent_id: str | None
+    root_id: str
+    root_workflow_id: str
+    parent_step_key: str | None
+    batch_index: int | None
+    queue_name: str | None
+    concurrency_key: str | None
+    session_id: str | None
+    user_id: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None = None
+    deadline: dt.datetime | None = None
+    run_attempt: int = 1
+    replay_only: bool = False  # a read-only replay of a finished run (journal tools)
+    steps: dict[str, StepRecord] = field(default_factory=dict)
+    positions: dict[int, str] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    waits: dict[str, Wait] = field(default_factory=dict)
+    mailbox: dict[str, tuple[str | None, int | None, dt.datetime]] = field(default_factory=dict)
+    children: dict[str, list[str]] = field(default_factory=dict)
+    loaded: bool = False
+    task: asyncio.Task[Any] | None = None
+    rerun: bool = False
+    cancel_requested: bool = False
+    stop_reason: tuple[str, str] | None = None  # (final status, error JSON) when stopped from outside
+    deadline_timer: TimerHandle | None = None
+    done: asyncio.Future[None] | None = None
+
+    @property
+    def topic(self) -> str:
+        return f"workflow/{self.root_workflow_id}/{self.root_id}"
+
+    def handle(self) -> ExecutionHandle:
+        return ExecutionHandle(
+            id=self.id,
+            workflow_id=self.workflow_id,
+            created_at=self.created_at,
+            parent_execution_id=self.parent_id,
+            root_workflow_id=self.root_workflow_id,
+            root_execution_id=self.root_id,
+            session_id=self.session_id,
+            user_id=self.user_id,
+            step_key=self.parent_step_key,
+        )
+
+
+def _step_event(
+    exec_id: str, wf_id: str, topic: str, key: str, kind: str, attempt: int, status: str, output: str | None,
+    error: str | None, seq: int, started: dt.datetime | None, ended: dt.datetime,
+) -> StreamEvent:
+    data: dict[str, Any] = {
+        "step_key": key, "step_type": kind, "attempt": attempt, "status": status,
+        "started_at": started.isoformat() if started else None,
+        "_metadata": {"execution_id": exec_id, "workflow_id": wf_id},
+    }
+    if output is not None:
+        data["result"] = _serde.loads(output, strict=False)
+    if error is not None:
+        data["error"] = _serde.loads(error, strict=False)
+    event = StreamEvent(id=f"step:{seq}", sequence_id=None, topic=topic, event_type="step_finish", data=data,
+                        created_at=ended)
+    event._journal_seq = seq  # type: ignore[attr-defined]
+    return event
+
+
+def _as_event_data(data: Any) -> dict[str, Any]:
+    if isinstance(data, dict):
+        return dict(data)
+    return {"value": data}
+
+
+def _payload_of(event: StreamEvent) -> EventPayload:
+    return EventPayload(id=event.id, sequence_id=event.sequence_id or 0, topic=event.topic,
+                        event_type=event.event_type, data=event.data, created_at=event.created_at)
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc)
+    return value
+
+
+def _exec_from_row(row: Any) -> Exec:
+    (id_, wf_id, wf_type, status, payload, initial_state, state, parent, root, root_wf, parent_key, batch_index,
+     queue_name, concurrency_key, session_id, user_id, created, started, deadline, run_attempt) = row
+    return Exec(
+        id=id_, workflow_id=wf_id, workflow_type=wf_type, status=status, payload_json=payload,
+        initial_state_json=initial_state, state_json=state, parent_id=parent, root_id=root, root_workflow_id=root_wf,
+        parent_step_key=parent_key, batch_index=batch_index, queue_name=queue_name, concurrency_key=concurrency_key,
+        session_id=session_id, user_id=user_id, created_at=_aware(created), started_at=_aware(started),
+        deadline=_aware(deadline), run_attempt=run_attempt or 1,
+    )
+
+
+def _info_from_row(row: Any) -> ExecutionInfo:
+    (id_, wf_id, wf_type, status, payload, result, error, state, parent, root, root_wf, parent_key, queue_name,
+     concurrency_key, session_id, user_id, created, started, completed) = row
+    return ExecutionInfo(
+        id=id_, workflow_id=wf_id, workflow_type=wf_type, status=status,
+        payload=_lenient(payload), result=_lenient(result),
+        error=_serde.loads(error, strict=False), state=_serde.loads(state, strict=False), parent_execution_id=parent,
+        root_execution_id=root, root_workflow_id=root_wf, step_key=parent_key, queue_name=queue_name,
+        concurrency_key=concurrency_key, session_id=session_id, user_id=user_id, created_at=_aware(created),
+        started_at=_aware(started), completed_at=_aware(completed),
+    )
+
+
+def _lenient(text: str | None) -> Any:
+    """Decode strictly when the classes are defined here (models come back as models), else leniently."""
+    try:
+        return _serde.loads(text)
+    except Exception:
+        return _serde.loads(text, strict=False)
+
+
+def _run_retryable(policy: RetryPolicy | None, exc: Exception, run_attempt: int) -> bool:
+    """Whether a failed run gets another attempt under its workflow's retry policy."""
+    if policy is None or run_attempt > policy.max_retries:
+        return False
+    if isinstance(exc, (NonDeterminismError, UserError)):
+        return False
+    cause = exc.__cause__ if isinstance(exc, StepExecutionError) and exc.__cause__ is not None else exc
+    return policy.retries(cause)
+
+
+def _log_failure(future: concurrent.futures.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("polos_nb journal write failed: %s", future.exception())
+
+
+def raise_for_terminal(info: ExecutionInfo) -> Any:
+    """Return the result of a terminal execution or raise its error."""
+    if info.status == "completed":
+        return info.result
+    if info.status == "cancelled":
+        raise ExecutionCancelledError(info.id)
+    error = info.error or {}
+    if isinstance(error, dict) and str(error.get("type", "")).endswith("WaitTimeoutError"):
+        raise WaitTimeoutError(error.get("what", f"Execution {info.id}"), error.get("deadline", "?"))
+    raise ExecutionFailedError(info.id, str(error.get("type", "Error")) if isinstance(error, dict) else "Error",
+                               str(error.get("message", "")) if isinstance(error, dict) else str(error))
+
+
+__all__ += ["raise_for_terminal", "WorkflowTimeoutError"]

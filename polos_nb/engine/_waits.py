@@ -1,0 +1,235 @@
+"""Waits of a running execution: suspensions, event waits, sleeps, timers, resumes (D8–D11)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from polos_nb import _serde
+from polos_nb.errors import (
+    ExecutionNotFoundError,
+    ResumeError,
+)
+
+from ._records import (
+    Exec,
+    Wait,
+    _as_event_data,
+    _aware,
+    _payload_of,
+)
+from ._topics import validate_topic
+from ._types import (
+    TERMINAL_STATUSES,
+    EventPayload,
+    StreamEvent,
+)
+from .journal import Insert, Sql
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["WaitsMixin"]
+
+_WAIT_COLUMNS = (
+    "execution_id", "step_key", "kind", "position", "topic", "after_topic_seq", "wake_at",
+    "expires_at", "detail", "created_at",
+)
+
+
+class WaitsMixin:
+    """Part of :class:`Runtime` (mixed in); see its docstring."""
+
+    async def _rearm(self, ex: Exec, wait: Wait) -> None:
+        if wait.kind == "event" and wait.topic:
+            self._topic_waits.setdefault(wait.topic, set()).add((ex.id, wait.key))
+            row = await self.read(
+                lambda con: con.execute(
+                    "SELECT seq, topic_seq, event_type, data, created_at FROM events WHERE topic = ? AND topic_seq > ?"
+                    " ORDER BY topic_seq LIMIT 1", [wait.topic, wait.after_topic_seq or 0]
+                ).fetchone()
+            )
+            if row is not None:
+                event = StreamEvent(id=str(row[0]), sequence_id=row[1], topic=wait.topic, event_type=row[2],
+                                    data=_serde.loads(row[3], strict=False), created_at=_aware(row[4]))
+                self._topic_waits[wait.topic].discard((ex.id, wait.key))
+                await self._resolve(ex, wait.key, output=_serde.dumps(_payload_of(event)))
+                return
+        if wait.kind in ("sleep", "retry") and wait.wake_at is not None:
+            wait.timer = self.clock.call_at(wait.wake_at, lambda: self._timer_fired(ex.id, wait.key), self.loop)
+        if wait.expires_at is not None:
+            wait.timer = self.clock.call_at(wait.expires_at, lambda: self._timer_fired(ex.id, wait.key), self.loop)
+        if wait.kind in ("child", "batch"):
+            await self._check_children_done(ex, wait)
+
+    # ================================================================== waits
+    async def wait(
+        self, ex: Exec, key: str, position: int, kind: str, *, topic: str | None = None,
+        data: dict[str, Any] | None = None, timeout: float | None = None, wake_at: dt.datetime | None = None,
+    ) -> EventPayload | None:
+        """Register a wait (or find it registered) and return; the caller raises Park.
+
+        For a suspension with an early resume in the mailbox, journal it and return the payload.
+        """
+        if key in ex.waits:
+            ex.status = "waiting"
+            return None
+        now = self.clock.now()
+        if kind == "suspend" and key in ex.mailbox:
+            data_json, event_seq, created = ex.mailbox.pop(key)
+            payload = EventPayload(
+                id=str(event_seq or 0), sequence_id=event_seq or 0, topic=ex.topic, event_type=f"resume_{key}",
+                data=_serde.loads(data_json) if data_json else None, created_at=created,
+            )
+            await self.commit([
+                Sql("DELETE FROM mailbox WHERE execution_id = ? AND step_key = ?", [ex.id, key]),
+                self.step_insert(ex, key, position, "suspend", 1, "completed", None, _serde.dumps(payload), None,
+                                 None, now, now),
+            ])
+            return payload
+        expires_at = now + dt.timedelta(seconds=timeout) if timeout is not None else None
+        wait = Wait(key=key, kind=kind, position=position, topic=topic, wake_at=wake_at, expires_at=expires_at)
+        ops: list[Any] = []
+        if kind == "event":
+            validate_topic(topic)
+            await self._topic_next(topic)  # make sure the counter is loaded
+            self._topic_seq[topic] -= 1
+            wait.after_topic_seq = self._topic_seq[topic]
+        ex.waits[key] = wait
+        ops.append(self._wait_insert(ex, wait, now))
+        ops.append(self._status_op(ex, "waiting"))
+        event = None
+        if kind == "suspend":
+            insert, event = self._lifecycle_event(ex, f"suspend_{key}", data or {})
+            ops.append(insert)
+        await self.commit(ops)
+        if event is not None:
+            self._emit(event)
+        if kind == "event" and topic is not None:
+            self._topic_waits.setdefault(topic, set()).add((ex.id, key))
+        when = wake_at if kind == "sleep" else expires_at
+        if when is not None:
+            wait.timer = self.clock.call_at(when, lambda: self._timer_fired(ex.id, key), self.loop)
+        return None
+
+    def _wait_insert(self, ex: Exec, wait: Wait, now: dt.datetime) -> Insert:
+        return Insert(
+            "waits", _WAIT_COLUMNS,
+            (ex.id, wait.key, wait.kind, wait.position, wait.topic, wait.after_topic_seq, wait.wake_at,
+             wait.expires_at, _serde.dumps(wait.detail) if wait.detail is not None else None, now),
+        )
+
+    def _timer_fired(self, exec_id: str, key: str) -> None:
+        ex = self.execs.get(exec_id)
+        wait = ex.waits.get(key) if ex else None
+        if ex is None or wait is None:
+            return
+        if wait.kind in ("sleep", "retry") and wait.wake_at is not None and self.clock.now() >= wait.wake_at:
+            self.loop.create_task(self._resolve(ex, key, output="null"))
+            return
+        if wait.expires_at is not None and self.clock.now() >= wait.expires_at:
+            what = {"suspend": f"Suspension {key!r}", "event": f"Event wait {key!r} on {wait.topic!r}"}.get(
+                wait.kind, f"Wait {key!r}")
+            error = {
+                "type": "polos_nb.errors.WaitTimeoutError",
+                "message": f"{what} of execution {exec_id} timed out at {wait.expires_at.isoformat()}.",
+                "what": f"{what} of execution {exec_id}",
+                "deadline": wait.expires_at.isoformat(),
+            }
+            if wait.topic:
+                self._topic_waits.get(wait.topic, set()).discard((exec_id, key))
+            self.loop.create_task(self._resolve(ex, key, error=_serde.dumps(error)))
+
+    def _resolve_ops(
+        self, ex: Exec, wait: Wait, ops: list[Any], *, output: str | None = None, error: str | None = None
+    ) -> None:
+        now = self.clock.now()
+        if wait.kind != "retry":  # a run retry's back-off is not a step of the workflow
+            kind = {"suspend": "suspend", "event": "event_wait", "sleep": "sleep", "child": "invoke_wait",
+                    "batch": "batch_wait"}[wait.kind]
+            ops.append(self.step_insert(ex, wait.key, wait.position, kind, 1, "failed" if error else "completed",
+                                        None, output, error, None, now, now))
+        ops.append(Sql("UPDATE waits SET resolved_at = ? WHERE execution_id = ? AND step_key = ?", [now, ex.id, wait.key]))
+        ops.append(self._status_op(ex, "queued"))
+        if wait.timer is not None:
+            wait.timer.cancel()
+        ex.waits.pop(wait.key, None)
+
+    async def _resolve(
+        self, ex: Exec, key: str, *, output: str | None = None, error: str | None = None,
+        extra_ops: list[Any] | None = None, events: list[StreamEvent] | None = None,
+    ) -> None:
+        wait = ex.waits.get(key)
+        if wait is None or ex.status in TERMINAL_STATUSES:
+            return
+        ops = list(extra_ops or [])
+        self._resolve_ops(ex, wait, ops, output=output, error=error)
+        await self.commit(ops)
+        for event in events or ():
+            self._emit(event)
+        self.schedule(ex)
+
+    # ================================================================== resume
+    async def resume(
+        self, workflow_id: str | None, execution_id: str, step_key: str, data: Any,
+        extra_ops: list[Any] | None = None,
+    ) -> None:
+        """Deliver a resume payload to ``execution_id``'s suspension ``step_key`` (D8, D10)."""
+        ex = await self._find_suspended(execution_id, step_key)
+        data_json = _serde.dumps(data)
+        insert, event = self._lifecycle_event(ex, f"resume_{step_key}", _as_event_data(data))
+        payload = EventPayload(
+            id=event.id, sequence_id=event.sequence_id or 0, topic=ex.topic, event_type=f"resume_{step_key}",
+            data=data, created_at=event.created_at,
+        )
+        wait = ex.waits.get(step_key)
+        if wait is not None:
+            if wait.kind != "suspend":
+                raise ResumeError(
+                    f"Execution {ex.id} waits at {step_key!r} for {wait.kind!r}, not for a resume."
+                )
+            await self._resolve(ex, step_key, output=_serde.dumps(payload), extra_ops=[insert, *(extra_ops or [])],
+                                events=[event])
+            return
+        # Early resume: the suspension has not been reached yet; keep it in the mailbox.
+        if not ex.loaded:
+            await self._load(ex)
+        if step_key in ex.mailbox or step_key in ex.steps:
+            raise ResumeError(f"Step {step_key!r} of execution {ex.id} was already resumed.")
+        now = self.clock.now()
+        ex.mailbox[step_key] = (data_json, event.sequence_id, now)
+        await self.commit([
+            Insert("mailbox", ("execution_id", "step_key", "data", "event_seq", "created_at"),
+                   (ex.id, step_key, data_json, event.sequence_id, now)),
+            insert, *(extra_ops or []),
+        ])
+        self._emit(event)
+
+    async def _find_suspended(self, execution_id: str, step_key: str) -> Exec:
+        ex = self.execs.get(execution_id)
+        if ex is None:
+            row = await self.read(
+                lambda con: con.execute("SELECT status FROM executions WHERE id = ?", [execution_id]).fetchone()
+            )
+            if row is None:
+                raise ExecutionNotFoundError(execution_id)
+            raise ResumeError(f"Execution {execution_id} has already ended ({row[0]}); there is nothing to resume.")
+        if ex.status in TERMINAL_STATUSES:
+            raise ResumeError(f"Execution {execution_id} has already ended ({ex.status}); there is nothing to resume.")
+        wait = ex.waits.get(step_key)
+        if wait is not None:
+            return ex
+        # Upstream addresses a suspension by the root execution and the key: look in its tree.
+        matches = [
+            other for other in self.execs.values()
+            if other.root_id == ex.id and other.id != ex.id and (w := other.waits.get(step_key)) is not None
+            and w.kind == "suspend"
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            ids = ", ".join(m.id for m in matches)
+            raise ResumeError(
+                f"Several executions under {execution_id} wait at {step_key!r} ({ids}); pass the exact execution id."
+            )
+        return ex
