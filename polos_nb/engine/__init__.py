@@ -23,6 +23,7 @@ from ._types import (
 )
 from ._workflow import Workflow, get_all_workflows, get_workflow, workflow
 from ._workflow import register as register_workflow
+from ._workflow import unregister as unregister_workflow
 
 __all__ = [
     "BatchEventPayload",
@@ -53,5 +54,6 @@ __all__ = [
     "queue",
     "register_workflow",
     "schedules",
+    "unregister_workflow",
     "workflow",
 ]

@@ -47,6 +47,12 @@ def register(wf: Workflow) -> None:
         listener(wf)
 
 
+def unregister(workflow_id: str) -> bool:
+    """Forget a workflow (its executions wait until it is registered again). True if it was there."""
+    with _LOCK:
+        return _REGISTRY.pop(workflow_id, None) is not None
+
+
 def add_listener(listener: Callable[[Workflow], None]) -> None:
     with _LOCK:
         _LISTENERS.append(listener)

@@ -7,7 +7,6 @@ import datetime as dt
 import threading
 import time
 import uuid
-from typing import Any
 
 import pytest
 
@@ -21,25 +20,11 @@ from polos_nb import (
     WorkflowContext,
     workflow,
 )
+from tests.engine.helpers import rows, wait_status
 
 
 def uid(name: str) -> str:
     return f"{name}_{uuid.uuid4().hex[:10]}"
-
-
-async def rows(client: PolosClient, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    return await client._on_engine(client.runtime.read(lambda con: con.execute(sql, params or []).fetchall()))
-
-
-async def wait_status(client: PolosClient, exec_id: str, *statuses: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        info = await client.get_execution(exec_id)
-        if info.status in statuses:
-            return info
-        if time.monotonic() > deadline:
-            raise AssertionError(f"execution {exec_id} is {info.status}, expected {statuses}")
-        await asyncio.sleep(0.01)
 
 
 async def children_of(client: PolosClient, parent_id: str, n: int, status: str | None = None) -> list[tuple]:

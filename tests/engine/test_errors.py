@@ -8,7 +8,6 @@ import sys
 import textwrap
 import uuid
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
@@ -27,16 +26,13 @@ from polos_nb import (
     workflow,
 )
 from polos_nb.engine.journal import SCHEMA_VERSION
+from tests.engine.helpers import rows
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def uid(name: str) -> str:
     return f"{name}_{uuid.uuid4().hex[:10]}"
-
-
-async def rows(client: PolosClient, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    return await client._on_engine(client.runtime.read(lambda con: con.execute(sql, params or []).fetchall()))
 
 
 class Order(BaseModel):

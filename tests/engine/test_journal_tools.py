@@ -5,7 +5,13 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from polos_nb import NonDeterminismError, PolosClient, UserError, WorkflowContext, workflow
+from polos_nb import (
+    NonDeterminismError,
+    PolosClient,
+    UserError,
+    WorkflowContext,
+    workflow,
+)
 
 CALLS: list[str] = []
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,50 +19,12 @@ import pytest
 
 from polos_nb import PolosClient, Queue, UserError, WorkflowContext, queue, workflow
 from polos_nb.engine import _workflow as registry
+from tests.engine.helpers import rows, settle, until, wait_status
 
 
 # ====================================================================== helpers
 def uid(name: str) -> str:
     return f"{name}_{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(autouse=True)
-def _forget_workflows() -> Iterator[None]:
-    """Workflows defined by a test leave the process registry afterwards (no queue limits,
-    triggers or schedules leaking into later tests' journals)."""
-    before = set(registry.get_all_workflows())
-    yield
-    with registry._LOCK:
-        for wf_id in set(registry._REGISTRY) - before:
-            del registry._REGISTRY[wf_id]
-
-
-async def rows(client: PolosClient, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    return await client._on_engine(client.runtime.read(lambda con: con.execute(sql, params or []).fetchall()))
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
-
-
-async def wait_status(client: PolosClient, exec_id: str, *statuses: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        info = await client.get_execution(exec_id)
-        if info.status in statuses:
-            return info
-        if time.monotonic() > deadline:
-            raise AssertionError(f"execution {exec_id} is {info.status}, expected {statuses}")
-        await asyncio.sleep(0.01)
-
-
-async def settle() -> None:
-    """Give the engine a moment to (wrongly) start something."""
-    await asyncio.sleep(0.15)
 
 
 class Gate:

@@ -12,7 +12,6 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,6 +28,7 @@ from polos_nb import (
 )
 from polos_nb.engine import _workflow as registry
 from polos_nb.testing import FakeClock
+from tests.engine.helpers import rows, settle, until
 
 UTC = dt.timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
@@ -41,34 +41,6 @@ def uid(name: str) -> str:
 
 def utc(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _forget_workflows() -> Iterator[None]:
-    """Scheduled workflows leave the process registry after the test, so their schedules
-    are not created (and fired) in later tests' journals."""
-    before = set(registry.get_all_workflows())
-    yield
-    with registry._LOCK:
-        for wf_id in set(registry._REGISTRY) - before:
-            del registry._REGISTRY[wf_id]
-
-
-async def rows(client: PolosClient, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    return await client._on_engine(client.runtime.read(lambda con: con.execute(sql, params or []).fetchall()))
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.002)
-
-
-async def settle() -> None:
-    """Give the engine a moment to (wrongly) fire something."""
-    await asyncio.sleep(0.2)
 
 
 def armed(clock: FakeClock) -> bool:

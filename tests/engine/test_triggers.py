@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from polos_nb import (
 from polos_nb.engine import _workflow as registry
 from polos_nb.errors import InvalidTopicError, UserError
 from tests.engine import flow_child
+from tests.engine.helpers import rows, settle, until
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLED = -signal.SIGKILL
@@ -56,38 +56,10 @@ def utopic(name: str) -> str:
     return f"{name}/{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture(autouse=True)
-def _forget_workflows() -> Iterator[None]:
-    """Workflows defined by a test leave the process registry afterwards, so their triggers
-    are not registered in later tests' journals."""
-    before = set(registry.get_all_workflows())
-    yield
-    with registry._LOCK:
-        for wf_id in set(registry._REGISTRY) - before:
-            del registry._REGISTRY[wf_id]
-
-
 def forget(wf_id: str) -> None:
     """Take a workflow out of the registry (as if its code was not loaded in this process)."""
     with registry._LOCK:
         registry._REGISTRY.pop(wf_id, None)
-
-
-async def rows(client: PolosClient, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    return await client._on_engine(client.runtime.read(lambda con: con.execute(sql, params or []).fetchall()))
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
-
-
-async def settle() -> None:
-    """Give the engine a moment to (wrongly) start something."""
-    await asyncio.sleep(0.2)
 
 
 async def registered(client: PolosClient, wf_id: str, timeout: float = 10.0) -> int:

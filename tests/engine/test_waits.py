@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,38 +20,11 @@ from polos_nb import (
     WorkflowContext,
     workflow,
 )
+from tests.engine.helpers import rows, settle, until, wait_status
 
 
 def uid(name: str) -> str:
     return f"{name}_{uuid.uuid4().hex[:10]}"
-
-
-async def rows(client: PolosClient, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    return await client._on_engine(client.runtime.read(lambda con: con.execute(sql, params or []).fetchall()))
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-async def wait_status(client: PolosClient, exec_id: str, *statuses: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        info = await client.get_execution(exec_id)
-        if info.status in statuses:
-            return info
-        if time.monotonic() > deadline:
-            raise AssertionError(f"execution {exec_id} is {info.status}, expected {statuses}")
-        await asyncio.sleep(0.01)
-
-
-async def settle() -> None:
-    """Give the engine a moment to (wrongly) act on something."""
-    await asyncio.sleep(0.15)
 
 
 async def test_suspend_and_resume_returns_payload(client):
