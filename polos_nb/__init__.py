@@ -71,6 +71,8 @@ from polos_nb.engine import (
 )
 from polos_nb.errors import (
     AgentError,
+    ApprovalPendingError,
+    ApprovalValidationError,
     ChildWorkflowError,
     DuplicateStepKeyError,
     ExecutionCancelledError,
@@ -98,6 +100,7 @@ from polos_nb.errors import (
     WorkflowTimeoutError,
 )
 from polos_nb.llm import Usage
+from polos_nb.notebook import PendingApproval, approval_form, approve, pending_approvals
 from polos_nb.tools import (
     ApprovalRequired,
     AskUserField,
@@ -113,13 +116,30 @@ from polos_nb.tools import (
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ip):  # type: ignore[no-untyped-def]
+    """``%load_ext polos_nb``: the magics, the completer, unfinished runs (see polos_nb.notebook)."""
+    from polos_nb.notebook import load_ipython_extension as load
+
+    load(ip)
+
+
+def unload_ipython_extension(ip):  # type: ignore[no-untyped-def]
+    """``%unload_ext polos_nb``."""
+    from polos_nb.notebook import unload_ipython_extension as unload
+
+    unload(ip)
+
+
 __all__ = [
     "Agent",
     "AgentError",
     "AgentResult",
     "AgentRunConfig",
     "AgentStep",
+    "ApprovalPendingError",
     "ApprovalRequired",
+    "ApprovalValidationError",
     "AskUserField",
     "AskUserFieldOption",
     "AskUserInput",
@@ -156,6 +176,7 @@ __all__ = [
     "NonDeterminismError",
     "OutputValidationError",
     "PayloadValidationError",
+    "PendingApproval",
     "PolosClient",
     "PolosError",
     "Queue",
@@ -185,6 +206,8 @@ __all__ = [
     "WorkflowState",
     "WorkflowTimeoutError",
     "__version__",
+    "approval_form",
+    "approve",
     "create_ask_user_tool",
     "create_web_search_tool",
     "events",
@@ -196,6 +219,7 @@ __all__ = [
     "hook",
     "max_steps",
     "max_tokens",
+    "pending_approvals",
     "queue",
     "schedules",
     "stop_condition",

@@ -10,7 +10,9 @@ PolosError
 │   ├── SerializationError         a value cannot be journaled (or read back)
 │   ├── InvalidTopicError          an event topic with illegal characters
 │   ├── ModelRequestBlockedError   a network model call while model requests are disabled (tests)
-│   └── ResumeError                nothing is waiting under that key, or it was resumed already
+│   ├── ResumeError                nothing is waiting under that key, or it was resumed already
+│   ├── ApprovalValidationError    an approval / form answer does not fit its form (per-field errors)
+│   └── ApprovalPendingError       a blocking wait in a notebook cell while a run waits for a human
 ├── JournalError                   the journal file cannot be used
 │   ├── JournalLockedError         another process owns the journal (names its PID)
 │   ├── JournalCorruptError        the file is not a readable journal
@@ -41,6 +43,8 @@ from typing import Any
 
 __all__ = [
     "AgentError",
+    "ApprovalPendingError",
+    "ApprovalValidationError",
     "ChildWorkflowError",
     "DuplicateStepKeyError",
     "ExecutionCancelledError",
@@ -138,6 +142,42 @@ class InvalidTopicError(UserError):
 
 class ResumeError(UserError):
     """A resume could not be delivered (nothing waits under that key, or it ended)."""
+
+
+class ApprovalValidationError(UserError):
+    """An answer to a suspension's form does not validate; ``errors`` maps field → message."""
+
+    def __init__(self, execution_id: str, step_key: str, errors: dict[str, str]) -> None:
+        self.execution_id = execution_id
+        self.step_key = step_key
+        self.errors = dict(errors)
+        detail = "; ".join(f"{field or '(form)'}: {msg}" for field, msg in self.errors.items())
+        super().__init__(
+            f"The answer to {step_key!r} of execution {execution_id} does not fit its form: {detail}. "
+            "Nothing was delivered; fix the fields and approve again."
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.execution_id, self.step_key, self.errors))
+
+
+class ApprovalPendingError(UserError):
+    """A cell blocked on a run that waits for a human: the click could never arrive."""
+
+    def __init__(self, execution_id: str, step_keys: list[str]) -> None:
+        self.execution_id = execution_id
+        self.step_keys = list(step_keys)
+        keys = ", ".join(repr(k) for k in self.step_keys)
+        first = self.step_keys[0] if self.step_keys else "KEY"
+        super().__init__(
+            f"Run {execution_id} waits for a human at {keys}; blocking this cell would keep the approval "
+            f"form from ever being clicked. Answer it in the run's form, or call "
+            f"polos_nb.approve({execution_id!r}, {first!r}, {{...}}) (or %polos approve {execution_id} {first}); "
+            "to wait in a cell use `await run`, which lets the form through."
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.execution_id, self.step_keys))
 
 
 class JournalError(PolosError):

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-python3}
-EXTRAS=${POLOS_EXTRAS:-dev,local}
+EXTRAS=${POLOS_EXTRAS:-dev,local}   # dev pulls in the notebook extra (JupyterLab, ipykernel, anywidget, nbval)
 
 if [ ! -x "$ROOT/.venv/bin/python" ]; then
   echo "polos_nb: creating .venv"

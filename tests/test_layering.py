@@ -122,3 +122,41 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
         bad.unlink()
     assert any("imports litellm" in p for p in problems)
     assert any("imports polos_nb.testing" in p for p in problems)
+
+
+JUPYTER_MODULES = ("IPython", "ipywidgets", "anywidget", "ipykernel", "comm")
+JUPYTER_LAYERS = {"notebook", "widgets"}
+
+
+def _jupyter_offenders() -> list[str]:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if len(rel.parts) > 1 and rel.parts[0] in JUPYTER_LAYERS:
+            continue
+        for name in _imports(path):
+            if any(name == m or name.startswith(m + ".") for m in JUPYTER_MODULES):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
+    return offenders
+
+
+def test_only_notebook_and_widgets_import_jupyter() -> None:
+    assert _jupyter_offenders() == []
+
+
+def test_the_jupyter_checker_sees_a_violation() -> None:
+    bad = PACKAGE / "agents" / "_layering_probe.py"
+    bad.write_text("import anywidget\nfrom IPython.display import display\n")
+    try:
+        problems = _jupyter_offenders()
+    finally:
+        bad.unlink()
+    assert any("imports anywidget" in p for p in problems)
+    assert any("imports IPython.display" in p for p in problems)
+
+
+def test_notebook_layer_is_not_imported_below() -> None:
+    # Nothing under engine/, agents/, llm/, tools/ may reach the Jupyter layer.
+    assert not [p for p in _violations() if "polos_nb.notebook" in p or "polos_nb.widgets" in p]
+    for layer in ("engine", "agents", "llm", "tools"):
+        assert "polos_nb.notebook" in FORBIDDEN_BY_LAYER[layer] and "polos_nb.widgets" in FORBIDDEN_BY_LAYER[layer]

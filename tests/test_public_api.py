@@ -7,6 +7,7 @@ import polos_nb.engine
 import polos_nb.errors
 import polos_nb.agents
 import polos_nb.llm
+import polos_nb.notebook
 import polos_nb.testing
 import polos_nb.tools
 
@@ -68,6 +69,16 @@ EXPECTED_TOP_LEVEL |= {
     "tool",
 }
 
+# The notebook layer (approvals work without a widget, in scripts too):
+EXPECTED_TOP_LEVEL |= {
+    "ApprovalPendingError",
+    "ApprovalValidationError",
+    "PendingApproval",
+    "approval_form",
+    "approve",
+    "pending_approvals",
+}
+
 
 def test_top_level_names() -> None:
     assert set(polos_nb.__all__) == EXPECTED_TOP_LEVEL
@@ -75,7 +86,7 @@ def test_top_level_names() -> None:
 
 def test_all_lists_are_sorted_and_resolve() -> None:
     for module in (polos_nb, polos_nb.engine, polos_nb.errors, polos_nb.testing, polos_nb.agents,
-                   polos_nb.llm, polos_nb.tools):
+                   polos_nb.llm, polos_nb.tools, polos_nb.notebook):
         names = [n for n in module.__all__ if n != "__version__"]
         assert names == sorted(names), module.__name__
         for name in module.__all__:
@@ -110,3 +121,26 @@ def test_import_polos_nb_does_not_import_litellm() -> None:
 
     code = "import sys, polos_nb; assert 'litellm' not in sys.modules, 'litellm imported eagerly'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_load_ext_is_lazy() -> None:
+    # %load_ext polos_nb (no journal yet) must not import litellm, duckdb or anywidget.
+    import subprocess
+    import sys
+    import tempfile
+
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "ip = InteractiveShell.instance()\n"
+        "ip.run_line_magic('load_ext', 'polos_nb')\n"
+        "heavy = [m for m in ('litellm', 'duckdb', 'anywidget', 'pandas') if m in sys.modules]\n"
+        "assert heavy == [], heavy\n"
+        "assert 'polos' in ip.magics_manager.magics['line']\n"
+        "assert 'polos_agent' in ip.magics_manager.magics['cell']\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in __import__("os").environ.items() if k not in ("POLOS_JOURNAL", "JPY_SESSION_NAME")}
+        out = subprocess.run([sys.executable, "-c", code], cwd=tmp, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""

@@ -123,6 +123,7 @@ class _Run:
         self.params = {**agent.provider_kwargs, **payload.provider_kwargs}
         self.streaming = payload.streaming or agent.stream_to_workflow
         self._attempts: dict[str, int] = {}
+        self._always_approved: set[str] = set()  # tools approved "always" earlier in this run
 
     # ------------------------------------------------------------------ helpers
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
@@ -357,6 +358,10 @@ class _Run:
             return {"ok": False, "error": f"{exc.error_type.rsplit('.', 1)[-1]}: {exc.error_message}"}
 
     async def _approve(self, key: str, call: ToolCall, tool: Tool, arguments: Any, extra: dict[str, Any]) -> dict[str, Any]:
+        if tool.id in self._always_approved:
+            # An earlier answer said "always" for this tool. Deterministic on replay: that
+            # answer is a journaled step, replayed before this point.
+            return {"approved": True, "always": True}
         form = {
             "_form": {
                 "title": f"Approve {tool.id}?",
@@ -372,6 +377,8 @@ class _Run:
         }
         resp = await self.ctx.step.suspend(key, data=form)
         data = resp.data if isinstance(resp.data, dict) else {}
+        if data.get("approved") is True and data.get("always") is True:
+            self._always_approved.add(tool.id)
         return data
 
     async def _run_tools(self, calls: list[ToolCall]) -> list[ToolResult]:

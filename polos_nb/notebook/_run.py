@@ -1,0 +1,724 @@
+"""``Run``: a run started or shown from a notebook, and the state its widget displays.
+
+Decision 1 of ARCHITECTURE.md: the cell that starts a run returns at once; the run goes
+on on the engine's thread. A :class:`RunState` follows the run's event stream (a task on
+the engine loop), and a sink — the live widget, when the run is displayed — receives a
+full snapshot at most every ``interval`` seconds plus the new streamed text as deltas.
+So a fast model cannot flood the frontend: at most two messages per interval per run.
+
+``await run`` waits for the result (it lets widget clicks through on ipykernel >= 7.4);
+``run.result()`` blocks, and raises :class:`ApprovalPendingError` instead of deadlocking
+when it is called on a kernel's main thread while the run waits for a human.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from polos_nb.errors import ApprovalPendingError
+
+from . import _session
+from ._forms import form_spec
+
+__all__ = ["Run", "RunState", "Sink"]
+
+_LIFECYCLE = re.compile(r"^([a-z]+)_(start|finish|error|cancel|retry)$")
+_STATUS_OF = {"start": "running", "finish": "completed", "error": "failed", "cancel": "cancelled", "retry": "waiting"}
+DEFAULT_INTERVAL = 0.08
+
+
+class Sink(Protocol):
+    """What a :class:`RunState` pushes to (the run widget)."""
+
+    def apply(self, snapshot: dict[str, Any]) -> None: ...
+
+    def delta(self, text: str) -> None: ...
+
+
+def plain(value: Any) -> Any:
+    """A JSON-able form of a journaled value (models dumped, unresolved tags unwrapped)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        if "$t" in value and "v" in value:
+            return plain(value["v"])
+        return {str(k): plain(v) for k, v in value.items() if k != "_metadata"}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def short(value: Any, limit: int = 300) -> str:
+    """A one-line text form of a value, cut at ``limit`` characters."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(plain(value), ensure_ascii=False, default=str)
+        except Exception:
+            text = repr(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value if isinstance(value, str) else None
+
+
+def _ms(start: Any, end: Any) -> float | None:
+    try:
+        a = start if isinstance(start, dt.datetime) else dt.datetime.fromisoformat(str(start))
+        b = end if isinstance(end, dt.datetime) else dt.datetime.fromisoformat(str(end))
+        return round((b - a).total_seconds() * 1000, 1)
+    except Exception:
+        return None
+
+
+class RunState:
+    """The display state of one run, fed by its events (on the engine thread).
+
+    Everything here is plain JSON so it syncs to the widget and renders as static HTML.
+    """
+
+    def __init__(self, run_id: str, workflow_id: str = "", status: str = "queued",
+                 interval: float = DEFAULT_INTERVAL) -> None:
+        self.run_id = run_id
+        self.workflow_id = workflow_id
+        self.workflow_type = "workflow"
+        self.status = status
+        self.interval = interval
+        self.steps: dict[str, dict[str, Any]] = {}
+        self.tools: dict[str, dict[str, Any]] = {}
+        self.texts: dict[str, str] = {}
+        self.usage: dict[str, Any] = {}
+        self.approvals: dict[str, dict[str, Any]] = {}
+        self.output: str | None = None
+        self.output_value: Any = None
+        self.error: str | None = None
+        self.note: str | None = None
+        self.started_at: str | None = None
+        self.ended_at: str | None = None
+        self.done = False
+        self.events_seen = 0
+        self._lock = threading.RLock()
+        self._sinks: list[Sink] = []
+        self._sent_text = ""
+        self._dirty = False
+        self._last_flush = 0.0
+        self._flush_handle: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.flushes = 0
+
+    # ------------------------------------------------------------------ reading events
+    def feed(self, event: Any) -> None:
+        """Apply one stream event (``StreamEvent``) to the state."""
+        kind = event.event_type or ""
+        data = event.data if isinstance(event.data, dict) else {}
+        meta = data.get("_metadata") or {}
+        own = meta.get("execution_id") == self.run_id
+        with self._lock:
+            self.events_seen += 1
+            if kind == "step_start":
+                key = str(data.get("step_key"))
+                step = self.steps.setdefault(key, {"key": key})
+                step.update(kind=data.get("step_type"), status="running", attempt=data.get("attempt", 1),
+                            started=_iso(event.created_at), execution_id=meta.get("execution_id"))
+            elif kind == "step_finish":
+                self._step_finish(data, event.created_at, meta)
+            elif kind == "text_delta":
+                step = str(data.get("step"))
+                text = str(data.get("content") or "")
+                if data.get("replay"):
+                    if len(text) > len(self.texts.get(step, "")):
+                        self.texts[step] = text
+                else:
+                    self.texts[step] = self.texts.get(step, "") + text
+            elif kind == "stream_start":
+                step = str(data.get("step"))
+                if (data.get("attempt") or 0) > 1:
+                    self.texts[step] = ""  # a retried call streams again from its start
+                else:
+                    self.texts.setdefault(step, "")
+            elif kind == "tool_call_start":
+                call_id = str(data.get("call_id"))
+                self.tools[call_id] = {"call_id": call_id, "name": data.get("name"), "step": data.get("step"),
+                                       "arguments": short(_parse_json(data.get("arguments")), 500),
+                                       "status": "running", "result": None, "error": None}
+            elif kind == "tool_call_finish":
+                call_id = str(data.get("call_id"))
+                tool = self.tools.setdefault(call_id, {"call_id": call_id, "name": data.get("name"),
+                                                       "arguments": ""})
+                tool.update(status=data.get("status"), result=short(data.get("result"), 500) if
+                            data.get("result") is not None else None, error=data.get("error"))
+            elif kind == "agent_step_end":
+                self._add_usage(data.get("usage"))
+            elif kind.startswith("suspend_"):
+                key = kind[len("suspend_"):]
+                spec = form_spec({k: v for k, v in data.items() if k != "_metadata"}, step_key=key)
+                self.approvals[key] = {**spec, "execution_id": meta.get("execution_id", self.run_id),
+                                       "workflow_id": meta.get("workflow_id", self.workflow_id),
+                                       "status": "pending", "errors": {}, "answer": None}
+                if own:
+                    self.status = "waiting"
+            elif kind.startswith("resume_"):
+                key = kind[len("resume_"):]
+                entry = self.approvals.get(key)
+                answer = plain({k: v for k, v in data.items() if k != "_metadata"})
+                if entry is not None:
+                    entry["status"] = _answer_status(entry, answer)
+                    entry["answer"] = short(answer, 300)
+                    entry["errors"] = {}
+                if own and self.status == "waiting":
+                    self.status = "running"
+            elif own and event.sequence_id is not None and (m := _LIFECYCLE.match(kind)):
+                self.workflow_type = m.group(1)
+                self.status = _STATUS_OF[m.group(2)]
+                if m.group(2) == "start":
+                    self.started_at = self.started_at or _iso(event.created_at)
+                elif m.group(2) in ("finish", "error", "cancel"):
+                    self.ended_at = _iso(event.created_at)
+                    if m.group(2) == "error":
+                        self.error = _error_text(data.get("error"))
+                    if m.group(2) == "finish" and "result" in data:
+                        self._set_output(data.get("result"))
+            self._mark_dirty()
+
+    def _step_finish(self, data: dict[str, Any], ended: Any, meta: dict[str, Any]) -> None:
+        key = str(data.get("step_key"))
+        step = self.steps.setdefault(key, {"key": key})
+        started = data.get("started_at") or step.get("started")
+        step.update(kind=data.get("step_type"), status=data.get("status"), attempt=data.get("attempt", 1),
+                    started=started, ended=_iso(ended), ms=_ms(started, ended) if started else None,
+                    execution_id=meta.get("execution_id"))
+        result = data.get("result")
+        if data.get("status") == "completed":
+            value = plain(result)
+            if key.startswith("llm:") and isinstance(value, dict):
+                usage = value.get("usage") or {}
+                step["tokens"] = {"input": usage.get("input_tokens", 0), "output": usage.get("output_tokens", 0)}
+                step["model"] = value.get("model")
+                if isinstance(value.get("content"), str) and value["content"]:
+                    text = value["content"]
+                    if len(text) >= len(self.texts.get(key, "")):
+                        self.texts[key] = text
+                calls = value.get("tool_calls") or []
+                step["detail"] = short(value.get("content") or
+                                       ", ".join(f"{c.get('name')}(…)" for c in calls if isinstance(c, dict)), 160)
+                # Tool calls from the journal too (live tool events are missed by a late viewer).
+                for call in calls:
+                    if isinstance(call, dict) and call.get("id") and str(call["id"]) not in self.tools:
+                        self.tools[str(call["id"])] = {
+                            "call_id": str(call["id"]), "name": call.get("name"), "step": key.split(":")[1],
+                            "arguments": short(_parse_json(call.get("arguments")), 500), "status": "running",
+                            "result": None, "error": None}
+            else:
+                step["detail"] = short(value, 160)
+            parts = key.split("#")[0].split(":")
+            if key.startswith("tool:") and len(parts) >= 4 and isinstance(value, dict) and "ok" in value:
+                tool = self.tools.setdefault(parts[2], {"call_id": parts[2], "name": parts[3], "arguments": ""})
+                if value.get("ok"):
+                    tool.update(status="completed", result=short(value.get("result"), 500), error=None)
+                elif "approval" not in value:
+                    tool.update(status="failed", error=str(value.get("error")))
+            step["error"] = None
+        else:
+            step["error"] = _error_text(data.get("error"))
+
+    def _add_usage(self, usage: Any) -> None:
+        usage = plain(usage) or {}
+        if not isinstance(usage, dict):
+            return
+        total = self.usage
+        for name in ("input_tokens", "output_tokens", "total_tokens", "requests"):
+            total[name] = int(total.get(name, 0)) + int(usage.get(name) or 0)
+        if usage.get("cost_usd") is not None:
+            total["cost_usd"] = round(float(total.get("cost_usd") or 0.0) + float(usage["cost_usd"]), 8)
+
+    def _set_output(self, value: Any) -> None:
+        self.output_value = value
+        if isinstance(value, BaseModel) and hasattr(value, "result") and hasattr(value, "stop_reason"):
+            result = getattr(value, "result")
+            self.output = result if isinstance(result, str) else short(result, 4000)
+            usage = getattr(value, "usage", None)
+            if usage is not None and not self.usage:
+                self._add_usage(usage)
+            for r in getattr(value, "tool_results", None) or []:  # the authoritative outcome of each call
+                entry = self.tools.setdefault(r.tool_call_id, {"call_id": r.tool_call_id, "name": r.tool_name,
+                                                               "arguments": short(r.arguments, 500)})
+                entry.update(status=r.status, result=short(r.result, 500) if r.status == "completed" else None,
+                             error=r.error)
+        else:
+            self.output = value if isinstance(value, str) else short(value, 4000)
+
+    def finish(self, info: Any) -> None:
+        """The run ended (or the stream stopped): take the final status, result and error."""
+        with self._lock:
+            if info is not None:
+                self.status = info.status
+                self.workflow_id = info.workflow_id
+                if info.status == "completed":
+                    self._set_output(info.result)
+                elif info.error:
+                    self.error = _error_text(info.error)
+                self.started_at = self.started_at or _iso(info.started_at)
+                self.ended_at = self.ended_at or _iso(info.completed_at)
+            for entry in self.approvals.values():
+                if entry["status"] == "pending" and self.status in ("completed", "failed", "cancelled"):
+                    entry["status"] = "closed"
+            self.done = True
+            self._mark_dirty()
+
+    # ------------------------------------------------------------------ what sinks get
+    @property
+    def text(self) -> str:
+        return "\n\n".join(t for t in self.texts.values() if t)
+
+    @property
+    def pending(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [a for a in self.approvals.values() if a["status"] in ("pending", "invalid", "sending")]
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "run_id": self.run_id, "workflow_id": self.workflow_id, "workflow_type": self.workflow_type,
+                "status": self.status, "steps": [dict(s) for s in self.steps.values()],
+                "tools": [dict(t) for t in self.tools.values()], "text": self.text, "usage": dict(self.usage),
+                "approvals": [dict(a) for a in self.approvals.values()], "output": self.output,
+                "error": self.error, "note": self.note, "started_at": self.started_at, "ended_at": self.ended_at,
+                "done": self.done,
+            }
+
+    def set_approval(self, key: str, **fields: Any) -> None:
+        """Update one approval entry (status, errors) and push it at once."""
+        with self._lock:
+            entry = self.approvals.get(key)
+            if entry is None:
+                return
+            entry.update(fields)
+        self.flush(force=True)
+
+    def attach(self, sink: Sink, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        with self._lock:
+            self._sinks.append(sink)
+            self._loop = loop or self._loop
+            self._sent_text = self.text
+            snap = self.snapshot()
+        sink.apply(snap)
+
+    def detach(self, sink: Sink) -> None:
+        with self._lock:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+
+    def _mark_dirty(self) -> None:
+        self._dirty = True
+        if not self._sinks:
+            return
+        loop = self._loop
+        if loop is None or self._flush_handle is not None:
+            return
+        wait = max(0.0, self.interval - (time.monotonic() - self._last_flush))
+        if self.done:
+            wait = 0.0
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._flush_handle = loop.call_later(wait, self._timed_flush)
+        else:
+            loop.call_soon_threadsafe(self._schedule_from_loop, wait)
+            self._flush_handle = True
+
+    def _schedule_from_loop(self, wait: float) -> None:
+        assert self._loop is not None
+        self._flush_handle = self._loop.call_later(wait, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        self._flush_handle = None
+        self.flush()
+
+    def flush(self, force: bool = False) -> None:
+        """Push what changed: the streamed text as a delta when it only grew, and a snapshot."""
+        with self._lock:
+            if not (self._dirty or force) or not self._sinks:
+                return
+            self._dirty = False
+            self._last_flush = time.monotonic()
+            self.flushes += 1
+            text = self.text
+            delta = None
+            if text != self._sent_text and text.startswith(self._sent_text) and not self.done:
+                delta = text[len(self._sent_text):]
+            self._sent_text = text
+            snap = self.snapshot()
+            sinks = list(self._sinks)
+        for sink in sinks:
+            try:
+                if delta is not None:
+                    sink.delta(delta)
+                    snap_for_sink = {k: v for k, v in snap.items() if k != "text"}
+                else:
+                    snap_for_sink = snap
+                sink.apply(snap_for_sink)
+            except Exception:  # a broken frontend must not stop the run
+                pass
+
+
+def _parse_json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except Exception:
+            return value
+    return value
+
+
+def _error_text(error: Any) -> str | None:
+    if error is None:
+        return None
+    error = plain(error)
+    if isinstance(error, dict):
+        kind = str(error.get("type", "Error")).rsplit(".", 1)[-1]
+        return f"{kind}: {error.get('message', '')}".strip()
+    return str(error)
+
+
+def _answer_status(entry: dict[str, Any], answer: Any) -> str:
+    if entry.get("approval") and isinstance(answer, dict):
+        if answer.get("approved") is True:
+            return "approved_always" if answer.get("always") else "approved"
+        return "rejected"
+    return "answered"
+
+
+class Run:
+    """A run shown in a notebook: displays as a live widget, ``await run`` gives its result.
+
+    ```python
+    run = %polos run weather "Weather in Paris?"      # or: polos_nb.notebook.start(weather, "...")
+    run.status, run.pending                           # what it does, what it waits for
+    run.approve(...)                                  # polos_nb.approve(run, ...)
+    result = await run                                # in a later cell
+    ```
+    """
+
+    def __init__(self, client: Any, run_id: str, *, workflow_id: str = "", status: str = "queued",
+                 interval: float = DEFAULT_INTERVAL) -> None:
+        self.client = client
+        self.id = run_id
+        self.workflow_id = workflow_id
+        self.state = RunState(run_id, workflow_id, status, interval=interval)
+        self._consumer: concurrent.futures.Future[Any] | None = None
+        self._widget: Any = None
+        self._display_ids: list[str] = []
+        self._displayed_in: Any = None
+        self._finished_callbacks: list[Callable[[Run], None]] = []
+        self._after_seq = 0
+        self._preloaded: Any = None
+
+    # ------------------------------------------------------------------ following the run
+    def preload(self) -> Run:
+        """Read the run's journaled events now, so the first display shows its whole state."""
+        info = _session.call(self.client, self.client.get_execution(self.id))
+        topic = f"workflow/{info.root_workflow_id}/{info.root_execution_id}"
+        pairs = _session.call(self.client, self.client.runtime.history(info.root_execution_id, topic, 0))
+        with self.state._lock:
+            self.state.workflow_id = info.workflow_id
+            self.state.workflow_type = info.workflow_type
+            self.state.status = info.status
+            for seq, event in pairs:
+                self.state.feed(event)
+                self._after_seq = max(self._after_seq, seq)
+            self.state.status = info.status
+        self._preloaded = info
+        try:
+            undefined = self.client.pending_workflows().get(info.workflow_id, [])
+        except Exception:
+            undefined = []
+        if self.id in undefined:
+            self.state.note = (f"waiting for {info.workflow_id!r} to be defined: run the cell that defines it "
+                               "and the run resumes from its journal (completed steps are not run again)")
+        if info.status in ("completed", "failed", "cancelled"):
+            self.state.finish(info)
+        return self
+
+    def follow(self) -> Run:
+        """Start following the run's events on the engine loop (idempotent)."""
+        if self._consumer is None and not self.state.done:
+            self._consumer = self.client.runtime.submit(self._consume())
+        return self
+
+    async def _consume(self) -> None:
+        self.state._loop = asyncio.get_running_loop()
+        info = None
+        try:
+            async for event in self.client.stream_events(self.id, self._after_seq):
+                if self.state.note and event.event_type in ("step_start", "step_finish"):
+                    self.state.note = None
+                self.state.feed(event)
+            info = await self.client.get_execution(self.id)
+        except asyncio.CancelledError:
+            raise
+        finally:
+            if info is not None:
+                self.state.note = None
+                self.state.finish(info)
+                self.state.flush(force=True)
+                for callback in list(self._finished_callbacks):
+                    try:
+                        callback(self)
+                    except Exception:
+                        pass
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def status(self) -> str:
+        return self.state.status
+
+    @property
+    def done(self) -> bool:
+        return self.state.done
+
+    @property
+    def pending(self) -> list[Any]:
+        """Pending approvals of this run (read from the journal)."""
+        from ._approve import pending_approvals
+
+        return pending_approvals(self.id, client=self.client)
+
+    @property
+    def output(self) -> Any:
+        return self.state.output_value
+
+    def handle(self) -> Any:
+        from polos_nb.engine import ExecutionHandle
+
+        info = _session.call(self.client, self.client.get_execution(self.id))
+        return ExecutionHandle(id=info.id, workflow_id=info.workflow_id, created_at=info.created_at,
+                               parent_execution_id=info.parent_execution_id, root_workflow_id=info.root_workflow_id,
+                               root_execution_id=info.root_execution_id)._bind(self.client)
+
+    # ------------------------------------------------------------------ acting
+    def approve(self, key: str | None = None, data: Any = None, **options: Any) -> Any:
+        """``polos_nb.approve(self, key, data, ...)``."""
+        from ._approve import approve
+
+        return approve(self.id, key, data, client=self.client, **options)
+
+    def reject(self, key: str | None = None, feedback: str | None = None) -> Any:
+        from ._approve import approve
+
+        return approve(self.id, key, reject=True, feedback=feedback, client=self.client)
+
+    def cancel(self) -> bool:
+        """Cancel the run (journaled); False if it had ended."""
+        return bool(_session.call(self.client, self.client.cancel(self.id)))
+
+    # ------------------------------------------------------------------ waiting
+    def _result_future(self) -> concurrent.futures.Future[Any]:
+        return self.client.runtime.submit(self.client.wait_for_result(self.id))
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return asyncio.wrap_future(self._result_future()).__await__()
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Block until the run ends and return its result (or raise its error).
+
+        On a Jupyter kernel's main thread a widget click cannot arrive while this blocks,
+        so if the run waits (or comes to wait) for a human, this raises
+        :class:`ApprovalPendingError` at once instead of hanging; use ``await run``.
+        """
+        future = self._result_future()
+        guard = _in_kernel_main_thread()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = 0.2 if guard else remaining
+            if step is not None and remaining is not None:
+                step = min(step, remaining)
+            try:
+                return future.result(step)
+            except concurrent.futures.TimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    from polos_nb.errors import WorkflowTimeoutError
+
+                    future.cancel()
+                    raise WorkflowTimeoutError(self.id, timeout or 0) from None
+                if guard:
+                    pending = self.pending
+                    if pending:
+                        future.cancel()
+                        raise ApprovalPendingError(self.id, [p.key for p in pending]) from None
+
+    def wait_for_pending(self, timeout: float = 30.0) -> list[Any]:
+        """Block until the run waits for a human (or ends); returns its pending approvals.
+
+        Safe in a cell: it waits for the *engine* to reach the suspension, never for a
+        click. Handy in scripts and tested notebooks: ``run.wait_for_pending()`` then
+        ``polos_nb.approve(run, ...)``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            pending = self.pending  # the journal, not the (slightly later) widget state
+            if pending or self.state.done or time.monotonic() >= deadline:
+                return pending
+            info = _session.call(self.client, self.client.get_execution(self.id))
+            if info.status in ("completed", "failed", "cancelled"):
+                return []
+            time.sleep(0.03)
+
+    def wait(self, timeout: float | None = None) -> Run:
+        """Block until the run ends (no error raised for a failed run); returns self."""
+        try:
+            self.result(timeout)
+        except ApprovalPendingError:
+            raise
+        except Exception:
+            pass
+        deadline = time.monotonic() + 5
+        while not self.state.done and time.monotonic() < deadline and self._consumer is not None:
+            time.sleep(0.01)
+        return self
+
+    # ------------------------------------------------------------------ display
+    def widget(self) -> Any:
+        """The live widget for this run (created on first use)."""
+        if self._widget is None:
+            from polos_nb.widgets import RunWidget
+
+            self.follow()
+            self._widget = RunWidget(self)
+        return self._widget
+
+    def _repr_html_(self) -> str:
+        from ._html import run_card
+
+        return run_card(self.state.snapshot())
+
+    def __repr__(self) -> str:
+        s = self.state
+        parts = [f"<Run {s.workflow_id or self.workflow_id} {self.id} status={s.status}"]
+        pending = [a["key"] for a in s.pending]
+        if pending:
+            parts.append(f" waiting for {', '.join(pending)}")
+        if s.output is not None and s.status == "completed":
+            parts.append(f" output={short(s.output, 80)!r}")
+        if s.error:
+            parts.append(f" error={short(s.error, 120)!r}")
+        return "".join(parts) + ">"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = {"text/plain": repr(self), "text/html": self._repr_html_()}
+        try:
+            widget = self.widget()
+            view = widget._repr_mimebundle_()
+        except Exception:
+            view = None
+        if isinstance(view, tuple):  # anywidget returns (data, metadata)
+            view = view[0]
+        if isinstance(view, dict) and "application/vnd.jupyter.widget-view+json" in view:
+            bundle["application/vnd.jupyter.widget-view+json"] = view["application/vnd.jupyter.widget-view+json"]
+        return bundle
+
+    def _ipython_display_(self) -> None:
+        from ._display import display_run
+
+        display_run(self)
+
+
+def _in_kernel_main_thread() -> bool:
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    import sys
+
+    return "ipykernel" in sys.modules and _has_kernel()
+
+
+def _has_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+    except Exception:
+        return False
+    return ip is not None and getattr(ip, "kernel", None) is not None
+
+
+def start(target: Any, input: Any = None, *, client: Any = None, stream: bool = True, follow: bool = True,
+          **options: Any) -> Run:
+    """Start an agent or workflow run and return a :class:`Run` at once (``%polos run``).
+
+    ``target`` is an ``Agent``, a ``Workflow`` or a registered workflow id. Agents stream
+    their tokens (``stream=True``) so the widget shows them as they come.
+    """
+    from polos_nb.engine import Workflow, get_all_workflows, get_workflow
+    from polos_nb.errors import WorkflowNotFoundError
+
+    client = _session.get_client(client)
+    wf = target if isinstance(target, Workflow) else get_workflow(str(target))
+    if wf is None:
+        raise WorkflowNotFoundError(str(target), list(get_all_workflows()))
+    if getattr(wf, "workflow_type", "workflow") == "agent":
+        coro = wf.invoke(client, input, streaming=stream, **options)  # type: ignore[call-arg]
+    else:
+        coro = wf.invoke(client, input, **options)
+    handle = _session.call(client, coro)
+    return show(handle.id, client=client, follow=follow, workflow_id=wf.id)
+
+
+_RUNS: dict[str, Run] = {}
+_RUNS_LOCK = threading.Lock()
+
+
+def show(run: Any, *, client: Any = None, follow: bool = True, workflow_id: str = "") -> Run:
+    """The :class:`Run` of an existing execution (one per run id in this kernel)."""
+    client = _session.client_of(run, client)
+    run_id = run if isinstance(run, str) else _session.run_id_of(run)
+    with _RUNS_LOCK:
+        existing = _RUNS.get(run_id)
+        if existing is not None and existing.client is client and not getattr(client, "_closed", False):
+            return existing
+    if not workflow_id:
+        info = _session.call(client, client.get_execution(run_id))
+        workflow_id, status = info.workflow_id, info.status
+    else:
+        status = "queued"
+    new = Run(client, run_id, workflow_id=workflow_id, status=status)
+    new.preload()
+    with _RUNS_LOCK:
+        _RUNS[run_id] = new
+    if follow:
+        new.follow()
+    return new
+
+
+def known_runs() -> list[Run]:
+    with _RUNS_LOCK:
+        return list(_RUNS.values())
+
+
+def forget_runs() -> None:
+    """Forget the runs this kernel shows and stop following them (tests, journal switches)."""
+    with _RUNS_LOCK:
+        runs = list(_RUNS.values())
+        _RUNS.clear()
+    for run in runs:
+        consumer = run._consumer
+        if consumer is not None and not consumer.done():
+            consumer.cancel()

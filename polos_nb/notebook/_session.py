@@ -1,0 +1,127 @@
+"""The notebook session: the default client, the runs this kernel knows, sync engine calls.
+
+Nothing here imports IPython: scripts and other frontends use the same functions.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from polos_nb.config import resolve_journal_path
+from polos_nb.errors import UserError
+
+T = TypeVar("T")
+
+_lock = threading.RLock()
+_client: Any = None
+_journal: str | None = None
+
+
+def get_client(client: Any = None) -> Any:
+    """``client`` if given, else the session's client (opened on first use)."""
+    global _client
+    if client is not None:
+        return client
+    with _lock:
+        if _client is None or getattr(_client, "_closed", False):
+            from polos_nb.engine import PolosClient
+
+            _client = PolosClient(journal=_journal)
+        return _client
+
+
+def set_journal(path: str | os.PathLike[str] | None) -> Any:
+    """Use another journal for this session (closes the session's current client)."""
+    global _client, _journal
+    from ._run import forget_runs
+
+    forget_runs()
+    with _lock:
+        if _client is not None:
+            _client.close()
+            _client = None
+        _journal = os.fspath(path) if path is not None else None
+    return get_client()
+
+
+def journal_path() -> str:
+    """The journal the session uses (or would open)."""
+    with _lock:
+        if _client is not None:
+            return str(_client.journal_path)
+        return resolve_journal_path(_journal)
+
+
+def has_client() -> bool:
+    with _lock:
+        return _client is not None and not getattr(_client, "_closed", False)
+
+
+def reset() -> None:
+    """Forget the session's client (closing it) — for tests and ``%unload_ext``."""
+    global _client, _journal
+    with _lock:
+        if _client is not None:
+            _client.close()
+        _client = None
+        _journal = None
+
+
+def call(client: Any, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
+    """Run ``coro`` on ``client``'s engine loop and wait for it, from any thread but the engine's.
+
+    Unlike the ``*_sync`` methods this works inside a notebook cell: the cell thread
+    blocks only for the short engine call, never for a human.
+    """
+    runtime = client.runtime
+    if threading.current_thread() is getattr(runtime, "_thread", None):
+        coro.close()
+        raise UserError("This polos_nb call blocks; it cannot run inside a workflow. Use the async API there.")
+    return runtime.submit(coro).result(timeout)
+
+
+def read(client: Any, reader: Any, timeout: float | None = 60.0) -> Any:
+    """Run ``reader(connection)`` on the journal thread (after earlier writes) and return its value."""
+    return client.runtime.journal.read(reader).result(timeout)
+
+
+def run_id_of(run: Any) -> str:
+    """The execution id of a run, a handle, a stream result or an id string."""
+    if isinstance(run, str):
+        if not run.strip():
+            raise UserError("An empty run id was given.")
+        return run.strip()
+    for attr in ("id", "agent_run_id", "execution_id"):
+        value = getattr(run, attr, None)
+        if isinstance(value, str):
+            return value
+    raise UserError(f"Expected a run, a handle or a run id, got {run!r}.")
+
+
+def client_of(run: Any, client: Any = None) -> Any:
+    if client is not None:
+        return client
+    bound = getattr(run, "client", None) or getattr(run, "_client", None)
+    if bound is not None and hasattr(bound, "runtime"):
+        return bound
+    return get_client()
+
+
+def resolve_run_id(client: Any, prefix: str) -> str:
+    """A full execution id from a unique prefix (ids are long; notebooks show short ones)."""
+    prefix = prefix.strip()
+    rows = read(client, lambda con: con.execute(
+        "SELECT id FROM executions WHERE starts_with(id, ?) ORDER BY created_at DESC LIMIT 3", [prefix]).fetchall())
+    ids = [r[0] for r in rows]
+    if prefix in ids:
+        return prefix
+    if len(ids) == 1:
+        return str(ids[0])
+    if not ids:
+        from polos_nb.errors import ExecutionNotFoundError
+
+        raise ExecutionNotFoundError(prefix)
+    raise UserError(f"Run id prefix {prefix!r} is ambiguous ({', '.join(ids)} ...); give more characters.")

@@ -1,0 +1,255 @@
+"""The magics, through a real IPython ``InteractiveShell`` (run_cell_magic / run_line_magic)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+
+from polos_nb import Agent, Workflow
+from polos_nb.notebook import Run
+from tests.notebook.conftest import uid, wait_until
+
+SETUP = """
+from pydantic import BaseModel
+from polos_nb import tool, workflow, WorkflowContext, max_steps, MaxStepsConfig
+from polos_nb.testing import ScriptedModel, FakeToolCall
+
+class Weather(BaseModel):
+    city: str
+    temp: int
+
+@tool(description="Get the weather", approval="always")
+def get_weather(city: str) -> dict:
+    CALLS.append(city)
+    return {"city": city, "temp": 21}
+
+@tool(description="Add")
+def add(a: int, b: int) -> int:
+    return a + b
+
+not_a_tool = 42
+CALLS = []
+"""
+
+
+def _setup(ip: Any, turns: str) -> str:
+    model = uid("model")
+    ip.run_cell(SETUP + f"\nmodel = ScriptedModel({model!r}, {turns})\n")
+    return model
+
+
+def test_load_ext_is_silent_and_reloadable(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run_line_magic("reload_ext", "polos_nb")
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    assert "polos" in shell.magics_manager.magics["line"]
+    assert "polos_agent" in shell.magics_manager.magics["cell"]
+
+
+def test_polos_agent_binds_an_agent(shell: Any) -> None:
+    _setup(shell, '["hi"]')
+    name = uid("helper").replace("-", "_")
+    shell.run_cell_magic("polos_agent", f"{name} --model model --tools get_weather,add --output Weather "
+                                         "--max-steps 3 --temperature 0", "You are helpful.\n")
+    agent = shell.user_ns[name]
+    assert isinstance(agent, Agent) and agent.id == name
+    assert agent.system_prompt == "You are helpful."
+    assert [t.id for t in agent.tools] == ["get_weather", "add"]
+    assert agent.output_schema is shell.user_ns["Weather"]
+    assert agent.step_cap() == 3 and agent.provider == "fake"
+    assert agent.provider_kwargs["temperature"] == 0
+
+
+@pytest.mark.parametrize("line, body, message", [
+    ("a1 --model model --colour red", "prompt", "unrecognized arguments"),
+    ("a2 --model model --tools nope", "prompt", "tool 'nope' is not defined"),
+    ("a3 --model model --tools not_a_tool", "prompt", "is a int, not a @tool"),
+    ("a4 --model model", "   \n  ", "is empty"),
+    ("a5", "prompt", "give --model"),
+    ("a6 --model model --output add", "prompt", "Pydantic model class"),
+    ("a-7 --model model", "prompt", "Python identifier"),
+    ("a8 --model model --max-steps many", "prompt", "invalid int value"),
+])
+def test_polos_agent_bad_input(shell: Any, line: str, body: str, message: str) -> None:
+    _setup(shell, '["hi"]')
+    with pytest.raises(UsageError, match=message):
+        shell.run_cell_magic("polos_agent", line, body)
+    assert line.split()[0] not in shell.user_ns
+
+
+def test_run_returns_at_once_then_approve_validates_then_completes(shell: Any) -> None:
+    _setup(shell, '[FakeToolCall("get_weather", {"city": "Paris"}, id="c1"), '
+                  'FakeToolCall("get_weather", {"city": "Rome"}, id="c2"), "Sunny in both."]')
+    name = uid("w").replace("-", "_")
+    shell.run_cell_magic("polos_agent", f"{name} --model model --tools get_weather", "Weather bot.")
+    started = time.perf_counter()
+    run = shell.run_line_magic("polos", f"run {name} What's the weather in Paris and Rome?")
+    assert time.perf_counter() - started < 2.0
+    assert isinstance(run, Run) and not run.done
+    wait_until(lambda: run.state.pending, what="the approval form")
+    [pending] = run.pending
+    assert pending.key == "approve:1:c1" and pending.spec["approval"] and pending.spec["tool"] == "get_weather"
+    assert pending.spec["context"]["arguments"] == {"city": "Paris"}
+    with pytest.raises(UsageError, match="ApprovalValidationError.*approved"):
+        shell.run_line_magic("polos", f'approve {run.id} approve:1:c1 {{"approved": "perhaps"}}')
+    assert [p.key for p in run.pending] == ["approve:1:c1"]  # nothing was delivered
+    assert shell.user_ns["CALLS"] == []
+    shell.run_line_magic("polos", f"approve {run.id[:30]} --always")
+    result = run.result(timeout=30)
+    assert result.result == "Sunny in both."
+    assert shell.user_ns["CALLS"] == ["Paris", "Rome"]  # "always" approved the second call too
+    wait_until(lambda: run.done, what="the run state to finish")
+    assert run.state.approvals["approve:1:c1"]["status"] == "approved_always"
+    assert "approve:2:c2" not in run.state.approvals
+
+
+def test_reject_with_feedback(shell: Any) -> None:
+    _setup(shell, '[FakeToolCall("get_weather", {"city": "Oslo"}, id="c1"), "OK, I will not."]')
+    name = uid("w").replace("-", "_")
+    shell.run_cell_magic("polos_agent", f"{name} --model model --tools get_weather", "Weather bot.")
+    run = shell.run_line_magic("polos", f"run {name} Oslo?")
+    wait_until(lambda: run.state.pending, what="the approval")
+    shell.run_line_magic("polos", f'reject {run.id} --feedback "not today"')
+    result = run.result(timeout=30)
+    assert result.tool_results[0].status == "failed" and "not today" in result.tool_results[0].error
+    assert shell.user_ns["CALLS"] == []
+
+
+WORKFLOW = """
+from polos_nb import workflow, WorkflowContext, approval_form
+from pydantic import BaseModel, Field
+
+class Decision(BaseModel):
+    approved: bool
+    limit: int = Field(ge=1, le=10)
+
+@workflow(id=WF_ID)
+async def flow(ctx: WorkflowContext, payload: dict) -> dict:
+    a = await ctx.step.run("double", lambda: payload["n"] * 2)
+    d = await ctx.step.suspend("check", data=approval_form(Decision, title="Go on?"))
+    b = await ctx.step.run("add", lambda: a + d.data["limit"])
+    return {"a": a, "b": b}
+"""
+
+
+def _workflow(ip: Any) -> str:
+    wf_id = uid("flow")
+    ip.user_ns["WF_ID"] = wf_id
+    ip.run_cell(WORKFLOW)
+    return wf_id
+
+
+def test_workflow_run_with_schema_form_and_journal_tools(shell: Any) -> None:
+    wf_id = _workflow(shell)
+    assert isinstance(shell.user_ns["flow"], Workflow)
+    run = shell.run_line_magic("polos", 'run flow {"n": 5}')
+    wait_until(lambda: run.state.pending, what="the suspension")
+    entry = run.state.pending[0]
+    assert entry["title"] == "Go on?" and "limit" in entry["schema"]["properties"]
+    with pytest.raises(UsageError, match="limit"):
+        shell.run_line_magic("polos", f'approve {run.id} check {{"approved": True, "limit": 99}}')
+    shell.run_line_magic("polos", f'approve {run.id} check {{"approved": True, "limit": 3}}')
+    assert run.result(timeout=30) == {"a": 10, "b": 13}
+
+    frame = shell.run_line_magic("polos", "runs")
+    assert run.id in list(frame["id"])
+    sql = shell.run_line_magic("polos", f"sql SELECT step_key FROM steps WHERE execution_id = '{run.id}' ORDER BY seq")
+    assert list(sql["step_key"]) == ["double", "check", "add"]
+    events = shell.run_line_magic("polos", f"events {run.id}")
+    assert "suspend_check" in list(events["type"]) and "resume_check" in list(events["type"])
+    inspection = shell.run_line_magic("polos", f"inspect {run.id}")
+    assert list(inspection.steps["key"]) == ["double", "check", "add"]
+    assert "polos-inspect-steps" in inspection._repr_html_()
+    report = shell.run_line_magic("polos", f"replay {run.id}")
+    assert report.matches is True
+
+    fork = shell.run_line_magic("polos", f"fork {run.id} --at double --result 100")
+    assert isinstance(fork, Run) and fork.workflow_id == wf_id
+    wait_until(lambda: fork.state.pending, what="the fork's suspension")
+    fork.approve(data={"approved": True, "limit": 1})
+    assert fork.result(timeout=30) == {"a": 100, "b": 101}
+    comparison = shell.run_line_magic("polos", f"compare {run.id} {fork.id}")
+    assert comparison.first_difference == 0
+    assert [r.same for r in comparison.rows] == [False, False, False]
+    assert "polos-compare" in comparison._repr_html_()
+
+
+@pytest.mark.parametrize("line, message", [
+    ("", "needs a subcommand"),
+    ("frobnicate", "unknown subcommand"),
+    ("run", "give the agent or workflow"),
+    ("run nothing_here 1", "no agent or workflow named 'nothing_here'"),
+    ("run flow {", "could not evaluate the input"),
+    ("runs --colour red", "unknown option --colour"),
+    ("sql DELETE FROM executions", "read-only"),
+    ("sql SELECT * FROM no_such_table", "SQL error"),
+    ("show", "give one run id"),
+    ("show 0000-no-such-run", "ExecutionNotFound|No execution"),
+    ("approve", "give the run"),
+    ("fork abc", "needs --at"),
+    ("compare a", "RUN_A RUN_B"),
+])
+def test_polos_bad_input(shell: Any, line: str, message: str) -> None:
+    _workflow(shell)
+    with pytest.raises(UsageError, match=message):
+        shell.run_line_magic("polos", line)
+
+
+def test_approve_without_pending_and_unknown_key(shell: Any) -> None:
+    _workflow(shell)
+    run = shell.run_line_magic("polos", 'run flow {"n": 1}')
+    wait_until(lambda: run.state.pending, what="the suspension")
+    with pytest.raises(UsageError, match="does not wait at 'nope'"):
+        shell.run_line_magic("polos", f"approve {run.id} nope {{}}")
+    run.approve("check", {"approved": False, "limit": 1})
+    run.result(timeout=30)
+    with pytest.raises(UsageError, match="no pending approval"):
+        shell.run_line_magic("polos", f"approve {run.id}")
+
+
+def test_blocking_result_in_a_kernel_cell_raises_instead_of_hanging(shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from polos_nb.errors import ApprovalPendingError
+    from polos_nb.notebook import _run
+
+    _workflow(shell)
+    run = shell.run_line_magic("polos", 'run flow {"n": 2}')
+    monkeypatch.setattr(_run, "_in_kernel_main_thread", lambda: True)
+    started = time.perf_counter()
+    with pytest.raises(ApprovalPendingError, match="await run") as err:
+        run.result(timeout=30)
+    assert time.perf_counter() - started < 10 and err.value.step_keys == ["check"]
+    run.approve(data={"approved": True, "limit": 2})
+    assert run.result(timeout=30) == {"a": 4, "b": 6}
+
+
+def test_completion_of_subcommands_agents_and_run_ids(shell: Any) -> None:
+    _workflow(shell)
+    run = shell.run_line_magic("polos", 'run flow {"n": 3}')
+    from IPython.core.completer import provisionalcompleter
+
+    def complete(line: str) -> list[str]:
+        with provisionalcompleter():
+            return [c.text for c in shell.Completer.completions(line, len(line))]
+
+    subs = complete("%polos ru")
+    assert "run" in subs and "runs" in subs
+    assert "flow" in complete("%polos run fl")
+    assert run.id in complete(f"%polos show {run.id[:10]}")
+    run.cancel()
+
+
+def test_display_bundle_has_widget_and_static_snapshot(shell: Any) -> None:
+    _workflow(shell)
+    run = shell.run_line_magic("polos", 'run flow {"n": 3}')
+    wait_until(lambda: run.state.pending, what="the suspension")
+    bundle = run._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/plain"].startswith("<Run ") and "0x" not in bundle["text/plain"]
+    html = bundle["text/html"]
+    assert 'class="polos-run' in html and 'data-key="check"' in html and "polos_nb.approve(" in html
+    assert shell.run_line_magic("polos", f"cancel {run.id}") is True
+    wait_until(lambda: run.done, what="the cancelled run")
+    assert run.status == "cancelled" and "cancelled" in run._repr_mimebundle_()["text/html"]

@@ -1,0 +1,43 @@
+"""Every teaching notebook in notebooks/ runs top to bottom, offline, under nbval.
+
+Each notebook runs in its own pytest subprocess on a fresh copy (so its journal,
+``.polos/<notebook>.duckdb``, starts empty), with ``--nbval-lax``: every cell must run
+without error and cells marked ``# NBVAL_CHECK_OUTPUT`` must print what the saved notebook
+shows, after ``tests/nbval_sanitize.cfg`` (run ids, timestamps, durations, addresses).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+pytestmark = [pytest.mark.notebooks, pytest.mark.timeout(600)]
+
+
+def test_the_issue_lists_eight_notebooks() -> None:
+    assert len(NOTEBOOKS) == 8
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_under_nbval(notebook: Path, tmp_path: Path) -> None:
+    copy = tmp_path / notebook.name
+    shutil.copy(notebook, copy)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k != "POLOS_JOURNAL"}
+    env.update({"JPY_SESSION_NAME": str(copy), "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                "POLOS_NB_ALLOW_MODEL_REQUESTS": "0", "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:python", "-c", os.devnull,
+         "--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
+         "--nbval-cell-timeout", "300", str(copy)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert " passed" in proc.stdout
