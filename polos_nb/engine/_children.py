@@ -45,30 +45,21 @@ class ChildrenMixin:
         if status == "completed":
             self._resolve_ops(parent, wait, ops, output=result)
         else:
-            info = _serde.loads(error, strict=False) if error else {}
-            child_error = {
-                "type": "polos_nb.errors.ChildWorkflowError",
-                "message": f"child {ex.workflow_id} ({ex.id}) {status}: {info.get('type', '')}: {info.get('message', '')}",
-                "child_error": info,
-            }
-            self._resolve_ops(parent, wait, ops, error=_serde.dumps(child_error))
+            self._resolve_ops(parent, wait, ops, error=_child_error(ex.workflow_id, ex.id, status, error))
         return parent
 
     async def _check_children_done(self, parent: Exec, wait: Wait) -> None:
         child_ids: list[str] = list(wait.detail or [])
         if wait.kind == "child":
             row = await self.read(
-                lambda con: con.execute("SELECT status, result, error FROM executions WHERE id = ?", [child_ids[0]]).fetchone()
+                lambda con: con.execute("SELECT status, result, error, workflow_id FROM executions WHERE id = ?", [child_ids[0]]).fetchone()
             )
             if row is not None and row[0] in TERMINAL_STATUSES and wait.key in parent.waits:
                 ops: list[Any] = []
                 if row[0] == "completed":
                     self._resolve_ops(parent, wait, ops, output=row[1])
                 else:
-                    info = _serde.loads(row[2], strict=False) if row[2] else {}
-                    self._resolve_ops(parent, wait, ops, error=_serde.dumps({
-                        "type": "polos_nb.errors.ChildWorkflowError",
-                        "message": f"child {child_ids[0]} {row[0]}: {info.get('type', '')}: {info.get('message', '')}"}))
+                    self._resolve_ops(parent, wait, ops, error=_child_error(row[3], child_ids[0], row[0], row[2]))
                 await self.commit(ops)
                 self.schedule(parent)
             return
@@ -223,3 +214,13 @@ class ChildrenMixin:
         await self._stop(ex, "failed", _serde.dumps({
             "type": "polos_nb.errors.WaitTimeoutError", "message": str(error), "what": error.what,
             "deadline": error.deadline}))
+
+
+def _child_error(workflow_id: str, child_id: str, status: str, error: str | None) -> str:
+    """The parent's journaled error for a child that failed or was cancelled (ChildWorkflowError)."""
+    info = _serde.loads(error, strict=False) if error else {}
+    return _serde.dumps({
+        "type": "polos_nb.errors.ChildWorkflowError",
+        "message": f"child {workflow_id} ({child_id}) {status}: {info.get('type', '')}: {info.get('message', '')}",
+        "child_error": info,
+    })

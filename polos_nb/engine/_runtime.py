@@ -211,7 +211,18 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
     ) -> tuple[Insert, StreamEvent]:
         """Build an event row (with its per-topic sequence); publish it with :meth:`after_publish`."""
         validate_topic(topic)
-        topic_seq = await self._topic_next(topic)
+        return self._event_row(topic, await self._topic_next(topic), event_type, data_json, execution_id)
+
+    def _lifecycle_event(self, ex: Exec, event_type: str, data: dict[str, Any]) -> tuple[Insert, StreamEvent]:
+        """An event on the execution tree's topic; the topic's counter is known (created with the root)."""
+        topic = ex.topic
+        self._topic_seq[topic] = self._topic_seq.get(topic, 0) + 1
+        data = {**data, "_metadata": {"execution_id": ex.id, "workflow_id": ex.workflow_id}}
+        return self._event_row(topic, self._topic_seq[topic], event_type, _serde.dumps(data), ex.id)
+
+    def _event_row(
+        self, topic: str, topic_seq: int, event_type: str | None, data_json: str, execution_id: str | None
+    ) -> tuple[Insert, StreamEvent]:
         seq = self.next_seq()
         now = self.clock.now()
         event = StreamEvent(
@@ -220,27 +231,6 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         )
         event._journal_seq = seq  # type: ignore[attr-defined]
         return Insert("events", _EVENT_COLUMNS, (seq, topic, topic_seq, event_type, data_json, execution_id, now)), event
-
-    def _lifecycle_event(self, ex: Exec, event_type: str, data: dict[str, Any]) -> tuple[Insert, StreamEvent]:
-        """An event on the execution tree's topic; the topic's counter is known (created with the root)."""
-        topic = ex.topic
-        if topic not in self._topic_seq:
-            self._topic_seq[topic] = 0
-        self._topic_seq[topic] += 1
-        seq = self.next_seq()
-        now = self.clock.now()
-        data = dict(data)
-        data["_metadata"] = {"execution_id": ex.id, "workflow_id": ex.workflow_id}
-        data_json = _serde.dumps(data)
-        event = StreamEvent(
-            id=str(seq), sequence_id=self._topic_seq[topic], topic=topic, event_type=event_type,
-            data=_serde.loads(data_json, strict=False), created_at=now,
-        )
-        event._journal_seq = seq  # type: ignore[attr-defined]
-        return (
-            Insert("events", _EVENT_COLUMNS, (seq, topic, self._topic_seq[topic], event_type, data_json, ex.id, now)),
-            event,
-        )
 
     # ================================================================== live event bus
     def subscribe(self, topic: str, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
