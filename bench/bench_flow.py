@@ -408,9 +408,10 @@ def notes(s: dict[str, Any]) -> list[str]:
         "engine loop's bookkeeping. From the previous run's last line, the next run starts after "
         f"{s['lim_last_to_first']['med']:.2f} ms, i.e. mostly the finish commit.",
         f"An event trigger costs {t['med'] / unit:.1f} step commits from `publish()` to the triggered first line: "
-        f"{s['trg_commits']:.0f} commits and {s['trg_reads']:.0f} read(s) lie on its path (the event row; the "
-        "trigger reads the topic after its cursor; then the new execution and the cursor move in one "
-        "BEGIN/COMMIT transaction), each a round trip to the writer thread.",
+        f"{s['trg_commits']:.0f} commits and {s['trg_reads']:.0f} read(s) lie on its path (the event row, "
+        "then the new execution and the cursor move in one BEGIN/COMMIT transaction; the trigger takes the "
+        "committed event in hand and reads the topic only when its cursor has a gap), each a round trip to "
+        "the writer thread.",
     ]
 
 

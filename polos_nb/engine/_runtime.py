@@ -286,7 +286,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
     def after_publish(self, topic: str, event: StreamEvent) -> None:
         """Deliver a committed event to live subscribers and to executions waiting on its topic."""
         self._emit(event)
-        self.triggers.on_event(topic)
+        self.triggers.on_event(topic, event)
         for exec_id, key in list(self._topic_waits.get(topic, ())):
             ex = self.execs.get(exec_id)
             wait = ex.waits.get(key) if ex else None

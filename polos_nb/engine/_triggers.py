@@ -75,24 +75,27 @@ class Triggers:
             self._cursors[key] = row[0]
         await self.process(key)
 
-    def on_event(self, topic: str) -> None:
+    def on_event(self, topic: str, event: StreamEvent) -> None:
         """A committed event on ``topic``: process the triggers listening to it."""
         for key in list(self._cursors):
             if key[1] == topic:
-                self._rt.loop.create_task(self.process(key))
+                self._rt.loop.create_task(self.process(key, event))
 
-    async def process(self, key: tuple[str, str]) -> None:
+    async def process(self, key: tuple[str, str], event: StreamEvent | None = None) -> None:
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            await self._process(key)
+            await self._process(key, event)
 
-    async def _process(self, key: tuple[str, str]) -> None:
+    async def _process(self, key: tuple[str, str], event: StreamEvent | None = None) -> None:
         rt = self._rt
         wf_id, topic = key
         wf = registry.get_workflow(wf_id)
         if wf is None or wf.trigger_on_event != topic or rt.closed:
             return
-        events = await rt.read_topic(topic, self._cursors[key])
+        if event is not None and event.sequence_id == self._cursors[key] + 1:
+            events = [event]  # the event just committed is the only new one: no read-back
+        else:
+            events = await rt.read_topic(topic, self._cursors[key])
         batched = wf.batch_size > 1 or wf.batch_timeout_seconds is not None
         while events:
             if batched:
