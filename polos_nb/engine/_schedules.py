@@ -125,15 +125,11 @@ def next_due(cron: str, timezone: str, after: dt.datetime) -> dt.datetime:
         utc_candidate = candidate.astimezone(dt.timezone.utc)
         if utc_candidate <= after:
             continue
-        # The repeated hour at the end of DST: the same wall-clock time fires once.
+        # The repeated hour at the end of DST: a wall-clock time fires once, at its first occurrence.
+        first = candidate.replace(fold=0).astimezone(dt.timezone.utc)
         if candidate.replace(tzinfo=None) == local_after.replace(tzinfo=None) or (
-            candidate.fold == 1 and _wall(candidate) == _wall(candidate.replace(fold=0))
-            and candidate.replace(fold=0).astimezone(dt.timezone.utc) != utc_candidate
-            and candidate.replace(fold=0).astimezone(dt.timezone.utc) <= after
+            first != utc_candidate and first <= after
         ):
             continue
         return utc_candidate
 
-
-def _wall(value: dt.datetime) -> tuple[int, ...]:
-    return (value.year, value.month, value.day, value.hour, value.minute)
