@@ -18,7 +18,6 @@ from polos_nb.errors import (
     StepExecutionError,
     UserError,
     WaitTimeoutError,
-    WorkflowTimeoutError,
 )
 
 from ._policy import RetryPolicy
@@ -216,5 +215,3 @@ def raise_for_terminal(info: ExecutionInfo) -> Any:
     raise ExecutionFailedError(info.id, str(error.get("type", "Error")) if isinstance(error, dict) else "Error",
                                str(error.get("message", "")) if isinstance(error, dict) else str(error))
 
-
-__all__ += ["raise_for_terminal", "WorkflowTimeoutError"]

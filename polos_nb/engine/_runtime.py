@@ -61,7 +61,7 @@ from ._types import (
 from ._waits import WaitsMixin
 from .journal import DuckDBJournal, Insert, Sql, Update
 
-__all__ = ["Exec", "Runtime", "StepRecord", "validate_topic"]
+__all__ = ["Runtime"]
 
 log = logging.getLogger("polos_nb.engine")
 
