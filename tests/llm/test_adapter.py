@@ -84,3 +84,23 @@ def test_structured_schema_and_parsing() -> None:
         parse_structured(Inner, "  ")
     with pytest.raises(ValueError, match="inner.x"):
         parse_structured(Outer, '{"inner": {"x": "no"}}')
+
+
+async def test_usage_and_cost_add_up_over_every_call_of_a_run(client: PolosClient) -> None:
+    from polos_nb import tool
+
+    @tool(description="Look up a number")
+    async def lookup_number(ctx, q: str) -> int:
+        return 42
+
+    model = ScriptedModel(uid("m"), [
+        FakeTurn(tool_calls=[FakeToolCall("lookup_number", {"q": "x"}, id="t1")],
+                 usage=Usage(input_tokens=100, output_tokens=10, total_tokens=110)),
+        FakeTurn(text="42", usage=Usage(input_tokens=300, output_tokens=20, total_tokens=320)),
+    ], price=(0.001, 0.002))
+    agent = Agent(id=uid("cost2"), provider="fake", model=model, tools=[lookup_number])
+    result = await agent.run(client, "what number?")
+    assert result.total_steps == 2 and len(model.calls) == 2
+    assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.total_tokens) == (400, 30, 430)
+    assert result.usage.requests == 2
+    assert result.usage.cost_usd == pytest.approx(400 * 0.001 + 30 * 0.002)
