@@ -58,7 +58,10 @@ def main() -> None:
     logging.getLogger("dbos").setLevel(logging.WARNING)
     import dbos as _dbos_pkg
 
-    results: dict[str, dict[str, list[float]]] = {"sync": {"t0": [], "tn": []}, "async": {"t0": [], "tn": []}}
+    results: dict[str, dict[str, list[float]]] = {
+        "sync": {"t0": [], "tn": []},
+        "async": {"t0": [], "tn": []},
+    }
 
     def sync_run(k: int) -> float:
         t = time.perf_counter()
@@ -85,7 +88,11 @@ def main() -> None:
                 results["async"]["t0" if k == 0 else "tn"].append(await async_run(k))
 
     asyncio.run(drive())
-    out: dict[str, object] = {"n": n, "rounds": rounds, "dbos_version": getattr(_dbos_pkg, "__version__", None)}
+    out: dict[str, object] = {
+        "n": n,
+        "rounds": rounds,
+        "dbos_version": getattr(_dbos_pkg, "__version__", None),
+    }
     try:
         from importlib.metadata import version
 
@@ -93,12 +100,14 @@ def main() -> None:
     except Exception:
         pass
     for variant, r in results.items():
-        per_round = [(tn - t0) / n for t0, tn in zip(r["t0"], r["tn"])]
+        per_round = [(tn - t0) / n for t0, tn in zip(r["t0"], r["tn"], strict=False)]
         out[variant] = {
             "t0_median_ms": statistics.median(r["t0"]) * 1e3,
             "tn_median_ms": statistics.median(r["tn"]) * 1e3,
             "per_step_median_ms": statistics.median(per_round) * 1e3,
-            "per_step_of_medians_ms": (statistics.median(r["tn"]) - statistics.median(r["t0"])) / n * 1e3,
+            "per_step_of_medians_ms": (statistics.median(r["tn"]) - statistics.median(r["t0"]))
+            / n
+            * 1e3,
         }
     try:
         import sqlite3

@@ -68,8 +68,14 @@ async def overhead(client: PolosClient, turns: int, rounds: int) -> dict[str, fl
     for r in range(rounds):
         spent: list[float] = []
         model = looping_model(turns, MODEL_MS, spent, f"bench-loop-{r}")
-        agent = Agent(id=f"bench-overhead-{r}", provider="fake", model=model, tools=[noop],
-                      stop_conditions=[], llm_retries=0)
+        agent = Agent(
+            id=f"bench-overhead-{r}",
+            provider="fake",
+            model=model,
+            tools=[noop],
+            stop_conditions=[],
+            llm_retries=0,
+        )
         os.environ["POLOS_AGENT_MAX_STEPS"] = str(turns + 5)
         t0 = time.perf_counter()
         result = await agent.run(client, "loop")
@@ -82,7 +88,10 @@ async def overhead(client: PolosClient, turns: int, rounds: int) -> dict[str, fl
         for _ in range(turns):
             await complete(direct_model.litellm_model, [{"role": "user", "content": "x"}])
         direct.append((time.perf_counter() - t0 - sum(spent2)) / turns)
-    return {"per_turn_ms": statistics.median(per_turn) * 1000, "litellm_ms": statistics.median(direct) * 1000}
+    return {
+        "per_turn_ms": statistics.median(per_turn) * 1000,
+        "litellm_ms": statistics.median(direct) * 1000,
+    }
 
 
 class _TimedStream:
@@ -92,13 +101,21 @@ class _TimedStream:
         self.chunks = chunks
 
     async def generate(self, request: BackendRequest) -> LLMResponse:
-        return LLMResponse(content="x", usage=Usage(input_tokens=1, output_tokens=1, total_tokens=2))
+        return LLMResponse(
+            content="x", usage=Usage(input_tokens=1, output_tokens=1, total_tokens=2)
+        )
 
     async def stream(self, request: BackendRequest) -> AsyncIterator[dict[str, Any]]:
         for _ in range(self.chunks):
             await asyncio.sleep(0.002)
             yield {"text": f"{time.perf_counter_ns()} "}
-        yield {"finish": {"usage": Usage(input_tokens=1, output_tokens=self.chunks, total_tokens=self.chunks + 1)}}
+        yield {
+            "finish": {
+                "usage": Usage(
+                    input_tokens=1, output_tokens=self.chunks, total_tokens=self.chunks + 1
+                )
+            }
+        }
 
 
 async def streaming_latency(client: PolosClient, chunks: int) -> dict[str, float]:
@@ -114,15 +131,21 @@ async def streaming_latency(client: PolosClient, chunks: int) -> dict[str, float
         latencies += [(now - int(stamp)) / 1e6 for stamp in whole if stamp]
     await stream.result()
     latencies.sort()
-    return {"n": len(latencies), "p50": statistics.median(latencies), "p95": latencies[int(0.95 * len(latencies)) - 1],
-            "max": latencies[-1]}
+    return {
+        "n": len(latencies),
+        "p50": statistics.median(latencies),
+        "p95": latencies[int(0.95 * len(latencies)) - 1],
+        "max": latencies[-1],
+    }
 
 
 async def journal_growth(client: PolosClient, lengths: list[int]) -> list[dict[str, float]]:
     out = []
     for n in lengths:
         model = looping_model(n, 0, [], f"bench-growth-{n}")
-        agent = Agent(id=f"bench-growth-{n}", provider="fake", model=model, tools=[noop], llm_retries=0)
+        agent = Agent(
+            id=f"bench-growth-{n}", provider="fake", model=model, tools=[noop], llm_retries=0
+        )
         os.environ["POLOS_AGENT_MAX_STEPS"] = str(n + 5)
         result = await agent.run(client, "loop " * 50)
         out.append({"turns": n, "run_id": result.agent_run_id})
@@ -134,13 +157,26 @@ def measure_growth(path: str, runs: list[dict[str, Any]]) -> list[dict[str, floa
     try:
         rows = []
         for run in runs:
-            sizes = [r[0] for r in con.execute(
-                "SELECT length(output) FROM steps WHERE execution_id = ? AND step_key LIKE 'llm:%' "
-                "AND status = 'completed' ORDER BY seq", [run["run_id"]]).fetchall()]
-            total = con.execute("SELECT sum(length(coalesce(output, ''))) FROM steps WHERE execution_id = ?",
-                                [run["run_id"]]).fetchone()[0]
-            rows.append({"turns": run["turns"], "per_llm_call": sum(sizes) / len(sizes), "last_call": sizes[-1],
-                         "all_steps_total": total})
+            sizes = [
+                r[0]
+                for r in con.execute(
+                    "SELECT length(output) FROM steps WHERE execution_id = ? AND step_key LIKE 'llm:%' "
+                    "AND status = 'completed' ORDER BY seq",
+                    [run["run_id"]],
+                ).fetchall()
+            ]
+            total = con.execute(
+                "SELECT sum(length(coalesce(output, ''))) FROM steps WHERE execution_id = ?",
+                [run["run_id"]],
+            ).fetchone()[0]
+            rows.append(
+                {
+                    "turns": run["turns"],
+                    "per_llm_call": sum(sizes) / len(sizes),
+                    "last_call": sizes[-1],
+                    "all_steps_total": total,
+                }
+            )
         return rows
     finally:
         con.close()
@@ -150,7 +186,9 @@ async def main(args: argparse.Namespace) -> list[tuple[str, str]]:
     workdir = Path(tempfile.mkdtemp(prefix="polos-agent-bench-"))
     path = str(workdir / "journal.duckdb")
     client = PolosClient(journal=path)
-    await complete(looping_model(1, 0, [], "bench-warm").litellm_model, [{"role": "user", "content": "x"}])
+    await complete(
+        looping_model(1, 0, [], "bench-warm").litellm_model, [{"role": "user", "content": "x"}]
+    )
     rounds = 2 if args.quick else 5
     turns = 10
     ov = await overhead(client, turns, rounds)
@@ -160,16 +198,30 @@ async def main(args: argparse.Namespace) -> list[tuple[str, str]]:
     growth = measure_growth(path, runs)
     table = [
         ("Fake model time per LLM call (sleep)", f"{MODEL_MS:.1f} ms"),
-        (f"Engine overhead per agent turn (1 LLM step + 1 tool step, {turns} turns, median of {rounds})",
-         f"{ov['per_turn_ms']:.2f} ms ({ov['per_turn_ms'] / MODEL_MS:.2f}x the model's own time)"),
-        ("  of which litellm itself (same fake called directly, per call)", f"{ov['litellm_ms']:.2f} ms"),
-        ("  engine + agent loop + 2 journaled steps, per turn", f"{ov['per_turn_ms'] - ov['litellm_ms']:.2f} ms"),
-        (f"Streaming latency provider chunk -> text_chunks consumer ({st['n']} chunks)",
-         f"p50 {st['p50']:.2f} ms, p95 {st['p95']:.2f} ms, max {st['max']:.2f} ms"),
+        (
+            f"Engine overhead per agent turn (1 LLM step + 1 tool step, {turns} turns, median of {rounds})",
+            f"{ov['per_turn_ms']:.2f} ms ({ov['per_turn_ms'] / MODEL_MS:.2f}x the model's own time)",
+        ),
+        (
+            "  of which litellm itself (same fake called directly, per call)",
+            f"{ov['litellm_ms']:.2f} ms",
+        ),
+        (
+            "  engine + agent loop + 2 journaled steps, per turn",
+            f"{ov['per_turn_ms'] - ov['litellm_ms']:.2f} ms",
+        ),
+        (
+            f"Streaming latency provider chunk -> text_chunks consumer ({st['n']} chunks)",
+            f"p50 {st['p50']:.2f} ms, p95 {st['p95']:.2f} ms, max {st['max']:.2f} ms",
+        ),
     ]
     for g in growth:
-        table.append((f"Journal bytes per LLM call, conversation of {g['turns']} turns",
-                      f"{g['per_llm_call']:.0f} B mean, {g['last_call']} B last call; all steps {g['all_steps_total']} B"))
+        table.append(
+            (
+                f"Journal bytes per LLM call, conversation of {g['turns']} turns",
+                f"{g['per_llm_call']:.0f} B mean, {g['last_call']} B last call; all steps {g['all_steps_total']} B",
+            )
+        )
     return table
 
 

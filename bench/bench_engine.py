@@ -90,7 +90,12 @@ def _classify(sql: str) -> tuple[str, int]:
     if verb == "UPDATE" and len(words) > 1:
         if "FROM (VALUES" in sql:
             return f"UPDATE {words[1]} (merged FROM VALUES)", sql.count("), (") + 1
-        return f"UPDATE {words[1]} (one row)" if "WHERE" in sql and "VALUES" not in sql else f"UPDATE {words[1]}", 1
+        return (
+            f"UPDATE {words[1]} (one row)"
+            if "WHERE" in sql and "VALUES" not in sql
+            else f"UPDATE {words[1]}",
+            1,
+        )
     if verb in ("BEGIN", "COMMIT", "ROLLBACK"):
         return verb, 0
     return verb, 0
@@ -168,8 +173,12 @@ async def bench_recover_suspended(ctx: WorkflowContext, payload: dict) -> int:
 # --------------------------------------------------------------------------- raw DuckDB baseline
 def _steps_ddl() -> list[str]:
     """Every migration statement that shapes the ``steps`` table (CREATE, then ALTERs)."""
-    out = [statement for _version, _name, statements in MIGRATIONS for statement in statements
-           if "CREATE TABLE steps" in statement or "ALTER TABLE steps" in statement]
+    out = [
+        statement
+        for _version, _name, statements in MIGRATIONS
+        for statement in statements
+        if "CREATE TABLE steps" in statement or "ALTER TABLE steps" in statement
+    ]
     if not out:
         raise RuntimeError("steps table not found in migrations")
     return out
@@ -185,8 +194,10 @@ class RawDuckDB:
         self.con = duckdb.connect(path)
         for statement in _steps_ddl():
             self.con.execute(statement)
-        self.sql = (f"INSERT INTO steps ({', '.join(_STEP_COLUMNS)}) VALUES "
-                    f"({', '.join(['?'] * len(_STEP_COLUMNS))})")
+        self.sql = (
+            f"INSERT INTO steps ({', '.join(_STEP_COLUMNS)}) VALUES "
+            f"({', '.join(['?'] * len(_STEP_COLUMNS))})"
+        )
         self.i = 0
 
     def commit_block(self, k: int) -> list[float]:
@@ -194,9 +205,24 @@ class RawDuckDB:
         con, sql = self.con, self.sql
         for _ in range(k):
             self.i += 1
-            now = dt.datetime.now(dt.timezone.utc)
-            params = [self.i, "01JBENCHRAWEXECUTION00000", "01JBENCHRAWEXECUTION00000", self.i, f"s{self.i}",
-                      "run", 1, "completed", "0123456789abcdef", "null", None, None, now, now, 1]
+            now = dt.datetime.now(dt.UTC)
+            params = [
+                self.i,
+                "01JBENCHRAWEXECUTION00000",
+                "01JBENCHRAWEXECUTION00000",
+                self.i,
+                f"s{self.i}",
+                "run",
+                1,
+                "completed",
+                "0123456789abcdef",
+                "null",
+                None,
+                None,
+                now,
+                now,
+                1,
+            ]
             t = time.perf_counter()
             con.execute(sql, params)
             out.append(time.perf_counter() - t)
@@ -240,8 +266,13 @@ def _copy_journal(src: str, dst: str) -> None:
 
 # --------------------------------------------------------------------------- section 1 (+ 2 in the middle)
 async def per_step_rounds(
-    client: PolosClient, raw: RawDuckDB, n: int, rounds: int, block: int,
-    res: dict[str, Any], journal_path: str,
+    client: PolosClient,
+    raw: RawDuckDB,
+    n: int,
+    rounds: int,
+    block: int,
+    res: dict[str, Any],
+    journal_path: str,
 ) -> None:
     global _TX_LOG, _STMT_LOG
     journal = client.runtime.journal
@@ -260,13 +291,17 @@ async def per_step_rounds(
             if k:
                 log, _TX_LOG = _TX_LOG or [], None
                 stmts, _STMT_LOG = _STMT_LOG or [], None
-                res["step_stmt_ms"].extend(d for kind, rows, d in stmts if kind == "INSERT steps" and rows == 1)
+                res["step_stmt_ms"].extend(
+                    d for kind, rows, d in stmts if kind == "INSERT steps" and rows == 1
+                )
                 res["step_stmts_per_run"].append(_stmt_profile(stmts))
                 res["commits_per_step"].append((journal.commits - commits0) / n)
                 wal1 = _wal_bytes(journal_path)
                 if wal1 > wal0:
                     res["wal_bytes_per_step"].append((wal1 - wal0) / n)
-                res["writer_step_tx"].extend(d for d, nops, table in log if table == "steps" and nops == 1)
+                res["writer_step_tx"].extend(
+                    d for d, nops, table in log if table == "steps" and nops == 1
+                )
         res["t0"].append(times[0])
         res["tn"].append(times[n])
         per_step = (times[n] - times[0]) / n
@@ -277,7 +312,13 @@ async def per_step_rounds(
 def run_dbos(work: str, n: int, rounds: int) -> dict[str, Any]:
     dbos_dir = os.path.join(work, "dbos")
     os.makedirs(dbos_dir, exist_ok=True)
-    cmd = [sys.executable, str(Path(__file__).with_name("_dbos_worker.py")), dbos_dir, str(n), str(rounds)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).with_name("_dbos_worker.py")),
+        dbos_dir,
+        str(n),
+        str(rounds),
+    ]
     t = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
@@ -286,7 +327,7 @@ def run_dbos(work: str, n: int, rounds: int) -> dict[str, Any]:
     wall = time.perf_counter() - t
     for line in proc.stdout.splitlines():
         if line.startswith("DBOS_BENCH_JSON "):
-            out = json.loads(line[len("DBOS_BENCH_JSON "):])
+            out = json.loads(line[len("DBOS_BENCH_JSON ") :])
             out["wall_s"] = wall
             return out
     tail = (proc.stderr or "").strip().splitlines()[-5:]
@@ -305,7 +346,9 @@ def _stmt_profile(log: list[tuple[str, int, float]]) -> dict[str, list[float]]:
     return out
 
 
-async def throughput_rounds(client: PolosClient, raw: RawDuckDB, rounds: int, block: int, res: dict[str, Any]) -> None:
+async def throughput_rounds(
+    client: PolosClient, raw: RawDuckDB, rounds: int, block: int, res: dict[str, Any]
+) -> None:
     global _TX_LOG, _STMT_LOG
     journal = client.runtime.journal
     total_steps = CONCURRENT_WORKFLOWS * STEPS_PER_CONCURRENT_WF
@@ -318,7 +361,9 @@ async def throughput_rounds(client: PolosClient, raw: RawDuckDB, rounds: int, bl
         _TX_LOG = []
         _STMT_LOG = []
         t = time.perf_counter()
-        await asyncio.gather(*(bench_steps.run(client, payload) for _ in range(CONCURRENT_WORKFLOWS)))
+        await asyncio.gather(
+            *(bench_steps.run(client, payload) for _ in range(CONCURRENT_WORKFLOWS))
+        )
         elapsed = time.perf_counter() - t
         log, _TX_LOG = _TX_LOG, None
         stmts, _STMT_LOG = _STMT_LOG, None
@@ -392,7 +437,9 @@ async def recovery_trial(kind: str, src: str, exec_id: str, dst: str) -> dict[st
         "open_ms": _ms(t_open - t0),
         "total_ms": _ms(t_done - t0),
         "replay_loop_ms": _ms(marks["loop_end"] - marks["fn_start"]),
-        "to_fn_start_ms": _ms(marks["fn_start"] - t_resume) if kind == "suspended" else _ms(marks["fn_start"] - t0),
+        "to_fn_start_ms": _ms(marks["fn_start"] - t_resume)
+        if kind == "suspended"
+        else _ms(marks["fn_start"] - t0),
         "after_replay_ms": _ms(t_done - marks["loop_end"]),
     }
     if kind == "suspended":
@@ -412,15 +459,26 @@ def raw_connect_trial(src: str, dst: str) -> float:
 
 async def recovery(work: str, trials: int) -> dict[str, Any]:
     built = await build_recovery_journals(work)
-    res: dict[str, Any] = {"build_s": built["build_s"], "running": [], "suspended": [], "connect_ms": []}
+    res: dict[str, Any] = {
+        "build_s": built["build_s"],
+        "running": [],
+        "suspended": [],
+        "connect_ms": [],
+    }
     trial_dir = os.path.join(work, "trials")
     os.makedirs(trial_dir, exist_ok=True)
     for i in range(trials):
         order = ("running", "suspended") if i % 2 == 0 else ("suspended", "running")
         for kind in order:
             src, exec_id = built[kind]
-            res[kind].append(await recovery_trial(kind, src, exec_id, os.path.join(trial_dir, f"{kind}-{i}.duckdb")))
-        res["connect_ms"].append(raw_connect_trial(built["running"][0], os.path.join(trial_dir, f"raw-{i}.duckdb")))
+            res[kind].append(
+                await recovery_trial(
+                    kind, src, exec_id, os.path.join(trial_dir, f"{kind}-{i}.duckdb")
+                )
+            )
+        res["connect_ms"].append(
+            raw_connect_trial(built["running"][0], os.path.join(trial_dir, f"raw-{i}.duckdb"))
+        )
     res["file_bytes_1000"] = _file_bytes(built["running"][0])
     res["file_bytes_empty"] = _file_bytes(built["empty"][0])
     shutil.rmtree(trial_dir, ignore_errors=True)
@@ -429,11 +487,32 @@ async def recovery(work: str, trials: int) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- main
 async def run_all(work: str, args: argparse.Namespace) -> dict[str, Any]:
-    res: dict[str, Any] = {k: [] for k in (
-        "raw", "raw_round", "t0", "tn", "ours_round", "ratio_round", "commits_per_step",
-        "wal_bytes_per_step", "writer_step_tx", "step_stmt_ms", "step_stmts_per_run", "tp_raw", "tp_steps_per_s",
-        "tp_commits", "tp_elapsed", "tp_writer_busy", "tp_writer_steps_s", "tp_writer_other_s", "tp_other_ops",
-        "tp_stmts", "tp_txn_sizes")}
+    res: dict[str, Any] = {
+        k: []
+        for k in (
+            "raw",
+            "raw_round",
+            "t0",
+            "tn",
+            "ours_round",
+            "ratio_round",
+            "commits_per_step",
+            "wal_bytes_per_step",
+            "writer_step_tx",
+            "step_stmt_ms",
+            "step_stmts_per_run",
+            "tp_raw",
+            "tp_steps_per_s",
+            "tp_commits",
+            "tp_elapsed",
+            "tp_writer_busy",
+            "tp_writer_steps_s",
+            "tp_writer_other_s",
+            "tp_other_ops",
+            "tp_stmts",
+            "tp_txn_sizes",
+        )
+    }
     journal_path = os.path.join(work, "ours.duckdb")
     client = PolosClient(journal=journal_path)
     _install_statement_timer(client)
@@ -446,26 +525,35 @@ async def run_all(work: str, args: argparse.Namespace) -> dict[str, Any]:
         await bench_steps.run(client, {"n": 0})
     raw.commit_block(20)
 
-    print(f"[1/4] per-step overhead: {args.rounds} rounds x (raw {args.block} + 0-step run + {n}-step run) ...",
-          flush=True)
+    print(
+        f"[1/4] per-step overhead: {args.rounds} rounds x (raw {args.block} + 0-step run + {n}-step run) ...",
+        flush=True,
+    )
     half = args.rounds // 2
     await per_step_rounds(client, raw, n, half, args.block, res, journal_path)
     if args.no_dbos:
         res["dbos"] = {"error": "skipped (--no-dbos)"}
     else:
-        print(f"[2/4] DBOS {args.dbos_rounds} rounds x (0-step, {n}-step) sync and async, in a subprocess ...",
-              flush=True)
+        print(
+            f"[2/4] DBOS {args.dbos_rounds} rounds x (0-step, {n}-step) sync and async, in a subprocess ...",
+            flush=True,
+        )
         res["dbos"] = await asyncio.to_thread(run_dbos, work, n, args.dbos_rounds)
     await per_step_rounds(client, raw, n, args.rounds - half, args.block, res, journal_path)
 
-    print(f"[3/4] throughput: {args.tp_rounds} rounds x {CONCURRENT_WORKFLOWS} concurrent workflows x "
-          f"{STEPS_PER_CONCURRENT_WF} steps ...", flush=True)
+    print(
+        f"[3/4] throughput: {args.tp_rounds} rounds x {CONCURRENT_WORKFLOWS} concurrent workflows x "
+        f"{STEPS_PER_CONCURRENT_WF} steps ...",
+        flush=True,
+    )
     await throughput_rounds(client, raw, args.tp_rounds, args.block, res)
     client.close()
     raw.close()
 
-    print(f"[4/4] recovery of a {RECOVERY_STEPS}-step execution: build, then {args.trials} trials per variant ...",
-          flush=True)
+    print(
+        f"[4/4] recovery of a {RECOVERY_STEPS}-step execution: build, then {args.trials} trials per variant ...",
+        flush=True,
+    )
     res["recovery"] = await recovery(work, args.trials)
     res["elapsed_s"] = time.perf_counter() - t_start
     res["n"] = n
@@ -492,8 +580,9 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     s["engine_side_ms"] = s["ours_ms"] - s["writer_step_ms"]
     # statements per N-step run (start + N steps + finish), median count per class
     classes = sorted({k for run in res["step_stmts_per_run"] for k in run})
-    s["step_run_stmts"] = {k: _med([run.get(k, [0, 0, 0.0])[0] for run in res["step_stmts_per_run"]])
-                           for k in classes}
+    s["step_run_stmts"] = {
+        k: _med([run.get(k, [0, 0, 0.0])[0] for run in res["step_stmts_per_run"]]) for k in classes
+    }
     s["commits_per_step"] = _med(res["commits_per_step"])
     s["wal_bytes_per_step"] = _med(res["wal_bytes_per_step"])
     d = res["dbos"]
@@ -506,8 +595,12 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     s["single_commit_rate"] = 1.0 / _med(res["tp_raw"])
     s["tp_steps_per_s"] = _med(res["tp_steps_per_s"])
     s["tp_ratio"] = s["tp_steps_per_s"] / s["single_commit_rate"]
-    s["tp_rows_per_commit"] = (CONCURRENT_WORKFLOWS * STEPS_PER_CONCURRENT_WF) / _med(res["tp_commits"])
-    s["tp_commits_per_s"] = _med([c / e for c, e in zip(res["tp_commits"], res["tp_elapsed"])])
+    s["tp_rows_per_commit"] = (CONCURRENT_WORKFLOWS * STEPS_PER_CONCURRENT_WF) / _med(
+        res["tp_commits"]
+    )
+    s["tp_commits_per_s"] = _med(
+        [c / e for c, e in zip(res["tp_commits"], res["tp_elapsed"], strict=False)]
+    )
     s["tp_writer_busy"] = _med(res["tp_writer_busy"])
     s["tp_writer_steps_ms"] = _ms(_med(res["tp_writer_steps_s"]))
     s["tp_writer_other_ms"] = _ms(_med(res["tp_writer_other_s"]))
@@ -517,8 +610,11 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     prof = {}
     for k in classes:
         per = [rnd.get(k, [0, 0, 0.0]) for rnd in res["tp_stmts"]]
-        prof[k] = {"count": _med([p[0] for p in per]), "rows": _med([p[1] for p in per]),
-                   "ms": _ms(_med([p[2] for p in per]))}
+        prof[k] = {
+            "count": _med([p[0] for p in per]),
+            "rows": _med([p[1] for p in per]),
+            "ms": _ms(_med([p[2] for p in per])),
+        }
     s["tp_stmt_profile"] = dict(sorted(prof.items(), key=lambda kv: -kv[1]["ms"]))
     s["tp_stmt_total_ms"] = sum(v["ms"] for v in prof.values())
     s["tp_txns"] = _med([len(sizes) for sizes in res["tp_txn_sizes"]])
@@ -543,76 +639,205 @@ def table_rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(figure, measured, goal, verdict) rows."""
     rows: list[tuple[str, str, str, str]] = []
     n = s["n"]
-    rows.append(("Raw DuckDB commit: 1 row, plain INSERT, autocommit (median)",
-                 f"{s['raw_ms']:.2f} ms (mean {s['raw_mean_ms']:.2f}, {s['raw_count']} commits)", "baseline", ""))
-    rows.append((f"polos_nb per-step overhead: (T({n} steps) - T(0)) / {n}, median of {s['rounds']} rounds",
-                 f"{s['ours_ms']:.2f} ms (T0 {s['t0_ms']:.1f} ms, T{n} {s['tn_ms']:.1f} ms)", "", ""))
-    rows.append(("  of which the step's DuckDB transaction on the writer thread (median) / its INSERT alone",
-                 f"{s['writer_step_ms']:.2f} ms / {s['step_stmt_ms']:.2f} ms ({s['writer_vs_raw']:.2f}x raw)",
-                 "info", ""))
-    rows.append(("  rest of the step outside DuckDB (engine loop, thread hops, Python)",
-                 f"{s['engine_side_ms']:.2f} ms", "info", ""))
-    rows.append(("  fsync'd commits per step / WAL bytes per step",
-                 f"{s['commits_per_step']:.2f} / {s['wal_bytes_per_step']:.0f} B", "info", ""))
-    rows.append(("Ratio ours / raw plain commit (paired per round, median)",
-                 f"{s['ratio_paired']:.2f}x (of medians {s['ratio_medians']:.2f}x)",
-                 f"<= {GOALS['ratio_raw']}x", _verdict(s["ratio_paired"] <= GOALS["ratio_raw"])))
+    rows.append(
+        (
+            "Raw DuckDB commit: 1 row, plain INSERT, autocommit (median)",
+            f"{s['raw_ms']:.2f} ms (mean {s['raw_mean_ms']:.2f}, {s['raw_count']} commits)",
+            "baseline",
+            "",
+        )
+    )
+    rows.append(
+        (
+            f"polos_nb per-step overhead: (T({n} steps) - T(0)) / {n}, median of {s['rounds']} rounds",
+            f"{s['ours_ms']:.2f} ms (T0 {s['t0_ms']:.1f} ms, T{n} {s['tn_ms']:.1f} ms)",
+            "",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  of which the step's DuckDB transaction on the writer thread (median) / its INSERT alone",
+            f"{s['writer_step_ms']:.2f} ms / {s['step_stmt_ms']:.2f} ms ({s['writer_vs_raw']:.2f}x raw)",
+            "info",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  rest of the step outside DuckDB (engine loop, thread hops, Python)",
+            f"{s['engine_side_ms']:.2f} ms",
+            "info",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  fsync'd commits per step / WAL bytes per step",
+            f"{s['commits_per_step']:.2f} / {s['wal_bytes_per_step']:.0f} B",
+            "info",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "Ratio ours / raw plain commit (paired per round, median)",
+            f"{s['ratio_paired']:.2f}x (of medians {s['ratio_medians']:.2f}x)",
+            f"<= {GOALS['ratio_raw']}x",
+            _verdict(s["ratio_paired"] <= GOALS["ratio_raw"]),
+        )
+    )
     d = s["dbos"]
     if "error" in d:
-        rows.append(("DBOS per step", d["error"], f">= {GOALS['dbos_speedup']}x slower than ours", "not measured"))
+        rows.append(
+            (
+                "DBOS per step",
+                d["error"],
+                f">= {GOALS['dbos_speedup']}x slower than ours",
+                "not measured",
+            )
+        )
     else:
         for variant in ("sync", "async"):
             v = d[variant]
-            rows.append((f"DBOS {d.get('dbos_version')} SQLite ({d.get('sqlite_journal_mode')} journal), {variant} "
-                         f"workflow+steps, per step",
-                         f"{v['per_step_median_ms']:.2f} ms (T0 {v['t0_median_ms']:.1f} ms, T{n} "
-                         f"{v['tn_median_ms']:.1f} ms)", "", ""))
-        rows.append((f"Speedup: DBOS ({s['dbos_best_variant']}, its faster variant) per step / ours per step",
-                     f"{s['dbos_speedup']:.2f}x", f">= {GOALS['dbos_speedup']}x",
-                     _verdict(s["dbos_speedup"] >= GOALS["dbos_speedup"])))
-    rows.append(("Single-commit rate = 1 / raw plain commit (median, measured between throughput rounds)",
-                 f"{s['single_commit_rate']:.0f} commits/s", "baseline", ""))
-    rows.append((f"Throughput, {CONCURRENT_WORKFLOWS} concurrent workflows x {STEPS_PER_CONCURRENT_WF} steps "
-                 "(incl. start/finish)",
-                 f"{s['tp_steps_per_s']:.0f} steps/s ({s['tp_rows_per_commit']:.1f} steps per commit, "
-                 f"{s['tp_commits_per_s']:.0f} commits/s)", "", ""))
-    rows.append(("  writer thread per round: busy share / in step-row txns / in txns with UPDATEs (start, finish)",
-                 f"{s['tp_writer_busy'] * 100:.0f}% of {s['tp_elapsed_ms']:.0f} ms / {s['tp_writer_steps_ms']:.0f} ms / "
-                 f"{s['tp_writer_other_ms']:.0f} ms for {s['tp_other_ops']:.0f} ops", "info", ""))
+            rows.append(
+                (
+                    f"DBOS {d.get('dbos_version')} SQLite ({d.get('sqlite_journal_mode')} journal), {variant} "
+                    f"workflow+steps, per step",
+                    f"{v['per_step_median_ms']:.2f} ms (T0 {v['t0_median_ms']:.1f} ms, T{n} "
+                    f"{v['tn_median_ms']:.1f} ms)",
+                    "",
+                    "",
+                )
+            )
+        rows.append(
+            (
+                f"Speedup: DBOS ({s['dbos_best_variant']}, its faster variant) per step / ours per step",
+                f"{s['dbos_speedup']:.2f}x",
+                f">= {GOALS['dbos_speedup']}x",
+                _verdict(s["dbos_speedup"] >= GOALS["dbos_speedup"]),
+            )
+        )
+    rows.append(
+        (
+            "Single-commit rate = 1 / raw plain commit (median, measured between throughput rounds)",
+            f"{s['single_commit_rate']:.0f} commits/s",
+            "baseline",
+            "",
+        )
+    )
+    rows.append(
+        (
+            f"Throughput, {CONCURRENT_WORKFLOWS} concurrent workflows x {STEPS_PER_CONCURRENT_WF} steps "
+            "(incl. start/finish)",
+            f"{s['tp_steps_per_s']:.0f} steps/s ({s['tp_rows_per_commit']:.1f} steps per commit, "
+            f"{s['tp_commits_per_s']:.0f} commits/s)",
+            "",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  writer thread per round: busy share / in step-row txns / in txns with UPDATEs (start, finish)",
+            f"{s['tp_writer_busy'] * 100:.0f}% of {s['tp_elapsed_ms']:.0f} ms / {s['tp_writer_steps_ms']:.0f} ms / "
+            f"{s['tp_writer_other_ms']:.0f} ms for {s['tp_other_ops']:.0f} ops",
+            "info",
+            "",
+        )
+    )
     total = s["tp_stmt_total_ms"]
     for kind, v in s["tp_stmt_profile"].items():
         if not v["count"]:
             continue
         rows_each = f", {v['rows'] / v['count']:.1f} rows each" if v["rows"] and v["count"] else ""
-        rows.append((f"  writer statements per round: {kind}",
-                     f"{v['count']:.0f} x{rows_each}: {v['ms']:.0f} ms ({v['ms'] / total * 100:.0f}% of DuckDB time, "
-                     f"{v['ms'] / v['count']:.2f} ms each)" if v["count"] else "0", "info", ""))
-    rows.append(("Throughput ratio: concurrent steps/s / single-commit rate", f"{s['tp_ratio']:.1f}x",
-                 f">= {GOALS['throughput_ratio']}x", _verdict(s["tp_ratio"] >= GOALS["throughput_ratio"])))
+        rows.append(
+            (
+                f"  writer statements per round: {kind}",
+                f"{v['count']:.0f} x{rows_each}: {v['ms']:.0f} ms ({v['ms'] / total * 100:.0f}% of DuckDB time, "
+                f"{v['ms'] / v['count']:.2f} ms each)"
+                if v["count"]
+                else "0",
+                "info",
+                "",
+            )
+        )
+    rows.append(
+        (
+            "Throughput ratio: concurrent steps/s / single-commit rate",
+            f"{s['tp_ratio']:.1f}x",
+            f">= {GOALS['throughput_ratio']}x",
+            _verdict(s["tp_ratio"] >= GOALS["throughput_ratio"]),
+        )
+    )
     rr, rsus = s["rec_running"], s["rec_suspended"]
-    rows.append((f"Recovery, crashed 'running' execution with {RECOVERY_STEPS} steps: PolosClient(journal) "
-                 "-> completed (median)",
-                 f"{rr['total_ms']:.1f} ms", f"< {GOALS['recovery_ms']:.0f} ms",
-                 _verdict(rr["total_ms"] < GOALS["recovery_ms"])))
-    rows.append(("  open (PolosClient() returns: connect, migrate check, recovery scan)",
-                 f"{rr['open_ms']:.1f} ms (bare duckdb.connect + count: {s['rec_connect_ms']:.1f} ms)", "info", ""))
-    rows.append(("  reopen -> workflow function starts (load 1,000 step rows)", f"{rr['to_fn_start_ms']:.1f} ms",
-                 "info", ""))
-    rows.append(("  replay loop: 1,000 journaled steps returned from memory", f"{rr['replay_loop_ms']:.1f} ms",
-                 "info", ""))
-    rows.append(("  after replay -> completed (gate step commit, finish commit)", f"{rr['after_replay_ms']:.1f} ms",
-                 "info", ""))
-    rows.append((f"Recovery, 'waiting' (suspended) execution with {RECOVERY_STEPS} steps: PolosClient(journal) "
-                 "+ resume -> completed",
-                 f"{rsus['total_ms']:.1f} ms", f"< {GOALS['recovery_ms']:.0f} ms",
-                 _verdict(rsus["total_ms"] < GOALS["recovery_ms"])))
-    rows.append(("  open / resume -> completed / of which replay loop",
-                 f"{rsus['open_ms']:.1f} / {rsus['resume_to_done_ms']:.1f} / {rsus['replay_loop_ms']:.1f} ms",
-                 "info", ""))
-    rows.append((f"Journal file after {RECOVERY_STEPS} steps (checkpointed) vs a journal with one empty run",
-                 f"{s['file_bytes_1000'] / 1024:.0f} KiB vs {s['file_bytes_empty'] / 1024:.0f} KiB "
-                 f"(~{(s['file_bytes_1000'] - s['file_bytes_empty']) / RECOVERY_STEPS:.0f} B/step, "
-                 "block-granular)", "info", ""))
+    rows.append(
+        (
+            f"Recovery, crashed 'running' execution with {RECOVERY_STEPS} steps: PolosClient(journal) "
+            "-> completed (median)",
+            f"{rr['total_ms']:.1f} ms",
+            f"< {GOALS['recovery_ms']:.0f} ms",
+            _verdict(rr["total_ms"] < GOALS["recovery_ms"]),
+        )
+    )
+    rows.append(
+        (
+            "  open (PolosClient() returns: connect, migrate check, recovery scan)",
+            f"{rr['open_ms']:.1f} ms (bare duckdb.connect + count: {s['rec_connect_ms']:.1f} ms)",
+            "info",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  reopen -> workflow function starts (load 1,000 step rows)",
+            f"{rr['to_fn_start_ms']:.1f} ms",
+            "info",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  replay loop: 1,000 journaled steps returned from memory",
+            f"{rr['replay_loop_ms']:.1f} ms",
+            "info",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  after replay -> completed (gate step commit, finish commit)",
+            f"{rr['after_replay_ms']:.1f} ms",
+            "info",
+            "",
+        )
+    )
+    rows.append(
+        (
+            f"Recovery, 'waiting' (suspended) execution with {RECOVERY_STEPS} steps: PolosClient(journal) "
+            "+ resume -> completed",
+            f"{rsus['total_ms']:.1f} ms",
+            f"< {GOALS['recovery_ms']:.0f} ms",
+            _verdict(rsus["total_ms"] < GOALS["recovery_ms"]),
+        )
+    )
+    rows.append(
+        (
+            "  open / resume -> completed / of which replay loop",
+            f"{rsus['open_ms']:.1f} / {rsus['resume_to_done_ms']:.1f} / {rsus['replay_loop_ms']:.1f} ms",
+            "info",
+            "",
+        )
+    )
+    rows.append(
+        (
+            f"Journal file after {RECOVERY_STEPS} steps (checkpointed) vs a journal with one empty run",
+            f"{s['file_bytes_1000'] / 1024:.0f} KiB vs {s['file_bytes_empty'] / 1024:.0f} KiB "
+            f"(~{(s['file_bytes_1000'] - s['file_bytes_empty']) / RECOVERY_STEPS:.0f} B/step, "
+            "block-granular)",
+            "info",
+            "",
+        )
+    )
     return rows
 
 
@@ -654,8 +879,9 @@ def notes(s: dict[str, Any]) -> list[str]:
         inside = s["writer_step_ms"] - s["raw_ms"]
         where = (
             f"{inside:.2f} ms of the gap is inside DuckDB (the same statement on the journal's connection, "
-            "whose file also holds the other tables)" if inside > 0.05 else
-            "none of the gap is inside DuckDB"
+            "whose file also holds the other tables)"
+            if inside > 0.05
+            else "none of the gap is inside DuckDB"
         )
         out.append(
             f"**Per-step goal missed** ({s['ratio_paired']:.2f}x vs <= {GOALS['ratio_raw']}x). A step costs "
@@ -678,10 +904,12 @@ def notes(s: dict[str, Any]) -> list[str]:
                 f"App. A), and on this run it was {s['dbos_ms']:.2f} ms/step. A DuckDB commit is mostly CPU: even a "
                 f"raw plain-INSERT commit costs {s['raw_ms']:.2f} ms here, which caps any engine doing one DuckDB "
                 f"commit per step at about {s['dbos_ms'] / s['raw_ms']:.1f}x DBOS on this disk; "
-                + ("3x needs a slower disk (where DBOS's fsyncs dominate) or fewer than one commit per step. "
-                   if s["dbos_ms"] / s["raw_ms"] < GOALS["dbos_speedup"] else
-                   "that cap is above the goal, so the miss is our per-step overhead above the raw commit (see the "
-                   "per-step verdict). ")
+                + (
+                    "3x needs a slower disk (where DBOS's fsyncs dominate) or fewer than one commit per step. "
+                    if s["dbos_ms"] / s["raw_ms"] < GOALS["dbos_speedup"]
+                    else "that cap is above the goal, so the miss is our per-step overhead above the raw commit (see the "
+                    "per-step verdict). "
+                )
                 + "DBOS under concurrency was not measured."
             )
         else:
@@ -696,7 +924,8 @@ def notes(s: dict[str, Any]) -> list[str]:
     if s["tp_ratio"] < GOALS["throughput_ratio"]:
         top = ", ".join(
             f"{k}: {v['count']:.0f} x {v['ms'] / v['count']:.2f} ms = {v['ms']:.0f} ms"
-            for k, v in list(prof.items())[:5] if v["count"]
+            for k, v in list(prof.items())[:5]
+            if v["count"]
         )
         text = (
             f"**Throughput goal missed** ({s['tp_ratio']:.1f}x vs >= {GOALS['throughput_ratio']}x): "
@@ -725,7 +954,9 @@ def notes(s: dict[str, Any]) -> list[str]:
             )
         out.append(text)
     else:
-        out.append(f"Throughput goal met: group commit merges ~{s['tp_rows_per_commit']:.0f} steps per commit.")
+        out.append(
+            f"Throughput goal met: group commit merges ~{s['tp_rows_per_commit']:.0f} steps per commit."
+        )
     rr = s["rec_running"]
     if rr["total_ms"] >= GOALS["recovery_ms"]:
         out.append(
@@ -746,12 +977,19 @@ def notes(s: dict[str, Any]) -> list[str]:
             f"where it varies run to run (a bare duckdb.connect + count is {s['rec_connect_ms']:.0f} ms here)."
         )
     else:
-        out.append(f"Recovery of the suspended execution met: {rs['total_ms']:.0f} ms including the resume.")
+        out.append(
+            f"Recovery of the suspended execution met: {rs['total_ms']:.0f} ms including the resume."
+        )
     return out
 
 
-def write_markdown(path: Path, s: dict[str, Any], rows: list[tuple[str, str, str, str]], env: dict[str, str],
-                   cmdline: str) -> None:
+def write_markdown(
+    path: Path,
+    s: dict[str, Any],
+    rows: list[tuple[str, str, str, str]],
+    env: dict[str, str],
+    cmdline: str,
+) -> None:
     n = s["n"]
     lines = [
         "# polos_nb benchmarks",
@@ -776,7 +1014,7 @@ def write_markdown(path: Path, s: dict[str, Any], rows: list[tuple[str, str, str
         "",
         "## What each figure means",
         "",
-        f"- **Raw DuckDB commit**: a bare `duckdb.connect()` on a file, autocommit, one `INSERT` of one row "
+        "- **Raw DuckDB commit**: a bare `duckdb.connect()` on a file, autocommit, one `INSERT` of one row "
         "into a table created with the same DDL as the journal's `steps` table (its migrations; no index), with "
         "the same 15 parameters the engine writes, as the same statement (plain `INSERT`, autocommit: the "
         "engine's single-step commit is one INSERT with no BEGIN/COMMIT). Each call returns after DuckDB has "
@@ -820,13 +1058,22 @@ def write_markdown(path: Path, s: dict[str, Any], rows: list[tuple[str, str, str
         old = path.read_text()
         start, end = "<!-- bench_flow:start -->", "<!-- bench_flow:end -->"
         if start in old and end in old:
-            text = text.rstrip("\n") + "\n\n" + start + old.split(start, 1)[1].split(end, 1)[0] + end + "\n"
+            text = (
+                text.rstrip("\n")
+                + "\n\n"
+                + start
+                + old.split(start, 1)[1].split(end, 1)[0]
+                + end
+                + "\n"
+            )
     path.write_text(text)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=50, help="N, steps per workflow for per-step overhead")
+    parser.add_argument(
+        "--steps", type=int, default=50, help="N, steps per workflow for per-step overhead"
+    )
     parser.add_argument("--rounds", type=int, default=40, help="rounds of (raw block, T0, TN)")
     parser.add_argument("--block", type=int, default=10, help="raw commits per round")
     parser.add_argument("--dbos-rounds", type=int, default=16)
@@ -834,9 +1081,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5, help="recovery trials per variant")
     parser.add_argument("--no-dbos", action="store_true")
     parser.add_argument("--quick", action="store_true", help="fewer rounds (smoke run)")
-    parser.add_argument("--dir", default=None, help="parent of the temp directory (default: system temp)")
-    parser.add_argument("--markdown", default=str(ROOT / "docs" / "benchmarks.md"),
-                        help="where to write the markdown report ('' to skip)")
+    parser.add_argument(
+        "--dir", default=None, help="parent of the temp directory (default: system temp)"
+    )
+    parser.add_argument(
+        "--markdown",
+        default=str(ROOT / "docs" / "benchmarks.md"),
+        help="where to write the markdown report ('' to skip)",
+    )
     parser.add_argument("--json", default=None, help="also dump raw results as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")
     args = parser.parse_args()
@@ -845,8 +1097,10 @@ def main() -> None:
 
     work = tempfile.mkdtemp(prefix="polos-bench-", dir=args.dir)
     env = environment()
-    print(f"polos_nb benchmark  {env['date']}  cpus={env['cpus']}  load {env['load']}  python {env['python']}  "
-          f"duckdb {env['duckdb']}  dbos {env['dbos']}")
+    print(
+        f"polos_nb benchmark  {env['date']}  cpus={env['cpus']}  load {env['load']}  python {env['python']}  "
+        f"duckdb {env['duckdb']}  dbos {env['dbos']}"
+    )
     print(f"work dir: {work}")
     try:
         res = asyncio.run(run_all(work, args))
@@ -866,8 +1120,13 @@ def main() -> None:
         write_markdown(Path(args.markdown), s, rows, env, cmdline)
         print(f"wrote {args.markdown}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"summary": s, "raw": {k: v for k, v in res.items() if k != "args"}},
-                                              default=str, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {"summary": s, "raw": {k: v for k, v in res.items() if k != "args"}},
+                default=str,
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -78,8 +78,13 @@ def _logged_transaction(self: Any, ops: list[Any]) -> Any:
     _COMMITS.append((t, end))
     if error is None:
         for op in ops:
-            if (type(op) is journal_mod.Update and op.table == "executions" and op.columns
-                    and op.columns[0] == "status" and op.values[0] in ("completed", "failed", "cancelled")):
+            if (
+                type(op) is journal_mod.Update
+                and op.table == "executions"
+                and op.columns
+                and op.columns[0] == "status"
+                and op.values[0] in ("completed", "failed", "cancelled")
+            ):
                 _ENDED_AT[op.key] = end
     return error
 
@@ -88,7 +93,9 @@ def _logged_read(self: Any, job: Any) -> None:
     reader = job.reader
     t = time.perf_counter()
 
-    def timed(con: Any) -> Any:  # logs before the future is settled (settling may hand over the GIL)
+    def timed(
+        con: Any,
+    ) -> Any:  # logs before the future is settled (settling may hand over the GIL)
         try:
             return reader(con)
         finally:
@@ -166,17 +173,34 @@ class RawDuckDB:
             for statement in statements:
                 if "CREATE TABLE steps" in statement or "ALTER TABLE steps" in statement:
                     self.con.execute(statement)
-        self.sql = (f"INSERT INTO steps ({', '.join(_STEP_COLUMNS)}) VALUES "
-                    f"({', '.join(['?'] * len(_STEP_COLUMNS))})")
+        self.sql = (
+            f"INSERT INTO steps ({', '.join(_STEP_COLUMNS)}) VALUES "
+            f"({', '.join(['?'] * len(_STEP_COLUMNS))})"
+        )
         self.i = 0
 
     def commit_block(self, k: int) -> list[float]:
         out = []
         for _ in range(k):
             self.i += 1
-            now = dt.datetime.now(dt.timezone.utc)
-            params = [self.i, "01JBENCHRAWEXECUTION00000", "01JBENCHRAWEXECUTION00000", self.i, f"s{self.i}",
-                      "run", 1, "completed", "0123456789abcdef", "null", None, None, now, now, 1]
+            now = dt.datetime.now(dt.UTC)
+            params = [
+                self.i,
+                "01JBENCHRAWEXECUTION00000",
+                "01JBENCHRAWEXECUTION00000",
+                self.i,
+                f"s{self.i}",
+                "run",
+                1,
+                "completed",
+                "0123456789abcdef",
+                "null",
+                None,
+                None,
+                now,
+                now,
+                1,
+            ]
             t = time.perf_counter()
             self.con.execute(self.sql, params)
             out.append(time.perf_counter() - t)
@@ -207,7 +231,9 @@ def _count_in(spans: list[tuple[float, float]], a: float, b: float) -> int:
 
 
 def _reads_in(a: float, b: float) -> str:
-    return ",".join(sorted(name for (_, end), name in zip(_READS, _READ_NAMES) if a < end <= b))
+    return ",".join(
+        sorted(name for (_, end), name in zip(_READS, _READ_NAMES, strict=False) if a < end <= b)
+    )
 
 
 async def _until(pred: Any, timeout: float = 30.0) -> None:
@@ -270,7 +296,7 @@ async def limited_round(client: PolosClient, r: int, k: int, res: dict[str, list
     await client.wait_for_result(handles[-1].id, timeout=60)
     for h in handles:
         await client.wait_for_result(h.id, timeout=60)
-    for prev_key, prev_handle, key in zip(keys, handles, keys[1:]):
+    for prev_key, prev_handle, key in zip(keys, handles, keys[1:], strict=False):
         ended = _ENDED_AT[prev_handle.id]
         first = FIRST[key]
         if not first > ended:
@@ -293,10 +319,29 @@ async def step_round(client: PolosClient, n: int, r: int, res: dict[str, list[fl
 
 
 async def run_all(work: str, args: argparse.Namespace) -> dict[str, Any]:
-    res: dict[str, Any] = {k: [] for k in (
-        "raw", "step_overhead", "unl_first", "unl_return", "unl_commits", "unl_reads", "trg_first", "trg_return",
-        "trg_commits", "trg_reads", "lim_free_first", "lim_admit", "lim_finish_commit", "lim_last_to_first",
-        "lim_commits", "lim_reads", "unl_read_names", "trg_read_names")}
+    res: dict[str, Any] = {
+        k: []
+        for k in (
+            "raw",
+            "step_overhead",
+            "unl_first",
+            "unl_return",
+            "unl_commits",
+            "unl_reads",
+            "trg_first",
+            "trg_return",
+            "trg_commits",
+            "trg_reads",
+            "lim_free_first",
+            "lim_admit",
+            "lim_finish_commit",
+            "lim_last_to_first",
+            "lim_commits",
+            "lim_reads",
+            "unl_read_names",
+            "trg_read_names",
+        )
+    }
     client = PolosClient(journal=os.path.join(work, "flow.duckdb"))
     raw = RawDuckDB(os.path.join(work, "raw.duckdb"))
     t_start = time.perf_counter()
@@ -308,8 +353,11 @@ async def run_all(work: str, args: argparse.Namespace) -> dict[str, Any]:
     await flow_steps.run(client, {"n": args.steps})
     raw.commit_block(10)
     k = args.per_round
-    print(f"{args.rounds} rounds x ({k} unlimited invokes, {k} trigger publishes, 1 + {k} limit-1 queue runs, "
-          f"0/{args.steps}-step runs, {k} raw commits) ...", flush=True)
+    print(
+        f"{args.rounds} rounds x ({k} unlimited invokes, {k} trigger publishes, 1 + {k} limit-1 queue runs, "
+        f"0/{args.steps}-step runs, {k} raw commits) ...",
+        flush=True,
+    )
     for r in range(args.rounds):
         kinds = ["unl", "trg", "lim", "steps", "raw"]
         shift = r % len(kinds)
@@ -339,9 +387,22 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
         v = res[key]
         return {"n": len(v), "med": _ms(statistics.median(v)), "p90": _ms(_pct(v, 0.9))}
 
-    s: dict[str, Any] = {k: stat(k) for k in (
-        "raw", "step_commit", "step_overhead", "unl_first", "unl_return", "trg_first", "trg_return",
-        "lim_free_first", "lim_admit", "lim_finish_commit", "lim_last_to_first")}
+    s: dict[str, Any] = {
+        k: stat(k)
+        for k in (
+            "raw",
+            "step_commit",
+            "step_overhead",
+            "unl_first",
+            "unl_return",
+            "trg_first",
+            "trg_return",
+            "lim_free_first",
+            "lim_admit",
+            "lim_finish_commit",
+            "lim_last_to_first",
+        )
+    }
     for k in ("unl_commits", "unl_reads", "trg_commits", "trg_reads", "lim_commits", "lim_reads"):
         s[k] = statistics.median(res[k])
     s["unit_ms"] = s["step_commit"]["med"]
@@ -354,42 +415,82 @@ def table_rows(s: dict[str, Any]) -> list[tuple[str, ...]]:
 
     def row(label: str, key: str, note: str = "", ratios: bool = True) -> tuple[str, ...]:
         v = s[key]
-        return (label, f"{v['n']}", f"{v['med']:.2f} ms", f"{v['p90']:.2f} ms",
-                f"{v['med'] / unit:.2f}x" if ratios else "", f"{v['med'] / raw:.2f}x" if ratios else "", note)
+        return (
+            label,
+            f"{v['n']}",
+            f"{v['med']:.2f} ms",
+            f"{v['p90']:.2f} ms",
+            f"{v['med'] / unit:.2f}x" if ratios else "",
+            f"{v['med'] / raw:.2f}x" if ratios else "",
+            note,
+        )
 
     path = "{c:.0f} commits, {r:.0f} reads"
     return [
-        row("(c) raw DuckDB commit: 1 step-shaped row, plain INSERT, autocommit (bare connection)", "raw",
-            "baseline"),
-        row("(c) engine single-step commit: `await ctx.step.run(key, noop)` timed in the workflow", "step_commit",
-            "the unit"),
-        row("(c) engine per-step overhead: (T(N steps) - T(0 steps)) / N, per round", "step_overhead",
-            "cross-check"),
-        row("(a) unlimited queue: `await client.invoke()` called -> workflow's first line", "unl_first",
-            path.format(c=s["unl_commits"], r=s["unl_reads"]) + " on the path"),
+        row(
+            "(c) raw DuckDB commit: 1 step-shaped row, plain INSERT, autocommit (bare connection)",
+            "raw",
+            "baseline",
+        ),
+        row(
+            "(c) engine single-step commit: `await ctx.step.run(key, noop)` timed in the workflow",
+            "step_commit",
+            "the unit",
+        ),
+        row(
+            "(c) engine per-step overhead: (T(N steps) - T(0 steps)) / N, per round",
+            "step_overhead",
+            "cross-check",
+        ),
+        row(
+            "(a) unlimited queue: `await client.invoke()` called -> workflow's first line",
+            "unl_first",
+            path.format(c=s["unl_commits"], r=s["unl_reads"]) + " on the path",
+        ),
         row("      `await client.invoke()` called -> returns the handle", "unl_return", "info"),
-        row("(a) concurrency_limit=1 queue, slot free: invoke() called -> first line", "lim_free_first",
-            "1 per round"),
-        row("(a) concurrency_limit=1 queue, run queued: previous run's completion commit -> next run's first line",
-            "lim_admit", path.format(c=s["lim_commits"], r=s["lim_reads"]) + " on the path"),
-        row("      previous run's last line -> its completion commit returns", "lim_finish_commit", "info"),
+        row(
+            "(a) concurrency_limit=1 queue, slot free: invoke() called -> first line",
+            "lim_free_first",
+            "1 per round",
+        ),
+        row(
+            "(a) concurrency_limit=1 queue, run queued: previous run's completion commit -> next run's first line",
+            "lim_admit",
+            path.format(c=s["lim_commits"], r=s["lim_reads"]) + " on the path",
+        ),
+        row(
+            "      previous run's last line -> its completion commit returns",
+            "lim_finish_commit",
+            "info",
+        ),
         row("      previous run's last line -> next run's first line", "lim_last_to_first", "info"),
-        row("(b) event trigger: `await events.publish()` called -> triggered workflow's first line", "trg_first",
-            path.format(c=s["trg_commits"], r=s["trg_reads"]) + " on the path"),
+        row(
+            "(b) event trigger: `await events.publish()` called -> triggered workflow's first line",
+            "trg_first",
+            path.format(c=s["trg_commits"], r=s["trg_reads"]) + " on the path",
+        ),
         row("      `await events.publish()` called -> returns", "trg_return", "info"),
     ]
 
 
-HEADER = ("Figure", "samples", "median", "p90", "median / step commit", "median / raw commit", "note")
+HEADER = (
+    "Figure",
+    "samples",
+    "median",
+    "p90",
+    "median / step commit",
+    "median / raw commit",
+    "note",
+)
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
-    line = "  ".join(f"{h:<{w}}" for h, w in zip(HEADER, widths))
+    line = "  ".join(f"{h:<{w}}" for h, w in zip(HEADER, widths, strict=False))
     print(line)
     print("-" * len(line))
     for r in rows:
-        print("  ".join(f"{c:<{w}}" for c, w in zip(r, widths)))
+        print("  ".join(f"{c:<{w}}" for c, w in zip(r, widths, strict=False)))
 
 
 def notes(s: dict[str, Any]) -> list[str]:
@@ -415,8 +516,14 @@ def notes(s: dict[str, Any]) -> list[str]:
     ]
 
 
-def write_markdown(path: Path, s: dict[str, Any], rows: list[tuple[str, ...]], env: dict[str, str],
-                   cmdline: str, args: argparse.Namespace) -> None:
+def write_markdown(
+    path: Path,
+    s: dict[str, Any],
+    rows: list[tuple[str, ...]],
+    env: dict[str, str],
+    cmdline: str,
+    args: argparse.Namespace,
+) -> None:
     lines = [
         START_MARK,
         "## Flow control: queue dispatch, admission and event-trigger latency (bench/bench_flow.py)",
@@ -474,9 +581,14 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=10, help="samples of each kind per round")
     parser.add_argument("--steps", type=int, default=20, help="N for the per-step overhead runs")
     parser.add_argument("--quick", action="store_true", help="fewer rounds (smoke run)")
-    parser.add_argument("--dir", default=None, help="parent of the temp directory (default: system temp)")
-    parser.add_argument("--markdown", default=str(ROOT / "docs" / "benchmarks.md"),
-                        help="markdown file whose bench_flow section is replaced ('' to skip)")
+    parser.add_argument(
+        "--dir", default=None, help="parent of the temp directory (default: system temp)"
+    )
+    parser.add_argument(
+        "--markdown",
+        default=str(ROOT / "docs" / "benchmarks.md"),
+        help="markdown file whose bench_flow section is replaced ('' to skip)",
+    )
     parser.add_argument("--json", default=None, help="also dump raw samples as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")
     args, ignored = parser.parse_known_args()  # scripts/bench.sh passes bench_engine's options too
@@ -484,8 +596,10 @@ def main() -> None:
         args.rounds = 6
     env = environment()
     work = tempfile.mkdtemp(prefix="polos-bench-flow-", dir=args.dir)
-    print(f"polos_nb flow benchmark  {env['date']}  cpus={env['cpus']}  load {env['load']}  "
-          f"python {env['python']}  duckdb {env['duckdb']}")
+    print(
+        f"polos_nb flow benchmark  {env['date']}  cpus={env['cpus']}  load {env['load']}  "
+        f"python {env['python']}  duckdb {env['duckdb']}"
+    )
     if ignored:
         print(f"(ignoring options meant for bench_engine.py: {' '.join(ignored)})")
     print(f"work dir: {work}")

@@ -60,22 +60,38 @@ asyncio.run(main())
 
 def load_ext(runs: int) -> dict[str, object]:
     out: dict[str, object] = {}
-    for label, seed in (("no journal (new notebook)", False), ("journal with an unfinished run (restart)", True)):
+    for label, seed in (
+        ("no journal (new notebook)", False),
+        ("journal with an unfinished run (restart)", True),
+    ):
         times, heavy = [], ""
         for _ in range(runs):
             with tempfile.TemporaryDirectory() as tmp:
-                env = {k: v for k, v in os.environ.items() if k not in ("POLOS_JOURNAL", "JPY_SESSION_NAME")}
+                env = {
+                    k: v
+                    for k, v in os.environ.items()
+                    if k not in ("POLOS_JOURNAL", "JPY_SESSION_NAME")
+                }
                 env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
                 if seed:
                     subprocess.run([sys.executable, "-c", SEED_CODE], cwd=tmp, env=env, check=True)
-                proc = subprocess.run([sys.executable, "-c", LOAD_CODE], cwd=tmp, env=env, capture_output=True,
-                                      text=True, check=True)
+                proc = subprocess.run(
+                    [sys.executable, "-c", LOAD_CODE],
+                    cwd=tmp,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 line = next(x for x in proc.stdout.splitlines() if x.startswith("@@"))
                 _, value, *rest = line.split(" ")
                 times.append(float(value))
                 heavy = rest[0] if rest else ""
-        out[label] = {"median_ms": statistics.median(times) * 1000, "max_ms": max(times) * 1000,
-                      "heavy_imports": heavy or "none"}
+        out[label] = {
+            "median_ms": statistics.median(times) * 1000,
+            "max_ms": max(times) * 1000,
+            "heavy_imports": heavy or "none",
+        }
     return out
 
 
@@ -115,8 +131,12 @@ def click_latency(runs: int) -> dict[str, float]:
     finally:
         k.close()
     latencies.sort()
-    return {"runs": runs, "median_ms": statistics.median(latencies) * 1000,
-            "p90_ms": latencies[int(0.9 * (len(latencies) - 1))] * 1000, "max_ms": latencies[-1] * 1000}
+    return {
+        "runs": runs,
+        "median_ms": statistics.median(latencies) * 1000,
+        "p90_ms": latencies[int(0.9 * (len(latencies) - 1))] * 1000,
+        "max_ms": latencies[-1] * 1000,
+    }
 
 
 STREAM_SETUP = """
@@ -136,9 +156,11 @@ def stream_rate(tokens: int) -> dict[str, float]:
     k = Kernel(tmp, {"POLOS_JOURNAL": str(tmp / "bench.duckdb")})
     try:
         k.run(STREAM_SETUP.replace("N)", f"{tokens})"), timeout=120)
-        k.run("import polos_nb.llm._litellm as _l; _l._lit()", timeout=120)  # litellm loaded before timing
+        k.run(
+            "import polos_nb.llm._litellm as _l; _l._lit()", timeout=120
+        )  # litellm loaded before timing
         msg_id = k.send("run = %polos run streamer go\nprint('@@', run.widget().model_id)")
-        reply, outputs = k.wait(msg_id, timeout=120)
+        _reply, outputs = k.wait(msg_id, timeout=120)
         comm_id = next(x.split()[1] for x in k.text(outputs).splitlines() if x.startswith("@@"))
         start = time.monotonic()
         stamps: list[float] = []
@@ -162,10 +184,17 @@ def stream_rate(tokens: int) -> dict[str, float]:
     per_second = [0] * (int(duration) + 1)
     for s in stamps:
         per_second[int(s - stamps[0])] += 1
-    return {"tokens": tokens, "words_shown": streamed, "seconds": duration, "tokens_per_s": tokens / duration
-            if duration else float("nan"), "comm_msgs": len(stamps), "comm_msgs_per_s": len(stamps) / duration
-            if duration else float("nan"), "max_msgs_in_any_second": max(per_second), "flushes": flushes,
-            "widget_messages_sent": widget_sent}
+    return {
+        "tokens": tokens,
+        "words_shown": streamed,
+        "seconds": duration,
+        "tokens_per_s": tokens / duration if duration else float("nan"),
+        "comm_msgs": len(stamps),
+        "comm_msgs_per_s": len(stamps) / duration if duration else float("nan"),
+        "max_msgs_in_any_second": max(per_second),
+        "flushes": flushes,
+        "widget_messages_sent": widget_sent,
+    }
 
 
 def main() -> None:
@@ -193,7 +222,9 @@ def main() -> None:
     ]
     for label, row in load.items():
         r = row  # type: ignore[assignment]
-        lines.append(f"| {label} | {r['median_ms']:.0f} ms | {r['max_ms']:.0f} ms | {r['heavy_imports']} |")
+        lines.append(
+            f"| {label} | {r['median_ms']:.0f} ms | {r['max_ms']:.0f} ms | {r['heavy_imports']} |"
+        )
     lines += [
         "",
         "With no journal, litellm, DuckDB, anywidget and pandas stay unimported (they load on first",

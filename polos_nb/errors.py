@@ -88,7 +88,11 @@ class WorkflowNotFoundError(UserError, LookupError):
     def __init__(self, workflow_id: str, known: list[str] | None = None) -> None:
         self.workflow_id = workflow_id
         self.known = list(known or [])
-        hint = f" Registered: {', '.join(sorted(self.known))}." if self.known else " None are registered yet."
+        hint = (
+            f" Registered: {', '.join(sorted(self.known))}."
+            if self.known
+            else " None are registered yet."
+        )
         super().__init__(
             f"No workflow registered with id {workflow_id!r}.{hint} "
             "Define it with @workflow (run its cell) or pass it to Worker(workflows=[...])."
@@ -125,7 +129,7 @@ class DuplicateStepKeyError(UserError):
         super().__init__(
             f"Step key {step_key!r} is used twice in execution {execution_id}. "
             "Each ctx.step call needs its own key within one execution; in loops build it "
-            "from the loop variable, e.g. f\"fetch:{i}\"."
+            'from the loop variable, e.g. f"fetch:{i}".'
         )
 
     def __reduce__(self) -> Any:

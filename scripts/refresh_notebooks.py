@@ -26,9 +26,16 @@ def refresh(path: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix="polos-nb-"))
     try:
         nb = nbformat.read(path, as_version=4)
-        os.environ["JPY_SESSION_NAME"] = str(work / path.name)  # its journal: <work>/.polos/<name>.duckdb
-        NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=False,
-                       resources={"metadata": {"path": str(work)}}).execute()
+        os.environ["JPY_SESSION_NAME"] = str(
+            work / path.name
+        )  # its journal: <work>/.polos/<name>.duckdb
+        NotebookClient(
+            nb,
+            timeout=300,
+            kernel_name="python3",
+            store_widget_state=False,
+            resources={"metadata": {"path": str(work)}},
+        ).execute()
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue
@@ -45,6 +52,8 @@ def refresh(path: Path) -> None:
 if __name__ == "__main__":
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("POLOS_NB_ALLOW_MODEL_REQUESTS", "0")
-    targets = [Path(a).resolve() for a in sys.argv[1:]] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    targets = [Path(a).resolve() for a in sys.argv[1:]] or sorted(
+        (ROOT / "notebooks").glob("*.ipynb")
+    )
     for target in targets:
         refresh(target)

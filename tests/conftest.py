@@ -10,8 +10,8 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from polos_nb import PolosClient  # noqa: E402
-from polos_nb.testing import FakeClock  # noqa: E402
+from polos_nb import PolosClient
+from polos_nb.testing import FakeClock
 
 
 @pytest.fixture

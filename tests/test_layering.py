@@ -10,20 +10,76 @@ PACKAGE = Path(__file__).resolve().parents[1] / "polos_nb"
 FOUNDATION = {"errors", "config", "_serde", "_clock", "_ids"}
 FORBIDDEN_BY_LAYER = {
     # layer prefix -> modules it must never import
-    "foundation": {"polos_nb.engine", "polos_nb.agents", "polos_nb.llm", "polos_nb.tools", "polos_nb.sandbox",
-                   "polos_nb.notebook", "polos_nb.widgets", "polos_nb.testing", "IPython", "ipywidgets",
-                   "anywidget", "litellm", "docker"},
-    "engine": {"polos_nb.agents", "polos_nb.llm", "polos_nb.tools", "polos_nb.sandbox", "polos_nb.notebook",
-               "polos_nb.widgets", "polos_nb.testing", "IPython", "ipywidgets", "anywidget", "litellm", "docker"},
+    "foundation": {
+        "polos_nb.engine",
+        "polos_nb.agents",
+        "polos_nb.llm",
+        "polos_nb.tools",
+        "polos_nb.sandbox",
+        "polos_nb.notebook",
+        "polos_nb.widgets",
+        "polos_nb.testing",
+        "IPython",
+        "ipywidgets",
+        "anywidget",
+        "litellm",
+        "docker",
+    },
+    "engine": {
+        "polos_nb.agents",
+        "polos_nb.llm",
+        "polos_nb.tools",
+        "polos_nb.sandbox",
+        "polos_nb.notebook",
+        "polos_nb.widgets",
+        "polos_nb.testing",
+        "IPython",
+        "ipywidgets",
+        "anywidget",
+        "litellm",
+        "docker",
+    },
     # llm/ knows nothing of the engine or agents; it is the only place litellm is imported
-    "llm": {"polos_nb.engine", "polos_nb.agents", "polos_nb.tools", "polos_nb.sandbox", "polos_nb.notebook",
-            "polos_nb.widgets", "polos_nb.testing", "IPython", "ipywidgets", "anywidget", "docker"},
+    "llm": {
+        "polos_nb.engine",
+        "polos_nb.agents",
+        "polos_nb.tools",
+        "polos_nb.sandbox",
+        "polos_nb.notebook",
+        "polos_nb.widgets",
+        "polos_nb.testing",
+        "IPython",
+        "ipywidgets",
+        "anywidget",
+        "docker",
+    },
     # tools/ imports only the foundation
-    "tools": {"polos_nb.engine", "polos_nb.agents", "polos_nb.llm", "polos_nb.sandbox", "polos_nb.notebook",
-              "polos_nb.widgets", "polos_nb.testing", "IPython", "ipywidgets", "anywidget", "litellm", "docker"},
+    "tools": {
+        "polos_nb.engine",
+        "polos_nb.agents",
+        "polos_nb.llm",
+        "polos_nb.sandbox",
+        "polos_nb.notebook",
+        "polos_nb.widgets",
+        "polos_nb.testing",
+        "IPython",
+        "ipywidgets",
+        "anywidget",
+        "litellm",
+        "docker",
+    },
     # agents/ uses the engine only through its public names (see PRIVATE_ENGINE) and never litellm
-    "agents": {"polos_nb.sandbox", "polos_nb.notebook", "polos_nb.widgets", "polos_nb.testing", "IPython",
-               "ipywidgets", "anywidget", "litellm", "docker"},
+    "agents": {
+        "polos_nb.sandbox",
+        "polos_nb.notebook",
+        "polos_nb.widgets",
+        "polos_nb.testing",
+        "IPython",
+        "ipywidgets",
+        "anywidget",
+        "litellm",
+        "docker",
+    },
 }
 PRIVATE_ENGINE_BANNED_IN = {"agents", "llm", "tools"}
 """Layers that must not import a private engine module (``polos_nb.engine._x``)."""
@@ -107,7 +163,9 @@ def test_nothing_imports_testing() -> None:
     for path in sorted(PACKAGE.rglob("*.py")):
         if path.relative_to(PACKAGE).parts[0] == "testing":
             continue
-        if any(n == "polos_nb.testing" or n.startswith("polos_nb.testing.") for n in _imports(path)):
+        if any(
+            n == "polos_nb.testing" or n.startswith("polos_nb.testing.") for n in _imports(path)
+        ):
             offenders.append(str(path.relative_to(PACKAGE.parent)))
     assert offenders == []
 
@@ -159,4 +217,7 @@ def test_notebook_layer_is_not_imported_below() -> None:
     # Nothing under engine/, agents/, llm/, tools/ may reach the Jupyter layer.
     assert not [p for p in _violations() if "polos_nb.notebook" in p or "polos_nb.widgets" in p]
     for layer in ("engine", "agents", "llm", "tools"):
-        assert "polos_nb.notebook" in FORBIDDEN_BY_LAYER[layer] and "polos_nb.widgets" in FORBIDDEN_BY_LAYER[layer]
+        assert (
+            "polos_nb.notebook" in FORBIDDEN_BY_LAYER[layer]
+            and "polos_nb.widgets" in FORBIDDEN_BY_LAYER[layer]
+        )

@@ -30,14 +30,42 @@ def test_the_issue_lists_eight_notebooks() -> None:
 def test_notebook_runs_under_nbval(notebook: Path, tmp_path: Path) -> None:
     copy = tmp_path / notebook.name
     shutil.copy(notebook, copy)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k != "POLOS_JOURNAL"}
-    env.update({"JPY_SESSION_NAME": str(copy), "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-                "POLOS_NB_ALLOW_MODEL_REQUESTS": "0", "PYTHONPATH": str(ROOT)})
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k != "POLOS_JOURNAL"
+    }
+    env.update(
+        {
+            "JPY_SESSION_NAME": str(copy),
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "POLOS_NB_ALLOW_MODEL_REQUESTS": "0",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:python", "-c", os.devnull,
-         "--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
-         "--nbval-cell-timeout", "300", str(copy)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:python",
+            "-c",
+            os.devnull,
+            "--nbval-lax",
+            "--nbval-current-env",
+            "--nbval-sanitize-with",
+            str(ROOT / "tests" / "nbval_sanitize.cfg"),
+            "--nbval-cell-timeout",
+            "300",
+            str(copy),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout

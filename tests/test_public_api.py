@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import polos_nb
+import polos_nb.agents
 import polos_nb.engine
 import polos_nb.errors
-import polos_nb.agents
 import polos_nb.llm
 import polos_nb.notebook
 import polos_nb.testing
@@ -13,15 +13,50 @@ import polos_nb.tools
 
 EXPECTED_TOP_LEVEL = {
     "WorkflowNotFoundError",
-    "BatchEventPayload", "Queue", "QueueStatus", "RetryPolicy", "ScheduleInfo", "SchedulePayload",
-    "StepTimeoutError", "queue", "schedules",
-    "BatchStepResult", "BatchWorkflowInput", "ChildWorkflowError", "DuplicateStepKeyError", "EventData",
-    "EventPayload", "ExecutionCancelledError", "ExecutionFailedError", "ExecutionHandle", "ExecutionInfo",
-    "ExecutionNotFoundError", "JournalCorruptError", "JournalError", "JournalLockedError", "JournalVersionError",
-    "NonDeterminismError", "PayloadValidationError", "PolosClient", "PolosError", "ResumeError",
-    "SerializationError", "StepExecutionError", "StreamEvent", "UserError", "WaitTimeoutError", "Worker",
-    "Workflow", "WorkflowContext", "WorkflowState", "WorkflowTimeoutError", "__version__", "events",
-    "get_all_workflows", "get_workflow", "workflow",
+    "BatchEventPayload",
+    "Queue",
+    "QueueStatus",
+    "RetryPolicy",
+    "ScheduleInfo",
+    "SchedulePayload",
+    "StepTimeoutError",
+    "queue",
+    "schedules",
+    "BatchStepResult",
+    "BatchWorkflowInput",
+    "ChildWorkflowError",
+    "DuplicateStepKeyError",
+    "EventData",
+    "EventPayload",
+    "ExecutionCancelledError",
+    "ExecutionFailedError",
+    "ExecutionHandle",
+    "ExecutionInfo",
+    "ExecutionNotFoundError",
+    "JournalCorruptError",
+    "JournalError",
+    "JournalLockedError",
+    "JournalVersionError",
+    "NonDeterminismError",
+    "PayloadValidationError",
+    "PolosClient",
+    "PolosError",
+    "ResumeError",
+    "SerializationError",
+    "StepExecutionError",
+    "StreamEvent",
+    "UserError",
+    "WaitTimeoutError",
+    "Worker",
+    "Workflow",
+    "WorkflowContext",
+    "WorkflowState",
+    "WorkflowTimeoutError",
+    "__version__",
+    "events",
+    "get_all_workflows",
+    "get_workflow",
+    "workflow",
 }
 # The agent layer (agents/, tools/, llm/):
 EXPECTED_TOP_LEVEL |= {
@@ -85,8 +120,16 @@ def test_top_level_names() -> None:
 
 
 def test_all_lists_are_sorted_and_resolve() -> None:
-    for module in (polos_nb, polos_nb.engine, polos_nb.errors, polos_nb.testing, polos_nb.agents,
-                   polos_nb.llm, polos_nb.tools, polos_nb.notebook):
+    for module in (
+        polos_nb,
+        polos_nb.engine,
+        polos_nb.errors,
+        polos_nb.testing,
+        polos_nb.agents,
+        polos_nb.llm,
+        polos_nb.tools,
+        polos_nb.notebook,
+    ):
         names = [n for n in module.__all__ if n != "__version__"]
         assert names == sorted(names), module.__name__
         for name in module.__all__:
@@ -109,8 +152,16 @@ def test_seed_imports_work() -> None:
 
 def test_seed_agent_imports_work() -> None:
     # The seeds' agent import lines, with only the package name changed.
-    from polos_nb import Agent, MaxStepsConfig, MaxTokensConfig, PolosClient, WorkflowContext, max_steps  # noqa: F401
-    from polos_nb import max_tokens, tool  # noqa: F401
+    from polos_nb import (  # noqa: F401
+        Agent,
+        MaxStepsConfig,
+        MaxTokensConfig,
+        PolosClient,
+        WorkflowContext,
+        max_steps,
+        max_tokens,
+        tool,
+    )
 
     assert max_steps(MaxStepsConfig(limit=15)).name == "max_steps"
 
@@ -140,7 +191,13 @@ def test_load_ext_is_lazy() -> None:
         "assert 'polos_agent' in ip.magics_manager.magics['cell']\n"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in __import__("os").environ.items() if k not in ("POLOS_JOURNAL", "JPY_SESSION_NAME")}
-        out = subprocess.run([sys.executable, "-c", code], cwd=tmp, env=env, capture_output=True, text=True)
+        env = {
+            k: v
+            for k, v in __import__("os").environ.items()
+            if k not in ("POLOS_JOURNAL", "JPY_SESSION_NAME")
+        }
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp, env=env, capture_output=True, text=True
+        )
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""

@@ -7,7 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from polos_nb.engine import ExecutionHandle, PolosClient, Workflow, WorkflowContext, register_workflow
+from polos_nb.engine import (
+    ExecutionHandle,
+    PolosClient,
+    Workflow,
+    WorkflowContext,
+    register_workflow,
+)
 from polos_nb.errors import UserError
 from polos_nb.llm import litellm_model
 from polos_nb.tools import Tool
@@ -119,9 +125,15 @@ class Agent(Workflow):
                 raise UserError(f"Agent {id!r}: tools must be @tool functions, got {t!r}.")
         ids = [t.id for t in self.tools]
         if len(set(ids)) != len(ids):
-            raise UserError(f"Agent {id!r}: two tools share an id: {sorted(i for i in ids if ids.count(i) > 1)}.")
-        if output_schema is not None and not (isinstance(output_schema, type) and issubclass(output_schema, BaseModel)):
-            raise UserError(f"Agent {id!r}: output_schema must be a Pydantic model class (got {output_schema!r}).")
+            raise UserError(
+                f"Agent {id!r}: two tools share an id: {sorted(i for i in ids if ids.count(i) > 1)}."
+            )
+        if output_schema is not None and not (
+            isinstance(output_schema, type) and issubclass(output_schema, BaseModel)
+        ):
+            raise UserError(
+                f"Agent {id!r}: output_schema must be a Pydantic model class (got {output_schema!r})."
+            )
         self.output_schema = output_schema
         self.stop_conditions = list(stop_conditions or [])
         for cond in self.stop_conditions:
@@ -134,8 +146,14 @@ class Agent(Workflow):
         self.input_guardrails = as_guardrails(input_guardrails)
         self.guardrail_max_retries = guardrail_max_retries
         self.output_retries = output_retries
-        hooks = {"on_start": on_start, "on_end": on_end, "on_agent_step_start": on_agent_step_start,
-                 "on_agent_step_end": on_agent_step_end, "on_tool_start": on_tool_start, "on_tool_end": on_tool_end}
+        hooks = {
+            "on_start": on_start,
+            "on_end": on_end,
+            "on_agent_step_start": on_agent_step_start,
+            "on_agent_step_end": on_agent_step_end,
+            "on_tool_start": on_tool_start,
+            "on_tool_end": on_tool_end,
+        }
         self.hooks = {point: as_hooks(hooks[point]) for point in HOOK_POINTS}
         self.compaction = compaction or CompactionConfig()
         self.prompt_cache = prompt_cache
@@ -164,11 +182,14 @@ class Agent(Workflow):
         return min(limits) if limits else env_max_steps()
 
     # ------------------------------------------------------------------ payloads
-    def _payload(self, input: Any, *, streaming: bool, conversation_id: Any, provider_kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _payload(
+        self, input: Any, *, streaming: bool, conversation_id: Any, provider_kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
         if isinstance(input, BaseModel) and not isinstance(input, AgentInput):
             input = input.model_dump_json()
         return AgentInput(
-            input=input, streaming=streaming,
+            input=input,
+            streaming=streaming,
             conversation_id=str(conversation_id) if conversation_id is not None else None,
             provider_kwargs=provider_kwargs,
         ).model_dump()
@@ -188,8 +209,12 @@ class Agent(Workflow):
         ``result.messages`` plus a new user message: a hand-off).
         """
         cid = conversation_id if conversation_id is not None else session_id
-        return AgentRunConfig(self, self._payload(input, streaming=streaming, conversation_id=cid,
-                                                  provider_kwargs=provider_kwargs))
+        return AgentRunConfig(
+            self,
+            self._payload(
+                input, streaming=streaming, conversation_id=cid, provider_kwargs=provider_kwargs
+            ),
+        )
 
     # ------------------------------------------------------------------ running
     async def invoke(  # type: ignore[override]
@@ -208,7 +233,9 @@ class Agent(Workflow):
             payload = input
         else:
             cid = conversation_id if conversation_id is not None else session_id
-            payload = self._payload(input, streaming=streaming, conversation_id=cid, provider_kwargs=provider_kwargs)
+            payload = self._payload(
+                input, streaming=streaming, conversation_id=cid, provider_kwargs=provider_kwargs
+            )
         return await super().invoke(client, payload, session_id=session_id, user_id=user_id)
 
     async def run(  # type: ignore[override]
@@ -227,8 +254,14 @@ class Agent(Workflow):
         Keyword arguments other than the ones named here go to the provider unchanged
         (e.g. ``reasoning={"effort": "medium"}``, ``temperature=0``).
         """
-        handle = await self.invoke(client, input, conversation_id=conversation_id, session_id=session_id,
-                                   user_id=user_id, **provider_kwargs)
+        handle = await self.invoke(
+            client,
+            input,
+            conversation_id=conversation_id,
+            session_id=session_id,
+            user_id=user_id,
+            **provider_kwargs,
+        )
         return await client.wait_for_result(handle.id, timeout=timeout)
 
     async def stream(
@@ -242,6 +275,13 @@ class Agent(Workflow):
         **provider_kwargs: Any,
     ) -> StreamResult:
         """Start a streaming run; iterate ``text_chunks`` or ``events``, then ``await result()``."""
-        handle = await self.invoke(client, input, conversation_id=conversation_id, session_id=session_id,
-                                   user_id=user_id, streaming=True, **provider_kwargs)
+        handle = await self.invoke(
+            client,
+            input,
+            conversation_id=conversation_id,
+            session_id=session_id,
+            user_id=user_id,
+            streaming=True,
+            **provider_kwargs,
+        )
         return StreamResult(client, handle, guarded=bool(self.guardrails))

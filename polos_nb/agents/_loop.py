@@ -131,22 +131,34 @@ class _Run:
 
     def _hook_ctx(self, point: str, **fields: Any) -> HookContext:
         return HookContext(
-            hook_point=point, agent_id=self.agent.id, agent_run_id=self.ctx.execution_id,
-            session_id=self.ctx.session_id, user_id=self.ctx.user_id, conversation_id=self.conversation_id,
-            steps=list(self.steps), current_step=self.n, **fields,
+            hook_point=point,
+            agent_id=self.agent.id,
+            agent_run_id=self.ctx.execution_id,
+            session_id=self.ctx.session_id,
+            user_id=self.ctx.user_id,
+            conversation_id=self.conversation_id,
+            steps=list(self.steps),
+            current_step=self.n,
+            **fields,
         )
 
-    async def _run_hooks(self, point: str, where: str, *, fail_raises: bool = True, **fields: Any) -> HookResult:
+    async def _run_hooks(
+        self, point: str, where: str, *, fail_raises: bool = True, **fields: Any
+    ) -> HookResult:
         """Run the hooks of ``point`` in order; returns the merged decision."""
         merged = HookResult()
         payload, output = fields.get("current_payload"), fields.get("current_output")
         for i, h in enumerate(self.agent.hooks[point]):
-            hctx = self._hook_ctx(point, **{**fields, "current_payload": payload, "current_output": output})
+            hctx = self._hook_ctx(
+                point, **{**fields, "current_payload": payload, "current_output": output}
+            )
 
             async def call(h: Any = h, hctx: HookContext = hctx) -> HookResult:
                 return await h.call(self.ctx, hctx)
 
-            result: HookResult = await self.ctx.step.run(f"hook:{point}:{where}:{i}", call, max_retries=0)
+            result: HookResult = await self.ctx.step.run(
+                f"hook:{point}:{where}:{i}", call, max_retries=0
+            )
             if result.action == HookAction.FAIL:
                 if fail_raises:
                     raise HookFailedError(h.name, result.error_message or "failed")
@@ -168,26 +180,45 @@ class _Run:
         summary, turns = memory.history_from_events(events)
         config = self.agent.compaction
         history = [m for _, msgs in turns for m in msgs]
-        if config.enabled and turns and memory.estimate_tokens(history) > config.max_conversation_tokens:
+        if (
+            config.enabled
+            and turns
+            and memory.estimate_tokens(history) > config.max_conversation_tokens
+        ):
             fold, kept = memory.split_for_compaction(turns, config)
             if fold:
-                summary = await self._summarise(summary, [m for _, msgs in fold for m in msgs], config)
+                summary = await self._summarise(
+                    summary, [m for _, msgs in fold for m in msgs], config
+                )
                 await self.ctx.step.publish_event(
-                    "memory:compact", topic, {"summary": summary, "through": fold[-1][0]}, event_type="compaction"
+                    "memory:compact",
+                    topic,
+                    {"summary": summary, "through": fold[-1][0]},
+                    event_type="compaction",
                 )
                 turns = kept
                 history = [m for _, msgs in turns for m in msgs]
         return (memory.summary_messages(summary) if summary else []) + history
 
-    async def _summarise(self, previous: str | None, messages: list[dict[str, Any]], config: Any) -> str:
-        text = "\n".join(f"{m.get('role')}: {_to_text(m.get('content') or m.get('tool_calls') or '')}" for m in messages)
+    async def _summarise(
+        self, previous: str | None, messages: list[dict[str, Any]], config: Any
+    ) -> str:
+        text = "\n".join(
+            f"{m.get('role')}: {_to_text(m.get('content') or m.get('tool_calls') or '')}"
+            for m in messages
+        )
         if previous:
             text = f"Earlier summary: {previous}\n\n{text}"
-        prompt = [{"role": "system", "content": memory.COMPACTION_PROMPT}, {"role": "user", "content": text}]
+        prompt = [
+            {"role": "system", "content": memory.COMPACTION_PROMPT},
+            {"role": "user", "content": text},
+        ]
 
         async def call() -> str:
             try:
-                reply = await complete(self.agent.litellm_model, prompt, max_tokens=config.max_summary_tokens)
+                reply = await complete(
+                    self.agent.litellm_model, prompt, max_tokens=config.max_summary_tokens
+                )
             except Exception:
                 return previous or ""  # fall back to the recent turns only
             return reply.content or previous or ""
@@ -199,12 +230,19 @@ class _Run:
             return
         topic = memory.conversation_topic(self.agent.id, self.conversation_id)
         await self.ctx.step.publish_event(
-            "memory:store", topic, {"messages": new_messages, "agent_run_id": self.ctx.execution_id}, event_type="turn"
+            "memory:store",
+            topic,
+            {"messages": new_messages, "agent_run_id": self.ctx.execution_id},
+            event_type="turn",
         )
 
     # ------------------------------------------------------------------ LLM
     def _messages(self, extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        system = [{"role": "system", "content": self.agent.system_prompt}] if self.agent.system_prompt else []
+        system = (
+            [{"role": "system", "content": self.agent.system_prompt}]
+            if self.agent.system_prompt
+            else []
+        )
         return system + self.transcript + extra
 
     async def _llm_call(self, key: str, extra: list[dict[str, Any]]) -> LLMResponse:
@@ -227,28 +265,49 @@ class _Run:
             if live:
                 self.emit("stream_start", {"step": key, "attempt": attempt})
             return await complete(
-                agent.litellm_model, messages, tools=tools, response_format=fmt, stream=live,
-                on_text=on_text if live else None, prompt_cache=agent.prompt_cache, **self.params,
+                agent.litellm_model,
+                messages,
+                tools=tools,
+                response_format=fmt,
+                stream=live,
+                on_text=on_text if live else None,
+                prompt_cache=agent.prompt_cache,
+                **self.params,
             )
 
-        policy = RetryPolicy(max_retries=agent.llm_retries, base_delay=0.5, max_delay=8.0, non_retryable=(UserError,))
+        policy = RetryPolicy(
+            max_retries=agent.llm_retries, base_delay=0.5, max_delay=8.0, non_retryable=(UserError,)
+        )
         response: LLMResponse = await self.ctx.step.run(key, call, retry=policy)
         if replayed and live:
             # D22: a replayed run shows the same text; consumers drop what they already showed.
             self.emit("stream_start", {"step": key, "attempt": 0, "replay": True})
             if response.content:
-                self.emit("text_delta", {"step": key, "content": response.content, "chunk_index": 0, "replay": True})
+                self.emit(
+                    "text_delta",
+                    {"step": key, "content": response.content, "chunk_index": 0, "replay": True},
+                )
         self.llm_calls += 1
         return response
 
-    async def _output_guardrails(self, key: str, response: LLMResponse, attempt: int) -> tuple[LLMResponse, Any]:
+    async def _output_guardrails(
+        self, key: str, response: LLMResponse, attempt: int
+    ) -> tuple[LLMResponse, Any]:
         """Apply every output guardrail; returns the (possibly changed) reply and a retry verdict."""
         content, calls = response.content, list(response.tool_calls)
         for i, g in enumerate(self.agent.guardrails):
             gctx = GuardrailContext(
-                kind="output", content=content, tool_calls=calls, agent_id=self.agent.id,
-                agent_run_id=self.ctx.execution_id, session_id=self.ctx.session_id, user_id=self.ctx.user_id,
-                conversation_id=self.conversation_id, step=self.n, attempt=attempt, steps=list(self.steps),
+                kind="output",
+                content=content,
+                tool_calls=calls,
+                agent_id=self.agent.id,
+                agent_run_id=self.ctx.execution_id,
+                session_id=self.ctx.session_id,
+                user_id=self.ctx.user_id,
+                conversation_id=self.conversation_id,
+                step=self.n,
+                attempt=attempt,
+                steps=list(self.steps),
             )
             gkey = f"guardrail:{self.n}:{i}" + (f"#retry{attempt}" if attempt else "")
             result = await self._guardrail_step(gkey, g, gctx)
@@ -259,29 +318,57 @@ class _Run:
             if result.modified_content is not None:
                 content = result.modified_content
             if result.modified_tool_calls is not None:
-                calls = [c if isinstance(c, ToolCall) else ToolCall.model_validate(c) for c in result.modified_tool_calls]
+                calls = [
+                    c if isinstance(c, ToolCall) else ToolCall.model_validate(c)
+                    for c in result.modified_tool_calls
+                ]
         return response.model_copy(update={"content": content, "tool_calls": calls}), None
 
-    async def _guardrail_step(self, key: str, g: Guardrail, gctx: GuardrailContext) -> GuardrailResult:
+    async def _guardrail_step(
+        self, key: str, g: Guardrail, gctx: GuardrailContext
+    ) -> GuardrailResult:
         if g.rule is None:
+
             async def call() -> GuardrailResult:
                 return await g.call(self.ctx, gctx)
         else:
             rule = g.rule
 
             async def call() -> GuardrailResult:
-                fmt = {"type": "json_schema", "json_schema": {"name": "verdict", "strict": True, "schema": {
-                    "type": "object", "additionalProperties": False, "required": ["passed", "reason"],
-                    "properties": {"passed": {"type": "boolean"}, "reason": {"type": "string"}}}}}
+                fmt = {
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": "verdict",
+                        "strict": True,
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["passed", "reason"],
+                            "properties": {
+                                "passed": {"type": "boolean"},
+                                "reason": {"type": "string"},
+                            },
+                        },
+                    },
+                }
                 text = gctx.content or json.dumps([c.model_dump() for c in gctx.tool_calls])
-                reply = await complete(self.agent.litellm_model, [
-                    {"role": "system", "content": "You check replies against a rule. Answer with JSON {passed, reason}."},
-                    {"role": "user", "content": f"Rule: {rule}\n\nReply to check:\n{text}"},
-                ], response_format=fmt)
+                reply = await complete(
+                    self.agent.litellm_model,
+                    [
+                        {
+                            "role": "system",
+                            "content": "You check replies against a rule. Answer with JSON {passed, reason}.",
+                        },
+                        {"role": "user", "content": f"Rule: {rule}\n\nReply to check:\n{text}"},
+                    ],
+                    response_format=fmt,
+                )
                 verdict = json.loads(reply.content or "{}")
                 if verdict.get("passed"):
                     return GuardrailResult.continue_with()
-                return GuardrailResult.retry(str(verdict.get("reason") or f"The reply breaks the rule: {rule}"))
+                return GuardrailResult.retry(
+                    str(verdict.get("reason") or f"The reply breaks the rule: {rule}")
+                )
 
         return await self.ctx.step.run(key, call, max_retries=0)
 
@@ -296,15 +383,29 @@ class _Run:
             key = f"llm:{self.n}" + (f"#retry{attempt}" if attempt else "")
             raw = _unique_call_ids(await self._llm_call(key, extra), self.n)
             usage = usage + raw.usage
-            response, verdict = await self._output_guardrails(key, raw, attempt) if agent.guardrails else (raw, None)
+            response, verdict = (
+                await self._output_guardrails(key, raw, attempt)
+                if agent.guardrails
+                else (raw, None)
+            )
             if verdict is not None:
                 guard_retries += 1
                 name, feedback = verdict
                 if guard_retries > agent.guardrail_max_retries:
-                    raise GuardrailFailedError(name, f"{feedback} (still failing after {agent.guardrail_max_retries} retries)")
+                    raise GuardrailFailedError(
+                        name,
+                        f"{feedback} (still failing after {agent.guardrail_max_retries} retries)",
+                    )
                 extra = [
-                    {"role": "assistant", "content": raw.content or json.dumps([c.model_dump() for c in raw.tool_calls])},
-                    {"role": "user", "content": f"Your previous reply was rejected ({name}): {feedback} Please revise it."},
+                    {
+                        "role": "assistant",
+                        "content": raw.content
+                        or json.dumps([c.model_dump() for c in raw.tool_calls]),
+                    },
+                    {
+                        "role": "user",
+                        "content": f"Your previous reply was rejected ({name}): {feedback} Please revise it.",
+                    },
                 ]
                 attempt += 1
                 continue
@@ -318,25 +419,40 @@ class _Run:
                         raise OutputValidationError(agent.id, output_retries, str(exc)) from None
                     extra = [
                         {"role": "assistant", "content": response.content or ""},
-                        {"role": "user", "content": f"{exc} Reply again with only one JSON object matching the schema."},
+                        {
+                            "role": "user",
+                            "content": f"{exc} Reply again with only one JSON object matching the schema.",
+                        },
                     ]
                     attempt += 1
                     continue
             if agent.guardrails and self.streaming:
                 self.emit("stream_start", {"step": key, "attempt": 1})
                 if response.content:
-                    self.emit("text_delta", {"step": key, "content": response.content, "chunk_index": 0})
+                    self.emit(
+                        "text_delta", {"step": key, "content": response.content, "chunk_index": 0}
+                    )
                     await self.ctx.step.publish_workflow_event(
-                        f"text:{self.n}", {"step": key, "content": response.content}, event_type="text_final"
+                        f"text:{self.n}",
+                        {"step": key, "content": response.content},
+                        event_type="text_final",
                     )
             return response, parsed, usage
 
     # ------------------------------------------------------------------ tools
     def _fail_result(self, call: ToolCall, message: str, arguments: Any = None) -> ToolResult:
-        return ToolResult(tool_name=call.name, tool_call_id=call.id, status="failed", arguments=arguments,
-                          error=message, step=self.n)
+        return ToolResult(
+            tool_name=call.name,
+            tool_call_id=call.id,
+            status="failed",
+            arguments=arguments,
+            error=message,
+            step=self.n,
+        )
 
-    async def _tool_step(self, key: str, tool: Tool, args: Any, approval: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def _tool_step(
+        self, key: str, tool: Tool, args: Any, approval: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         async def body() -> dict[str, Any]:
             token = APPROVAL.set(approval)
             try:
@@ -355,9 +471,14 @@ class _Run:
         try:
             return await self.ctx.step.run(key, body, retry=policy)
         except StepExecutionError as exc:
-            return {"ok": False, "error": f"{exc.error_type.rsplit('.', 1)[-1]}: {exc.error_message}"}
+            return {
+                "ok": False,
+                "error": f"{exc.error_type.rsplit('.', 1)[-1]}: {exc.error_message}",
+            }
 
-    async def _approve(self, key: str, call: ToolCall, tool: Tool, arguments: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    async def _approve(
+        self, key: str, call: ToolCall, tool: Tool, arguments: Any, extra: dict[str, Any]
+    ) -> dict[str, Any]:
         if tool.id in self._always_approved:
             # An earlier answer said "always" for this tool. Deterministic on replay: that
             # answer is a journaled step, replayed before this point.
@@ -388,10 +509,15 @@ class _Run:
         for call in calls:
             args_json: Any = call.arguments
             tool = self.tools.get(call.name)
-            self.emit("tool_call_start", {"step": n, "call_id": call.id, "name": call.name, "arguments": call.arguments})
+            self.emit(
+                "tool_call_start",
+                {"step": n, "call_id": call.id, "name": call.name, "arguments": call.arguments},
+            )
             if tool is None:
                 known = ", ".join(sorted(self.tools)) or "none"
-                results[call.id] = self._fail_result(call, f"Unknown tool {call.name!r}. Available tools: {known}.")
+                results[call.id] = self._fail_result(
+                    call, f"Unknown tool {call.name!r}. Available tools: {known}."
+                )
                 continue
             try:
                 args = tool.parse_arguments(call.arguments)
@@ -401,10 +527,16 @@ class _Run:
             args_json = args.model_dump(mode="json")
             if self.agent.hooks["on_tool_start"]:
                 decision = await self._run_hooks(
-                    "on_tool_start", f"{n}:{call.id}", fail_raises=False, current_tool=tool.id, current_payload=args_json,
+                    "on_tool_start",
+                    f"{n}:{call.id}",
+                    fail_raises=False,
+                    current_tool=tool.id,
+                    current_payload=args_json,
                 )
                 if decision.action == HookAction.FAIL:
-                    results[call.id] = self._fail_result(call, f"Tool call blocked: {decision.error_message}", args_json)
+                    results[call.id] = self._fail_result(
+                        call, f"Tool call blocked: {decision.error_message}", args_json
+                    )
                     continue
                 if isinstance(decision.modified_payload, dict):
                     try:
@@ -415,36 +547,63 @@ class _Run:
                     args_json = args.model_dump(mode="json")
             if tool.kind == "ask_user":
                 resp = await self.ctx.step.suspend(f"ask_user:{n}:{call.id}", data=tool.form(args))  # type: ignore[attr-defined]
-                results[call.id] = ToolResult(tool_name=tool.id, tool_call_id=call.id, status="completed",
-                                              arguments=args_json, result=resp.data, step=n)
+                results[call.id] = ToolResult(
+                    tool_name=tool.id,
+                    tool_call_id=call.id,
+                    status="completed",
+                    arguments=args_json,
+                    result=resp.data,
+                    step=n,
+                )
                 continue
             if tool.approval == "always":
                 answer = await self._approve(f"approve:{n}:{call.id}", call, tool, args_json, {})
                 if answer.get("approved") is not True:
                     feedback = answer.get("feedback")
                     results[call.id] = self._fail_result(
-                        call, f"The user rejected this call of {tool.id}." + (f" Feedback: {feedback}" if feedback else ""),
+                        call,
+                        f"The user rejected this call of {tool.id}."
+                        + (f" Feedback: {feedback}" if feedback else ""),
                         args_json,
                     )
                     continue
             runnable.append((call, tool, args))
         outcomes = await asyncio.gather(
-            *(self._tool_step(f"tool:{n}:{call.id}:{call.name}", tool, args) for call, tool, args in runnable)
+            *(
+                self._tool_step(f"tool:{n}:{call.id}:{call.name}", tool, args)
+                for call, tool, args in runnable
+            )
         )
-        for (call, tool, args), out in zip(runnable, outcomes):
+        for (call, tool, args), out in zip(runnable, outcomes, strict=False):
             if "approval" in out:  # the tool asked for a human first (ApprovalRequired)
-                answer = await self._approve(f"approve:{n}:{call.id}", call, tool, args.model_dump(mode="json"),
-                                             out["approval"])
+                answer = await self._approve(
+                    f"approve:{n}:{call.id}",
+                    call,
+                    tool,
+                    args.model_dump(mode="json"),
+                    out["approval"],
+                )
                 if answer.get("approved") is True:
-                    out = await self._tool_step(f"tool:{n}:{call.id}:{call.name}#approved", tool, args, answer)
+                    out = await self._tool_step(
+                        f"tool:{n}:{call.id}:{call.name}#approved", tool, args, answer
+                    )
                 else:
                     feedback = answer.get("feedback")
-                    out = {"ok": False, "error": f"The user rejected this call of {tool.id}."
-                           + (f" Feedback: {feedback}" if feedback else "")}
+                    out = {
+                        "ok": False,
+                        "error": f"The user rejected this call of {tool.id}."
+                        + (f" Feedback: {feedback}" if feedback else ""),
+                    }
             args_json = args.model_dump(mode="json")
             if out.get("ok"):
-                results[call.id] = ToolResult(tool_name=tool.id, tool_call_id=call.id, status="completed",
-                                              arguments=args_json, result=out.get("result"), step=n)
+                results[call.id] = ToolResult(
+                    tool_name=tool.id,
+                    tool_call_id=call.id,
+                    status="completed",
+                    arguments=args_json,
+                    result=out.get("result"),
+                    step=n,
+                )
             else:
                 results[call.id] = self._fail_result(call, str(out.get("error")), args_json)
         ordered: list[ToolResult] = []
@@ -452,21 +611,38 @@ class _Run:
             result = results[call.id]
             if self.agent.hooks["on_tool_end"]:
                 decision = await self._run_hooks(
-                    "on_tool_end", f"{n}:{call.id}", current_tool=call.name, current_payload=result.arguments,
+                    "on_tool_end",
+                    f"{n}:{call.id}",
+                    current_tool=call.name,
+                    current_payload=result.arguments,
                     current_output=result.result if result.status == "completed" else result.error,
                 )
                 if decision.modified_output is not None:
-                    result = result.model_copy(update={"result": decision.modified_output, "status": "completed",
-                                                       "error": None})
-            self.emit("tool_call_finish", {
-                "step": n, "call_id": call.id, "name": call.name, "status": result.status,
-                "result": _jsonable(result.result), "error": result.error,
-            })
+                    result = result.model_copy(
+                        update={
+                            "result": decision.modified_output,
+                            "status": "completed",
+                            "error": None,
+                        }
+                    )
+            self.emit(
+                "tool_call_finish",
+                {
+                    "step": n,
+                    "call_id": call.id,
+                    "name": call.name,
+                    "status": result.status,
+                    "result": _jsonable(result.result),
+                    "error": result.error,
+                },
+            )
             ordered.append(result)
         return ordered
 
     def _tool_message(self, result: ToolResult) -> dict[str, Any]:
-        content = _to_text(result.result) if result.status == "completed" else f"Error: {result.error}"
+        content = (
+            _to_text(result.result) if result.status == "completed" else f"Error: {result.error}"
+        )
         return {"role": "tool", "tool_call_id": result.tool_call_id, "content": content}
 
     # ------------------------------------------------------------------ the run
@@ -479,9 +655,15 @@ class _Run:
                 user_input = decision.modified_payload
         if agent.input_guardrails and isinstance(user_input, str):
             for i, g in enumerate(agent.input_guardrails):
-                gctx = GuardrailContext(kind="input", content=user_input, agent_id=agent.id,
-                                        agent_run_id=ctx.execution_id, session_id=ctx.session_id, user_id=ctx.user_id,
-                                        conversation_id=self.conversation_id)
+                gctx = GuardrailContext(
+                    kind="input",
+                    content=user_input,
+                    agent_id=agent.id,
+                    agent_run_id=ctx.execution_id,
+                    session_id=ctx.session_id,
+                    user_id=ctx.user_id,
+                    conversation_id=self.conversation_id,
+                )
                 result = await self._guardrail_step(f"guardrail:input:{i}", g, gctx)
                 if result.action in (HookAction.FAIL, HookAction.RETRY):
                     raise GuardrailFailedError(g.name, result.error_message or "input rejected")
@@ -504,19 +686,26 @@ class _Run:
             for call in response.tool_calls:
                 self.emit("tool_call", {"step": n, "tool_call": call.model_dump()})
             self.transcript.append(response.to_message())
-            step = AgentStep(step=n, content=response.content, tool_calls=response.tool_calls, usage=usage)
+            step = AgentStep(
+                step=n, content=response.content, tool_calls=response.tool_calls, usage=usage
+            )
             if response.tool_calls:
                 step.tool_results = await self._run_tools(response.tool_calls)
                 self.tool_results.extend(step.tool_results)
                 self.transcript.extend(self._tool_message(r) for r in step.tool_results)
             self.steps.append(step)
-            self.emit("agent_step_end", {"step": n, "usage": usage.model_dump(), "tool_calls": len(response.tool_calls)})
+            self.emit(
+                "agent_step_end",
+                {"step": n, "usage": usage.model_dump(), "tool_calls": len(response.tool_calls)},
+            )
             if agent.hooks["on_agent_step_end"]:
                 await self._run_hooks("on_agent_step_end", str(n), current_output=step)
             if not response.tool_calls:
                 final = parsed
                 break
-            sctx = StopConditionContext(steps=self.steps, agent_id=agent.id, agent_run_id=ctx.execution_id)
+            sctx = StopConditionContext(
+                steps=self.steps, agent_id=agent.id, agent_run_id=ctx.execution_id
+            )
             fired = None
             for cond in agent.stop_conditions:
                 if await cond.evaluate(sctx):
@@ -534,11 +723,24 @@ class _Run:
             decision = await self._run_hooks("on_end", "run", current_output=final)
             if decision.modified_output is not None:
                 final = decision.modified_output
-        schema = agent.output_schema.__name__ if agent.output_schema is not None and stop_reason == "completed" else None
+        schema = (
+            agent.output_schema.__name__
+            if agent.output_schema is not None and stop_reason == "completed"
+            else None
+        )
         return AgentResult(
-            agent_run_id=ctx.execution_id, agent_id=agent.id, result=final, result_schema=schema,
-            stop_reason=stop_reason, tool_results=self.tool_results, steps=self.steps, total_steps=len(self.steps),
-            llm_calls=self.llm_calls, usage=self.usage, messages=self.transcript, conversation_id=self.conversation_id,
+            agent_run_id=ctx.execution_id,
+            agent_id=agent.id,
+            result=final,
+            result_schema=schema,
+            stop_reason=stop_reason,
+            tool_results=self.tool_results,
+            steps=self.steps,
+            total_steps=len(self.steps),
+            llm_calls=self.llm_calls,
+            usage=self.usage,
+            messages=self.transcript,
+            conversation_id=self.conversation_id,
         )
 
 

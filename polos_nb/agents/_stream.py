@@ -39,7 +39,7 @@ class _TextTracker:
         already = self.shown.get(step, "")
         if len(text) > len(already) and text.startswith(already):
             self.shown[step] = text
-            return text[len(already):]
+            return text[len(already) :]
         return ""
 
     def feed(self, event: StreamEvent) -> str:
@@ -79,7 +79,9 @@ class StreamResult:
     starts from the run's beginning and ends when the run ends).
     """
 
-    def __init__(self, client: PolosClient, handle: ExecutionHandle, *, guarded: bool = False) -> None:
+    def __init__(
+        self, client: PolosClient, handle: ExecutionHandle, *, guarded: bool = False
+    ) -> None:
         self.client = client
         self.handle = handle
         self.agent_run_id = handle.id
@@ -107,10 +109,19 @@ class StreamResult:
         seen: set[tuple[Any, ...]] = set()
         async for event in events.stream_workflow(self.client, self.workflow_id, self.agent_run_id):
             data = event.data if isinstance(event.data, dict) else {}
-            if event.event_type in ("tool_call_start", "tool_call_finish", "tool_call", "agent_step_start",
-                                    "agent_step_end"):
-                ident = (event.event_type, (data.get("_metadata") or {}).get("execution_id"), data.get("step"),
-                         data.get("call_id") or (data.get("tool_call") or {}).get("id"))
+            if event.event_type in (
+                "tool_call_start",
+                "tool_call_finish",
+                "tool_call",
+                "agent_step_start",
+                "agent_step_end",
+            ):
+                ident = (
+                    event.event_type,
+                    (data.get("_metadata") or {}).get("execution_id"),
+                    data.get("step"),
+                    data.get("call_id") or (data.get("tool_call") or {}).get("id"),
+                )
                 if ident in seen:
                     continue
                 seen.add(ident)

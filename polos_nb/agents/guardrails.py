@@ -93,7 +93,8 @@ class Guardrail:
             self.name = name or "rule"
             return
         params = [
-            p for p in inspect.signature(func).parameters.values()
+            p
+            for p in inspect.signature(func).parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
         if len(params) != 2:
@@ -115,7 +116,9 @@ class Guardrail:
             return value
         if isinstance(value, HookResult):
             return GuardrailResult(**value.model_dump())
-        raise UserError(f"Guardrail {self.name!r} returned {type(value).__name__}; return a GuardrailResult.")
+        raise UserError(
+            f"Guardrail {self.name!r} returned {type(value).__name__}; return a GuardrailResult."
+        )
 
     def __repr__(self) -> str:
         return f"<Guardrail {self.name}>"

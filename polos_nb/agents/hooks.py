@@ -44,7 +44,14 @@ from ._results import AgentStep, AnyValue
 
 __all__ = ["Hook", "HookAction", "HookContext", "HookResult", "hook"]
 
-HOOK_POINTS = ("on_start", "on_agent_step_start", "on_agent_step_end", "on_tool_start", "on_tool_end", "on_end")
+HOOK_POINTS = (
+    "on_start",
+    "on_agent_step_start",
+    "on_agent_step_end",
+    "on_tool_start",
+    "on_tool_end",
+    "on_end",
+)
 
 
 class HookAction(str, enum.Enum):
@@ -99,11 +106,14 @@ class Hook:
 
     def __init__(self, func: Callable[..., Any], name: str | None = None) -> None:
         params = [
-            p for p in inspect.signature(func).parameters.values()
+            p
+            for p in inspect.signature(func).parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
         if len(params) != 2:
-            raise UserError(f"A hook takes (ctx, hook_ctx); {getattr(func, '__name__', func)!r} takes {len(params)}.")
+            raise UserError(
+                f"A hook takes (ctx, hook_ctx); {getattr(func, '__name__', func)!r} takes {len(params)}."
+            )
         self.func = func
         self.name = name or getattr(func, "__name__", "hook")
 
@@ -117,7 +127,9 @@ class Hook:
         if value is None:
             return HookResult()
         if not isinstance(value, HookResult):
-            raise UserError(f"Hook {self.name!r} returned {type(value).__name__}; return a HookResult or None.")
+            raise UserError(
+                f"Hook {self.name!r} returned {type(value).__name__}; return a HookResult or None."
+            )
         return value
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -21,7 +21,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["CompactionConfig", "conversation_topic", "estimate_tokens", "history_from_events", "summary_messages"]
+__all__ = [
+    "CompactionConfig",
+    "conversation_topic",
+    "estimate_tokens",
+    "history_from_events",
+    "summary_messages",
+]
 
 SUMMARY_PREFIX = "[Prior conversation summary]\n"
 SUMMARY_ACK = "Understood, I have context from our earlier conversation."
@@ -56,7 +62,9 @@ def conversation_topic(agent_id: str, conversation_id: str) -> str:
     agent_part = _SAFE.sub("_", agent_id)[:80]
     conv = _SAFE.sub("_", conversation_id)
     if len(conv) > 120 or conv != conversation_id:
-        conv = conv[:80] + "#" + hashlib.blake2b(conversation_id.encode(), digest_size=8).hexdigest()
+        conv = (
+            conv[:80] + "#" + hashlib.blake2b(conversation_id.encode(), digest_size=8).hexdigest()
+        )
     return f"conversation/{agent_part}/{conv}"
 
 
@@ -73,7 +81,9 @@ def summary_messages(summary: str) -> list[dict[str, Any]]:
     ]
 
 
-def history_from_events(events: list[Any]) -> tuple[str | None, list[tuple[int, list[dict[str, Any]]]]]:
+def history_from_events(
+    events: list[Any],
+) -> tuple[str | None, list[tuple[int, list[dict[str, Any]]]]]:
     """From a conversation topic's events: the latest summary and the turns after it.
 
     Returns ``(summary, [(topic_seq, messages), ...])``.

@@ -45,7 +45,11 @@ __all__ = [
 class StopCondition:
     """A named predicate over :class:`StopConditionContext` (sync or async)."""
 
-    def __init__(self, func: Callable[[StopConditionContext], bool | Awaitable[bool]], name: str | None = None) -> None:
+    def __init__(
+        self,
+        func: Callable[[StopConditionContext], bool | Awaitable[bool]],
+        name: str | None = None,
+    ) -> None:
         self.func = func
         self.name = name or getattr(func, "__name__", "stop_condition")
 
@@ -80,10 +84,14 @@ def stop_condition(func: Callable[..., Any]) -> Any:
     if len(params) == 1:
         return StopCondition(func)
     if len(params) != 2:
-        raise UserError(f"A stop condition takes (ctx) or (ctx, config); {func.__name__} takes {len(params)}.")
+        raise UserError(
+            f"A stop condition takes (ctx) or (ctx, config); {func.__name__} takes {len(params)}."
+        )
 
     def configure(config: Any = None, **kwargs: Any) -> StopCondition:
-        return StopCondition(lambda ctx: func(ctx, config if config is not None else kwargs), func.__name__)
+        return StopCondition(
+            lambda ctx: func(ctx, config if config is not None else kwargs), func.__name__
+        )
 
     configure.__name__ = func.__name__
     configure.__doc__ = func.__doc__
@@ -138,5 +146,6 @@ def executed_tool(config: ExecutedToolConfig) -> StopCondition:
 def has_text(config: HasTextConfig) -> StopCondition:
     """Stop once all of ``config.texts`` appear in the model's text so far."""
     return StopCondition(
-        lambda ctx: all(t in "".join(s.content or "" for s in ctx.steps) for t in config.texts), "has_text"
+        lambda ctx: all(t in "".join(s.content or "" for s in ctx.steps) for t in config.texts),
+        "has_text",
     )

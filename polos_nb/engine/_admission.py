@@ -48,7 +48,9 @@ class Admission:
         else:
             self.limits[queue_name] = limit
 
-    def try_acquire(self, exec_id: str, queue_name: str | None, concurrency_key: str | None) -> bool:
+    def try_acquire(
+        self, exec_id: str, queue_name: str | None, concurrency_key: str | None
+    ) -> bool:
         """Take a slot for ``exec_id`` now, or queue it (FIFO) and return False."""
         limit = self.limits.get(queue_name or "")
         slot = (queue_name or "", concurrency_key or "")
@@ -67,8 +69,13 @@ class Admission:
             waiting.append(exec_id)
         return False
 
-    def release(self, exec_id: str, queue_name: str | None, concurrency_key: str | None,
-                start: Callable[[str], bool]) -> None:
+    def release(
+        self,
+        exec_id: str,
+        queue_name: str | None,
+        concurrency_key: str | None,
+        start: Callable[[str], bool],
+    ) -> None:
         """Give back ``exec_id``'s slot and start the next queued executions that fit.
 
         ``start(exec_id)`` must try to start that execution and return whether it took a
@@ -82,9 +89,8 @@ class Admission:
             if limit is not None and len(self._holders.get(slot, ())) >= limit:
                 return
             head = waiting[0]
-            if not start(head):
-                if waiting and waiting[0] == head:
-                    waiting.popleft()
+            if not start(head) and waiting and waiting[0] == head:
+                waiting.popleft()
 
     def forget(self, exec_id: str) -> None:
         """Drop a queued execution that will never run (cancelled while queued)."""
@@ -100,6 +106,13 @@ class Admission:
             queued = list(self._waiting.get((name, key), ()))
             if not running and not queued:
                 continue
-            out.append(QueueStatus(name=name, concurrency_key=key or None,
-                                   concurrency_limit=self.limits.get(name), running=running, queued=queued))
+            out.append(
+                QueueStatus(
+                    name=name,
+                    concurrency_key=key or None,
+                    concurrency_limit=self.limits.get(name),
+                    running=running,
+                    queued=queued,
+                )
+            )
         return out

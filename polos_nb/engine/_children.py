@@ -45,21 +45,28 @@ class ChildrenMixin:
         if status == "completed":
             self._resolve_ops(parent, wait, ops, output=result)
         else:
-            self._resolve_ops(parent, wait, ops, error=_child_error(ex.workflow_id, ex.id, status, error))
+            self._resolve_ops(
+                parent, wait, ops, error=_child_error(ex.workflow_id, ex.id, status, error)
+            )
         return parent
 
     async def _check_children_done(self, parent: Exec, wait: Wait) -> None:
         child_ids: list[str] = list(wait.detail or [])
         if wait.kind == "child":
             row = await self.read(
-                lambda con: con.execute("SELECT status, result, error, workflow_id FROM executions WHERE id = ?", [child_ids[0]]).fetchone()
+                lambda con: con.execute(
+                    "SELECT status, result, error, workflow_id FROM executions WHERE id = ?",
+                    [child_ids[0]],
+                ).fetchone()
             )
             if row is not None and row[0] in TERMINAL_STATUSES and wait.key in parent.waits:
                 ops: list[Any] = []
                 if row[0] == "completed":
                     self._resolve_ops(parent, wait, ops, output=row[1])
                 else:
-                    self._resolve_ops(parent, wait, ops, error=_child_error(row[3], child_ids[0], row[0], row[2]))
+                    self._resolve_ops(
+                        parent, wait, ops, error=_child_error(row[3], child_ids[0], row[0], row[2])
+                    )
                 await self.commit(ops)
                 self.schedule(parent)
             return
@@ -82,31 +89,53 @@ class ChildrenMixin:
         for child_id in child_ids:
             _, wf_id, status, result, error = by_id[child_id]
             info = _serde.loads(error, strict=False) if error else None
-            items.append({
-                "workflow_id": wf_id,
-                "execution_id": child_id,
-                "success": status == "completed",
-                "result": _serde.loads(result) if (status == "completed" and result is not None) else None,
-                "error": None if status == "completed" else f"{status}: {(info or {}).get('type', '')}: {(info or {}).get('message', '')}",
-            })
+            items.append(
+                {
+                    "workflow_id": wf_id,
+                    "execution_id": child_id,
+                    "success": status == "completed",
+                    "result": _serde.loads(result)
+                    if (status == "completed" and result is not None)
+                    else None,
+                    "error": None
+                    if status == "completed"
+                    else f"{status}: {(info or {}).get('type', '')}: {(info or {}).get('message', '')}",
+                }
+            )
         ops = []
         self._resolve_ops(parent, wait, ops, output=_serde.dumps(items))
         await self.commit(ops)
         self.schedule(parent)
 
     async def start_children(
-        self, parent: Exec, key: str, position: int, kind: str, specs: list[BatchWorkflowInput], *,
-        queue: str | None = None, concurrency_key: str | None = None,
+        self,
+        parent: Exec,
+        key: str,
+        position: int,
+        kind: str,
+        specs: list[BatchWorkflowInput],
+        *,
+        queue: str | None = None,
+        concurrency_key: str | None = None,
     ) -> list[ExecutionHandle]:
         """Create child executions atomically with the parent's step record or wait."""
         existing = parent.children.get(key)
         if existing and kind in ("invoke_wait", "batch_wait"):
             # Children were created before a crash or a replay; wait for them again.
             if key not in parent.waits:
-                wait = Wait(key=key, kind="child" if kind == "invoke_wait" else "batch", position=position,
-                            detail=existing)
+                wait = Wait(
+                    key=key,
+                    kind="child" if kind == "invoke_wait" else "batch",
+                    position=position,
+                    detail=existing,
+                )
                 parent.waits[key] = wait
-                await self.commit([self._wait_insert(parent, wait, self.clock.now()), self._status_op(parent, "waiting")])
+                await self.commit(
+                    [
+                        self._wait_insert(parent, wait, self.clock.now()),
+                        self._status_op(parent, "waiting"),
+                    ]
+                )
                 await self._check_children_done(parent, wait)
             parent.status = "waiting"
             return []
@@ -114,12 +143,21 @@ class ChildrenMixin:
         ops: list[Any] = []
         children: list[Exec] = []
         batch = kind in ("batch_invoke", "batch_wait")
-        for index, ((wf, payload_json, state_json), spec) in enumerate(zip(prepared, specs)):
+        for index, ((wf, payload_json, state_json), spec) in enumerate(
+            zip(prepared, specs, strict=False)
+        ):
             child, insert = self.new_exec(
-                wf.id, wf.workflow_type, payload_json, parent=parent, parent_step_key=key,
-                batch_index=index if batch else None, initial_state_json=state_json, queue_name=queue or wf.queue.name,
+                wf.id,
+                wf.workflow_type,
+                payload_json,
+                parent=parent,
+                parent_step_key=key,
+                batch_index=index if batch else None,
+                initial_state_json=state_json,
+                queue_name=queue or wf.queue.name,
                 concurrency_key=concurrency_key,
-                run_timeout_seconds=spec.run_timeout_seconds if spec.run_timeout_seconds is not None
+                run_timeout_seconds=spec.run_timeout_seconds
+                if spec.run_timeout_seconds is not None
                 else wf.run_timeout_seconds,
             )
             ops.append(insert)
@@ -128,11 +166,29 @@ class ChildrenMixin:
         now = self.clock.now()
         if kind in ("invoke", "batch_invoke"):
             value: Any = handles[0] if kind == "invoke" else handles
-            ops.append(self.step_insert(parent, key, position, kind, 1, "completed", None, _serde.dumps(value), None,
-                                        None, now, now))
+            ops.append(
+                self.step_insert(
+                    parent,
+                    key,
+                    position,
+                    kind,
+                    1,
+                    "completed",
+                    None,
+                    _serde.dumps(value),
+                    None,
+                    None,
+                    now,
+                    now,
+                )
+            )
         else:
-            wait = Wait(key=key, kind="child" if kind == "invoke_wait" else "batch", position=position,
-                        detail=[c.id for c in children])
+            wait = Wait(
+                key=key,
+                kind="child" if kind == "invoke_wait" else "batch",
+                position=position,
+                detail=[c.id for c in children],
+            )
             parent.waits[key] = wait
             ops.append(self._wait_insert(parent, wait, now))
             ops.append(self._status_op(parent, "waiting"))
@@ -157,7 +213,9 @@ class ChildrenMixin:
         ex = self.execs.get(execution_id)
         if ex is None:
             row = await self.read(
-                lambda con: con.execute("SELECT status FROM executions WHERE id = ?", [execution_id]).fetchone()
+                lambda con: con.execute(
+                    "SELECT status FROM executions WHERE id = ?", [execution_id]
+                ).fetchone()
             )
             if row is None:
                 raise ExecutionNotFoundError(execution_id)
@@ -172,7 +230,9 @@ class ChildrenMixin:
                 if other.parent_id == parent_id and other.status not in TERMINAL_STATUSES:
                     tree.append(other)
                     frontier.append(other.id)
-        for node in tree:  # mark the whole tree first: a parent woken by a cancelled child ends cancelled too
+        for node in (
+            tree
+        ):  # mark the whole tree first: a parent woken by a cancelled child ends cancelled too
             node.cancel_requested = True
             node.stop_reason = ("cancelled", self._cancel_error(node))
         for node in reversed(tree):  # children first, so parents see them ended
@@ -181,8 +241,12 @@ class ChildrenMixin:
 
     def _cancel_error(self, ex: Exec) -> str:
         return _serde.dumps(
-            {"type": "polos_nb.errors.ExecutionCancelledError", "message": f"Execution {ex.id} was cancelled.",
-             "execution_id": ex.id})
+            {
+                "type": "polos_nb.errors.ExecutionCancelledError",
+                "message": f"Execution {ex.id} was cancelled.",
+                "execution_id": ex.id,
+            }
+        )
 
     async def _cancel_one(self, ex: Exec) -> None:
         await self._stop(ex, "cancelled", self._cancel_error(ex))
@@ -202,25 +266,44 @@ class ChildrenMixin:
 
     def _arm_deadline(self, ex: Exec) -> None:
         assert ex.deadline is not None
-        ex.deadline_timer = self.clock.call_at(ex.deadline, lambda: self.loop.create_task(self._deadline(ex.id)), self.loop)
+        ex.deadline_timer = self.clock.call_at(
+            ex.deadline, lambda: self.loop.create_task(self._deadline(ex.id)), self.loop
+        )
 
     async def _deadline(self, exec_id: str) -> None:
         ex = self.execs.get(exec_id)
         if ex is None or ex.status in TERMINAL_STATUSES or ex.deadline is None:
             return
-        error = WaitTimeoutError(f"Run of execution {ex.id} ({ex.workflow_id})", ex.deadline.isoformat())
-        for child in [c for c in self.execs.values() if c.parent_id == ex.id and c.status not in TERMINAL_STATUSES]:
+        error = WaitTimeoutError(
+            f"Run of execution {ex.id} ({ex.workflow_id})", ex.deadline.isoformat()
+        )
+        for child in [
+            c
+            for c in self.execs.values()
+            if c.parent_id == ex.id and c.status not in TERMINAL_STATUSES
+        ]:
             await self.cancel(child.id)  # children first, then the run itself
-        await self._stop(ex, "failed", _serde.dumps({
-            "type": "polos_nb.errors.WaitTimeoutError", "message": str(error), "what": error.what,
-            "deadline": error.deadline}))
+        await self._stop(
+            ex,
+            "failed",
+            _serde.dumps(
+                {
+                    "type": "polos_nb.errors.WaitTimeoutError",
+                    "message": str(error),
+                    "what": error.what,
+                    "deadline": error.deadline,
+                }
+            ),
+        )
 
 
 def _child_error(workflow_id: str, child_id: str, status: str, error: str | None) -> str:
     """The parent's journaled error for a child that failed or was cancelled (ChildWorkflowError)."""
     info = _serde.loads(error, strict=False) if error else {}
-    return _serde.dumps({
-        "type": "polos_nb.errors.ChildWorkflowError",
-        "message": f"child {workflow_id} ({child_id}) {status}: {info.get('type', '')}: {info.get('message', '')}",
-        "child_error": info,
-    })
+    return _serde.dumps(
+        {
+            "type": "polos_nb.errors.ChildWorkflowError",
+            "message": f"child {workflow_id} ({child_id}) {status}: {info.get('type', '')}: {info.get('message', '')}",
+            "child_error": info,
+        }
+    )

@@ -157,7 +157,10 @@ class PolosClient:
         return handle._bind(self)
 
     async def batch_invoke(
-        self, workflows: list[BatchWorkflowInput], session_id: str | None = None, user_id: str | None = None
+        self,
+        workflows: list[BatchWorkflowInput],
+        session_id: str | None = None,
+        user_id: str | None = None,
     ) -> list[ExecutionHandle]:
         """Start several executions; returns their handles in order."""
         handles = []
@@ -165,8 +168,12 @@ class PolosClient:
             spec = item if isinstance(item, BatchWorkflowInput) else BatchWorkflowInput(**item)
             handles.append(
                 await self.invoke(
-                    spec.id, spec.payload, session_id=session_id, user_id=user_id,
-                    initial_state=spec.initial_state, run_timeout_seconds=spec.run_timeout_seconds,
+                    spec.id,
+                    spec.payload,
+                    session_id=session_id,
+                    user_id=user_id,
+                    initial_state=spec.initial_state,
+                    run_timeout_seconds=spec.run_timeout_seconds,
                 )
             )
         return handles
@@ -186,7 +193,9 @@ class PolosClient:
         and delivered then (D8). Raises ``ResumeError`` if it was resumed already or the
         execution has ended.
         """
-        await self._on_engine(self._runtime.resume(suspend_workflow_id, suspend_execution_id, suspend_step_key, data))
+        await self._on_engine(
+            self._runtime.resume(suspend_workflow_id, suspend_execution_id, suspend_step_key, data)
+        )
 
     # ------------------------------------------------------------------ reading
     async def get_execution(self, execution_id: str) -> ExecutionInfo:
@@ -203,7 +212,9 @@ class PolosClient:
     ) -> list[ExecutionInfo]:
         """Executions, newest first, optionally filtered by workflow id and status."""
         return await self._on_engine(
-            self._runtime.list_executions(workflow_id=workflow_id, status=status, limit=limit, root_only=root_only)
+            self._runtime.list_executions(
+                workflow_id=workflow_id, status=status, limit=limit, root_only=root_only
+            )
         )
 
     async def wait_for_result(self, execution_id: str, *, timeout: float | None = None) -> Any:
@@ -215,7 +226,7 @@ class PolosClient:
         waiter = self._on_engine(self._runtime.wait_terminal(execution_id))
         try:
             info = await asyncio.wait_for(waiter, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise WorkflowTimeoutError(execution_id, timeout or 0) from None
         return raise_for_terminal(info)
 
@@ -232,21 +243,31 @@ class PolosClient:
         """Replay a finished run from its journal (no side effects) and check it still matches."""
         return await self._on_engine(_tools.replay(self._runtime, execution_id))
 
-    async def fork(self, execution_id: str, at: str | int, result: Any = _tools._UNSET, *,
-                   payload: Any = _tools._UNSET) -> ExecutionHandle:
+    async def fork(
+        self,
+        execution_id: str,
+        at: str | int,
+        result: Any = _tools._UNSET,
+        *,
+        payload: Any = _tools._UNSET,
+    ) -> ExecutionHandle:
         """Start a new run from ``execution_id``'s journal up to step ``at`` (a key or a position).
 
         With ``result=``, that step is recorded with the given value instead of running again;
         later steps run for real. See ``polos_nb.engine._journal_tools``.
         """
-        handle = await self._on_engine(_tools.fork(self._runtime, execution_id, at, result, payload=payload))
+        handle = await self._on_engine(
+            _tools.fork(self._runtime, execution_id, at, result, payload=payload)
+        )
         return handle._bind(self)
 
     async def compare(self, a: str, b: str) -> list[StepComparison]:
         """Two runs' steps side by side, by position (e.g. a run and its fork)."""
         return await self._on_engine(_tools.compare(self._runtime, a, b))
 
-    def stream_events(self, execution_id: str, last_sequence_id: int = 0) -> AsyncIterator[StreamEvent]:
+    def stream_events(
+        self, execution_id: str, last_sequence_id: int = 0
+    ) -> AsyncIterator[StreamEvent]:
         """Stream the events of an execution's tree from its start until it ends.
 
         Same as ``events.stream_workflow(client, None, execution_id)``.
@@ -267,21 +288,31 @@ class PolosClient:
     cancel_execution = cancel
 
     # ------------------------------------------------------------------ sync twins
-    def invoke_sync(self, workflow_id: str | registry.Workflow, payload: Any = None, **options: Any) -> ExecutionHandle:
+    def invoke_sync(
+        self, workflow_id: str | registry.Workflow, payload: Any = None, **options: Any
+    ) -> ExecutionHandle:
         """Blocking twin of :meth:`invoke`."""
         return self._call_sync(self.invoke(workflow_id, payload, **options))
 
-    def resume_sync(self, suspend_workflow_id: str | None, suspend_execution_id: str, suspend_step_key: str,
-                    data: Any = None) -> None:
+    def resume_sync(
+        self,
+        suspend_workflow_id: str | None,
+        suspend_execution_id: str,
+        suspend_step_key: str,
+        data: Any = None,
+    ) -> None:
         """Blocking twin of :meth:`resume`."""
-        return self._call_sync(self.resume(suspend_workflow_id, suspend_execution_id, suspend_step_key, data))
+        return self._call_sync(
+            self.resume(suspend_workflow_id, suspend_execution_id, suspend_step_key, data)
+        )
 
     def get_execution_sync(self, execution_id: str) -> ExecutionInfo:
         """Blocking twin of :meth:`get_execution`."""
         return self._call_sync(self.get_execution(execution_id))
 
-    def list_executions_sync(self, workflow_id: str | None = None, status: str | None = None,
-                             limit: int = 100) -> list[ExecutionInfo]:
+    def list_executions_sync(
+        self, workflow_id: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[ExecutionInfo]:
         """Blocking twin of :meth:`list_executions`."""
         return self._call_sync(self.list_executions(workflow_id, status, limit))
 
@@ -367,7 +398,9 @@ class Worker:
         self.workflows: list[registry.Workflow] = []
         for item in [*(workflows or []), *(agents or [])]:
             if not isinstance(item, registry.Workflow):
-                raise UserError(f"Worker got {item!r}; pass workflows and agents defined with polos_nb.")
+                raise UserError(
+                    f"Worker got {item!r}; pass workflows and agents defined with polos_nb."
+                )
             self.workflows.append(item)
         # Tools run as steps of the agents that use them, so they need no registration here;
         # they are accepted so upstream code (Worker(..., tools=[...])) runs unchanged.

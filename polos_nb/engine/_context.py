@@ -53,7 +53,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CURRENT", "Step", "WorkflowContext", "WorkflowState"]
 
-CURRENT: contextvars.ContextVar[WorkflowContext | None] = contextvars.ContextVar("polos_nb_current", default=None)
+CURRENT: contextvars.ContextVar[WorkflowContext | None] = contextvars.ContextVar(
+    "polos_nb_current", default=None
+)
 """The context of the workflow whose code is running (``None`` outside workflows)."""
 
 
@@ -88,8 +90,10 @@ class WorkflowContext:
         if wf.state_schema is not None:
             raw = ex.state_json if ex.state_json is not None else ex.initial_state_json
             loaded = _serde.loads(raw) if raw is not None else None
-            self.state = loaded if isinstance(loaded, wf.state_schema) else wf.state_schema.model_validate(
-                loaded or {}
+            self.state = (
+                loaded
+                if isinstance(loaded, wf.state_schema)
+                else wf.state_schema.model_validate(loaded or {})
             )
         self.step = Step(self, runtime, ex)
         self._fatal: BaseException | None = None
@@ -125,7 +129,11 @@ def _error_json(exc: BaseException) -> str:
             "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
             "message": str(exc),
             "traceback": "".join(traceback.format_exception(exc))[-4000:],
-            **({"what": exc.what, "deadline": exc.deadline} if isinstance(exc, WaitTimeoutError) else {}),
+            **(
+                {"what": exc.what, "deadline": exc.deadline}
+                if isinstance(exc, WaitTimeoutError)
+                else {}
+            ),
         }
     )
 
@@ -186,7 +194,9 @@ class Step:
                 )
             if ex.replay_only:  # replaying a finished run: every step must come from the journal
                 raise self._fail(
-                    NonDeterminismError(ex.id, position, "no step (the run ended before it)", f"{kind} step {key!r}")
+                    NonDeterminismError(
+                        ex.id, position, "no step (the run ended before it)", f"{kind} step {key!r}"
+                    )
                 )
         return position, record
 
@@ -227,7 +237,9 @@ class Step:
             return StepTimeoutError(record.key, etype, message)
         return StepExecutionError(record.key, etype, message)
 
-    async def _record_value(self, key: str, kind: str, value: Any, extra_ops: list[Any] | None = None) -> Any:
+    async def _record_value(
+        self, key: str, kind: str, value: Any, extra_ops: list[Any] | None = None
+    ) -> Any:
         position, record = self._begin(key, kind)
         if record is not None:
             return self._replay(record)
@@ -235,8 +247,18 @@ class Step:
         ops = list(extra_ops or [])
         ops.append(
             self._rt.step_insert(
-                self._ex, key, position, kind, 1, "completed", None, _serde.dumps(value), None,
-                self._state_json(), now, now,
+                self._ex,
+                key,
+                position,
+                kind,
+                1,
+                "completed",
+                None,
+                _serde.dumps(value),
+                None,
+                self._state_json(),
+                now,
+                now,
             )
         )
         await self._rt.commit(ops)
@@ -302,7 +324,9 @@ class Step:
                     call = func(*args, **kwargs)
                 else:
                     call = _call_in_thread(func, args, kwargs)
-                result = await (call if timeout_s is None else _with_timeout(rt.clock, call, timeout_s, key))
+                result = await (
+                    call if timeout_s is None else _with_timeout(rt.clock, call, timeout_s, key)
+                )
                 output = _serde.dumps(result)
             except Exception as exc:
                 ended = rt.clock.now()
@@ -315,15 +339,29 @@ class Step:
                 await rt.commit(
                     [
                         rt.step_insert(
-                            ex, key, position, "run", attempt, status, input_hash, None,
-                            _error_json(exc), self._state_json(), started, ended,
+                            ex,
+                            key,
+                            position,
+                            "run",
+                            attempt,
+                            status,
+                            input_hash,
+                            None,
+                            _error_json(exc),
+                            self._state_json(),
+                            started,
+                            ended,
                         )
                     ]
                 )
                 ex.attempts[key] = attempt
                 if not retry_now:
-                    error_cls = StepTimeoutError if isinstance(exc, _AttemptTimeout) else StepExecutionError
-                    error = error_cls(key, f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc))
+                    error_cls = (
+                        StepTimeoutError if isinstance(exc, _AttemptTimeout) else StepExecutionError
+                    )
+                    error = error_cls(
+                        key, f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc)
+                    )
                     raise error from exc
                 await rt.clock.sleep(policy.delay(attempt - first_attempt))
                 attempt += 1
@@ -331,8 +369,18 @@ class Step:
             await rt.commit(
                 [
                     rt.step_insert(
-                        ex, key, position, "run", attempt, "completed", input_hash, output, None,
-                        self._state_json(), started, rt.clock.now(),
+                        ex,
+                        key,
+                        position,
+                        "run",
+                        attempt,
+                        "completed",
+                        input_hash,
+                        output,
+                        None,
+                        self._state_json(),
+                        started,
+                        rt.clock.now(),
                     )
                 ]
             )
@@ -369,15 +417,27 @@ class Step:
             [
                 insert,
                 self._rt.step_insert(
-                    self._ex, key, position, "publish", 1, "completed", None,
-                    _serde.dumps(event.sequence_id), None, self._state_json(), now, now,
+                    self._ex,
+                    key,
+                    position,
+                    "publish",
+                    1,
+                    "completed",
+                    None,
+                    _serde.dumps(event.sequence_id),
+                    None,
+                    self._state_json(),
+                    now,
+                    now,
                 ),
             ]
         )
         self._rt.after_publish(topic, event)
         return event.sequence_id  # type: ignore[return-value]
 
-    async def publish_workflow_event(self, key: str, data: Any = None, event_type: str | None = None) -> int:
+    async def publish_workflow_event(
+        self, key: str, data: Any = None, event_type: str | None = None
+    ) -> int:
         """Publish on this execution tree's own topic (what ``stream_workflow`` reads)."""
         return await self.publish_event(key, self._ctx.topic, data, event_type)
 
@@ -416,8 +476,12 @@ class Step:
         if isinstance(data, BaseModel):
             data = data.model_dump(mode="json")
         if data is not None and not isinstance(data, dict):
-            raise UserError(f"suspend data must be a dict or a Pydantic model (got {type(data).__name__}).")
-        early = await self._rt.wait(self._ex, key, position, "suspend", data=data or {}, timeout=timeout_s)
+            raise UserError(
+                f"suspend data must be a dict or a Pydantic model (got {type(data).__name__})."
+            )
+        early = await self._rt.wait(
+            self._ex, key, position, "suspend", data=data or {}, timeout=timeout_s
+        )
         if early is not None:
             return early
         raise Park()
@@ -450,7 +514,7 @@ class Step:
     async def wait_until(self, key: str, when: dt.datetime) -> None:
         """Durable sleep until ``when`` (a naive datetime is taken as UTC)."""
         if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
+            when = when.replace(tzinfo=dt.UTC)
         position, record = self._begin(key, "sleep")
         if record is not None:
             self._replay(record)
@@ -475,7 +539,10 @@ class Step:
         if record is not None:
             return self._rt.bind_handle(self._replay(record))
         spec = BatchWorkflowInput(
-            id=workflow, payload=payload, initial_state=initial_state, run_timeout_seconds=run_timeout_seconds
+            id=workflow,
+            payload=payload,
+            initial_state=initial_state,
+            run_timeout_seconds=run_timeout_seconds,
         )
         handles = await self._rt.start_children(
             self._ex, key, position, "invoke", [spec], queue=queue, concurrency_key=concurrency_key
@@ -501,21 +568,36 @@ class Step:
         if record is not None:
             return self._replay(record)
         spec = BatchWorkflowInput(
-            id=workflow, payload=payload, initial_state=initial_state, run_timeout_seconds=run_timeout_seconds
+            id=workflow,
+            payload=payload,
+            initial_state=initial_state,
+            run_timeout_seconds=run_timeout_seconds,
         )
         await self._rt.start_children(
-            self._ex, key, position, "invoke_wait", [spec], queue=queue, concurrency_key=concurrency_key
+            self._ex,
+            key,
+            position,
+            "invoke_wait",
+            [spec],
+            queue=queue,
+            concurrency_key=concurrency_key,
         )
         raise Park()
 
-    async def batch_invoke(self, key: str, workflows: list[BatchWorkflowInput]) -> list[ExecutionHandle]:
+    async def batch_invoke(
+        self, key: str, workflows: list[BatchWorkflowInput]
+    ) -> list[ExecutionHandle]:
         """Start several child workflows at once; returns their handles in order."""
         position, record = self._begin(key, "batch_invoke")
         if record is not None:
             return [self._rt.bind_handle(h) for h in self._replay(record)]
-        return await self._rt.start_children(self._ex, key, position, "batch_invoke", _specs(workflows))
+        return await self._rt.start_children(
+            self._ex, key, position, "batch_invoke", _specs(workflows)
+        )
 
-    async def batch_invoke_and_wait(self, key: str, workflows: list[BatchWorkflowInput]) -> list[BatchStepResult]:
+    async def batch_invoke_and_wait(
+        self, key: str, workflows: list[BatchWorkflowInput]
+    ) -> list[BatchStepResult]:
         """Start several child workflows and wait for all of them.
 
         Results come back in submission order; a failed child gives a result with
@@ -540,15 +622,21 @@ class Step:
 
     async def batch_agent_invoke(self, key: str, configs: list[Any]) -> list[ExecutionHandle]:
         """Start several agents (``with_input`` configs) at once; returns their handles in order."""
-        return await self.batch_invoke(key, [BatchWorkflowInput(id=c.workflow, payload=c.payload) for c in configs])
+        return await self.batch_invoke(
+            key, [BatchWorkflowInput(id=c.workflow, payload=c.payload) for c in configs]
+        )
 
-    async def batch_agent_invoke_and_wait(self, key: str, configs: list[Any]) -> list[BatchStepResult]:
+    async def batch_agent_invoke_and_wait(
+        self, key: str, configs: list[Any]
+    ) -> list[BatchStepResult]:
         """Run several agents in parallel and wait for all; ``.result`` of each is its ``AgentResult``."""
         return await self.batch_invoke_and_wait(
             key, [BatchWorkflowInput(id=c.workflow, payload=c.payload) for c in configs]
         )
 
-    async def read_topic(self, key: str, topic: str, after_sequence_id: int = 0) -> list[StreamEvent]:
+    async def read_topic(
+        self, key: str, topic: str, after_sequence_id: int = 0
+    ) -> list[StreamEvent]:
         """Read the events on ``topic`` once; the list is journaled, so a replay returns the same list."""
         events = None if self.recorded(key) else await self._rt.read_topic(topic, after_sequence_id)
         return await self._record_value(key, "read_topic", events)
@@ -572,8 +660,18 @@ class Step:
         await self._rt.commit(
             [
                 self._rt.step_insert(
-                    self._ex, key, position, "resume", 1, "completed", None, "null", None,
-                    self._state_json(), now, now,
+                    self._ex,
+                    key,
+                    position,
+                    "resume",
+                    1,
+                    "completed",
+                    None,
+                    "null",
+                    None,
+                    self._state_json(),
+                    now,
+                    now,
                 )
             ]
         )
@@ -588,13 +686,18 @@ _DEFAULT_POLICY = RetryPolicy()
 
 
 def _step_policy(
-    retry: RetryPolicy | None, max_retries: int | None, base_delay: float | None, max_delay: float | None
+    retry: RetryPolicy | None,
+    max_retries: int | None,
+    base_delay: float | None,
+    max_delay: float | None,
 ) -> RetryPolicy:
     if retry is not None:
         if not isinstance(retry, RetryPolicy):
             raise UserError(f"retry= takes a RetryPolicy, got {type(retry).__name__}.")
         if (max_retries, base_delay, max_delay) != (None, None, None):
-            raise UserError("Pass either retry=RetryPolicy(...) or max_retries/base_delay/max_delay, not both.")
+            raise UserError(
+                "Pass either retry=RetryPolicy(...) or max_retries/base_delay/max_delay, not both."
+            )
         return retry
     if (max_retries, base_delay, max_delay) == (None, None, None):
         return _DEFAULT_POLICY
@@ -605,7 +708,9 @@ def _step_policy(
     )
 
 
-async def _call_in_thread(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+async def _call_in_thread(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     result = await asyncio.to_thread(func, *args, **kwargs)
     if inspect.isawaitable(result):
         result = await result

@@ -72,8 +72,11 @@ async def _load_exec(rt: Runtime, execution_id: str) -> tuple[Exec, Any]:
     row = await rt.read(lambda con: con.execute(_EXEC_SELECT, [execution_id]).fetchone())
     if row is None:
         raise ExecutionNotFoundError(execution_id)
-    extra = await rt.read(lambda con: con.execute(
-        "SELECT result, error FROM executions WHERE id = ?", [execution_id]).fetchone())
+    extra = await rt.read(
+        lambda con: con.execute(
+            "SELECT result, error FROM executions WHERE id = ?", [execution_id]
+        ).fetchone()
+    )
     return _exec_from_row(row), extra
 
 
@@ -101,7 +104,8 @@ async def replay(rt: Runtime, execution_id: str) -> ReplayReport:
             raise ctx._fatal
     except Park:
         error = (ctx._fatal and f"{type(ctx._fatal).__name__}: {ctx._fatal}") or (
-            "the run would wait again: its journal ends at a suspension, sleep or child")
+            "the run would wait again: its journal ends at a suspension, sleep or child"
+        )
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -116,9 +120,14 @@ async def replay(rt: Runtime, execution_id: str) -> ReplayReport:
         recorded_type = str((recorded_error or {}).get("type", "")).rsplit(".", 1)[-1]
         matches = error is not None and recorded_type != "" and error.startswith(recorded_type)
     return ReplayReport(
-        execution_id=execution_id, workflow_id=ex.workflow_id, steps_replayed=ctx.step._next_position,
-        matches=matches, result=value, recorded_result=_serde.loads(result_json, strict=False),
-        error=error, recorded_error=recorded_error,
+        execution_id=execution_id,
+        workflow_id=ex.workflow_id,
+        steps_replayed=ctx.step._next_position,
+        matches=matches,
+        result=value,
+        recorded_result=_serde.loads(result_json, strict=False),
+        error=error,
+        recorded_error=recorded_error,
     )
 
 
@@ -133,14 +142,19 @@ async def fork(
     """
     source, _ = await _load_exec(rt, execution_id)
     if source.parent_id is not None:
-        raise UserError(f"Execution {execution_id} is a child run; fork its root execution {source.root_id}.")
+        raise UserError(
+            f"Execution {execution_id} is a child run; fork its root execution {source.root_id}."
+        )
     wf = registry.get_workflow(source.workflow_id)
     if wf is None:
         raise WorkflowNotFoundError(source.workflow_id, list(registry.get_all_workflows()))
-    rows = await rt.read(lambda con: con.execute(
-        "SELECT step_key, position, kind, status, output, error, state FROM steps WHERE execution_id = ?"
-        " AND status IN ('completed', 'failed') AND position IS NOT NULL ORDER BY attempt, seq",
-        [execution_id]).fetchall())
+    rows = await rt.read(
+        lambda con: con.execute(
+            "SELECT step_key, position, kind, status, output, error, state FROM steps WHERE execution_id = ?"
+            " AND status IN ('completed', 'failed') AND position IS NOT NULL ORDER BY attempt, seq",
+            [execution_id],
+        ).fetchall()
+    )
     latest: dict[str, tuple[Any, ...]] = {}
     for row in rows:
         latest[row[0]] = row
@@ -148,8 +162,10 @@ async def fork(
     if isinstance(at, str):
         match = latest.get(at)
         if match is None:
-            raise UserError(f"Execution {execution_id} has no journaled step {at!r}; "
-                            f"its steps are {sorted(latest, key=lambda k: latest[k][1])}.")
+            raise UserError(
+                f"Execution {execution_id} has no journaled step {at!r}; "
+                f"its steps are {sorted(latest, key=lambda k: latest[k][1])}."
+            )
         position = match[1]
     elif isinstance(at, int) and not isinstance(at, bool) and at >= 0:
         position = at
@@ -161,20 +177,46 @@ async def fork(
     if payload is not _UNSET:
         payload_json = _serde.dumps(wf.validate_payload(payload)) if wf._takes_payload else None
     ex, insert = rt.new_exec(
-        wf.id, wf.workflow_type, payload_json, initial_state_json=source.initial_state_json,
-        queue_name=source.queue_name, concurrency_key=source.concurrency_key, session_id=source.session_id,
+        wf.id,
+        wf.workflow_type,
+        payload_json,
+        initial_state_json=source.initial_state_json,
+        queue_name=source.queue_name,
+        concurrency_key=source.concurrency_key,
+        session_id=source.session_id,
         user_id=source.user_id,
     )
-    ops: list[Any] = [insert, Sql("UPDATE executions SET forked_from = ?, fork_position = ? WHERE id = ?",
-                                  [execution_id, position, ex.id])]
+    ops: list[Any] = [
+        insert,
+        Sql(
+            "UPDATE executions SET forked_from = ?, fork_position = ? WHERE id = ?",
+            [execution_id, position, ex.id],
+        ),
+    ]
     now = rt.clock.now()
     for pos in sorted(p for p in by_position if p < position):
         key, _, kind, status, output, error, state = by_position[pos]
-        ops.append(rt.step_insert(ex, key, pos, kind, 1, status, None, output, error, state, now, now))
+        ops.append(
+            rt.step_insert(ex, key, pos, kind, 1, status, None, output, error, state, now, now)
+        )
     if result is not _UNSET:
         key, _, kind, _, _, _, state = by_position[position]
-        ops.append(rt.step_insert(ex, key, position, kind, 1, "completed", None, _serde.dumps(result), None,
-                                  state, now, now))
+        ops.append(
+            rt.step_insert(
+                ex,
+                key,
+                position,
+                kind,
+                1,
+                "completed",
+                None,
+                _serde.dumps(result),
+                None,
+                state,
+                now,
+                now,
+            )
+        )
     await rt.commit(ops)
     rt.adopt(ex)
     return rt.bind_handle(ex.handle())
@@ -184,13 +226,19 @@ async def compare(rt: Runtime, a: str, b: str) -> list[StepComparison]:
     """Both runs' steps by position: keys, statuses, outputs, and whether they agree."""
 
     async def steps(execution_id: str) -> dict[int, tuple[Any, ...]]:
-        rows = await rt.read(lambda con: con.execute(
-            "SELECT position, step_key, kind, status, output, error FROM steps WHERE execution_id = ?"
-            " AND status IN ('completed', 'failed') AND position IS NOT NULL ORDER BY attempt, seq",
-            [execution_id]).fetchall())
+        rows = await rt.read(
+            lambda con: con.execute(
+                "SELECT position, step_key, kind, status, output, error FROM steps WHERE execution_id = ?"
+                " AND status IN ('completed', 'failed') AND position IS NOT NULL ORDER BY attempt, seq",
+                [execution_id],
+            ).fetchall()
+        )
         if not rows:
-            exists = await rt.read(lambda con: con.execute(
-                "SELECT 1 FROM executions WHERE id = ?", [execution_id]).fetchone())
+            exists = await rt.read(
+                lambda con: con.execute(
+                    "SELECT 1 FROM executions WHERE id = ?", [execution_id]
+                ).fetchone()
+            )
             if exists is None:
                 raise ExecutionNotFoundError(execution_id)
         return {r[0]: r for r in rows}
@@ -199,12 +247,24 @@ async def compare(rt: Runtime, a: str, b: str) -> list[StepComparison]:
     out = []
     for position in sorted(set(left) | set(right)):
         la, rb = left.get(position), right.get(position)
-        value_a = _serde.loads(la[4] if la[3] == "completed" else la[5], strict=False) if la else None
-        value_b = _serde.loads(rb[4] if rb[3] == "completed" else rb[5], strict=False) if rb else None
+        value_a = (
+            _serde.loads(la[4] if la[3] == "completed" else la[5], strict=False) if la else None
+        )
+        value_b = (
+            _serde.loads(rb[4] if rb[3] == "completed" else rb[5], strict=False) if rb else None
+        )
         same = la is not None and rb is not None and la[1:5] == rb[1:5]
-        out.append(StepComparison(
-            position=position, key_a=la[1] if la else None, key_b=rb[1] if rb else None,
-            kind=(la or rb)[2], status_a=la[3] if la else None, status_b=rb[3] if rb else None,
-            output_a=value_a, output_b=value_b, same=same,
-        ))
+        out.append(
+            StepComparison(
+                position=position,
+                key_a=la[1] if la else None,
+                key_b=rb[1] if rb else None,
+                kind=(la or rb)[2],
+                status_a=la[3] if la else None,
+                status_b=rb[3] if rb else None,
+                output_a=value_a,
+                output_b=value_b,
+                same=same,
+            )
+        )
     return out

@@ -37,7 +37,9 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
-            raise UserError(f"RetryPolicy.max_retries must be an int >= 0 (got {self.max_retries!r}).")
+            raise UserError(
+                f"RetryPolicy.max_retries must be an int >= 0 (got {self.max_retries!r})."
+            )
         if self.base_delay < 0 or self.max_delay < 0:
             raise UserError("RetryPolicy delays must be >= 0 seconds.")
         if self.base_delay > self.max_delay:
@@ -51,7 +53,9 @@ class RetryPolicy:
             value = getattr(self, name)
             if isinstance(value, type):
                 object.__setattr__(self, name, (value,))
-            elif not all(isinstance(t, type) and issubclass(t, BaseException) for t in getattr(self, name)):
+            elif not all(
+                isinstance(t, type) and issubclass(t, BaseException) for t in getattr(self, name)
+            ):
                 raise UserError(f"RetryPolicy.{name} must be exception classes.")
 
     def delay(self, retry_index: int) -> float:
@@ -80,7 +84,8 @@ class Queue:
         if not isinstance(self.name, str) or not self.name.strip():
             raise UserError(f"A queue needs a non-empty name (got {self.name!r}).")
         if self.concurrency_limit is not None and (
-            not isinstance(self.concurrency_limit, int) or isinstance(self.concurrency_limit, bool)
+            not isinstance(self.concurrency_limit, int)
+            or isinstance(self.concurrency_limit, bool)
             or self.concurrency_limit < 1
         ):
             raise UserError(
@@ -105,6 +110,8 @@ def as_queue(value: Any, default_name: str) -> Queue:
     if isinstance(value, dict):
         unknown = set(value) - {"name", "concurrency_limit"}
         if unknown:
-            raise UserError(f"Unknown queue option(s) {sorted(unknown)}; use 'name' and 'concurrency_limit'.")
+            raise UserError(
+                f"Unknown queue option(s) {sorted(unknown)}; use 'name' and 'concurrency_limit'."
+            )
         return Queue(value.get("name") or default_name, value.get("concurrency_limit"))
     raise UserError(f"queue= takes a name, a Queue or a dict, not {type(value).__name__}.")

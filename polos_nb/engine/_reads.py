@@ -41,7 +41,9 @@ class ReadsMixin:
         self.after_publish(topic, event)
         return event
 
-    async def read_topic(self, topic: str, after_sequence_id: int = 0, limit: int | None = None) -> list[StreamEvent]:
+    async def read_topic(
+        self, topic: str, after_sequence_id: int = 0, limit: int | None = None
+    ) -> list[StreamEvent]:
         validate_topic(topic)
         rows = await self.read(
             lambda con: con.execute(
@@ -52,8 +54,14 @@ class ReadsMixin:
         )
         out = []
         for seq, topic_seq, event_type, data, created in rows:
-            event = StreamEvent(id=str(seq), sequence_id=topic_seq, topic=topic, event_type=event_type,
-                                data=_serde.loads(data, strict=False), created_at=_aware(created))
+            event = StreamEvent(
+                id=str(seq),
+                sequence_id=topic_seq,
+                topic=topic,
+                event_type=event_type,
+                data=_serde.loads(data, strict=False),
+                created_at=_aware(created),
+            )
             event._journal_seq = seq
             out.append(event)
         return out
@@ -68,7 +76,8 @@ class ReadsMixin:
             lambda con: con.execute(
                 "SELECT id, workflow_id, workflow_type, status, payload, result, error, state, parent_execution_id,"
                 " root_execution_id, root_workflow_id, parent_step_key, queue_name, concurrency_key, session_id,"
-                " user_id, created_at, started_at, completed_at FROM executions WHERE id = ?", [execution_id]
+                " user_id, created_at, started_at, completed_at FROM executions WHERE id = ?",
+                [execution_id],
             ).fetchone()
         )
         if row is None:
@@ -76,7 +85,11 @@ class ReadsMixin:
         return _info_from_row(row)
 
     async def list_executions(
-        self, *, workflow_id: str | None = None, status: str | None = None, limit: int = 100,
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
         root_only: bool = False,
     ) -> list[ExecutionInfo]:
         where, params = [], []
@@ -95,7 +108,8 @@ class ReadsMixin:
                 "SELECT id, workflow_id, workflow_type, status, payload, result, error, state, parent_execution_id,"
                 " root_execution_id, root_workflow_id, parent_step_key, queue_name, concurrency_key, session_id,"
                 f" user_id, created_at, started_at, completed_at FROM executions {clause}"
-                " ORDER BY created_at DESC LIMIT ?", params
+                " ORDER BY created_at DESC LIMIT ?",
+                params,
             ).fetchall()
         )
         return [_info_from_row(r) for r in rows]
@@ -108,8 +122,11 @@ class ReadsMixin:
             await asyncio.shield(ex.done)
         return await self.get_execution(execution_id)
 
-    async def history(self, root_execution_id: str, topic: str, after_seq: int = 0) -> list[tuple[int, StreamEvent]]:
+    async def history(
+        self, root_execution_id: str, topic: str, after_seq: int = 0
+    ) -> list[tuple[int, StreamEvent]]:
         """Persisted events of an execution tree (its topic events and step records), in journal order."""
+
         def load(con: Any) -> Any:
             events = con.execute(
                 "SELECT seq, topic_seq, event_type, data, created_at FROM events WHERE topic = ? AND seq > ?",
@@ -126,10 +143,38 @@ class ReadsMixin:
         events, steps = await self.read(load)
         out: list[tuple[int, StreamEvent]] = []
         for seq, topic_seq, event_type, data, created in events:
-            out.append((seq, StreamEvent(id=str(seq), sequence_id=topic_seq, topic=topic, event_type=event_type,
-                                         data=_serde.loads(data, strict=False), created_at=_aware(created))))
+            out.append(
+                (
+                    seq,
+                    StreamEvent(
+                        id=str(seq),
+                        sequence_id=topic_seq,
+                        topic=topic,
+                        event_type=event_type,
+                        data=_serde.loads(data, strict=False),
+                        created_at=_aware(created),
+                    ),
+                )
+            )
         for seq, exec_id, wf_id, key, kind, attempt, status, output, error, started, ended in steps:
-            out.append((seq, _step_event(exec_id, wf_id, topic, key, kind, attempt, status, output, error, seq,
-                                         _aware(started), _aware(ended))))
+            out.append(
+                (
+                    seq,
+                    _step_event(
+                        exec_id,
+                        wf_id,
+                        topic,
+                        key,
+                        kind,
+                        attempt,
+                        status,
+                        output,
+                        error,
+                        seq,
+                        _aware(started),
+                        _aware(ended),
+                    ),
+                )
+            )
         out.sort(key=lambda pair: pair[0])
         return out

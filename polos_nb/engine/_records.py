@@ -95,7 +95,9 @@ class Exec:
     task: asyncio.Task[Any] | None = None
     rerun: bool = False
     cancel_requested: bool = False
-    stop_reason: tuple[str, str] | None = None  # (final status, error JSON) when stopped from outside
+    stop_reason: tuple[str, str] | None = (
+        None  # (final status, error JSON) when stopped from outside
+    )
     deadline_timer: TimerHandle | None = None
     done: asyncio.Future[None] | None = None
 
@@ -118,11 +120,24 @@ class Exec:
 
 
 def _step_event(
-    exec_id: str, wf_id: str, topic: str, key: str, kind: str, attempt: int, status: str, output: str | None,
-    error: str | None, seq: int, started: dt.datetime | None, ended: dt.datetime,
+    exec_id: str,
+    wf_id: str,
+    topic: str,
+    key: str,
+    kind: str,
+    attempt: int,
+    status: str,
+    output: str | None,
+    error: str | None,
+    seq: int,
+    started: dt.datetime | None,
+    ended: dt.datetime,
 ) -> StreamEvent:
     data: dict[str, Any] = {
-        "step_key": key, "step_type": kind, "attempt": attempt, "status": status,
+        "step_key": key,
+        "step_type": kind,
+        "attempt": attempt,
+        "status": status,
         "started_at": started.isoformat() if started else None,
         "_metadata": {"execution_id": exec_id, "workflow_id": wf_id},
     }
@@ -130,8 +145,14 @@ def _step_event(
         data["result"] = _serde.loads(output, strict=False)
     if error is not None:
         data["error"] = _serde.loads(error, strict=False)
-    event = StreamEvent(id=f"step:{seq}", sequence_id=None, topic=topic, event_type="step_finish", data=data,
-                        created_at=ended)
+    event = StreamEvent(
+        id=f"step:{seq}",
+        sequence_id=None,
+        topic=topic,
+        event_type="step_finish",
+        data=data,
+        created_at=ended,
+    )
     event._journal_seq = seq  # type: ignore[attr-defined]
     return event
 
@@ -143,40 +164,113 @@ def _as_event_data(data: Any) -> dict[str, Any]:
 
 
 def _payload_of(event: StreamEvent) -> EventPayload:
-    return EventPayload(id=event.id, sequence_id=event.sequence_id or 0, topic=event.topic,
-                        event_type=event.event_type, data=event.data, created_at=event.created_at)
+    return EventPayload(
+        id=event.id,
+        sequence_id=event.sequence_id or 0,
+        topic=event.topic,
+        event_type=event.event_type,
+        data=event.data,
+        created_at=event.created_at,
+    )
 
 
 def _aware(value: Any) -> Any:
     if isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc)
+        return value.astimezone(dt.UTC)
     return value
 
 
 def _exec_from_row(row: Any) -> Exec:
-    (id_, wf_id, wf_type, status, payload, initial_state, state, parent, root, root_wf, parent_key, batch_index,
-     queue_name, concurrency_key, session_id, user_id, created, started, deadline, run_attempt) = row
+    (
+        id_,
+        wf_id,
+        wf_type,
+        status,
+        payload,
+        initial_state,
+        state,
+        parent,
+        root,
+        root_wf,
+        parent_key,
+        batch_index,
+        queue_name,
+        concurrency_key,
+        session_id,
+        user_id,
+        created,
+        started,
+        deadline,
+        run_attempt,
+    ) = row
     return Exec(
-        id=id_, workflow_id=wf_id, workflow_type=wf_type, status=status, payload_json=payload,
-        initial_state_json=initial_state, state_json=state, parent_id=parent, root_id=root, root_workflow_id=root_wf,
-        parent_step_key=parent_key, batch_index=batch_index, queue_name=queue_name, concurrency_key=concurrency_key,
-        session_id=session_id, user_id=user_id, created_at=_aware(created), started_at=_aware(started),
-        deadline=_aware(deadline), run_attempt=run_attempt or 1,
+        id=id_,
+        workflow_id=wf_id,
+        workflow_type=wf_type,
+        status=status,
+        payload_json=payload,
+        initial_state_json=initial_state,
+        state_json=state,
+        parent_id=parent,
+        root_id=root,
+        root_workflow_id=root_wf,
+        parent_step_key=parent_key,
+        batch_index=batch_index,
+        queue_name=queue_name,
+        concurrency_key=concurrency_key,
+        session_id=session_id,
+        user_id=user_id,
+        created_at=_aware(created),
+        started_at=_aware(started),
+        deadline=_aware(deadline),
+        run_attempt=run_attempt or 1,
     )
 
 
 def _info_from_row(row: Any) -> ExecutionInfo:
-    (id_, wf_id, wf_type, status, payload, result, error, state, parent, root, root_wf, parent_key, queue_name,
-     concurrency_key, session_id, user_id, created, started, completed) = row
+    (
+        id_,
+        wf_id,
+        wf_type,
+        status,
+        payload,
+        result,
+        error,
+        state,
+        parent,
+        root,
+        root_wf,
+        parent_key,
+        queue_name,
+        concurrency_key,
+        session_id,
+        user_id,
+        created,
+        started,
+        completed,
+    ) = row
     return ExecutionInfo(
-        id=id_, workflow_id=wf_id, workflow_type=wf_type, status=status,
-        payload=_lenient(payload), result=_lenient(result),
-        error=_serde.loads(error, strict=False), state=_serde.loads(state, strict=False), parent_execution_id=parent,
-        root_execution_id=root, root_workflow_id=root_wf, step_key=parent_key, queue_name=queue_name,
-        concurrency_key=concurrency_key, session_id=session_id, user_id=user_id, created_at=_aware(created),
-        started_at=_aware(started), completed_at=_aware(completed),
+        id=id_,
+        workflow_id=wf_id,
+        workflow_type=wf_type,
+        status=status,
+        payload=_lenient(payload),
+        result=_lenient(result),
+        error=_serde.loads(error, strict=False),
+        state=_serde.loads(state, strict=False),
+        parent_execution_id=parent,
+        root_execution_id=root,
+        root_workflow_id=root_wf,
+        step_key=parent_key,
+        queue_name=queue_name,
+        concurrency_key=concurrency_key,
+        session_id=session_id,
+        user_id=user_id,
+        created_at=_aware(created),
+        started_at=_aware(started),
+        completed_at=_aware(completed),
     )
 
 
@@ -194,7 +288,9 @@ def _run_retryable(policy: RetryPolicy | None, exc: Exception, run_attempt: int)
         return False
     if isinstance(exc, (NonDeterminismError, UserError)):
         return False
-    cause = exc.__cause__ if isinstance(exc, StepExecutionError) and exc.__cause__ is not None else exc
+    cause = (
+        exc.__cause__ if isinstance(exc, StepExecutionError) and exc.__cause__ is not None else exc
+    )
     return policy.retries(cause)
 
 
@@ -211,7 +307,11 @@ def raise_for_terminal(info: ExecutionInfo) -> Any:
         raise ExecutionCancelledError(info.id)
     error = info.error or {}
     if isinstance(error, dict) and str(error.get("type", "")).endswith("WaitTimeoutError"):
-        raise WaitTimeoutError(error.get("what", f"Execution {info.id}"), error.get("deadline", "?"))
-    raise ExecutionFailedError(info.id, str(error.get("type", "Error")) if isinstance(error, dict) else "Error",
-                               str(error.get("message", "")) if isinstance(error, dict) else str(error))
-
+        raise WaitTimeoutError(
+            error.get("what", f"Execution {info.id}"), error.get("deadline", "?")
+        )
+    raise ExecutionFailedError(
+        info.id,
+        str(error.get("type", "Error")) if isinstance(error, dict) else "Error",
+        str(error.get("message", "")) if isinstance(error, dict) else str(error),
+    )

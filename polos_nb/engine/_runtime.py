@@ -66,16 +66,48 @@ __all__ = ["Runtime"]
 log = logging.getLogger("polos_nb.engine")
 
 _STEP_COLUMNS = (
-    "seq", "execution_id", "root_execution_id", "position", "step_key", "kind", "attempt",
-    "status", "input_hash", "output", "error", "state", "started_at", "ended_at", "run_attempt",
+    "seq",
+    "execution_id",
+    "root_execution_id",
+    "position",
+    "step_key",
+    "kind",
+    "attempt",
+    "status",
+    "input_hash",
+    "output",
+    "error",
+    "state",
+    "started_at",
+    "ended_at",
+    "run_attempt",
 )
 _EXEC_COLUMNS = (
-    "id", "workflow_id", "workflow_type", "status", "payload", "initial_state", "state",
-    "parent_execution_id", "root_execution_id", "root_workflow_id", "parent_step_key",
-    "batch_index", "queue_name", "concurrency_key", "session_id", "user_id",
-    "run_timeout_seconds", "deadline", "created_at", "updated_at", "seq",
+    "id",
+    "workflow_id",
+    "workflow_type",
+    "status",
+    "payload",
+    "initial_state",
+    "state",
+    "parent_execution_id",
+    "root_execution_id",
+    "root_workflow_id",
+    "parent_step_key",
+    "batch_index",
+    "queue_name",
+    "concurrency_key",
+    "session_id",
+    "user_id",
+    "run_timeout_seconds",
+    "deadline",
+    "created_at",
+    "updated_at",
+    "seq",
 )
 _EVENT_COLUMNS = ("seq", "topic", "topic_seq", "event_type", "data", "execution_id", "created_at")
+
+
 class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
     """Owns one journal and the engine thread. Get it through ``PolosClient``."""
 
@@ -132,7 +164,9 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         """Run ``coro`` on the engine loop and block for its result (not from the engine thread)."""
         if threading.current_thread() is self._thread:
             coro.close()
-            raise UserError("A blocking polos_nb call was made from inside a workflow; use await instead.")
+            raise UserError(
+                "A blocking polos_nb call was made from inside a workflow; use await instead."
+            )
         return self.submit(coro).result()
 
     def close(self) -> None:
@@ -143,7 +177,9 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         registry.remove_listener(self._listener)
 
         async def shutdown() -> None:
-            tasks = [ex.task for ex in self.execs.values() if ex.task is not None and not ex.task.done()]
+            tasks = [
+                ex.task for ex in self.execs.values() if ex.task is not None and not ex.task.done()
+            ]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -172,9 +208,19 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         return await asyncio.wrap_future(self.journal.read(reader))
 
     def step_insert(
-        self, ex: Exec, key: str, position: int | None, kind: str, attempt: int, status: str,
-        input_hash: str | None, output: str | None, error: str | None, state: str | None,
-        started: dt.datetime | None, ended: dt.datetime,
+        self,
+        ex: Exec,
+        key: str,
+        position: int | None,
+        kind: str,
+        attempt: int,
+        status: str,
+        input_hash: str | None,
+        output: str | None,
+        error: str | None,
+        state: str | None,
+        started: dt.datetime | None,
+        ended: dt.datetime,
     ) -> Insert:
         """Build the journal row for one step attempt, and remember it in memory."""
         seq = self.next_seq()
@@ -183,12 +229,29 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             if position is not None:
                 ex.positions[position] = key
         if status in ("completed", "failed"):
-            self._emit_step_finish(ex, key, kind, attempt, status, output, error, seq, started, ended)
+            self._emit_step_finish(
+                ex, key, kind, attempt, status, output, error, seq, started, ended
+            )
         return Insert(
             "steps",
             _STEP_COLUMNS,
-            (seq, ex.id, ex.root_id, position, key, kind, attempt, status, input_hash, output, error,
-             state, started, ended, ex.run_attempt),
+            (
+                seq,
+                ex.id,
+                ex.root_id,
+                position,
+                key,
+                kind,
+                attempt,
+                status,
+                input_hash,
+                output,
+                error,
+                state,
+                started,
+                ended,
+                ex.run_attempt,
+            ),
         )
 
     def _status_op(self, ex: Exec, status: str, **extra: Any) -> Update:
@@ -200,7 +263,9 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
     async def _topic_next(self, topic: str) -> int:
         if topic not in self._topic_seq:
             row = await self.read(
-                lambda con: con.execute("SELECT max(topic_seq) FROM events WHERE topic = ?", [topic]).fetchone()
+                lambda con: con.execute(
+                    "SELECT max(topic_seq) FROM events WHERE topic = ?", [topic]
+                ).fetchone()
             )
             self._topic_seq.setdefault(topic, row[0] or 0)
         self._topic_seq[topic] += 1
@@ -211,9 +276,13 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
     ) -> tuple[Insert, StreamEvent]:
         """Build an event row (with its per-topic sequence); publish it with :meth:`after_publish`."""
         validate_topic(topic)
-        return self._event_row(topic, await self._topic_next(topic), event_type, data_json, execution_id)
+        return self._event_row(
+            topic, await self._topic_next(topic), event_type, data_json, execution_id
+        )
 
-    def _lifecycle_event(self, ex: Exec, event_type: str, data: dict[str, Any]) -> tuple[Insert, StreamEvent]:
+    def _lifecycle_event(
+        self, ex: Exec, event_type: str, data: dict[str, Any]
+    ) -> tuple[Insert, StreamEvent]:
         """An event on the execution tree's topic; the topic's counter is known (created with the root)."""
         topic = ex.topic
         self._topic_seq[topic] = self._topic_seq.get(topic, 0) + 1
@@ -221,16 +290,29 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         return self._event_row(topic, self._topic_seq[topic], event_type, _serde.dumps(data), ex.id)
 
     def _event_row(
-        self, topic: str, topic_seq: int, event_type: str | None, data_json: str, execution_id: str | None
+        self,
+        topic: str,
+        topic_seq: int,
+        event_type: str | None,
+        data_json: str,
+        execution_id: str | None,
     ) -> tuple[Insert, StreamEvent]:
         seq = self.next_seq()
         now = self.clock.now()
         event = StreamEvent(
-            id=str(seq), sequence_id=topic_seq, topic=topic, event_type=event_type,
-            data=_serde.loads(data_json, strict=False), created_at=now,
+            id=str(seq),
+            sequence_id=topic_seq,
+            topic=topic,
+            event_type=event_type,
+            data=_serde.loads(data_json, strict=False),
+            created_at=now,
         )
         event._journal_seq = seq  # type: ignore[attr-defined]
-        return Insert("events", _EVENT_COLUMNS, (seq, topic, topic_seq, event_type, data_json, execution_id, now)), event
+        return Insert(
+            "events",
+            _EVENT_COLUMNS,
+            (seq, topic, topic_seq, event_type, data_json, execution_id, now),
+        ), event
 
     # ================================================================== live event bus
     def subscribe(self, topic: str, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
@@ -255,33 +337,72 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             return
         payload = dict(data)
         payload["_metadata"] = {"execution_id": ex.id, "workflow_id": ex.workflow_id}
-        event = StreamEvent(id=f"live:{new_id()}", sequence_id=None, topic=ex.topic, event_type=event_type,
-                            data=payload, created_at=self.clock.now())
+        event = StreamEvent(
+            id=f"live:{new_id()}",
+            sequence_id=None,
+            topic=ex.topic,
+            event_type=event_type,
+            data=payload,
+            created_at=self.clock.now(),
+        )
         if threading.current_thread() is self._thread:
             self._emit(event)
         else:  # e.g. from a sync step function running in a worker thread
             self.loop.call_soon_threadsafe(self._emit, event)
 
-    def emit_step_start(self, ex: Exec, key: str, kind: str, attempt: int, started: dt.datetime) -> None:
+    def emit_step_start(
+        self, ex: Exec, key: str, kind: str, attempt: int, started: dt.datetime
+    ) -> None:
         if not self._subscribers.get(ex.topic):
             return
         self._emit(
             StreamEvent(
-                id=f"{ex.id}:{key}:{attempt}:start", sequence_id=None, topic=ex.topic, event_type="step_start",
-                data={"step_key": key, "step_type": kind, "attempt": attempt,
-                      "_metadata": {"execution_id": ex.id, "workflow_id": ex.workflow_id}},
+                id=f"{ex.id}:{key}:{attempt}:start",
+                sequence_id=None,
+                topic=ex.topic,
+                event_type="step_start",
+                data={
+                    "step_key": key,
+                    "step_type": kind,
+                    "attempt": attempt,
+                    "_metadata": {"execution_id": ex.id, "workflow_id": ex.workflow_id},
+                },
                 created_at=started,
             )
         )
 
     def _emit_step_finish(
-        self, ex: Exec, key: str, kind: str, attempt: int, status: str, output: str | None,
-        error: str | None, seq: int, started: dt.datetime | None, ended: dt.datetime,
+        self,
+        ex: Exec,
+        key: str,
+        kind: str,
+        attempt: int,
+        status: str,
+        output: str | None,
+        error: str | None,
+        seq: int,
+        started: dt.datetime | None,
+        ended: dt.datetime,
     ) -> None:
         if not self._subscribers.get(ex.topic):
             return
-        self.loop.call_soon(self._emit, _step_event(ex.id, ex.workflow_id, ex.topic, key, kind, attempt, status,
-                                                    output, error, seq, started, ended))
+        self.loop.call_soon(
+            self._emit,
+            _step_event(
+                ex.id,
+                ex.workflow_id,
+                ex.topic,
+                key,
+                kind,
+                attempt,
+                status,
+                output,
+                error,
+                seq,
+                started,
+                ended,
+            ),
+        )
 
     def after_publish(self, topic: str, event: StreamEvent) -> None:
         """Deliver a committed event to live subscribers and to executions waiting on its topic."""
@@ -294,7 +415,9 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
                 continue
             if (wait.after_topic_seq or 0) < (event.sequence_id or 0):
                 self._topic_waits[topic].discard((exec_id, key))
-                self.loop.create_task(self._resolve(ex, key, output=_serde.dumps(_payload_of(event))))
+                self.loop.create_task(
+                    self._resolve(ex, key, output=_serde.dumps(_payload_of(event)))
+                )
 
     # ================================================================== recovery
     async def _recover(self) -> None:
@@ -319,14 +442,19 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         seq, rows, waits = await self.read(load)
         self._seq = seq
         # Lifecycle events continue their tree topic's sequence (no duplicate topic_seq after a restart).
-        tops = await self.read(lambda con: con.execute(
-            "SELECT topic, max(topic_seq) FROM events WHERE topic IN (SELECT 'workflow/' || root_workflow_id || '/'"
-            " || root_execution_id FROM executions WHERE status IN ('queued', 'running', 'waiting')) GROUP BY topic"
-        ).fetchall())
-        self._topic_seq.update({topic: top for topic, top in tops})
-        limits = await self.read(lambda con: con.execute(
-            "SELECT queue_name, queue_concurrency_limit FROM executions WHERE queue_concurrency_limit IS NOT NULL"
-            " AND status IN ('queued', 'running', 'waiting') ORDER BY created_at").fetchall())
+        tops = await self.read(
+            lambda con: con.execute(
+                "SELECT topic, max(topic_seq) FROM events WHERE topic IN (SELECT 'workflow/' || root_workflow_id || '/'"
+                " || root_execution_id FROM executions WHERE status IN ('queued', 'running', 'waiting')) GROUP BY topic"
+            ).fetchall()
+        )
+        self._topic_seq.update(dict(tops))
+        limits = await self.read(
+            lambda con: con.execute(
+                "SELECT queue_name, queue_concurrency_limit FROM executions WHERE queue_concurrency_limit IS NOT NULL"
+                " AND status IN ('queued', 'running', 'waiting') ORDER BY created_at"
+            ).fetchall()
+        )
         for queue_name, limit in limits:  # invoke-time limits (a workflow's own definition wins)
             self.admission.set_limit(queue_name, limit, only_if_unset=True)
         for row in rows:
@@ -336,9 +464,16 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             ex = self.execs.get(row[0])
             if ex is None:
                 continue
-            wait = Wait(key=row[1], kind=row[2], position=row[3], topic=row[4], after_topic_seq=row[5],
-                        wake_at=_aware(row[6]), expires_at=_aware(row[7]),
-                        detail=_serde.loads(row[8]) if row[8] else None)
+            wait = Wait(
+                key=row[1],
+                kind=row[2],
+                position=row[3],
+                topic=row[4],
+                after_topic_seq=row[5],
+                wake_at=_aware(row[6]),
+                expires_at=_aware(row[7]),
+                detail=_serde.loads(row[8]) if row[8] else None,
+            )
             ex.waits[wait.key] = wait
         for ex in list(self.execs.values()):
             if ex.deadline is not None:
@@ -399,14 +534,17 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         def load(con: Any) -> Any:
             steps = con.execute(
                 "SELECT step_key, position, kind, attempt, status, output, error, state, run_attempt FROM steps"
-                " WHERE execution_id = ? ORDER BY attempt, seq", [ex.id]
+                " WHERE execution_id = ? ORDER BY attempt, seq",
+                [ex.id],
             ).fetchall()
             mailbox = con.execute(
-                "SELECT step_key, data, event_seq, created_at FROM mailbox WHERE execution_id = ?", [ex.id]
+                "SELECT step_key, data, event_seq, created_at FROM mailbox WHERE execution_id = ?",
+                [ex.id],
             ).fetchall()
             children = con.execute(
                 "SELECT id, parent_step_key FROM executions WHERE parent_execution_id = ?"
-                " ORDER BY parent_step_key, batch_index", [ex.id]
+                " ORDER BY parent_step_key, batch_index",
+                [ex.id],
             ).fetchall()
             return steps, mailbox, children
 
@@ -451,7 +589,9 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
                     ex.started_at = self.clock.now()
                     ops.append(self._status_op(ex, "running", started_at=ex.started_at))
                     insert, event = self._lifecycle_event(
-                        ex, f"{ex.workflow_type}_start", {"payload": _serde.loads(ex.payload_json, strict=False)}
+                        ex,
+                        f"{ex.workflow_type}_start",
+                        {"payload": _serde.loads(ex.payload_json, strict=False)},
                     )
                     ops.append(insert)
                     self.loop.call_soon(self._emit, event)
@@ -482,19 +622,27 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
                 return
             if isinstance(sys.exc_info()[1], asyncio.CancelledError):
                 raise  # the engine is shutting down; the run resumes on the next open
-            await self._finish(ex, "failed", error=_error_json(ExecutionCancelledError(ex.id)), ctx=ctx)
+            await self._finish(
+                ex, "failed", error=_error_json(ExecutionCancelledError(ex.id)), ctx=ctx
+            )
             return
         except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
-            if ctx._fatal is None and isinstance(exc, Exception) and _run_retryable(wf.retry, exc, ex.run_attempt):
+            if (
+                ctx._fatal is None
+                and isinstance(exc, Exception)
+                and _run_retryable(wf.retry, exc, ex.run_attempt)
+            ):
                 await self._retry_run(ex, exc, wf.retry, ctx)  # type: ignore[arg-type]
                 return
             await self._finish(ex, "failed", error=_error_json(exc), ctx=ctx)
             return
         await self._finish(ex, "completed", result=result_json, ctx=ctx)
 
-    async def _retry_run(self, ex: Exec, exc: Exception, policy: RetryPolicy, ctx: WorkflowContext) -> None:
+    async def _retry_run(
+        self, ex: Exec, exc: Exception, policy: RetryPolicy, ctx: WorkflowContext
+    ) -> None:
         """Journal a failed run attempt and schedule the next one after the policy's back-off."""
         now = self.clock.now()
         wake_at = now + dt.timedelta(seconds=policy.delay(ex.run_attempt - 1))
@@ -508,29 +656,47 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         wait = Wait(key=key, kind="retry", position=None, wake_at=wake_at)
         ex.waits[key] = wait
         insert, event = self._lifecycle_event(
-            ex, f"{ex.workflow_type}_retry",
-            {"attempt": failed_attempt, "next_attempt": ex.run_attempt, "next_attempt_at": wake_at.isoformat(),
-             "error": _serde.loads(_error_json(exc), strict=False)},
+            ex,
+            f"{ex.workflow_type}_retry",
+            {
+                "attempt": failed_attempt,
+                "next_attempt": ex.run_attempt,
+                "next_attempt_at": wake_at.isoformat(),
+                "error": _serde.loads(_error_json(exc), strict=False),
+            },
         )
         state_json = _serde.dumps(ctx.state) if ctx.state is not None else ex.state_json
-        await self.commit([
-            self._status_op(ex, "waiting", run_attempt=ex.run_attempt, state=state_json),
-            self._wait_insert(ex, wait, now),
-            insert,
-        ])
+        await self.commit(
+            [
+                self._status_op(ex, "waiting", run_attempt=ex.run_attempt, state=state_json),
+                self._wait_insert(ex, wait, now),
+                insert,
+            ]
+        )
         self._emit(event)
         wait.timer = self.clock.call_at(wake_at, lambda: self._timer_fired(ex.id, key), self.loop)
 
     async def _finish(
-        self, ex: Exec, status: str, *, result: str | None = None, error: str | None = None,
+        self,
+        ex: Exec,
+        status: str,
+        *,
+        result: str | None = None,
+        error: str | None = None,
         ctx: WorkflowContext | None = None,
     ) -> None:
         if ex.status in TERMINAL_STATUSES:
             return
         self.admission.forget(ex.id)
         now = self.clock.now()
-        state_json = _serde.dumps(ctx.state) if ctx is not None and ctx.state is not None else ex.state_json
-        ops: list[Any] = [self._status_op(ex, status, result=result, error=error, state=state_json, completed_at=now)]
+        state_json = (
+            _serde.dumps(ctx.state) if ctx is not None and ctx.state is not None else ex.state_json
+        )
+        ops: list[Any] = [
+            self._status_op(
+                ex, status, result=result, error=error, state=state_json, completed_at=now
+            )
+        ]
         ex.state_json = state_json
         event_type = {"completed": "finish", "failed": "error", "cancelled": "cancel"}[status]
         data: dict[str, Any] = {}
@@ -544,8 +710,12 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             for wait in ex.waits.values():
                 if wait.timer is not None:
                     wait.timer.cancel()
-            ops.append(Sql("UPDATE waits SET resolved_at = ? WHERE execution_id = ? AND resolved_at IS NULL",
-                           [now, ex.id]))
+            ops.append(
+                Sql(
+                    "UPDATE waits SET resolved_at = ? WHERE execution_id = ? AND resolved_at IS NULL",
+                    [now, ex.id],
+                )
+            )
             ex.waits.clear()
         if ex.deadline_timer is not None:
             ex.deadline_timer.cancel()
@@ -572,38 +742,85 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
 
     # ================================================================== starting executions
     def new_exec(
-        self, wf_id: str, workflow_type: str, payload_json: str | None, *, parent: Exec | None = None,
-        parent_step_key: str | None = None, batch_index: int | None = None, initial_state_json: str | None = None,
-        queue_name: str | None = None, concurrency_key: str | None = None, session_id: str | None = None,
-        user_id: str | None = None, run_timeout_seconds: float | None = None,
+        self,
+        wf_id: str,
+        workflow_type: str,
+        payload_json: str | None,
+        *,
+        parent: Exec | None = None,
+        parent_step_key: str | None = None,
+        batch_index: int | None = None,
+        initial_state_json: str | None = None,
+        queue_name: str | None = None,
+        concurrency_key: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        run_timeout_seconds: float | None = None,
     ) -> tuple[Exec, Insert]:
         now = self.clock.now()
         exec_id = new_id()
         ex = Exec(
-            id=exec_id, workflow_id=wf_id, workflow_type=workflow_type, status="queued",
-            payload_json=payload_json, initial_state_json=initial_state_json, state_json=None,
-            parent_id=parent.id if parent else None, root_id=parent.root_id if parent else exec_id,
-            root_workflow_id=parent.root_workflow_id if parent else wf_id, parent_step_key=parent_step_key,
-            batch_index=batch_index, queue_name=queue_name or wf_id, concurrency_key=concurrency_key,
-            session_id=session_id if session_id is not None else (parent.session_id if parent else None),
+            id=exec_id,
+            workflow_id=wf_id,
+            workflow_type=workflow_type,
+            status="queued",
+            payload_json=payload_json,
+            initial_state_json=initial_state_json,
+            state_json=None,
+            parent_id=parent.id if parent else None,
+            root_id=parent.root_id if parent else exec_id,
+            root_workflow_id=parent.root_workflow_id if parent else wf_id,
+            parent_step_key=parent_step_key,
+            batch_index=batch_index,
+            queue_name=queue_name or wf_id,
+            concurrency_key=concurrency_key,
+            session_id=session_id
+            if session_id is not None
+            else (parent.session_id if parent else None),
             user_id=user_id if user_id is not None else (parent.user_id if parent else None),
-            created_at=now, loaded=True,
+            created_at=now,
+            loaded=True,
         )
         if run_timeout_seconds is not None:
             if run_timeout_seconds <= 0:
-                raise UserError(f"run_timeout_seconds must be positive (got {run_timeout_seconds}).")
+                raise UserError(
+                    f"run_timeout_seconds must be positive (got {run_timeout_seconds})."
+                )
             ex.deadline = now + dt.timedelta(seconds=run_timeout_seconds)
         if parent is None:
             self._topic_seq.setdefault(ex.topic, 0)
         insert = Insert(
-            "executions", _EXEC_COLUMNS,
-            (ex.id, wf_id, workflow_type, "queued", payload_json, initial_state_json, None, ex.parent_id, ex.root_id,
-             ex.root_workflow_id, parent_step_key, batch_index, ex.queue_name, concurrency_key, ex.session_id,
-             ex.user_id, run_timeout_seconds, ex.deadline, now, now, self.next_seq()),
+            "executions",
+            _EXEC_COLUMNS,
+            (
+                ex.id,
+                wf_id,
+                workflow_type,
+                "queued",
+                payload_json,
+                initial_state_json,
+                None,
+                ex.parent_id,
+                ex.root_id,
+                ex.root_workflow_id,
+                parent_step_key,
+                batch_index,
+                ex.queue_name,
+                concurrency_key,
+                ex.session_id,
+                ex.user_id,
+                run_timeout_seconds,
+                ex.deadline,
+                now,
+                now,
+                self.next_seq(),
+            ),
         )
         return ex, insert
 
-    def prepare(self, workflow: Any, payload: Any, initial_state: Any) -> tuple[registry.Workflow, str | None, str | None]:
+    def prepare(
+        self, workflow: Any, payload: Any, initial_state: Any
+    ) -> tuple[registry.Workflow, str | None, str | None]:
         """Validate a start request; nothing is written if this raises."""
         wf_id = workflow.id if isinstance(workflow, registry.Workflow) else workflow
         if not isinstance(wf_id, str):
@@ -621,23 +838,43 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         return wf, payload_json, state_json
 
     async def start(
-        self, workflow: Any, payload: Any = None, *, initial_state: Any = None, queue_name: str | None = None,
-        concurrency_key: str | None = None, session_id: str | None = None, user_id: str | None = None,
-        run_timeout_seconds: float | None = None, queue_concurrency_limit: int | None = None,
+        self,
+        workflow: Any,
+        payload: Any = None,
+        *,
+        initial_state: Any = None,
+        queue_name: str | None = None,
+        concurrency_key: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        run_timeout_seconds: float | None = None,
+        queue_concurrency_limit: int | None = None,
     ) -> ExecutionHandle:
         wf, payload_json, state_json = self.prepare(workflow, payload, initial_state)
         if queue_concurrency_limit is not None:  # without queue_name: the workflow's own queue
             Queue(queue_name or wf.queue.name, queue_concurrency_limit)  # validates the limit
-            self.admission.set_limit(queue_name or wf.queue.name, queue_concurrency_limit, only_if_unset=True)
+            self.admission.set_limit(
+                queue_name or wf.queue.name, queue_concurrency_limit, only_if_unset=True
+            )
         ex, insert = self.new_exec(
-            wf.id, wf.workflow_type, payload_json, initial_state_json=state_json,
-            queue_name=queue_name or wf.queue.name, concurrency_key=concurrency_key, session_id=session_id,
+            wf.id,
+            wf.workflow_type,
+            payload_json,
+            initial_state_json=state_json,
+            queue_name=queue_name or wf.queue.name,
+            concurrency_key=concurrency_key,
+            session_id=session_id,
             user_id=user_id,
-            run_timeout_seconds=run_timeout_seconds if run_timeout_seconds is not None else wf.run_timeout_seconds,
+            run_timeout_seconds=run_timeout_seconds
+            if run_timeout_seconds is not None
+            else wf.run_timeout_seconds,
         )
         if queue_concurrency_limit is not None:  # journaled so the limit holds across a restart
-            insert = Insert(insert.table, (*insert.columns, "queue_concurrency_limit"),
-                            (*insert.values, queue_concurrency_limit))
+            insert = Insert(
+                insert.table,
+                (*insert.columns, "queue_concurrency_limit"),
+                (*insert.values, queue_concurrency_limit),
+            )
         await self.commit([insert])
         self.adopt(ex)
         return ex.handle()
@@ -649,6 +886,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             self._arm_deadline(ex)
         self.schedule(ex)
 
+
 class _WeakListener:
     def __init__(self, runtime: Runtime) -> None:
         self._ref = weakref.ref(runtime)
@@ -657,4 +895,3 @@ class _WeakListener:
         runtime = self._ref()
         if runtime is not None and not runtime.closed:
             runtime.loop.call_soon_threadsafe(runtime.on_registered, wf)
-

@@ -24,8 +24,19 @@ if TYPE_CHECKING:
 
 __all__ = ["Scheduler"]
 
-_COLUMNS = ("id", "workflow_id", "key", "cron", "timezone", "catch_up", "status", "last_fire_at", "next_fire_at",
-            "created_at", "updated_at")
+_COLUMNS = (
+    "id",
+    "workflow_id",
+    "key",
+    "cron",
+    "timezone",
+    "catch_up",
+    "status",
+    "last_fire_at",
+    "next_fire_at",
+    "created_at",
+    "updated_at",
+)
 _MAX_CATCH_UP = 10_000
 
 
@@ -39,9 +50,12 @@ class Scheduler:
         self._lock = asyncio.Lock()
 
     async def _load(self, workflow_id: str, key: str) -> ScheduleInfo | None:
-        row = await self._rt.read(lambda con: con.execute(
-            f"SELECT {', '.join(_COLUMNS[:9])} FROM schedules WHERE workflow_id = ? AND key = ?",
-            [workflow_id, key]).fetchone())
+        row = await self._rt.read(
+            lambda con: con.execute(
+                f"SELECT {', '.join(_COLUMNS[:9])} FROM schedules WHERE workflow_id = ? AND key = ?",
+                [workflow_id, key],
+            ).fetchone()
+        )
         return _info(row) if row else None
 
     async def register(self, wf: registry.Workflow) -> None:
@@ -58,26 +72,71 @@ class Scheduler:
             now = rt.clock.now()
             info = await self._load(workflow_id, spec.key)
             if info is None:
-                info = ScheduleInfo(id=new_id(), workflow_id=workflow_id, key=spec.key, cron=spec.cron,
-                                    timezone=spec.timezone, catch_up=spec.catch_up, status="active",
-                                    next_fire_at=next_due(spec.cron, spec.timezone, now))
-                await rt.commit([Insert("schedules", _COLUMNS, (
-                    info.id, workflow_id, info.key, info.cron, info.timezone, info.catch_up, info.status, None,
-                    info.next_fire_at, now, now))])
-            elif (info.cron, info.timezone, info.catch_up) != (spec.cron, spec.timezone, spec.catch_up):
+                info = ScheduleInfo(
+                    id=new_id(),
+                    workflow_id=workflow_id,
+                    key=spec.key,
+                    cron=spec.cron,
+                    timezone=spec.timezone,
+                    catch_up=spec.catch_up,
+                    status="active",
+                    next_fire_at=next_due(spec.cron, spec.timezone, now),
+                )
+                await rt.commit(
+                    [
+                        Insert(
+                            "schedules",
+                            _COLUMNS,
+                            (
+                                info.id,
+                                workflow_id,
+                                info.key,
+                                info.cron,
+                                info.timezone,
+                                info.catch_up,
+                                info.status,
+                                None,
+                                info.next_fire_at,
+                                now,
+                                now,
+                            ),
+                        )
+                    ]
+                )
+            elif (info.cron, info.timezone, info.catch_up) != (
+                spec.cron,
+                spec.timezone,
+                spec.catch_up,
+            ):
                 info.cron, info.timezone, info.catch_up = spec.cron, spec.timezone, spec.catch_up
                 info.next_fire_at = next_due(spec.cron, spec.timezone, now)
-                await rt.commit([Sql(
-                    "UPDATE schedules SET cron = ?, timezone = ?, catch_up = ?, next_fire_at = ?, updated_at = ?"
-                    " WHERE id = ?", [info.cron, info.timezone, info.catch_up, info.next_fire_at, now, info.id])])
+                await rt.commit(
+                    [
+                        Sql(
+                            "UPDATE schedules SET cron = ?, timezone = ?, catch_up = ?, next_fire_at = ?, updated_at = ?"
+                            " WHERE id = ?",
+                            [
+                                info.cron,
+                                info.timezone,
+                                info.catch_up,
+                                info.next_fire_at,
+                                now,
+                                info.id,
+                            ],
+                        )
+                    ]
+                )
         await self._arm(info, catch_up=True)
         return info
 
     async def list(self, workflow_id: str | None = None) -> list[ScheduleInfo]:
         where = "WHERE workflow_id = ?" if workflow_id else ""
-        rows = await self._rt.read(lambda con: con.execute(
-            f"SELECT {', '.join(_COLUMNS[:9])} FROM schedules {where} ORDER BY workflow_id, key",
-            [workflow_id] if workflow_id else []).fetchall())
+        rows = await self._rt.read(
+            lambda con: con.execute(
+                f"SELECT {', '.join(_COLUMNS[:9])} FROM schedules {where} ORDER BY workflow_id, key",
+                [workflow_id] if workflow_id else [],
+            ).fetchall()
+        )
         return [_info(r) for r in rows]
 
     async def set_status(self, workflow_id: str, key: str, status: str) -> ScheduleInfo:
@@ -85,13 +144,23 @@ class Scheduler:
         async with self._lock:
             info = await self._load(workflow_id, key)
             if info is None:
-                raise UserError(f"No schedule {key!r} for workflow {workflow_id!r}; see schedules.list(client).")
+                raise UserError(
+                    f"No schedule {key!r} for workflow {workflow_id!r}; see schedules.list(client)."
+                )
             now = rt.clock.now()
             if status == "active" and info.status != "active":
-                info.next_fire_at = next_due(info.cron, info.timezone, now)  # no burst of missed runs
+                info.next_fire_at = next_due(
+                    info.cron, info.timezone, now
+                )  # no burst of missed runs
             info.status = status
-            await rt.commit([Sql("UPDATE schedules SET status = ?, next_fire_at = ?, updated_at = ? WHERE id = ?",
-                                 [status, info.next_fire_at, now, info.id])])
+            await rt.commit(
+                [
+                    Sql(
+                        "UPDATE schedules SET status = ?, next_fire_at = ?, updated_at = ? WHERE id = ?",
+                        [status, info.next_fire_at, now, info.id],
+                    )
+                ]
+            )
         if status == "active":
             await self._arm(info, catch_up=False)
         else:
@@ -125,14 +194,23 @@ class Scheduler:
             await self._fire(info.id, catch_up=True)
             return
         self._timers[info.id] = rt.clock.call_at(
-            info.next_fire_at, lambda: rt.loop.create_task(self._fire(info.id, catch_up=False)), rt.loop)
+            info.next_fire_at,
+            lambda: rt.loop.create_task(self._fire(info.id, catch_up=False)),
+            rt.loop,
+        )
 
     async def _fire(self, schedule_id: str, *, catch_up: bool) -> None:
         rt = self._rt
         async with self._lock:
             info = self._rows.get(schedule_id)
             wf = registry.get_workflow(info.workflow_id) if info else None
-            if info is None or wf is None or info.status != "active" or info.next_fire_at is None or rt.closed:
+            if (
+                info is None
+                or wf is None
+                or info.status != "active"
+                or info.next_fire_at is None
+                or rt.closed
+            ):
                 return
             now = rt.clock.now()
             dues: list[dt.datetime] = []
@@ -152,33 +230,61 @@ class Scheduler:
             last = info.last_fire_at
             for i, due in enumerate(dues):
                 upcoming = dues[i + 1] if i + 1 < len(dues) else following
-                payload = SchedulePayload(timestamp=due, last_timestamp=last, timezone=info.timezone,
-                                          schedule_id=info.id, key=info.key, upcoming=upcoming,
-                                          missed=missed if i == 0 else 0)
+                payload = SchedulePayload(
+                    timestamp=due,
+                    last_timestamp=last,
+                    timezone=info.timezone,
+                    schedule_id=info.id,
+                    key=info.key,
+                    upcoming=upcoming,
+                    missed=missed if i == 0 else 0,
+                )
                 await self._start(wf, info, payload, due, upcoming)
                 last = due
             if not dues and following != info.next_fire_at:
                 info.next_fire_at = following
-                await rt.commit([Sql("UPDATE schedules SET next_fire_at = ?, updated_at = ? WHERE id = ?",
-                                     [following, rt.clock.now(), info.id])])
+                await rt.commit(
+                    [
+                        Sql(
+                            "UPDATE schedules SET next_fire_at = ?, updated_at = ? WHERE id = ?",
+                            [following, rt.clock.now(), info.id],
+                        )
+                    ]
+                )
         await self._arm(info, catch_up=False)
 
-    async def _start(self, wf: registry.Workflow, info: ScheduleInfo, payload: SchedulePayload,
-                     due: dt.datetime, upcoming: dt.datetime) -> None:
+    async def _start(
+        self,
+        wf: registry.Workflow,
+        info: ScheduleInfo,
+        payload: SchedulePayload,
+        due: dt.datetime,
+        upcoming: dt.datetime,
+    ) -> None:
         rt = self._rt
         value: Any = payload
         declared = wf._payload_type
         if declared is not None and declared is not SchedulePayload and declared not in (dict, Any):
             value = payload.model_dump()
         _, payload_json, state_json = rt.prepare(wf, value, None)
-        ex, insert = rt.new_exec(wf.id, wf.workflow_type, payload_json, initial_state_json=state_json,
-                                 queue_name=wf.queue.name, concurrency_key=None,
-                                 run_timeout_seconds=wf.run_timeout_seconds)
-        await rt.commit([
-            insert,
-            Sql("UPDATE schedules SET last_fire_at = ?, next_fire_at = ?, updated_at = ? WHERE id = ?",
-                [due, upcoming, rt.clock.now(), info.id]),
-        ])
+        ex, insert = rt.new_exec(
+            wf.id,
+            wf.workflow_type,
+            payload_json,
+            initial_state_json=state_json,
+            queue_name=wf.queue.name,
+            concurrency_key=None,
+            run_timeout_seconds=wf.run_timeout_seconds,
+        )
+        await rt.commit(
+            [
+                insert,
+                Sql(
+                    "UPDATE schedules SET last_fire_at = ?, next_fire_at = ?, updated_at = ? WHERE id = ?",
+                    [due, upcoming, rt.clock.now(), info.id],
+                ),
+            ]
+        )
         info.last_fire_at = due
         info.next_fire_at = upcoming
         rt.adopt(ex)
@@ -188,11 +294,22 @@ def _info(row: Any) -> ScheduleInfo:
     from ._records import _aware
 
     (id_, wf_id, key, cron, tz, catch_up, status, last, nxt) = row
-    return ScheduleInfo(id=id_, workflow_id=wf_id, key=key, cron=cron, timezone=tz, catch_up=catch_up,
-                        status=status, last_fire_at=_aware(last), next_fire_at=_aware(nxt))
+    return ScheduleInfo(
+        id=id_,
+        workflow_id=wf_id,
+        key=key,
+        cron=cron,
+        timezone=tz,
+        catch_up=catch_up,
+        status=status,
+        last_fire_at=_aware(last),
+        next_fire_at=_aware(nxt),
+    )
 
 
-async def create(runtime: Runtime, workflow: Any, cron: str, timezone: str, key: str, catch_up: str) -> ScheduleInfo:
+async def create(
+    runtime: Runtime, workflow: Any, cron: str, timezone: str, key: str, catch_up: str
+) -> ScheduleInfo:
     """Validate and create (or update) a schedule for a registered workflow."""
     wf_id = workflow.id if isinstance(workflow, registry.Workflow) else workflow
     if registry.get_workflow(wf_id) is None:

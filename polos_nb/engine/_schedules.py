@@ -24,7 +24,14 @@ from pydantic import BaseModel
 
 from polos_nb.errors import UserError
 
-__all__ = ["CatchUp", "ScheduleInfo", "SchedulePayload", "ScheduleSpec", "next_due", "parse_schedule"]
+__all__ = [
+    "CatchUp",
+    "ScheduleInfo",
+    "SchedulePayload",
+    "ScheduleSpec",
+    "next_due",
+    "parse_schedule",
+]
 
 CatchUp = Literal["latest", "all", "none"]
 _CATCH_UP = ("latest", "all", "none")
@@ -83,8 +90,13 @@ def parse_schedule(value: Any, workflow_id: str) -> ScheduleSpec | None:
     unknown = set(value) - {"cron", "timezone", "key", "catch_up"}
     if unknown:
         raise UserError(f"Workflow {workflow_id!r}: unknown schedule option(s) {sorted(unknown)}.")
-    return make_spec(value.get("cron"), value.get("timezone", "UTC"), value.get("key", "global"),
-                     value.get("catch_up", "latest"), workflow_id)
+    return make_spec(
+        value.get("cron"),
+        value.get("timezone", "UTC"),
+        value.get("key", "global"),
+        value.get("catch_up", "latest"),
+        workflow_id,
+    )
 
 
 def make_spec(cron: Any, timezone: Any, key: Any, catch_up: Any, workflow_id: str) -> ScheduleSpec:
@@ -96,7 +108,9 @@ def make_spec(cron: Any, timezone: Any, key: Any, catch_up: Any, workflow_id: st
             "(minute hour day-of-month month day-of-week), e.g. '0 9 * * *' for 09:00 every day."
         )
     if not isinstance(timezone, str):
-        raise UserError(f"Workflow {workflow_id!r}: timezone must be an IANA name like 'Europe/Paris'.")
+        raise UserError(
+            f"Workflow {workflow_id!r}: timezone must be an IANA name like 'Europe/Paris'."
+        )
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -107,7 +121,9 @@ def make_spec(cron: Any, timezone: Any, key: Any, catch_up: Any, workflow_id: st
     if not isinstance(key, str) or not key:
         raise UserError(f"Workflow {workflow_id!r}: a schedule key must be a non-empty string.")
     if catch_up not in _CATCH_UP:
-        raise UserError(f"Workflow {workflow_id!r}: catch_up must be one of {_CATCH_UP} (got {catch_up!r}).")
+        raise UserError(
+            f"Workflow {workflow_id!r}: catch_up must be one of {_CATCH_UP} (got {catch_up!r})."
+        )
     return ScheduleSpec(cron=cron, timezone=timezone, key=key, catch_up=catch_up)
 
 
@@ -122,14 +138,13 @@ def next_due(cron: str, timezone: str, after: dt.datetime) -> dt.datetime:
         candidate: dt.datetime = it.get_next(dt.datetime)
         if candidate.tzinfo is None:
             candidate = candidate.replace(tzinfo=tz)
-        utc_candidate = candidate.astimezone(dt.timezone.utc)
+        utc_candidate = candidate.astimezone(dt.UTC)
         if utc_candidate <= after:
             continue
         # The repeated hour at the end of DST: a wall-clock time fires once, at its first occurrence.
-        first = candidate.replace(fold=0).astimezone(dt.timezone.utc)
+        first = candidate.replace(fold=0).astimezone(dt.UTC)
         if candidate.replace(tzinfo=None) == local_after.replace(tzinfo=None) or (
             first != utc_candidate and first <= after
         ):
             continue
         return utc_candidate
-

@@ -37,8 +37,14 @@ class BatchEventPayload(BaseModel):
 
 
 def _payload(event: StreamEvent) -> EventPayload:
-    return EventPayload(id=event.id, sequence_id=event.sequence_id or 0, topic=event.topic,
-                        event_type=event.event_type, data=event.data, created_at=event.created_at)
+    return EventPayload(
+        id=event.id,
+        sequence_id=event.sequence_id or 0,
+        topic=event.topic,
+        event_type=event.event_type,
+        data=event.data,
+        created_at=event.created_at,
+    )
 
 
 class Triggers:
@@ -60,16 +66,36 @@ class Triggers:
             return
         key = (wf.id, topic)
         rt = self._rt
-        row = await rt.read(lambda con: con.execute(
-            "SELECT last_topic_seq FROM triggers WHERE workflow_id = ? AND topic = ?", [wf.id, topic]).fetchone())
+        row = await rt.read(
+            lambda con: con.execute(
+                "SELECT last_topic_seq FROM triggers WHERE workflow_id = ? AND topic = ?",
+                [wf.id, topic],
+            ).fetchone()
+        )
         now = rt.clock.now()
         if row is None:
-            top = await rt.read(lambda con: con.execute(
-                "SELECT coalesce(max(topic_seq), 0) FROM events WHERE topic = ?", [topic]).fetchone()[0])
-            await rt.commit([Insert(
-                "triggers", ("workflow_id", "topic", "last_topic_seq", "batch_size", "batch_timeout_seconds",
-                             "created_at", "updated_at"),
-                (wf.id, topic, top, wf.batch_size, wf.batch_timeout_seconds, now, now))])
+            top = await rt.read(
+                lambda con: con.execute(
+                    "SELECT coalesce(max(topic_seq), 0) FROM events WHERE topic = ?", [topic]
+                ).fetchone()[0]
+            )
+            await rt.commit(
+                [
+                    Insert(
+                        "triggers",
+                        (
+                            "workflow_id",
+                            "topic",
+                            "last_topic_seq",
+                            "batch_size",
+                            "batch_timeout_seconds",
+                            "created_at",
+                            "updated_at",
+                        ),
+                        (wf.id, topic, top, wf.batch_size, wf.batch_timeout_seconds, now, now),
+                    )
+                ]
+            )
             self._cursors[key] = top
         else:
             self._cursors[key] = row[0]
@@ -111,30 +137,50 @@ class Triggers:
             else:
                 group = events[:1]
                 payload = _payload(group[0])
-            events = events[len(group):]
+            events = events[len(group) :]
             await self._start(wf, key, group[-1].sequence_id or 0, payload)
 
-    async def _start(self, wf: registry.Workflow, key: tuple[str, str], last_seq: int, payload: Any) -> None:
+    async def _start(
+        self, wf: registry.Workflow, key: tuple[str, str], last_seq: int, payload: Any
+    ) -> None:
         rt = self._rt
         value = _fit_payload(wf, payload)
         failure: UserError | None = None
         try:
             _, payload_json, state_json = rt.prepare(wf, value, None)
-        except UserError as exc:  # an event the payload type refuses: a failed run, not a stuck trigger
+        except (
+            UserError
+        ) as exc:  # an event the payload type refuses: a failed run, not a stuck trigger
             failure, payload_json, state_json = exc, _serde.dumps(payload), None
-        ex, insert = rt.new_exec(wf.id, wf.workflow_type, payload_json, initial_state_json=state_json,
-                                 queue_name=wf.queue.name, run_timeout_seconds=wf.run_timeout_seconds)
+        ex, insert = rt.new_exec(
+            wf.id,
+            wf.workflow_type,
+            payload_json,
+            initial_state_json=state_json,
+            queue_name=wf.queue.name,
+            run_timeout_seconds=wf.run_timeout_seconds,
+        )
         now = rt.clock.now()
         if failure is not None:
             ex.status = "failed"
-            values = tuple("failed" if c == "status" else v for c, v in zip(insert.columns, insert.values))
-            insert = Insert(insert.table, (*insert.columns, "error", "completed_at"),
-                            (*values, _error_json(failure), now))
-        await rt.commit([
-            insert,
-            Sql("UPDATE triggers SET last_topic_seq = ?, updated_at = ? WHERE workflow_id = ? AND topic = ?",
-                [last_seq, now, key[0], key[1]]),
-        ])
+            values = tuple(
+                "failed" if c == "status" else v
+                for c, v in zip(insert.columns, insert.values, strict=False)
+            )
+            insert = Insert(
+                insert.table,
+                (*insert.columns, "error", "completed_at"),
+                (*values, _error_json(failure), now),
+            )
+        await rt.commit(
+            [
+                insert,
+                Sql(
+                    "UPDATE triggers SET last_topic_seq = ?, updated_at = ? WHERE workflow_id = ? AND topic = ?",
+                    [last_seq, now, key[0], key[1]],
+                ),
+            ]
+        )
         self._cursors[key] = last_seq
         if failure is None:
             rt.adopt(ex)
@@ -144,17 +190,20 @@ class Triggers:
         if old is not None:
             old.cancel()
         rt = self._rt
-        self._timers[key] = rt.clock.call_at(due, lambda: rt.loop.create_task(self.process(key)), rt.loop)
+        self._timers[key] = rt.clock.call_at(
+            due, lambda: rt.loop.create_task(self.process(key)), rt.loop
+        )
 
 
 def _fit_payload(wf: registry.Workflow, payload: Any) -> Any:
     """Give the workflow the event itself, or the event's data when it declares another type."""
     declared = wf._payload_type
-    if declared is None or declared in (dict, Any) or (
-        isinstance(declared, type) and isinstance(payload, declared)
+    if (
+        declared is None
+        or declared in (dict, Any)
+        or (isinstance(declared, type) and isinstance(payload, declared))
     ):
         return payload
     if isinstance(payload, EventPayload):
         return payload.data
     return payload
-

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ._client import PolosClient
 
 __all__ = [
+    "TERMINAL_STATUSES",
     "BatchStepResult",
     "BatchWorkflowInput",
     "EventData",
@@ -20,7 +21,6 @@ __all__ = [
     "ExecutionInfo",
     "ExecutionStatus",
     "StreamEvent",
-    "TERMINAL_STATUSES",
 ]
 
 ExecutionStatus = Literal["queued", "running", "waiting", "completed", "failed", "cancelled"]
@@ -176,11 +176,15 @@ class ExecutionHandle(BaseModel):
         """Cancel the execution and its children. Returns False if it had already ended."""
         return await self._require_client(client).cancel(self.id)
 
-    async def result(self, client: PolosClient | None = None, *, timeout: float | None = None) -> Any:
+    async def result(
+        self, client: PolosClient | None = None, *, timeout: float | None = None
+    ) -> Any:
         """Wait for the execution to end; return its result or raise its error."""
         return await self._require_client(client).wait_for_result(self.id, timeout=timeout)
 
-    def result_sync(self, client: PolosClient | None = None, *, timeout: float | None = None) -> Any:
+    def result_sync(
+        self, client: PolosClient | None = None, *, timeout: float | None = None
+    ) -> Any:
         """Blocking twin of :meth:`result`, for scripts."""
         return self._require_client(client).wait_for_result_sync(self.id, timeout=timeout)
 

@@ -32,8 +32,16 @@ if TYPE_CHECKING:
 __all__ = ["WaitsMixin"]
 
 _WAIT_COLUMNS = (
-    "execution_id", "step_key", "kind", "position", "topic", "after_topic_seq", "wake_at",
-    "expires_at", "detail", "created_at",
+    "execution_id",
+    "step_key",
+    "kind",
+    "position",
+    "topic",
+    "after_topic_seq",
+    "wake_at",
+    "expires_at",
+    "detail",
+    "created_at",
 )
 
 
@@ -46,26 +54,45 @@ class WaitsMixin:
             row = await self.read(
                 lambda con: con.execute(
                     "SELECT seq, topic_seq, event_type, data, created_at FROM events WHERE topic = ? AND topic_seq > ?"
-                    " ORDER BY topic_seq LIMIT 1", [wait.topic, wait.after_topic_seq or 0]
+                    " ORDER BY topic_seq LIMIT 1",
+                    [wait.topic, wait.after_topic_seq or 0],
                 ).fetchone()
             )
             if row is not None:
-                event = StreamEvent(id=str(row[0]), sequence_id=row[1], topic=wait.topic, event_type=row[2],
-                                    data=_serde.loads(row[3], strict=False), created_at=_aware(row[4]))
+                event = StreamEvent(
+                    id=str(row[0]),
+                    sequence_id=row[1],
+                    topic=wait.topic,
+                    event_type=row[2],
+                    data=_serde.loads(row[3], strict=False),
+                    created_at=_aware(row[4]),
+                )
                 self._topic_waits[wait.topic].discard((ex.id, wait.key))
                 await self._resolve(ex, wait.key, output=_serde.dumps(_payload_of(event)))
                 return
         if wait.kind in ("sleep", "retry") and wait.wake_at is not None:
-            wait.timer = self.clock.call_at(wait.wake_at, lambda: self._timer_fired(ex.id, wait.key), self.loop)
+            wait.timer = self.clock.call_at(
+                wait.wake_at, lambda: self._timer_fired(ex.id, wait.key), self.loop
+            )
         if wait.expires_at is not None:
-            wait.timer = self.clock.call_at(wait.expires_at, lambda: self._timer_fired(ex.id, wait.key), self.loop)
+            wait.timer = self.clock.call_at(
+                wait.expires_at, lambda: self._timer_fired(ex.id, wait.key), self.loop
+            )
         if wait.kind in ("child", "batch"):
             await self._check_children_done(ex, wait)
 
     # ================================================================== waits
     async def wait(
-        self, ex: Exec, key: str, position: int, kind: str, *, topic: str | None = None,
-        data: dict[str, Any] | None = None, timeout: float | None = None, wake_at: dt.datetime | None = None,
+        self,
+        ex: Exec,
+        key: str,
+        position: int,
+        kind: str,
+        *,
+        topic: str | None = None,
+        data: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        wake_at: dt.datetime | None = None,
     ) -> EventPayload | None:
         """Register a wait (or find it registered) and return; the caller raises Park.
 
@@ -78,17 +105,44 @@ class WaitsMixin:
         if kind == "suspend" and key in ex.mailbox:
             data_json, event_seq, created = ex.mailbox.pop(key)
             payload = EventPayload(
-                id=str(event_seq or 0), sequence_id=event_seq or 0, topic=ex.topic, event_type=f"resume_{key}",
-                data=_serde.loads(data_json) if data_json else None, created_at=created,
+                id=str(event_seq or 0),
+                sequence_id=event_seq or 0,
+                topic=ex.topic,
+                event_type=f"resume_{key}",
+                data=_serde.loads(data_json) if data_json else None,
+                created_at=created,
             )
-            await self.commit([
-                Sql("DELETE FROM mailbox WHERE execution_id = ? AND step_key = ?", [ex.id, key]),
-                self.step_insert(ex, key, position, "suspend", 1, "completed", None, _serde.dumps(payload), None,
-                                 None, now, now),
-            ])
+            await self.commit(
+                [
+                    Sql(
+                        "DELETE FROM mailbox WHERE execution_id = ? AND step_key = ?", [ex.id, key]
+                    ),
+                    self.step_insert(
+                        ex,
+                        key,
+                        position,
+                        "suspend",
+                        1,
+                        "completed",
+                        None,
+                        _serde.dumps(payload),
+                        None,
+                        None,
+                        now,
+                        now,
+                    ),
+                ]
+            )
             return payload
         expires_at = now + dt.timedelta(seconds=timeout) if timeout is not None else None
-        wait = Wait(key=key, kind=kind, position=position, topic=topic, wake_at=wake_at, expires_at=expires_at)
+        wait = Wait(
+            key=key,
+            kind=kind,
+            position=position,
+            topic=topic,
+            wake_at=wake_at,
+            expires_at=expires_at,
+        )
         ops: list[Any] = []
         if kind == "event":
             validate_topic(topic)
@@ -114,9 +168,20 @@ class WaitsMixin:
 
     def _wait_insert(self, ex: Exec, wait: Wait, now: dt.datetime) -> Insert:
         return Insert(
-            "waits", _WAIT_COLUMNS,
-            (ex.id, wait.key, wait.kind, wait.position, wait.topic, wait.after_topic_seq, wait.wake_at,
-             wait.expires_at, _serde.dumps(wait.detail) if wait.detail is not None else None, now),
+            "waits",
+            _WAIT_COLUMNS,
+            (
+                ex.id,
+                wait.key,
+                wait.kind,
+                wait.position,
+                wait.topic,
+                wait.after_topic_seq,
+                wait.wake_at,
+                wait.expires_at,
+                _serde.dumps(wait.detail) if wait.detail is not None else None,
+                now,
+            ),
         )
 
     def _timer_fired(self, exec_id: str, key: str) -> None:
@@ -124,12 +189,18 @@ class WaitsMixin:
         wait = ex.waits.get(key) if ex else None
         if ex is None or wait is None:
             return
-        if wait.kind in ("sleep", "retry") and wait.wake_at is not None and self.clock.now() >= wait.wake_at:
+        if (
+            wait.kind in ("sleep", "retry")
+            and wait.wake_at is not None
+            and self.clock.now() >= wait.wake_at
+        ):
             self.loop.create_task(self._resolve(ex, key, output="null"))
             return
         if wait.expires_at is not None and self.clock.now() >= wait.expires_at:
-            what = {"suspend": f"Suspension {key!r}", "event": f"Event wait {key!r} on {wait.topic!r}"}.get(
-                wait.kind, f"Wait {key!r}")
+            what = {
+                "suspend": f"Suspension {key!r}",
+                "event": f"Event wait {key!r} on {wait.topic!r}",
+            }.get(wait.kind, f"Wait {key!r}")
             error = {
                 "type": "polos_nb.errors.WaitTimeoutError",
                 "message": f"{what} of execution {exec_id} timed out at {wait.expires_at.isoformat()}.",
@@ -141,23 +212,59 @@ class WaitsMixin:
             self.loop.create_task(self._resolve(ex, key, error=_serde.dumps(error)))
 
     def _resolve_ops(
-        self, ex: Exec, wait: Wait, ops: list[Any], *, output: str | None = None, error: str | None = None
+        self,
+        ex: Exec,
+        wait: Wait,
+        ops: list[Any],
+        *,
+        output: str | None = None,
+        error: str | None = None,
     ) -> None:
         now = self.clock.now()
         if wait.kind != "retry":  # a run retry's back-off is not a step of the workflow
-            kind = {"suspend": "suspend", "event": "event_wait", "sleep": "sleep", "child": "invoke_wait",
-                    "batch": "batch_wait"}[wait.kind]
-            ops.append(self.step_insert(ex, wait.key, wait.position, kind, 1, "failed" if error else "completed",
-                                        None, output, error, None, now, now))
-        ops.append(Sql("UPDATE waits SET resolved_at = ? WHERE execution_id = ? AND step_key = ?", [now, ex.id, wait.key]))
+            kind = {
+                "suspend": "suspend",
+                "event": "event_wait",
+                "sleep": "sleep",
+                "child": "invoke_wait",
+                "batch": "batch_wait",
+            }[wait.kind]
+            ops.append(
+                self.step_insert(
+                    ex,
+                    wait.key,
+                    wait.position,
+                    kind,
+                    1,
+                    "failed" if error else "completed",
+                    None,
+                    output,
+                    error,
+                    None,
+                    now,
+                    now,
+                )
+            )
+        ops.append(
+            Sql(
+                "UPDATE waits SET resolved_at = ? WHERE execution_id = ? AND step_key = ?",
+                [now, ex.id, wait.key],
+            )
+        )
         ops.append(self._status_op(ex, "queued"))
         if wait.timer is not None:
             wait.timer.cancel()
         ex.waits.pop(wait.key, None)
 
     async def _resolve(
-        self, ex: Exec, key: str, *, output: str | None = None, error: str | None = None,
-        extra_ops: list[Any] | None = None, events: list[StreamEvent] | None = None,
+        self,
+        ex: Exec,
+        key: str,
+        *,
+        output: str | None = None,
+        error: str | None = None,
+        extra_ops: list[Any] | None = None,
+        events: list[StreamEvent] | None = None,
     ) -> None:
         wait = ex.waits.get(key)
         if wait is None or ex.status in TERMINAL_STATUSES:
@@ -171,7 +278,11 @@ class WaitsMixin:
 
     # ================================================================== resume
     async def resume(
-        self, workflow_id: str | None, execution_id: str, step_key: str, data: Any,
+        self,
+        workflow_id: str | None,
+        execution_id: str,
+        step_key: str,
+        data: Any,
         extra_ops: list[Any] | None = None,
     ) -> None:
         """Deliver a resume payload to ``execution_id``'s suspension ``step_key`` (D8, D10)."""
@@ -179,8 +290,12 @@ class WaitsMixin:
         data_json = _serde.dumps(data)
         insert, event = self._lifecycle_event(ex, f"resume_{step_key}", _as_event_data(data))
         payload = EventPayload(
-            id=event.id, sequence_id=event.sequence_id or 0, topic=ex.topic, event_type=f"resume_{step_key}",
-            data=data, created_at=event.created_at,
+            id=event.id,
+            sequence_id=event.sequence_id or 0,
+            topic=ex.topic,
+            event_type=f"resume_{step_key}",
+            data=data,
+            created_at=event.created_at,
         )
         wait = ex.waits.get(step_key)
         if wait is not None:
@@ -188,8 +303,13 @@ class WaitsMixin:
                 raise ResumeError(
                     f"Execution {ex.id} waits at {step_key!r} for {wait.kind!r}, not for a resume."
                 )
-            await self._resolve(ex, step_key, output=_serde.dumps(payload), extra_ops=[insert, *(extra_ops or [])],
-                                events=[event])
+            await self._resolve(
+                ex,
+                step_key,
+                output=_serde.dumps(payload),
+                extra_ops=[insert, *(extra_ops or [])],
+                events=[event],
+            )
             return
         # Early resume: the suspension has not been reached yet; keep it in the mailbox.
         if not ex.loaded:
@@ -198,31 +318,46 @@ class WaitsMixin:
             raise ResumeError(f"Step {step_key!r} of execution {ex.id} was already resumed.")
         now = self.clock.now()
         ex.mailbox[step_key] = (data_json, event.sequence_id, now)
-        await self.commit([
-            Insert("mailbox", ("execution_id", "step_key", "data", "event_seq", "created_at"),
-                   (ex.id, step_key, data_json, event.sequence_id, now)),
-            insert, *(extra_ops or []),
-        ])
+        await self.commit(
+            [
+                Insert(
+                    "mailbox",
+                    ("execution_id", "step_key", "data", "event_seq", "created_at"),
+                    (ex.id, step_key, data_json, event.sequence_id, now),
+                ),
+                insert,
+                *(extra_ops or []),
+            ]
+        )
         self._emit(event)
 
     async def _find_suspended(self, execution_id: str, step_key: str) -> Exec:
         ex = self.execs.get(execution_id)
         if ex is None:
             row = await self.read(
-                lambda con: con.execute("SELECT status FROM executions WHERE id = ?", [execution_id]).fetchone()
+                lambda con: con.execute(
+                    "SELECT status FROM executions WHERE id = ?", [execution_id]
+                ).fetchone()
             )
             if row is None:
                 raise ExecutionNotFoundError(execution_id)
-            raise ResumeError(f"Execution {execution_id} has already ended ({row[0]}); there is nothing to resume.")
+            raise ResumeError(
+                f"Execution {execution_id} has already ended ({row[0]}); there is nothing to resume."
+            )
         if ex.status in TERMINAL_STATUSES:
-            raise ResumeError(f"Execution {execution_id} has already ended ({ex.status}); there is nothing to resume.")
+            raise ResumeError(
+                f"Execution {execution_id} has already ended ({ex.status}); there is nothing to resume."
+            )
         wait = ex.waits.get(step_key)
         if wait is not None:
             return ex
         # Upstream addresses a suspension by the root execution and the key: look in its tree.
         matches = [
-            other for other in self.execs.values()
-            if other.root_id == ex.id and other.id != ex.id and (w := other.waits.get(step_key)) is not None
+            other
+            for other in self.execs.values()
+            if other.root_id == ex.id
+            and other.id != ex.id
+            and (w := other.waits.get(step_key)) is not None
             and w.kind == "suspend"
         ]
         if len(matches) == 1:

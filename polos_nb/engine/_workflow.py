@@ -101,7 +101,9 @@ class Workflow:
         if trigger_on_event is not None and schedule not in (None, False):
             raise UserError(f"Workflow {self.id!r}: choose trigger_on_event or schedule, not both.")
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise UserError(f"Workflow {self.id!r}: batch_size must be a positive integer (got {batch_size!r}).")
+            raise UserError(
+                f"Workflow {self.id!r}: batch_size must be a positive integer (got {batch_size!r})."
+            )
         if batch_timeout_seconds is not None and batch_timeout_seconds <= 0:
             raise UserError(f"Workflow {self.id!r}: batch_timeout_seconds must be positive.")
         self.trigger_on_event = trigger_on_event
@@ -125,7 +127,9 @@ class Workflow:
             )
         self.state_schema = state_schema
         self._is_async = inspect.iscoroutinefunction(func)
-        self._takes_payload, self._payload_adapter, self._payload_type = _inspect_signature(func, self.id)
+        self._takes_payload, self._payload_adapter, self._payload_type = _inspect_signature(
+            func, self.id
+        )
         self.__doc__ = inspect.getdoc(func)
         self.__name__ = getattr(func, "__name__", self.id)
         self.__wrapped__ = func
@@ -239,7 +243,9 @@ class Workflow:
         )
         return await client.wait_for_result(handle.id, timeout=timeout)
 
-    def invoke_sync(self, client: PolosClient, payload: Any = None, **options: Any) -> ExecutionHandle:
+    def invoke_sync(
+        self, client: PolosClient, payload: Any = None, **options: Any
+    ) -> ExecutionHandle:
         """Blocking twin of :meth:`invoke`, for scripts (not for a running event loop)."""
         return client._call_sync(self.invoke(client, payload, **options))
 
@@ -258,7 +264,9 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or repr(tp)
 
 
-def _inspect_signature(func: Callable[..., Any], wf_id: str) -> tuple[bool, TypeAdapter[Any] | None, Any]:
+def _inspect_signature(
+    func: Callable[..., Any], wf_id: str
+) -> tuple[bool, TypeAdapter[Any] | None, Any]:
     if not callable(func):
         raise UserError(f"@workflow needs a function, got {func!r}.")
     params = [

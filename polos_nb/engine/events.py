@@ -26,7 +26,15 @@ from ._types import EventData, StreamEvent
 if TYPE_CHECKING:
     from ._client import PolosClient
 
-__all__ = ["EventData", "StreamEvent", "batch_publish", "publish", "read_topic", "stream_topic", "stream_workflow"]
+__all__ = [
+    "EventData",
+    "StreamEvent",
+    "batch_publish",
+    "publish",
+    "read_topic",
+    "stream_topic",
+    "stream_workflow",
+]
 
 _TERMINAL = re.compile(r"^[a-z]+_(finish|error|cancel)$")
 
@@ -46,8 +54,14 @@ async def publish(
     if event_data is None:
         event_data = EventData()
     elif isinstance(event_data, dict):
-        event_data = EventData(**event_data) if set(event_data) <= {"event_type", "data"} else EventData(data=event_data)
-    event = await client._on_engine(client.runtime.publish(topic, event_data.event_type, event_data.data))
+        event_data = (
+            EventData(**event_data)
+            if set(event_data) <= {"event_type", "data"}
+            else EventData(data=event_data)
+        )
+    event = await client._on_engine(
+        client.runtime.publish(topic, event_data.event_type, event_data.data)
+    )
     return int(event.sequence_id or 0)
 
 
@@ -126,15 +140,20 @@ def stream_workflow(
             )
 
         async for event in _stream(
-            client, topic, lambda: client.runtime.history(info.root_execution_id, topic, last_sequence_id),
-            last_sequence_id, stop,
+            client,
+            topic,
+            lambda: client.runtime.history(info.root_execution_id, topic, last_sequence_id),
+            last_sequence_id,
+            stop,
         ):
             yield event
 
     return gen()
 
 
-def stream_topic(client: PolosClient, topic: str, last_sequence_id: int | None = None) -> AsyncIterator[StreamEvent]:
+def stream_topic(
+    client: PolosClient, topic: str, last_sequence_id: int | None = None
+) -> AsyncIterator[StreamEvent]:
     """Stream events on ``topic`` for ever. Starts after ``last_sequence_id`` (a per-topic
     sequence; ``0`` replays the whole history) or, by default, with events published from now on."""
 

@@ -45,7 +45,7 @@ async def create(
     return info.id
 
 
-async def list(client: PolosClient, workflow_id: str | None = None) -> list[ScheduleInfo]:  # noqa: A001
+async def list(client: PolosClient, workflow_id: str | None = None) -> list[ScheduleInfo]:
     """Every schedule in the journal (or those of one workflow)."""
     return await client._on_engine(client.runtime.scheduler.list(workflow_id))
 

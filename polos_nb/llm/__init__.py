@@ -25,10 +25,10 @@ from ._structured import json_schema, parse_structured, response_format
 from ._types import LLMResponse, ToolCall, Usage
 
 __all__ = [
+    "PROVIDERS",
     "Backend",
     "BackendRequest",
     "LLMResponse",
-    "PROVIDERS",
     "ToolCall",
     "Usage",
     "complete",

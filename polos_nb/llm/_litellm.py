@@ -19,9 +19,9 @@ from polos_nb.errors import LLMError, ModelRequestBlockedError, UserError
 from ._types import LLMResponse, ToolCall, Usage
 
 __all__ = [
+    "PROVIDERS",
     "Backend",
     "BackendRequest",
-    "PROVIDERS",
     "complete",
     "litellm_model",
     "model_requests_allowed",
@@ -133,7 +133,9 @@ def _prewarm() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ModelResponse(choices=[{"index": 0, "message": Message(content="", reasoning_content="x")}])
-        ModelResponseStream(choices=[{"index": 0, "delta": Delta(content="", reasoning_content="x")}])
+        ModelResponseStream(
+            choices=[{"index": 0, "delta": Delta(content="", reasoning_content="x")}]
+        )
 
 
 def _short_lived_logging() -> None:
@@ -195,7 +197,13 @@ def _adapter_class(lit: Any) -> Any:
     global _ADAPTER
     if _ADAPTER is not None:
         return _ADAPTER
-    from litellm.types.utils import ChatCompletionMessageToolCall, Choices, Function, Message, ModelResponse
+    from litellm.types.utils import (
+        ChatCompletionMessageToolCall,
+        Choices,
+        Function,
+        Message,
+        ModelResponse,
+    )
     from litellm.types.utils import Usage as LUsage
 
     class _Adapter(lit.CustomLLM):  # type: ignore[misc, name-defined]
@@ -203,50 +211,97 @@ def _adapter_class(lit: Any) -> Any:
             super().__init__()
             self.prefix = prefix
 
-        def _request(self, model: str, messages: list[Any], optional_params: dict[str, Any]) -> BackendRequest:
+        def _request(
+            self, model: str, messages: list[Any], optional_params: dict[str, Any]
+        ) -> BackendRequest:
             name = model.split("/", 1)[1] if model.startswith(self.prefix + "/") else model
             return BackendRequest(name, list(messages), dict(optional_params))
 
         def _backend(self) -> Backend:
             backend = _BACKENDS.get(self.prefix)
             if backend is None:
-                raise LLMError(self.prefix, f"no backend registered for provider prefix {self.prefix!r}")
+                raise LLMError(
+                    self.prefix, f"no backend registered for provider prefix {self.prefix!r}"
+                )
             return backend
 
-        async def acompletion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
-            out = await self._backend().generate(self._request(model, messages, kwargs.get("optional_params") or {}))
+        async def acompletion(
+            self, model: str, messages: list[Any], *args: Any, **kwargs: Any
+        ) -> Any:
+            out = await self._backend().generate(
+                self._request(model, messages, kwargs.get("optional_params") or {})
+            )
             calls = [
-                ChatCompletionMessageToolCall(id=c.id, type="function", function=Function(name=c.name, arguments=c.arguments))
+                ChatCompletionMessageToolCall(
+                    id=c.id, type="function", function=Function(name=c.name, arguments=c.arguments)
+                )
                 for c in out.tool_calls
             ]
             message = Message(role="assistant", content=out.content, tool_calls=calls or None)
             u = out.usage
             return ModelResponse(
                 model=model,
-                choices=[Choices(index=0, finish_reason=out.finish_reason or ("tool_calls" if calls else "stop"),
-                                 message=message)],
-                usage=LUsage(prompt_tokens=u.input_tokens, completion_tokens=u.output_tokens,
-                             total_tokens=u.total_tokens or u.input_tokens + u.output_tokens),
+                choices=[
+                    Choices(
+                        index=0,
+                        finish_reason=out.finish_reason or ("tool_calls" if calls else "stop"),
+                        message=message,
+                    )
+                ],
+                usage=LUsage(
+                    prompt_tokens=u.input_tokens,
+                    completion_tokens=u.output_tokens,
+                    total_tokens=u.total_tokens or u.input_tokens + u.output_tokens,
+                ),
             )
 
-        async def astreaming(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
+        async def astreaming(
+            self, model: str, messages: list[Any], *args: Any, **kwargs: Any
+        ) -> Any:
             request = self._request(model, messages, kwargs.get("optional_params") or {})
             async for chunk in self._backend().stream(request):
                 if "text" in chunk:
-                    yield {"text": chunk["text"], "tool_use": None, "is_finished": False, "finish_reason": "",
-                           "usage": None, "index": 0}
+                    yield {
+                        "text": chunk["text"],
+                        "tool_use": None,
+                        "is_finished": False,
+                        "finish_reason": "",
+                        "usage": None,
+                        "index": 0,
+                    }
                 elif "tool_call" in chunk:
                     tc = chunk["tool_call"]
-                    yield {"text": "", "is_finished": False, "finish_reason": "", "usage": None, "index": 0,
-                           "tool_use": {"id": tc.get("id"), "type": "function", "index": tc.get("index", 0),
-                                        "function": {"name": tc.get("name"), "arguments": tc.get("arguments", "")}}}
+                    yield {
+                        "text": "",
+                        "is_finished": False,
+                        "finish_reason": "",
+                        "usage": None,
+                        "index": 0,
+                        "tool_use": {
+                            "id": tc.get("id"),
+                            "type": "function",
+                            "index": tc.get("index", 0),
+                            "function": {
+                                "name": tc.get("name"),
+                                "arguments": tc.get("arguments", ""),
+                            },
+                        },
+                    }
                 elif "finish" in chunk:
                     fin = chunk["finish"]
                     u: Usage = fin.get("usage") or Usage()
-                    yield {"text": "", "tool_use": None, "is_finished": True,
-                           "finish_reason": fin.get("finish_reason") or "stop", "index": 0,
-                           "usage": {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
-                                     "total_tokens": u.total_tokens or u.input_tokens + u.output_tokens}}
+                    yield {
+                        "text": "",
+                        "tool_use": None,
+                        "is_finished": True,
+                        "finish_reason": fin.get("finish_reason") or "stop",
+                        "index": 0,
+                        "usage": {
+                            "prompt_tokens": u.input_tokens,
+                            "completion_tokens": u.output_tokens,
+                            "total_tokens": u.total_tokens or u.input_tokens + u.output_tokens,
+                        },
+                    }
 
         def completion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
             return asyncio.run(self.acompletion(model, messages, *args, **kwargs))
@@ -261,9 +316,16 @@ def _with_cache_control(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for message in messages:
         if message.get("role") == "system" and isinstance(message.get("content"), str):
-            message = {**message, "content": [
-                {"type": "text", "text": message["content"], "cache_control": {"type": "ephemeral"}}
-            ]}
+            message = {
+                **message,
+                "content": [
+                    {
+                        "type": "text",
+                        "text": message["content"],
+                        "cache_control": {"type": "ephemeral"},
+                    }
+                ],
+            }
         out.append(message)
     return out
 
@@ -276,7 +338,11 @@ def _usage_from(raw: Any) -> Usage:
         return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
     details = get(raw, "prompt_tokens_details")
-    cached = (get(details, "cached_tokens") if details is not None else None) or get(raw, "cache_read_input_tokens") or 0
+    cached = (
+        (get(details, "cached_tokens") if details is not None else None)
+        or get(raw, "cache_read_input_tokens")
+        or 0
+    )
     inp = int(get(raw, "prompt_tokens") or 0)
     outp = int(get(raw, "completion_tokens") or 0)
     return Usage(
@@ -342,7 +408,9 @@ async def complete(
     kwargs: dict[str, Any] = dict(params)
     if prefix in _BACKENDS:
         # Custom providers declare no supported OpenAI params; let every given one through.
-        kwargs["allowed_openai_params"] = sorted(set(params) | {"tool_choice", "response_format", "tools"})
+        kwargs["allowed_openai_params"] = sorted(
+            set(params) | {"tool_choice", "response_format", "tools"}
+        )
     if tools:
         kwargs["tools"] = tools
         if tool_choice is not None:
@@ -353,20 +421,34 @@ async def complete(
         messages = _with_cache_control(messages)
     try:
         if not stream:
-            resp = await lit.acompletion(model=model, messages=messages, _skip_mcp_handler=True, **kwargs)
+            resp = await lit.acompletion(
+                model=model, messages=messages, _skip_mcp_handler=True, **kwargs
+            )
             choice = resp.choices[0]
             msg = choice.message
             calls = [
-                ToolCall(id=c.id or f"call_{i}", name=c.function.name or "", arguments=c.function.arguments or "{}")
+                ToolCall(
+                    id=c.id or f"call_{i}",
+                    name=c.function.name or "",
+                    arguments=c.function.arguments or "{}",
+                )
                 for i, c in enumerate(msg.tool_calls or [])
             ]
             usage = _usage_from(getattr(resp, "usage", None))
-            content = msg.content if isinstance(msg.content, str) or msg.content is None else str(msg.content)
+            content = (
+                msg.content
+                if isinstance(msg.content, str) or msg.content is None
+                else str(msg.content)
+            )
             finish = choice.finish_reason
         else:
             resp = await lit.acompletion(
-                model=model, messages=messages, stream=True, stream_options={"include_usage": True},
-                _skip_mcp_handler=True, **kwargs,
+                model=model,
+                messages=messages,
+                stream=True,
+                stream_options={"include_usage": True},
+                _skip_mcp_handler=True,
+                **kwargs,
             )
             parts: list[str] = []
             pending: dict[int, dict[str, str]] = {}
@@ -385,7 +467,9 @@ async def complete(
                     if on_text is not None:
                         on_text(text)
                 for tc in getattr(delta, "tool_calls", None) or []:
-                    entry = pending.setdefault(tc.index or 0, {"id": "", "name": "", "arguments": ""})
+                    entry = pending.setdefault(
+                        tc.index or 0, {"id": "", "name": "", "arguments": ""}
+                    )
                     if tc.id:
                         entry["id"] = tc.id
                     if tc.function is not None:
@@ -396,7 +480,9 @@ async def complete(
                 if choice.finish_reason:
                     finish = choice.finish_reason
             calls = [
-                ToolCall(id=e["id"] or f"call_{i}", name=e["name"], arguments=e["arguments"] or "{}")
+                ToolCall(
+                    id=e["id"] or f"call_{i}", name=e["name"], arguments=e["arguments"] or "{}"
+                )
                 for i, e in sorted(pending.items())
             ]
             content = "".join(parts) or None
@@ -406,4 +492,6 @@ async def complete(
     except Exception as exc:
         raise LLMError(model, f"{type(exc).__name__}: {exc}") from exc
     usage.cost_usd = _cost(lit, model, usage)
-    return LLMResponse(content=content, tool_calls=calls, usage=usage, model=model, finish_reason=finish)
+    return LLMResponse(
+        content=content, tool_calls=calls, usage=usage, model=model, finish_reason=finish
+    )

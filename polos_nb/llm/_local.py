@@ -91,16 +91,20 @@ class LocalBackend:
         for spec in tools:
             fn = spec.get("function", spec)
             params = fn.get("parameters") or {"type": "object", "properties": {}}
-            options.append({
-                "type": "object",
-                "properties": {"name": {"const": fn["name"]}, "arguments": params},
-                "required": ["name", "arguments"],
-                "additionalProperties": False,
-            })
+            options.append(
+                {
+                    "type": "object",
+                    "properties": {"name": {"const": fn["name"]}, "arguments": params},
+                    "required": ["name", "arguments"],
+                    "additionalProperties": False,
+                }
+            )
         return options[0] if len(options) == 1 else {"anyOf": options}
 
     def _prompt(self, request: BackendRequest, hint: str) -> str:
-        system = "\n".join(_text(m.get("content")) for m in request.messages if m.get("role") == "system")
+        system = "\n".join(
+            _text(m.get("content")) for m in request.messages if m.get("role") == "system"
+        )
         turns: list[tuple[str, str]] = []
         for m in request.messages:
             role = m.get("role")
@@ -109,7 +113,12 @@ class LocalBackend:
             if role == "assistant":
                 calls = m.get("tool_calls") or []
                 body = _text(m.get("content")) or "\n".join(
-                    json.dumps({"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"] or "{}")})
+                    json.dumps(
+                        {
+                            "name": c["function"]["name"],
+                            "arguments": json.loads(c["function"]["arguments"] or "{}"),
+                        }
+                    )
                     for c in calls
                 )
                 turns.append(("model", body))
@@ -133,9 +142,10 @@ class LocalBackend:
         """(mode, prompt, schema): mode is ``tool``, ``json`` or ``text``."""
         if self._wants_tool_call(request):
             listing = "\n".join(
-                f"- {t['function']['name']}: {t['function'].get('description', '')}" for t in request.tools
+                f"- {t['function']['name']}: {t['function'].get('description', '')}"
+                for t in request.tools
             )
-            hint = f"Available tools:\n{listing}\nCall one tool. Answer with JSON: {{\"name\": ..., \"arguments\": ...}}."
+            hint = f'Available tools:\n{listing}\nCall one tool. Answer with JSON: {{"name": ..., "arguments": ...}}.'
             return "tool", self._prompt(request, hint), self._tool_schema(request.tools)
         fmt = request.response_format or {}
         if fmt.get("type") == "json_schema":
@@ -146,13 +156,22 @@ class LocalBackend:
             return "json", self._prompt(request, "Answer with a JSON object."), {"type": "object"}
         return "text", self._prompt(request, ""), None
 
-    def _generate_sync(self, prompt: str, schema: dict[str, Any] | None, params: dict[str, Any],
-                       on_text: Any = None) -> tuple[str, Usage]:
+    def _generate_sync(
+        self,
+        prompt: str,
+        schema: dict[str, Any] | None,
+        params: dict[str, Any],
+        on_text: Any = None,
+    ) -> tuple[str, Usage]:
         from llama_cpp import LlamaGrammar
 
         with self._lock:
             llm = self._model()
-            grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False) if schema is not None else None
+            grammar = (
+                LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+                if schema is not None
+                else None
+            )
             kwargs = {
                 "max_tokens": int(params.get("max_tokens") or DEFAULT_MAX_TOKENS),
                 "temperature": float(params.get("temperature", 0.0)),
@@ -166,8 +185,12 @@ class LocalBackend:
                 out = llm.create_completion(prompt, **kwargs)
                 parts.append(out["choices"][0]["text"])
                 u = out.get("usage") or {}
-                usage = Usage(input_tokens=u.get("prompt_tokens", 0), output_tokens=u.get("completion_tokens", 0),
-                              total_tokens=u.get("total_tokens", 0), requests=1)
+                usage = Usage(
+                    input_tokens=u.get("prompt_tokens", 0),
+                    output_tokens=u.get("completion_tokens", 0),
+                    total_tokens=u.get("total_tokens", 0),
+                    requests=1,
+                )
             else:
                 for chunk in llm.create_completion(prompt, stream=True, **kwargs):
                     piece = chunk["choices"][0]["text"]
@@ -176,17 +199,26 @@ class LocalBackend:
                         on_text(piece)
                 prompt_tokens = len(llm.tokenize(prompt.encode()))
                 completion_tokens = len(llm.tokenize("".join(parts).encode(), add_bos=False))
-                usage = Usage(input_tokens=prompt_tokens, output_tokens=completion_tokens,
-                              total_tokens=prompt_tokens + completion_tokens, requests=1)
+                usage = Usage(
+                    input_tokens=prompt_tokens,
+                    output_tokens=completion_tokens,
+                    total_tokens=prompt_tokens + completion_tokens,
+                    requests=1,
+                )
         return "".join(parts).strip(), usage
 
     def _finish(self, request: BackendRequest, mode: str, text: str, usage: Usage) -> LLMResponse:
         model = f"polos-local/{request.model}"
         if mode == "tool":
             call = json.loads(text)
-            tool_call = ToolCall(id=f"call_{len(request.messages)}", name=call["name"],
-                                 arguments=json.dumps(call.get("arguments", {})))
-            return LLMResponse(tool_calls=[tool_call], usage=usage, model=model, finish_reason="tool_calls")
+            tool_call = ToolCall(
+                id=f"call_{len(request.messages)}",
+                name=call["name"],
+                arguments=json.dumps(call.get("arguments", {})),
+            )
+            return LLMResponse(
+                tool_calls=[tool_call], usage=usage, model=model, finish_reason="tool_calls"
+            )
         return LLMResponse(content=text, usage=usage, model=model, finish_reason="stop")
 
     # ------------------------------------------------------------------ Backend protocol
@@ -203,9 +235,15 @@ class LocalBackend:
         def on_text(piece: str) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, piece)
 
-        job = asyncio.ensure_future(asyncio.to_thread(
-            self._generate_sync, prompt, schema, request.params, on_text if mode != "tool" else None
-        ))
+        job = asyncio.ensure_future(
+            asyncio.to_thread(
+                self._generate_sync,
+                prompt,
+                schema,
+                request.params,
+                on_text if mode != "tool" else None,
+            )
+        )
         job.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, None))
         while True:
             piece = await queue.get()
@@ -215,7 +253,14 @@ class LocalBackend:
         text, usage = await job
         response = self._finish(request, mode, text, usage)
         for i, call in enumerate(response.tool_calls):
-            yield {"tool_call": {"index": i, "id": call.id, "name": call.name, "arguments": call.arguments}}
+            yield {
+                "tool_call": {
+                    "index": i,
+                    "id": call.id,
+                    "name": call.name,
+                    "arguments": call.arguments,
+                }
+            }
         yield {"finish": {"usage": usage, "finish_reason": response.finish_reason}}
 
 

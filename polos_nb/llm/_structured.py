@@ -59,7 +59,10 @@ def json_schema(model: type[BaseModel]) -> tuple[dict[str, Any], bool]:
 def response_format(model: type[BaseModel]) -> dict[str, Any]:
     """The ``response_format`` litellm passes to providers for ``model``."""
     schema, strict = json_schema(model)
-    return {"type": "json_schema", "json_schema": {"name": model.__name__, "schema": schema, "strict": strict}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": model.__name__, "schema": schema, "strict": strict},
+    }
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
@@ -71,7 +74,9 @@ def parse_structured(model: type[BaseModel], text: str | None) -> BaseModel:
     Accepts bare JSON or JSON inside a Markdown code fence.
     """
     if not text or not text.strip():
-        raise ValueError("The reply was empty; answer with one JSON object that matches the schema.")
+        raise ValueError(
+            "The reply was empty; answer with one JSON object that matches the schema."
+        )
     candidate = text.strip()
     fenced = _FENCE.search(candidate)
     if fenced:
@@ -79,11 +84,16 @@ def parse_structured(model: type[BaseModel], text: str | None) -> BaseModel:
     try:
         data = json.loads(candidate)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"The reply is not valid JSON ({exc.msg} at position {exc.pos}).") from None
+        raise ValueError(
+            f"The reply is not valid JSON ({exc.msg} at position {exc.pos})."
+        ) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
         )
-        raise ValueError(f"The JSON does not match the {model.__name__} schema: {problems}.") from None
+        raise ValueError(
+            f"The JSON does not match the {model.__name__} schema: {problems}."
+        ) from None

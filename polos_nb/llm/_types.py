@@ -18,7 +18,11 @@ class ToolCall(BaseModel):
 
     def to_message(self) -> dict[str, Any]:
         """The OpenAI chat-format entry of an assistant message's ``tool_calls``."""
-        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
 
 class Usage(BaseModel):
@@ -46,7 +50,8 @@ class Usage(BaseModel):
             output_tokens=self.output_tokens + other.output_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
             cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
-            cache_creation_input_tokens=self.cache_creation_input_tokens + other.cache_creation_input_tokens,
+            cache_creation_input_tokens=self.cache_creation_input_tokens
+            + other.cache_creation_input_tokens,
             cost_usd=cost,
             requests=self.requests + other.requests,
         )

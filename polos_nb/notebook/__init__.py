@@ -100,7 +100,10 @@ def load_ipython_extension(ip: Any) -> None:
             except Exception as exc:  # never make %load_ext fail over the listing
                 import sys
 
-                print(f"polos_nb: could not list unfinished runs: {type(exc).__name__}: {exc}", file=sys.stderr)
+                print(
+                    f"polos_nb: could not list unfinished runs: {type(exc).__name__}: {exc}",
+                    file=sys.stderr,
+                )
 
 
 def unload_ipython_extension(ip: Any) -> None:

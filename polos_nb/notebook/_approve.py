@@ -52,7 +52,9 @@ class PendingApproval:
 
     def reject(self, feedback: str | None = None) -> dict[str, Any]:
         """Reject this approval, with optional feedback for the agent."""
-        return approve(self.execution_id, self.key, reject=True, feedback=feedback, client=self.client)
+        return approve(
+            self.execution_id, self.key, reject=True, feedback=feedback, client=self.client
+        )
 
     def _repr_html_(self) -> str:
         from ._html import approval_card
@@ -79,10 +81,18 @@ def pending_approvals(run: Any = None, *, client: Any = None) -> list[PendingApp
         data = _serde.loads(data_json, strict=False) if data_json else {}
         if isinstance(data, dict):
             data = {k: v for k, v in data.items() if k != "_metadata"}
-        out.append(PendingApproval(
-            execution_id=exec_id, root_execution_id=root_id, workflow_id=wf_id, key=key, data=data,
-            created_at=created, spec=form_spec(data, step_key=key), client=client,
-        ))
+        out.append(
+            PendingApproval(
+                execution_id=exec_id,
+                root_execution_id=root_id,
+                workflow_id=wf_id,
+                key=key,
+                data=data,
+                created_at=created,
+                spec=form_spec(data, step_key=key),
+                client=client,
+            )
+        )
     return out
 
 
@@ -162,12 +172,16 @@ def _choose(run_id: str, key: str | None, pending: list[PendingApproval]) -> Pen
             return None
         if len(pending) > 1:
             keys = ", ".join(repr(p.key) for p in pending)
-            raise UserError(f"Run {run_id} waits at several suspensions ({keys}); say which: approve(run, key, ...).")
+            raise UserError(
+                f"Run {run_id} waits at several suspensions ({keys}); say which: approve(run, key, ...)."
+            )
         return pending[0]
     matches = [p for p in pending if p.key == key]
     if len(matches) > 1:
         ids = ", ".join(p.execution_id for p in matches)
-        raise UserError(f"Several executions of run {run_id} wait at {key!r} ({ids}); pass the exact execution id.")
+        raise UserError(
+            f"Several executions of run {run_id} wait at {key!r} ({ids}); pass the exact execution id."
+        )
     if matches:
         return matches[0]
     if pending:
@@ -184,7 +198,9 @@ def _spec_for(schema: Any, key: str) -> FormSpec:
     raise UserError(f"schema= takes a Pydantic model class or a JSON schema dict, got {schema!r}.")
 
 
-def _payload(spec: FormSpec | None, data: Any, *, reject: bool, feedback: str | None, always: bool) -> Any:
+def _payload(
+    spec: FormSpec | None, data: Any, *, reject: bool, feedback: str | None, always: bool
+) -> Any:
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json")
     if isinstance(data, str) and spec is not None and data.strip().startswith("{"):
@@ -221,5 +237,7 @@ def describe(pending: list[PendingApproval]) -> str:
         return "No pending approvals."
     lines = []
     for p in pending:
-        lines.append(f"- {p.workflow_id} {p.execution_id} waits at {p.key!r}: {p.spec.get('title', '')}")
+        lines.append(
+            f"- {p.workflow_id} {p.execution_id} waits at {p.key!r}: {p.spec.get('title', '')}"
+        )
     return "\n".join(lines)

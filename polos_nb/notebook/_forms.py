@@ -21,12 +21,29 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-__all__ = ["FormSpec", "approval_form", "form_spec", "model_from_schema", "schema_from_fields", "validate_answer"]
+__all__ = [
+    "FormSpec",
+    "approval_form",
+    "form_spec",
+    "model_from_schema",
+    "schema_from_fields",
+    "validate_answer",
+]
 
 FormSpec = dict[str, Any]
 """``{title, description, context, schema, approval, tool, source}`` — JSON, sent to the widget."""
 
-_FIELD_TYPES = {"text", "textarea", "number", "integer", "boolean", "select", "email", "url", "checkbox"}
+_FIELD_TYPES = {
+    "text",
+    "textarea",
+    "number",
+    "integer",
+    "boolean",
+    "select",
+    "email",
+    "url",
+    "checkbox",
+}
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _URL = r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$"
 DEFAULT_APPROVAL_FIELDS: list[dict[str, Any]] = [
@@ -58,8 +75,13 @@ def approval_form(
     elif isinstance(schema, dict):
         json_schema = schema
     else:
-        raise TypeError(f"approval_form takes a Pydantic model class or a JSON schema dict, got {schema!r}.")
-    form: dict[str, Any] = {"title": title or json_schema.get("title") or "Input needed", "schema": json_schema}
+        raise TypeError(
+            f"approval_form takes a Pydantic model class or a JSON schema dict, got {schema!r}."
+        )
+    form: dict[str, Any] = {
+        "title": title or json_schema.get("title") or "Input needed",
+        "schema": json_schema,
+    }
     if description:
         form["description"] = description
     if context is not None:
@@ -79,11 +101,18 @@ def schema_from_fields(fields: list[dict[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"form field {i} has no 'key' (or 'name'): {raw!r}")
         kind = str(raw.get("type") or "text")
         if kind not in _FIELD_TYPES:
-            raise ValueError(f"form field {key!r} has unknown type {kind!r}; use one of {sorted(_FIELD_TYPES)}")
+            raise ValueError(
+                f"form field {key!r} has unknown type {kind!r}; use one of {sorted(_FIELD_TYPES)}"
+            )
         prop: dict[str, Any]
         if kind in ("number", "integer"):
             prop = {"type": kind}
-            for src, dst in (("min", "minimum"), ("max", "maximum"), ("minimum", "minimum"), ("maximum", "maximum")):
+            for src, dst in (
+                ("min", "minimum"),
+                ("max", "maximum"),
+                ("minimum", "minimum"),
+                ("maximum", "maximum"),
+            ):
                 if raw.get(src) is not None:
                     prop[dst] = raw[src]
         elif kind in ("boolean", "checkbox"):
@@ -91,7 +120,10 @@ def schema_from_fields(fields: list[dict[str, Any]]) -> dict[str, Any]:
         elif kind == "select":
             options = raw.get("options") or []
             values = [o.get("value") if isinstance(o, dict) else o for o in options]
-            labels = [str(o.get("label", o.get("value"))) if isinstance(o, dict) else str(o) for o in options]
+            labels = [
+                str(o.get("label", o.get("value"))) if isinstance(o, dict) else str(o)
+                for o in options
+            ]
             prop = {"type": "string", "enum": values, "x-enumNames": labels}
         else:
             prop = {"type": "string"}
@@ -110,7 +142,11 @@ def schema_from_fields(fields: list[dict[str, Any]]) -> dict[str, Any]:
         if is_required and "default" not in raw:
             required.append(key)
         elif not is_required:
-            prop = {"anyOf": [prop, {"type": "null"}], "title": prop["title"], "default": raw.get("default")}
+            prop = {
+                "anyOf": [prop, {"type": "null"}],
+                "title": prop["title"],
+                "default": raw.get("default"),
+            }
         properties[key] = prop
     return {"type": "object", "properties": properties, "required": required}
 
@@ -122,12 +158,17 @@ def form_spec(data: Any, *, step_key: str = "") -> FormSpec:
     schema = data.get("_schema") or form.get("schema")
     if not isinstance(schema, dict):
         fields = form.get("fields")
-        schema = schema_from_fields(fields if isinstance(fields, list) and fields else DEFAULT_APPROVAL_FIELDS)
+        schema = schema_from_fields(
+            fields if isinstance(fields, list) and fields else DEFAULT_APPROVAL_FIELDS
+        )
     context = form.get("context")
     if context is None:
         context = {k: v for k, v in data.items() if not k.startswith("_")} or None
     props = schema.get("properties") or {}
-    approval = isinstance(props.get("approved"), dict) and _base_type(schema, props["approved"]) == "boolean"
+    approval = (
+        isinstance(props.get("approved"), dict)
+        and _base_type(schema, props["approved"]) == "boolean"
+    )
     default_title = "Approve?" if approval else "Input needed"
     return {
         "key": step_key,
@@ -188,14 +229,22 @@ def _object_model(root: dict[str, Any], node: dict[str, Any], name: str) -> type
             default = prop_d.get("default")
             if default is None and key not in required:
                 annotation = Optional[annotation]  # noqa: UP045 - built at run time
-        fields[_ident(key)] = (annotation, Field(default, alias=key) if _ident(key) != key else Field(default))
+        fields[_ident(key)] = (
+            annotation,
+            Field(default, alias=key) if _ident(key) != key else Field(default),
+        )
     config = ConfigDict(extra="allow", populate_by_name=True)
     return create_model(name, __config__=config, **fields)  # type: ignore[call-overload, no-any-return]
 
 
 def _ident(key: str) -> str:
     ident = re.sub(r"\W", "_", key)
-    if not ident or ident[0].isdigit() or ident.startswith("_") or ident in ("model_config", "model_fields"):
+    if (
+        not ident
+        or ident[0].isdigit()
+        or ident.startswith("_")
+        or ident in ("model_config", "model_fields")
+    ):
         ident = f"f_{ident}"
     return ident
 
@@ -233,17 +282,30 @@ def _annotation(root: dict[str, Any], prop: Any, name: str) -> Any:
             pattern = pattern or _EMAIL
         elif prop.get("format") in ("uri", "url"):
             pattern = pattern or _URL
-        return Annotated[str, Field(min_length=prop.get("minLength"), max_length=prop.get("maxLength"),
-                                    pattern=pattern)]
+        return Annotated[
+            str,
+            Field(
+                min_length=prop.get("minLength"), max_length=prop.get("maxLength"), pattern=pattern
+            ),
+        ]
     if kind in ("number", "integer"):
         base: Any = int if kind == "integer" else (int | float)  # 3 stays 3, 2.5 stays 2.5
-        return Annotated[base, Field(ge=prop.get("minimum"), le=prop.get("maximum"),
-                                     gt=prop.get("exclusiveMinimum"), lt=prop.get("exclusiveMaximum"))]
+        return Annotated[
+            base,
+            Field(
+                ge=prop.get("minimum"),
+                le=prop.get("maximum"),
+                gt=prop.get("exclusiveMinimum"),
+                lt=prop.get("exclusiveMaximum"),
+            ),
+        ]
     if kind == "boolean":
         return bool
     if kind == "array":
         item = _annotation(root, prop.get("items") or {}, f"{name}_item")
-        return Annotated[list[item], Field(min_length=prop.get("minItems"), max_length=prop.get("maxItems"))]  # type: ignore[valid-type]
+        return Annotated[
+            list[item], Field(min_length=prop.get("minItems"), max_length=prop.get("maxItems"))
+        ]  # type: ignore[valid-type]
     if kind == "object" or "properties" in prop:
         if prop.get("properties"):
             return _object_model(root, prop, name)
@@ -259,11 +321,13 @@ def validate_answer(spec: FormSpec, data: Any) -> dict[str, Any]:
     """
     schema = spec["schema"]
     if not isinstance(data, dict):
-        props = list((schema.get("properties") or {}))
+        props = list(schema.get("properties") or {})
         if len(props) == 1:
             data = {props[0]: data}
         else:
-            raise AnswerErrors({"": f"expected an object with the fields {props}, got {type(data).__name__}"})
+            raise AnswerErrors(
+                {"": f"expected an object with the fields {props}, got {type(data).__name__}"}
+            )
     model = model_from_schema(schema)
     try:
         value = model.model_validate(data)

@@ -50,8 +50,10 @@ def run_card(s: dict[str, Any]) -> str:
             f"<td>{e(_tokens(st))}</td><td>{e(st.get('error') or st.get('detail') or '')}</td></tr>"
             for st in steps
         )
-        parts.append('<table class="polos-steps"><tr><th>step</th><th>kind</th><th>status</th><th>time</th>'
-                     f"<th>tokens</th><th>detail</th></tr>{rows}</table>")
+        parts.append(
+            '<table class="polos-steps"><tr><th>step</th><th>kind</th><th>status</th><th>time</th>'
+            f"<th>tokens</th><th>detail</th></tr>{rows}</table>"
+        )
     tools = s.get("tools") or []
     if tools:
         rows = "".join(
@@ -60,8 +62,10 @@ def run_card(s: dict[str, Any]) -> str:
             f"<td>{e(t.get('error') or t.get('result') or '')}</td></tr>"
             for t in tools
         )
-        parts.append('<table class="polos-tools"><tr><th>tool</th><th>arguments</th><th>status</th>'
-                     f"<th>result</th></tr>{rows}</table>")
+        parts.append(
+            '<table class="polos-tools"><tr><th>tool</th><th>arguments</th><th>status</th>'
+            f"<th>result</th></tr>{rows}</table>"
+        )
     if s.get("text") and s.get("text") != s.get("output"):
         parts.append(f'<pre class="polos-stream">{e(s["text"])}</pre>')
     for a in s.get("approvals") or []:
@@ -70,8 +74,11 @@ def run_card(s: dict[str, Any]) -> str:
             f"<b>{e(a.get('title'))}</b> <code>{e(a.get('key'))}</code> — {e(a.get('status'))}"
             + (f"<div>{e(a.get('description'))}</div>" if a.get("description") else "")
             + (f"<div>answer: <code>{e(a.get('answer'))}</code></div>" if a.get("answer") else "")
-            + (f"<div><code>polos_nb.approve({s.get('run_id')!r}, {a.get('key')!r}, {{...}})</code></div>"
-               if a.get("status") == "pending" else "")
+            + (
+                f"<div><code>polos_nb.approve({s.get('run_id')!r}, {a.get('key')!r}, {{...}})</code></div>"
+                if a.get("status") == "pending"
+                else ""
+            )
             + "</div>"
         )
     if s.get("output") is not None:
@@ -83,7 +90,8 @@ def run_card(s: dict[str, Any]) -> str:
         cost = usage.get("cost_usd")
         parts.append(
             f'<div class="polos-usage">tokens in {usage.get("input_tokens", 0)} / out '
-            f'{usage.get("output_tokens", 0)}' + (f" · ${cost:.6f}" if isinstance(cost, (int, float)) else "")
+            f"{usage.get('output_tokens', 0)}"
+            + (f" · ${cost:.6f}" if isinstance(cost, (int, float)) else "")
             + "</div>"
         )
     parts.append("</div>")

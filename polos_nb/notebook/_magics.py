@@ -24,8 +24,26 @@ from . import _session
 
 __all__ = ["PolosMagics"]
 
-SUBCOMMANDS = ("run", "runs", "show", "inspect", "approve", "reject", "pending", "resume", "cancel", "replay",
-               "fork", "compare", "events", "sql", "journal", "list", "help", "version")
+SUBCOMMANDS = (
+    "run",
+    "runs",
+    "show",
+    "inspect",
+    "approve",
+    "reject",
+    "pending",
+    "resume",
+    "cancel",
+    "replay",
+    "fork",
+    "compare",
+    "events",
+    "sql",
+    "journal",
+    "list",
+    "help",
+    "version",
+)
 
 POLOS_USAGE = """\
 %polos run [-o NAME] [-e] [--no-stream] TARGET [INPUT]
@@ -75,8 +93,13 @@ def _unquote(text: str) -> str:
     return text
 
 
-def _split(line: str, positional: int, flags: set[str], valued: set[str], rest_option: str | None = None,
-           ) -> tuple[list[str], dict[str, Any], str]:
+def _split(
+    line: str,
+    positional: int,
+    flags: set[str],
+    valued: set[str],
+    rest_option: str | None = None,
+) -> tuple[list[str], dict[str, Any], str]:
     """Options and ``positional`` leading words; the remainder of the line stays raw.
 
     ``rest_option`` (e.g. ``--result``) swallows the rest of the line as its value.
@@ -88,7 +111,7 @@ def _split(line: str, positional: int, flags: set[str], valued: set[str], rest_o
     while i < len(toks):
         tok, start, _end = toks[i]
         if tok == rest_option:
-            opts[tok] = line[toks[i][2]:].strip() if i + 1 < len(toks) else ""
+            opts[tok] = line[toks[i][2] :].strip() if i + 1 < len(toks) else ""
             return words, opts, ""
         if tok.startswith("-") and not re.match(r"^-\d", tok):
             if tok in flags:
@@ -100,7 +123,9 @@ def _split(line: str, positional: int, flags: set[str], valued: set[str], rest_o
                 i += 1
             else:
                 known = sorted(flags | valued | ({rest_option} if rest_option else set()))
-                raise UsageError(f"unknown option {tok}; options here: {', '.join(known) or 'none'}")
+                raise UsageError(
+                    f"unknown option {tok}; options here: {', '.join(known) or 'none'}"
+                )
             i += 1
             continue
         if len(words) < positional:
@@ -146,8 +171,12 @@ def _display(obj: Any) -> None:
 class PolosMagics(Magics):
     """polos_nb magics. Configure with ``%config PolosMagics.<trait> = ...``."""
 
-    resume_on_load = Bool(True, help="List and show unfinished runs when the extension loads.").tag(config=True)
-    flush_interval = Float(0.08, help="Seconds between widget updates of a streaming run.").tag(config=True)
+    resume_on_load = Bool(True, help="List and show unfinished runs when the extension loads.").tag(
+        config=True
+    )
+    flush_interval = Float(0.08, help="Seconds between widget updates of a streaming run.").tag(
+        config=True
+    )
 
     # ================================================================== helpers
     def _ns(self) -> dict[str, Any]:
@@ -158,13 +187,15 @@ class PolosMagics(Magics):
         if not expr:
             return None
         try:
-            return eval(expr, self._ns())  # noqa: S307 - the user's own notebook namespace
+            return eval(expr, self._ns())
         except Exception as exc:
             try:
                 return json.loads(expr)
             except Exception:
                 pass
-            raise UsageError(f"could not evaluate {what} {expr!r}: {type(exc).__name__}: {exc}") from None
+            raise UsageError(
+                f"could not evaluate {what} {expr!r}: {type(exc).__name__}: {exc}"
+            ) from None
 
     def _run_id(self, ref: str) -> str:
         from ._run import Run
@@ -185,23 +216,61 @@ class PolosMagics(Magics):
             return value
         wf = get_workflow(name)
         if wf is None:
-            known = sorted(set(get_all_workflows()) | {k for k, v in self._ns().items()
-                                                      if isinstance(v, Workflow) and not k.startswith("_")})
-            raise UsageError(f"no agent or workflow named {name!r}; defined: {', '.join(known) or 'none'}")
+            known = sorted(
+                set(get_all_workflows())
+                | {
+                    k
+                    for k, v in self._ns().items()
+                    if isinstance(v, Workflow) and not k.startswith("_")
+                }
+            )
+            raise UsageError(
+                f"no agent or workflow named {name!r}; defined: {', '.join(known) or 'none'}"
+            )
         return wf
 
     # ================================================================== %%polos_agent
     @magic_arguments()
     @argument("name", help="Python name the Agent is bound to (also its id unless --id).")
-    @argument("-p", "--provider", default=None, help="openai, anthropic, gemini, groq, fireworks, together, "
-              "azure, local, fake or litellm (default: fake if --model names a test double, else openai).")
-    @argument("-m", "--model", default=None, help="Model name, or a variable holding a ScriptedModel/FunctionModel.")
-    @argument("-t", "--tools", nargs="*", default=[], help="Tool names from the namespace (space or comma separated).")
-    @argument("-o", "--output", default=None, help="Output schema: a Pydantic class name from the namespace.")
+    @argument(
+        "-p",
+        "--provider",
+        default=None,
+        help="openai, anthropic, gemini, groq, fireworks, together, "
+        "azure, local, fake or litellm (default: fake if --model names a test double, else openai).",
+    )
+    @argument(
+        "-m",
+        "--model",
+        default=None,
+        help="Model name, or a variable holding a ScriptedModel/FunctionModel.",
+    )
+    @argument(
+        "-t",
+        "--tools",
+        nargs="*",
+        default=[],
+        help="Tool names from the namespace (space or comma separated).",
+    )
+    @argument(
+        "-o",
+        "--output",
+        default=None,
+        help="Output schema: a Pydantic class name from the namespace.",
+    )
     @argument("--max-steps", type=int, default=None, help="Stop after this many agent steps.")
-    @argument("--max-tokens", type=int, default=None, help="Stop once the run used this many tokens.")
-    @argument("--stop", nargs="*", default=[], help="More stop conditions: names of StopCondition objects.")
-    @argument("--guardrails", nargs="*", default=[], help="Output guardrails: names from the namespace.")
+    @argument(
+        "--max-tokens", type=int, default=None, help="Stop once the run used this many tokens."
+    )
+    @argument(
+        "--stop",
+        nargs="*",
+        default=[],
+        help="More stop conditions: names of StopCondition objects.",
+    )
+    @argument(
+        "--guardrails", nargs="*", default=[], help="Output guardrails: names from the namespace."
+    )
     @argument("--temperature", type=float, default=None, help="Sampling temperature.")
     @argument("--id", dest="agent_id", default=None, help="Agent id (default: NAME).")
     @argument("--description", default=None, help="Description (default: the system prompt).")
@@ -227,15 +296,25 @@ class PolosMagics(Magics):
             raise UsageError(f"NAME must be a Python identifier, got {name!r}")
         prompt = (cell or "").strip()
         if not prompt:
-            raise UsageError(f"%%polos_agent {name}: the cell body is the system prompt and it is empty")
+            raise UsageError(
+                f"%%polos_agent {name}: the cell body is the system prompt and it is empty"
+            )
         ns = self._ns()
         tools = []
         for tool_name in [t for raw in args.tools for t in raw.split(",") if t]:
             value = ns.get(tool_name)
             if not isinstance(value, Tool):
-                known = sorted(k for k, v in ns.items() if isinstance(v, Tool) and not k.startswith("_"))
-                what = "is not defined" if value is None else f"is a {type(value).__name__}, not a @tool"
-                raise UsageError(f"tool {tool_name!r} {what}; tools in the namespace: {', '.join(known) or 'none'}")
+                known = sorted(
+                    k for k, v in ns.items() if isinstance(v, Tool) and not k.startswith("_")
+                )
+                what = (
+                    "is not defined"
+                    if value is None
+                    else f"is a {type(value).__name__}, not a @tool"
+                )
+                raise UsageError(
+                    f"tool {tool_name!r} {what}; tools in the namespace: {', '.join(known) or 'none'}"
+                )
             tools.append(value)
         model: Any = args.model
         provider = args.provider
@@ -243,8 +322,10 @@ class PolosMagics(Magics):
             model = ns[model]
             provider = provider or "fake"
         if model is None:
-            raise UsageError(f"%%polos_agent {name}: give --model (a model name such as gpt-4o-mini, or a "
-                             "variable holding a ScriptedModel/FunctionModel for offline runs)")
+            raise UsageError(
+                f"%%polos_agent {name}: give --model (a model name such as gpt-4o-mini, or a "
+                "variable holding a ScriptedModel/FunctionModel for offline runs)"
+            )
         provider = provider or "openai"
         output = None
         if args.output:
@@ -252,7 +333,9 @@ class PolosMagics(Magics):
 
             output = ns.get(args.output)
             if not (isinstance(output, type) and issubclass(output, BaseModel)):
-                raise UsageError(f"--output {args.output!r} must name a Pydantic model class in the namespace")
+                raise UsageError(
+                    f"--output {args.output!r} must name a Pydantic model class in the namespace"
+                )
         stops = []
         if args.max_steps is not None:
             stops.append(max_steps(MaxStepsConfig(limit=args.max_steps)))
@@ -261,7 +344,9 @@ class PolosMagics(Magics):
         for stop_name in args.stop:
             cond = ns.get(stop_name)
             if not isinstance(cond, StopCondition):
-                raise UsageError(f"--stop {stop_name!r} must name a StopCondition object in the namespace")
+                raise UsageError(
+                    f"--stop {stop_name!r} must name a StopCondition object in the namespace"
+                )
             stops.append(cond)
         guardrails = []
         for g_name in args.guardrails:
@@ -272,9 +357,18 @@ class PolosMagics(Magics):
         if args.temperature is not None:
             kwargs["temperature"] = args.temperature
         try:
-            agent = Agent(id=args.agent_id or name, provider=provider, model=model, system_prompt=prompt,
-                          tools=tools, output_schema=output, stop_conditions=stops, guardrails=guardrails or None,
-                          description=args.description, **kwargs)
+            agent = Agent(
+                id=args.agent_id or name,
+                provider=provider,
+                model=model,
+                system_prompt=prompt,
+                tools=tools,
+                output_schema=output,
+                stop_conditions=stops,
+                guardrails=guardrails or None,
+                description=args.description,
+                **kwargs,
+            )
         except PolosError as exc:
             raise UsageError(str(exc)) from None
         ns[name] = agent
@@ -292,7 +386,9 @@ class PolosMagics(Magics):
         """
         line = line.strip()
         if not line:
-            raise UsageError("%polos needs a subcommand: " + ", ".join(SUBCOMMANDS) + " (see %polos help)")
+            raise UsageError(
+                "%polos needs a subcommand: " + ", ".join(SUBCOMMANDS) + " (see %polos help)"
+            )
         sub, _, rest = line.partition(" ")
         rest = rest.strip()
         handler = getattr(self, f"_cmd_{sub}", None)
@@ -319,10 +415,15 @@ class PolosMagics(Magics):
 
         from ._tools import _frame
 
-        rows = [{"id": wf_id, "type": getattr(wf, "workflow_type", "workflow"),
-                 "model": getattr(wf, "litellm_model", None),
-                 "tools": ", ".join(t.id for t in getattr(wf, "tools", []) or [])}
-                for wf_id, wf in sorted(get_all_workflows().items())]
+        rows = [
+            {
+                "id": wf_id,
+                "type": getattr(wf, "workflow_type", "workflow"),
+                "model": getattr(wf, "litellm_model", None),
+                "tools": ", ".join(t.id for t in getattr(wf, "tools", []) or []),
+            }
+            for wf_id, wf in sorted(get_all_workflows().items())
+        ]
         return _frame(rows, ["id", "type", "model", "tools"])
 
     def _cmd_run(self, rest: str) -> Any:
@@ -332,10 +433,14 @@ class PolosMagics(Magics):
         if not words:
             raise UsageError("%polos run TARGET [INPUT]: give the agent or workflow to run")
         target = self._target(words[0])
-        if getattr(target, "workflow_type", "workflow") == "agent" and not (opts.get("-e") or opts.get("--expr")):
+        if getattr(target, "workflow_type", "workflow") == "agent" and not (
+            opts.get("-e") or opts.get("--expr")
+        ):
             payload: Any = _unquote(raw) if raw else ""
             if not payload:
-                raise UsageError(f"%polos run {words[0]}: give the agent an input, e.g. %polos run {words[0]} Hello")
+                raise UsageError(
+                    f"%polos run {words[0]}: give the agent an input, e.g. %polos run {words[0]} Hello"
+                )
         else:
             payload = self._eval(raw, "the input")
         run = start(target, payload, stream=not opts.get("--no-stream"))
@@ -358,8 +463,12 @@ class PolosMagics(Magics):
             limit = int(opts.get("--limit", 50))
         except ValueError:
             raise UsageError("--limit needs a number") from None
-        return runs(opts.get("--status"), workflow=opts.get("--workflow"), limit=limit,
-                    children=bool(opts.get("--all")))
+        return runs(
+            opts.get("--status"),
+            workflow=opts.get("--workflow"),
+            limit=limit,
+            children=bool(opts.get("--all")),
+        )
 
     def _one_run(self, rest: str, cmd: str) -> str:
         words, _opts, raw = _split(rest, 1, set(), set())
@@ -418,8 +527,14 @@ class PolosMagics(Magics):
         from ._approve import approve
 
         run_id, key, data, opts = self._approve_args(rest, "approve")
-        return approve(run_id, key, data, reject=bool(opts.get("--reject")), always=bool(opts.get("--always")),
-                       feedback=opts.get("--feedback") or opts.get("-f"))
+        return approve(
+            run_id,
+            key,
+            data,
+            reject=bool(opts.get("--reject")),
+            always=bool(opts.get("--always")),
+            feedback=opts.get("--feedback") or opts.get("-f"),
+        )
 
     def _cmd_reject(self, rest: str) -> Any:
         from ._approve import approve
@@ -475,7 +590,9 @@ class PolosMagics(Magics):
         from ._tools import sql
 
         if not rest:
-            raise UsageError("%polos sql QUERY, e.g. %polos sql SELECT status, count(*) FROM executions GROUP BY 1")
+            raise UsageError(
+                "%polos sql QUERY, e.g. %polos sql SELECT status, count(*) FROM executions GROUP BY 1"
+            )
         return sql(rest)
 
     def _cmd_journal(self, rest: str) -> str:
@@ -509,35 +626,62 @@ def complete(ip: Any, context: Any) -> dict[str, Any]:
     line = context.line_with_cursor[: context.cursor_position]
     stripped = line.lstrip()
     empty: dict[str, Any] = {"completions": [], "suppress": False}
-    if not (stripped.startswith("%polos ") or stripped.startswith("%%polos_agent ")):
+    if not (stripped.startswith(("%polos ", "%%polos_agent "))):
         return empty
     token = context.token
     parts = stripped.split()
     if stripped.startswith("%%polos_agent"):
-        if len(parts) >= 2 and parts[-2] in ("-t", "--tools") or (line.endswith(" ") and parts[-1] in ("-t", "--tools")):
+        if (len(parts) >= 2 and parts[-2] in ("-t", "--tools")) or (
+            line.endswith(" ") and parts[-1] in ("-t", "--tools")
+        ):
             from polos_nb.tools import Tool
 
-            names = [k for k, v in ip.user_ns.items() if isinstance(v, Tool) and not k.startswith("_")]
-            return {"completions": [SimpleCompletion(n, type="tool") for n in sorted(names) if n.startswith(token)],
-                    "suppress": True}
+            names = [
+                k for k, v in ip.user_ns.items() if isinstance(v, Tool) and not k.startswith("_")
+            ]
+            return {
+                "completions": [
+                    SimpleCompletion(n, type="tool") for n in sorted(names) if n.startswith(token)
+                ],
+                "suppress": True,
+            }
         return empty
     at_word = len(parts) - (0 if line.endswith(" ") else 1)
     if at_word <= 1:
-        return {"completions": [SimpleCompletion(s, type="subcommand") for s in SUBCOMMANDS if s.startswith(token)],
-                "suppress": True}
+        return {
+            "completions": [
+                SimpleCompletion(s, type="subcommand") for s in SUBCOMMANDS if s.startswith(token)
+            ],
+            "suppress": True,
+        }
     sub = parts[1]
     candidates: list[tuple[str, str]] = []
     if sub == "run" and at_word == 2:
         from polos_nb.engine import Workflow, get_all_workflows
 
-        names = {k for k, v in ip.user_ns.items() if isinstance(v, Workflow) and not k.startswith("_")}
+        names = {
+            k for k, v in ip.user_ns.items() if isinstance(v, Workflow) and not k.startswith("_")
+        }
         names |= set(get_all_workflows())
         candidates = [(n, "agent") for n in sorted(names)]
-    elif sub in ("show", "inspect", "approve", "reject", "cancel", "replay", "fork", "compare", "events",
-                 "resume", "pending"):
+    elif sub in (
+        "show",
+        "inspect",
+        "approve",
+        "reject",
+        "cancel",
+        "replay",
+        "fork",
+        "compare",
+        "events",
+        "resume",
+        "pending",
+    ):
         candidates = [(rid, "run") for rid in _recent_run_ids()]
-    return {"completions": [SimpleCompletion(c, type=t) for c, t in candidates if c.startswith(token)],
-            "suppress": bool(candidates)}
+    return {
+        "completions": [SimpleCompletion(c, type=t) for c, t in candidates if c.startswith(token)],
+        "suppress": bool(candidates),
+    }
 
 
 def _recent_run_ids(limit: int = 30) -> list[str]:
@@ -547,9 +691,14 @@ def _recent_run_ids(limit: int = 30) -> list[str]:
     if _session.has_client():
         try:
             client = _session.get_client()
-            rows = _session.read(client, lambda con: con.execute(
-                "SELECT id FROM executions WHERE parent_execution_id IS NULL ORDER BY created_at DESC LIMIT ?",
-                [limit]).fetchall(), timeout=2)
+            rows = _session.read(
+                client,
+                lambda con: con.execute(
+                    "SELECT id FROM executions WHERE parent_execution_id IS NULL ORDER BY created_at DESC LIMIT ?",
+                    [limit],
+                ).fetchall(),
+                timeout=2,
+            )
             ids += [r[0] for r in rows]
         except Exception:
             pass

@@ -57,11 +57,17 @@ class Unfinished:
             items.append(
                 f"<li><b>{e(run.workflow_id)}</b> <code>{e(run.id)}</code> {e(run.status)}"
                 + (f" — approval pending at <code>{e(', '.join(waits))}</code>" if waits else "")
-                + (f" — run the cell defining <code>{e(run.workflow_id)}</code> to resume" if undefined else "")
+                + (
+                    f" — run the cell defining <code>{e(run.workflow_id)}</code> to resume"
+                    if undefined
+                    else ""
+                )
                 + "</li>"
             )
-        return (f"<div class='polos-unfinished'><b>polos_nb: {len(self.runs)} unfinished run(s)</b>"
-                f"<ul>{''.join(items)}</ul></div>")
+        return (
+            f"<div class='polos-unfinished'><b>polos_nb: {len(self.runs)} unfinished run(s)</b>"
+            f"<ul>{''.join(items)}</ul></div>"
+        )
 
 
 def unfinished(*, client: Any = None, limit: int = 20) -> Unfinished:
@@ -69,12 +75,14 @@ def unfinished(*, client: Any = None, limit: int = 20) -> Unfinished:
     client = _session.get_client(client)
     infos = []
     for status in ("running", "waiting", "queued"):
-        infos.extend(_session.call(client, client.list_executions(None, status, limit, root_only=True)))
+        infos.extend(
+            _session.call(client, client.list_executions(None, status, limit, root_only=True))
+        )
     infos.sort(key=lambda i: i.created_at)
     approvals = pending_approvals(client=client)
     undefined = client.pending_workflows()
     runs = [show(i.id, client=client, workflow_id=i.workflow_id) for i in infos[-limit:]]
-    for run, info in zip(runs, infos[-limit:]):
+    for run, info in zip(runs, infos[-limit:], strict=False):
         run.state.status = info.status
     return Unfinished(runs=runs, approvals=approvals, undefined=undefined)
 

@@ -33,7 +33,13 @@ from ._forms import form_spec
 __all__ = ["Run", "RunState", "Sink"]
 
 _LIFECYCLE = re.compile(r"^([a-z]+)_(start|finish|error|cancel|retry)$")
-_STATUS_OF = {"start": "running", "finish": "completed", "error": "failed", "cancel": "cancelled", "retry": "waiting"}
+_STATUS_OF = {
+    "start": "running",
+    "finish": "completed",
+    "error": "failed",
+    "cancel": "cancelled",
+    "retry": "waiting",
+}
 DEFAULT_INTERVAL = 0.08
 
 
@@ -94,8 +100,13 @@ class RunState:
     Everything here is plain JSON so it syncs to the widget and renders as static HTML.
     """
 
-    def __init__(self, run_id: str, workflow_id: str = "", status: str = "queued",
-                 interval: float = DEFAULT_INTERVAL) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        workflow_id: str = "",
+        status: str = "queued",
+        interval: float = DEFAULT_INTERVAL,
+    ) -> None:
         self.run_id = run_id
         self.workflow_id = workflow_id
         self.workflow_type = "workflow"
@@ -135,8 +146,13 @@ class RunState:
             if kind == "step_start":
                 key = str(data.get("step_key"))
                 step = self.steps.setdefault(key, {"key": key})
-                step.update(kind=data.get("step_type"), status="running", attempt=data.get("attempt", 1),
-                            started=_iso(event.created_at), execution_id=meta.get("execution_id"))
+                step.update(
+                    kind=data.get("step_type"),
+                    status="running",
+                    attempt=data.get("attempt", 1),
+                    started=_iso(event.created_at),
+                    execution_id=meta.get("execution_id"),
+                )
             elif kind == "step_finish":
                 self._step_finish(data, event.created_at, meta)
             elif kind == "text_delta":
@@ -155,27 +171,44 @@ class RunState:
                     self.texts.setdefault(step, "")
             elif kind == "tool_call_start":
                 call_id = str(data.get("call_id"))
-                self.tools[call_id] = {"call_id": call_id, "name": data.get("name"), "step": data.get("step"),
-                                       "arguments": short(_parse_json(data.get("arguments")), 500),
-                                       "status": "running", "result": None, "error": None}
+                self.tools[call_id] = {
+                    "call_id": call_id,
+                    "name": data.get("name"),
+                    "step": data.get("step"),
+                    "arguments": short(_parse_json(data.get("arguments")), 500),
+                    "status": "running",
+                    "result": None,
+                    "error": None,
+                }
             elif kind == "tool_call_finish":
                 call_id = str(data.get("call_id"))
-                tool = self.tools.setdefault(call_id, {"call_id": call_id, "name": data.get("name"),
-                                                       "arguments": ""})
-                tool.update(status=data.get("status"), result=short(data.get("result"), 500) if
-                            data.get("result") is not None else None, error=data.get("error"))
+                tool = self.tools.setdefault(
+                    call_id, {"call_id": call_id, "name": data.get("name"), "arguments": ""}
+                )
+                tool.update(
+                    status=data.get("status"),
+                    result=short(data.get("result"), 500)
+                    if data.get("result") is not None
+                    else None,
+                    error=data.get("error"),
+                )
             elif kind == "agent_step_end":
                 self._add_usage(data.get("usage"))
             elif kind.startswith("suspend_"):
-                key = kind[len("suspend_"):]
+                key = kind[len("suspend_") :]
                 spec = form_spec({k: v for k, v in data.items() if k != "_metadata"}, step_key=key)
-                self.approvals[key] = {**spec, "execution_id": meta.get("execution_id", self.run_id),
-                                       "workflow_id": meta.get("workflow_id", self.workflow_id),
-                                       "status": "pending", "errors": {}, "answer": None}
+                self.approvals[key] = {
+                    **spec,
+                    "execution_id": meta.get("execution_id", self.run_id),
+                    "workflow_id": meta.get("workflow_id", self.workflow_id),
+                    "status": "pending",
+                    "errors": {},
+                    "answer": None,
+                }
                 if own:
                     self.status = "waiting"
             elif kind.startswith("resume_"):
-                key = kind[len("resume_"):]
+                key = kind[len("resume_") :]
                 entry = self.approvals.get(key)
                 answer = plain({k: v for k, v in data.items() if k != "_metadata"})
                 if entry is not None:
@@ -201,37 +234,67 @@ class RunState:
         key = str(data.get("step_key"))
         step = self.steps.setdefault(key, {"key": key})
         started = data.get("started_at") or step.get("started")
-        step.update(kind=data.get("step_type"), status=data.get("status"), attempt=data.get("attempt", 1),
-                    started=started, ended=_iso(ended), ms=_ms(started, ended) if started else None,
-                    execution_id=meta.get("execution_id"))
+        step.update(
+            kind=data.get("step_type"),
+            status=data.get("status"),
+            attempt=data.get("attempt", 1),
+            started=started,
+            ended=_iso(ended),
+            ms=_ms(started, ended) if started else None,
+            execution_id=meta.get("execution_id"),
+        )
         result = data.get("result")
         if data.get("status") == "completed":
             value = plain(result)
             if key.startswith("llm:") and isinstance(value, dict):
                 usage = value.get("usage") or {}
-                step["tokens"] = {"input": usage.get("input_tokens", 0), "output": usage.get("output_tokens", 0)}
+                step["tokens"] = {
+                    "input": usage.get("input_tokens", 0),
+                    "output": usage.get("output_tokens", 0),
+                }
                 step["model"] = value.get("model")
                 if isinstance(value.get("content"), str) and value["content"]:
                     text = value["content"]
                     if len(text) >= len(self.texts.get(key, "")):
                         self.texts[key] = text
                 calls = value.get("tool_calls") or []
-                step["detail"] = short(value.get("content") or
-                                       ", ".join(f"{c.get('name')}(…)" for c in calls if isinstance(c, dict)), 160)
+                step["detail"] = short(
+                    value.get("content")
+                    or ", ".join(f"{c.get('name')}(…)" for c in calls if isinstance(c, dict)),
+                    160,
+                )
                 # Tool calls from the journal too (live tool events are missed by a late viewer).
                 for call in calls:
-                    if isinstance(call, dict) and call.get("id") and str(call["id"]) not in self.tools:
+                    if (
+                        isinstance(call, dict)
+                        and call.get("id")
+                        and str(call["id"]) not in self.tools
+                    ):
                         self.tools[str(call["id"])] = {
-                            "call_id": str(call["id"]), "name": call.get("name"), "step": key.split(":")[1],
-                            "arguments": short(_parse_json(call.get("arguments")), 500), "status": "running",
-                            "result": None, "error": None}
+                            "call_id": str(call["id"]),
+                            "name": call.get("name"),
+                            "step": key.split(":")[1],
+                            "arguments": short(_parse_json(call.get("arguments")), 500),
+                            "status": "running",
+                            "result": None,
+                            "error": None,
+                        }
             else:
                 step["detail"] = short(value, 160)
             parts = key.split("#")[0].split(":")
-            if key.startswith("tool:") and len(parts) >= 4 and isinstance(value, dict) and "ok" in value:
-                tool = self.tools.setdefault(parts[2], {"call_id": parts[2], "name": parts[3], "arguments": ""})
+            if (
+                key.startswith("tool:")
+                and len(parts) >= 4
+                and isinstance(value, dict)
+                and "ok" in value
+            ):
+                tool = self.tools.setdefault(
+                    parts[2], {"call_id": parts[2], "name": parts[3], "arguments": ""}
+                )
                 if value.get("ok"):
-                    tool.update(status="completed", result=short(value.get("result"), 500), error=None)
+                    tool.update(
+                        status="completed", result=short(value.get("result"), 500), error=None
+                    )
                 elif "approval" not in value:
                     tool.update(status="failed", error=str(value.get("error")))
             step["error"] = None
@@ -246,21 +309,38 @@ class RunState:
         for name in ("input_tokens", "output_tokens", "total_tokens", "requests"):
             total[name] = int(total.get(name, 0)) + int(usage.get(name) or 0)
         if usage.get("cost_usd") is not None:
-            total["cost_usd"] = round(float(total.get("cost_usd") or 0.0) + float(usage["cost_usd"]), 8)
+            total["cost_usd"] = round(
+                float(total.get("cost_usd") or 0.0) + float(usage["cost_usd"]), 8
+            )
 
     def _set_output(self, value: Any) -> None:
         self.output_value = value
-        if isinstance(value, BaseModel) and hasattr(value, "result") and hasattr(value, "stop_reason"):
-            result = getattr(value, "result")
+        if (
+            isinstance(value, BaseModel)
+            and hasattr(value, "result")
+            and hasattr(value, "stop_reason")
+        ):
+            result = value.result
             self.output = result if isinstance(result, str) else short(result, 4000)
             usage = getattr(value, "usage", None)
             if usage is not None and not self.usage:
                 self._add_usage(usage)
-            for r in getattr(value, "tool_results", None) or []:  # the authoritative outcome of each call
-                entry = self.tools.setdefault(r.tool_call_id, {"call_id": r.tool_call_id, "name": r.tool_name,
-                                                               "arguments": short(r.arguments, 500)})
-                entry.update(status=r.status, result=short(r.result, 500) if r.status == "completed" else None,
-                             error=r.error)
+            for r in (
+                getattr(value, "tool_results", None) or []
+            ):  # the authoritative outcome of each call
+                entry = self.tools.setdefault(
+                    r.tool_call_id,
+                    {
+                        "call_id": r.tool_call_id,
+                        "name": r.tool_name,
+                        "arguments": short(r.arguments, 500),
+                    },
+                )
+                entry.update(
+                    status=r.status,
+                    result=short(r.result, 500) if r.status == "completed" else None,
+                    error=r.error,
+                )
         else:
             self.output = value if isinstance(value, str) else short(value, 4000)
 
@@ -277,7 +357,11 @@ class RunState:
                 self.started_at = self.started_at or _iso(info.started_at)
                 self.ended_at = self.ended_at or _iso(info.completed_at)
             for entry in self.approvals.values():
-                if entry["status"] == "pending" and self.status in ("completed", "failed", "cancelled"):
+                if entry["status"] == "pending" and self.status in (
+                    "completed",
+                    "failed",
+                    "cancelled",
+                ):
                     entry["status"] = "closed"
             self.done = True
             self._mark_dirty()
@@ -290,16 +374,29 @@ class RunState:
     @property
     def pending(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [a for a in self.approvals.values() if a["status"] in ("pending", "invalid", "sending")]
+            return [
+                a
+                for a in self.approvals.values()
+                if a["status"] in ("pending", "invalid", "sending")
+            ]
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
-                "run_id": self.run_id, "workflow_id": self.workflow_id, "workflow_type": self.workflow_type,
-                "status": self.status, "steps": [dict(s) for s in self.steps.values()],
-                "tools": [dict(t) for t in self.tools.values()], "text": self.text, "usage": dict(self.usage),
-                "approvals": [dict(a) for a in self.approvals.values()], "output": self.output,
-                "error": self.error, "note": self.note, "started_at": self.started_at, "ended_at": self.ended_at,
+                "run_id": self.run_id,
+                "workflow_id": self.workflow_id,
+                "workflow_type": self.workflow_type,
+                "status": self.status,
+                "steps": [dict(s) for s in self.steps.values()],
+                "tools": [dict(t) for t in self.tools.values()],
+                "text": self.text,
+                "usage": dict(self.usage),
+                "approvals": [dict(a) for a in self.approvals.values()],
+                "output": self.output,
+                "error": self.error,
+                "note": self.note,
+                "started_at": self.started_at,
+                "ended_at": self.ended_at,
                 "done": self.done,
             }
 
@@ -364,7 +461,7 @@ class RunState:
             text = self.text
             delta = None
             if text != self._sent_text and text.startswith(self._sent_text) and not self.done:
-                delta = text[len(self._sent_text):]
+                delta = text[len(self._sent_text) :]
             self._sent_text = text
             snap = self.snapshot()
             sinks = list(self._sinks)
@@ -418,8 +515,15 @@ class Run:
     ```
     """
 
-    def __init__(self, client: Any, run_id: str, *, workflow_id: str = "", status: str = "queued",
-                 interval: float = DEFAULT_INTERVAL) -> None:
+    def __init__(
+        self,
+        client: Any,
+        run_id: str,
+        *,
+        workflow_id: str = "",
+        status: str = "queued",
+        interval: float = DEFAULT_INTERVAL,
+    ) -> None:
         self.client = client
         self.id = run_id
         self.workflow_id = workflow_id
@@ -437,7 +541,9 @@ class Run:
         """Read the run's journaled events now, so the first display shows its whole state."""
         info = _session.call(self.client, self.client.get_execution(self.id))
         topic = f"workflow/{info.root_workflow_id}/{info.root_execution_id}"
-        pairs = _session.call(self.client, self.client.runtime.history(info.root_execution_id, topic, 0))
+        pairs = _session.call(
+            self.client, self.client.runtime.history(info.root_execution_id, topic, 0)
+        )
         with self.state._lock:
             self.state.workflow_id = info.workflow_id
             self.state.workflow_type = info.workflow_type
@@ -452,8 +558,10 @@ class Run:
         except Exception:
             undefined = []
         if self.id in undefined:
-            self.state.note = (f"waiting for {info.workflow_id!r} to be defined: run the cell that defines it "
-                               "and the run resumes from its journal (completed steps are not run again)")
+            self.state.note = (
+                f"waiting for {info.workflow_id!r} to be defined: run the cell that defines it "
+                "and the run resumes from its journal (completed steps are not run again)"
+            )
         if info.status in ("completed", "failed", "cancelled"):
             self.state.finish(info)
         return self
@@ -510,9 +618,14 @@ class Run:
         from polos_nb.engine import ExecutionHandle
 
         info = _session.call(self.client, self.client.get_execution(self.id))
-        return ExecutionHandle(id=info.id, workflow_id=info.workflow_id, created_at=info.created_at,
-                               parent_execution_id=info.parent_execution_id, root_workflow_id=info.root_workflow_id,
-                               root_execution_id=info.root_execution_id)._bind(self.client)
+        return ExecutionHandle(
+            id=info.id,
+            workflow_id=info.workflow_id,
+            created_at=info.created_at,
+            parent_execution_id=info.parent_execution_id,
+            root_workflow_id=info.root_workflow_id,
+            root_execution_id=info.root_execution_id,
+        )._bind(self.client)
 
     # ------------------------------------------------------------------ acting
     def approve(self, key: str | None = None, data: Any = None, **options: Any) -> Any:
@@ -633,7 +746,9 @@ class Run:
         if isinstance(view, tuple):  # anywidget returns (data, metadata)
             view = view[0]
         if isinstance(view, dict) and "application/vnd.jupyter.widget-view+json" in view:
-            bundle["application/vnd.jupyter.widget-view+json"] = view["application/vnd.jupyter.widget-view+json"]
+            bundle["application/vnd.jupyter.widget-view+json"] = view[
+                "application/vnd.jupyter.widget-view+json"
+            ]
         return bundle
 
     def _ipython_display_(self) -> None:
@@ -660,8 +775,15 @@ def _has_kernel() -> bool:
     return ip is not None and getattr(ip, "kernel", None) is not None
 
 
-def start(target: Any, input: Any = None, *, client: Any = None, stream: bool = True, follow: bool = True,
-          **options: Any) -> Run:
+def start(
+    target: Any,
+    input: Any = None,
+    *,
+    client: Any = None,
+    stream: bool = True,
+    follow: bool = True,
+    **options: Any,
+) -> Run:
     """Start an agent or workflow run and return a :class:`Run` at once (``%polos run``).
 
     ``target`` is an ``Agent``, a ``Workflow`` or a registered workflow id. Agents stream
@@ -692,7 +814,11 @@ def show(run: Any, *, client: Any = None, follow: bool = True, workflow_id: str 
     run_id = run if isinstance(run, str) else _session.run_id_of(run)
     with _RUNS_LOCK:
         existing = _RUNS.get(run_id)
-        if existing is not None and existing.client is client and not getattr(client, "_closed", False):
+        if (
+            existing is not None
+            and existing.client is client
+            and not getattr(client, "_closed", False)
+        ):
             return existing
     if not workflow_id:
         info = _session.call(client, client.get_execution(run_id))

@@ -79,7 +79,9 @@ def call(client: Any, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0
     runtime = client.runtime
     if threading.current_thread() is getattr(runtime, "_thread", None):
         coro.close()
-        raise UserError("This polos_nb call blocks; it cannot run inside a workflow. Use the async API there.")
+        raise UserError(
+            "This polos_nb call blocks; it cannot run inside a workflow. Use the async API there."
+        )
     return runtime.submit(coro).result(timeout)
 
 
@@ -113,8 +115,13 @@ def client_of(run: Any, client: Any = None) -> Any:
 def resolve_run_id(client: Any, prefix: str) -> str:
     """A full execution id from a unique prefix (ids are long; notebooks show short ones)."""
     prefix = prefix.strip()
-    rows = read(client, lambda con: con.execute(
-        "SELECT id FROM executions WHERE starts_with(id, ?) ORDER BY created_at DESC LIMIT 3", [prefix]).fetchall())
+    rows = read(
+        client,
+        lambda con: con.execute(
+            "SELECT id FROM executions WHERE starts_with(id, ?) ORDER BY created_at DESC LIMIT 3",
+            [prefix],
+        ).fetchall(),
+    )
     ids = [r[0] for r in rows]
     if prefix in ids:
         return prefix
@@ -124,4 +131,6 @@ def resolve_run_id(client: Any, prefix: str) -> str:
         from polos_nb.errors import ExecutionNotFoundError
 
         raise ExecutionNotFoundError(prefix)
-    raise UserError(f"Run id prefix {prefix!r} is ambiguous ({', '.join(ids)} ...); give more characters.")
+    raise UserError(
+        f"Run id prefix {prefix!r} is ambiguous ({', '.join(ids)} ...); give more characters."
+    )

@@ -17,9 +17,21 @@ from . import _session
 from ._html import e, table
 from ._run import Run, plain, short, show
 
-__all__ = ["Comparison", "Inspection", "compare", "events", "fork", "inspect", "replay", "runs", "sql"]
+__all__ = [
+    "Comparison",
+    "Inspection",
+    "compare",
+    "events",
+    "fork",
+    "inspect",
+    "replay",
+    "runs",
+    "sql",
+]
 
-_READ_ONLY = re.compile(r"^\s*(\(|select|with|from|describe|show|summarize|explain|pragma|values|table)\b", re.I)
+_READ_ONLY = re.compile(
+    r"^\s*(\(|select|with|from|describe|show|summarize|explain|pragma|values|table)\b", re.I
+)
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
@@ -28,17 +40,34 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
     return pd.DataFrame(rows, columns=columns)
 
 
-def runs(status: str | None = None, *, workflow: str | None = None, limit: int = 50, client: Any = None,
-         children: bool = False) -> Any:
+def runs(
+    status: str | None = None,
+    *,
+    workflow: str | None = None,
+    limit: int = 50,
+    client: Any = None,
+    children: bool = False,
+) -> Any:
     """Recent runs (newest first) as a DataFrame: id, workflow, type, status, times."""
     client = _session.get_client(client)
-    infos = _session.call(client, client.list_executions(workflow, status, limit, root_only=not children))
-    rows = [{
-        "id": i.id, "workflow": i.workflow_id, "type": i.workflow_type, "status": i.status,
-        "created_at": i.created_at, "completed_at": i.completed_at,
-        "parent": i.parent_execution_id,
-    } for i in infos]
-    return _frame(rows, ["id", "workflow", "type", "status", "created_at", "completed_at", "parent"])
+    infos = _session.call(
+        client, client.list_executions(workflow, status, limit, root_only=not children)
+    )
+    rows = [
+        {
+            "id": i.id,
+            "workflow": i.workflow_id,
+            "type": i.workflow_type,
+            "status": i.status,
+            "created_at": i.created_at,
+            "completed_at": i.completed_at,
+            "parent": i.parent_execution_id,
+        }
+        for i in infos
+    ]
+    return _frame(
+        rows, ["id", "workflow", "type", "status", "created_at", "completed_at", "parent"]
+    )
 
 
 def sql(query: str, *, client: Any = None) -> Any:
@@ -48,7 +77,9 @@ def sql(query: str, *, client: Any = None) -> Any:
     ``triggers`` (see docs/journal.md). JSON columns work with DuckDB's ``->>``.
     """
     if not query or not query.strip():
-        raise UserError("%polos sql needs a query, e.g. %polos sql SELECT status, count(*) FROM executions GROUP BY 1")
+        raise UserError(
+            "%polos sql needs a query, e.g. %polos sql SELECT status, count(*) FROM executions GROUP BY 1"
+        )
     if not _READ_ONLY.match(query):
         raise UserError(
             "%polos sql runs read-only queries (SELECT / WITH / DESCRIBE / SHOW / SUMMARIZE / EXPLAIN); "
@@ -79,9 +110,16 @@ def events(run: Any, *, client: Any = None) -> Any:
     for seq, ev in pairs:
         data = ev.data if isinstance(ev.data, dict) else {}
         meta = data.get("_metadata") or {}
-        rows.append({"seq": seq, "type": ev.event_type, "execution_id": meta.get("execution_id"),
-                     "step_key": data.get("step_key"), "created_at": ev.created_at,
-                     "data": short({k: v for k, v in data.items() if k != "_metadata"}, 300)})
+        rows.append(
+            {
+                "seq": seq,
+                "type": ev.event_type,
+                "execution_id": meta.get("execution_id"),
+                "step_key": data.get("step_key"),
+                "created_at": ev.created_at,
+                "data": short({k: v for k, v in data.items() if k != "_metadata"}, 300),
+            }
+        )
     return _frame(rows, ["seq", "type", "execution_id", "step_key", "created_at", "data"])
 
 
@@ -99,8 +137,9 @@ class Inspection:
 
     @property
     def llm_calls(self) -> Any:
-        return _frame([r for r in self.step_rows if str(r["key"]).startswith("llm:")],
-                      list(_STEP_COLUMNS))
+        return _frame(
+            [r for r in self.step_rows if str(r["key"]).startswith("llm:")], list(_STEP_COLUMNS)
+        )
 
     def __repr__(self) -> str:
         i = self.info
@@ -112,17 +151,50 @@ class Inspection:
             f'<div class="polos-inspect"><b>{e(i.workflow_id)}</b> <code>{e(i.id)}</code> '
             f'<span class="polos-run-status" data-status="{e(i.status)}">{e(i.status)}</span>'
             f"<div>input: <code>{e(short(i.payload, 400))}</code></div>"
-            + (f"<div>result: <code>{e(short(i.result, 400))}</code></div>" if i.status == "completed" else "")
+            + (
+                f"<div>result: <code>{e(short(i.result, 400))}</code></div>"
+                if i.status == "completed"
+                else ""
+            )
             + (f"<div class='polos-error'>error: {e(short(i.error, 400))}</div>" if i.error else "")
         )
-        cols = ["position", "key", "kind", "attempt", "status", "ms", "input", "output", "error", "model",
-                "tokens_in", "tokens_out", "cost_usd"]
+        cols = [
+            "position",
+            "key",
+            "kind",
+            "attempt",
+            "status",
+            "ms",
+            "input",
+            "output",
+            "error",
+            "model",
+            "tokens_in",
+            "tokens_out",
+            "cost_usd",
+        ]
         rows = [[r.get(c) if r.get(c) is not None else "" for c in cols] for r in self.step_rows]
         return head + table(cols, rows, "polos-inspect-steps") + "</div>"
 
 
-_STEP_COLUMNS = ("execution_id", "position", "key", "kind", "attempt", "status", "started_at", "ended_at", "ms",
-                 "input", "output", "error", "model", "tokens_in", "tokens_out", "cost_usd")
+_STEP_COLUMNS = (
+    "execution_id",
+    "position",
+    "key",
+    "kind",
+    "attempt",
+    "status",
+    "started_at",
+    "ended_at",
+    "ms",
+    "input",
+    "output",
+    "error",
+    "model",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+)
 
 
 def inspect(run: Any, *, client: Any = None) -> Inspection:
@@ -130,27 +202,48 @@ def inspect(run: Any, *, client: Any = None) -> Inspection:
     client = _session.client_of(run, client)
     run_id = _session.run_id_of(run)
     info = _session.call(client, client.get_execution(run_id))
-    rows = _session.read(client, lambda con: con.execute(
-        "SELECT execution_id, position, step_key, kind, attempt, status, output, error, started_at, ended_at"
-        " FROM steps WHERE root_execution_id = ? ORDER BY seq", [info.root_execution_id]).fetchall())
+    rows = _session.read(
+        client,
+        lambda con: con.execute(
+            "SELECT execution_id, position, step_key, kind, attempt, status, output, error, started_at, ended_at"
+            " FROM steps WHERE root_execution_id = ? ORDER BY seq",
+            [info.root_execution_id],
+        ).fetchall(),
+    )
     tool_args: dict[str, Any] = {}
     out: list[dict[str, Any]] = []
     for exec_id, position, key, kind, attempt, status, output, error, started, ended in rows:
         value = plain(_serde.loads(output, strict=False)) if output else None
         err = plain(_serde.loads(error, strict=False)) if error else None
         row: dict[str, Any] = {
-            "execution_id": exec_id, "position": position, "key": key, "kind": kind, "attempt": attempt,
-            "status": status, "started_at": started, "ended_at": ended,
+            "execution_id": exec_id,
+            "position": position,
+            "key": key,
+            "kind": kind,
+            "attempt": attempt,
+            "status": status,
+            "started_at": started,
+            "ended_at": ended,
             "ms": round((ended - started).total_seconds() * 1000, 1) if started and ended else None,
-            "input": None, "output": short(value, 300) if value is not None else None,
-            "error": short(err, 300) if err is not None else None, "model": None, "tokens_in": None,
-            "tokens_out": None, "cost_usd": None,
+            "input": None,
+            "output": short(value, 300) if value is not None else None,
+            "error": short(err, 300) if err is not None else None,
+            "model": None,
+            "tokens_in": None,
+            "tokens_out": None,
+            "cost_usd": None,
         }
         if key.startswith("llm:") and isinstance(value, dict):
             usage = value.get("usage") or {}
-            row.update(model=value.get("model"), tokens_in=usage.get("input_tokens"),
-                       tokens_out=usage.get("output_tokens"), cost_usd=usage.get("cost_usd"))
-            row["output"] = short(value.get("content") or [c.get("name") for c in value.get("tool_calls") or []], 300)
+            row.update(
+                model=value.get("model"),
+                tokens_in=usage.get("input_tokens"),
+                tokens_out=usage.get("output_tokens"),
+                cost_usd=usage.get("cost_usd"),
+            )
+            row["output"] = short(
+                value.get("content") or [c.get("name") for c in value.get("tool_calls") or []], 300
+            )
             for call in value.get("tool_calls") or []:
                 if isinstance(call, dict):
                     tool_args[str(call.get("id"))] = call.get("arguments")
@@ -171,7 +264,9 @@ def replay(run: Any, *, client: Any = None) -> Any:
 _UNSET: Any = object()
 
 
-def fork(run: Any, at: str | int, result: Any = _UNSET, *, payload: Any = _UNSET, client: Any = None) -> Run:
+def fork(
+    run: Any, at: str | int, result: Any = _UNSET, *, payload: Any = _UNSET, client: Any = None
+) -> Run:
     """Fork ``run`` at step ``at`` (a key or a position), optionally with an edited result for
     that step; returns the new :class:`Run` (compare them with :func:`compare`)."""
     client = _session.client_of(run, client)
@@ -193,8 +288,20 @@ class Comparison:
 
     @property
     def frame(self) -> Any:
-        return _frame([r.model_dump() for r in self.rows],
-                      ["position", "key_a", "key_b", "kind", "status_a", "status_b", "output_a", "output_b", "same"])
+        return _frame(
+            [r.model_dump() for r in self.rows],
+            [
+                "position",
+                "key_a",
+                "key_b",
+                "kind",
+                "status_a",
+                "status_b",
+                "output_a",
+                "output_b",
+                "same",
+            ],
+        )
 
     @property
     def first_difference(self) -> int | None:

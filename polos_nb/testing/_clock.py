@@ -31,11 +31,13 @@ class FakeClock:
     """
 
     def __init__(self, start: dt.datetime | None = None) -> None:
-        start = start or dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+        start = start or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
         if start.tzinfo is None:
-            start = start.replace(tzinfo=dt.timezone.utc)
+            start = start.replace(tzinfo=dt.UTC)
         self._now = start
-        self._timers: list[tuple[dt.datetime, int, _Timer, asyncio.AbstractEventLoop, Callable[[], None]]] = []
+        self._timers: list[
+            tuple[dt.datetime, int, _Timer, asyncio.AbstractEventLoop, Callable[[], None]]
+        ] = []
         self._counter = itertools.count()
         self._lock = threading.Lock()
 
@@ -73,7 +75,7 @@ class FakeClock:
     def set(self, when: dt.datetime) -> dt.datetime:
         """Move time to ``when`` (never backwards), firing timers due on the way, in order."""
         if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
+            when = when.replace(tzinfo=dt.UTC)
         while True:
             with self._lock:
                 if not self._timers or self._timers[0][0] > when:
@@ -81,7 +83,9 @@ class FakeClock:
                     return self._now
                 due, _, timer, loop, callback = heapq.heappop(self._timers)
                 self._now = max(self._now, due)
-            if not timer.cancelled and not loop.is_closed():  # a closed engine's timers died with it
+            if (
+                not timer.cancelled and not loop.is_closed()
+            ):  # a closed engine's timers died with it
                 loop.call_soon_threadsafe(callback)
 
     def _fire_due(self) -> None:

@@ -32,7 +32,14 @@ from pydantic import BaseModel
 
 from polos_nb.llm import BackendRequest, LLMResponse, ToolCall, Usage, register_backend, set_price
 
-__all__ = ["FakeCall", "FakeToolCall", "FakeTurn", "FunctionModel", "ScriptedModel", "get_fake_model"]
+__all__ = [
+    "FakeCall",
+    "FakeToolCall",
+    "FakeTurn",
+    "FunctionModel",
+    "ScriptedModel",
+    "get_fake_model",
+]
 
 PREFIX = "polos-fake"
 _MODELS: dict[str, _FakeModel] = {}
@@ -138,9 +145,16 @@ class _FakeModel:
         if usage is None:
             prompt = _estimate(json.dumps(request.messages, default=str))
             completion = _estimate((turn.text or "") + "".join(c.arguments for c in calls))
-            usage = Usage(input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion)
-        return LLMResponse(content=turn.text, tool_calls=calls, usage=usage, model=self.litellm_model,
-                           finish_reason="tool_calls" if calls else "stop")
+            usage = Usage(
+                input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion
+            )
+        return LLMResponse(
+            content=turn.text,
+            tool_calls=calls,
+            usage=usage,
+            model=self.litellm_model,
+            finish_reason="tool_calls" if calls else "stop",
+        )
 
     async def generate(self, request: BackendRequest) -> LLMResponse:
         number = self._record(request, stream=False)
@@ -154,7 +168,7 @@ class _FakeModel:
         turn = await self._next_turn(request)
         response = self._response(turn, request, number)
         text = turn.text or ""
-        pieces = turn.chunks if turn.chunks is not None else [w for w in text.split(" ")]
+        pieces = turn.chunks if turn.chunks is not None else list(text.split(" "))
         if turn.chunks is None and pieces:
             pieces = [p + (" " if i < len(pieces) - 1 else "") for i, p in enumerate(pieces)]
         for piece in pieces:
@@ -165,8 +179,22 @@ class _FakeModel:
             raise turn.error
         for i, call in enumerate(response.tool_calls):
             half = len(call.arguments) // 2
-            yield {"tool_call": {"index": i, "id": call.id, "name": call.name, "arguments": call.arguments[:half]}}
-            yield {"tool_call": {"index": i, "id": None, "name": None, "arguments": call.arguments[half:]}}
+            yield {
+                "tool_call": {
+                    "index": i,
+                    "id": call.id,
+                    "name": call.name,
+                    "arguments": call.arguments[:half],
+                }
+            }
+            yield {
+                "tool_call": {
+                    "index": i,
+                    "id": None,
+                    "name": None,
+                    "arguments": call.arguments[half:],
+                }
+            }
         yield {"finish": {"usage": response.usage, "finish_reason": response.finish_reason}}
 
 
@@ -179,8 +207,13 @@ class ScriptedModel(_FakeModel):
     ``price=(usd_per_input_token, usd_per_output_token)`` makes usage carry a cost.
     """
 
-    def __init__(self, name: str | None = None, turns: list[Any] | None = None, *,
-                 price: tuple[float, float] | None = None) -> None:
+    def __init__(
+        self,
+        name: str | None = None,
+        turns: list[Any] | None = None,
+        *,
+        price: tuple[float, float] | None = None,
+    ) -> None:
         self.turns: list[FakeTurn] = [_as_turn(t) for t in (turns or [])]
         self._position = 0
         super().__init__(name, price)
@@ -217,14 +250,23 @@ class FunctionModel(_FakeModel):
     returns anything :class:`ScriptedModel` accepts as a turn.
     """
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None, *,
-                 price: tuple[float, float] | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        *,
+        price: tuple[float, float] | None = None,
+    ) -> None:
         self.fn = fn
         super().__init__(name or getattr(fn, "__name__", None), price)
 
     async def _next_turn(self, request: BackendRequest) -> FakeTurn:
-        info = {"tools": request.tools, "response_format": request.response_format, "params": request.params,
-                "call": len(self.calls)}
+        info = {
+            "tools": request.tools,
+            "response_format": request.response_format,
+            "params": request.params,
+            "call": len(self.calls),
+        }
         value = self.fn(request.messages, info)
         if inspect.isawaitable(value):
             value = await value

@@ -4,7 +4,13 @@ This package imports only the foundation; the agent layer runs tools as engine s
 """
 
 from ._approval import approval_granted
-from ._ask_user import AskUserField, AskUserFieldOption, AskUserInput, AskUserTool, create_ask_user_tool
+from ._ask_user import (
+    AskUserField,
+    AskUserFieldOption,
+    AskUserInput,
+    AskUserTool,
+    create_ask_user_tool,
+)
 from ._tool import ApprovalRequired, Tool, ToolArgumentsError, ToolRetry, tool
 from ._web_search import (
     WebSearchInput,

@@ -7,7 +7,9 @@ from typing import Any
 
 __all__ = ["APPROVAL", "approval_granted"]
 
-APPROVAL: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("polos_nb_approval", default=None)
+APPROVAL: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "polos_nb_approval", default=None
+)
 
 
 def approval_granted() -> dict[str, Any] | None:

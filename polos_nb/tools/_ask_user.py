@@ -8,7 +8,13 @@ from pydantic import BaseModel, Field
 
 from ._tool import Tool
 
-__all__ = ["AskUserField", "AskUserFieldOption", "AskUserInput", "AskUserTool", "create_ask_user_tool"]
+__all__ = [
+    "AskUserField",
+    "AskUserFieldOption",
+    "AskUserInput",
+    "AskUserTool",
+    "create_ask_user_tool",
+]
 
 
 class AskUserFieldOption(BaseModel):

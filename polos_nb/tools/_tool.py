@@ -35,7 +35,9 @@ class ApprovalRequired(BaseException):
     that ``except Exception`` in tool code does not swallow it.
     """
 
-    def __init__(self, data: dict[str, Any] | None = None, message: str = "approval required") -> None:
+    def __init__(
+        self, data: dict[str, Any] | None = None, message: str = "approval required"
+    ) -> None:
         super().__init__(message)
         self.data = dict(data or {})
 
@@ -58,7 +60,10 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
         if isinstance(node, dict):
             ref = node.get("$ref")
             if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                merged = {**copy.deepcopy(defs[ref.split("/")[-1]]), **{k: v for k, v in node.items() if k != "$ref"}}
+                merged = {
+                    **copy.deepcopy(defs[ref.split("/")[-1]]),
+                    **{k: v for k, v in node.items() if k != "$ref"},
+                }
                 return walk(merged)
             return {k: walk(v) for k, v in node.items()}
         if isinstance(node, list):
@@ -93,9 +98,13 @@ class Tool:
         self.func = func
         self.id = id or getattr(func, "__name__", "") or ""
         if not self.id or not self.id.replace("_", "a").replace("-", "a").isalnum():
-            raise UserError(f"A tool id must be letters, digits, '_' or '-' (got {self.id!r}): @tool(id='my_tool').")
+            raise UserError(
+                f"A tool id must be letters, digits, '_' or '-' (got {self.id!r}): @tool(id='my_tool')."
+            )
         doc = inspect.getdoc(func)
-        self.description = description if description is not None else (doc.split("\n\n")[0] if doc else "")
+        self.description = (
+            description if description is not None else (doc.split("\n\n")[0] if doc else "")
+        )
         self.approval = approval if approval in ("always",) else None
         self.max_retries = max_retries
         self._is_async = inspect.iscoroutinefunction(func)
@@ -119,7 +128,8 @@ class Tool:
 
     def _inspect(self, func: Callable[..., Any]) -> tuple[bool, str, type[BaseModel]]:
         params = [
-            p for p in inspect.signature(func).parameters.values()
+            p
+            for p in inspect.signature(func).parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         ]
         try:
@@ -146,7 +156,11 @@ class Tool:
         """The tool as the model sees it (OpenAI ``tools`` entry: name, description, schema)."""
         return {
             "type": "function",
-            "function": {"name": self.id, "description": self.description, "parameters": self.parameters},
+            "function": {
+                "name": self.id,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
         }
 
     def parse_arguments(self, arguments: str | dict[str, Any] | None) -> Any:
@@ -166,12 +180,15 @@ class Tool:
         else:
             data = arguments or {}
         if not isinstance(data, dict):
-            raise ToolArgumentsError(f"The arguments for tool {self.id!r} must be a JSON object, got {type(data).__name__}.")
+            raise ToolArgumentsError(
+                f"The arguments for tool {self.id!r} must be a JSON object, got {type(data).__name__}."
+            )
         try:
             return self.input_model.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<arguments>'}: {err['msg']}" for err in exc.errors()
+                f"{'.'.join(str(p) for p in err['loc']) or '<arguments>'}: {err['msg']}"
+                for err in exc.errors()
             )
             raise ToolArgumentsError(
                 f"Invalid arguments for tool {self.id!r}: {problems}. Call it again with arguments matching its schema."

@@ -48,7 +48,9 @@ class WebSearchInput(BaseModel):
     """What the model sends."""
 
     query: str = Field(description="What to search for")
-    max_results: int | None = Field(default=None, ge=1, le=20, description="How many results (default 5)")
+    max_results: int | None = Field(
+        default=None, ge=1, le=20, description="How many results (default 5)"
+    )
     topic: Literal["general", "news"] | None = Field(default=None, description="general or news")
 
 
@@ -78,12 +80,16 @@ class WebSearchToolConfig(BaseModel):
     timeout: float = 30.0
 
 
-async def _http_search(config: WebSearchToolConfig, query: str, options: WebSearchOptions) -> WebSearchResult:
+async def _http_search(
+    config: WebSearchToolConfig, query: str, options: WebSearchOptions
+) -> WebSearchResult:
     import httpx
 
     key = config.api_key or os.environ.get("TAVILY_API_KEY")
     if not key:
-        raise RuntimeError("web_search has no API key: set TAVILY_API_KEY or WebSearchToolConfig(api_key=...).")
+        raise RuntimeError(
+            "web_search has no API key: set TAVILY_API_KEY or WebSearchToolConfig(api_key=...)."
+        )
     body = {
         "query": query,
         "max_results": options.max_results,
@@ -94,16 +100,24 @@ async def _http_search(config: WebSearchToolConfig, query: str, options: WebSear
     }
     async with httpx.AsyncClient(timeout=config.timeout) as http:
         response = await http.post(
-            config.base_url.rstrip("/") + "/search", json=body, headers={"Authorization": f"Bearer {key}"}
+            config.base_url.rstrip("/") + "/search",
+            json=body,
+            headers={"Authorization": f"Bearer {key}"},
         )
     if response.status_code != 200:
-        raise RuntimeError(f"search API answered HTTP {response.status_code}: {response.text[:300]}")
+        raise RuntimeError(
+            f"search API answered HTTP {response.status_code}: {response.text[:300]}"
+        )
     data = response.json()
     return WebSearchResult(
         query=query,
         answer=data.get("answer"),
-        results=[WebSearchResultItem(**{k: v for k, v in r.items() if k in WebSearchResultItem.model_fields})
-                 for r in data.get("results", [])],
+        results=[
+            WebSearchResultItem(
+                **{k: v for k, v in r.items() if k in WebSearchResultItem.model_fields}
+            )
+            for r in data.get("results", [])
+        ],
     )
 
 
@@ -118,14 +132,18 @@ def create_web_search_tool(config: WebSearchToolConfig | None = None) -> Tool:
     cfg = config or WebSearchToolConfig()
 
     async def web_search(input: WebSearchInput) -> dict[str, Any]:
-        options = WebSearchOptions(max_results=input.max_results or cfg.max_results, topic=input.topic or cfg.topic)
+        options = WebSearchOptions(
+            max_results=input.max_results or cfg.max_results, topic=input.topic or cfg.topic
+        )
         if cfg.search is not None:
             found = cfg.search(input.query, options)
             if inspect.isawaitable(found):
                 found = await found
         else:
             found = await _http_search(cfg, input.query, options)
-        result = found if isinstance(found, WebSearchResult) else WebSearchResult.model_validate(found)
+        result = (
+            found if isinstance(found, WebSearchResult) else WebSearchResult.model_validate(found)
+        )
         return result.model_dump(mode="json")
 
     return Tool(

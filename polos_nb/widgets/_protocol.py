@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-__all__ = ["ApprovalEntry", "CancelMsg", "DeltaMsg", "Decision", "SubmitMsg"]
+__all__ = ["ApprovalEntry", "CancelMsg", "Decision", "DeltaMsg", "SubmitMsg"]
 
 Decision = Literal["approve", "always", "reject", "submit"]
 
@@ -47,7 +47,16 @@ class ApprovalEntry(TypedDict, total=False):
     source: str | None
     execution_id: str
     workflow_id: str
-    status: Literal["pending", "sending", "invalid", "error", "approved", "approved_always", "rejected",
-                    "answered", "closed"]
+    status: Literal[
+        "pending",
+        "sending",
+        "invalid",
+        "error",
+        "approved",
+        "approved_always",
+        "rejected",
+        "answered",
+        "closed",
+    ]
     errors: dict[str, str]
     answer: str | None

@@ -24,8 +24,23 @@ if TYPE_CHECKING:
 __all__ = ["RunWidget"]
 
 STATIC = Path(__file__).parent / "static"
-_TRAITS = ("run_id", "workflow_id", "workflow_type", "status", "steps", "tools", "text", "usage", "approvals",
-           "output", "error", "note", "started_at", "ended_at", "done")
+_TRAITS = (
+    "run_id",
+    "workflow_id",
+    "workflow_type",
+    "status",
+    "steps",
+    "tools",
+    "text",
+    "usage",
+    "approvals",
+    "output",
+    "error",
+    "note",
+    "started_at",
+    "ended_at",
+    "done",
+)
 
 
 class RunWidget(anywidget.AnyWidget):
@@ -50,7 +65,9 @@ class RunWidget(anywidget.AnyWidget):
     ended_at = traitlets.Unicode(None, allow_none=True).tag(sync=True)
     done = traitlets.Bool(False).tag(sync=True)
 
-    messages_sent = 0  # comm messages sent (state updates + custom messages): the benchmark reads it
+    messages_sent = (
+        0  # comm messages sent (state updates + custom messages): the benchmark reads it
+    )
     deltas_sent = 0
 
     def __init__(self, run: Run, **kwargs: Any) -> None:
@@ -94,8 +111,11 @@ class RunWidget(anywidget.AnyWidget):
             return
         kind = content.get("kind")
         if kind == "submit":
-            self.submit(str(content.get("key") or ""), str(content.get("decision") or "submit"),
-                        content.get("data") if isinstance(content.get("data"), dict) else {})
+            self.submit(
+                str(content.get("key") or ""),
+                str(content.get("decision") or "submit"),
+                content.get("data") if isinstance(content.get("data"), dict) else {},
+            )
         elif kind == "cancel":
             run = self._run
             run.client.runtime.submit(run.client.cancel(run.id))

@@ -41,7 +41,10 @@ def brain(messages: list[dict[str, Any]], info: dict[str, Any]) -> Any:
     if last["role"] == "user" and last["content"].startswith("trip"):
         return FakeToolCall("ask_user", {"question": "Where to?"}, id="q1")
     if last["role"] == "user":
-        return [FakeToolCall("tool_a", {"x": 1}, id="c1"), FakeToolCall("tool_b", {"x": 2}, id="c2")]
+        return [
+            FakeToolCall("tool_a", {"x": 1}, id="c1"),
+            FakeToolCall("tool_b", {"x": 2}, id="c2"),
+        ]
     return "final: " + " | ".join(m["content"] for m in messages if m["role"] == "tool")
 
 
@@ -67,7 +70,9 @@ async def tool_b(ctx: Any, x: int) -> str:
     return f"b{x}"
 
 
-agent = Agent(id="crash-agent", provider="fake", model=model, tools=[tool_a, tool_b, create_ask_user_tool()])
+agent = Agent(
+    id="crash-agent", provider="fake", model=model, tools=[tool_a, tool_b, create_ask_user_tool()]
+)
 
 
 def emit(obj: Any) -> None:

@@ -20,7 +20,8 @@ async def step_rows(client: Any, execution_id: str) -> list[tuple[str, str, int,
 
     def read(con: Any) -> Any:
         return con.execute(
-            "SELECT step_key, kind, attempt, status FROM steps WHERE execution_id = ? ORDER BY seq", [execution_id]
+            "SELECT step_key, kind, attempt, status FROM steps WHERE execution_id = ? ORDER BY seq",
+            [execution_id],
         ).fetchall()
 
     return await client._on_engine(client.runtime.read(read))
@@ -44,5 +45,7 @@ async def wait_status(client: Any, execution_id: str, status: str, timeout: floa
         if info.status == status:
             return
         if info.status in ("completed", "failed", "cancelled") or time.monotonic() > deadline:
-            raise AssertionError(f"execution {execution_id} is {info.status} ({info.error}), expected {status}")
+            raise AssertionError(
+                f"execution {execution_id} is {info.status} ({info.error}), expected {status}"
+            )
         await asyncio.sleep(0.02)

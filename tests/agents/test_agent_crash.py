@@ -25,11 +25,24 @@ EXPECTED = "final: a1 | b2"
 pytestmark = pytest.mark.slow
 
 
-def launch(mode: str, args: dict[str, Any], counter: Path, crash: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "AGENT_CRASH_COUNTER": str(counter), "AGENT_CRASH_POINT": crash,
-           "POLOS_NB_ALLOW_MODEL_REQUESTS": "0"}
-    return subprocess.run([sys.executable, "-m", "tests.agents.crash_agent_child", mode, json.dumps(args)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+def launch(
+    mode: str, args: dict[str, Any], counter: Path, crash: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "AGENT_CRASH_COUNTER": str(counter),
+        "AGENT_CRASH_POINT": crash,
+        "POLOS_NB_ALLOW_MODEL_REQUESTS": "0",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "tests.agents.crash_agent_child", mode, json.dumps(args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def lines(proc: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
@@ -43,8 +56,10 @@ def counted(counter: Path) -> list[str]:
 def committed_steps(journal: Path, execution_id: str) -> list[str]:
     con = duckdb.connect(str(journal), read_only=True)
     try:
-        rows = con.execute("SELECT step_key FROM steps WHERE execution_id = ? AND status = 'completed' ORDER BY seq",
-                           [execution_id]).fetchall()
+        rows = con.execute(
+            "SELECT step_key FROM steps WHERE execution_id = ? AND status = 'completed' ORDER BY seq",
+            [execution_id],
+        ).fetchall()
     finally:
         con.close()
     return [r[0] for r in rows]
@@ -65,8 +80,9 @@ def test_reference_run_without_crash(tmp_path: Path) -> None:
         ("after_one_tool", ["llm:1", "tool:1:c1:tool_a"], ["llm 1", "tool a 1"]),
     ],
 )
-def test_crash_mid_run_then_resume(tmp_path: Path, crash: str, steps_at_crash: list[str],
-                                   counted_at_crash: list[str]) -> None:
+def test_crash_mid_run_then_resume(
+    tmp_path: Path, crash: str, steps_at_crash: list[str], counted_at_crash: list[str]
+) -> None:
     journal, counter = tmp_path / "j.duckdb", tmp_path / "count.txt"
     first = launch("start", {"journal": str(journal), "prompt": "go"}, counter, crash=crash)
     assert first.returncode == KILLED, first.stderr[-3000:]
@@ -79,12 +95,19 @@ def test_crash_mid_run_then_resume(tmp_path: Path, crash: str, steps_at_crash: l
     assert lines(second)[-1] == {"result": EXPECTED, "tools": ["a1", "b2"]}
     # Every LLM call and every tool side effect happened exactly once across both processes.
     assert sorted(counted(counter)) == sorted(["llm 1", "tool a 1", "tool b 2", "llm 4"])
-    assert committed_steps(journal, run_id) == ["llm:1", "tool:1:c1:tool_a", "tool:1:c2:tool_b", "llm:2"]
+    assert committed_steps(journal, run_id) == [
+        "llm:1",
+        "tool:1:c1:tool_a",
+        "tool:1:c2:tool_b",
+        "llm:2",
+    ]
 
 
 def test_crash_while_waiting_for_ask_user(tmp_path: Path) -> None:
     journal, counter = tmp_path / "j.duckdb", tmp_path / "count.txt"
-    first = launch("start", {"journal": str(journal), "prompt": "trip", "die_when_waiting": True}, counter)
+    first = launch(
+        "start", {"journal": str(journal), "prompt": "trip", "die_when_waiting": True}, counter
+    )
     assert first.returncode == KILLED, first.stderr[-3000:]
     run_id = lines(first)[0]["id"]
     assert counted(counter) == ["llm 1"]
@@ -92,5 +115,8 @@ def test_crash_while_waiting_for_ask_user(tmp_path: Path) -> None:
     resume = {"key": "ask_user:1:q1", "data": {"response": "Lisbon"}}
     second = launch("recover", {"journal": str(journal), "id": run_id, "resume": resume}, counter)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert lines(second)[-1] == {"result": 'final: {"response": "Lisbon"}', "tools": [{"response": "Lisbon"}]}
+    assert lines(second)[-1] == {
+        "result": 'final: {"response": "Lisbon"}',
+        "tools": [{"response": "Lisbon"}],
+    }
     assert counted(counter) == ["llm 1", "llm 3"]

@@ -32,7 +32,13 @@ def record(name: str) -> str:
 
 
 def two_calls_then(text: str) -> list:
-    return [[FakeToolCall("record", {"name": "a"}, id="c1"), FakeToolCall("record", {"name": "b"}, id="c2")], text]
+    return [
+        [
+            FakeToolCall("record", {"name": "a"}, id="c1"),
+            FakeToolCall("record", {"name": "b"}, id="c2"),
+        ],
+        text,
+    ]
 
 
 async def test_guardrail_fail_is_honoured(client: PolosClient) -> None:
@@ -63,13 +69,27 @@ async def test_guardrail_retry_uses_new_keys_and_feedback(client: PolosClient) -
     assert result.result == "That is a fair point." and model.call_count == 3
     assert "Be polite." in model.calls[1].messages[-1]["content"]
     keys = [k for k, *_ in await step_rows(client, result.agent_run_id)]
-    assert keys == ["llm:1", "guardrail:1:0", "llm:1#retry1", "guardrail:1:0#retry1", "llm:1#retry2",
-                    "guardrail:1:0#retry2"]
+    assert keys == [
+        "llm:1",
+        "guardrail:1:0",
+        "llm:1#retry1",
+        "guardrail:1:0#retry1",
+        "llm:1#retry2",
+        "guardrail:1:0#retry2",
+    ]
     assert [a for a, _ in seen] == [0, 1, 2]
 
     stubborn = ScriptedModel(uid("m"), ["stupid"] * 3)
-    agent2 = Agent(id=uid("gretry"), provider="fake", model=stubborn, guardrails=[polite], guardrail_max_retries=2)
-    with pytest.raises(ExecutionFailedError, match="GuardrailFailedError.*still failing after 2 retries"):
+    agent2 = Agent(
+        id=uid("gretry"),
+        provider="fake",
+        model=stubborn,
+        guardrails=[polite],
+        guardrail_max_retries=2,
+    )
+    with pytest.raises(
+        ExecutionFailedError, match="GuardrailFailedError.*still failing after 2 retries"
+    ):
         await agent2.run(client, "hi")
 
 
@@ -78,7 +98,9 @@ async def test_guardrails_modify_content_and_keep_multi_tool_calls(client: Polos
 
     @guardrail
     def redact(ctx, g: GuardrailContext) -> GuardrailResult:
-        return GuardrailResult.continue_with(modified_content=(g.content or "").replace("secret", "[redacted]"))
+        return GuardrailResult.continue_with(
+            modified_content=(g.content or "").replace("secret", "[redacted]")
+        )
 
     @guardrail
     def sees_change(ctx, g: GuardrailContext) -> GuardrailResult:
@@ -86,12 +108,26 @@ async def test_guardrails_modify_content_and_keep_multi_tool_calls(client: Polos
         assert len(g.tool_calls) in (0, 2)  # tool calls pass through guardrails intact
         return GuardrailResult.continue_with()
 
-    model = ScriptedModel(uid("m"), [
-        FakeTurn(text="the secret plan", tool_calls=[FakeToolCall("record", {"name": "a"}, id="c1"),
-                                                     FakeToolCall("record", {"name": "b"}, id="c2")]),
-        "done, secret kept",
-    ])
-    agent = Agent(id=uid("gmod"), provider="fake", model=model, tools=[record], guardrails=[redact, sees_change])
+    model = ScriptedModel(
+        uid("m"),
+        [
+            FakeTurn(
+                text="the secret plan",
+                tool_calls=[
+                    FakeToolCall("record", {"name": "a"}, id="c1"),
+                    FakeToolCall("record", {"name": "b"}, id="c2"),
+                ],
+            ),
+            "done, secret kept",
+        ],
+    )
+    agent = Agent(
+        id=uid("gmod"),
+        provider="fake",
+        model=model,
+        tools=[record],
+        guardrails=[redact, sees_change],
+    )
     result = await agent.run(client, "hi")
     assert result.result == "done, [redacted] kept"
     assert RAN == ["a", "b"] and len(result.tool_results) == 2
@@ -103,10 +139,14 @@ async def test_guardrail_can_drop_or_replace_tool_calls(client: PolosClient) -> 
 
     @guardrail
     def only_b(ctx, g: GuardrailContext) -> GuardrailResult:
-        return GuardrailResult.continue_with(modified_tool_calls=[c for c in g.tool_calls if c.id == "c2"])
+        return GuardrailResult.continue_with(
+            modified_tool_calls=[c for c in g.tool_calls if c.id == "c2"]
+        )
 
     model = ScriptedModel(uid("m"), two_calls_then("ok"))
-    agent = Agent(id=uid("gdrop"), provider="fake", model=model, tools=[record], guardrails=[only_b])
+    agent = Agent(
+        id=uid("gdrop"), provider="fake", model=model, tools=[record], guardrails=[only_b]
+    )
     result = await agent.run(client, "hi")
     assert RAN == ["b"] and [r.tool_call_id for r in result.tool_results] == ["c2"]
     assert isinstance(result.steps[0].tool_calls[0], ToolCall)
@@ -132,11 +172,20 @@ async def test_string_guardrail_is_judged_by_the_model(client: PolosClient) -> N
     def brain(messages, info):
         if info["response_format"] and info["response_format"]["json_schema"]["name"] == "verdict":
             text = messages[-1]["content"]
-            return {"passed": "Paris" in text.split("Reply to check:")[1], "reason": "must mention Paris"}
-        return "I like Paris." if any("must mention Paris" in str(m.get("content")) for m in messages) else "I like Rome."
+            return {
+                "passed": "Paris" in text.split("Reply to check:")[1],
+                "reason": "must mention Paris",
+            }
+        return (
+            "I like Paris."
+            if any("must mention Paris" in str(m.get("content")) for m in messages)
+            else "I like Rome."
+        )
 
     model = FunctionModel(brain, name=uid("judge"))
-    agent = Agent(id=uid("gstr"), provider="fake", model=model, guardrails=["The reply must mention Paris"])
+    agent = Agent(
+        id=uid("gstr"), provider="fake", model=model, guardrails=["The reply must mention Paris"]
+    )
     result = await agent.run(client, "Where?")
     assert result.result == "I like Paris."
 
@@ -166,8 +215,16 @@ async def test_hooks_are_honoured_per_tool_call(client: PolosClient) -> None:
         return HookResult.continue_with(modified_output=f"[{h.current_output}]")
 
     model = ScriptedModel(uid("m"), two_calls_then("all done"))
-    agent = Agent(id=uid("hooks"), provider="fake", model=model, tools=[record], on_start=start,
-                  on_tool_start=[block_a], on_tool_end=[shout], on_end=[finish])
+    agent = Agent(
+        id=uid("hooks"),
+        provider="fake",
+        model=model,
+        tools=[record],
+        on_start=start,
+        on_tool_start=[block_a],
+        on_tool_end=[shout],
+        on_end=[finish],
+    )
     result = await agent.run(client, "go")
     assert model.calls[0].messages[-1]["content"] == "go (checked)"
     assert RAN == ["b2"]  # a was blocked, b's arguments were modified
@@ -179,9 +236,17 @@ async def test_hooks_are_honoured_per_tool_call(client: PolosClient) -> None:
     assert by_id["c2"].result == "RECORDED B2"
     assert result.result == "[all done]"
     keys = [k for k, *_ in await step_rows(client, result.agent_run_id)]
-    assert keys == ["hook:on_start:run:0", "llm:1", "hook:on_tool_start:1:c1:0", "hook:on_tool_start:1:c2:0",
-                    "tool:1:c2:record", "hook:on_tool_end:1:c1:0", "hook:on_tool_end:1:c2:0", "llm:2",
-                    "hook:on_end:run:0"]
+    assert keys == [
+        "hook:on_start:run:0",
+        "llm:1",
+        "hook:on_tool_start:1:c1:0",
+        "hook:on_tool_start:1:c2:0",
+        "tool:1:c2:record",
+        "hook:on_tool_end:1:c1:0",
+        "hook:on_tool_end:1:c2:0",
+        "llm:2",
+        "hook:on_end:run:0",
+    ]
 
 
 async def test_hook_fail_fails_the_run(client: PolosClient) -> None:

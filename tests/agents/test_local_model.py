@@ -37,8 +37,12 @@ def get_temperature(city: str) -> dict:
 async def test_local_model_tool_call_structured_output_and_streaming(client: PolosClient) -> None:
     CALLED.clear()
     agent = Agent(
-        id=uid("local"), provider="local", model="gemma3-270m",
-        system_prompt="You report the weather.", tools=[get_temperature], output_schema=WeatherReport,
+        id=uid("local"),
+        provider="local",
+        model="gemma3-270m",
+        system_prompt="You report the weather.",
+        tools=[get_temperature],
+        output_schema=WeatherReport,
         max_output_tokens=64,
     )
     stream = await agent.stream(client, "What is the temperature in Paris?")
@@ -48,7 +52,10 @@ async def test_local_model_tool_call_structured_output_and_streaming(client: Pol
     # Step 1 was a forced, well-formed tool call; step 2 a schema-valid JSON answer.
     assert result.stop_reason == "completed" and result.total_steps == 2
     assert len(CALLED) == 1 and isinstance(CALLED[0], str) and CALLED[0]
-    assert result.tool_results[0].tool_name == "get_temperature" and result.tool_results[0].status == "completed"
+    assert (
+        result.tool_results[0].tool_name == "get_temperature"
+        and result.tool_results[0].status == "completed"
+    )
     assert isinstance(result.result, WeatherReport)
     assert result.usage.output_tokens > 0 and result.usage.input_tokens > 0
     # Streaming delivered the JSON answer token by token, each once.

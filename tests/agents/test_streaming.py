@@ -5,7 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from polos_nb import Agent, GuardrailResult, PolosClient, StreamEvent, create_ask_user_tool, guardrail, tool
+from polos_nb import (
+    Agent,
+    GuardrailResult,
+    PolosClient,
+    StreamEvent,
+    create_ask_user_tool,
+    guardrail,
+    tool,
+)
 from polos_nb.agents._stream import _TextTracker
 from polos_nb.testing import FakeToolCall, FakeTurn, ScriptedModel
 from tests.agents.helpers import uid, wait_status
@@ -17,10 +25,16 @@ def get_weather(city: str) -> dict:
 
 
 async def test_text_chunks_and_events(client: PolosClient) -> None:
-    model = ScriptedModel(uid("m"), [
-        FakeTurn(text="Let me check.", tool_calls=[FakeToolCall("get_weather", {"city": "Tokyo"}, id="t1")]),
-        FakeTurn(text="Tokyo is clear today.", chunks=["Tok", "yo is", " clear", " today."]),
-    ])
+    model = ScriptedModel(
+        uid("m"),
+        [
+            FakeTurn(
+                text="Let me check.",
+                tool_calls=[FakeToolCall("get_weather", {"city": "Tokyo"}, id="t1")],
+            ),
+            FakeTurn(text="Tokyo is clear today.", chunks=["Tok", "yo is", " clear", " today."]),
+        ],
+    )
     agent = Agent(id=uid("stream"), provider="fake", model=model, tools=[get_weather])
     result = await agent.stream(client, "Weather in Tokyo?")
     events: list[StreamEvent] = []
@@ -40,11 +54,20 @@ async def test_text_chunks_and_events(client: PolosClient) -> None:
     start = next(e for e in events if e.event_type == "tool_call_start")
     finish = next(e for e in events if e.event_type == "tool_call_finish")
     assert start.data["name"] == "get_weather" and '"Tokyo"' in start.data["arguments"]
-    assert finish.data["status"] == "completed" and finish.data["result"] == {"city": "Tokyo", "sky": "clear"}
+    assert finish.data["status"] == "completed" and finish.data["result"] == {
+        "city": "Tokyo",
+        "sky": "clear",
+    }
     ends = [e for e in events if e.event_type == "agent_step_end"]
-    assert [e.data["step"] for e in ends] == [1, 2] and all(e.data["usage"]["total_tokens"] > 0 for e in ends)
+    assert [e.data["step"] for e in ends] == [1, 2] and all(
+        e.data["usage"]["total_tokens"] > 0 for e in ends
+    )
     # Text chunks arrive as separate deltas in the order they were generated.
-    deltas = [e.data["content"] for e in events if e.event_type == "text_delta" and e.data["step"] == "llm:2"]
+    deltas = [
+        e.data["content"]
+        for e in events
+        if e.event_type == "text_delta" and e.data["step"] == "llm:2"
+    ]
     assert "".join(deltas) == "Tokyo is clear today."
 
 
@@ -57,10 +80,13 @@ async def test_late_subscriber_gets_the_whole_text(client: PolosClient) -> None:
 
 
 async def test_retry_mid_stream_shows_no_token_twice(client: PolosClient) -> None:
-    model = ScriptedModel(uid("m"), [
-        FakeTurn(text="Hello brave", error=RuntimeError("connection reset")),
-        FakeTurn(text="Hello brave new world", chunks=["Hello", " brave", " new", " world"]),
-    ])
+    model = ScriptedModel(
+        uid("m"),
+        [
+            FakeTurn(text="Hello brave", error=RuntimeError("connection reset")),
+            FakeTurn(text="Hello brave new world", chunks=["Hello", " brave", " new", " world"]),
+        ],
+    )
     agent = Agent(id=uid("retry"), provider="fake", model=model, llm_retries=1)
     result = await agent.stream(client, "hi")
     text = await result.text()
@@ -70,8 +96,14 @@ async def test_retry_mid_stream_shows_no_token_twice(client: PolosClient) -> Non
 
 def _ev(kind: str, data: dict) -> StreamEvent:
     data = {"_metadata": {"execution_id": "E"}, **data}
-    return StreamEvent(id="x", sequence_id=None, topic="t", event_type=kind, data=data,
-                       created_at=dt.datetime.now(dt.timezone.utc))
+    return StreamEvent(
+        id="x",
+        sequence_id=None,
+        topic="t",
+        event_type=kind,
+        data=data,
+        created_at=dt.datetime.now(dt.UTC),
+    )
 
 
 def test_tracker_drops_repeated_text_after_retry_and_replay() -> None:
@@ -80,13 +112,21 @@ def test_tracker_drops_repeated_text_after_retry_and_replay() -> None:
         _ev("stream_start", {"step": "llm:1", "attempt": 1}),
         _ev("text_delta", {"step": "llm:1", "content": "Hel"}),
         _ev("text_delta", {"step": "llm:1", "content": "lo"}),
-        _ev("stream_start", {"step": "llm:1", "attempt": 2}),   # the retry starts over
+        _ev("stream_start", {"step": "llm:1", "attempt": 2}),  # the retry starts over
         _ev("text_delta", {"step": "llm:1", "content": "Hello"}),
         _ev("text_delta", {"step": "llm:1", "content": " there"}),
-        _ev("step_finish", {"step_key": "llm:1", "status": "completed", "result": {"content": "Hello there"}}),
-        _ev("stream_start", {"step": "llm:1", "attempt": 0, "replay": True}),  # a replay re-sends it
+        _ev(
+            "step_finish",
+            {"step_key": "llm:1", "status": "completed", "result": {"content": "Hello there"}},
+        ),
+        _ev(
+            "stream_start", {"step": "llm:1", "attempt": 0, "replay": True}
+        ),  # a replay re-sends it
         _ev("text_delta", {"step": "llm:1", "content": "Hello there", "replay": True}),
-        _ev("text_delta", {"step": "llm:2", "content": "Bye", "_metadata": {"execution_id": "other"}}),
+        _ev(
+            "text_delta",
+            {"step": "llm:2", "content": "Bye", "_metadata": {"execution_id": "other"}},
+        ),
     ]
     out = [tracker.feed(e) for e in feed]
     assert "".join(out) == "Hello there"
@@ -94,10 +134,16 @@ def test_tracker_drops_repeated_text_after_retry_and_replay() -> None:
 
 
 async def test_replay_after_ask_user_does_not_repeat_text(client: PolosClient) -> None:
-    model = ScriptedModel(uid("m"), [
-        FakeTurn(text="One question first.", tool_calls=[FakeToolCall("ask_user", {"question": "Where to?"}, id="q1")]),
-        "Lisbon it is.",
-    ])
+    model = ScriptedModel(
+        uid("m"),
+        [
+            FakeTurn(
+                text="One question first.",
+                tool_calls=[FakeToolCall("ask_user", {"question": "Where to?"}, id="q1")],
+            ),
+            "Lisbon it is.",
+        ],
+    )
     agent = Agent(id=uid("ask"), provider="fake", model=model, tools=[create_ask_user_tool()])
     result = await agent.stream(client, "Plan a trip")
     chunks: list[str] = []

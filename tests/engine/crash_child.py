@@ -29,7 +29,7 @@ from polos_nb.engine import events
 from polos_nb.testing import FakeClock, kill_at_commit
 
 TERMINAL = ("completed", "failed", "cancelled")
-FAKE_START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+FAKE_START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 # ---------------------------------------------------------------------- side effects
@@ -57,7 +57,9 @@ async def async_effect(counter: str, execution_id: str, key: str, value: Any) ->
 @workflow(id="crash_leaf")
 async def crash_leaf(ctx: WorkflowContext, payload: dict) -> int:
     """The child of ``crash_main``: one side-effecting step."""
-    out = await ctx.step.run("leaf-work", sync_effect, payload["counter"], ctx.execution_id, "leaf-work", payload["x"])
+    out = await ctx.step.run(
+        "leaf-work", sync_effect, payload["counter"], ctx.execution_id, "leaf-work", payload["x"]
+    )
     return out["value"] * 10
 
 
@@ -69,7 +71,9 @@ async def crash_main(ctx: WorkflowContext, payload: dict) -> dict:
     a = await ctx.step.run("a", sync_effect, counter, eid, "a", payload["x"])
     uid = await ctx.step.uuid("uid")
     b = await ctx.step.run("b", async_effect, counter, eid, "b", uid)
-    child = await ctx.step.invoke_and_wait("child", crash_leaf, {"counter": counter, "x": payload["x"] + 1})
+    child = await ctx.step.invoke_and_wait(
+        "child", crash_leaf, {"counter": counter, "x": payload["x"] + 1}
+    )
     seq = await ctx.step.publish_event("pub", f"crash/{eid}", {"uid": uid}, event_type="crash_pub")
     c = await ctx.step.run("c", sync_effect, counter, eid, "c", [a["value"], child])
     d = await ctx.step.run("d", async_effect, counter, eid, "d", seq)
@@ -100,7 +104,12 @@ async def crash_approval(ctx: WorkflowContext, payload: dict) -> dict:
         await ctx.step.wait_for_event("gate", payload["gate_topic"])
     resp = await ctx.step.suspend("approval", data={"amount": 42, "_form": {"approved": "bool"}})
     after = await ctx.step.run("after", sync_effect, counter, ctx.execution_id, "after", resp.data)
-    return {"first": first["value"], "second": second["value"], "resume": resp.data, "after": after["value"]}
+    return {
+        "first": first["value"],
+        "second": second["value"],
+        "resume": resp.data,
+        "after": after["value"],
+    }
 
 
 @workflow(id="crash_nap")
@@ -125,7 +134,9 @@ def _die() -> None:
     time.sleep(60)  # never reached
 
 
-async def _wait_status(client: PolosClient, execution_id: str, status: str, timeout: float = 30) -> None:
+async def _wait_status(
+    client: PolosClient, execution_id: str, status: str, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         info = await client.get_execution(execution_id)

@@ -41,7 +41,9 @@ def _emit(obj: Any) -> None:
 async def mode_publish_kill(a: dict) -> None:
     """Define the trigger, open the journal, then publish one event with a SIGKILL armed
     just ``when`` (``before``/``after``) the journal's ``n``-th commit from then on."""
-    define_trigger(a["wf_id"], a["topic"])  # registered before the client: its cursor is committed at open
+    define_trigger(
+        a["wf_id"], a["topic"]
+    )  # registered before the client: its cursor is committed at open
     client = PolosClient(journal=a["journal"])
     kill_at_commit(client, a["n"], a["when"])
     await events.publish(client, a["topic"], {"data": a["data"]})

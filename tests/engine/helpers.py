@@ -16,12 +16,18 @@ def topic_name(prefix: str) -> str:
     return f"{prefix}/{uuid.uuid4().hex[:8]}"
 
 
-async def rows(client: PolosClient, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+async def rows(
+    client: PolosClient, sql: str, params: list[Any] | None = None
+) -> list[tuple[Any, ...]]:
     """Run a query on the journal through the engine's own connection (the owner process)."""
-    return await client._on_engine(client.runtime.read(lambda con: con.execute(sql, params or []).fetchall()))
+    return await client._on_engine(
+        client.runtime.read(lambda con: con.execute(sql, params or []).fetchall())
+    )
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
+async def until(
+    predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+) -> None:
     """Poll ``predicate`` until it is true, failing after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -30,7 +36,9 @@ async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str =
         await asyncio.sleep(0.005)
 
 
-async def wait_status(client: PolosClient, exec_id: str, *statuses: str, timeout: float = 10.0) -> ExecutionInfo:
+async def wait_status(
+    client: PolosClient, exec_id: str, *statuses: str, timeout: float = 10.0
+) -> ExecutionInfo:
     """Poll an execution until its status is one of ``statuses``."""
     deadline = time.monotonic() + timeout
     while True:

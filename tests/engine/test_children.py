@@ -27,7 +27,9 @@ def uid(name: str) -> str:
     return f"{name}_{uuid.uuid4().hex[:10]}"
 
 
-async def children_of(client: PolosClient, parent_id: str, n: int, status: str | None = None) -> list[tuple]:
+async def children_of(
+    client: PolosClient, parent_id: str, n: int, status: str | None = None
+) -> list[tuple]:
     """Wait until ``parent_id`` has ``n`` children (optionally all in ``status``); ordered by batch index."""
     deadline = time.monotonic() + 10
     while True:
@@ -75,7 +77,14 @@ async def test_invoke_fire_and_forget_and_replay_does_not_start_twice(journal_pa
         await client.resume(None, handle.id, "hold", {})
         result = await client.wait_for_result(handle.id, timeout=10)
         assert result == {"child": kid[0], "parent_of_child": handle.id}
-        assert len(await rows(client, "SELECT id FROM executions WHERE parent_execution_id = ?", [handle.id])) == 1
+        assert (
+            len(
+                await rows(
+                    client, "SELECT id FROM executions WHERE parent_execution_id = ?", [handle.id]
+                )
+            )
+            == 1
+        )
         # The replayed handle is bound to a client and can be awaited.
         assert await client.wait_for_result(kid[0], timeout=10) == 42
     finally:
@@ -129,7 +138,10 @@ async def test_batch_results_in_submission_order(fake_client, clock):
     async def parent(ctx: WorkflowContext) -> list:
         results = await ctx.step.batch_invoke_and_wait(
             "batch",
-            [BatchWorkflowInput(id=child_id, payload={"i": i, "delay": 30 - 10 * i}) for i in range(3)],
+            [
+                BatchWorkflowInput(id=child_id, payload={"i": i, "delay": 30 - 10 * i})
+                for i in range(3)
+            ],
         )
         assert all(isinstance(r, BatchStepResult) for r in results)
         return [(r.workflow_id, r.success, r.result, r["error"]) for r in results]
@@ -163,7 +175,9 @@ async def test_batch_invoke_returns_handles_in_order(client):
     @workflow(id=parent_id)
     async def parent(ctx: WorkflowContext) -> list:
         handles = await ctx.step.batch_invoke(
-            "spawn", [BatchWorkflowInput(id=child_id, payload=n) for n in (3, 1, 2)] + [{"id": child, "payload": 4}]
+            "spawn",
+            [BatchWorkflowInput(id=child_id, payload=n) for n in (3, 1, 2)]
+            + [{"id": child, "payload": 4}],
         )
         return [h.id for h in handles]
 
@@ -171,7 +185,9 @@ async def test_batch_invoke_returns_handles_in_order(client):
     assert len(ids) == 4 and len(set(ids)) == 4
     results = [await client.wait_for_result(i, timeout=10) for i in ids]
     assert results == [9, 1, 4, 16]
-    batch_index = await rows(client, "SELECT id, batch_index FROM executions WHERE id IN (SELECT unnest(?))", [ids])
+    batch_index = await rows(
+        client, "SELECT id, batch_index FROM executions WHERE id IN (SELECT unnest(?))", [ids]
+    )
     assert dict(batch_index) == {i: n for n, i in enumerate(ids)}
 
 
@@ -195,8 +211,14 @@ async def test_child_failure_reaches_parent_as_catchable_error(client):
     (kid,) = await children_of(client, handle.id, 1)
     assert result["key"] == "kid"
     assert result["type"] == "polos_nb.errors.ChildWorkflowError"
-    assert result["message"] == f"child {child_id} ({kid[0]}) failed: builtins.ValueError: child broke"
-    step = await rows(client, "SELECT status, kind FROM steps WHERE execution_id = ? AND step_key = 'kid'", [handle.id])
+    assert (
+        result["message"] == f"child {child_id} ({kid[0]}) failed: builtins.ValueError: child broke"
+    )
+    step = await rows(
+        client,
+        "SELECT status, kind FROM steps WHERE execution_id = ? AND step_key = 'kid'",
+        [handle.id],
+    )
     assert step == [("failed", "invoke_wait")]
 
 
@@ -228,12 +250,19 @@ async def test_batch_failures_give_success_false(client):
 
     @workflow(id=parent_id)
     async def parent(ctx: WorkflowContext) -> list:
-        results = await ctx.step.batch_invoke_and_wait("b", [BatchWorkflowInput(id=child_id, payload=n) for n in range(3)])
+        results = await ctx.step.batch_invoke_and_wait(
+            "b", [BatchWorkflowInput(id=child_id, payload=n) for n in range(3)]
+        )
         return [r.model_dump(exclude={"execution_id"}) for r in results]
 
     assert await parent.run(client, timeout=10) == [
         {"workflow_id": child_id, "success": True, "result": 0, "error": None},
-        {"workflow_id": child_id, "success": False, "result": None, "error": "failed: builtins.ValueError: odd 1"},
+        {
+            "workflow_id": child_id,
+            "success": False,
+            "result": None,
+            "error": "failed: builtins.ValueError: odd 1",
+        },
         {"workflow_id": child_id, "success": True, "result": 2, "error": None},
     ]
 
@@ -247,7 +276,9 @@ async def test_cancel_parent_cancels_children(client):
 
     @workflow(id=parent_id)
     async def parent(ctx: WorkflowContext) -> None:
-        await ctx.step.batch_invoke_and_wait("kids", [BatchWorkflowInput(id=child_id), BatchWorkflowInput(id=child_id)])
+        await ctx.step.batch_invoke_and_wait(
+            "kids", [BatchWorkflowInput(id=child_id), BatchWorkflowInput(id=child_id)]
+        )
 
     handle = await parent.invoke(client)
     kids = await children_of(client, handle.id, 2, status="waiting")
@@ -281,7 +312,9 @@ async def test_cancel_child_does_not_cancel_parent(client):
     (kid,) = await children_of(client, handle.id, 1, status="waiting")
     assert await client.cancel(kid[0]) is True
     message = await client.wait_for_result(handle.id, timeout=10)
-    assert message.startswith(f"child {child_id} ({kid[0]}) cancelled: polos_nb.errors.ExecutionCancelledError")
+    assert message.startswith(
+        f"child {child_id} ({kid[0]}) cancelled: polos_nb.errors.ExecutionCancelledError"
+    )
     assert (await client.get_execution(handle.id)).status == "completed"
     assert (await client.get_execution(kid[0])).status == "cancelled"
 
@@ -305,6 +338,10 @@ async def test_child_timeout_reaches_parent(fake_client, clock):
     (kid,) = await children_of(fake_client, handle.id, 1, status="waiting")
     clock.advance(5)
     message = await fake_client.wait_for_result(handle.id, timeout=10)
-    assert message.startswith(f"child {child_id} ({kid[0]}) failed: polos_nb.errors.WaitTimeoutError")
+    assert message.startswith(
+        f"child {child_id} ({kid[0]}) failed: polos_nb.errors.WaitTimeoutError"
+    )
     assert (await fake_client.get_execution(kid[0])).completed_at == clock.now()
-    assert clock.now() - (await fake_client.get_execution(kid[0])).created_at == dt.timedelta(seconds=5)
+    assert clock.now() - (await fake_client.get_execution(kid[0])).created_at == dt.timedelta(
+        seconds=5
+    )

@@ -45,7 +45,11 @@ async def test_run_invoke_handle_and_snapshot(client):
 
     handle = await double.invoke(client, {"n": 5}, session_id="s1", user_id="u1")
     assert isinstance(handle, ExecutionHandle)
-    assert handle.workflow_id == wf_id and handle.root_execution_id == handle.id and handle.parent_execution_id is None
+    assert (
+        handle.workflow_id == wf_id
+        and handle.root_execution_id == handle.id
+        and handle.parent_execution_id is None
+    )
     assert await handle == {"n": 10, "execution": handle.id}
     info = await handle.get()
     assert isinstance(info, ExecutionInfo)
@@ -74,7 +78,10 @@ async def test_failed_execution_snapshot_and_error(client):
         await fails.run(client, timeout=10)
     err = exc_info.value
     assert err.error_type == "builtins.ValueError" and err.error_message == "bad input 7"
-    assert str(err) == f"Workflow execution failed: {err.execution_id}: builtins.ValueError: bad input 7"
+    assert (
+        str(err)
+        == f"Workflow execution failed: {err.execution_id}: builtins.ValueError: bad input 7"
+    )
     info = await client.get_execution(err.execution_id)
     assert info["status"] == "failed" and info.get("result") is None
     assert info.error["type"] == "builtins.ValueError" and info.error["message"] == "bad input 7"
@@ -105,7 +112,9 @@ async def test_list_executions_filters(client):
     assert {i.id for i in await client.list_executions(a)} == {h.id for h in ok} | {bad.id}
     assert {i.id for i in await client.list_executions(a, status="completed")} == {h.id for h in ok}
     assert [i.id for i in await client.list_executions(status="failed")] == [bad.id]
-    assert [i.id for i in await client.list_executions(workflow_id=b, status="waiting")] == [held.id]
+    assert [i.id for i in await client.list_executions(workflow_id=b, status="waiting")] == [
+        held.id
+    ]
     assert await client.list_executions(b, status="completed") == []
     assert len(await client.list_executions(limit=2)) == 2
     assert len(await client.list_executions(root_only=True)) == 5
@@ -125,7 +134,10 @@ async def test_cancel(client):
     await wait_status(client, handle.id, "waiting")
     assert await handle.cancel() is True
     info = await client.get_execution(handle.id)
-    assert info.status == "cancelled" and info.error["type"] == "polos_nb.errors.ExecutionCancelledError"
+    assert (
+        info.status == "cancelled"
+        and info.error["type"] == "polos_nb.errors.ExecutionCancelledError"
+    )
     with pytest.raises(ExecutionCancelledError, match=f"Execution {handle.id} was cancelled"):
         await handle
     assert await client.cancel(handle.id) is False
@@ -155,7 +167,9 @@ async def test_cancel_running_step(client):
     assert await client.cancel(handle.id) is True
     info = await client.get_execution(handle.id)
     assert info.status == "cancelled"
-    assert await rows(client, "SELECT count(*) FROM steps WHERE execution_id = ?", [handle.id]) == [(0,)]
+    assert await rows(client, "SELECT count(*) FROM steps WHERE execution_id = ?", [handle.id]) == [
+        (0,)
+    ]
 
 
 async def test_workflow_timeout_leaves_run_going(client):
@@ -211,7 +225,12 @@ def test_sync_twins_from_a_plain_thread(journal_path):
     thread.join(30)
     assert not thread.is_alive()
     assert out == {
-        "run": 2, "await_sync": 3, "listed": True, "resumed": 41, "cancel": True, "cancel_again": False,
+        "run": 2,
+        "await_sync": 3,
+        "listed": True,
+        "resumed": 41,
+        "cancel": True,
+        "cancel_again": False,
     }
 
 
@@ -233,7 +252,9 @@ async def test_sync_twins_refuse_a_running_loop(client):
         with pytest.raises(UserError, match="inside a running event loop") as info:
             call()
         assert "await" in str(info.value)
-    assert await rows(client, "SELECT count(*) FROM executions WHERE workflow_id = ?", [wf_id]) == [(0,)]
+    assert await rows(client, "SELECT count(*) FROM executions WHERE workflow_id = ?", [wf_id]) == [
+        (0,)
+    ]
 
 
 async def test_blocking_call_inside_workflow_is_an_error(client):
@@ -303,8 +324,12 @@ async def test_abandoned_journal_write_does_not_kill_the_writer(client):
     journal = client.runtime.journal
     gate = threading.Event()
     blocker = journal.read(lambda con: gate.wait(10))
-    abandoned = journal.submit([Sql("CREATE TABLE scratch_abandoned (a INTEGER)"),
-                                Sql("INSERT INTO scratch_abandoned VALUES (1)")])
+    abandoned = journal.submit(
+        [
+            Sql("CREATE TABLE scratch_abandoned (a INTEGER)"),
+            Sql("INSERT INTO scratch_abandoned VALUES (1)"),
+        ]
+    )
     assert abandoned.cancel()
     gate.set()
     assert await asyncio.wrap_future(blocker) is True

@@ -40,11 +40,17 @@ pytestmark = pytest.mark.slow
 
 
 # ====================================================================== helpers
-def launch(mode: str, args: dict[str, Any], *, cycle: int = 0, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def launch(
+    mode: str, args: dict[str, Any], *, cycle: int = 0, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CRASH_CYCLE": str(cycle), "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "tests.engine.crash_child", mode, json.dumps(args)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -55,11 +61,15 @@ def last_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 
 def assert_killed(proc: subprocess.CompletedProcess[str]) -> None:
-    assert proc.returncode == KILLED, f"expected SIGKILL (-9), got {proc.returncode}; stderr:\n{proc.stderr[-3000:]}"
+    assert proc.returncode == KILLED, (
+        f"expected SIGKILL (-9), got {proc.returncode}; stderr:\n{proc.stderr[-3000:]}"
+    )
 
 
 def assert_ok(proc: subprocess.CompletedProcess[str]) -> None:
-    assert proc.returncode == 0, f"child failed (rc={proc.returncode}); stderr:\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"child failed (rc={proc.returncode}); stderr:\n{proc.stderr[-3000:]}"
+    )
 
 
 class Snapshot:
@@ -69,7 +79,13 @@ class Snapshot:
         con = duckdb.connect(str(path), read_only=True)  # raises if the file cannot be opened (D14)
         try:
             self.executions = {
-                r[0]: {"workflow_id": r[1], "status": r[2], "payload": r[3], "result": r[4], "parent": r[5]}
+                r[0]: {
+                    "workflow_id": r[1],
+                    "status": r[2],
+                    "payload": r[3],
+                    "result": r[4],
+                    "parent": r[5],
+                }
                 for r in con.execute(
                     "SELECT id, workflow_id, status, payload, result, parent_execution_id FROM executions"
                 ).fetchall()
@@ -82,31 +98,45 @@ class Snapshot:
             }
             self.events = {
                 r[0]: (r[1], r[2], r[3], r[4])
-                for r in con.execute("SELECT seq, topic, topic_seq, event_type, data FROM events").fetchall()
+                for r in con.execute(
+                    "SELECT seq, topic, topic_seq, event_type, data FROM events"
+                ).fetchall()
             }
             self.waits = con.execute(
                 "SELECT execution_id, step_key, kind, wake_at, resolved_at FROM waits"
             ).fetchall()
-            self.mailbox = con.execute("SELECT execution_id, step_key, data FROM mailbox").fetchall()
+            self.mailbox = con.execute(
+                "SELECT execution_id, step_key, data FROM mailbox"
+            ).fetchall()
         finally:
             con.close()
 
     def completed(self) -> set[tuple[str, str]]:
         """(execution_id, step_key) of every step whose completion is committed."""
-        return {(eid, key) for (eid, key, _), row in self.step_rows.items() if row[0] == "completed"}
+        return {
+            (eid, key) for (eid, key, _), row in self.step_rows.items() if row[0] == "completed"
+        }
 
     def output(self, execution_id: str, key: str) -> Any:
-        rows = [row for (eid, k, _), row in self.step_rows.items() if eid == execution_id and k == key]
+        rows = [
+            row for (eid, k, _), row in self.step_rows.items() if eid == execution_id and k == key
+        ]
         assert len(rows) == 1, f"{key}: {rows}"
         return json.loads(rows[0][2])
 
     def roots(self, workflow_id: str) -> list[str]:
-        return [eid for eid, e in self.executions.items() if e["workflow_id"] == workflow_id and e["parent"] is None]
+        return [
+            eid
+            for eid, e in self.executions.items()
+            if e["workflow_id"] == workflow_id and e["parent"] is None
+        ]
 
     def assert_contains(self, earlier: Snapshot) -> None:
         """No committed record is lost or changed (D14)."""
         for key, row in earlier.step_rows.items():
-            assert self.step_rows.get(key) == row, f"step row {key} was {row}, now {self.step_rows.get(key)}"
+            assert self.step_rows.get(key) == row, (
+                f"step row {key} was {row}, now {self.step_rows.get(key)}"
+            )
         for seq, row in earlier.events.items():
             assert self.events.get(seq) == row, f"event {seq} was {row}, now {self.events.get(seq)}"
         for eid in earlier.executions:
@@ -119,7 +149,9 @@ class Snapshot:
         for topic, topic_seq, _, _ in self.events.values():
             by_topic[topic].append(topic_seq)
         for topic, seqs in by_topic.items():
-            assert len(seqs) == len(set(seqs)), f"topic {topic} has duplicate sequence numbers: {sorted(seqs)}"
+            assert len(seqs) == len(set(seqs)), (
+                f"topic {topic} has duplicate sequence numbers: {sorted(seqs)}"
+            )
 
 
 def read_counter(path: Path) -> list[tuple[int, str, str]]:
@@ -145,7 +177,9 @@ def run_steps_of(snap: Snapshot, main_id: str) -> list[tuple[str, str]]:
     return steps
 
 
-async def recover_in_process(journal: Path, execution_id: str | None, payload: dict[str, Any]) -> tuple[str, Any]:
+async def recover_in_process(
+    journal: Path, execution_id: str | None, payload: dict[str, Any]
+) -> tuple[str, Any]:
     """Reopen the journal here (crash_child's workflows are imported, so it resumes) and wait."""
     client = PolosClient(journal=journal)
     try:
@@ -159,9 +193,14 @@ async def recover_in_process(journal: Path, execution_id: str | None, payload: d
 # ====================================================================== 1. every write boundary
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("when", ["before", "after"])
-async def test_sigkill_at_every_commit_boundary(tmp_path: Path, when: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_sigkill_at_every_commit_boundary(
+    tmp_path: Path, when: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     x = 5
-    ref = launch("count", {"journal": str(tmp_path / "ref.duckdb"), "counter": str(tmp_path / "ref.txt"), "x": x})
+    ref = launch(
+        "count",
+        {"journal": str(tmp_path / "ref.duckdb"), "counter": str(tmp_path / "ref.txt"), "x": x},
+    )
     assert_ok(ref)
     total = last_json(ref)["commits"]
     assert total >= 10, f"the reference run made only {total} commits"
@@ -201,7 +240,9 @@ async def test_sigkill_at_every_commit_boundary(tmp_path: Path, when: str, monke
             assert uid == before.output(main_id, "uid")
         assert result == expected_main_result(x, uid), f"n={n} {when}"
         assert {e["status"] for e in after.executions.values()} == {"completed"}
-        assert [t for t, *_ in after.events.values()].count(f"crash/{main_id}") == 1, "publish_event not exactly once"
+        assert [t for t, *_ in after.events.values()].count(f"crash/{main_id}") == 1, (
+            "publish_event not exactly once"
+        )
 
         lines = read_counter(counter)
         assert lines[: len(lines_before)] == lines_before
@@ -209,9 +250,13 @@ async def test_sigkill_at_every_commit_boundary(tmp_path: Path, when: str, monke
         for step in run_steps_of(after, main_id):
             runs = [c for c, eid, key in lines if (eid, key) == step]
             assert runs, f"n={n} {when}: step {step} never ran"
-            assert len(runs) == len(set(runs)), f"n={n} {when}: step {step} ran twice in one process: {runs}"
+            assert len(runs) == len(set(runs)), (
+                f"n={n} {when}: step {step} ran twice in one process: {runs}"
+            )
             if step in committed:
-                assert per_step[step] == 1, f"n={n} {when}: committed step {step} ran {per_step[step]} times"
+                assert per_step[step] == 1, (
+                    f"n={n} {when}: committed step {step} ran {per_step[step]} times"
+                )
             else:
                 assert per_step[step] <= 2, f"n={n} {when}: step {step} ran {per_step[step]} times"
         assert set(per_step) == set(run_steps_of(after, main_id))
@@ -245,7 +290,9 @@ def _soak_lane(lane: Path, seed: int, kills_wanted: int, deadline: float) -> dic
     journal, counter = lane / "soak.duckdb", lane / "effects.txt"
     base = {"journal": str(journal), "counter": str(counter)}
     kills = clean = cycle = 0
-    committed_in: dict[tuple[str, str], int] = {}  # step -> the cycle in which its completion became durable
+    committed_in: dict[
+        tuple[str, str], int
+    ] = {}  # step -> the cycle in which its completion became durable
     previous: Snapshot | None = None
 
     def after_cycle() -> Snapshot:
@@ -261,8 +308,11 @@ def _soak_lane(lane: Path, seed: int, kills_wanted: int, deadline: float) -> dic
     with open(lane / "stderr.txt", "w") as stderr:
         server = subprocess.Popen(
             [sys.executable, "-m", "tests.engine.crash_child", "soak_server"],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
         )
     reader = _Lines(server.stdout.fileno())  # type: ignore[union-attr]
     try:
@@ -270,7 +320,9 @@ def _soak_lane(lane: Path, seed: int, kills_wanted: int, deadline: float) -> dic
             cycle += 1
             assert time.monotonic() < deadline, f"soak too slow: {kills} kills in {cycle} cycles"
             args = {**base, "target_active": 3, "x0": cycle * 10, "kill_n": 0, "when": "after"}
-            external = rng.random() < 0.5  # half the kills land at a random instant, half at a commit boundary
+            external = (
+                rng.random() < 0.5
+            )  # half the kills land at a random instant, half at a commit boundary
             if not external:
                 args["kill_n"] = rng.randint(1, 16)
                 args["when"] = rng.choice(["before", "after"])
@@ -289,12 +341,16 @@ def _soak_lane(lane: Path, seed: int, kills_wanted: int, deadline: float) -> dic
                 if external and pid is not None and ready:
                     external = False
                     time.sleep(rng.uniform(0.0, 0.2))
-                    os.kill(pid, signal.SIGKILL)  # our own worker, by its id (not reaped yet, so never a reused pid)
+                    os.kill(
+                        pid, signal.SIGKILL
+                    )  # our own worker, by its id (not reaped yet, so never a reused pid)
             if code == KILLED:
                 kills += 1
             else:
-                assert code == 0, f"{lane.name} cycle {cycle}: worker failed ({code}):\n" + (
-                    (lane / "stderr.txt").read_text()[-3000:])
+                assert code == 0, (
+                    f"{lane.name} cycle {cycle}: worker failed ({code}):\n"
+                    + ((lane / "stderr.txt").read_text()[-3000:])
+                )
                 clean += 1
             after_cycle()
     finally:
@@ -309,7 +365,9 @@ def _soak_lane(lane: Path, seed: int, kills_wanted: int, deadline: float) -> dic
 
     # Final run, no kill: everything left over must finish.
     cycle += 1
-    final = launch("soak", {**base, "target_active": 0, "x0": 0, "kill_n": 0, "when": "after"}, cycle=cycle)
+    final = launch(
+        "soak", {**base, "target_active": 0, "x0": 0, "kill_n": 0, "when": "after"}, cycle=cycle
+    )
     assert_ok(final)
     snap = after_cycle()
     snap.assert_topic_sequences_unique()
@@ -331,10 +389,14 @@ def _soak_lane(lane: Path, seed: int, kills_wanted: int, deadline: float) -> dic
             runs = sorted(c for c, eid, key in lines if (eid, key) == step)
             assert runs, f"step {step} never ran"
             # At most once per process; every earlier run was in a process killed before its commit.
-            assert len(runs) == len(set(runs)) == per_step[step], f"step {step} ran in cycles {runs}"
+            assert len(runs) == len(set(runs)) == per_step[step], (
+                f"step {step} ran in cycles {runs}"
+            )
             # Its completion became durable in cycle `done`: it ran there, and never after (D1, D6).
             done = committed_in[step]
-            assert runs[-1] == done, f"step {step} ran in cycles {runs} but was committed in cycle {done}"
+            assert runs[-1] == done, (
+                f"step {step} ran in cycles {runs} but was committed in cycle {done}"
+            )
             reran += len(runs) > 1
     assert set(per_step) <= {s for m in mains for s in run_steps_of(snap, m)}
     return {"kills": kills, "clean": clean, "workflows": len(mains), "reran": reran}
@@ -350,7 +412,9 @@ def test_randomized_sigkill_soak(tmp_path: Path) -> None:
     deadline = started + 450  # ~100 s on an idle 2-core machine; generous for loaded CI hosts
     with concurrent.futures.ThreadPoolExecutor(lanes) as pool:
         futures = [
-            pool.submit(_soak_lane, tmp_path / f"lane{i}", seed + i, -(-kills_wanted // lanes), deadline)
+            pool.submit(
+                _soak_lane, tmp_path / f"lane{i}", seed + i, -(-kills_wanted // lanes), deadline
+            )
             for i in range(lanes)
         ]
         stats = [f.result() for f in futures]
@@ -368,18 +432,31 @@ def test_suspend_then_resume_in_another_process(tmp_path: Path) -> None:
     exec_id = last_json(a)["id"]
     snap = Snapshot(journal)
     assert snap.executions[exec_id]["status"] == "waiting"
-    assert [(w[1], w[2], w[4]) for w in snap.waits if w[0] == exec_id] == [("approval", "suspend", None)]
+    assert [(w[1], w[2], w[4]) for w in snap.waits if w[0] == exec_id] == [
+        ("approval", "suspend", None)
+    ]
     assert {("before-1"), ("before-2")} <= {k for e, k in snap.completed() if e == exec_id}
 
-    b = launch("resume", {"journal": str(journal), "id": exec_id, "data": {"approved": True}, "wait": True}, cycle=2)
+    b = launch(
+        "resume",
+        {"journal": str(journal), "id": exec_id, "data": {"approved": True}, "wait": True},
+        cycle=2,
+    )
     assert_ok(b)
     assert last_json(b)["result"] == {
-        "first": 1, "second": 2, "resume": {"approved": True}, "after": {"approved": True},
+        "first": 1,
+        "second": 2,
+        "resume": {"approved": True},
+        "after": {"approved": True},
     }
     final = Snapshot(journal)
     final.assert_contains(snap)
     assert final.executions[exec_id]["status"] == "completed"
-    assert counts(read_counter(counter)) == {(exec_id, "before-1"): 1, (exec_id, "before-2"): 1, (exec_id, "after"): 1}
+    assert counts(read_counter(counter)) == {
+        (exec_id, "before-1"): 1,
+        (exec_id, "before-2"): 1,
+        (exec_id, "after"): 1,
+    }
     assert [c for c, _, k in read_counter(counter) if k == "after"] == [2]
 
 
@@ -387,38 +464,61 @@ def test_suspend_then_resume_in_another_process(tmp_path: Path) -> None:
 def test_early_resume_survives_restarts(tmp_path: Path) -> None:
     journal, counter = tmp_path / "journal.duckdb", tmp_path / "effects.txt"
     topic = "crash/gate"
-    a = launch("suspend_start", {"journal": str(journal), "counter": str(counter), "gate_topic": topic}, cycle=1)
+    a = launch(
+        "suspend_start",
+        {"journal": str(journal), "counter": str(counter), "gate_topic": topic},
+        cycle=1,
+    )
     assert_killed(a)
     exec_id = last_json(a)["id"]
     snap_a = Snapshot(journal)
-    assert [(w[1], w[2]) for w in snap_a.waits if w[0] == exec_id] == [("gate", "event")], "not parked at the gate"
+    assert [(w[1], w[2]) for w in snap_a.waits if w[0] == exec_id] == [("gate", "event")], (
+        "not parked at the gate"
+    )
 
     # B delivers the resume before the run reached its suspension, then dies.
-    b = launch("resume", {"journal": str(journal), "id": exec_id, "data": {"approved": True, "early": True}}, cycle=2)
+    b = launch(
+        "resume",
+        {"journal": str(journal), "id": exec_id, "data": {"approved": True, "early": True}},
+        cycle=2,
+    )
     assert_killed(b)
     assert last_json(b) == {"resumed": True}
     snap_b = Snapshot(journal)
     snap_b.assert_contains(snap_a)
-    assert [(m[0], m[1]) for m in snap_b.mailbox] == [(exec_id, "approval")], "early resume not journaled"
+    assert [(m[0], m[1]) for m in snap_b.mailbox] == [(exec_id, "approval")], (
+        "early resume not journaled"
+    )
     assert (exec_id, "approval") not in snap_b.completed()
 
     # C opens the gate; the run reaches its suspension and takes the early payload.
-    c = launch("publish_and_wait", {"journal": str(journal), "id": exec_id, "topic": topic}, cycle=3)
+    c = launch(
+        "publish_and_wait", {"journal": str(journal), "id": exec_id, "topic": topic}, cycle=3
+    )
     assert_ok(c)
     assert last_json(c)["result"] == {
-        "first": 1, "second": 2, "resume": {"approved": True, "early": True}, "after": {"approved": True, "early": True},
+        "first": 1,
+        "second": 2,
+        "resume": {"approved": True, "early": True},
+        "after": {"approved": True, "early": True},
     }
     final = Snapshot(journal)
     final.assert_contains(snap_b)
     assert final.executions[exec_id]["status"] == "completed"
     assert final.mailbox == []
-    assert counts(read_counter(counter)) == {(exec_id, "before-1"): 1, (exec_id, "before-2"): 1, (exec_id, "after"): 1}
+    assert counts(read_counter(counter)) == {
+        (exec_id, "before-1"): 1,
+        (exec_id, "before-2"): 1,
+        (exec_id, "after"): 1,
+    }
 
 
 # ====================================================================== 4. durable sleep across a restart
 def _nap_start(tmp_path: Path) -> tuple[Path, Path, str, dt.datetime]:
     journal, counter = tmp_path / "journal.duckdb", tmp_path / "effects.txt"
-    a = launch("nap_start", {"journal": str(journal), "counter": str(counter), "seconds": 3600}, cycle=1)
+    a = launch(
+        "nap_start", {"journal": str(journal), "counter": str(counter), "seconds": 3600}, cycle=1
+    )
     assert_killed(a)
     exec_id = last_json(a)["id"]
     wake_at = FAKE_START + dt.timedelta(hours=1)
@@ -431,7 +531,9 @@ def _nap_start(tmp_path: Path) -> tuple[Path, Path, str, dt.datetime]:
 
 
 @pytest.mark.timeout(120)
-async def test_durable_sleep_keeps_journaled_wake_time_before_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_durable_sleep_keeps_journaled_wake_time_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     journal, counter, exec_id, wake_at = _nap_start(tmp_path)
     monkeypatch.setenv("CRASH_CYCLE", "2")
     restart = wake_at - dt.timedelta(minutes=30)  # restart half an hour into the nap

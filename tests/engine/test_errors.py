@@ -63,7 +63,9 @@ async def test_child_of_unregistered_workflow_is_catchable(client):
         return "started"
 
     assert await parent.run(client, timeout=10) == missing
-    assert await rows(client, "SELECT count(*) FROM executions WHERE workflow_id = ?", [missing]) == [(0,)]
+    assert await rows(
+        client, "SELECT count(*) FROM executions WHERE workflow_id = ?", [missing]
+    ) == [(0,)]
 
 
 async def test_payload_validation_writes_nothing(client):
@@ -81,7 +83,9 @@ async def test_payload_validation_writes_nothing(client):
     assert "qty:" in message
     with pytest.raises(PayloadValidationError, match="sku: Field required"):
         await client.invoke(wf_id, {"qty": 1})
-    assert await rows(client, "SELECT count(*) FROM executions WHERE workflow_id = ?", [wf_id]) == [(0,)]
+    assert await rows(client, "SELECT count(*) FROM executions WHERE workflow_id = ?", [wf_id]) == [
+        (0,)
+    ]
     # A matching dict is accepted and arrives as the model.
     assert await typed.run(client, {"sku": "x", "qty": "3"}, timeout=10) == 6
 
@@ -99,8 +103,11 @@ async def test_bad_step_key_and_timeout(client):
     @workflow(id=wf_id)
     async def flow(ctx: WorkflowContext) -> list:
         errors = []
-        for call in (lambda: ctx.step.run("", lambda: 1), lambda: ctx.step.suspend("s", timeout=0),
-                     lambda: ctx.step.suspend("s2", data=[1, 2])):
+        for call in (
+            lambda: ctx.step.run("", lambda: 1),
+            lambda: ctx.step.suspend("s", timeout=0),
+            lambda: ctx.step.suspend("s2", data=[1, 2]),
+        ):
             try:
                 await call()
             except UserError as exc:
@@ -117,7 +124,9 @@ async def test_bad_step_key_and_timeout(client):
 async def test_journal_locked_by_another_process(tmp_path):
     path = tmp_path / "locked.duckdb"
     script = "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(120)"
-    proc = subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         with pytest.raises(JournalLockedError) as info:
@@ -150,7 +159,9 @@ async def test_journal_from_newer_version(tmp_path):
     path = tmp_path / "newer.duckdb"
     PolosClient(journal=path).close()
     con = duckdb.connect(str(path))
-    con.execute("INSERT INTO polos_schema_migrations VALUES (?, 'future', now())", [SCHEMA_VERSION + 1])
+    con.execute(
+        "INSERT INTO polos_schema_migrations VALUES (?, 'future', now())", [SCHEMA_VERSION + 1]
+    )
     con.close()
     with pytest.raises(JournalVersionError) as info:
         PolosClient(journal=path)
@@ -191,7 +202,11 @@ async def test_pending_workflow_resumes_once_defined(tmp_path):
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120, cwd=REPO
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
     exec_id = done.stdout.strip()
@@ -218,4 +233,3 @@ async def test_pending_workflow_resumes_once_defined(tmp_path):
         assert client.pending_workflows() == {}
     finally:
         client.close()
-

@@ -31,10 +31,21 @@ async def test_publish_assigns_per_topic_sequence(client):
     assert await events.publish(client, b, {"plain": "dict"}) == 1
     assert await events.publish(client, a) == 3
     assert await events.batch_publish(client, b, [EventData(data=i) for i in range(2)]) == [2, 3]
-    stored = await rows(client, "SELECT topic_seq, event_type, data FROM events WHERE topic = ? ORDER BY topic_seq", [a])
+    stored = await rows(
+        client,
+        "SELECT topic_seq, event_type, data FROM events WHERE topic = ? ORDER BY topic_seq",
+        [a],
+    )
     assert stored == [(1, "x", '{"n":1}'), (2, "y", "[1]"), (3, None, "{}")]
-    assert [r[0] for r in await rows(client, "SELECT data FROM events WHERE topic = ? ORDER BY topic_seq", [b])] == [
-        '{"plain":"dict"}', "0", "1",
+    assert [
+        r[0]
+        for r in await rows(
+            client, "SELECT data FROM events WHERE topic = ? ORDER BY topic_seq", [b]
+        )
+    ] == [
+        '{"plain":"dict"}',
+        "0",
+        "1",
     ]
 
 
@@ -68,8 +79,15 @@ async def test_lifecycle_event_sequence_unique_across_restart(journal_path):
         await client.resume(None, handle.id, "hold", {})
         await client.wait_for_result(handle.id, timeout=10)
         topic = f"workflow/{wf_id}/{handle.id}"
-        stored = await rows(client, "SELECT topic_seq, event_type FROM events WHERE topic = ? ORDER BY seq", [topic])
-        assert stored == [(1, "workflow_start"), (2, "suspend_hold"), (3, "resume_hold"), (4, "workflow_finish")]
+        stored = await rows(
+            client, "SELECT topic_seq, event_type FROM events WHERE topic = ? ORDER BY seq", [topic]
+        )
+        assert stored == [
+            (1, "workflow_start"),
+            (2, "suspend_hold"),
+            (3, "resume_hold"),
+            (4, "workflow_finish"),
+        ]
     finally:
         client.close()
 
@@ -116,10 +134,14 @@ async def test_step_publish_event_is_exactly_once_across_replay(journal_path):
         await client.resume(None, handle.id, "hold", {})
         assert await client.wait_for_result(handle.id, timeout=10) == [1, 2]
         stored = await rows(
-            client, "SELECT topic_seq, event_type, data, execution_id FROM events WHERE topic = ? ORDER BY topic_seq",
+            client,
+            "SELECT topic_seq, event_type, data, execution_id FROM events WHERE topic = ? ORDER BY topic_seq",
             [topic],
         )
-        assert stored == [(1, "created", '{"order":1}', handle.id), (2, None, '{"order":2}', handle.id)]
+        assert stored == [
+            (1, "created", '{"order":1}', handle.id),
+            (2, None, '{"order":2}', handle.id),
+        ]
     finally:
         client.close()
 
@@ -147,17 +169,29 @@ async def test_wait_for_event_gets_first_event_after_wait_started(client):
     @workflow(id=wf_id)
     async def flow(ctx: WorkflowContext) -> dict:
         event = await ctx.step.wait_for_event("ev", topic)
-        return {"data": event.data, "seq": event.sequence_id, "type": event["event_type"], "topic": event.topic}
+        return {
+            "data": event.data,
+            "seq": event.sequence_id,
+            "type": event["event_type"],
+            "topic": event.topic,
+        }
 
-    assert await events.publish(client, topic, EventData(event_type="old", data={"n": "before"})) == 1
+    assert (
+        await events.publish(client, topic, EventData(event_type="old", data={"n": "before"})) == 1
+    )
     handle = await flow.invoke(client)
     await wait_status(client, handle.id, "waiting")
     await asyncio.sleep(0.1)
-    assert (await client.get_execution(handle.id)).status == "waiting"  # the earlier event is not delivered
+    assert (
+        await client.get_execution(handle.id)
+    ).status == "waiting"  # the earlier event is not delivered
     await events.publish(client, topic, EventData(event_type="new", data={"n": "after"}))
     await events.publish(client, topic, EventData(event_type="newer", data={"n": "later"}))
     assert await client.wait_for_result(handle.id, timeout=10) == {
-        "data": {"n": "after"}, "seq": 2, "type": "new", "topic": topic,
+        "data": {"n": "after"},
+        "seq": 2,
+        "type": "new",
+        "topic": topic,
     }
 
 
@@ -186,10 +220,17 @@ async def test_read_topic_history(client):
     for i in range(5):
         await events.publish(client, topic, EventData(event_type=f"t{i}", data={"i": i}))
     history = await events.read_topic(client, topic)
-    assert [(e.sequence_id, e.event_type, e.data) for e in history] == [(i + 1, f"t{i}", {"i": i}) for i in range(5)]
+    assert [(e.sequence_id, e.event_type, e.data) for e in history] == [
+        (i + 1, f"t{i}", {"i": i}) for i in range(5)
+    ]
     assert all(e.topic == topic and e.created_at.tzinfo is not None for e in history)
-    assert [e.sequence_id for e in await events.read_topic(client, topic, after_sequence_id=3)] == [4, 5]
-    assert [e.sequence_id for e in await events.read_topic(client, topic, after_sequence_id=1, limit=2)] == [2, 3]
+    assert [e.sequence_id for e in await events.read_topic(client, topic, after_sequence_id=3)] == [
+        4,
+        5,
+    ]
+    assert [
+        e.sequence_id for e in await events.read_topic(client, topic, after_sequence_id=1, limit=2)
+    ] == [2, 3]
     assert await events.read_topic(client, topic_name("empty")) == []
 
 
@@ -261,7 +302,13 @@ async def test_stream_workflow_live(client):
     # A stream opened afterwards replays the journal order exactly.
     replayed = [e.event_type async for e in events.stream_workflow(client, wf_id, handle.id)]
     assert replayed == [
-        "workflow_start", "step_finish", "suspend_hold", "resume_hold", "step_finish", "step_finish", "workflow_finish",
+        "workflow_start",
+        "step_finish",
+        "suspend_hold",
+        "resume_hold",
+        "step_finish",
+        "step_finish",
+        "workflow_finish",
     ]
 
 

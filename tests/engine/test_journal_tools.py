@@ -87,14 +87,18 @@ async def test_fork_with_an_edited_step_result(client: PolosClient, journal_path
     assert CALLS == ["report"]  # steps before and at the fork point were not run again
 
     rows = await client.compare(original.id, forked.id)
-    assert [(r.position, r.key_a, r.same) for r in rows] == [(0, "fetch", True), (1, "score", False),
-                                                               (2, "report", False)]
+    assert [(r.position, r.key_a, r.same) for r in rows] == [
+        (0, "fetch", True),
+        (1, "score", False),
+        (2, "report", False),
+    ]
     assert (rows[1].output_a, rows[1].output_b) == (30, 7)
     client.close()
     con = duckdb.connect(str(journal_path), read_only=True)
     try:
-        assert con.execute("SELECT forked_from, fork_position FROM executions WHERE id = ?",
-                           [forked.id]).fetchone() == (original.id, 1)
+        assert con.execute(
+            "SELECT forked_from, fork_position FROM executions WHERE id = ?", [forked.id]
+        ).fetchone() == (original.id, 1)
     finally:
         con.close()
 

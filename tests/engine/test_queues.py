@@ -54,7 +54,9 @@ class Live:
         self.peak_by_group: dict[str, int] = defaultdict(int)
         self.starts: list[Any] = []
 
-    async def run(self, name: Any, gate: Gate | None = None, group: str = "", hold: float = 0.005) -> Any:
+    async def run(
+        self, name: Any, gate: Gate | None = None, group: str = "", hold: float = 0.005
+    ) -> Any:
         with self.lock:
             self.now += 1
             self.peak = max(self.peak, self.now)
@@ -100,7 +102,9 @@ async def test_limit_never_exceeded_with_many_concurrent_submissions(client):
     assert sorted(results) == [i * 2 for i in range(40)]
     assert live.peak == 3  # the limit was used fully and never exceeded
     assert sorted(live.starts) == list(range(40))  # each body ran once
-    queue_names = await rows(client, "SELECT DISTINCT queue_name FROM executions WHERE workflow_id = ?", [wf_id])
+    queue_names = await rows(
+        client, "SELECT DISTINCT queue_name FROM executions WHERE workflow_id = ?", [wf_id]
+    )
     assert queue_names == [(wf_id,)]  # the default queue is named after the workflow
     assert await status_of(client, wf_id) is None  # nothing left running or queued
 
@@ -125,7 +129,9 @@ async def test_fifo_order_and_queue_status(client):
     assert (status.concurrency_limit, status.concurrency_key) == (1, None)
     assert status.running == [ids[0]]
     assert status.queued == ids[1:]  # oldest first
-    journal = dict(await rows(client, "SELECT id, status FROM executions WHERE workflow_id = ?", [wf_id]))
+    journal = dict(
+        await rows(client, "SELECT id, status FROM executions WHERE workflow_id = ?", [wf_id])
+    )
     assert [journal[i] for i in ids[1:]] == ["queued"] * 7
     gate.open()
     assert [await client.wait_for_result(i, timeout=30) for i in ids] == list(range(8))
@@ -162,7 +168,11 @@ async def test_shared_queue_limits_two_workflows_together(client):
     assert results == [f"{w}{i}" for i in range(5) for w in "ab"]
     assert live.peak == 2
     assert live.starts == results  # FIFO across both workflows
-    names = await rows(client, "SELECT DISTINCT queue_name FROM executions WHERE workflow_id IN (?, ?)", [a_id, b_id])
+    names = await rows(
+        client,
+        "SELECT DISTINCT queue_name FROM executions WHERE workflow_id IN (?, ?)",
+        [a_id, b_id],
+    )
     assert names == [(shared.name,)]
 
 
@@ -204,9 +214,17 @@ async def test_per_key_limits_are_independent(client):
     assert (await client.get_execution(a1.id)).status == "running"
     assert (await client.get_execution(a2.id)).status == "queued"
     acme = await status_of(client, wf_id, "acme")
-    assert acme is not None and (acme.running, acme.queued, acme.concurrency_limit) == ([a1.id], [a2.id], 1)
+    assert acme is not None and (acme.running, acme.queued, acme.concurrency_limit) == (
+        [a1.id],
+        [a2.id],
+        1,
+    )
     assert await status_of(client, wf_id, "globex") is None
-    keys = dict(await rows(client, "SELECT id, concurrency_key FROM executions WHERE workflow_id = ?", [wf_id]))
+    keys = dict(
+        await rows(
+            client, "SELECT id, concurrency_key FROM executions WHERE workflow_id = ?", [wf_id]
+        )
+    )
     assert keys == {a1.id: "acme", a2.id: "acme", b1.id: "globex"}
     gates["a1"].open()
     assert await client.wait_for_result(a2.id, timeout=10) == "a2"
@@ -224,18 +242,21 @@ async def test_many_keys_each_limited_never_exceeded(client):
     async def flow(ctx: WorkflowContext, payload: dict) -> int:
         return await ctx.step.run("work", live.run, payload["n"], gate, payload["key"])
 
-    handles = await asyncio.gather(*(
-        flow.invoke(client, {"n": i, "key": keys[i % 4]}, concurrency_key=keys[i % 4]) for i in range(40)
-    ))
+    handles = await asyncio.gather(
+        *(
+            flow.invoke(client, {"n": i, "key": keys[i % 4]}, concurrency_key=keys[i % 4])
+            for i in range(40)
+        )
+    )
     # Every key gets its own two slots: 8 run at once while the gate is closed.
     await until(lambda: live.now == 8, what="two runs per key")
     await settle()
     assert live.now == 8
-    assert {k: live.by_group[k] for k in keys} == {k: 2 for k in keys}
+    assert {k: live.by_group[k] for k in keys} == dict.fromkeys(keys, 2)
     gate.open()
     results = await asyncio.gather(*(client.wait_for_result(h.id, timeout=60) for h in handles))
     assert sorted(results) == list(range(40))
-    assert {k: live.peak_by_group[k] for k in keys} == {k: 2 for k in keys}
+    assert {k: live.peak_by_group[k] for k in keys} == dict.fromkeys(keys, 2)
     assert live.peak == 8
 
 
@@ -302,7 +323,11 @@ async def test_cancelled_queued_execution_leaves_the_queue(client):
 def _journal_statuses(path: Path, wf_id: str) -> dict[str, str]:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return dict(con.execute("SELECT id, status FROM executions WHERE workflow_id = ?", [wf_id]).fetchall())
+        return dict(
+            con.execute(
+                "SELECT id, status FROM executions WHERE workflow_id = ?", [wf_id]
+            ).fetchall()
+        )
     finally:
         con.close()
 
@@ -355,21 +380,29 @@ async def test_invoke_with_queue_name_and_limit(client):
         return await ctx.step.run("work", live.run, payload["n"], gate)
 
     handles = [
-        await client.invoke(wf_id, {"n": i}, queue_name=qname, queue_concurrency_limit=2) for i in range(6)
+        await client.invoke(wf_id, {"n": i}, queue_name=qname, queue_concurrency_limit=2)
+        for i in range(6)
     ]
     await until(lambda: live.now == 2, what="two running")
     await settle()
     status = await status_of(client, qname)
     assert status is not None
-    assert (status.concurrency_limit, len(status.running), status.queued) == (2, 2, [h.id for h in handles[2:]])
+    assert (status.concurrency_limit, len(status.running), status.queued) == (
+        2,
+        2,
+        [h.id for h in handles[2:]],
+    )
     # Runs of the same workflow outside that queue are not limited by it.
     other = await client.invoke(wf_id, {"n": 99})
     await until(lambda: live.now == 3, what="run outside the queue")
     gate.open()
     assert [await client.wait_for_result(h.id, timeout=30) for h in handles] == list(range(6))
     assert await client.wait_for_result(other.id, timeout=10) == 99
-    assert dict(await rows(client, "SELECT id, queue_name FROM executions WHERE workflow_id = ?", [wf_id])) == {
-        **{h.id: qname for h in handles}, other.id: wf_id,
+    assert dict(
+        await rows(client, "SELECT id, queue_name FROM executions WHERE workflow_id = ?", [wf_id])
+    ) == {
+        **{h.id: qname for h in handles},
+        other.id: wf_id,
     }
     assert live.peak == 3
 
@@ -384,16 +417,21 @@ async def test_invoke_queue_and_concurrency_key_from_workflow_handle(client):
     async def flow(ctx: WorkflowContext, payload: dict) -> int:
         return await ctx.step.run("work", live.run, payload["n"], gate, payload["key"])
 
-    handles = await asyncio.gather(*(
-        flow.invoke(client, {"n": i, "key": f"c{i % 2}"}, concurrency_key=f"c{i % 2}") for i in range(10)
-    ))
+    handles = await asyncio.gather(
+        *(
+            flow.invoke(client, {"n": i, "key": f"c{i % 2}"}, concurrency_key=f"c{i % 2}")
+            for i in range(10)
+        )
+    )
     await until(lambda: live.now == 2, what="one running per key")
     await settle()
     assert live.by_group == {"c0": 1, "c1": 1}
     gate.open()
     await asyncio.gather(*(client.wait_for_result(h.id, timeout=30) for h in handles))
     assert live.peak_by_group == {"c0": 1, "c1": 1}
-    assert await rows(client, "SELECT DISTINCT queue_name FROM executions WHERE workflow_id = ?", [wf_id]) == [(qname,)]
+    assert await rows(
+        client, "SELECT DISTINCT queue_name FROM executions WHERE workflow_id = ?", [wf_id]
+    ) == [(qname,)]
 
 
 # ====================================================================== bad input
@@ -451,7 +489,9 @@ async def test_invoke_limit_without_queue_name_applies_to_the_workflow_queue(cli
     async def flow(ctx: WorkflowContext, payload: dict) -> int:
         return await ctx.step.run("work", live.run, payload["n"], gate)
 
-    handles = await asyncio.gather(*(client.invoke(wf_id, {"n": i}, queue_concurrency_limit=2) for i in range(10)))
+    handles = await asyncio.gather(
+        *(client.invoke(wf_id, {"n": i}, queue_concurrency_limit=2) for i in range(10))
+    )
     await until(lambda: live.now == 2, what="two running")
     await settle()
     gate.open()
@@ -471,7 +511,10 @@ async def test_invoke_time_limit_holds_across_restart(journal_path):
         return payload["n"]
 
     client = PolosClient(journal=journal_path)
-    ids = [(await client.invoke(wf_id, {"n": i}, queue_name=qname, queue_concurrency_limit=1)).id for i in range(4)]
+    ids = [
+        (await client.invoke(wf_id, {"n": i}, queue_name=qname, queue_concurrency_limit=1)).id
+        for i in range(4)
+    ]
     await until(lambda: live.now == 1, what="one running")
     client.close()
 

@@ -92,15 +92,22 @@ async def test_steps_run_once_across_restart(journal_path):
         now = await ctx.step.now("now")
         approval = await ctx.step.suspend("approve", {"a": a})
         c = await ctx.step.run("c", side_effect, "c")
-        return {"a": a, "b": b, "c": c, "token": token, "rnd": rnd, "now": now, "ok": approval.data["ok"]}
+        return {
+            "a": a,
+            "b": b,
+            "c": c,
+            "token": token,
+            "rnd": rnd,
+            "now": now,
+            "ok": approval.data["ok"],
+        }
 
     client = PolosClient(journal=journal_path)
     handle = await flow.invoke(client, {"x": 1})
     await wait_status(client, handle.id, "waiting")
-    first = {
-        key: output
-        for key, output in await rows(client, "SELECT step_key, output FROM steps WHERE execution_id = ?", [handle.id])
-    }
+    first = dict(
+        await rows(client, "SELECT step_key, output FROM steps WHERE execution_id = ?", [handle.id])
+    )
     assert set(first) == {"a", "b", "token", "rnd", "now"}
     assert counter.counts == {"a": 1, "async": 1}
     client.close()
@@ -109,14 +116,17 @@ async def test_steps_run_once_across_restart(journal_path):
     try:
         await client.resume(wf_id, handle.id, "approve", {"ok": True})
         result = await client.wait_for_result(handle.id, timeout=10)
-        assert result["a"] == "A" and result["b"] == 42 and result["c"] == "C" and result["ok"] is True
+        assert (
+            result["a"] == "A" and result["b"] == 42 and result["c"] == "C" and result["ok"] is True
+        )
         # Non-deterministic helpers returned their journaled values, not fresh ones.
         assert result["token"] == first["token"].strip('"')
         assert result["rnd"] == float(first["rnd"])
         assert result["now"] == int(first["now"])
         assert counter.counts == {"a": 1, "async": 1, "c": 1}
         step_rows = await rows(
-            client, "SELECT step_key, position, kind, attempt, status FROM steps WHERE execution_id = ? ORDER BY position",
+            client,
+            "SELECT step_key, position, kind, attempt, status FROM steps WHERE execution_id = ? ORDER BY position",
             [handle.id],
         )
         assert step_rows == [
@@ -148,7 +158,9 @@ def _values() -> dict[str, Any]:
         "nan": float("nan"),
         "inf": float("inf"),
         "neg_inf": float("-inf"),
-        "aware_dt": dt.datetime(2024, 2, 29, 12, 30, 1, 999, tzinfo=dt.timezone(dt.timedelta(hours=-7))),
+        "aware_dt": dt.datetime(
+            2024, 2, 29, 12, 30, 1, 999, tzinfo=dt.timezone(dt.timedelta(hours=-7))
+        ),
         "bytes": b"\x00\x01\xfe",
         "tuple": (1, ("nested",), None),
         "set": {1, 2},
@@ -156,9 +168,17 @@ def _values() -> dict[str, Any]:
         "uuid": uuid.UUID("00000000-0000-0000-0000-00000000abcd"),
         "enum": Mood.SAD,
         "dataclass": Box("b", 1.5, ("x", "y")),
-        "model": Person(name="Ada", age=36, address=Address(city="London"), born=dt.datetime(1815, 12, 10, tzinfo=dt.timezone.utc)),
+        "model": Person(
+            name="Ada",
+            age=36,
+            address=Address(city="London"),
+            born=dt.datetime(1815, 12, 10, tzinfo=dt.UTC),
+        ),
         "local_model": LocalModel(value=0),
-        "nested": {"list": [0, False, "", None, {"k": (b"", decimal.Decimal("0"))}], 3: {"$t": "x"}},
+        "nested": {
+            "list": [0, False, "", None, {"k": (b"", decimal.Decimal("0"))}],
+            3: {"$t": "x"},
+        },
     }
 
 
@@ -224,7 +244,11 @@ async def test_step_returning_none_is_not_rerun(client):
 
     handle = await flow.invoke(client)
     await wait_status(client, handle.id, "waiting")
-    output = await rows(client, "SELECT output, status FROM steps WHERE execution_id = ? AND step_key = 'none'", [handle.id])
+    output = await rows(
+        client,
+        "SELECT output, status FROM steps WHERE execution_id = ? AND step_key = 'none'",
+        [handle.id],
+    )
     assert output == [("null", "completed")]  # a recorded None, not "no record"
     await client.resume(None, handle.id, "hold", None)
     assert await client.wait_for_result(handle.id, timeout=10) == [None, "after"]
@@ -256,7 +280,9 @@ async def test_duplicate_step_key_fails_execution_even_if_caught(client):
     assert execution.error["type"] == "polos_nb.errors.DuplicateStepKeyError"
     assert f"Step key 'same' is used twice in execution {handle.id}" in execution.error["message"]
     # Only the first call ran and was journaled.
-    assert await rows(client, "SELECT step_key, output FROM steps WHERE execution_id = ?", [handle.id]) == [("same", "1")]
+    assert await rows(
+        client, "SELECT step_key, output FROM steps WHERE execution_id = ?", [handle.id]
+    ) == [("same", "1")]
 
 
 async def test_duplicate_key_across_kinds(client):
@@ -395,7 +421,9 @@ async def test_uncaught_step_failure_fails_execution(client):
         await flow.run(client, timeout=10)
     assert info.value.error_type == "polos_nb.errors.StepExecutionError"
     assert "Step 'bad' failed: builtins.KeyError: 'missing'" in info.value.error_message
-    assert await rows(client, "SELECT attempt, status FROM steps WHERE step_key = 'bad'") == [(1, "failed")]
+    assert await rows(client, "SELECT attempt, status FROM steps WHERE step_key = 'bad'") == [
+        (1, "failed")
+    ]
 
 
 async def test_retry_backoff_on_fake_clock(fake_client, clock):
@@ -426,7 +454,9 @@ async def test_retry_backoff_on_fake_clock(fake_client, clock):
     assert counter["x"] == 1
     clock.advance(0.001)
     await until_attempts(2)
-    assert clock.pending_timers() == [start + dt.timedelta(seconds=25)]  # 20s capped at max_delay=15
+    assert clock.pending_timers() == [
+        start + dt.timedelta(seconds=25)
+    ]  # 20s capped at max_delay=15
     clock.advance(15)
     await until_attempts(3)
     assert clock.pending_timers() == [start + dt.timedelta(seconds=40)]
@@ -436,10 +466,17 @@ async def test_retry_backoff_on_fake_clock(fake_client, clock):
     assert clock.pending_timers() == []  # no sleep after the last attempt
     assert info.completed_at == start + dt.timedelta(seconds=40)
     started = await rows(
-        fake_client, "SELECT attempt, status, started_at FROM steps WHERE execution_id = ? ORDER BY attempt", [handle.id]
+        fake_client,
+        "SELECT attempt, status, started_at FROM steps WHERE execution_id = ? ORDER BY attempt",
+        [handle.id],
     )
-    assert [(a, s) for a, s, _ in started] == [(1, "retrying"), (2, "retrying"), (3, "retrying"), (4, "failed")]
-    assert [t.astimezone(dt.timezone.utc) - start for _, _, t in started] == [
+    assert [(a, s) for a, s, _ in started] == [
+        (1, "retrying"),
+        (2, "retrying"),
+        (3, "retrying"),
+        (4, "failed"),
+    ]
+    assert [t.astimezone(dt.UTC) - start for _, _, t in started] == [
         dt.timedelta(seconds=s) for s in (0, 10, 25, 40)
     ]
 
@@ -447,7 +484,7 @@ async def test_retry_backoff_on_fake_clock(fake_client, clock):
 async def test_state_mutated_in_step_survives_restart(journal_path):
     class Progress(WorkflowState):
         count: int = 0
-        items: list[str] = []
+        items: list[str] = []  # noqa: RUF012 (a pydantic field, copied per instance)
 
     wf_id = uid("state")
     counter = Counter()
@@ -468,7 +505,11 @@ async def test_state_mutated_in_step_survives_restart(journal_path):
     client = PolosClient(journal=journal_path)
     handle = await flow.invoke(client, initial_state={"count": 10})
     await wait_status(client, handle.id, "waiting")
-    journaled = await rows(client, "SELECT state->>'$.v.count' FROM steps WHERE step_key = 'one' AND execution_id = ?", [handle.id])
+    journaled = await rows(
+        client,
+        "SELECT state->>'$.v.count' FROM steps WHERE step_key = 'one' AND execution_id = ?",
+        [handle.id],
+    )
     assert journaled == [("11",)]
     client.close()
 
@@ -508,7 +549,9 @@ async def test_parallel_steps_replay_deterministically(journal_path):
     handle = await flow.invoke(client)
     await wait_status(client, handle.id, "waiting")
     positions = await rows(
-        client, "SELECT step_key, position FROM steps WHERE execution_id = ? AND kind = 'run' ORDER BY seq", [handle.id]
+        client,
+        "SELECT step_key, position FROM steps WHERE execution_id = ? AND kind = 'run' ORDER BY seq",
+        [handle.id],
     )
     # Committed in completion order, numbered in call order.
     assert [k for k, _ in positions] == ["p2", "p3", "p1"]
@@ -518,7 +561,11 @@ async def test_parallel_steps_replay_deterministically(journal_path):
     client = PolosClient(journal=journal_path)
     try:
         await client.resume(None, handle.id, "hold", {})
-        assert await client.wait_for_result(handle.id, timeout=10) == ["p1-done", "p2-done", "p3-done"]
+        assert await client.wait_for_result(handle.id, timeout=10) == [
+            "p1-done",
+            "p2-done",
+            "p3-done",
+        ]
         assert counter.counts == {"p1": 1, "p2": 1, "p3": 1}
     finally:
         client.close()

@@ -47,7 +47,7 @@ def at(start: dt.datetime, seconds: float) -> dt.datetime:
 
 
 def utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.timezone.utc)
+    return value.astimezone(dt.UTC)
 
 
 async def attempts(client: PolosClient, exec_id: str, key: str) -> list[tuple[Any, ...]]:
@@ -80,7 +80,9 @@ class Flaky:
 async def test_step_retry_policy_backoff_factor_and_max_delay(fake_client, clock):
     wf_id = uid("step_policy")
     start = clock.now()
-    flaky = Flaky(ConnectionError("down 1"), ConnectionError("down 2"), ConnectionError("down 3"), value=42)
+    flaky = Flaky(
+        ConnectionError("down 1"), ConnectionError("down 2"), ConnectionError("down 3"), value=42
+    )
     policy = RetryPolicy(max_retries=3, base_delay=2, backoff=3, max_delay=10)
     assert [policy.delay(i) for i in range(3)] == [2, 6, 10]  # 2*3**2 = 18 capped at 10
 
@@ -90,8 +92,12 @@ async def test_step_retry_policy_backoff_factor_and_max_delay(fake_client, clock
 
     handle = await flow.invoke(fake_client)
     for calls, wake in [(1, 2), (2, 8), (3, 18)]:
-        await until(lambda: flaky.calls == calls and at(start, wake) in clock.pending_timers(),
-                    what=f"back-off before attempt {calls + 1}")
+        await until(
+            lambda calls=calls, wake=wake: (
+                flaky.calls == calls and at(start, wake) in clock.pending_timers()
+            ),
+            what=f"back-off before attempt {calls + 1}",
+        )
         clock.set(at(start, wake - 0.001))
         await settle()
         assert flaky.calls == calls  # not a moment early
@@ -108,19 +114,30 @@ async def test_step_retry_policy_backoff_factor_and_max_delay(fake_client, clock
 
 async def test_step_retry_on_and_non_retryable(fake_client, clock):
     wf_id = uid("retry_on")
-    policy = RetryPolicy(max_retries=3, base_delay=0, max_delay=0, retry_on=(OSError,),
-                         non_retryable=(PermissionError,))
+    policy = RetryPolicy(
+        max_retries=3,
+        base_delay=0,
+        max_delay=0,
+        retry_on=(OSError,),
+        non_retryable=(PermissionError,),
+    )
     retried = Flaky(ConnectionError("a"), TimeoutError("b"), value="third time")
     not_listed = Flaky(ValueError("not an OSError"))
     excluded = Flaky(PermissionError("denied"))
     exhausted = Flaky(*(ConnectionError(f"down {i}") for i in range(1, 5)))
-    single = RetryPolicy(max_retries=2, base_delay=0, retry_on=KeyError)  # one class is accepted too
+    single = RetryPolicy(
+        max_retries=2, base_delay=0, retry_on=KeyError
+    )  # one class is accepted too
 
     @workflow(id=wf_id)
     async def flow(ctx: WorkflowContext) -> dict:
         out: dict[str, Any] = {"retried": await ctx.step.run("retried", retried, retry=policy)}
-        for key, fn, pol in [("not_listed", not_listed, policy), ("excluded", excluded, policy),
-                             ("exhausted", exhausted, policy), ("single", Flaky(KeyError("k"), value=1), single)]:
+        for key, fn, pol in [
+            ("not_listed", not_listed, policy),
+            ("excluded", excluded, policy),
+            ("exhausted", exhausted, policy),
+            ("single", Flaky(KeyError("k"), value=1), single),
+        ]:
             try:
                 out[key] = await ctx.step.run(key, fn, retry=pol)
             except StepExecutionError as exc:
@@ -137,8 +154,10 @@ async def test_step_retry_on_and_non_retryable(fake_client, clock):
     }
     assert (retried.calls, not_listed.calls, excluded.calls, exhausted.calls) == (3, 1, 1, 4)
     (info,) = await fake_client.list_executions(workflow_id=wf_id)
-    statuses = {k: [s for _, s, *_ in await attempts(fake_client, info.id, k)]
-                for k in ("retried", "not_listed", "excluded", "exhausted", "single")}
+    statuses = {
+        k: [s for _, s, *_ in await attempts(fake_client, info.id, k)]
+        for k in ("retried", "not_listed", "excluded", "exhausted", "single")
+    }
     assert statuses == {
         "retried": ["retrying", "retrying", "completed"],
         "not_listed": ["failed"],
@@ -200,15 +219,25 @@ async def test_step_timeout_fires_at_the_right_instant_and_replays(journal_path,
         try:
             await ctx.step.run("slow", hangs, timeout=dt.timedelta(seconds=30), max_retries=0)
         except StepTimeoutError as exc:  # also a TimeoutError and a StepExecutionError
-            seen.append((type(exc), isinstance(exc, TimeoutError), isinstance(exc, StepExecutionError),
-                         exc.step_key, str(exc)))
+            seen.append(
+                (
+                    type(exc),
+                    isinstance(exc, TimeoutError),
+                    isinstance(exc, StepExecutionError),
+                    exc.step_key,
+                    str(exc),
+                )
+            )
         await ctx.step.suspend("hold")
         return [s[1:] for s in seen]
 
     client = PolosClient(journal=journal_path, clock=clock)
     try:
         handle = await flow.invoke(client)
-        await until(lambda: calls["hangs"] == 1 and at(start, 30) in clock.pending_timers(), what="timeout timer")
+        await until(
+            lambda: calls["hangs"] == 1 and at(start, 30) in clock.pending_timers(),
+            what="timeout timer",
+        )
         clock.set(at(start, 29.999))
         await settle()
         assert seen == [] and (await client.get_execution(handle.id)).status == "running"
@@ -217,8 +246,12 @@ async def test_step_timeout_fires_at_the_right_instant_and_replays(journal_path,
         assert calls == {"hangs": 1, "cancelled": 1}  # the async step was cancelled
         message = "Step 'slow' failed: polos_nb.engine._context._AttemptTimeout: step 'slow' did not finish within 30s"
         assert seen == [(StepTimeoutError, True, True, "slow", message)]
-        (row,) = await rows(client, "SELECT status, error->>'$.type', ended_at FROM steps WHERE step_key = 'slow'")
-        assert row[:2] == ("failed", "polos_nb.engine._context._AttemptTimeout") and utc(row[2]) == at(start, 30)
+        (row,) = await rows(
+            client, "SELECT status, error->>'$.type', ended_at FROM steps WHERE step_key = 'slow'"
+        )
+        assert row[:2] == ("failed", "polos_nb.engine._context._AttemptTimeout") and utc(
+            row[2]
+        ) == at(start, 30)
     finally:
         client.close()
 
@@ -226,7 +259,9 @@ async def test_step_timeout_fires_at_the_right_instant_and_replays(journal_path,
     try:
         await client.resume(wf_id, handle.id, "hold", {})
         result = await client.wait_for_result(handle.id, timeout=10)
-        assert seen[1][0] is StepTimeoutError  # replayed as the same error, without running the step
+        assert (
+            seen[1][0] is StepTimeoutError
+        )  # replayed as the same error, without running the step
         assert result == [seen[0][1:], seen[0][1:]]
         assert calls["hangs"] == 1
     finally:
@@ -246,7 +281,9 @@ async def test_step_timeout_then_retry_succeeds(fake_client, clock):
 
     @workflow(id=wf_id)
     async def flow(ctx: WorkflowContext) -> str:
-        return await ctx.step.run("call", slow_then_fast, timeout=30, retry=RetryPolicy(max_retries=1, base_delay=5))
+        return await ctx.step.run(
+            "call", slow_then_fast, timeout=30, retry=RetryPolicy(max_retries=1, base_delay=5)
+        )
 
     handle = await flow.invoke(fake_client)
     await until(lambda: at(start, 30) in clock.pending_timers(), what="attempt timeout")
@@ -280,13 +317,16 @@ async def test_sync_step_timeout_ignores_the_late_result(fake_client, clock):
     handle = await flow.invoke(fake_client)
     await until(lambda: clock.pending_timers(), what="timeout timer")
     clock.advance(5)
-    assert await fake_client.wait_for_result(handle.id, timeout=10) == "step 'block' did not finish within 5s"
+    assert (
+        await fake_client.wait_for_result(handle.id, timeout=10)
+        == "step 'block' did not finish within 5s"
+    )
     release.set()
     assert finished.wait(5)
     await settle()
-    assert await rows(fake_client, "SELECT attempt, status FROM steps WHERE execution_id = ?", [handle.id]) == [
-        (1, "failed")
-    ]
+    assert await rows(
+        fake_client, "SELECT attempt, status FROM steps WHERE execution_id = ?", [handle.id]
+    ) == [(1, "failed")]
 
 
 # ====================================================================== workflow-level retries
@@ -316,13 +356,26 @@ async def test_workflow_retry_reruns_only_the_failed_step(fake_client, clock):
     await wait_status(fake_client, handle.id, "waiting")
     wake = at(start, 60)
     await until(lambda: wake in clock.pending_timers(), what="run back-off timer")
-    assert await rows(fake_client, "SELECT run_attempt FROM executions WHERE id = ?", [handle.id]) == [(2,)]
-    waits = await rows(fake_client, "SELECT kind, wake_at, resolved_at FROM waits WHERE execution_id = ?", [handle.id])
+    assert await rows(
+        fake_client, "SELECT run_attempt FROM executions WHERE id = ?", [handle.id]
+    ) == [(2,)]
+    waits = await rows(
+        fake_client,
+        "SELECT kind, wake_at, resolved_at FROM waits WHERE execution_id = ?",
+        [handle.id],
+    )
     assert [(k, utc(w), r) for k, w, r in waits] == [("retry", wake, None)]
     (retry_event,) = await rows(
-        fake_client, "SELECT data FROM events WHERE event_type = 'workflow_retry' AND execution_id = ?", [handle.id])
+        fake_client,
+        "SELECT data FROM events WHERE event_type = 'workflow_retry' AND execution_id = ?",
+        [handle.id],
+    )
     data = json.loads(retry_event[0])
-    assert (data["attempt"], data["next_attempt"], data["next_attempt_at"]) == (1, 2, wake.isoformat())
+    assert (data["attempt"], data["next_attempt"], data["next_attempt_at"]) == (
+        1,
+        2,
+        wake.isoformat(),
+    )
     assert data["error"]["type"] == "polos_nb.errors.StepExecutionError"
     clock.set(at(start, 59.999))
     await settle()
@@ -330,7 +383,11 @@ async def test_workflow_retry_reruns_only_the_failed_step(fake_client, clock):
     assert dict(calls) == {"a": 1, "b": 1}
     clock.set(wake)
     assert await fake_client.wait_for_result(handle.id, timeout=10) == ["a", "b", "c"]
-    assert dict(calls) == {"a": 1, "b": 2, "c": 1}  # completed steps replayed, the failed one ran again
+    assert dict(calls) == {
+        "a": 1,
+        "b": 2,
+        "c": 1,
+    }  # completed steps replayed, the failed one ran again
     assert await attempts(fake_client, handle.id, "a") == [(1, "completed", None, start, 1)]
     assert await attempts(fake_client, handle.id, "b") == [
         (1, "failed", "builtins.ConnectionError", start, 1),
@@ -391,7 +448,9 @@ async def test_workflow_retries_exhausted(fake_client, clock):
 
     handle = await flow.invoke(fake_client)
     for wake in (10, 30):  # 10 s, then 20 s
-        await until(lambda: at(start, wake) in clock.pending_timers(), what=f"retry at {wake}")
+        await until(
+            lambda wake=wake: at(start, wake) in clock.pending_timers(), what=f"retry at {wake}"
+        )
         clock.set(at(start, wake))
     with pytest.raises(ExecutionFailedError, match="bad 3"):
         await fake_client.wait_for_result(handle.id, timeout=10)
@@ -402,7 +461,9 @@ async def test_workflow_retries_exhausted(fake_client, clock):
         (2, "failed", "builtins.ValueError", at(start, 10), 2),
         (3, "failed", "builtins.ValueError", at(start, 30), 3),
     ]
-    assert await rows(fake_client, "SELECT count(*) FROM events WHERE event_type = 'workflow_retry'") == [(2,)]
+    assert await rows(
+        fake_client, "SELECT count(*) FROM events WHERE event_type = 'workflow_retry'"
+    ) == [(2,)]
     info = await fake_client.get_execution(handle.id)
     assert info.completed_at == at(start, 30)
 
@@ -419,10 +480,12 @@ async def test_workflow_retry_skips_non_retryable_errors(fake_client, clock):
 
     with pytest.raises(ExecutionFailedError, match="KeyError"):
         await flow.run(fake_client, timeout=10)
-    assert await rows(fake_client, "SELECT run_attempt, status FROM executions WHERE workflow_id = ?", [wf_id]) == [
-        (1, "failed")
-    ]
-    assert await rows(fake_client, "SELECT count(*) FROM events WHERE event_type = 'workflow_retry'") == [(0,)]
+    assert await rows(
+        fake_client, "SELECT run_attempt, status FROM executions WHERE workflow_id = ?", [wf_id]
+    ) == [(1, "failed")]
+    assert await rows(
+        fake_client, "SELECT count(*) FROM events WHERE event_type = 'workflow_retry'"
+    ) == [(0,)]
     assert clock.pending_timers() == []
 
 
@@ -443,8 +506,12 @@ async def test_non_determinism_is_not_retried(fake_client, clock):
     with pytest.raises(ExecutionFailedError) as info:
         await fake_client.wait_for_result(handle.id, timeout=10)
     assert info.value.error_type == f"{NonDeterminismError.__module__}.NonDeterminismError"
-    assert await rows(fake_client, "SELECT run_attempt FROM executions WHERE id = ?", [handle.id]) == [(1,)]
-    assert await rows(fake_client, "SELECT count(*) FROM events WHERE event_type = 'workflow_retry'") == [(0,)]
+    assert await rows(
+        fake_client, "SELECT run_attempt FROM executions WHERE id = ?", [handle.id]
+    ) == [(1,)]
+    assert await rows(
+        fake_client, "SELECT count(*) FROM events WHERE event_type = 'workflow_retry'"
+    ) == [(0,)]
     assert clock.pending_timers() == []
 
 
@@ -483,8 +550,15 @@ async def test_run_timeout_default_from_the_decorator_and_override(fake_client, 
 
     default = await flow.invoke(fake_client)
     longer = await fake_client.invoke(wf_id, run_timeout_seconds=120)
-    deadlines = dict(await rows(fake_client, "SELECT id, deadline FROM executions WHERE workflow_id = ?", [wf_id]))
-    assert {k: utc(v) for k, v in deadlines.items()} == {default.id: at(start, 50), longer.id: at(start, 120)}
+    deadlines = dict(
+        await rows(
+            fake_client, "SELECT id, deadline FROM executions WHERE workflow_id = ?", [wf_id]
+        )
+    )
+    assert {k: utc(v) for k, v in deadlines.items()} == {
+        default.id: at(start, 50),
+        longer.id: at(start, 120),
+    }
     await wait_status(fake_client, default.id, "waiting")
     clock.set(at(start, 49.999))
     await settle()
@@ -596,9 +670,11 @@ async def test_bad_step_timeouts(client):
                 out.append(str(exc))
         return out
 
-    assert await flow.run(client, timeout=10) == ["A timeout must be positive (got 0).",
-                                                 "A timeout must be positive (got -1).",
-                                                 "A timeout must be positive (got datetime.timedelta(0))."]
+    assert await flow.run(client, timeout=10) == [
+        "A timeout must be positive (got 0).",
+        "A timeout must be positive (got -1).",
+        "A timeout must be positive (got datetime.timedelta(0)).",
+    ]
 
 
 # ====================================================================== wait deadlines across a restart (D9, D11)
@@ -641,7 +717,9 @@ async def test_event_wait_timeout_across_restart_and_event_in_time(journal_path,
     @workflow(id=wf_id)
     async def flow(ctx: WorkflowContext, payload: dict) -> Any:
         try:
-            event = await ctx.step.wait_for_event("ev", payload["topic"], timeout=payload["timeout"])
+            event = await ctx.step.wait_for_event(
+                "ev", payload["topic"], timeout=payload["timeout"]
+            )
         except WaitTimeoutError as exc:
             return {"timed_out": exc.deadline}
         return {"event": event.data}
@@ -650,18 +728,25 @@ async def test_event_wait_timeout_across_restart_and_event_in_time(journal_path,
     try:
         late = await flow.invoke(client, {"topic": topic, "timeout": 120})
         in_time = await flow.invoke(client, {"topic": topic + "/b", "timeout": 300})
-        await until(lambda: {at(start, 120), at(start, 300)} <= set(clock.pending_timers()), what="deadlines")
+        await until(
+            lambda: {at(start, 120), at(start, 300)} <= set(clock.pending_timers()),
+            what="deadlines",
+        )
         clock.set(at(start, 100))
     finally:
         client.close()
     client = PolosClient(journal=journal_path, clock=clock)
     try:
-        await until(lambda: {at(start, 120), at(start, 300)} <= set(clock.pending_timers()), what="re-armed")
+        await until(
+            lambda: {at(start, 120), at(start, 300)} <= set(clock.pending_timers()), what="re-armed"
+        )
         clock.set(at(start, 119.999))
         await settle()
         assert (await client.get_execution(late.id)).status == "waiting"
         clock.set(at(start, 120))
-        assert await client.wait_for_result(late.id, timeout=10) == {"timed_out": at(start, 120).isoformat()}
+        assert await client.wait_for_result(late.id, timeout=10) == {
+            "timed_out": at(start, 120).isoformat()
+        }
         await events.publish(client, topic + "/b", {"data": {"box": 7}})
         assert await client.wait_for_result(in_time.id, timeout=10) == {"event": {"box": 7}}
         assert clock.pending_timers() == []  # the event cancelled its deadline
@@ -674,7 +759,12 @@ async def test_event_wait_timeout_across_restart_and_event_in_time(journal_path,
 
 # ====================================================================== cancellation (D15)
 async def test_cancel_reaches_grandchildren_and_queued_children(client):
-    root_id, mid_id, leaf_id, queued_id = uid("c_root"), uid("c_mid"), uid("c_leaf"), uid("c_queued")
+    root_id, mid_id, leaf_id, queued_id = (
+        uid("c_root"),
+        uid("c_mid"),
+        uid("c_leaf"),
+        uid("c_queued"),
+    )
     gate_open = threading.Event()
     leaf_started = Counter()
 
@@ -698,8 +788,8 @@ async def test_cancel_reaches_grandchildren_and_queued_children(client):
     @workflow(id=root_id)
     async def root(ctx: WorkflowContext) -> None:
         await ctx.step.invoke("mid", mid)
-        await ctx.step.invoke("busy", limited)      # takes the queue's only slot
-        await ctx.step.invoke("waiting", limited)   # queued behind it
+        await ctx.step.invoke("busy", limited)  # takes the queue's only slot
+        await ctx.step.invoke("waiting", limited)  # queued behind it
         await ctx.step.suspend("hold")
 
     blocker = await client.invoke(queued_id)  # outside the tree: keeps the slot taken
@@ -715,7 +805,11 @@ async def test_cancel_reaches_grandchildren_and_queued_children(client):
         await asyncio.sleep(0.01)
     assert await client.cancel(handle.id) is True
     tree = await client.list_executions(limit=1000)
-    statuses = {(i.workflow_id, i.parent_execution_id is None): i.status for i in tree if i.root_execution_id == handle.id}
+    statuses = {
+        (i.workflow_id, i.parent_execution_id is None): i.status
+        for i in tree
+        if i.root_execution_id == handle.id
+    }
     assert statuses == {
         (root_id, True): "cancelled",
         (mid_id, False): "cancelled",
@@ -738,7 +832,9 @@ async def test_run_timeout_with_grandchildren_fails_with_the_timeout(fake_client
 
     @workflow(id=mid_id)
     async def mid(ctx: WorkflowContext) -> None:
-        await ctx.step.batch_invoke_and_wait("leaves", [BatchWorkflowInput(id=leaf_id) for _ in range(3)])
+        await ctx.step.batch_invoke_and_wait(
+            "leaves", [BatchWorkflowInput(id=leaf_id) for _ in range(3)]
+        )
 
     @workflow(id=root_id, run_timeout_seconds=20)
     async def root(ctx: WorkflowContext) -> None:
@@ -752,5 +848,9 @@ async def test_run_timeout_with_grandchildren_fails_with_the_timeout(fake_client
     clock.advance(20)
     with pytest.raises(WaitTimeoutError, match=f"Run of execution {handle.id}"):
         await fake_client.wait_for_result(handle.id, timeout=10)
-    assert {i.status for i in await fake_client.list_executions(workflow_id=mid_id)} == {"cancelled"}
-    assert [i.status for i in await fake_client.list_executions(workflow_id=leaf_id)] == ["cancelled"] * 3
+    assert {i.status for i in await fake_client.list_executions(workflow_id=mid_id)} == {
+        "cancelled"
+    }
+    assert [i.status for i in await fake_client.list_executions(workflow_id=leaf_id)] == [
+        "cancelled"
+    ] * 3

@@ -72,7 +72,9 @@ def test_non_finite_floats():
 
 
 def test_tagged_scalars_roundtrip_exactly():
-    aware = dt.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    aware = dt.datetime(
+        2024, 5, 6, 7, 8, 9, 123456, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))
+    )
     values = [
         aware,
         dt.datetime(2024, 1, 1, 0, 0),  # naive stays naive
@@ -103,7 +105,7 @@ def test_bytearray_comes_back_as_bytes():
 
 
 def test_models_and_dataclasses_roundtrip():
-    when = dt.datetime(2024, 1, 2, 3, 4, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2024, 1, 2, 3, 4, tzinfo=dt.UTC)
     model = Outer(name="o", inner=Inner(n=1, tags=["t"]), when=when)
     back = roundtrip(model)
     assert type(back) is Outer and back == model and type(back.inner) is Inner
@@ -149,7 +151,7 @@ def test_nested_mix():
     value = {
         "list": [0, False, "", None, [], {}, (1, b"x"), {decimal.Decimal("2")}],
         "model": [Inner(n=0)],
-        "deep": {"k": [{"when": dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc), "f": float("-inf")}]},
+        "deep": {"k": [{"when": dt.datetime(2020, 1, 1, tzinfo=dt.UTC), "f": float("-inf")}]},
         "tuple_of_models": (Inner(n=1), Inner(n=2)),
     }
     back = roundtrip(value)

@@ -66,23 +66,38 @@ async def registered(client: PolosClient, wf_id: str, timeout: float = 10.0) -> 
     """Wait until the trigger of ``wf_id`` has its cursor row; return the cursor."""
     deadline = time.monotonic() + timeout
     while True:
-        found = await rows(client, "SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id])
+        found = await rows(
+            client, "SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id]
+        )
         if found:
             return found[0][0]
         assert time.monotonic() < deadline, f"trigger of {wf_id} never registered"
         await asyncio.sleep(0.01)
 
 
-async def executions(client: PolosClient, wf_id: str, n: int | None = None, *, status: str | None = "completed",
-                     timeout: float = 10.0) -> list:
+async def executions(
+    client: PolosClient,
+    wf_id: str,
+    n: int | None = None,
+    *,
+    status: str | None = "completed",
+    timeout: float = 10.0,
+) -> list:
     """The executions of ``wf_id`` (oldest first) once there are ``n`` of them in ``status``."""
     deadline = time.monotonic() + timeout
     while True:
-        found = sorted(await client.list_executions(workflow_id=wf_id, limit=10_000), key=lambda i: (i.created_at, i.id))
-        if n is None or (len(found) == n and all(status is None or i.status == status for i in found)):
+        found = sorted(
+            await client.list_executions(workflow_id=wf_id, limit=10_000),
+            key=lambda i: (i.created_at, i.id),
+        )
+        if n is None or (
+            len(found) == n and all(status is None or i.status == status for i in found)
+        ):
             return found
         assert len(found) <= n, f"{len(found)} executions of {wf_id}, expected {n}"
-        assert time.monotonic() < deadline, f"{[(i.id, i.status) for i in found]}, expected {n} {status}"
+        assert time.monotonic() < deadline, (
+            f"{[(i.id, i.status) for i in found]}, expected {n} {status}"
+        )
         await asyncio.sleep(0.01)
 
 
@@ -97,20 +112,29 @@ async def test_one_execution_per_event_with_event_payload(client):
     @workflow(id=wf_id, trigger_on_event=topic)
     async def on_order(ctx: WorkflowContext, event: EventPayload) -> dict:
         assert isinstance(event, EventPayload)
-        return {"seq": event.sequence_id, "topic": event.topic, "type": event.event_type, "data": event.data}
+        return {
+            "seq": event.sequence_id,
+            "topic": event.topic,
+            "type": event.event_type,
+            "data": event.data,
+        }
 
     assert await registered(client, wf_id) == 0
     for i in range(3):
         assert await publish(client, topic, {"n": i}, event_type="created") == i + 1
     done = await executions(client, wf_id, 3)
     results = sorted((i.result for i in done), key=lambda r: r["seq"])
-    assert results == [{"seq": i + 1, "topic": topic, "type": "created", "data": {"n": i}} for i in range(3)]
+    assert results == [
+        {"seq": i + 1, "topic": topic, "type": "created", "data": {"n": i}} for i in range(3)
+    ]
     for info in done:
         assert isinstance(info.payload, EventPayload) and info.payload.topic == topic
         assert info.queue_name == wf_id and info.parent_execution_id is None
     await settle()
     assert len(await executions(client, wf_id)) == 3
-    assert await rows(client, "SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id]) == [(3,)]
+    assert await rows(
+        client, "SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id]
+    ) == [(3,)]
 
 
 async def test_event_data_validated_into_declared_payload_type(client):
@@ -128,7 +152,9 @@ async def test_event_data_validated_into_declared_payload_type(client):
     assert info.payload == Order(id=7, amount=9.5)
 
 
-async def test_event_refused_by_the_payload_type_fails_its_run_and_does_not_block_the_trigger(client):
+async def test_event_refused_by_the_payload_type_fails_its_run_and_does_not_block_the_trigger(
+    client,
+):
     wf_id, topic = uid("poison"), utopic("order/poison")
 
     @workflow(id=wf_id, trigger_on_event=topic)
@@ -144,7 +170,9 @@ async def test_event_refused_by_the_payload_type_fails_its_run_and_does_not_bloc
     assert "does not match Order" in bad.error["message"]
     assert bad.payload.sequence_id == 1 and bad.payload.data == {"id": "not a number", "amount": 1}
     assert await client.wait_for_result(good.id, timeout=10) == 8
-    assert await rows(client, "SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id]) == [(2,)]
+    assert await rows(
+        client, "SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id]
+    ) == [(2,)]
 
 
 async def test_events_published_before_the_trigger_was_registered_are_not_delivered(client):
@@ -174,7 +202,9 @@ async def test_publish_from_a_workflow_triggers(client):
     @workflow(id=pub_id)
     async def publisher(ctx: WorkflowContext) -> int:
         first = await ctx.step.publish_event("one", topic, {"from": "workflow", "i": 1})
-        await ctx.step.publish_event("two", topic, {"from": "workflow", "i": 2}, event_type="second")
+        await ctx.step.publish_event(
+            "two", topic, {"from": "workflow", "i": 2}, event_type="second"
+        )
         return first
 
     await registered(client, trig_id)
@@ -182,8 +212,11 @@ async def test_publish_from_a_workflow_triggers(client):
     done = await executions(client, trig_id, 2)
     assert sorted(i.result["i"] for i in done) == [1, 2]
     publisher_exec = (await executions(client, pub_id, 1))[0]
-    assert await rows(client, "SELECT execution_id, topic_seq FROM events WHERE topic = ? ORDER BY topic_seq",
-                      [topic]) == [(publisher_exec.id, 1), (publisher_exec.id, 2)]
+    assert await rows(
+        client,
+        "SELECT execution_id, topic_seq FROM events WHERE topic = ? ORDER BY topic_seq",
+        [topic],
+    ) == [(publisher_exec.id, 1), (publisher_exec.id, 2)]
 
 
 async def test_unserialisable_event_starts_nothing_and_consumes_no_sequence(client):
@@ -204,7 +237,9 @@ async def test_unserialisable_event_starts_nothing_and_consumes_no_sequence(clie
     assert info.result == 1
 
 
-@pytest.mark.parametrize("topic", ["order new", "order/new!", "", "tab\there", "x" * 256, "ordre/é"])
+@pytest.mark.parametrize(
+    "topic", ["order new", "order/new!", "", "tab\there", "x" * 256, "ordre/é"]
+)
 async def test_illegal_trigger_topic_is_an_error_at_definition(client, topic):
     wf_id = uid("bad_topic")
 
@@ -274,7 +309,9 @@ async def test_batch_size_and_timeout_on_fake_clock(fake_client, clock):
     clock.advance(60)
     await settle()
     assert len(await executions(fake_client, wf_id)) == 3  # the old timer starts nothing
-    assert await rows(fake_client, "SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id]) == [(8,)]
+    assert await rows(
+        fake_client, "SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id]
+    ) == [(8,)]
 
 
 async def test_batch_without_timeout_waits_for_a_full_batch(fake_client, clock):
@@ -372,17 +409,25 @@ async def test_exactly_once_across_close_and_reopen(journal_path):
     try:
         await settle()
         assert len(await executions(client, wf_id)) == 4
-        assert await rows(client, "SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id]) == [(4,)]
+        assert await rows(
+            client, "SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id]
+        ) == [(4,)]
     finally:
         client.close()
 
 
 # ====================================================================== exactly once across SIGKILL
-def launch(mode: str, args: dict[str, Any], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def launch(
+    mode: str, args: dict[str, Any], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "tests.engine.flow_child", mode, json.dumps(args)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -390,9 +435,15 @@ def snapshot(path: Path, wf_id: str, topic: str) -> dict[str, Any]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         return {
-            "events": con.execute("SELECT topic_seq, data FROM events WHERE topic = ?", [topic]).fetchall(),
-            "executions": con.execute("SELECT status FROM executions WHERE workflow_id = ?", [wf_id]).fetchall(),
-            "cursor": con.execute("SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id]).fetchall(),
+            "events": con.execute(
+                "SELECT topic_seq, data FROM events WHERE topic = ?", [topic]
+            ).fetchall(),
+            "executions": con.execute(
+                "SELECT status FROM executions WHERE workflow_id = ?", [wf_id]
+            ).fetchall(),
+            "cursor": con.execute(
+                "SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id]
+            ).fetchall(),
         }
     finally:
         con.close()
@@ -402,16 +453,34 @@ def snapshot(path: Path, wf_id: str, topic: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("n", "when", "executions_at_kill", "cursor_at_kill"),
     [
-        (1, "after", [], 0),               # the event is committed, the trigger has not started anything
-        (2, "before", [], 0),              # dies just before the trigger's commit
-        (2, "after", [("queued",)], 1),    # the trigger's execution and cursor are committed, nothing ran
+        (1, "after", [], 0),  # the event is committed, the trigger has not started anything
+        (2, "before", [], 0),  # dies just before the trigger's commit
+        (
+            2,
+            "after",
+            [("queued",)],
+            1,
+        ),  # the trigger's execution and cursor are committed, nothing ran
     ],
 )
-async def test_trigger_exactly_once_across_sigkill(journal_path, n, when, executions_at_kill, cursor_at_kill):
+async def test_trigger_exactly_once_across_sigkill(
+    journal_path, n, when, executions_at_kill, cursor_at_kill
+):
     wf_id, topic = uid("kill_trig"), utopic("kill")
-    proc = launch("publish_kill", {"journal": str(journal_path), "wf_id": wf_id, "topic": topic,
-                                   "data": {"order": 42}, "n": n, "when": when})
-    assert proc.returncode == KILLED, f"expected SIGKILL, got {proc.returncode}: {proc.stdout}\n{proc.stderr[-3000:]}"
+    proc = launch(
+        "publish_kill",
+        {
+            "journal": str(journal_path),
+            "wf_id": wf_id,
+            "topic": topic,
+            "data": {"order": 42},
+            "n": n,
+            "when": when,
+        },
+    )
+    assert proc.returncode == KILLED, (
+        f"expected SIGKILL, got {proc.returncode}: {proc.stdout}\n{proc.stderr[-3000:]}"
+    )
     at_kill = snapshot(journal_path, wf_id, topic)
     assert at_kill["events"] == [(1, '{"order":42}')]
     assert at_kill["executions"] == executions_at_kill
@@ -430,6 +499,8 @@ async def test_trigger_exactly_once_across_sigkill(journal_path, n, when, execut
     try:
         await settle()
         assert len(await executions(client, wf_id)) == 1
-        assert await rows(client, "SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id]) == [(1,)]
+        assert await rows(
+            client, "SELECT last_topic_seq FROM triggers WHERE workflow_id = ?", [wf_id]
+        ) == [(1,)]
     finally:
         client.close()

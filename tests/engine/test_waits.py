@@ -34,15 +34,23 @@ async def test_suspend_and_resume_returns_payload(client):
     async def flow(ctx: WorkflowContext) -> dict:
         resp = await ctx.step.suspend("approve", {"amount": 10, "_form": {"fields": ["approved"]}})
         assert isinstance(resp, EventPayload)
-        return {"attr": resp.data, "item": resp["data"], "get": resp.get("data"), "type": resp.event_type}
+        return {
+            "attr": resp.data,
+            "item": resp["data"],
+            "get": resp.get("data"),
+            "type": resp.event_type,
+        }
 
     handle = await flow.invoke(client)
     info = await wait_status(client, handle.id, "waiting")
     assert info.result is None
-    waits = await rows(client, "SELECT step_key, kind, resolved_at FROM waits WHERE execution_id = ?", [handle.id])
+    waits = await rows(
+        client, "SELECT step_key, kind, resolved_at FROM waits WHERE execution_id = ?", [handle.id]
+    )
     assert waits == [("approve", "suspend", None)]
     suspend_event = await rows(
-        client, "SELECT data->>'$.amount' FROM events WHERE event_type = 'suspend_approve' AND execution_id = ?",
+        client,
+        "SELECT data->>'$.amount' FROM events WHERE event_type = 'suspend_approve' AND execution_id = ?",
         [handle.id],
     )
     assert suspend_event == [("10",)]
@@ -50,7 +58,9 @@ async def test_suspend_and_resume_returns_payload(client):
     result = await client.wait_for_result(handle.id, timeout=10)
     payload = {"approved": True, "note": ""}
     assert result == {"attr": payload, "item": payload, "get": payload, "type": "resume_approve"}
-    resolved = await rows(client, "SELECT resolved_at IS NOT NULL FROM waits WHERE execution_id = ?", [handle.id])
+    resolved = await rows(
+        client, "SELECT resolved_at IS NOT NULL FROM waits WHERE execution_id = ?", [handle.id]
+    )
     assert resolved == [(True,)]
 
 
@@ -65,16 +75,22 @@ async def test_early_resume_is_kept_and_delivered(fake_client, clock):
         return resp.data
 
     handle = await flow.invoke(fake_client)
-    await until(lambda: start + dt.timedelta(seconds=30) in clock.pending_timers(), what="sleep timer")
+    await until(
+        lambda: start + dt.timedelta(seconds=30) in clock.pending_timers(), what="sleep timer"
+    )
     await fake_client.resume(None, handle.id, "approve", {"early": 1})
-    mailbox = await rows(fake_client, "SELECT step_key, data FROM mailbox WHERE execution_id = ?", [handle.id])
+    mailbox = await rows(
+        fake_client, "SELECT step_key, data FROM mailbox WHERE execution_id = ?", [handle.id]
+    )
     assert mailbox == [("approve", '{"early":1}')]
     assert (await fake_client.get_execution(handle.id)).status == "waiting"
     with pytest.raises(ResumeError, match="already resumed"):
         await fake_client.resume(None, handle.id, "approve", {"early": 2})
     clock.advance(30)
     assert await fake_client.wait_for_result(handle.id, timeout=10) == {"early": 1}
-    assert await rows(fake_client, "SELECT * FROM mailbox WHERE execution_id = ?", [handle.id]) == []
+    assert (
+        await rows(fake_client, "SELECT * FROM mailbox WHERE execution_id = ?", [handle.id]) == []
+    )
 
 
 async def test_early_resume_survives_restart(journal_path, clock):
@@ -88,13 +104,17 @@ async def test_early_resume_survives_restart(journal_path, clock):
 
     client = PolosClient(journal=journal_path, clock=clock)
     handle = await flow.invoke(client)
-    await until(lambda: start + dt.timedelta(minutes=5) in clock.pending_timers(), what="sleep timer")
+    await until(
+        lambda: start + dt.timedelta(minutes=5) in clock.pending_timers(), what="sleep timer"
+    )
     await client.resume(None, handle.id, "approve", ["kept"])
     client.close()
 
     client = PolosClient(journal=journal_path, clock=clock)
     try:
-        await until(lambda: start + dt.timedelta(minutes=5) in clock.pending_timers(), what="re-armed timer")
+        await until(
+            lambda: start + dt.timedelta(minutes=5) in clock.pending_timers(), what="re-armed timer"
+        )
         clock.advance(minutes=5)
         assert await client.wait_for_result(handle.id, timeout=10) == ["kept"]
     finally:
@@ -115,13 +135,22 @@ async def test_resume_errors(client):
     with pytest.raises(ExecutionNotFoundError):
         await client.resume(None, "no-such-execution", "one", {})
     await client.resume(None, handle.id, "one", 1)
-    with pytest.raises(ResumeError, match=f"Step 'one' of execution {handle.id} was already resumed"):
+    with pytest.raises(
+        ResumeError, match=f"Step 'one' of execution {handle.id} was already resumed"
+    ):
         await client.resume(None, handle.id, "one", 99)
-    await until(lambda: "two" in (client.runtime.execs[handle.id].waits if handle.id in client.runtime.execs else {}),
-                what="second suspension")
+    await until(
+        lambda: (
+            "two"
+            in (client.runtime.execs[handle.id].waits if handle.id in client.runtime.execs else {})
+        ),
+        what="second suspension",
+    )
     await client.resume(None, handle.id, "two", 2)
     assert await client.wait_for_result(handle.id, timeout=10) == [1, 2]
-    with pytest.raises(ResumeError, match=f"Execution {handle.id} has already ended \\(completed\\)"):
+    with pytest.raises(
+        ResumeError, match=f"Execution {handle.id} has already ended \\(completed\\)"
+    ):
         await client.resume(None, handle.id, "two", 3)
     with pytest.raises(ResumeError, match="already ended"):
         await client.resume(None, handle.id, "never-used", 3)
@@ -154,7 +183,11 @@ async def test_same_suspend_key_in_two_children_is_scoped(client):
     @workflow(id=parent_id)
     async def parent(ctx: WorkflowContext) -> list:
         results = await ctx.step.batch_invoke_and_wait(
-            "kids", [BatchWorkflowInput(id=child_id, payload={"n": 0}), BatchWorkflowInput(id=child_id, payload={"n": 1})]
+            "kids",
+            [
+                BatchWorkflowInput(id=child_id, payload={"n": 0}),
+                BatchWorkflowInput(id=child_id, payload={"n": 1}),
+            ],
         )
         return [r.result for r in results]
 
@@ -228,8 +261,15 @@ async def test_suspend_timeout_fires_at_deadline_and_is_catchable(fake_client, c
     result = await fake_client.wait_for_result(handle.id, timeout=10)
     assert result["what"] == f"Suspension 'approve' of execution {handle.id}"
     assert result["deadline"] == deadline.isoformat()
-    assert result["message"] == f"Suspension 'approve' of execution {handle.id} timed out at {deadline.isoformat()}."
-    step = await rows(fake_client, "SELECT status, error->>'$.type' FROM steps WHERE execution_id = ?", [handle.id])
+    assert (
+        result["message"]
+        == f"Suspension 'approve' of execution {handle.id} timed out at {deadline.isoformat()}."
+    )
+    step = await rows(
+        fake_client,
+        "SELECT status, error->>'$.type' FROM steps WHERE execution_id = ?",
+        [handle.id],
+    )
     assert step == [("failed", "polos_nb.errors.WaitTimeoutError")]
     with pytest.raises(ResumeError):
         await fake_client.resume(None, handle.id, "approve", {})
@@ -304,8 +344,12 @@ async def test_durable_sleep_wakes_exactly_at_wake_time(fake_client, clock):
         return [first, second]
 
     handle = await flow.invoke(fake_client)
-    await until(lambda: start + dt.timedelta(seconds=90) in clock.pending_timers(), what="sleep timer")
-    wake = await rows(fake_client, "SELECT kind, wake_at FROM waits WHERE execution_id = ?", [handle.id])
+    await until(
+        lambda: start + dt.timedelta(seconds=90) in clock.pending_timers(), what="sleep timer"
+    )
+    wake = await rows(
+        fake_client, "SELECT kind, wake_at FROM waits WHERE execution_id = ?", [handle.id]
+    )
     assert wake == [("sleep", start + dt.timedelta(seconds=90))]
     clock.advance(89.999)
     await settle()

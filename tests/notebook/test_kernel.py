@@ -51,8 +51,11 @@ async def pipeline(ctx: WorkflowContext, payload: dict) -> dict:
 
 @pytest.fixture
 def kernel(tmp_path: Path) -> Iterator[Kernel]:
-    env = {"POLOS_JOURNAL": str(tmp_path / "kernel.duckdb"), "COUNTER": str(tmp_path / "counter.txt"),
-           "SLOW_FLAG": str(tmp_path / "slow.flag")}
+    env = {
+        "POLOS_JOURNAL": str(tmp_path / "kernel.duckdb"),
+        "COUNTER": str(tmp_path / "counter.txt"),
+        "SLOW_FLAG": str(tmp_path / "slow.flag"),
+    }
     k = Kernel(tmp_path, env)
     k.tmp = tmp_path  # type: ignore[attr-defined]
     try:
@@ -70,7 +73,11 @@ def counts(tmp: Path) -> dict[str, int]:
 
 
 def start_pipeline(k: Kernel) -> str:
-    outputs = k.run("%load_ext polos_nb\n" + PIPELINE + "\nrun = %polos run pipeline {'n': 1}\nprint('@@', run.id)")
+    outputs = k.run(
+        "%load_ext polos_nb\n"
+        + PIPELINE
+        + "\nrun = %polos run pipeline {'n': 1}\nprint('@@', run.id)"
+    )
     assert not any(m["msg_type"] == "error" for m in outputs)
     run_id = next(line.split()[1] for line in k.text(outputs).splitlines() if line.startswith("@@"))
     # the cell returned and displayed the live widget (+ a static snapshot)
@@ -85,14 +92,28 @@ def test_widget_click_resumes_a_waiting_run_after_the_cell_returned(kernel: Kern
     kernel.poll("[a['key'] for a in run.widget().approvals]", ["review"])
     comm_id = kernel.value("run.widget().model_id")
     # an invalid answer: validated in Python, errors go back into the form, nothing delivered
-    kernel.click(comm_id, {"kind": "submit", "key": "review", "decision": "submit",
-                           "data": {"approved": True, "copies": 0}})
+    kernel.click(
+        comm_id,
+        {
+            "kind": "submit",
+            "key": "review",
+            "decision": "submit",
+            "data": {"approved": True, "copies": 0},
+        },
+    )
     errors = kernel.poll("[a['errors'] for a in run.widget().approvals]", lambda v: v and v[0])
     assert "copies" in errors[0]
     assert kernel.value("run.status") == "waiting"
     # a valid click, with no cell running: the run resumes on the engine thread
-    kernel.click(comm_id, {"kind": "submit", "key": "review", "decision": "submit",
-                           "data": {"approved": True, "copies": 2, "note": "go"}})
+    kernel.click(
+        comm_id,
+        {
+            "kind": "submit",
+            "key": "review",
+            "decision": "submit",
+            "data": {"approved": True, "copies": 2, "note": "go"},
+        },
+    )
     kernel.poll("run.status", "completed")
     assert kernel.value("run.output") == {"copies": 2, "note": "go", "n": 1}
     assert kernel.value("[a['status'] for a in run.widget().approvals]") == ["approved"]
@@ -106,16 +127,25 @@ def test_await_run_in_a_later_cell_lets_the_click_through(kernel: Kernel) -> Non
     kernel.poll("len(run.state.pending)", 1)
     comm_id = kernel.value("run.widget().model_id")
     waiting = kernel.send("result = await run\nprint('RESULT', result)")
-    kernel.click(comm_id, {"kind": "submit", "key": "review", "decision": "submit",
-                           "data": {"approved": True, "copies": 3}})
+    kernel.click(
+        comm_id,
+        {
+            "kind": "submit",
+            "key": "review",
+            "decision": "submit",
+            "data": {"approved": True, "copies": 3},
+        },
+    )
     reply, outputs = kernel.wait(waiting, timeout=60)
     assert reply["status"] == "ok", kernel.text(outputs)
     assert "RESULT {'copies': 3, 'note': None, 'n': 1}" in kernel.text(outputs)
 
 
-def test_blocking_result_raises_a_helpful_error_while_an_approval_is_pending(kernel: Kernel) -> None:
+def test_blocking_result_raises_a_helpful_error_while_an_approval_is_pending(
+    kernel: Kernel,
+) -> None:
     start_pipeline(kernel)
-    reply, outputs = kernel.wait(kernel.send("run.result()"), timeout=60)
+    reply, _outputs = kernel.wait(kernel.send("run.result()"), timeout=60)
     assert reply["status"] == "error" and reply["ename"] == "ApprovalPendingError"
     assert "await run" in reply["evalue"] and "polos_nb.approve" in reply["evalue"]
     # the kernel is still usable and the approval still possible without a widget
@@ -134,20 +164,34 @@ def test_restart_mid_step_then_resume_runs_no_completed_step_twice(kernel: Kerne
     kernel.run("import os, polos_nb, polos_nb.notebook")
     listing = kernel.text(outputs)
     assert run_id in listing and "unfinished run" in listing and "pipeline" in listing
-    assert any("application/vnd.jupyter.widget-view+json" in m["content"].get("data", {}) for m in outputs
-               if m["msg_type"] == "display_data")
+    assert any(
+        "application/vnd.jupyter.widget-view+json" in m["content"].get("data", {})
+        for m in outputs
+        if m["msg_type"] == "display_data"
+    )
     # not defined yet in this kernel: it waits for its code
     assert kernel.value(f"polos_nb.notebook.show({run_id!r}).status") in ("running", "queued")
     kernel.run(PIPELINE)  # define it again: the run resumes from its journal
     kernel.poll(f"[a['key'] for a in polos_nb.notebook.show({run_id!r}).state.pending]", ["review"])
     comm_id = kernel.value(f"polos_nb.notebook.show({run_id!r}).widget().model_id")
-    kernel.click(comm_id, {"kind": "submit", "key": "review", "decision": "submit",
-                           "data": {"approved": True, "copies": 5}})
+    kernel.click(
+        comm_id,
+        {
+            "kind": "submit",
+            "key": "review",
+            "decision": "submit",
+            "data": {"approved": True, "copies": 5},
+        },
+    )
     kernel.poll(f"polos_nb.notebook.show({run_id!r}).status", "completed")
     # "a" completed before the restart and was not run again; "slow" had not completed
     # (its result was never journaled), so it ran again; "c" ran once.
     assert counts(tmp) == {"a": 1, "slow": 2, "c": 1}
-    assert kernel.value(f"polos_nb.notebook.show({run_id!r}).output") == {"copies": 5, "note": None, "n": 1}
+    assert kernel.value(f"polos_nb.notebook.show({run_id!r}).output") == {
+        "copies": 5,
+        "note": None,
+        "n": 1,
+    }
 
 
 def test_restart_with_a_pending_approval_shows_the_form_again(kernel: Kernel) -> None:
@@ -166,8 +210,14 @@ def test_restart_with_a_pending_approval_shows_the_form_again(kernel: Kernel) ->
     pending = kernel.value("[(p.execution_id, p.key) for p in polos_nb.pending_approvals()]")
     assert pending == [[run_id, "review"]]
     # answer without a widget, before the workflow is defined again: kept, then delivered
-    outputs = kernel.run(f"%polos approve {run_id} review {json.dumps({'approved': True, 'copies': 4})}")
+    outputs = kernel.run(
+        f"%polos approve {run_id} review {json.dumps({'approved': True, 'copies': 4})}"
+    )
     kernel.run(PIPELINE)
     kernel.poll(f"polos_nb.notebook.show({run_id!r}).status", "completed")
     assert counts(tmp) == {"a": 1, "slow": 1, "c": 1}
-    assert kernel.value(f"polos_nb.notebook.show({run_id!r}).output") == {"copies": 4, "note": None, "n": 1}
+    assert kernel.value(f"polos_nb.notebook.show({run_id!r}).output") == {
+        "copies": 4,
+        "note": None,
+        "n": 1,
+    }

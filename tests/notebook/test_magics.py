@@ -52,8 +52,12 @@ def test_load_ext_is_silent_and_reloadable(shell: Any, capsys: pytest.CaptureFix
 def test_polos_agent_binds_an_agent(shell: Any) -> None:
     _setup(shell, '["hi"]')
     name = uid("helper").replace("-", "_")
-    shell.run_cell_magic("polos_agent", f"{name} --model model --tools get_weather,add --output Weather "
-                                         "--max-steps 3 --temperature 0", "You are helpful.\n")
+    shell.run_cell_magic(
+        "polos_agent",
+        f"{name} --model model --tools get_weather,add --output Weather "
+        "--max-steps 3 --temperature 0",
+        "You are helpful.\n",
+    )
     agent = shell.user_ns[name]
     assert isinstance(agent, Agent) and agent.id == name
     assert agent.system_prompt == "You are helpful."
@@ -63,16 +67,19 @@ def test_polos_agent_binds_an_agent(shell: Any) -> None:
     assert agent.provider_kwargs["temperature"] == 0
 
 
-@pytest.mark.parametrize("line, body, message", [
-    ("a1 --model model --colour red", "prompt", "unrecognized arguments"),
-    ("a2 --model model --tools nope", "prompt", "tool 'nope' is not defined"),
-    ("a3 --model model --tools not_a_tool", "prompt", "is a int, not a @tool"),
-    ("a4 --model model", "   \n  ", "is empty"),
-    ("a5", "prompt", "give --model"),
-    ("a6 --model model --output add", "prompt", "Pydantic model class"),
-    ("a-7 --model model", "prompt", "Python identifier"),
-    ("a8 --model model --max-steps many", "prompt", "invalid int value"),
-])
+@pytest.mark.parametrize(
+    "line, body, message",
+    [
+        ("a1 --model model --colour red", "prompt", "unrecognized arguments"),
+        ("a2 --model model --tools nope", "prompt", "tool 'nope' is not defined"),
+        ("a3 --model model --tools not_a_tool", "prompt", "is a int, not a @tool"),
+        ("a4 --model model", "   \n  ", "is empty"),
+        ("a5", "prompt", "give --model"),
+        ("a6 --model model --output add", "prompt", "Pydantic model class"),
+        ("a-7 --model model", "prompt", "Python identifier"),
+        ("a8 --model model --max-steps many", "prompt", "invalid int value"),
+    ],
+)
 def test_polos_agent_bad_input(shell: Any, line: str, body: str, message: str) -> None:
     _setup(shell, '["hi"]')
     with pytest.raises(UsageError, match=message):
@@ -81,8 +88,11 @@ def test_polos_agent_bad_input(shell: Any, line: str, body: str, message: str) -
 
 
 def test_run_returns_at_once_then_approve_validates_then_completes(shell: Any) -> None:
-    _setup(shell, '[FakeToolCall("get_weather", {"city": "Paris"}, id="c1"), '
-                  'FakeToolCall("get_weather", {"city": "Rome"}, id="c2"), "Sunny in both."]')
+    _setup(
+        shell,
+        '[FakeToolCall("get_weather", {"city": "Paris"}, id="c1"), '
+        'FakeToolCall("get_weather", {"city": "Rome"}, id="c2"), "Sunny in both."]',
+    )
     name = uid("w").replace("-", "_")
     shell.run_cell_magic("polos_agent", f"{name} --model model --tools get_weather", "Weather bot.")
     started = time.perf_counter()
@@ -91,7 +101,11 @@ def test_run_returns_at_once_then_approve_validates_then_completes(shell: Any) -
     assert isinstance(run, Run) and not run.done
     wait_until(lambda: run.state.pending, what="the approval form")
     [pending] = run.pending
-    assert pending.key == "approve:1:c1" and pending.spec["approval"] and pending.spec["tool"] == "get_weather"
+    assert (
+        pending.key == "approve:1:c1"
+        and pending.spec["approval"]
+        and pending.spec["tool"] == "get_weather"
+    )
     assert pending.spec["context"]["arguments"] == {"city": "Paris"}
     with pytest.raises(UsageError, match="ApprovalValidationError.*approved"):
         shell.run_line_magic("polos", f'approve {run.id} approve:1:c1 {{"approved": "perhaps"}}')
@@ -156,7 +170,9 @@ def test_workflow_run_with_schema_form_and_journal_tools(shell: Any) -> None:
 
     frame = shell.run_line_magic("polos", "runs")
     assert run.id in list(frame["id"])
-    sql = shell.run_line_magic("polos", f"sql SELECT step_key FROM steps WHERE execution_id = '{run.id}' ORDER BY seq")
+    sql = shell.run_line_magic(
+        "polos", f"sql SELECT step_key FROM steps WHERE execution_id = '{run.id}' ORDER BY seq"
+    )
     assert list(sql["step_key"]) == ["double", "check", "add"]
     events = shell.run_line_magic("polos", f"events {run.id}")
     assert "suspend_check" in list(events["type"]) and "resume_check" in list(events["type"])
@@ -177,21 +193,24 @@ def test_workflow_run_with_schema_form_and_journal_tools(shell: Any) -> None:
     assert "polos-compare" in comparison._repr_html_()
 
 
-@pytest.mark.parametrize("line, message", [
-    ("", "needs a subcommand"),
-    ("frobnicate", "unknown subcommand"),
-    ("run", "give the agent or workflow"),
-    ("run nothing_here 1", "no agent or workflow named 'nothing_here'"),
-    ("run flow {", "could not evaluate the input"),
-    ("runs --colour red", "unknown option --colour"),
-    ("sql DELETE FROM executions", "read-only"),
-    ("sql SELECT * FROM no_such_table", "SQL error"),
-    ("show", "give one run id"),
-    ("show 0000-no-such-run", "ExecutionNotFound|No execution"),
-    ("approve", "give the run"),
-    ("fork abc", "needs --at"),
-    ("compare a", "RUN_A RUN_B"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("", "needs a subcommand"),
+        ("frobnicate", "unknown subcommand"),
+        ("run", "give the agent or workflow"),
+        ("run nothing_here 1", "no agent or workflow named 'nothing_here'"),
+        ("run flow {", "could not evaluate the input"),
+        ("runs --colour red", "unknown option --colour"),
+        ("sql DELETE FROM executions", "read-only"),
+        ("sql SELECT * FROM no_such_table", "SQL error"),
+        ("show", "give one run id"),
+        ("show 0000-no-such-run", "ExecutionNotFound|No execution"),
+        ("approve", "give the run"),
+        ("fork abc", "needs --at"),
+        ("compare a", "RUN_A RUN_B"),
+    ],
+)
 def test_polos_bad_input(shell: Any, line: str, message: str) -> None:
     _workflow(shell)
     with pytest.raises(UsageError, match=message):
@@ -210,7 +229,9 @@ def test_approve_without_pending_and_unknown_key(shell: Any) -> None:
         shell.run_line_magic("polos", f"approve {run.id}")
 
 
-def test_blocking_result_in_a_kernel_cell_raises_instead_of_hanging(shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blocking_result_in_a_kernel_cell_raises_instead_of_hanging(
+    shell: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from polos_nb.errors import ApprovalPendingError
     from polos_nb.notebook import _run
 

@@ -30,9 +30,14 @@ class Recorder:
 
 
 def _event(kind: str, data: dict[str, Any], run_id: str, seq: int | None = None) -> StreamEvent:
-    return StreamEvent(id="x", sequence_id=seq, topic="workflow/w/r", event_type=kind,
-                       data={**data, "_metadata": {"execution_id": run_id, "workflow_id": "w"}},
-                       created_at=dt.datetime.now(dt.timezone.utc))
+    return StreamEvent(
+        id="x",
+        sequence_id=seq,
+        topic="workflow/w/r",
+        event_type=kind,
+        data={**data, "_metadata": {"execution_id": run_id, "workflow_id": "w"}},
+        created_at=dt.datetime.now(dt.UTC),
+    )
 
 
 def test_streamed_tokens_are_throttled_and_nothing_is_lost() -> None:
@@ -48,7 +53,9 @@ def test_streamed_tokens_are_throttled_and_nothing_is_lost() -> None:
         async def produce() -> None:
             state.feed(_event("stream_start", {"step": "llm:1", "attempt": 1}, "r1"))
             for i, w in enumerate(words):
-                state.feed(_event("text_delta", {"step": "llm:1", "content": w, "chunk_index": i}, "r1"))
+                state.feed(
+                    _event("text_delta", {"step": "llm:1", "content": w, "chunk_index": i}, "r1")
+                )
                 if i % 50 == 0:
                     await asyncio.sleep(0.01)  # ~0.6 s of streaming, 5000 tokens/s
 
@@ -87,19 +94,37 @@ def test_widget_form_answers_are_validated_in_python(shell: Any) -> None:
     _workflow(shell)
     run = shell.run_line_magic("polos", 'run flow {"n": 4}')
     widget = run.widget()
-    wait_until(lambda: any(a["key"] == "check" for a in widget.approvals), what="the form in the widget")
+    wait_until(
+        lambda: any(a["key"] == "check" for a in widget.approvals), what="the form in the widget"
+    )
     entry = next(a for a in widget.approvals if a["key"] == "check")
     assert entry["status"] == "pending" and entry["schema"]["properties"]["limit"]["maximum"] == 10
     # a click with a bad value: the same message the frontend sends
-    widget._handle_custom_msg({"kind": "submit", "key": "check", "decision": "submit",
-                               "data": {"approved": True, "limit": 50}}, [])
+    widget._handle_custom_msg(
+        {
+            "kind": "submit",
+            "key": "check",
+            "decision": "submit",
+            "data": {"approved": True, "limit": 50},
+        },
+        [],
+    )
     entry = next(a for a in widget.approvals if a["key"] == "check")
     assert entry["status"] == "invalid" and "limit" in entry["errors"]
     assert [p.key for p in run.pending] == ["check"]
-    widget._handle_custom_msg({"kind": "submit", "key": "check", "decision": "submit",
-                               "data": {"approved": True, "limit": 5}}, [])
+    widget._handle_custom_msg(
+        {
+            "kind": "submit",
+            "key": "check",
+            "decision": "submit",
+            "data": {"approved": True, "limit": 5},
+        },
+        [],
+    )
     assert run.result(timeout=30) == {"a": 8, "b": 13}
-    wait_until(lambda: widget.done and widget.status == "completed", what="the widget to show the end")
+    wait_until(
+        lambda: widget.done and widget.status == "completed", what="the widget to show the end"
+    )
     entry = next(a for a in widget.approvals if a["key"] == "check")
     assert entry["status"] == "approved" and entry["errors"] == {}
     assert widget.output == '{"a": 8, "b": 13}'

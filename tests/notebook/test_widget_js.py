@@ -27,12 +27,16 @@ def _jsdom_dir() -> Path | None:
 def test_run_widget_js_in_jsdom(tmp_path: Path) -> None:
     node, base = shutil.which("node"), _jsdom_dir()
     if node is None or base is None:
-        pytest.skip("node and jsdom are needed (set POLOS_JSDOM_DIR to a dir with node_modules/jsdom)")
+        pytest.skip(
+            "node and jsdom are needed (set POLOS_JSDOM_DIR to a dir with node_modules/jsdom)"
+        )
     runner = base / "polos_run_widget.test.mjs"  # next to node_modules so `import "jsdom"` resolves
     shutil.copy(SCRIPT, runner)
     try:
         widget = (ROOT / "polos_nb" / "widgets" / "static" / "run.js").as_uri()
-        proc = subprocess.run([node, str(runner), widget], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [node, str(runner), widget], capture_output=True, text=True, timeout=60
+        )
     finally:
         runner.unlink(missing_ok=True)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout + proc.stderr

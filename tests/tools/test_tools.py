@@ -6,12 +6,19 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pydantic import BaseModel, Field
 
-from polos_nb import Agent, PolosClient, UserError, WebSearchToolConfig, create_web_search_tool, tool
+from polos_nb import (
+    Agent,
+    PolosClient,
+    UserError,
+    WebSearchToolConfig,
+    create_web_search_tool,
+    tool,
+)
 from polos_nb.testing import FakeToolCall, ScriptedModel
 from polos_nb.tools import ToolArgumentsError
 from tests.agents.helpers import uid
@@ -64,29 +71,45 @@ def test_argument_errors_are_messages_for_the_model() -> None:
         f.parse_arguments('{"item": ')
     with pytest.raises(ToolArgumentsError, match="must be a JSON object"):
         f.parse_arguments("[1, 2]")
-    with pytest.raises(ToolArgumentsError, match=r"qty: Input should be greater than or equal to 1"):
+    with pytest.raises(
+        ToolArgumentsError, match=r"qty: Input should be greater than or equal to 1"
+    ):
         f.parse_arguments({"item": "a", "qty": 0, "ship_to": {"street": "s", "zip": "1"}})
     with pytest.raises(ToolArgumentsError, match=r"ship_to.zip: Field required"):
         f.parse_arguments({"item": "a", "qty": 1, "ship_to": {"street": "s"}})
-    assert f.parse_arguments({"item": "a", "qty": 1, "ship_to": {"street": "s", "zip": "1"}}).qty == 1
+    assert (
+        f.parse_arguments({"item": "a", "qty": 1, "ship_to": {"street": "s", "zip": "1"}}).qty == 1
+    )
     with pytest.raises(UserError, match="tool id"):
         tool(id="bad id!")(lambda: None)
 
 
 class _SearchAPI(BaseHTTPRequestHandler):
-    requests: list[dict[str, Any]] = []
+    requests: ClassVar[list[dict[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+        type(self).requests.append(
+            {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
+        )
         if body["query"] == "fail":
             self.send_response(500)
             self.end_headers()
             self.wfile.write(b"boom")
             return
-        payload = {"answer": f"answer to {body['query']}", "results": [
-            {"title": f"hit {i}", "url": f"https://example.test/{i}", "content": "text", "score": 0.9 - i / 10,
-             "extra": "ignored"} for i in range(body["max_results"])]}
+        payload = {
+            "answer": f"answer to {body['query']}",
+            "results": [
+                {
+                    "title": f"hit {i}",
+                    "url": f"https://example.test/{i}",
+                    "content": "text",
+                    "score": 0.9 - i / 10,
+                    "extra": "ignored",
+                }
+                for i in range(body["max_results"])
+            ],
+        }
         data = json.dumps(payload).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -110,12 +133,19 @@ def search_server() -> Iterator[str]:
 
 
 async def test_web_search_tool_over_http(client: PolosClient, search_server: str) -> None:
-    search = create_web_search_tool(WebSearchToolConfig(base_url=search_server, api_key="k-123", max_results=2))
-    model = ScriptedModel(uid("m"), [
-        [FakeToolCall("web_search", {"query": "durable agents"}, id="s1"),
-         FakeToolCall("web_search", {"query": "fail"}, id="s2")],
-        "Found it.",
-    ])
+    search = create_web_search_tool(
+        WebSearchToolConfig(base_url=search_server, api_key="k-123", max_results=2)
+    )
+    model = ScriptedModel(
+        uid("m"),
+        [
+            [
+                FakeToolCall("web_search", {"query": "durable agents"}, id="s1"),
+                FakeToolCall("web_search", {"query": "fail"}, id="s2"),
+            ],
+            "Found it.",
+        ],
+    )
     agent = Agent(id=uid("search"), provider="fake", model=model, tools=[search])
     result = await agent.run(client, "search")
     ok, failed = result.tool_results
@@ -127,7 +157,9 @@ async def test_web_search_tool_over_http(client: PolosClient, search_server: str
     assert req["body"]["max_results"] == 2 and req["body"]["search_depth"] == "basic"
 
 
-async def test_web_search_without_key_and_with_custom_search(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_web_search_without_key_and_with_custom_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from polos_nb.tools import WebSearchOptions, WebSearchResult
 
     monkeypatch.delenv("TAVILY_API_KEY", raising=False)
@@ -139,5 +171,7 @@ async def test_web_search_without_key_and_with_custom_search(monkeypatch: pytest
         return WebSearchResult(query=query, answer=f"{options.max_results}/{options.topic}")
 
     custom = create_web_search_tool(WebSearchToolConfig(search=fake_search))
-    out = await custom.invoke(None, custom.parse_arguments({"query": "q", "max_results": 3, "topic": "news"}))
+    out = await custom.invoke(
+        None, custom.parse_arguments({"query": "q", "max_results": 3, "topic": "news"})
+    )
     assert out == {"query": "q", "answer": "3/news", "results": []}

@@ -120,7 +120,10 @@ class DuckDBJournal:
         self._con: Any = None
         opened: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(
-            target=self._main, args=(opened,), name=f"polos-journal:{os.path.basename(path)}", daemon=True
+            target=self._main,
+            args=(opened,),
+            name=f"polos-journal:{os.path.basename(path)}",
+            daemon=True,
         )
         self._thread.start()
         opened.result()
@@ -319,9 +322,10 @@ def _column_types(con: Any, table: str) -> dict[str, str]:
     types = _COLUMN_TYPES.get(key)
     if types is None:
         rows = con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?", [table]
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
+            [table],
         ).fetchall()
-        types = _COLUMN_TYPES[key] = {name: data_type for name, data_type in rows}
+        types = _COLUMN_TYPES[key] = dict(rows)
     return types
 
 
@@ -343,7 +347,11 @@ def _flush_inserts(con: Any, rows: list[Insert]) -> None:
             con.execute(f"INSERT INTO {first.table} ({columns}) SELECT {lists}{conflict}", params)
             return
     placeholders = "(" + ", ".join("?" * len(first.columns)) + ")"
-    sql = f"INSERT INTO {first.table} ({columns}) VALUES " + ", ".join([placeholders] * len(rows)) + conflict
+    sql = (
+        f"INSERT INTO {first.table} ({columns}) VALUES "
+        + ", ".join([placeholders] * len(rows))
+        + conflict
+    )
     params_flat: list[Any] = []
     for row in rows:
         params_flat.extend(row.values)
@@ -363,8 +371,11 @@ def _single_insert_group(ops: list[Op]) -> bool:
     if type(first) is not Insert:
         return False
     for op in ops:
-        if type(op) is not Insert or op.table != first.table or op.columns != first.columns or (
-            op.on_conflict != first.on_conflict
+        if (
+            type(op) is not Insert
+            or op.table != first.table
+            or op.columns != first.columns
+            or (op.on_conflict != first.on_conflict)
         ):
             return False
     return True
@@ -424,12 +435,13 @@ def _flush_updates(con: Any, rows: list[Update]) -> None:
     if len(rows) == 1:
         sets = ", ".join(f"{c} = ?" for c in first.columns)
         con.execute(
-            f"UPDATE {first.table} SET {sets} WHERE {first.key_column} = ?", [*first.values, first.key]
+            f"UPDATE {first.table} SET {sets} WHERE {first.key_column} = ?",
+            [*first.values, first.key],
         )
         return
     names = [f"c{i}" for i in range(len(first.columns))]
     placeholders = "(" + ", ".join("?" * (len(first.columns) + 1)) + ")"
-    sets = ", ".join(f"{c} = v.{n}" for c, n in zip(first.columns, names))
+    sets = ", ".join(f"{c} = v.{n}" for c, n in zip(first.columns, names, strict=False))
     sql = (
         f"UPDATE {first.table} SET {sets} FROM (VALUES {', '.join([placeholders] * len(rows))}) "
         f"AS v(k, {', '.join(names)}) WHERE {first.table}.{first.key_column} = v.k"
