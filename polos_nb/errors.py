@@ -27,6 +27,7 @@ PolosError
 ├── WaitTimeoutError               a suspend / event wait / run passed its deadline
 └── AgentError                     an agent run cannot go on
     ├── LLMError                   the model call failed (provider error, bad key, network)
+    │   └── LocalModelUnavailableError  provider="local" without llama-cpp-python installed
     ├── OutputValidationError      the reply never matched output_schema within the retries
     ├── GuardrailFailedError       a guardrail failed the run (or its retries ran out)
     └── HookFailedError            a lifecycle hook returned HookResult.fail(...)
@@ -58,6 +59,7 @@ __all__ = [
     "JournalLockedError",
     "JournalVersionError",
     "LLMError",
+    "LocalModelUnavailableError",
     "ModelRequestBlockedError",
     "NonDeterminismError",
     "OutputValidationError",
@@ -377,6 +379,16 @@ class LLMError(AgentError):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.model, self.detail))
+
+
+class LocalModelUnavailableError(LLMError):
+    """``provider="local"`` was used, but llama-cpp-python or the Gemma weights are missing."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("polos-local/gemma3-270m", detail)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.detail,))
 
 
 class OutputValidationError(AgentError):

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Install everything, then run the test suite. Extra arguments go to pytest.
+# Install everything (from the lock), then check style and run the tests.
+# Extra arguments go to pytest. POLOS_SKIP_LINT=1 skips the ruff checks (quick iterations).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 export LITELLM_LOCAL_MODEL_COST_MAP=True
+if [ "${POLOS_SKIP_LINT:-0}" != "1" ]; then
+  echo "polos_nb: ruff check, ruff format --check"
+  .venv/bin/ruff check --quiet .
+  .venv/bin/ruff format --check --quiet .
+fi
 exec .venv/bin/python -m pytest "$@"

@@ -80,6 +80,7 @@ EXPECTED_TOP_LEVEL |= {
     "HookFailedError",
     "HookResult",
     "LLMError",
+    "LocalModelUnavailableError",
     "MaxStepsConfig",
     "MaxTokensConfig",
     "ModelRequestBlockedError",

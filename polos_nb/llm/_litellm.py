@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from polos_nb.errors import LLMError, ModelRequestBlockedError, UserError
 
 from ._types import LLMResponse, ToolCall, Usage
+from ._warnings import library_warnings_shown
 
 __all__ = [
     "PROVIDERS",
@@ -120,22 +121,15 @@ _LOG_TASKS: set[Any] = set()
 
 
 def _prewarm() -> None:
-    """Build litellm's response models once, now, with their import-time warnings silenced.
+    """Build litellm's response models once, now, off the first call's critical path.
 
-    Pydantic builds some of litellm's types lazily on first use and warns about their
-    definitions (``ReadOnly`` TypedDict items); under ``-W error`` that would fail the
-    first model call instead.
+    Pydantic builds some of litellm's types lazily on first use (and may warn about
+    their definitions: :func:`library_warnings_shown` keeps that from failing a call).
     """
-    import warnings
-
     from litellm.types.utils import Delta, Message, ModelResponse, ModelResponseStream
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ModelResponse(choices=[{"index": 0, "message": Message(content="", reasoning_content="x")}])
-        ModelResponseStream(
-            choices=[{"index": 0, "delta": Delta(content="", reasoning_content="x")}]
-        )
+    ModelResponse(choices=[{"index": 0, "message": Message(content="", reasoning_content="x")}])
+    ModelResponseStream(choices=[{"index": 0, "delta": Delta(content="", reasoning_content="x")}])
 
 
 def _short_lived_logging() -> None:
@@ -399,10 +393,38 @@ async def complete(
     prefix = model.split("/", 1)[0] if "/" in model else ""
     if prefix not in _OFFLINE_PREFIXES and not model_requests_allowed():
         raise ModelRequestBlockedError(model)
-    if prefix == "polos-local" and prefix not in _BACKENDS:
-        from ._local import ensure_local_backend
+    with library_warnings_shown():
+        if prefix == "polos-local" and prefix not in _BACKENDS:
+            from ._local import ensure_local_backend
 
-        ensure_local_backend()
+            ensure_local_backend()
+        return await _complete(
+            model,
+            prefix,
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            response_format=response_format,
+            stream=stream,
+            on_text=on_text,
+            prompt_cache=prompt_cache,
+            params=params,
+        )
+
+
+async def _complete(
+    model: str,
+    prefix: str,
+    messages: list[dict[str, Any]],
+    *,
+    tools: list[dict[str, Any]] | None,
+    tool_choice: Any,
+    response_format: dict[str, Any] | None,
+    stream: bool,
+    on_text: Callable[[str], None] | None,
+    prompt_cache: bool,
+    params: dict[str, Any],
+) -> LLMResponse:
     # The first import of litellm takes seconds: keep it off the caller's event loop.
     lit = _LITELLM if _LITELLM is not None else await asyncio.to_thread(_lit)
     kwargs: dict[str, Any] = dict(params)

