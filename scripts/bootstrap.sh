@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS=${POLOS_EXTRAS:-dev,local}
 export UV_PYTHON_DOWNLOADS=never
+# Several installs at once (worktrees, CI steps) wait for one another's builds (the local
+# model compiles for minutes) instead of giving up after uv's default 5 minutes.
+export UV_LOCK_TIMEOUT=${UV_LOCK_TIMEOUT:-3600}
 UV=$(bash scripts/uv.sh)
 args=()
 IFS=',' read -ra extras <<<"$EXTRAS"
