@@ -118,14 +118,14 @@ from polos_nb.tools import (
 __version__ = "0.1.0"
 
 
-def load_ipython_extension(ip):  # type: ignore[no-untyped-def]
+def load_ipython_extension(ip: object) -> None:
     """``%load_ext polos_nb``: the magics, the completer, unfinished runs (see polos_nb.notebook)."""
     from polos_nb.notebook import load_ipython_extension as load
 
     load(ip)
 
 
-def unload_ipython_extension(ip):  # type: ignore[no-untyped-def]
+def unload_ipython_extension(ip: object) -> None:
     """``%unload_ext polos_nb``."""
     from polos_nb.notebook import unload_ipython_extension as unload
 

@@ -29,9 +29,9 @@ class Clock(Protocol):
         ...
 
     def call_at(
-        self, when: dt.datetime, callback: Callable[[], None], loop: asyncio.AbstractEventLoop
+        self, when: dt.datetime, callback: Callable[[], object], loop: asyncio.AbstractEventLoop
     ) -> TimerHandle:
-        """Call ``callback`` on ``loop`` once ``now() >= when``."""
+        """Call ``callback`` on ``loop`` once ``now() >= when`` (its return value is ignored)."""
         ...
 
     async def sleep(self, seconds: float) -> None:
@@ -46,7 +46,7 @@ class SystemClock:
         return dt.datetime.now(utc)
 
     def call_at(
-        self, when: dt.datetime, callback: Callable[[], None], loop: asyncio.AbstractEventLoop
+        self, when: dt.datetime, callback: Callable[[], object], loop: asyncio.AbstractEventLoop
     ) -> TimerHandle:
         delay = max(0.0, (when - self.now()).total_seconds())
         return loop.call_later(delay, callback)

@@ -50,7 +50,7 @@ _TAG = "$t"
 _CLASSES: dict[str, type] = {}
 
 
-class UnresolvedValue(dict):  # type: ignore[type-arg]
+class UnresolvedValue(dict[str, Any]):
     """A tagged value whose class is not defined in this process (read with ``strict=False``)."""
 
     @property
@@ -159,7 +159,7 @@ def decode(data: Any, *, strict: bool = True) -> Any:
     tag = data.get(_TAG)
     if tag is None:
         return {k: decode(v, strict=strict) for k, v in data.items()}
-    v = data.get("v")
+    v: Any = data.get("v")  # the tag decides its shape
     if tag == "float":
         return float(v)
     if tag == "dict":

@@ -177,8 +177,8 @@ class Agent(Workflow):
 
     def step_cap(self) -> int:
         """The most steps a run takes: the ``max_steps`` limit, else ``$POLOS_AGENT_MAX_STEPS``."""
-        limits = [getattr(c, "max_steps_limit", None) for c in self.stop_conditions]
-        limits = [x for x in limits if x is not None]
+        found = [getattr(c, "max_steps_limit", None) for c in self.stop_conditions]
+        limits: list[int] = [x for x in found if x is not None]
         return min(limits) if limits else env_max_steps()
 
     # ------------------------------------------------------------------ payloads

@@ -109,6 +109,7 @@ class StreamResult:
         seen: set[tuple[Any, ...]] = set()
         async for event in events.stream_workflow(self.client, self.workflow_id, self.agent_run_id):
             data = event.data if isinstance(event.data, dict) else {}
+            ident: tuple[Any, ...]
             if event.event_type in (
                 "tool_call_start",
                 "tool_call_finish",

@@ -68,12 +68,12 @@ class GuardrailResult(HookResult):
     modified_tool_calls: list[ToolCall] | None = None
 
     @classmethod
-    def continue_with(cls, **modifications: Any) -> GuardrailResult:  # type: ignore[override]
+    def continue_with(cls, **modifications: Any) -> GuardrailResult:
         """Pass, optionally with ``modified_content=`` and/or ``modified_tool_calls=``."""
         return cls(action=HookAction.CONTINUE, **modifications)
 
     @classmethod
-    def fail(cls, message: str) -> GuardrailResult:  # type: ignore[override]
+    def fail(cls, message: str) -> GuardrailResult:
         """Fail the run now with :class:`GuardrailFailedError`."""
         return cls(action=HookAction.FAIL, error_message=message)
 
@@ -103,7 +103,8 @@ class Guardrail:
             )
         self.func = func
         self.rule = None
-        self.name = name or getattr(func, "__name__", "guardrail")
+        func_name: str = getattr(func, "__name__", "guardrail")
+        self.name = name or func_name
 
     async def call(self, ctx: Any, gctx: GuardrailContext) -> GuardrailResult:
         assert self.func is not None

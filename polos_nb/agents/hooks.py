@@ -115,7 +115,8 @@ class Hook:
                 f"A hook takes (ctx, hook_ctx); {getattr(func, '__name__', func)!r} takes {len(params)}."
             )
         self.func = func
-        self.name = name or getattr(func, "__name__", "hook")
+        func_name: str = getattr(func, "__name__", "hook")
+        self.name = name or func_name
 
     async def call(self, ctx: Any, hook_ctx: Any) -> HookResult:
         if inspect.iscoroutinefunction(self.func):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from polos_nb import _serde
 from polos_nb.errors import (
@@ -11,6 +11,7 @@ from polos_nb.errors import (
     WaitTimeoutError,
 )
 
+from ._host import RuntimeHost
 from ._records import (
     Exec,
     Wait,
@@ -21,13 +22,10 @@ from ._types import (
     ExecutionHandle,
 )
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = ["ChildrenMixin"]
 
 
-class ChildrenMixin:
+class ChildrenMixin(RuntimeHost):
     """Part of :class:`Runtime` (mixed in); see its docstring."""
 
     def _notify_parent_ops(

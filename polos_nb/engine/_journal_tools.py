@@ -259,7 +259,7 @@ async def compare(rt: Runtime, a: str, b: str) -> list[StepComparison]:
                 position=position,
                 key_a=la[1] if la else None,
                 key_b=rb[1] if rb else None,
-                kind=(la or rb)[2],
+                kind=(left[position] if position in left else right[position])[2],
                 status_a=la[3] if la else None,
                 status_b=rb[3] if rb else None,
                 output_a=value_a,

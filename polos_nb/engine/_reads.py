@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from polos_nb import _serde
 from polos_nb.errors import (
@@ -11,6 +11,7 @@ from polos_nb.errors import (
 )
 
 from ._admission import QueueStatus
+from ._host import RuntimeHost
 from ._records import (
     _aware,
     _info_from_row,
@@ -23,13 +24,10 @@ from ._types import (
     StreamEvent,
 )
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = ["ReadsMixin"]
 
 
-class ReadsMixin:
+class ReadsMixin(RuntimeHost):
     """Part of :class:`Runtime` (mixed in); see its docstring."""
 
     async def publish(self, topic: str, event_type: str | None, data: Any) -> StreamEvent:
@@ -92,7 +90,8 @@ class ReadsMixin:
         limit: int = 100,
         root_only: bool = False,
     ) -> list[ExecutionInfo]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if workflow_id is not None:
             where.append("workflow_id = ?")
             params.append(workflow_id)

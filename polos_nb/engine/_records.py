@@ -153,7 +153,7 @@ def _step_event(
         data=data,
         created_at=ended,
     )
-    event._journal_seq = seq  # type: ignore[attr-defined]
+    event._journal_seq = seq
     return event
 
 

@@ -307,7 +307,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             data=_serde.loads(data_json, strict=False),
             created_at=now,
         )
-        event._journal_seq = seq  # type: ignore[attr-defined]
+        event._journal_seq = seq
         return Insert(
             "events",
             _EVENT_COLUMNS,
@@ -461,8 +461,8 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             ex = _exec_from_row(row)
             self.execs[ex.id] = ex
         for row in waits:
-            ex = self.execs.get(row[0])
-            if ex is None:
+            owner = self.execs.get(row[0])
+            if owner is None:
                 continue
             wait = Wait(
                 key=row[1],
@@ -474,7 +474,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
                 expires_at=_aware(row[7]),
                 detail=_serde.loads(row[8]) if row[8] else None,
             )
-            ex.waits[wait.key] = wait
+            owner.waits[wait.key] = wait
         for ex in list(self.execs.values()):
             if ex.deadline is not None:
                 self._arm_deadline(ex)
@@ -728,9 +728,9 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             self.schedule(parent_ready)
         elif ex.parent_id is not None:
             parent = self.execs.get(ex.parent_id)
-            wait = parent.waits.get(ex.parent_step_key or "") if parent else None
-            if parent is not None and wait is not None and wait.kind == "batch":
-                await self._check_children_done(parent, wait)
+            parent_wait = parent.waits.get(ex.parent_step_key or "") if parent else None
+            if parent is not None and parent_wait is not None and parent_wait.kind == "batch":
+                await self._check_children_done(parent, parent_wait)
         # Terminal executions leave memory; the journal has them.
         if ex.parent_id is None or ex.parent_id not in self.execs:
             self._forget(ex)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from polos_nb import _serde
 from polos_nb.errors import (
@@ -11,6 +11,7 @@ from polos_nb.errors import (
     ResumeError,
 )
 
+from ._host import RuntimeHost
 from ._records import (
     Exec,
     Wait,
@@ -25,9 +26,6 @@ from ._types import (
     StreamEvent,
 )
 from .journal import Insert, Sql
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["WaitsMixin"]
 
@@ -45,7 +43,7 @@ _WAIT_COLUMNS = (
 )
 
 
-class WaitsMixin:
+class WaitsMixin(RuntimeHost):
     """Part of :class:`Runtime` (mixed in); see its docstring."""
 
     async def _rearm(self, ex: Exec, wait: Wait) -> None:
@@ -145,10 +143,10 @@ class WaitsMixin:
         )
         ops: list[Any] = []
         if kind == "event":
-            validate_topic(topic)
-            await self._topic_next(topic)  # make sure the counter is loaded
-            self._topic_seq[topic] -= 1
-            wait.after_topic_seq = self._topic_seq[topic]
+            event_topic = validate_topic(topic)
+            await self._topic_next(event_topic)  # make sure the counter is loaded
+            self._topic_seq[event_topic] -= 1
+            wait.after_topic_seq = self._topic_seq[event_topic]
         ex.waits[key] = wait
         ops.append(self._wait_insert(ex, wait, now))
         ops.append(self._status_op(ex, "waiting"))

@@ -17,6 +17,7 @@ rules: ``polos_nb.engine._schedules``.
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING, Any
 
 from ._scheduler import create as _create
@@ -45,7 +46,7 @@ async def create(
     return info.id
 
 
-async def list(client: PolosClient, workflow_id: str | None = None) -> list[ScheduleInfo]:
+async def list(client: PolosClient, workflow_id: str | None = None) -> builtins.list[ScheduleInfo]:
     """Every schedule in the journal (or those of one workflow)."""
     return await client._on_engine(client.runtime.scheduler.list(workflow_id))
 

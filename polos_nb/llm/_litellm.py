@@ -129,7 +129,10 @@ def _prewarm() -> None:
     from litellm.types.utils import Delta, Message, ModelResponse, ModelResponseStream
 
     ModelResponse(choices=[{"index": 0, "message": Message(content="", reasoning_content="x")}])
-    ModelResponseStream(choices=[{"index": 0, "delta": Delta(content="", reasoning_content="x")}])
+    # litellm validates these dicts into its choice models (its annotations ask for the models).
+    ModelResponseStream(
+        choices=[{"index": 0, "delta": Delta(content="", reasoning_content="x")}]  # type: ignore[list-item]
+    )
 
 
 def _short_lived_logging() -> None:
@@ -155,7 +158,8 @@ def _short_lived_logging() -> None:
         _LOG_TASKS.add(task)
         task.add_done_callback(_LOG_TASKS.discard)
 
-    GLOBAL_LOGGING_WORKER.ensure_initialized_and_enqueue = enqueue
+    # A deliberate patch of litellm's worker instance (see the docstring).
+    GLOBAL_LOGGING_WORKER.ensure_initialized_and_enqueue = enqueue  # type: ignore[method-assign]
 
 
 def register_backend(prefix: str, backend: Backend) -> None:
@@ -200,7 +204,7 @@ def _adapter_class(lit: Any) -> Any:
     )
     from litellm.types.utils import Usage as LUsage
 
-    class _Adapter(lit.CustomLLM):  # type: ignore[misc, name-defined]
+    class _Adapter(lit.CustomLLM):
         def __init__(self, prefix: str) -> None:
             super().__init__()
             self.prefix = prefix

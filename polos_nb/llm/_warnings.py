@@ -19,12 +19,20 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 
 __all__ = ["library_warnings_shown"]
 
 _LOCK = threading.Lock()
 _DEPTH = 0
 _ENTRY: tuple[object, ...] | None = None
+
+
+def _filters() -> list[Any]:
+    # typeshed declares ``warnings.filters`` a read-only Sequence; at run time it is the
+    # module's list, edited in place here on purpose. Read it each time: catch_warnings
+    # swaps the list object on exit.
+    return cast("list[Any]", warnings.filters)
 
 
 @contextmanager
@@ -36,7 +44,7 @@ def library_warnings_shown() -> Iterator[None]:
             # Inserted directly: filterwarnings() would move an equal entry the user
             # configured to the front, and removing "ours" would then drop theirs.
             _ENTRY = ("default", None, Warning, None, 0)
-            warnings.filters.insert(0, _ENTRY)  # type: ignore[arg-type]
+            _filters().insert(0, _ENTRY)
             warnings._filters_mutated()  # type: ignore[attr-defined]
         _DEPTH += 1
     try:
@@ -48,9 +56,10 @@ def library_warnings_shown() -> Iterator[None]:
                 # Remove only our entry (by identity: an equal one may be the user's);
                 # filters added meanwhile by others stay. If a catch_warnings block that
                 # began earlier has restored the list already, ours is gone with it.
-                for i, entry in enumerate(warnings.filters):
+                filters = _filters()
+                for i, entry in enumerate(filters):
                     if entry is _ENTRY:
-                        del warnings.filters[i]
+                        del filters[i]
                         warnings._filters_mutated()  # type: ignore[attr-defined]
                         break
                 _ENTRY = None

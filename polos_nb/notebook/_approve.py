@@ -155,8 +155,9 @@ def approve(
         out: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def done(f: concurrent.futures.Future[Any]) -> None:
-            if f.exception() is not None:
-                out.set_exception(f.exception())  # type: ignore[arg-type]
+            exc = f.exception()
+            if exc is not None:
+                out.set_exception(exc)
             else:
                 out.set_result(payload)
 
@@ -211,6 +212,11 @@ def _payload(
     is_approval = bool(spec.get("approval")) if spec is not None else data is None
     if not is_approval:
         if reject or always:
+            if spec is None:  # an early answer (nothing pending to check it against)
+                raise UserError(
+                    "reject/always answer an approval, but data= makes this answer input; "
+                    "pass either data={...} or reject/always, not both."
+                )
             raise UserError(
                 f"Suspension {spec.get('key')!r} asks for input ({spec.get('title')!r}), not for an approval; "
                 "answer it with data={...} instead of reject/always."

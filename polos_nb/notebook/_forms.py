@@ -234,7 +234,7 @@ def _object_model(root: dict[str, Any], node: dict[str, Any], name: str) -> type
             Field(default, alias=key) if _ident(key) != key else Field(default),
         )
     config = ConfigDict(extra="allow", populate_by_name=True)
-    return create_model(name, __config__=config, **fields)  # type: ignore[call-overload, no-any-return]
+    return create_model(name, __config__=config, **fields)
 
 
 def _ident(key: str) -> str:
@@ -268,14 +268,14 @@ def _annotation(root: dict[str, Any], prop: Any, name: str) -> Any:
             return Optional[ann] if len(non_null) < len(options) else ann  # noqa: UP045
     if "enum" in prop:
         values = tuple(prop["enum"])
-        return Literal[values] if values else Any  # type: ignore[valid-type]
+        return Literal[values] if values else Any
     if "const" in prop:
-        return Literal[(prop["const"],)]  # type: ignore[valid-type]
+        return Literal[(prop["const"],)]
     kind = prop.get("type")
     if isinstance(kind, list):
         kinds = [k for k in kind if k != "null"]
-        inner = _annotation(root, {**prop, "type": kinds[0]}, name) if kinds else type(None)
-        return Optional[inner] if "null" in kind else inner  # noqa: UP045
+        single = _annotation(root, {**prop, "type": kinds[0]}, name) if kinds else type(None)
+        return Optional[single] if "null" in kind else single  # noqa: UP045
     if kind == "string":
         pattern = prop.get("pattern")
         if prop.get("format") == "email":
@@ -304,8 +304,9 @@ def _annotation(root: dict[str, Any], prop: Any, name: str) -> Any:
     if kind == "array":
         item = _annotation(root, prop.get("items") or {}, f"{name}_item")
         return Annotated[
-            list[item], Field(min_length=prop.get("minItems"), max_length=prop.get("maxItems"))
-        ]  # type: ignore[valid-type]
+            list[item],  # type: ignore[valid-type]  # the item type is built at run time
+            Field(min_length=prop.get("minItems"), max_length=prop.get("maxItems")),
+        ]
     if kind == "object" or "properties" in prop:
         if prop.get("properties"):
             return _object_model(root, prop, name)

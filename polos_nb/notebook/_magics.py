@@ -659,11 +659,11 @@ def complete(ip: Any, context: Any) -> dict[str, Any]:
     if sub == "run" and at_word == 2:
         from polos_nb.engine import Workflow, get_all_workflows
 
-        names = {
+        flows = {
             k for k, v in ip.user_ns.items() if isinstance(v, Workflow) and not k.startswith("_")
         }
-        names |= set(get_all_workflows())
-        candidates = [(n, "agent") for n in sorted(names)]
+        flows |= set(get_all_workflows())
+        candidates = [(n, "agent") for n in sorted(flows)]
     elif sub in (
         "show",
         "inspect",

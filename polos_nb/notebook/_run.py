@@ -156,19 +156,19 @@ class RunState:
             elif kind == "step_finish":
                 self._step_finish(data, event.created_at, meta)
             elif kind == "text_delta":
-                step = str(data.get("step"))
+                text_key = str(data.get("step"))
                 text = str(data.get("content") or "")
                 if data.get("replay"):
-                    if len(text) > len(self.texts.get(step, "")):
-                        self.texts[step] = text
+                    if len(text) > len(self.texts.get(text_key, "")):
+                        self.texts[text_key] = text
                 else:
-                    self.texts[step] = self.texts.get(step, "") + text
+                    self.texts[text_key] = self.texts.get(text_key, "") + text
             elif kind == "stream_start":
-                step = str(data.get("step"))
+                text_key = str(data.get("step"))
                 if (data.get("attempt") or 0) > 1:
-                    self.texts[step] = ""  # a retried call streams again from its start
+                    self.texts[text_key] = ""  # a retried call streams again from its start
                 else:
-                    self.texts.setdefault(step, "")
+                    self.texts.setdefault(text_key, "")
             elif kind == "tool_call_start":
                 call_id = str(data.get("call_id"))
                 self.tools[call_id] = {

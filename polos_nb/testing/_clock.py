@@ -36,7 +36,7 @@ class FakeClock:
             start = start.replace(tzinfo=dt.UTC)
         self._now = start
         self._timers: list[
-            tuple[dt.datetime, int, _Timer, asyncio.AbstractEventLoop, Callable[[], None]]
+            tuple[dt.datetime, int, _Timer, asyncio.AbstractEventLoop, Callable[[], object]]
         ] = []
         self._counter = itertools.count()
         self._lock = threading.Lock()
@@ -46,7 +46,7 @@ class FakeClock:
             return self._now
 
     def call_at(
-        self, when: dt.datetime, callback: Callable[[], None], loop: asyncio.AbstractEventLoop
+        self, when: dt.datetime, callback: Callable[[], object], loop: asyncio.AbstractEventLoop
     ) -> _Timer:
         timer = _Timer()
         with self._lock:

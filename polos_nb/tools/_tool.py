@@ -146,9 +146,7 @@ class Tool:
         for p in rest:
             hint = hints.get(p.name, Any)
             fields[p.name] = (hint, ... if p.default is inspect.Parameter.empty else p.default)
-        model = create_model(  # type: ignore[call-overload]
-            f"{self.id}_input", __config__=ConfigDict(extra="forbid"), **fields
-        )
+        model = create_model(f"{self.id}_input", __config__=ConfigDict(extra="forbid"), **fields)
         return takes_ctx, "kwargs", model
 
     # ------------------------------------------------------------------ the model's view

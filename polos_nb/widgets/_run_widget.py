@@ -53,11 +53,11 @@ class RunWidget(anywidget.AnyWidget):
     workflow_id = traitlets.Unicode("").tag(sync=True)
     workflow_type = traitlets.Unicode("workflow").tag(sync=True)
     status = traitlets.Unicode("queued").tag(sync=True)
-    steps = traitlets.List().tag(sync=True)
-    tools = traitlets.List().tag(sync=True)
+    steps: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    tools: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     text = traitlets.Unicode("").tag(sync=True)
     usage = traitlets.Dict().tag(sync=True)
-    approvals = traitlets.List().tag(sync=True)
+    approvals: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     output = traitlets.Unicode(None, allow_none=True).tag(sync=True)
     error = traitlets.Unicode(None, allow_none=True).tag(sync=True)
     note = traitlets.Unicode(None, allow_none=True).tag(sync=True)
@@ -111,10 +111,11 @@ class RunWidget(anywidget.AnyWidget):
             return
         kind = content.get("kind")
         if kind == "submit":
+            data = content.get("data")
             self.submit(
                 str(content.get("key") or ""),
                 str(content.get("decision") or "submit"),
-                content.get("data") if isinstance(content.get("data"), dict) else {},
+                data if isinstance(data, dict) else {},
             )
         elif kind == "cancel":
             run = self._run

@@ -9,6 +9,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from polos_nb import Agent, Workflow
+from polos_nb.errors import UserError
 from polos_nb.notebook import Run
 from tests.notebook.conftest import uid, wait_until
 
@@ -227,6 +228,9 @@ def test_approve_without_pending_and_unknown_key(shell: Any) -> None:
     run.result(timeout=30)
     with pytest.raises(UsageError, match="no pending approval"):
         shell.run_line_magic("polos", f"approve {run.id}")
+    # An early answer (nothing pending to check it) cannot be both data and a rejection.
+    with pytest.raises(UserError, match="not both"):
+        run.approve("later", {"limit": 1}, reject=True)
 
 
 def test_blocking_result_in_a_kernel_cell_raises_instead_of_hanging(

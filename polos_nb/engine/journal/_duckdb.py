@@ -69,7 +69,7 @@ class Update:
 Op = Insert | Sql | Update
 
 
-class _JobFuture(concurrent.futures.Future):  # type: ignore[type-arg]
+class _JobFuture(concurrent.futures.Future[Any]):
     """A job's future. Its waiter may give up (a cancelled task cancels it); the job still
     runs and settling it then must not kill the writer thread."""
 
