@@ -18,7 +18,12 @@ tag            value
 ``uuid``
 ``enum``       ``cls`` + the member's value
 ``dataclass``  ``cls`` + fields
+``view``       a :class:`ModelView`: the typed value it views, in ``v``
 =============  =====================================================
+
+A class can ask to be journaled like a model (``cls`` + ``v``, read back with
+``cls.model_validate(v)``) by setting ``__serde_model__ = True``; the engine's
+``EventPayload`` (a dict) does.
 
 Classes are found again by module and qualified name. Classes defined in a notebook cell
 (module ``__main__``) or inside a function are remembered when first written, so a run
@@ -44,7 +49,18 @@ from pydantic import BaseModel
 
 from polos_nb.errors import SerializationError
 
-__all__ = ["UnresolvedValue", "decode", "dumps", "encode", "loads", "qualified_name"]
+__all__ = [
+    "ModelView",
+    "UnresolvedValue",
+    "decode",
+    "dumps",
+    "encode",
+    "jsonable",
+    "loads",
+    "qualified_name",
+    "typed",
+    "view",
+]
 
 _TAG = "$t"
 _CLASSES: dict[str, type] = {}
@@ -56,6 +72,114 @@ class UnresolvedValue(dict[str, Any]):
     @property
     def class_name(self) -> str:
         return str(self.get("cls", "?"))
+
+
+class ModelView(dict[str, Any]):
+    """A value's JSON data, as upstream Polos hands it out, that still answers its attributes.
+
+    ``v["field"]``, ``v.get("field")`` and ``json.dumps(v)`` see plain JSON data (a
+    Pydantic model's ``model_dump``, datetimes as ISO text); ``v.field`` reads the typed
+    object the data came from, so ``result.charge_id`` and ``result["charge_id"]`` both
+    work. :func:`typed` returns that object. Built by :func:`view`.
+    """
+
+    __slots__ = ("_typed",)
+
+    def __init__(self, data: dict[str, Any], typed_value: Any = None) -> None:
+        super().__init__(data)
+        object.__setattr__(self, "_typed", typed_value)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = object.__getattribute__(self, "_typed")
+        if value is not None:
+            return getattr(value, name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __dir__(self) -> list[str]:
+        value = object.__getattribute__(self, "_typed")
+        return sorted(set(super().__dir__()) | set(dir(value) if value is not None else self))
+
+    def __reduce__(self) -> Any:
+        return (ModelView, (dict(self), object.__getattribute__(self, "_typed")))
+
+    def __copy__(self) -> ModelView:
+        return ModelView(dict(self), object.__getattribute__(self, "_typed"))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ModelView:
+        import copy
+
+        return ModelView(
+            copy.deepcopy(dict(self), memo),
+            copy.deepcopy(object.__getattribute__(self, "_typed"), memo),
+        )
+
+
+def typed(value: Any) -> Any:
+    """The typed object behind a :class:`ModelView` (anything else is returned as is)."""
+    if isinstance(value, ModelView):
+        inner = object.__getattribute__(value, "_typed")
+        return inner if inner is not None else value
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data for ``value``: models dumped, datetimes as ISO text, tuples as lists.
+
+    Dict keys become strings; a value JSON cannot hold becomes its ``str``.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        if isinstance(value, UnresolvedValue):
+            return jsonable(value.get("v"))
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, BaseModel):
+        return jsonable(value.model_dump())
+    if isinstance(value, enum.Enum):
+        return jsonable(value.value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return str(value)
+
+
+def view(value: Any) -> Any:
+    """JSON data for ``value`` where a model (or dataclass) becomes a :class:`ModelView`.
+
+    Containers are walked, so ``view({"result": model})["result"]`` is a view too. The
+    result is always ``json.dumps``-able.
+    """
+    if isinstance(value, ModelView):
+        return value
+    if isinstance(value, UnresolvedValue):
+        inner = value.get("v")
+        return ModelView(jsonable(inner)) if isinstance(inner, dict) else jsonable(inner)
+    if isinstance(value, BaseModel) or (
+        dataclasses.is_dataclass(value) and not isinstance(value, type)
+    ):
+        data = jsonable(value)
+        return ModelView(data, value) if isinstance(data, dict) else data
+    if isinstance(value, dict):
+        if getattr(type(value), "__serde_model__", False):
+            return value
+        return {str(k): view(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [view(v) for v in value]
+    return jsonable(value)
 
 
 def qualified_name(cls: type) -> str:
@@ -106,6 +230,11 @@ def encode(value: Any) -> Any:
         return {_TAG: "dict", "v": [[encode(k), encode(v)] for k, v in value.items()]}
     if isinstance(value, BaseModel):
         return {_TAG: "model", "cls": _remember(type(value)), "v": value.model_dump(mode="json")}
+    if isinstance(value, ModelView):
+        inner = object.__getattribute__(value, "_typed")
+        return {_TAG: "view", "v": encode(inner if inner is not None else dict(value))}
+    if getattr(type(value), "__serde_model__", False):
+        return {_TAG: "model", "cls": _remember(type(value)), "v": encode(dict(value))}
     if isinstance(value, enum.Enum):
         return {_TAG: "enum", "cls": _remember(type(value)), "v": encode(value.value)}
     if isinstance(value, dt.datetime):
@@ -184,6 +313,8 @@ def decode(data: Any, *, strict: bool = True) -> Any:
         return decimal.Decimal(v)
     if tag == "uuid":
         return uuid.UUID(v)
+    if tag == "view":
+        return view(decode(v, strict=strict))
     if tag in ("model", "enum", "dataclass"):
         cls = _resolve(data.get("cls", ""))
         if cls is None:

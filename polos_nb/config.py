@@ -1,4 +1,4 @@
-"""Where the journal lives.
+"""Where the journal lives, and the base of every configuration model.
 
 Resolution order for the journal path:
 
@@ -14,10 +14,16 @@ Resolution order for the journal path:
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
+from typing import Any, ClassVar
 
-__all__ = ["MEMORY", "resolve_journal_path"]
+from pydantic import BaseModel, ConfigDict
+
+from polos_nb.errors import UserError
+
+__all__ = ["MEMORY", "StrictConfig", "resolve_journal_path"]
 
 MEMORY = ":memory:"
 
@@ -37,3 +43,45 @@ def resolve_journal_path(journal: str | os.PathLike[str] | None = None) -> str:
     if text == MEMORY:
         return MEMORY
     return str(Path(text).expanduser().resolve())
+
+
+class StrictConfig(BaseModel):
+    """Base of polos_nb's configuration models (``MaxStepsConfig``, ``CompactionConfig`` …).
+
+    An unknown field raises at construction (``UserError`` naming it and the known ones)
+    instead of being ignored, so a misspelt option never silently becomes a default.
+    ``_aliases`` maps other accepted names (e.g. upstream's) to a field.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    _aliases: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, /, **data: Any) -> None:
+        data = self._apply_aliases(data)
+        known = set(type(self).model_fields)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, sorted(known | set(self._aliases)), 1)
+                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            accepted = sorted(known | set(self._aliases))
+            raise UserError(
+                f"{type(self).__name__} has no field {', '.join(hints)}; "
+                f"its fields are: {', '.join(accepted)}."
+            )
+        super().__init__(**data)
+
+    @classmethod
+    def _apply_aliases(cls, data: dict[str, Any]) -> dict[str, Any]:
+        if not cls._aliases or not any(k in data for k in cls._aliases):
+            return data
+        out = dict(data)
+        for alias, field in cls._aliases.items():
+            if alias in out:
+                if field in out:
+                    raise UserError(
+                        f"{cls.__name__}: give {field!r} or {alias!r} (the same setting), not both."
+                    )
+                out[field] = out.pop(alias)
+        return out

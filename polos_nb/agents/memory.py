@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel
+from polos_nb.config import StrictConfig
 
 __all__ = [
     "CompactionConfig",
@@ -37,7 +37,7 @@ COMPACTION_PROMPT = (
 )
 
 
-class CompactionConfig(BaseModel):
+class CompactionConfig(StrictConfig):
     """When and how to compact a long conversation history.
 
     Attributes:

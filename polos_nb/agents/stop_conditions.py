@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import Field, model_validator
 
+from polos_nb.config import StrictConfig
 from polos_nb.errors import UserError
 
 from ._results import StopConditionContext
@@ -98,25 +99,41 @@ def stop_condition(func: Callable[..., Any]) -> Any:
     return configure
 
 
-class MaxStepsConfig(BaseModel):
-    """``limit``: the number of agent steps (LLM turns) after which the run stops."""
+class MaxStepsConfig(StrictConfig):
+    """``limit``: the number of agent steps (LLM turns) after which the run stops.
 
-    limit: int = 10
+    Upstream Polos calls it ``count``: ``MaxStepsConfig(count=10)`` is the same as
+    ``MaxStepsConfig(limit=10)`` (``.count`` reads it too).
+    """
+
+    _aliases: ClassVar[dict[str, str]] = {"count": "limit"}
+
+    limit: int = Field(default=10, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upstream_count(cls, data: object) -> object:
+        return cls._apply_aliases(data) if isinstance(data, dict) else data
+
+    @property
+    def count(self) -> int:
+        """Upstream's name for :attr:`limit`."""
+        return self.limit
 
 
-class MaxTokensConfig(BaseModel):
+class MaxTokensConfig(StrictConfig):
     """``limit``: total tokens (input + output) after which the run stops."""
 
     limit: int
 
 
-class ExecutedToolConfig(BaseModel):
+class ExecutedToolConfig(StrictConfig):
     """``tool_names``: stop once every one of these tools has been called."""
 
     tool_names: list[str]
 
 
-class HasTextConfig(BaseModel):
+class HasTextConfig(StrictConfig):
     """``texts``: stop once every one of these strings appears in the model's text."""
 
     texts: list[str]

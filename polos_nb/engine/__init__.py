@@ -9,6 +9,7 @@ from ._client import PolosClient, Worker
 from ._context import Step, WorkflowContext, WorkflowState
 from ._journal_tools import ReplayReport, StepComparison
 from ._policy import Queue, RetryPolicy, queue
+from ._polos import Polos
 from ._schedules import ScheduleInfo, SchedulePayload
 from ._signals import Park
 from ._triggers import BatchEventPayload
@@ -34,6 +35,7 @@ __all__ = [
     "ExecutionHandle",
     "ExecutionInfo",
     "Park",
+    "Polos",
     "PolosClient",
     "Queue",
     "QueueStatus",

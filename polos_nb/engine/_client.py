@@ -43,8 +43,11 @@ class PolosClient:
             notebook (``.polos/<notebook>.duckdb``), else ``./.polos/journal.duckdb``.
             ``":memory:"`` keeps nothing after the process ends.
         clock: the engine's clock (tests pass ``polos_nb.testing.FakeClock``).
-        project_id, api_key, deployment_id: accepted for compatibility with upstream
-            Polos and ignored: polos_nb runs embedded, with no server.
+        project_id, api_url, api_key, deployment_id: upstream Polos's connection settings
+            (defaults from ``POLOS_PROJECT_ID``, ``POLOS_API_URL``, ``POLOS_API_KEY``,
+            ``POLOS_DEPLOYMENT_ID``). They are accepted and recorded, so upstream code runs
+            unchanged, but nothing connects to them: polos_nb runs the engine embedded in
+            this process, with no server. The API key is never shown (``repr`` omits it).
 
     Opening the journal resumes executions a dead process left running, as soon as their
     workflow is defined (D13). Raises ``JournalLockedError`` if another process owns it.
@@ -60,12 +63,13 @@ class PolosClient:
         api_key: str | None = None,
         deployment_id: str | None = None,
     ) -> None:
-        if api_url:
-            raise UserError(
-                "polos_nb runs the engine embedded in this process and has no server mode; "
-                "drop api_url (the journal path is PolosClient(journal=...))."
-            )
-        self.project_id = project_id
+        if isinstance(journal, str) and "://" in journal:
+            # Upstream's first positional parameter is api_url: PolosClient("http://...").
+            api_url, journal = api_url or journal, None
+        self.project_id = project_id or os.environ.get("POLOS_PROJECT_ID") or None
+        self.api_url = api_url or os.environ.get("POLOS_API_URL") or None
+        self._api_key = api_key or os.environ.get("POLOS_API_KEY") or None
+        self.deployment_id = deployment_id or os.environ.get("POLOS_DEPLOYMENT_ID") or "default"
         self.journal_path = resolve_journal_path(journal)
         with _RUNTIMES_LOCK:
             runtime = _RUNTIMES.get(self.journal_path)
@@ -82,6 +86,11 @@ class PolosClient:
         if getattr(runtime, "default_client", None) is None:
             runtime.default_client = self  # type: ignore[attr-defined]
         self._closed = False
+
+    @property
+    def api_key(self) -> str | None:
+        """The API key given (recorded for upstream compatibility, never sent anywhere)."""
+        return self._api_key
 
     def __repr__(self) -> str:
         return f"PolosClient(journal={self.journal_path!r})"

@@ -453,7 +453,7 @@ class Step:
         timeout_s = _as_seconds(timeout)
         position, record = self._begin(key, "event_wait")
         if record is not None:
-            return self._replay(record)
+            return _as_event(self._replay(record))
         await self._rt.wait(self._ex, key, position, "event", topic=topic, timeout=timeout_s)
         raise Park()
 
@@ -464,15 +464,17 @@ class Step:
 
         ``data`` (a dict or Pydantic model) is published with the ``suspend_<key>`` event
         so an approver can see what is asked; a ``_form`` entry describes the form to
-        show. Returns an :class:`EventPayload` whose ``data`` is the resume payload
-        (``resp.data["approved"]`` or ``resp["data"]``). A resume sent before the
+        show (the event also carries ``_approval_url``). Returns an :class:`EventPayload`:
+        the upstream event dict (``isinstance(resp, dict)``), whose ``data`` is the resume
+        payload (``resp.data["approved"]``, ``resp["data"]`` or ``resp.get("data", {})``).
+        A resume sent before the
         suspension is reached is kept and delivered. With ``timeout`` (seconds), raises
         :class:`WaitTimeoutError` once it passes.
         """
         timeout_s = _as_seconds(timeout)
         position, record = self._begin(key, "suspend")
         if record is not None:
-            return self._replay(record)
+            return _as_event(self._replay(record))
         if isinstance(data, BaseModel):
             data = data.model_dump(mode="json")
         if data is not None and not isinstance(data, dict):
@@ -676,6 +678,13 @@ class Step:
             ]
         )
         return None
+
+
+def _as_event(value: Any) -> Any:
+    """A journaled event payload as an :class:`EventPayload` (older journals hold plain dicts)."""
+    if isinstance(value, dict) and not isinstance(value, EventPayload) and "topic" in value:
+        return EventPayload.model_validate(value)
+    return value
 
 
 class _AttemptTimeout(TimeoutError):

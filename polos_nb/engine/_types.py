@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    PrivateAttr,
+    field_validator,
+)
+from pydantic_core import core_schema
+
+from polos_nb import _serde
 
 if TYPE_CHECKING:
     from ._client import PolosClient
@@ -28,19 +39,33 @@ TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 
 class _DictAccess:
-    """Lets a model be read like the dicts upstream Polos returns (``x["data"]``, ``x.get("data")``)."""
+    """Lets a model be read like the dicts upstream Polos returns.
+
+    ``x["result"]`` and ``x.get("result")`` give JSON data, as upstream's plain dicts do
+    (a Pydantic result becomes a :class:`polos_nb._serde.ModelView`: its JSON, which
+    still answers ``.field``); ``x.result`` stays the typed value.
+    """
 
     def __getitem__(self, key: str) -> Any:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
+        if key not in type(self).model_fields:  # type: ignore[attr-defined]
+            raise KeyError(key)
+        return _serde.view(getattr(self, key))
 
     def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return key in type(self).model_fields  # type: ignore[attr-defined]
 
     def keys(self) -> list[str]:
         return list(type(self).model_fields)  # type: ignore[attr-defined]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole object as upstream's JSON dict."""
+        return {key: self[key] for key in self.keys()}
 
 
 class EventData(BaseModel):
@@ -50,19 +75,117 @@ class EventData(BaseModel):
     data: Any = Field(default_factory=dict)
 
 
-class EventPayload(_DictAccess, BaseModel):
+_EVENT_KEYS = ("id", "sequence_id", "topic", "event_type", "data", "created_at")
+
+
+class EventPayload(dict[str, Any]):
     """An event as delivered to a workflow: by ``wait_for_event``, a resume, or a trigger.
 
-    ``data`` holds what was published (or the resume payload); read it as
-    ``payload.data`` or, as in upstream Polos, ``payload["data"]``.
+    It is the dict upstream Polos hands out, ``{"id", "sequence_id", "topic",
+    "event_type", "data", "created_at"}``, JSON data all through (``json.dumps`` works,
+    ``isinstance(x, dict)`` holds), with attribute access on top: ``payload.data``,
+    ``payload.topic``, ``payload.created_at`` (a ``datetime``). ``data`` holds what was
+    published, or the resume payload: ``resp.data["approved"]``, ``resp["data"]`` and
+    ``resp.get("data", {})`` all work.
     """
 
-    id: str
-    sequence_id: int
-    topic: str
-    event_type: str | None = None
-    data: Any = None
-    created_at: dt.datetime
+    __serde_model__ = True  # journaled with its class, so a replay gets an EventPayload back
+
+    def __init__(
+        self,
+        id: Any = "",
+        sequence_id: int | None = 0,
+        topic: str = "",
+        event_type: str | None = None,
+        data: Any = None,
+        created_at: Any = None,
+        **extra: Any,
+    ) -> None:
+        created: str | None
+        if isinstance(created_at, dt.datetime):
+            created = created_at.isoformat()
+        elif isinstance(created_at, str) or created_at is None:
+            created = created_at
+        else:
+            raise TypeError(f"created_at must be a datetime or ISO text, got {created_at!r}")
+        super().__init__(
+            id=str(id),
+            sequence_id=int(sequence_id or 0),
+            topic=str(topic),
+            event_type=event_type,
+            data=_serde.view(data),
+            created_at=created,
+            **extra,
+        )
+
+    # ------------------------------------------------------------------ typed access
+    @property
+    def id(self) -> str:
+        return str(self["id"])
+
+    @property
+    def sequence_id(self) -> int:
+        return int(self.get("sequence_id") or 0)
+
+    @property
+    def topic(self) -> str:
+        return str(self["topic"])
+
+    @property
+    def event_type(self) -> str | None:
+        return self.get("event_type")
+
+    @property
+    def data(self) -> Any:
+        return self.get("data")
+
+    @property
+    def created_at(self) -> dt.datetime | None:
+        value = self.get("created_at")
+        return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(
+                f"'EventPayload' has no attribute {name!r} (keys: {sorted(self)})"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"EventPayload({dict.__repr__(self)})"
+
+    # ------------------------------------------------------------------ model-like API
+    @classmethod
+    def model_validate(cls, value: Any) -> EventPayload:
+        """An ``EventPayload`` from a dict (or an ``EventPayload``, a ``StreamEvent``)."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, BaseModel):
+            value = {k: getattr(value, k, None) for k in _EVENT_KEYS}
+        if not isinstance(value, dict):
+            raise TypeError(f"An EventPayload is built from a dict, got {type(value).__name__}.")
+        return cls(**value)
+
+    def model_dump(self, *, mode: str = "python", **_: Any) -> dict[str, Any]:
+        out = dict(self)
+        if mode != "json" and isinstance(out.get("created_at"), str):
+            out["created_at"] = self.created_at
+        return out
+
+    def model_dump_json(self, **_: Any) -> str:
+        return json.dumps(self)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls.model_validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(dict),
+        )
 
 
 class StreamEvent(_DictAccess, BaseModel):
@@ -80,6 +203,13 @@ class StreamEvent(_DictAccess, BaseModel):
     created_at: dt.datetime
 
     _journal_seq: int | None = PrivateAttr(default=None)
+
+    @field_validator("data", mode="after")
+    @classmethod
+    def _json_data(cls, value: Any) -> Any:
+        # Upstream hands out JSON event data (user code json.dumps it); a model in it
+        # becomes a ModelView, which still answers its attributes.
+        return _serde.view(value)
 
 
 class BatchWorkflowInput(BaseModel):

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from polos_nb import _serde
 from polos_nb.errors import ApprovalPendingError
 
 from . import _session
@@ -314,6 +315,7 @@ class RunState:
             )
 
     def _set_output(self, value: Any) -> None:
+        value = _serde.typed(value)  # event data is JSON; its view still holds the AgentResult
         self.output_value = value
         if (
             isinstance(value, BaseModel)

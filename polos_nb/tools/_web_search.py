@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from polos_nb.config import StrictConfig
+
 from ._tool import Tool
 
 __all__ = [
@@ -57,7 +59,7 @@ class WebSearchInput(BaseModel):
 SearchFn = Callable[[str, WebSearchOptions], "WebSearchResult | Awaitable[WebSearchResult]"]
 
 
-class WebSearchToolConfig(BaseModel):
+class WebSearchToolConfig(StrictConfig):
     """How ``web_search`` searches.
 
     ``base_url`` + ``/search`` receives a Tavily-style JSON POST; the key is taken from
@@ -65,7 +67,7 @@ class WebSearchToolConfig(BaseModel):
     async ``(query, WebSearchOptions) -> WebSearchResult``) to use another engine.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     search: Any = None
     max_results: int = 5

@@ -301,8 +301,19 @@ async def test_clients_share_one_engine_per_journal(journal_path):
         assert first.runtime is second.runtime
         with pytest.raises(UserError, match="already open in this process with another clock"):
             PolosClient(journal=journal_path, clock=FakeClock())
-        with pytest.raises(UserError, match="no server mode"):
-            PolosClient(journal=journal_path, api_url="http://localhost:8080")
+        upstream_style = PolosClient(
+            journal=journal_path,
+            project_id="p1",
+            api_url="http://localhost:8080",
+            api_key="sk-secret-7",
+        )
+        assert upstream_style.runtime is first.runtime  # recorded, not used for HTTP
+        assert (upstream_style.project_id, upstream_style.api_url) == (
+            "p1",
+            "http://localhost:8080",
+        )
+        assert "sk-secret-7" not in repr(upstream_style)
+        upstream_style.close()
         first.close()
         wf_id = uid("shared")
 
