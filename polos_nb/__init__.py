@@ -101,7 +101,7 @@ from polos_nb.errors import (
     WorkflowNotFoundError,
     WorkflowTimeoutError,
 )
-from polos_nb.llm import Usage
+from polos_nb.llm import ToolCall, ToolCallFunction, Usage
 from polos_nb.notebook import PendingApproval, approval_form, approve, pending_approvals
 from polos_nb.tools import (
     ApprovalRequired,
@@ -197,6 +197,8 @@ __all__ = [
     "StreamEvent",
     "StreamResult",
     "Tool",
+    "ToolCall",
+    "ToolCallFunction",
     "ToolResult",
     "ToolRetry",
     "Usage",

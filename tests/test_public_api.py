@@ -118,6 +118,8 @@ EXPECTED_TOP_LEVEL |= {
 # Upstream Polos names that upstream code imports from the top level:
 EXPECTED_TOP_LEVEL |= {
     "Polos",
+    "ToolCall",
+    "ToolCallFunction",
 }
 
 

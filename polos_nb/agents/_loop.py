@@ -8,7 +8,8 @@ Step keys (readable in the journal):
 ``guardrail:<n>:<i>[#retry<k>]`` output guardrail i on that reply
 ``tool:<n>:<call id>:<name>``    one tool call (the calls of a turn run in parallel)
 ``ask_user:<n>:<call id>``       a suspension for the ``ask_user`` tool
-``approve:<n>:<call id>``        a suspension asking a human to approve a tool call
+``approve_<tool>_<n>_<call id>`` a suspension asking a human to approve a tool call
+                                 (see ``_approvals``; older journals: ``approve:<n>:<call id>``)
 ``hook:<point>:<where>:<i>``     a lifecycle hook
 ===============================  ==============================================
 """
@@ -35,6 +36,7 @@ from polos_nb.tools import ApprovalRequired, Tool, ToolArgumentsError, ToolRetry
 from polos_nb.tools._approval import APPROVAL
 
 from . import memory
+from ._approvals import approval_key, approval_request, legacy_approval_key, rejection_message
 from ._results import AgentResult, AgentStep, StopConditionContext, ToolResult
 from .guardrails import Guardrail, GuardrailContext, GuardrailResult
 from .hooks import HookAction, HookContext, HookResult
@@ -124,6 +126,8 @@ class _Run:
         self.streaming = payload.streaming or agent.stream_to_workflow
         self._attempts: dict[str, int] = {}
         self._always_approved: set[str] = set()  # tools approved "always" earlier in this run
+        self._turn_replayed = False
+        self._fresh_tools = False
 
     # ------------------------------------------------------------------ helpers
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
@@ -132,6 +136,7 @@ class _Run:
     def _hook_ctx(self, point: str, **fields: Any) -> HookContext:
         return HookContext(
             hook_point=point,
+            workflow_id=self.agent.id,
             agent_id=self.agent.id,
             agent_run_id=self.ctx.execution_id,
             session_id=self.ctx.session_id,
@@ -248,7 +253,6 @@ class _Run:
     async def _llm_call(self, key: str, extra: list[dict[str, Any]]) -> LLMResponse:
         agent = self.agent
         live = self.streaming and not agent.guardrails
-        replayed = self.ctx.step.recorded(key)
         messages = self._messages(extra)
         tools = [t.definition() for t in agent.tools] or None
         fmt = response_format(agent.output_schema) if agent.output_schema is not None else None
@@ -278,15 +282,32 @@ class _Run:
         policy = RetryPolicy(
             max_retries=agent.llm_retries, base_delay=0.5, max_delay=8.0, non_retryable=(UserError,)
         )
-        response: LLMResponse = await self.ctx.step.run(key, call, retry=policy)
-        if replayed and live:
-            # D22: a replayed run shows the same text; consumers drop what they already showed.
-            self.emit("stream_start", {"step": key, "attempt": 0, "replay": True})
-            if response.content:
-                self.emit(
-                    "text_delta",
-                    {"step": key, "content": response.content, "chunk_index": 0, "replay": True},
+        n = self.n
+
+        def tool_call_events(reply: LLMResponse) -> list[tuple[str, dict[str, Any]]]:
+            # Upstream publishes a streamed reply's tool calls as durable `tool_call` events;
+            # they are journaled with the reply, so a replay does not repeat them.
+            if not live:
+                return []
+            return [
+                (
+                    "tool_call",
+                    {
+                        "step": n,
+                        "chunk_index": i,
+                        "content": None,
+                        "tool_call": c.to_event(),
+                        "usage": None,
+                    },
                 )
+                for i, c in enumerate(_unique_call_ids(reply, n).tool_calls)
+            ]
+
+        # A replayed call publishes nothing live: its text was shown when it ran, and
+        # StreamResult rebuilds it from the journal for readers who missed it (D22).
+        response: LLMResponse = await self.ctx.step.run_with_events(
+            key, tool_call_events, call, retry=policy
+        )
         self.llm_calls += 1
         return response
 
@@ -311,9 +332,9 @@ class _Run:
             )
             gkey = f"guardrail:{self.n}:{i}" + (f"#retry{attempt}" if attempt else "")
             result = await self._guardrail_step(gkey, g, gctx)
-            if result.action == HookAction.FAIL:
-                raise GuardrailFailedError(g.name, result.error_message or "failed")
-            if result.action == HookAction.RETRY:
+            if result.action in (HookAction.FAIL, HookAction.RETRY):
+                # Upstream's documented loop: regenerate with the failure as feedback, up to
+                # guardrail_max_retries times, then fail the run (_generate counts).
                 return response, (g.name, result.error_message or "rejected")
             if result.modified_content is not None:
                 content = result.modified_content
@@ -426,7 +447,7 @@ class _Run:
                     ]
                     attempt += 1
                     continue
-            if agent.guardrails and self.streaming:
+            if agent.guardrails and self.streaming and not self.ctx.step.recorded(f"text:{self.n}"):
                 self.emit("stream_start", {"step": key, "attempt": 1})
                 if response.content:
                     self.emit(
@@ -477,42 +498,38 @@ class _Run:
             }
 
     async def _approve(
-        self, key: str, call: ToolCall, tool: Tool, arguments: Any, extra: dict[str, Any]
+        self, call: ToolCall, tool: Tool, arguments: Any, extra: dict[str, Any]
     ) -> dict[str, Any]:
+        """Ask a human to approve this tool call (every approval goes through here)."""
         if tool.id in self._always_approved:
             # An earlier answer said "always" for this tool. Deterministic on replay: that
             # answer is a journaled step, replayed before this point.
             return {"approved": True, "always": True}
-        form = {
-            "_form": {
-                "title": f"Approve {tool.id}?",
-                "description": f"The agent wants to call **{tool.id}**.",
-                "fields": [
-                    {"key": "approved", "type": "boolean", "label": "Approve", "required": True},
-                    {"key": "feedback", "type": "textarea", "label": "Feedback", "required": False},
-                ],
-                "context": {"tool": tool.id, "arguments": arguments, **extra},
-            },
-            "_source": "tool_approval",
-            "_tool": tool.id,
-        }
-        resp = await self.ctx.step.suspend(key, data=form)
+        legacy = legacy_approval_key(self.n, call.id)
+        key = legacy if self.ctx.step.known(legacy) else approval_key(tool.id, self.n, call.id)
+        resp = await self.ctx.step.suspend(key, data=approval_request(tool.id, arguments, extra))
         data = resp.data if isinstance(resp.data, dict) else {}
         if data.get("approved") is True and data.get("always") is True:
             self._always_approved.add(tool.id)
-        return data
+        return dict(data)
 
     async def _run_tools(self, calls: list[ToolCall]) -> list[ToolResult]:
         n = self.n
         results: dict[str, ToolResult] = {}
         runnable: list[tuple[ToolCall, Tool, Any]] = []
+        fresh: dict[str, bool] = {}  # calls whose outcome is decided now (not replayed)
         for call in calls:
             args_json: Any = call.arguments
             tool = self.tools.get(call.name)
-            self.emit(
-                "tool_call_start",
-                {"step": n, "call_id": call.id, "name": call.name, "arguments": call.arguments},
+            fresh[call.id] = not self._turn_replayed or not (
+                self.ctx.step.known(f"tool:{n}:{call.id}:{call.name}")
+                or self.ctx.step.known(f"ask_user:{n}:{call.id}")
             )
+            if fresh[call.id]:
+                self.emit(
+                    "tool_call_start",
+                    {"step": n, "call_id": call.id, "name": call.name, "arguments": call.arguments},
+                )
             if tool is None:
                 known = ", ".join(sorted(self.tools)) or "none"
                 results[call.id] = self._fail_result(
@@ -557,14 +574,10 @@ class _Run:
                 )
                 continue
             if tool.approval == "always":
-                answer = await self._approve(f"approve:{n}:{call.id}", call, tool, args_json, {})
+                answer = await self._approve(call, tool, args_json, {})
                 if answer.get("approved") is not True:
-                    feedback = answer.get("feedback")
                     results[call.id] = self._fail_result(
-                        call,
-                        f"The user rejected this call of {tool.id}."
-                        + (f" Feedback: {feedback}" if feedback else ""),
-                        args_json,
+                        call, rejection_message(tool.id, answer), args_json
                     )
                     continue
             runnable.append((call, tool, args))
@@ -577,23 +590,14 @@ class _Run:
         for (call, tool, args), out in zip(runnable, outcomes, strict=False):
             if "approval" in out:  # the tool asked for a human first (ApprovalRequired)
                 answer = await self._approve(
-                    f"approve:{n}:{call.id}",
-                    call,
-                    tool,
-                    args.model_dump(mode="json"),
-                    out["approval"],
+                    call, tool, args.model_dump(mode="json"), out["approval"]
                 )
                 if answer.get("approved") is True:
                     out = await self._tool_step(
                         f"tool:{n}:{call.id}:{call.name}#approved", tool, args, answer
                     )
                 else:
-                    feedback = answer.get("feedback")
-                    out = {
-                        "ok": False,
-                        "error": f"The user rejected this call of {tool.id}."
-                        + (f" Feedback: {feedback}" if feedback else ""),
-                    }
+                    out = {"ok": False, "error": rejection_message(tool.id, answer)}
             args_json = args.model_dump(mode="json")
             if out.get("ok"):
                 results[call.id] = ToolResult(
@@ -625,19 +629,32 @@ class _Run:
                             "error": None,
                         }
                     )
-            self.emit(
-                "tool_call_finish",
-                {
-                    "step": n,
-                    "call_id": call.id,
-                    "name": call.name,
-                    "status": result.status,
-                    "result": _jsonable(result.result),
-                    "error": result.error,
-                },
-            )
+            if fresh[call.id]:
+                self.emit(
+                    "tool_call_finish",
+                    {
+                        "step": n,
+                        "call_id": call.id,
+                        "name": call.name,
+                        "status": result.status,
+                        "result": _jsonable(result.result),
+                        "error": result.error,
+                    },
+                )
             ordered.append(result)
+        self._fresh_tools = any(fresh.values())
         return ordered
+
+    def _start_payload(self, user_input: Any) -> dict[str, Any]:
+        """The run's payload as upstream's ``on_start`` hooks see it."""
+        payload: dict[str, Any] = {
+            "input": user_input,
+            "streaming": self.streaming,
+            "provider_kwargs": dict(self.payload.provider_kwargs),
+        }
+        if self.payload.conversation_id is not None:
+            payload["conversation_id"] = self.payload.conversation_id
+        return payload
 
     def _tool_message(self, result: ToolResult) -> dict[str, Any]:
         content = (
@@ -649,10 +666,16 @@ class _Run:
     async def execute(self) -> AgentResult:
         agent, ctx = self.agent, self.ctx
         user_input = self.payload.input
+        start_payload = self._start_payload(user_input)
         if agent.hooks["on_start"]:
-            decision = await self._run_hooks("on_start", "run", current_payload=user_input)
-            if decision.modified_payload is not None:
-                user_input = decision.modified_payload
+            decision = await self._run_hooks("on_start", "run", current_payload=start_payload)
+            changed = decision.modified_payload
+            if isinstance(changed, dict):  # upstream: the payload, merged ({"input": ...})
+                start_payload = {**start_payload, **changed}
+                user_input = start_payload.get("input", user_input)
+            elif changed is not None:  # a new input on its own
+                user_input = changed
+                start_payload = {**start_payload, "input": changed}
         if agent.input_guardrails and isinstance(user_input, str):
             for i, g in enumerate(agent.input_guardrails):
                 gctx = GuardrailContext(
@@ -678,13 +701,19 @@ class _Run:
         while True:
             self.n += 1
             n = self.n
-            self.emit("agent_step_start", {"step": n})
+            # A turn whose model call is in the journal replays: its live events were sent.
+            self._turn_replayed = self.ctx.step.recorded(f"llm:{n}")
+            self._fresh_tools = False
+            if not self._turn_replayed:
+                self.emit("agent_step_start", {"step": n})
             if agent.hooks["on_agent_step_start"]:
-                await self._run_hooks("on_agent_step_start", str(n), current_payload={"step": n})
+                await self._run_hooks(
+                    "on_agent_step_start",
+                    str(n),
+                    current_payload={"step": n, "messages": list(self.transcript)},
+                )
             response, parsed, usage = await self._generate()
             self.usage = self.usage + usage
-            for call in response.tool_calls:
-                self.emit("tool_call", {"step": n, "tool_call": call.model_dump()})
             self.transcript.append(response.to_message())
             step = AgentStep(
                 step=n, content=response.content, tool_calls=response.tool_calls, usage=usage
@@ -694,10 +723,15 @@ class _Run:
                 self.tool_results.extend(step.tool_results)
                 self.transcript.extend(self._tool_message(r) for r in step.tool_results)
             self.steps.append(step)
-            self.emit(
-                "agent_step_end",
-                {"step": n, "usage": usage.model_dump(), "tool_calls": len(response.tool_calls)},
-            )
+            if not self._turn_replayed or self._fresh_tools:
+                self.emit(
+                    "agent_step_end",
+                    {
+                        "step": n,
+                        "usage": usage.model_dump(),
+                        "tool_calls": len(response.tool_calls),
+                    },
+                )
             if agent.hooks["on_agent_step_end"]:
                 await self._run_hooks("on_agent_step_end", str(n), current_output=step)
             if not response.tool_calls:
@@ -720,7 +754,9 @@ class _Run:
                 break
         await self._store_memory(self.transcript[turn_start:])
         if agent.hooks["on_end"]:
-            decision = await self._run_hooks("on_end", "run", current_output=final)
+            decision = await self._run_hooks(
+                "on_end", "run", current_payload=start_payload, current_output=final
+            )
             if decision.modified_output is not None:
                 final = decision.modified_output
         schema = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,13 +30,14 @@ class _TextTracker:
     late subscriber missed.
     """
 
-    def __init__(self, execution_id: str, guarded: bool) -> None:
+    def __init__(self, execution_id: str, guarded: bool, *, every_execution: bool = False) -> None:
         self.execution_id = execution_id
         self.guarded = guarded
-        self.shown: dict[str, str] = {}
-        self.current: dict[str, str] = {}
+        self.every_execution = every_execution
+        self.shown: dict[tuple[str, str], str] = {}
+        self.current: dict[tuple[str, str], str] = {}
 
-    def _advance(self, step: str, text: str) -> str:
+    def _advance(self, step: tuple[str, str], text: str) -> str:
         already = self.shown.get(step, "")
         if len(text) > len(already) and text.startswith(already):
             self.shown[step] = text
@@ -44,25 +46,71 @@ class _TextTracker:
 
     def feed(self, event: StreamEvent) -> str:
         data = event.data if isinstance(event.data, dict) else {}
-        if (data.get("_metadata") or {}).get("execution_id") != self.execution_id:
+        exec_id = str((data.get("_metadata") or {}).get("execution_id"))
+        if exec_id != self.execution_id and not self.every_execution:
             return ""
         kind = event.event_type
         if kind == "stream_start":
-            self.current[str(data.get("step"))] = ""
+            self.current[(exec_id, str(data.get("step")))] = ""
         elif kind == "text_delta":
-            step = str(data.get("step"))
+            step = (exec_id, str(data.get("step")))
             text = self.current.get(step, "") + str(data.get("content") or "")
             self.current[step] = text
             return self._advance(step, text)
         elif kind == "text_final":
-            return self._advance(str(data.get("step")), str(data.get("content") or ""))
+            return self._advance((exec_id, str(data.get("step"))), str(data.get("content") or ""))
         elif kind == "step_finish" and not self.guarded:
             key = str(data.get("step_key", ""))
             if key.startswith("llm:") and data.get("status") == "completed":
                 content = _content_of(data.get("result"))
                 if content:
-                    return self._advance(key, content)
+                    return self._advance((exec_id, key), content)
         return ""
+
+
+_STEP_KEY = re.compile(r"^llm:(\d+)(#.*)?$")
+_GUARD_KEY = re.compile(r"^guardrail:(\d+):")
+# Events that belong to an LLM call still being decided (retries, guardrails): the tool
+# calls it asked for are announced once the agent moves past it.
+_IN_CALL = ("stream_start", "text_delta", "text_final", "step_start", "tool_call")
+
+
+def _belongs_to_call(kind: str, key: str, n: int) -> bool:
+    """Is this event still about the agent's n-th LLM call (its attempts, its guardrails)?"""
+    if kind in _IN_CALL:
+        return True
+    if kind != "step_finish":
+        return False
+    llm = _STEP_KEY.match(key)
+    if llm:
+        return int(llm.group(1)) == n
+    return key.startswith(f"guardrail:{n}:")
+
+
+def _tool_call_event(template: StreamEvent, exec_id: str, wf_id: Any, n: int, call: Any) -> Any:
+    """A ``tool_call`` event rebuilt from the journal, shaped as the live one."""
+    call = call if isinstance(call, dict) else {}
+    data = {
+        "step": n,
+        "chunk_index": 0,
+        "content": None,
+        "tool_call": {
+            "id": call.get("id"),
+            "call_id": call.get("id"),
+            "type": "function",
+            "function": {"name": call.get("name"), "arguments": call.get("arguments", "{}")},
+        },
+        "usage": None,
+        "replay": True,
+        "_metadata": {"execution_id": exec_id, "workflow_id": wf_id},
+    }
+    return template.model_copy(
+        update={
+            "id": f"{template.id}:tool_call:{call.get('id')}",
+            "event_type": "tool_call",
+            "data": data,
+        }
+    )
 
 
 class StreamResult:
@@ -76,7 +124,8 @@ class StreamResult:
     ```
 
     ``text_chunks`` and ``events`` can each be iterated (more than once; each iteration
-    starts from the run's beginning and ends when the run ends).
+    starts from the run's first event, also after the run ended, and ends when the run
+    ends).
     """
 
     def __init__(
@@ -98,44 +147,99 @@ class StreamResult:
     @property
     def events(self) -> AsyncIterator[StreamEvent]:
         """Every event of the run's tree until it ends: ``stream_start``, ``text_delta``,
-        ``tool_call``, ``tool_call_start``/``tool_call_finish``, ``agent_step_start``/``_end``
-        (with usage), ``step_start``/``step_finish``, ``suspend_<key>``, ``agent_finish``…
+        ``tool_call`` (upstream's shape: ``data["tool_call"]["function"]["name"]``),
+        ``tool_call_start``/``tool_call_finish``, ``agent_step_start``/``_end`` (with
+        usage), ``step_start``/``step_finish``, ``suspend_<key>``, ``agent_finish``…
 
-        Events re-sent by a replay (``data["replay"]``) are dropped when already seen.
+        A reader who starts late (even after the run ended) gets the whole story: the
+        text the model streamed before it started reading comes as ``text_delta`` events
+        and the tool calls as ``tool_call`` events (both marked ``data["replay"]``),
+        rebuilt from the journal. No text is given twice, and each tool call once.
         """
         return self._events()
 
     async def _events(self) -> AsyncIterator[StreamEvent]:
         seen: set[tuple[Any, ...]] = set()
+        tracker = _TextTracker(self.agent_run_id, self._guarded, every_execution=True)
+        # Tool calls of an LLM step, per execution, not announced yet: (n, event, calls).
+        pending: dict[str, tuple[int, StreamEvent, list[Any]]] = {}
+
+        def flush(exec_id: str) -> list[StreamEvent]:
+            if exec_id not in pending:
+                return []
+            n, template, calls = pending.pop(exec_id)
+            meta = (template.data or {}).get("_metadata") or {}
+            out = []
+            for call in calls:
+                ident = (
+                    "tool_call",
+                    exec_id,
+                    n,
+                    call.get("id") if isinstance(call, dict) else None,
+                )
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                out.append(_tool_call_event(template, exec_id, meta.get("workflow_id"), n, call))
+            return out
+
         async for event in events.stream_workflow(self.client, self.workflow_id, self.agent_run_id):
             data = event.data if isinstance(event.data, dict) else {}
-            ident: tuple[Any, ...]
-            if event.event_type in (
+            exec_id = str((data.get("_metadata") or {}).get("execution_id"))
+            kind = event.event_type or ""
+            key = str(data.get("step_key", "")) if kind == "step_finish" else ""
+            llm = _STEP_KEY.match(key)
+            if exec_id in pending and not _belongs_to_call(kind, key, pending[exec_id][0]):
+                for extra in flush(exec_id):
+                    yield extra
+            if kind in (
                 "tool_call_start",
                 "tool_call_finish",
                 "tool_call",
                 "agent_step_start",
                 "agent_step_end",
             ):
-                ident = (
-                    event.event_type,
-                    (data.get("_metadata") or {}).get("execution_id"),
+                ident: tuple[Any, ...] = (
+                    kind,
+                    exec_id,
                     data.get("step"),
                     data.get("call_id") or (data.get("tool_call") or {}).get("id"),
                 )
                 if ident in seen:
                     continue
                 seen.add(ident)
-            elif data.get("replay"):
-                ident = (event.event_type, data.get("step"))
+                yield event
+                continue
+            if kind == "text_delta":
+                piece = tracker.feed(event)
+                if piece:
+                    yield event if piece == data.get("content") else _with_content(event, piece)
+                continue
+            if kind in ("step_finish", "text_final"):
+                piece = tracker.feed(event)
+                if piece:
+                    yield _synthetic_delta(event, piece)
+            if llm and data.get("status") == "completed":
+                result = data.get("result")
+                calls = result.get("tool_calls") if isinstance(result, dict) else None
+                if calls:
+                    pending[exec_id] = (int(llm.group(1)), event, list(calls))
+                else:
+                    pending.pop(exec_id, None)
+            if data.get("replay") and kind == "stream_start":
+                ident = (kind, exec_id, data.get("step"))
                 if ident in seen:
                     continue
                 seen.add(ident)
             yield event
+        for exec_id in list(pending):
+            for extra in flush(exec_id):
+                yield extra
 
     @property
     def text_chunks(self) -> AsyncIterator[str]:
-        """The run's text as it is generated, each token once (also across retries and replays)."""
+        """The run's text as it is generated, each token once (also across retries and
+        replays, and for a reader who starts late: it gets the text from the start)."""
         return self._text_chunks()
 
     async def _text_chunks(self) -> AsyncIterator[str]:
@@ -152,3 +256,25 @@ class StreamResult:
     async def result(self, timeout: float | None = None) -> Any:
         """Wait for the run to end and return its ``AgentResult`` (or raise its error)."""
         return await self.client.wait_for_result(self.agent_run_id, timeout=timeout)
+
+
+def _with_content(event: StreamEvent, content: str) -> StreamEvent:
+    return event.model_copy(update={"data": {**event.data, "content": content}})
+
+
+def _synthetic_delta(event: StreamEvent, content: str) -> StreamEvent:
+    data = event.data if isinstance(event.data, dict) else {}
+    step = data.get("step_key") if event.event_type == "step_finish" else data.get("step")
+    return event.model_copy(
+        update={
+            "id": f"{event.id}:text",
+            "event_type": "text_delta",
+            "data": {
+                "step": step,
+                "chunk_index": 0,
+                "content": content,
+                "replay": True,
+                "_metadata": data.get("_metadata"),
+            },
+        }
+    )

@@ -17,9 +17,11 @@ journaled step (``guardrail:<step>:<index>``, retries ``...#retry<k>``):
 
 - ``continue_with()`` passes; ``continue_with(modified_content=..., modified_tool_calls=...)``
   changes the reply (``modified_tool_calls=[]`` runs no tools); later guardrails see the change;
-- ``retry(feedback)`` asks the model again with the feedback, under a new step key,
-  at most ``guardrail_max_retries`` times, then fails the run;
-- ``fail(message)`` fails the run at once with :class:`GuardrailFailedError`.
+- ``fail(message)`` asks the model again with the message as feedback, under a new step
+  key, at most ``guardrail_max_retries`` times, then fails the run with
+  :class:`GuardrailFailedError` (upstream Polos's documented loop; with
+  ``guardrail_max_retries=0`` the first failure fails the run);
+- ``retry(feedback)`` is the same as ``fail(feedback)``.
 
 Input guardrails (``input_guardrails=``) see the prompt as ``content`` before the first
 model call: ``modified_content`` replaces it, ``fail`` (or ``retry``) fails the run.
@@ -74,12 +76,16 @@ class GuardrailResult(HookResult):
 
     @classmethod
     def fail(cls, message: str) -> GuardrailResult:
-        """Fail the run now with :class:`GuardrailFailedError`."""
+        """Reject the reply: the model tries again with ``message`` as feedback, at most
+        ``guardrail_max_retries`` times; then the run fails with :class:`GuardrailFailedError`.
+
+        On the agent's input (``input_guardrails``) it fails the run at once.
+        """
         return cls(action=HookAction.FAIL, error_message=message)
 
     @classmethod
     def retry(cls, feedback: str) -> GuardrailResult:
-        """Ask the model again, telling it ``feedback``."""
+        """Same as :meth:`fail`: ask the model again, telling it ``feedback``."""
         return cls(action=HookAction.RETRY, error_message=feedback)
 
 

@@ -15,8 +15,12 @@ agent = Agent(..., on_tool_start=[no_deletes])
 Hook points and what a ``HookResult`` can do there:
 
 ==========================  =======================================================
-``on_start``                ``modified_payload`` replaces the input; FAIL fails the run
-``on_agent_step_start``     FAIL fails the run
+``on_start``                ``current_payload`` is the run's payload, upstream's shape:
+                            ``{"input", "streaming", "provider_kwargs"}``; a
+                            ``modified_payload`` dict is merged into it (a new
+                            ``"input"`` replaces the prompt; a plain value replaces
+                            the input on its own); FAIL fails the run
+``on_agent_step_start``     ``current_payload`` is ``{"step", "messages"}``; FAIL fails the run
 ``on_agent_step_end``       FAIL fails the run (``current_output`` is the AgentStep)
 ``on_tool_start``           ``modified_payload`` (a dict) is merged into the arguments;
                             FAIL skips the tool and the model sees the message
@@ -63,9 +67,13 @@ class HookAction(str, enum.Enum):
 
 
 class HookContext(BaseModel):
-    """What a hook sees. ``current_payload``/``current_output`` may be any value."""
+    """What a hook sees. ``current_payload``/``current_output`` may be any value.
+
+    ``workflow_id`` is upstream's name for the agent's id (``agent_id``).
+    """
 
     hook_point: str
+    workflow_id: str = ""
     agent_id: str
     agent_run_id: str
     session_id: str | None = None

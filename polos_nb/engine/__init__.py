@@ -5,6 +5,7 @@ It knows nothing of LLMs, agents, tools or Jupyter: an agent run is just a workf
 
 from . import events, schedules
 from ._admission import QueueStatus
+from ._approval_url import approval_url, set_approval_base_url
 from ._client import PolosClient, Worker
 from ._context import Step, WorkflowContext, WorkflowState
 from ._journal_tools import ReplayReport, StepComparison
@@ -50,12 +51,14 @@ __all__ = [
     "Workflow",
     "WorkflowContext",
     "WorkflowState",
+    "approval_url",
     "events",
     "get_all_workflows",
     "get_workflow",
     "queue",
     "register_workflow",
     "schedules",
+    "set_approval_base_url",
     "unregister_workflow",
     "workflow",
 ]

@@ -269,6 +269,12 @@ class Step:
         record = self._ex.steps.get(key)
         return record is not None and record.status in ("completed", "failed")
 
+    def known(self, key: str) -> bool:
+        """True if the journal holds anything under ``key`` for this execution: an outcome,
+        a wait that has not been resolved yet, or a resume that arrived early."""
+        ex = self._ex
+        return key in ex.steps or key in ex.waits or key in ex.mailbox
+
     # ------------------------------------------------------------------ run
     async def run(
         self,
@@ -307,7 +313,43 @@ class Step:
         if not callable(func):
             raise UserError(f"ctx.step.run({key!r}, ...) needs a callable, got {func!r}.")
         policy = _step_policy(retry, max_retries, base_delay, max_delay)
-        timeout_s = _as_seconds(timeout)
+        return await self._run(key, func, args, kwargs, policy, _as_seconds(timeout), None)
+
+    async def run_with_events(
+        self,
+        key: str,
+        events: Callable[[Any], list[tuple[str, dict[str, Any]]]],
+        func: Callable[..., Any],
+        *args: Any,
+        max_retries: int | None = None,
+        base_delay: float | None = None,
+        max_delay: float | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | dt.timedelta | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """:meth:`run`, and journal the events ``events(result)`` lists, in the same commit.
+
+        ``events`` maps the step's result to ``[(event_type, data), ...]``; each is
+        published on this execution tree's topic (with ``_metadata``) exactly when the
+        result is recorded, so a reader sees it once, live or from the history, and a
+        replay does not publish it again.
+        """
+        if not callable(func):
+            raise UserError(f"ctx.step.run({key!r}, ...) needs a callable, got {func!r}.")
+        policy = _step_policy(retry, max_retries, base_delay, max_delay)
+        return await self._run(key, func, args, kwargs, policy, _as_seconds(timeout), events)
+
+    async def _run(
+        self,
+        key: str,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        policy: RetryPolicy,
+        timeout_s: float | None,
+        events_of: Callable[[Any], list[tuple[str, dict[str, Any]]]] | None,
+    ) -> Any:
         position, record = self._begin(key, "run")
         if record is not None:
             return self._replay(record)
@@ -366,24 +408,30 @@ class Step:
                 await rt.clock.sleep(policy.delay(attempt - first_attempt))
                 attempt += 1
                 continue
-            await rt.commit(
-                [
-                    rt.step_insert(
-                        ex,
-                        key,
-                        position,
-                        "run",
-                        attempt,
-                        "completed",
-                        input_hash,
-                        output,
-                        None,
-                        self._state_json(),
-                        started,
-                        rt.clock.now(),
-                    )
-                ]
-            )
+            ops: list[Any] = [
+                rt.step_insert(
+                    ex,
+                    key,
+                    position,
+                    "run",
+                    attempt,
+                    "completed",
+                    input_hash,
+                    output,
+                    None,
+                    self._state_json(),
+                    started,
+                    rt.clock.now(),
+                )
+            ]
+            published = []
+            for event_type, data in events_of(result) if events_of is not None else ():
+                insert, event = rt._lifecycle_event(ex, event_type, data)
+                ops.append(insert)
+                published.append(event)
+            await rt.commit(ops)
+            for event in published:
+                rt._emit(event)
             return result
 
     # ------------------------------------------------------------------ deterministic helpers

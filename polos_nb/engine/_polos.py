@@ -115,7 +115,7 @@ class Polos(PolosClient):
             max_concurrent_workflows=max_concurrent_workflows,
         )
         self._started = False
-        self._log_state: list[tuple[logging.Logger, bool, int]] = []
+        self._log_state: list[tuple[logging.Logger, bool, int, list[logging.Handler]]] = []
         self._handler: logging.Handler | None = None
         self._serving: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
 
@@ -196,22 +196,29 @@ class Polos(PolosClient):
     # ------------------------------------------------------------------ log_file
     def _redirect_logs(self, path: str) -> None:
         handler = logging.FileHandler(path, mode="a", encoding="utf-8")
-        handler.setLevel(logging.INFO)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
         self._handler = handler
         for name in _FILE_LOGGERS:
             logger = logging.getLogger(name)
-            self._log_state.append((logger, logger.propagate, logger.level))
+            # The logger's own console handlers (litellm installs one) step aside while
+            # started; its level stays as it was, except polos_nb's, which logs at INFO.
+            self._log_state.append((logger, logger.propagate, logger.level, list(logger.handlers)))
+            for old in list(logger.handlers):
+                logger.removeHandler(old)
             logger.addHandler(handler)
             logger.propagate = False
-            if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            if name == "polos_nb" and (
+                logger.level == logging.NOTSET or logger.level > logging.INFO
+            ):
                 logger.setLevel(logging.INFO)
 
     def _restore_logs(self) -> None:
         handler, self._handler = self._handler, None
-        for logger, propagate, level in self._log_state:
+        for logger, propagate, level, handlers in self._log_state:
             if handler is not None:
                 logger.removeHandler(handler)
+            for old in handlers:
+                logger.addHandler(old)
             logger.propagate = propagate
             logger.setLevel(level)
         self._log_state.clear()

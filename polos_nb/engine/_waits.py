@@ -11,6 +11,7 @@ from polos_nb.errors import (
     ResumeError,
 )
 
+from ._approval_url import approval_url
 from ._host import RuntimeHost
 from ._records import (
     Exec,
@@ -152,7 +153,9 @@ class WaitsMixin(RuntimeHost):
         ops.append(self._status_op(ex, "waiting"))
         event = None
         if kind == "suspend":
-            insert, event = self._lifecycle_event(ex, f"suspend_{key}", data or {})
+            data = dict(data or {})
+            data.setdefault("_approval_url", approval_url(ex.root_id, key))
+            insert, event = self._lifecycle_event(ex, f"suspend_{key}", data)
             ops.append(insert)
         await self.commit(ops)
         if event is not None:

@@ -22,7 +22,7 @@ from ._litellm import (
 )
 from ._local import local_model_available
 from ._structured import json_schema, parse_structured, response_format
-from ._types import LLMResponse, ToolCall, Usage
+from ._types import LLMResponse, ToolCall, ToolCallFunction, Usage
 
 __all__ = [
     "PROVIDERS",
@@ -30,6 +30,7 @@ __all__ = [
     "BackendRequest",
     "LLMResponse",
     "ToolCall",
+    "ToolCallFunction",
     "Usage",
     "complete",
     "json_schema",

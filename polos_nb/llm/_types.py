@@ -2,19 +2,73 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-__all__ = ["LLMResponse", "ToolCall", "Usage"]
+__all__ = ["LLMResponse", "ToolCall", "ToolCallFunction", "Usage"]
+
+
+class ToolCallFunction(BaseModel):
+    """The function part of a tool call, as upstream Polos (and OpenAI) shape it."""
+
+    name: str
+    arguments: str = "{}"
 
 
 class ToolCall(BaseModel):
-    """A tool call the model asked for. ``arguments`` is the raw JSON text the model wrote."""
+    """A tool call the model asked for. ``arguments`` is the raw JSON text the model wrote.
+
+    Upstream Polos's shape works too: ``call.function.name``, ``call.function.arguments``,
+    ``call.type`` (``"function"``) and ``call.call_id``; ``ToolCall(id=...,
+    function=ToolCallFunction(name=..., arguments=...))`` and
+    ``ToolCall.model_validate({"id": ..., "type": "function", "function": {...}})``
+    build one.
+    """
 
     id: str
     name: str
     arguments: str = "{}"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upstream_shape(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "function" in data:
+            fn = data["function"]
+            if isinstance(fn, ToolCallFunction):
+                fn = fn.model_dump()
+            if not isinstance(fn, dict):
+                raise ValueError("a tool call's 'function' must be {'name': ..., 'arguments': ...}")
+            rest = {k: v for k, v in data.items() if k not in ("function", "type", "call_id")}
+            arguments = fn.get("arguments", "{}")
+            if not isinstance(arguments, str):
+                arguments = json.dumps(arguments)
+            return {**rest, "name": fn.get("name"), "arguments": arguments}
+        return data
+
+    @property
+    def function(self) -> ToolCallFunction:
+        """Upstream's view: ``call.function.name`` and ``call.function.arguments``."""
+        return ToolCallFunction(name=self.name, arguments=self.arguments)
+
+    @property
+    def type(self) -> str:
+        return "function"
+
+    @property
+    def call_id(self) -> str:
+        """Upstream keeps a second id for the provider; here it is the same as ``id``."""
+        return self.id
+
+    def to_event(self) -> dict[str, Any]:
+        """The tool call as upstream's ``tool_call`` event carries it."""
+        return {
+            "id": self.id,
+            "call_id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
     def to_message(self) -> dict[str, Any]:
         """The OpenAI chat-format entry of an assistant message's ``tool_calls``."""

@@ -42,14 +42,29 @@ def two_calls_then(text: str) -> list:
 
 
 async def test_guardrail_fail_is_honoured(client: PolosClient) -> None:
+    # FAIL regenerates with the failure as feedback (upstream's documented loop), then
+    # fails the run once guardrail_max_retries (default 2) regenerations failed too.
     @guardrail
     def block_everything(ctx, g: GuardrailContext) -> GuardrailResult:
         return GuardrailResult.fail("no replies allowed")
 
-    model = ScriptedModel(uid("m"), ["hello"])
+    model = ScriptedModel(uid("m"), ["hello", "hello again", "hi there"])
     agent = Agent(id=uid("gfail"), provider="fake", model=model, guardrails=[block_everything])
     with pytest.raises(ExecutionFailedError, match="GuardrailFailedError.*no replies allowed"):
         await agent.run(client, "hi")
+    assert model.call_count == 3
+    assert "no replies allowed" in model.calls[2].messages[-1]["content"]
+    strict = ScriptedModel(uid("m"), ["hello"])
+    agent = Agent(
+        id=uid("gfail0"),
+        provider="fake",
+        model=strict,
+        guardrails=[block_everything],
+        guardrail_max_retries=0,
+    )
+    with pytest.raises(ExecutionFailedError, match="GuardrailFailedError.*no replies allowed"):
+        await agent.run(client, "hi")
+    assert strict.call_count == 1
     assert HookResult.fail("x").action == HookAction.FAIL == "fail"
 
 
@@ -197,7 +212,10 @@ async def test_hooks_are_honoured_per_tool_call(client: PolosClient) -> None:
     @hook
     def start(ctx, h: HookContext) -> HookResult:
         calls.append("start")
-        return HookResult.continue_with(modified_payload=h.current_payload + " (checked)")
+        # upstream's shape: the run's payload ({"input", "streaming", "provider_kwargs"})
+        return HookResult.continue_with(
+            modified_payload={"input": h.current_payload["input"] + " (checked)"}
+        )
 
     @hook
     def block_a(ctx, h: HookContext) -> HookResult:

@@ -82,11 +82,11 @@ async def test_approval_always_asks_and_honours_the_answer(client: PolosClient) 
     agent = Agent(id=uid("appr"), provider="fake", model=model, tools=[send_email])
     handle = await agent.invoke(client, "email both")
     await wait_status(client, handle.id, "waiting")
-    await client.resume(agent.id, handle.id, "approve:1:e1", {"approved": True})
+    await client.resume(agent.id, handle.id, "approve_send_email_1_e1", {"approved": True})
     await asyncio.sleep(0.05)
     await wait_status(client, handle.id, "waiting")
     await client.resume(
-        agent.id, handle.id, "approve:1:e2", {"approved": False, "feedback": "not b"}
+        agent.id, handle.id, "approve_send_email_1_e2", {"approved": False, "feedback": "not b"}
     )
     result = await client.wait_for_result(handle.id, timeout=30)
     assert sent == ["a@x"]
@@ -114,7 +114,7 @@ async def test_approval_required_raised_by_a_tool(client: PolosClient) -> None:
     agent = Agent(id=uid("areq"), provider="fake", model=model, tools=[delete])
     handle = await agent.invoke(client, "clean up")
     await wait_status(client, handle.id, "waiting")
-    await client.resume(agent.id, handle.id, "approve:1:d1", {"approved": True})
+    await client.resume(agent.id, handle.id, "approve_delete_1_d1", {"approved": True})
     result = await client.wait_for_result(handle.id, timeout=30)
     assert result.tool_results[0].result == "deleted /tmp/x"
     assert runs == [
@@ -125,7 +125,7 @@ async def test_approval_required_raised_by_a_tool(client: PolosClient) -> None:
     assert keys == [
         "llm:1",
         "tool:1:d1:delete",
-        "approve:1:d1",
+        "approve_delete_1_d1",
         "tool:1:d1:delete#approved",
         "llm:2",
     ]

@@ -103,22 +103,24 @@ def test_run_returns_at_once_then_approve_validates_then_completes(shell: Any) -
     wait_until(lambda: run.state.pending, what="the approval form")
     [pending] = run.pending
     assert (
-        pending.key == "approve:1:c1"
+        pending.key == "approve_get_weather_1_c1"
         and pending.spec["approval"]
         and pending.spec["tool"] == "get_weather"
     )
-    assert pending.spec["context"]["arguments"] == {"city": "Paris"}
+    assert pending.spec["context"] == {"tool": "get_weather", "input": {"city": "Paris"}}
     with pytest.raises(UsageError, match="ApprovalValidationError.*approved"):
-        shell.run_line_magic("polos", f'approve {run.id} approve:1:c1 {{"approved": "perhaps"}}')
-    assert [p.key for p in run.pending] == ["approve:1:c1"]  # nothing was delivered
+        shell.run_line_magic(
+            "polos", f'approve {run.id} approve_get_weather_1_c1 {{"approved": "perhaps"}}'
+        )
+    assert [p.key for p in run.pending] == ["approve_get_weather_1_c1"]  # nothing was delivered
     assert shell.user_ns["CALLS"] == []
     shell.run_line_magic("polos", f"approve {run.id[:30]} --always")
     result = run.result(timeout=30)
     assert result.result == "Sunny in both."
     assert shell.user_ns["CALLS"] == ["Paris", "Rome"]  # "always" approved the second call too
     wait_until(lambda: run.done, what="the run state to finish")
-    assert run.state.approvals["approve:1:c1"]["status"] == "approved_always"
-    assert "approve:2:c2" not in run.state.approvals
+    assert run.state.approvals["approve_get_weather_1_c1"]["status"] == "approved_always"
+    assert "approve_get_weather_2_c2" not in run.state.approvals
 
 
 def test_reject_with_feedback(shell: Any) -> None:
