@@ -80,8 +80,22 @@ FORBIDDEN_BY_LAYER = {
         "litellm",
         "docker",
     },
+    # upstream Polos's module paths (polos_nb.features.events, polos_nb.types, ...):
+    # re-exports of public names, nothing of the notebook layer
+    "compat": {
+        "polos_nb.notebook",
+        "polos_nb.widgets",
+        "polos_nb.testing",
+        "IPython",
+        "ipywidgets",
+        "anywidget",
+        "litellm",
+        "docker",
+    },
 }
-PRIVATE_ENGINE_BANNED_IN = {"agents", "llm", "tools"}
+COMPAT_PACKAGES = {"features", "types", "memory", "core", "middleware", "runtime"}
+COMPAT_MODULES = {"polos"}
+PRIVATE_ENGINE_BANNED_IN = {"agents", "llm", "tools", "compat"}
 """Layers that must not import a private engine module (``polos_nb.engine._x``)."""
 
 
@@ -111,6 +125,8 @@ def _layer(path: Path) -> str | None:
         return "foundation"
     if rel.parts[0] in ("engine", "llm", "tools", "agents"):
         return rel.parts[0]
+    if rel.parts[0] in COMPAT_PACKAGES or (len(rel.parts) == 1 and rel.stem in COMPAT_MODULES):
+        return "compat"
     return None
 
 

@@ -115,7 +115,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         self.path = path
         self.clock = clock
         self.journal = DuckDBJournal(path)
-        self.loop = asyncio.new_event_loop()
+        self.loop: asyncio.AbstractEventLoop = _EngineLoop()
         self._thread = threading.Thread(target=self._run_loop, name="polos-engine", daemon=True)
         self._thread.start()
         self.execs: dict[str, Exec] = {}
@@ -885,6 +885,20 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         if ex.deadline is not None:
             self._arm_deadline(ex)
         self.schedule(ex)
+
+
+class _EngineLoop(asyncio.SelectorEventLoop):
+    """The engine's event loop: asyncio's own, kept as it is.
+
+    Libraries that make a loop re-entrant (``nest_asyncio``, applied by the notebook layer
+    when a cell calls ``asyncio.run`` inside the kernel's loop) patch the loop *class*;
+    the engine's loop keeps the standard scheduling whatever happens to that class.
+    """
+
+    run_forever = asyncio.BaseEventLoop.run_forever
+    run_until_complete = asyncio.BaseEventLoop.run_until_complete
+    _run_once = asyncio.BaseEventLoop._run_once  # type: ignore[attr-defined]
+    _check_running = asyncio.BaseEventLoop._check_running  # type: ignore[attr-defined]
 
 
 class _WeakListener:

@@ -109,7 +109,12 @@ class Workflow:
         self.trigger_on_event = trigger_on_event
         self.batch_size = batch_size
         self.batch_timeout_seconds = batch_timeout_seconds
-        self.schedule: ScheduleSpec | None = parse_schedule(schedule, self.id)
+        # schedule=True (upstream): schedulable, with its schedules created later through
+        # polos_nb.schedules.create(client, workflow, cron, ...); no schedule of its own.
+        self.schedulable = schedule is not None and schedule is not False
+        self.schedule: ScheduleSpec | None = parse_schedule(
+            None if schedule is True else schedule, self.id
+        )
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise UserError(f"Workflow {self.id!r}: retry= takes a RetryPolicy.")
         self.retry = retry
@@ -348,7 +353,8 @@ def workflow(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
       with a journal are not delivered; each later event starts its workflow once;
     - ``schedule``: a cron string (UTC) or ``{"cron", "timezone", "key", "catch_up"}``;
       the payload is a ``SchedulePayload`` (see ``polos_nb.engine._schedules`` for DST and
-      catch-up rules);
+      catch-up rules). ``schedule=True`` marks a workflow whose schedules are created
+      later with ``schedules.create(client, workflow, cron, timezone=..., key=...)``;
     - ``retry``: a :class:`RetryPolicy` for the whole run — after a failure the workflow
       re-runs (completed steps replay, failed ones run again);
     - ``run_timeout_seconds``: default deadline of each run (``invoke`` can override).

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _asyncio_run
 from ._approve import PendingApproval, approve, pending_approvals
 from ._forms import approval_form, form_spec, model_from_schema
 from ._restart import Unfinished, unfinished
@@ -66,6 +67,10 @@ __all__ = [
 
 _MATCHERS: dict[int, Any] = {}
 
+# In a Jupyter kernel, `asyncio.run(main())` in a cell runs (upstream's main.py pasted into
+# a cell); elsewhere nothing changes. See _asyncio_run.
+_asyncio_run.install()
+
 
 def show(run: Any, *, client: Any = None) -> Run:
     """The live :class:`Run` of an existing execution (``%polos show``)."""
@@ -80,6 +85,7 @@ def load_ipython_extension(ip: Any) -> None:
     """
     from ._magics import PolosMagics, complete, show_unfinished
 
+    _asyncio_run.install(ip)
     magics = PolosMagics(shell=ip)
     ip.register_magics(magics)
     completer = getattr(ip, "Completer", None)
