@@ -16,6 +16,7 @@ PolosError
 ├── JournalError                   the journal file cannot be used
 │   ├── JournalLockedError         another process owns the journal (names its PID)
 │   ├── JournalCorruptError        the file is not a readable journal
+│   ├── JournalUnavailableError    it cannot be read or written now (permissions, disk full, I/O)
 │   └── JournalVersionError        written by a newer polos_nb
 ├── NonDeterminismError            replay asked for other steps than the journal holds (D4)
 ├── StepExecutionError             a step raised; the workflow may catch it
@@ -57,6 +58,7 @@ __all__ = [
     "JournalCorruptError",
     "JournalError",
     "JournalLockedError",
+    "JournalUnavailableError",
     "JournalVersionError",
     "LLMError",
     "LocalModelUnavailableError",
@@ -193,9 +195,17 @@ class JournalError(PolosError):
 class JournalLockedError(JournalError):
     """Another process holds the journal open; DuckDB allows one process per file."""
 
-    def __init__(self, path: str, pid: int | None) -> None:
+    def __init__(self, path: str, pid: int | None, open_as: str | None = None) -> None:
         self.path = path
         self.pid = pid
+        self.open_as = open_as
+        if open_as is not None:
+            super().__init__(
+                f"The journal {path} is already open in this process (as {open_as}): both names "
+                "lead to the same file, and one file has one engine. Use the client that has it "
+                "open (PolosClient(journal=...) shares it), or close that one first."
+            )
+            return
         owner = f"process {pid}" if pid is not None else "another process"
         super().__init__(
             f"The journal {path} is open in {owner}. A DuckDB journal belongs to one process "
@@ -204,7 +214,7 @@ class JournalLockedError(JournalError):
         )
 
     def __reduce__(self) -> Any:
-        return (type(self), (self.path, self.pid))
+        return (type(self), (self.path, self.pid, self.open_as))
 
 
 class JournalCorruptError(JournalError):
@@ -220,6 +230,44 @@ class JournalCorruptError(JournalError):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.path, self.detail))
+
+
+class JournalUnavailableError(JournalError):
+    """The journal cannot be read or written right now; what it holds is not lost.
+
+    Permissions, a read-only or full file system, or an I/O error. ``detail`` says
+    which; the message says what to do.
+    """
+
+    def __init__(self, path: str, detail: str, cause: str | None = None) -> None:
+        self.path = path
+        self.detail = detail
+        self.cause = cause
+        low = detail.lower()
+        if "space" in low or "quota" in low or "size limit" in low:
+            hint = (
+                "Free space: runs that were writing wait, and continue from their last committed "
+                "step once the journal can be written again (no restart needed)."
+            )
+        elif "permission" in low or "read-only" in low or "not writable" in low:
+            hint = (
+                "Use a writable location (PolosClient(journal=...) or the POLOS_JOURNAL "
+                "environment variable), or fix the permissions."
+            )
+        elif "stopped" in low:
+            hint = (
+                "Close every client of this journal and open it again (or restart the kernel); "
+                "committed work is in the file."
+            )
+        else:
+            hint = "Check the storage device; committed work is in the file."
+        extra = f" ({cause})" if cause and cause != detail else ""
+        super().__init__(
+            f"The journal {path} cannot be read or written right now: {detail}{extra}. {hint}"
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.path, self.detail, self.cause))
 
 
 class JournalVersionError(JournalError):

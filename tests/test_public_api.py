@@ -36,6 +36,7 @@ EXPECTED_TOP_LEVEL = {
     "JournalCorruptError",
     "JournalError",
     "JournalLockedError",
+    "JournalUnavailableError",
     "JournalVersionError",
     "NonDeterminismError",
     "PayloadValidationError",

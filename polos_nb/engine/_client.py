@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 from polos_nb._clock import Clock, SystemClock
-from polos_nb.config import resolve_journal_path
+from polos_nb.config import MEMORY, resolve_journal_path
 from polos_nb.errors import UserError, WorkflowTimeoutError
 
 from . import _journal_tools as _tools
@@ -27,12 +27,20 @@ from ._journal_tools import ReplayReport, StepComparison
 from ._records import raise_for_terminal
 from ._runtime import Runtime
 from ._types import BatchWorkflowInput, ExecutionHandle, ExecutionInfo, StreamEvent
+from .journal._files import file_identity
 
 __all__ = ["PolosClient", "Worker"]
 
 T = TypeVar("T")
-_RUNTIMES: dict[str, Runtime] = {}
+_RUNTIMES: dict[Any, Runtime] = {}
+"""Open engines, by journal file identity (device, inode) — never by path string."""
 _RUNTIMES_LOCK = threading.Lock()
+
+
+def _journal_key(path: str) -> Any:
+    if path == MEMORY:
+        return MEMORY
+    return file_identity(path)
 
 
 class PolosClient:
@@ -72,10 +80,14 @@ class PolosClient:
         self.deployment_id = deployment_id or os.environ.get("POLOS_DEPLOYMENT_ID") or "default"
         self.journal_path = resolve_journal_path(journal)
         with _RUNTIMES_LOCK:
-            runtime = _RUNTIMES.get(self.journal_path)
+            # One file, one engine: a symlink, a hard link or another spelling of the path
+            # finds the engine that already has the file open.
+            key = _journal_key(self.journal_path)
+            runtime = _RUNTIMES.get(key) if key is not None else None
             if runtime is None or runtime.closed:
                 runtime = Runtime(self.journal_path, clock or SystemClock())
-                _RUNTIMES[self.journal_path] = runtime
+                key = _journal_key(self.journal_path)  # the file exists now
+                _RUNTIMES[key] = runtime
             elif clock is not None and clock is not runtime.clock:
                 raise UserError(
                     f"The journal {self.journal_path} is already open in this process with another clock. "
@@ -83,6 +95,7 @@ class PolosClient:
                 )
             runtime.clients += 1
         self._runtime = runtime
+        self._key = key
         if getattr(runtime, "default_client", None) is None:
             runtime.default_client = self  # type: ignore[attr-defined]
         self._closed = False
@@ -343,8 +356,8 @@ class PolosClient:
         with _RUNTIMES_LOCK:
             runtime.clients -= 1
             last = runtime.clients <= 0
-            if last and _RUNTIMES.get(self.journal_path) is runtime:
-                del _RUNTIMES[self.journal_path]
+            if last and _RUNTIMES.get(self._key) is runtime:
+                del _RUNTIMES[self._key]
         if last:
             runtime.close()
 

@@ -7,11 +7,9 @@ DataFrames (pandas is imported on first use). Queries run on the journal's own t
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from polos_nb import _serde
-from polos_nb.errors import UserError
 
 from . import _session
 from ._html import e, table
@@ -28,10 +26,6 @@ __all__ = [
     "runs",
     "sql",
 ]
-
-_READ_ONLY = re.compile(
-    r"^\s*(\(|select|with|from|describe|show|summarize|explain|pragma|values|table)\b", re.I
-)
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
@@ -70,33 +64,23 @@ def runs(
     )
 
 
-def sql(query: str, *, client: Any = None) -> Any:
+def sql(query: str, *, client: Any = None, timeout: float | None = 600.0) -> Any:
     """Run a read-only SQL query over the journal; returns a DataFrame.
 
     Tables: ``executions``, ``steps``, ``events``, ``waits``, ``mailbox``, ``schedules``,
     ``triggers`` (see docs/journal.md). JSON columns work with DuckDB's ``->>``.
+
+    Only statements that read are accepted (DuckDB's parser decides: SELECT, WITH, FROM,
+    VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN of a query); anything else raises
+    :class:`UserError` naming the statement, and nothing runs. The query runs in a
+    read-only transaction on its own connection and thread, so a slow query never holds
+    up the runs that are writing to the journal.
     """
-    if not query or not query.strip():
-        raise UserError(
-            "%polos sql needs a query, e.g. %polos sql SELECT status, count(*) FROM executions GROUP BY 1"
-        )
-    if not _READ_ONLY.match(query):
-        raise UserError(
-            "%polos sql runs read-only queries (SELECT / WITH / DESCRIBE / SHOW / SUMMARIZE / EXPLAIN); "
-            "the journal is written only by the engine."
-        )
     client = _session.get_client(client)
     import pandas  # noqa: F401 - DuckDB's fetchdf needs it; fail here with a clear ImportError
 
-    def run(con: Any) -> Any:
-        return con.execute(query).fetchdf()
-
-    try:
-        return _session.read(client, run)
-    except UserError:
-        raise
-    except Exception as exc:  # DuckDB's parser / binder errors: show them as usage errors
-        raise UserError(f"SQL error: {exc}") from None
+    future = client.runtime.journal.query(query, lambda cursor: cursor.fetchdf())
+    return future.result(timeout)
 
 
 def events(run: Any, *, client: Any = None) -> Any:

@@ -7,11 +7,17 @@ become one multi-row ``INSERT``. A submission's future resolves only once its
 transaction has committed (DuckDB fsyncs its WAL on commit), so a step the engine
 reports as done is on disk. If a merged transaction fails, each submission is retried
 alone so one bad write cannot sink the others.
+
+Users' own SQL (``%polos sql``) never runs on the writer: :meth:`DuckDBJournal.query`
+runs it on a separate connection and thread, in a read-only transaction, so a slow
+query does not hold up commits. Closing the journal checkpoints it, so a closed journal
+is one self-contained ``.duckdb`` file (no ``.wal`` beside it) that can be copied.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import os
 import queue
 import re
@@ -25,12 +31,18 @@ from polos_nb.errors import (
     JournalCorruptError,
     JournalError,
     JournalLockedError,
+    JournalUnavailableError,
     JournalVersionError,
+    UserError,
 )
 
+from . import _files
 from ._migrations import MIGRATIONS, SCHEMA_VERSION
+from ._readonly import check_read_only
 
 __all__ = ["DuckDBJournal", "Insert", "Sql", "Update"]
+
+log = logging.getLogger("polos_nb.engine")
 
 
 @dataclass(slots=True)
@@ -97,6 +109,12 @@ class _Job:
 
 _STOP = object()
 _PID_RE = re.compile(r"PID (\d+)")
+_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    # Nothing is downloaded at run time: a SQLite file or an http:// path must not make
+    # DuckDB fetch an extension.
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
 
 
 class DuckDBJournal:
@@ -118,6 +136,12 @@ class DuckDBJournal:
         self.commits = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._con: Any = None
+        self._identity: _files.FileId | None = None
+        self._readers: concurrent.futures.ThreadPoolExecutor | None = None
+        self._active: set[Any] = set()  # cursors of users' queries running now
+        self._active_lock = threading.Lock()
+        self._closing = False
+        self.checkpointed: bool | None = None  # whether the last close checkpointed
         opened: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(
             target=self._main,
@@ -141,8 +165,83 @@ class DuckDBJournal:
         self._queue.put(job)
         return job.future
 
+    def query(
+        self, sql: str, fetch: Callable[[Any], Any] | None = None
+    ) -> concurrent.futures.Future[Any]:
+        """Run a user's read-only SQL on its own connection and thread; never stalls writes.
+
+        ``sql`` is checked first (see ``polos_nb.engine.journal._readonly``): a text with a
+        statement that is not a query raises :class:`UserError` and nothing runs. The
+        accepted text runs in a read-only transaction on a fresh cursor, outside the writer
+        thread, and sees the journal as of its start. ``fetch(cursor)`` turns the result
+        into the future's value (default: ``fetchall()``). Errors: :class:`UserError` for
+        SQL mistakes, :class:`JournalError` subclasses for the file.
+        """
+        check_read_only(sql)
+        if self._closing or not self._thread.is_alive():
+            raise JournalError(f"The journal {self.path} is closed.")
+        cursor = self.read(lambda con: con.cursor()).result()
+        with self._active_lock:
+            if self._readers is None:
+                self._readers = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=2, thread_name_prefix="polos-journal-query"
+                )
+            self._active.add(cursor)
+            pool = self._readers
+        try:
+            return pool.submit(self._run_query, cursor, sql, fetch)
+        except RuntimeError:  # the pool shut down meanwhile: the journal is closing
+            self._drop_cursor(cursor)
+            raise JournalError(f"The journal {self.path} is closed.") from None
+
+    def _run_query(self, cursor: Any, sql: str, fetch: Callable[[Any], Any] | None) -> Any:
+        import duckdb
+
+        try:
+            cursor.execute("BEGIN TRANSACTION READ ONLY")
+            cursor.execute(sql)
+            return fetch(cursor) if fetch is not None else cursor.fetchall()
+        except duckdb.Error as exc:
+            raise self._query_error(exc) from None
+        finally:
+            self._drop_cursor(cursor)
+
+    def _query_error(self, exc: BaseException) -> BaseException:
+        text = str(exc).strip()
+        if "read-only" in text.lower():
+            return UserError(f"%polos sql only reads the journal; DuckDB refused a write: {text}")
+        if "interrupt" in text.lower() and self._closing:
+            return JournalError(f"The query was stopped because the journal {self.path} closed.")
+        known = _files.classify(exc, self.path)
+        if known is not None:
+            return known
+        return UserError(f"SQL error: {text}")
+
+    def _drop_cursor(self, cursor: Any) -> None:
+        with self._active_lock:
+            self._active.discard(cursor)
+        try:
+            cursor.close()
+        except Exception:
+            pass
+
     def close(self) -> None:
-        """Finish queued work, checkpoint and release the file lock."""
+        """Stop users' queries, finish queued work, checkpoint and release the file lock.
+
+        After a clean close everything committed is in the ``.duckdb`` file itself (the
+        checkpoint empties the ``.wal``), so the file alone is a complete copy.
+        """
+        self._closing = True
+        with self._active_lock:
+            active = list(self._active)
+            pool, self._readers = self._readers, None
+        for cursor in active:
+            try:
+                cursor.interrupt()
+            except Exception:
+                pass
+        if pool is not None:
+            pool.shutdown(wait=True)
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join()
@@ -158,34 +257,74 @@ class DuckDBJournal:
         try:
             self._loop()
         finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        """Checkpoint (so the ``.duckdb`` file holds everything) and close the connection."""
+        if self.path != MEMORY:
             try:
-                self._con.close()
-            except Exception:
-                pass
+                self._con.execute("CHECKPOINT")
+                self.checkpointed = True
+            except Exception as exc:
+                self.checkpointed = False
+                log.warning(
+                    "polos_nb: the journal %s could not be checkpointed on close (%s); its "
+                    ".wal file holds recent commits: keep it next to the .duckdb file",
+                    self.path,
+                    exc,
+                )
+        try:
+            self._con.close()
+        except Exception:
+            pass
+        _files.release(self._identity)
+        self._identity = None
 
     def _open(self) -> None:
         import duckdb
 
-        if self.path != MEMORY:
-            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        try:
-            self._con = duckdb.connect(self.path)
-        except duckdb.IOException as exc:
-            text = str(exc)
-            if "lock" in text.lower():
-                match = _PID_RE.search(text)
-                raise JournalLockedError(self.path, int(match.group(1)) if match else None) from exc
-            raise JournalCorruptError(self.path, text.splitlines()[0]) from exc
-        except duckdb.Error as exc:
-            raise JournalCorruptError(self.path, str(exc).splitlines()[0]) from exc
+        if self.path == MEMORY:
+            self._con = duckdb.connect(MEMORY, config=_CONFIG)
+            self._migrate()
+            return
+        with _files.OPEN_LOCK:
+            _files.check_file(self.path)  # never hand DuckDB a file that is not a journal
+            _files.check_not_open(self.path)
+            try:
+                os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+                self._con = duckdb.connect(self.path, config=_CONFIG)
+            except duckdb.IOException as exc:
+                text = str(exc)
+                if "lock" in text.lower() and "conflicting" in text.lower():
+                    match = _PID_RE.search(text)
+                    raise JournalLockedError(
+                        self.path, int(match.group(1)) if match else None
+                    ) from exc
+                raise self._open_error(exc) from exc
+            except (duckdb.Error, OSError) as exc:
+                raise self._open_error(exc) from exc
+            try:
+                self._identity = _files.claim(self.path)
+            except JournalError:
+                self._con.close()
+                raise
         try:
             self._migrate()
-        except JournalError:
+        except BaseException as exc:
             self._con.close()
+            _files.release(self._identity)
+            self._identity = None
+            if isinstance(exc, JournalError):
+                raise
+            if isinstance(exc, (duckdb.Error, OSError)):
+                raise self._open_error(exc) from exc
             raise
-        except duckdb.Error as exc:
-            self._con.close()
-            raise JournalCorruptError(self.path, str(exc).splitlines()[0]) from exc
+
+    def _open_error(self, exc: BaseException) -> JournalError:
+        known = _files.classify(exc, self.path)
+        if known is not None:
+            return known
+        return JournalCorruptError(self.path, str(exc).strip().splitlines()[0])
 
     def _migrate(self) -> None:
         con = self._con
@@ -250,7 +389,9 @@ class DuckDBJournal:
         try:
             result = job.reader(self._con)  # type: ignore[misc]
         except BaseException as exc:
-            job.future.set_exception(exc)
+            # A damaged or unreachable file shows as a JournalError, never a raw DuckDB one.
+            known = _files.classify(exc, self.path) if not isinstance(exc, UserError) else None
+            job.future.set_exception(known if known is not None else exc)
         else:
             job.future.set_result(result)
 
@@ -262,14 +403,27 @@ class DuckDBJournal:
                 job.future.set_result(None)
             return
         if len(jobs) == 1:
-            jobs[0].future.set_exception(_translate(error))
+            jobs[0].future.set_exception(self._translate(error))
             return
         for job in jobs:  # isolate the failing submission
             single = self._transaction(job.ops or [])
             if single is None:
                 job.future.set_result(None)
             else:
-                job.future.set_exception(_translate(single))
+                job.future.set_exception(self._translate(single))
+
+    def _translate(self, exc: BaseException) -> BaseException:
+        """A failed write as a :class:`JournalError`.
+
+        :class:`JournalUnavailableError` when the file cannot take writes now (a full disk,
+        permissions, I/O): the engine then waits and tries again. A plain
+        :class:`JournalError` when this write itself was refused.
+        """
+        known = _files.classify(exc, self.path)
+        if isinstance(known, (JournalUnavailableError, JournalCorruptError)):
+            known.__cause__ = exc
+            return known
+        return _translate(exc)
 
     def _transaction(self, ops: list[Op]) -> BaseException | None:
         con = self._con
