@@ -28,7 +28,14 @@ A class can ask to be journaled like a model (``cls`` + ``v``, read back with
 Classes are found again by module and qualified name. Classes defined in a notebook cell
 (module ``__main__``) or inside a function are remembered when first written, so a run
 replayed in the same kernel gets the same class; after a kernel restart the class is looked
-up in ``__main__`` again, so re-running the cell that defines it is enough.
+up in ``__main__`` again, so re-running the cell that defines it is enough (until then,
+reading such a value raises :class:`UnresolvedClassError` and the run waits for it).
+
+What cannot be journaled is refused here, before anything is written, with a
+:class:`SerializationError` that says where in the value the problem is: text holding a
+lone UTF-16 surrogate (half of an emoji, not valid Unicode, which no UTF-8 store can
+hold), values nested more than ``MAX_DEPTH`` levels deep or containing themselves, and
+types without a journal form.
 """
 
 from __future__ import annotations
@@ -47,20 +54,26 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from polos_nb.errors import SerializationError
+from polos_nb.errors import SerializationError, UnresolvedClassError
 
 __all__ = [
+    "MAX_DEPTH",
     "ModelView",
     "UnresolvedValue",
+    "clean_text",
     "decode",
     "dumps",
     "encode",
     "jsonable",
     "loads",
     "qualified_name",
+    "resolvable",
     "typed",
     "view",
 ]
+
+MAX_DEPTH = 200
+"""Deepest nesting of lists, dicts and objects a journaled value may have."""
 
 _TAG = "$t"
 _CLASSES: dict[str, type] = {}
@@ -212,22 +225,39 @@ def _resolve(name: str) -> type | None:
     return _CLASSES.get(name)
 
 
+def resolvable(class_name: str) -> bool:
+    """Whether a journaled ``module:Qualname`` class can be found in this process now."""
+    return _resolve(class_name) is not None
+
+
 def encode(value: Any) -> Any:
     """Turn ``value`` into a JSON-compatible structure that :func:`decode` inverts."""
+    return _encode(value, 0)
+
+
+def _encode(value: Any, depth: int) -> Any:
     if value is None or value is True or value is False or type(value) is str:
         return value
     if type(value) is int:
         return value
+    if depth > MAX_DEPTH:
+        raise SerializationError(
+            f"Cannot journal a value nested more than {MAX_DEPTH} levels deep (or one that "
+            "contains itself). Flatten it, or journal a summary of it."
+        )
     if type(value) is float:
         if math.isfinite(value):
             return value
         return {_TAG: "float", "v": repr(value)}
     if type(value) is list:
-        return [encode(v) for v in value]
+        return [_encode(v, depth + 1) for v in value]
     if type(value) is dict:
         if all(type(k) is str for k in value) and _TAG not in value:
-            return {k: encode(v) for k, v in value.items()}
-        return {_TAG: "dict", "v": [[encode(k), encode(v)] for k, v in value.items()]}
+            return {k: _encode(v, depth + 1) for k, v in value.items()}
+        return {
+            _TAG: "dict",
+            "v": [[_encode(k, depth + 1), _encode(v, depth + 1)] for k, v in value.items()],
+        }
     if isinstance(value, BaseModel):
         return {_TAG: "model", "cls": _remember(type(value)), "v": value.model_dump(mode="json")}
     if isinstance(value, ModelView):
@@ -236,7 +266,7 @@ def encode(value: Any) -> Any:
     if getattr(type(value), "__serde_model__", False):
         return {_TAG: "model", "cls": _remember(type(value)), "v": encode(dict(value))}
     if isinstance(value, enum.Enum):
-        return {_TAG: "enum", "cls": _remember(type(value)), "v": encode(value.value)}
+        return {_TAG: "enum", "cls": _remember(type(value)), "v": _encode(value.value, depth + 1)}
     if isinstance(value, dt.datetime):
         return {_TAG: "datetime", "v": value.isoformat()}
     if isinstance(value, dt.date):
@@ -248,11 +278,11 @@ def encode(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {_TAG: "bytes", "v": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, tuple):
-        return {_TAG: "tuple", "v": [encode(v) for v in value]}
+        return {_TAG: "tuple", "v": [_encode(v, depth + 1) for v in value]}
     if isinstance(value, frozenset):
-        return {_TAG: "frozenset", "v": [encode(v) for v in value]}
+        return {_TAG: "frozenset", "v": [_encode(v, depth + 1) for v in value]}
     if isinstance(value, set):
-        return {_TAG: "set", "v": [encode(v) for v in value]}
+        return {_TAG: "set", "v": [_encode(v, depth + 1) for v in value]}
     if isinstance(value, decimal.Decimal):
         return {_TAG: "decimal", "v": str(value)}
     if isinstance(value, uuid.UUID):
@@ -262,15 +292,17 @@ def encode(value: Any) -> Any:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return encode(float(value))
+        return _encode(float(value), depth)
     if isinstance(value, str):
         return str(value)
     if isinstance(value, list):
-        return [encode(v) for v in value]
+        return [_encode(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return encode(dict(value))
+        return _encode(dict(value), depth)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        fields = {
+            f.name: _encode(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)
+        }
         return {_TAG: "dataclass", "cls": _remember(type(value)), "v": fields}
     raise SerializationError(
         f"Cannot journal a value of type {type(value).__module__}.{type(value).__qualname__}. "
@@ -319,11 +351,7 @@ def decode(data: Any, *, strict: bool = True) -> Any:
         cls = _resolve(data.get("cls", ""))
         if cls is None:
             if strict:
-                raise SerializationError(
-                    f"The journal holds a {data.get('cls')} value, but that class is not defined "
-                    "in this process. Run the cell (or import the module) that defines it, then "
-                    "resume the run."
-                )
+                raise UnresolvedClassError(str(data.get("cls")))
             return UnresolvedValue(data)
         if tag == "model":
             return cls.model_validate(v)  # type: ignore[attr-defined]
@@ -335,13 +363,88 @@ def decode(data: Any, *, strict: bool = True) -> Any:
     )
 
 
-def dumps(value: Any) -> str:
-    """Encode ``value`` and return JSON text."""
-    return json.dumps(encode(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def dumps(value: Any, *, what: str | None = None) -> str:
+    """Encode ``value`` and return JSON text.
+
+    Raises :class:`SerializationError` for a value that cannot be journaled; ``what``
+    (e.g. ``"The result of step 'charge'"``) starts the message.
+    """
+    try:
+        data = _encode(value, 0)
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except RecursionError:
+        raise SerializationError(
+            _prefixed(
+                what,
+                f"Cannot journal a value nested more than {MAX_DEPTH} levels deep (or one that "
+                "contains itself). Flatten it, or journal a summary of it.",
+            )
+        ) from None
+    except SerializationError as exc:
+        if what is None or isinstance(exc, UnresolvedClassError):
+            raise
+        raise SerializationError(_prefixed(what, str(exc))) from None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SerializationError(_prefixed(what, _surrogate_message(data))) from None
+    return text
+
+
+def _prefixed(what: str | None, message: str) -> str:
+    if what is None:
+        return message
+    return f"{what} cannot be journaled: {message[0].lower()}{message[1:]}"
+
+
+def _surrogate_message(data: Any) -> str:
+    path, char = _find_surrogate(data, "$")
+    code = f" (U+{ord(char):04X})" if char else ""
+    return (
+        f"The text at {path or '$'} holds a lone UTF-16 surrogate{code}: half of a character "
+        "such as an emoji, which is not valid Unicode and cannot be stored. Replace it, e.g. "
+        "text.encode('utf-8', 'replace').decode()."
+    )
+
+
+def _find_surrogate(data: Any, path: str) -> tuple[str, str]:
+    """The JSON path of the first text holding a lone surrogate, and that character."""
+    if isinstance(data, str):
+        for char in data:
+            if "\ud800" <= char <= "\udfff":
+                return path, char
+        return "", ""
+    if isinstance(data, list):
+        for i, item in enumerate(data):
+            found = _find_surrogate(item, f"{path}[{i}]")
+            if found[0]:
+                return found
+    if isinstance(data, dict):
+        for key, item in data.items():
+            in_key = _find_surrogate(key, path)
+            if in_key[0]:
+                return f"{path} (a key)", in_key[1]
+            found = _find_surrogate(item, f"{path}.{key}")
+            if found[0]:
+                return found
+    return "", ""
+
+
+def clean_text(text: str) -> str:
+    """``text`` with lone surrogates written out as ``\\udXXX`` (for error messages)."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def loads(text: str | None, *, strict: bool = True) -> Any:
     """Parse JSON text written by :func:`dumps`."""
     if text is None:
         return None
-    return decode(json.loads(text), strict=strict)
+    try:
+        return decode(json.loads(text), strict=strict)
+    except RecursionError:
+        raise SerializationError(
+            "A journaled value is nested too deeply to read back in this process."
+        ) from None

@@ -8,6 +8,7 @@ PolosError
 │   ├── PayloadValidationError     a payload does not fit the workflow's input type
 │   ├── DuplicateStepKeyError      a step key used twice in one execution (D3)
 │   ├── SerializationError         a value cannot be journaled (or read back)
+│   │   └── UnresolvedClassError   the journal holds a value of a class not defined here (yet)
 │   ├── InvalidTopicError          an event topic with illegal characters
 │   ├── ModelRequestBlockedError   a network model call while model requests are disabled (tests)
 │   ├── ResumeError                nothing is waiting under that key, or it was resumed already
@@ -24,6 +25,7 @@ PolosError
 │   └── StepTimeoutError           a step ran past its timeout (also a TimeoutError)
 ├── ExecutionFailedError           the execution you waited for failed
 ├── ExecutionCancelledError        the execution was cancelled
+├── ExecutionBlockedError          the execution waits until its code, a class or the journal is fixed
 ├── WorkflowTimeoutError           waiting for a result took longer than `timeout`
 ├── WaitTimeoutError               a suspend / event wait / run passed its deadline
 └── AgentError                     an agent run cannot go on
@@ -49,6 +51,7 @@ __all__ = [
     "ApprovalValidationError",
     "ChildWorkflowError",
     "DuplicateStepKeyError",
+    "ExecutionBlockedError",
     "ExecutionCancelledError",
     "ExecutionFailedError",
     "ExecutionNotFoundError",
@@ -71,6 +74,7 @@ __all__ = [
     "SerializationError",
     "StepExecutionError",
     "StepTimeoutError",
+    "UnresolvedClassError",
     "UserError",
     "WaitTimeoutError",
     "WorkflowNotFoundError",
@@ -142,6 +146,26 @@ class DuplicateStepKeyError(UserError):
 
 class SerializationError(UserError, TypeError):
     """A value cannot be written to the journal as typed JSON, or cannot be read back."""
+
+
+class UnresolvedClassError(SerializationError):
+    """The journal holds a value of a class that is not defined in this process (yet).
+
+    Typical after a kernel restart: a Pydantic model defined in a notebook cell comes back
+    once that cell runs again. A run that needs the value waits meanwhile (see
+    :class:`ExecutionBlockedError`) and continues by itself once the class is defined.
+    """
+
+    def __init__(self, class_name: str) -> None:
+        self.class_name = class_name
+        super().__init__(
+            f"The journal holds a {class_name} value, but that class is not defined in this "
+            "process. Run the cell (or import the module) that defines it; a run waiting for it "
+            "then continues by itself."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.class_name,))
 
 
 class InvalidTopicError(UserError):
@@ -362,6 +386,46 @@ class ExecutionCancelledError(PolosError):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.execution_id,))
+
+
+class ExecutionBlockedError(PolosError):
+    """The execution cannot go on until something outside it is fixed; it is not failed.
+
+    Raised to whoever waits for the result. The execution itself waits (status
+    ``waiting``, its ``error`` says why), holds no queue slot, can be cancelled, and
+    continues by itself once the cause is gone:
+
+    - ``reason="nondeterminism"``: the workflow's code no longer matches its journal
+      (:class:`NonDeterminismError`); define the workflow as it was and it replays again;
+    - ``reason="missing_class"``: a journaled value's class is not defined
+      (:class:`UnresolvedClassError`); run the cell that defines it;
+    - ``reason="journal"``: the journal could not be read or written (a full disk, an I/O
+      error); it is retried until it works.
+
+    Wait again (``await handle``) after fixing the cause, or cancel the run.
+    """
+
+    def __init__(self, execution_id: str, reason: str, error_type: str, detail: str) -> None:
+        self.execution_id = execution_id
+        self.reason = reason
+        self.error_type = error_type
+        self.detail = detail
+        how = {
+            "nondeterminism": "define the workflow as the run started with (run its cell) and "
+            "it replays from its journal",
+            "missing_class": "run the cell (or import the module) that defines the class and "
+            "it continues",
+            "journal": "it continues from its last committed step once the journal can be "
+            "used again",
+        }.get(reason, "it continues once the cause is fixed")
+        super().__init__(
+            f"Execution {execution_id} is blocked, not failed ({error_type}: {detail}). It waits "
+            f"(status 'waiting'): {how}. Wait for it again afterwards, or cancel it with "
+            f"client.cancel({execution_id!r})."
+        )
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.execution_id, self.reason, self.error_type, self.detail))
 
 
 class WorkflowTimeoutError(PolosError, TimeoutError):

@@ -26,6 +26,8 @@ EXPECTED_TOP_LEVEL = {
     "BatchWorkflowInput",
     "ChildWorkflowError",
     "DuplicateStepKeyError",
+    "ExecutionBlockedError",
+    "UnresolvedClassError",
     "EventData",
     "EventPayload",
     "ExecutionCancelledError",

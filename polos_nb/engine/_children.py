@@ -209,6 +209,8 @@ class ChildrenMixin(RuntimeHost):
     async def cancel(self, execution_id: str) -> bool:
         """Cancel an execution and all its descendants (never its parent). False if already ended."""
         ex = self.execs.get(execution_id)
+        if ex is not None:
+            ex = await self.blocking.fresh(ex)
         if ex is None:
             row = await self.read(
                 lambda con: con.execute(

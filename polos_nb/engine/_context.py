@@ -32,6 +32,7 @@ from polos_nb.errors import (
     SerializationError,
     StepExecutionError,
     StepTimeoutError,
+    UnresolvedClassError,
     UserError,
     WaitTimeoutError,
 )
@@ -123,12 +124,25 @@ def _fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
+def final_state_json(ctx: WorkflowContext | None, fallback: str | None) -> str | None:
+    """The state to write when a run ends or waits: ``ctx.state``, or ``fallback`` (the last
+    journaled state) if there is no context or its state cannot be journaled."""
+    if ctx is None or ctx.state is None:
+        return fallback
+    try:
+        return _serde.dumps(ctx.state)
+    except SerializationError:
+        return fallback
+
+
 def _error_json(exc: BaseException) -> str:
+    # An error is always journaled: text that cannot be stored (a lone surrogate) is
+    # written out as an escape instead of refusing the record.
     return _serde.dumps(
         {
             "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-            "message": str(exc),
-            "traceback": "".join(traceback.format_exception(exc))[-4000:],
+            "message": _serde.clean_text(str(exc)),
+            "traceback": _serde.clean_text("".join(traceback.format_exception(exc))[-4000:]),
             **(
                 {"what": exc.what, "deadline": exc.deadline}
                 if isinstance(exc, WaitTimeoutError)
@@ -205,22 +219,34 @@ class Step:
         self._ctx._fatal = exc
         return exc
 
-    def _state_json(self) -> str | None:
+    def _state_json(self, key: str | None = None) -> str | None:
         state = self._ctx.state
         if state is None:
             return None
-        text = _serde.dumps(state)
+        text = _serde.dumps(
+            state, what=f"The workflow state after step {key!r}" if key else "The workflow state"
+        )
         if text == self._state_snapshot:
             return None
         self._state_snapshot = text
         return text
 
+    def _state_json_or_none(self, key: str) -> str | None:
+        """The state for a failed attempt's record; None if the state itself cannot be written."""
+        try:
+            return self._state_json(key)
+        except SerializationError:
+            return None
+
     def _replay(self, record: StepRecord) -> Any:
-        if record.state is not None and self._ctx.state is not None:
-            self._ctx.state = _serde.loads(record.state)
-            self._state_snapshot = record.state
-        if record.status == "completed":
-            return _serde.loads(record.output) if record.output is not None else None
+        try:
+            if record.state is not None and self._ctx.state is not None:
+                self._ctx.state = _serde.loads(record.state)
+                self._state_snapshot = record.state
+            if record.status == "completed":
+                return _serde.loads(record.output) if record.output is not None else None
+        except UnresolvedClassError as exc:  # the run waits for the class, it does not fail
+            raise self._fail(exc) from None
         raise self._rebuild_error(record)
 
     def _rebuild_error(self, record: StepRecord) -> BaseException:
@@ -245,6 +271,7 @@ class Step:
             return self._replay(record)
         now = self._rt.clock.now()
         ops = list(extra_ops or [])
+        output = _serde.dumps(value, what=f"The value of step {key!r}")
         ops.append(
             self._rt.step_insert(
                 self._ex,
@@ -254,9 +281,9 @@ class Step:
                 1,
                 "completed",
                 None,
-                _serde.dumps(value),
+                output,
                 None,
-                self._state_json(),
+                self._state_json(key),
                 now,
                 now,
             )
@@ -369,7 +396,8 @@ class Step:
                 result = await (
                     call if timeout_s is None else _with_timeout(rt.clock, call, timeout_s, key)
                 )
-                output = _serde.dumps(result)
+                output = _serde.dumps(result, what=f"The result of step {key!r}")
+                state_json = self._state_json(key)
             except Exception as exc:
                 ended = rt.clock.now()
                 retry_now = (
@@ -390,7 +418,7 @@ class Step:
                             input_hash,
                             None,
                             _error_json(exc),
-                            self._state_json(),
+                            self._state_json_or_none(key),
                             started,
                             ended,
                         )
@@ -419,7 +447,7 @@ class Step:
                     input_hash,
                     output,
                     None,
-                    self._state_json(),
+                    state_json,
                     started,
                     rt.clock.now(),
                 )
@@ -458,10 +486,15 @@ class Step:
         position, record = self._begin(key, "publish")
         if record is not None:
             return self._replay(record)
-        data_json = _serde.dumps(data if data is not None else {})
+        data_json = _serde.dumps(
+            data if data is not None else {}, what=f"The data of event step {key!r}"
+        )
+        state_json = self._state_json(key)
         insert, event = await self._rt.event_insert(topic, event_type, data_json, self._ex.id)
         now = self._rt.clock.now()
-        await self._rt.commit(
+        await self._rt.commit_publish(
+            topic,
+            event,
             [
                 insert,
                 self._rt.step_insert(
@@ -474,11 +507,11 @@ class Step:
                     None,
                     _serde.dumps(event.sequence_id),
                     None,
-                    self._state_json(),
+                    state_json,
                     now,
                     now,
                 ),
-            ]
+            ],
         )
         self._rt.after_publish(topic, event)
         return event.sequence_id  # type: ignore[return-value]
@@ -529,6 +562,7 @@ class Step:
             raise UserError(
                 f"suspend data must be a dict or a Pydantic model (got {type(data).__name__})."
             )
+        _serde.dumps(data, what=f"The data of suspension {key!r}")  # refused before parking
         early = await self._rt.wait(
             self._ex, key, position, "suspend", data=data or {}, timeout=timeout_s
         )

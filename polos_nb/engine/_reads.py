@@ -33,9 +33,11 @@ class ReadsMixin(RuntimeHost):
     async def publish(self, topic: str, event_type: str | None, data: Any) -> StreamEvent:
         """Publish one event from outside a workflow; returns it with its per-topic sequence."""
         validate_topic(topic)
-        data_json = _serde.dumps(data if data is not None else {})
+        data_json = _serde.dumps(
+            data if data is not None else {}, what=f"The data of the event on {topic!r}"
+        )
         insert, event = await self.event_insert(topic, event_type, data_json, None)
-        await self.commit([insert])
+        await self.commit_publish(topic, event, [insert])
         self.after_publish(topic, event)
         return event
 
@@ -80,7 +82,13 @@ class ReadsMixin(RuntimeHost):
         )
         if row is None:
             raise ExecutionNotFoundError(execution_id)
-        return _info_from_row(row)
+        info = _info_from_row(row)
+        held = self.blocking.blocked_view(
+            execution_id
+        )  # the journal cannot say it: it refuses writes
+        if held is not None and info.status not in TERMINAL_STATUSES:
+            info = info.model_copy(update={"status": held[0], "error": held[1]})
+        return info
 
     async def list_executions(
         self,
@@ -114,11 +122,17 @@ class ReadsMixin(RuntimeHost):
         return [_info_from_row(r) for r in rows]
 
     async def wait_terminal(self, execution_id: str) -> ExecutionInfo:
+        """Wait until the execution ends; raise :class:`ExecutionBlockedError` if it is parked."""
         ex = self.execs.get(execution_id)
         if ex is not None and ex.status not in TERMINAL_STATUSES:
+            blocked = self.blocking.blocked_error(ex)
+            if blocked is not None:
+                raise blocked
             if ex.done is None:
                 ex.done = self.loop.create_future()
-            await asyncio.shield(ex.done)
+            outcome = await asyncio.shield(ex.done)
+            if isinstance(outcome, BaseException):
+                raise outcome
         return await self.get_execution(execution_id)
 
     async def history(

@@ -99,7 +99,11 @@ class Exec:
         None  # (final status, error JSON) when stopped from outside
     )
     deadline_timer: TimerHandle | None = None
-    done: asyncio.Future[None] | None = None
+    done: asyncio.Future[Any] | None = None  # result: None (ended) or the error that blocked it
+    blocked: dict[str, Any] | None = None  # why it is parked (see _blocking), as journaled
+    block_failures: int = 0
+    block_retry_at: float = 0.0
+    journal_down: BaseException | None = None  # the write the journal refused, if any
 
     @property
     def topic(self) -> str:

@@ -28,14 +28,17 @@ from polos_nb._clock import Clock
 from polos_nb._ids import new_id
 from polos_nb.errors import (
     ExecutionCancelledError,
+    JournalError,
+    JournalUnavailableError,
     UserError,
     WorkflowNotFoundError,
 )
 
 from . import _workflow as registry
 from ._admission import Admission
+from ._blocking import Blocking, block_reason
 from ._children import ChildrenMixin
-from ._context import CURRENT, WorkflowContext, _error_json
+from ._context import CURRENT, WorkflowContext, _error_json, final_state_json
 from ._policy import Queue, RetryPolicy
 from ._reads import ReadsMixin
 from ._records import (
@@ -125,6 +128,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         self._unregistered: dict[str, set[str]] = {}
         self._subscribers: dict[str, list[Callable[[StreamEvent], None]]] = {}
         self._batches_done: set[tuple[str, str]] = set()
+        self.blocking = Blocking(self)
         self.closed = False
         self.clients = 0
         self.admission = Admission()
@@ -180,6 +184,9 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             tasks = [
                 ex.task for ex in self.execs.values() if ex.task is not None and not ex.task.done()
             ]
+            watch = self.blocking._watch_task
+            if watch is not None and not watch.done():
+                tasks.append(watch)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -197,15 +204,43 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         return self._seq
 
     async def commit(self, ops: list[Any]) -> None:
-        """Write ``ops`` in one transaction and wait for the commit."""
-        await asyncio.wrap_future(self.journal.submit(ops))
+        """Write ``ops`` in one transaction and wait for the commit.
+
+        A failed write raises a :class:`JournalError` marked as a write failure; inside a
+        workflow it is also remembered as the run's fatal error, so ``except Exception`` in
+        user code cannot hide that the journal did not take a step's record.
+        """
+        try:
+            await asyncio.wrap_future(self.journal.submit(ops))
+        except JournalError as exc:
+            exc.polos_on_write = True  # type: ignore[attr-defined]
+            self._mark_fatal(exc)
+            raise
+
+    def _mark_fatal(self, exc: BaseException) -> None:
+        ctx = CURRENT.get()
+        if ctx is not None and ctx._runtime is self and ctx._fatal is None:
+            ctx._fatal = exc
+
+    async def commit_publish(self, topic: str, event: StreamEvent, ops: list[Any]) -> None:
+        """Commit a publish; if it fails, its topic sequence number is given back (when unused)."""
+        try:
+            await self.commit(ops)
+        except BaseException:
+            if self._topic_seq.get(topic) == event.sequence_id:
+                self._topic_seq[topic] -= 1
+            raise
 
     def commit_nowait(self, ops: list[Any]) -> None:
         future = self.journal.submit(ops)
         future.add_done_callback(_log_failure)
 
     async def read(self, reader: Callable[[Any], Any]) -> Any:
-        return await asyncio.wrap_future(self.journal.read(reader))
+        try:
+            return await asyncio.wrap_future(self.journal.read(reader))
+        except JournalError as exc:
+            self._mark_fatal(exc)
+            raise
 
     def step_insert(
         self,
@@ -488,6 +523,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         """A workflow was (re)defined: start executions that were waiting for its code."""
         self.admission.set_limit(wf.queue.name, wf.queue.concurrency_limit)
         self.loop.create_task(self._register_flow(wf))
+        self.blocking.unblock_for(wf.id)  # runs parked by a code mismatch try again
         pending = self._unregistered.pop(wf.id, set())
         for exec_id in pending:
             ex = self.execs.get(exec_id)
@@ -603,6 +639,9 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if block_reason(exc) is not None:  # a missing class, an unreadable journal
+                await self.blocking.block(ex, exc)
+                return
             await self._finish(ex, "failed", error=_error_json(exc))
             return
         CURRENT.set(ctx)  # this task's own context: visible to the workflow body and its steps
@@ -610,9 +649,12 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             result = await wf.call(ctx, payload)
             if ctx._fatal is not None:
                 raise ctx._fatal
-            result_json = _serde.dumps(result)
+            result_json = _serde.dumps(result, what=f"The result of run {ex.id}")
         except Park:
             if ctx._fatal is not None:
+                if block_reason(ctx._fatal) is not None:
+                    await self.blocking.block(ex, ctx._fatal, ctx)
+                    return
                 await self._finish(ex, "failed", error=_error_json(ctx._fatal), ctx=ctx)
             return
         except (asyncio.CancelledError, ExecutionCancelledError):
@@ -629,6 +671,10 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
+            cause = ctx._fatal if ctx._fatal is not None else exc
+            if block_reason(cause) is not None:  # fix the code, the class or the journal
+                await self.blocking.block(ex, cause, ctx)
+                return
             if (
                 ctx._fatal is None
                 and isinstance(exc, Exception)
@@ -665,7 +711,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
                 "error": _serde.loads(_error_json(exc), strict=False),
             },
         )
-        state_json = _serde.dumps(ctx.state) if ctx.state is not None else ex.state_json
+        state_json = final_state_json(ctx, ex.state_json)
         await self.commit(
             [
                 self._status_op(ex, "waiting", run_attempt=ex.run_attempt, state=state_json),
@@ -689,9 +735,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             return
         self.admission.forget(ex.id)
         now = self.clock.now()
-        state_json = (
-            _serde.dumps(ctx.state) if ctx is not None and ctx.state is not None else ex.state_json
-        )
+        state_json = final_state_json(ctx, ex.state_json)
         ops: list[Any] = [
             self._status_op(
                 ex, status, result=result, error=error, state=state_json, completed_at=now
@@ -720,7 +764,11 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         if ex.deadline_timer is not None:
             ex.deadline_timer.cancel()
         parent_ready = self._notify_parent_ops(ex, status, result, error, ops)
-        await self.commit(ops)
+        try:
+            await self.commit(ops)
+        except JournalError as exc:
+            await self._finish_failed_write(ex, status, exc, parent_ready)
+            return
         self._emit(event)
         if ex.done is not None and not ex.done.done():
             ex.done.set_result(None)
@@ -734,6 +782,52 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         # Terminal executions leave memory; the journal has them.
         if ex.parent_id is None or ex.parent_id not in self.execs:
             self._forget(ex)
+
+    async def _finish_failed_write(
+        self, ex: Exec, status: str, exc: JournalError, parent: Exec | None
+    ) -> None:
+        """The run's last write failed: end it plainly, or hold it until the journal works.
+
+        A write the journal refused for its content ends the run ``failed`` with an error
+        that says so (without the result that could not be written). A journal that takes
+        no writes at all (a full disk) holds the run, and its parent, in memory; they go on
+        from their last committed step once a write works again.
+        """
+        if not isinstance(exc, JournalUnavailableError) and block_reason(exc) is None:
+            error = _error_json(
+                JournalError(
+                    f"Run {ex.id} ended {status}, but its outcome could not be written to the "
+                    f"journal ({exc}); it is recorded as failed instead."
+                )
+            )
+            now = self.clock.now()
+            insert, event = self._lifecycle_event(
+                ex, f"{ex.workflow_type}_error", {"error": _serde.loads(error)}
+            )
+            fallback = [
+                self._status_op(ex, "failed", error=error, completed_at=now),
+                insert,
+                Sql(
+                    "UPDATE waits SET resolved_at = ? WHERE execution_id = ? AND resolved_at IS NULL",
+                    [now, ex.id],
+                ),
+            ]
+            try:
+                await self.commit(fallback)
+            except JournalError as again:
+                exc = again
+            else:
+                self._emit(event)
+                if ex.done is not None and not ex.done.done():
+                    ex.done.set_result(None)
+                if parent is not None:
+                    self.blocking.journal_down(parent, exc)  # its wait was resolved in memory only
+                self._forget(ex)
+                return
+        ex.status = "running"  # the journal still says so; it is driven again from there
+        self.blocking.journal_down(ex, exc)
+        if parent is not None:
+            self.blocking.journal_down(parent, exc)
 
     def _forget(self, ex: Exec) -> None:
         if ex.task is not None and ex.task is not asyncio.current_task() and not ex.task.done():
@@ -832,9 +926,17 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         if wf is None:
             raise WorkflowNotFoundError(wf_id, list(registry.get_all_workflows()))
         value = wf.validate_payload(payload)
-        payload_json = _serde.dumps(value) if wf._takes_payload else None
+        payload_json = (
+            _serde.dumps(value, what=f"The input of workflow {wf.id!r}")
+            if wf._takes_payload
+            else None
+        )
         state = wf.initial_state(initial_state)
-        state_json = _serde.dumps(state) if state is not None else None
+        state_json = (
+            _serde.dumps(state, what=f"The initial state of workflow {wf.id!r}")
+            if state is not None
+            else None
+        )
         return wf, payload_json, state_json
 
     async def start(

@@ -8,6 +8,7 @@ from typing import Any
 from polos_nb import _serde
 from polos_nb.errors import (
     ExecutionNotFoundError,
+    JournalError,
     ResumeError,
 )
 
@@ -79,6 +80,9 @@ class WaitsMixin(RuntimeHost):
             )
         if wait.kind in ("child", "batch"):
             await self._check_children_done(ex, wait)
+        if wait.kind == "blocked":  # parked before a restart: try again now
+            ex.blocked = wait.detail if isinstance(wait.detail, dict) else {}
+            await self.blocking.unblock(ex)
 
     # ================================================================== waits
     async def wait(
@@ -222,7 +226,7 @@ class WaitsMixin(RuntimeHost):
         error: str | None = None,
     ) -> None:
         now = self.clock.now()
-        if wait.kind != "retry":  # a run retry's back-off is not a step of the workflow
+        if wait.kind not in ("retry", "blocked"):  # back-offs and parks are not steps
             kind = {
                 "suspend": "suspend",
                 "event": "event_wait",
@@ -252,7 +256,10 @@ class WaitsMixin(RuntimeHost):
                 [now, ex.id, wait.key],
             )
         )
-        ops.append(self._status_op(ex, "queued"))
+        if wait.kind == "blocked":
+            ops.append(self._status_op(ex, "queued", error=None))  # the park's reason goes
+        else:
+            ops.append(self._status_op(ex, "queued"))
         if wait.timer is not None:
             wait.timer.cancel()
         ex.waits.pop(wait.key, None)
@@ -272,7 +279,11 @@ class WaitsMixin(RuntimeHost):
             return
         ops = list(extra_ops or [])
         self._resolve_ops(ex, wait, ops, output=output, error=error)
-        await self.commit(ops)
+        try:
+            await self.commit(ops)
+        except JournalError as exc:  # memory ran ahead of the journal: read it back later
+            self.blocking.journal_down(ex, exc)
+            raise
         for event in events or ():
             self._emit(event)
         self.schedule(ex)
@@ -288,7 +299,7 @@ class WaitsMixin(RuntimeHost):
     ) -> None:
         """Deliver a resume payload to ``execution_id``'s suspension ``step_key`` (D8, D10)."""
         ex = await self._find_suspended(execution_id, step_key)
-        data_json = _serde.dumps(data)
+        data_json = _serde.dumps(data, what=f"The resume data for {step_key!r}")
         insert, event = self._lifecycle_event(ex, f"resume_{step_key}", _as_event_data(data))
         payload = EventPayload(
             id=event.id,
@@ -319,21 +330,27 @@ class WaitsMixin(RuntimeHost):
             raise ResumeError(f"Step {step_key!r} of execution {ex.id} was already resumed.")
         now = self.clock.now()
         ex.mailbox[step_key] = (data_json, event.sequence_id, now)
-        await self.commit(
-            [
-                Insert(
-                    "mailbox",
-                    ("execution_id", "step_key", "data", "event_seq", "created_at"),
-                    (ex.id, step_key, data_json, event.sequence_id, now),
-                ),
-                insert,
-                *(extra_ops or []),
-            ]
-        )
+        try:
+            await self.commit(
+                [
+                    Insert(
+                        "mailbox",
+                        ("execution_id", "step_key", "data", "event_seq", "created_at"),
+                        (ex.id, step_key, data_json, event.sequence_id, now),
+                    ),
+                    insert,
+                    *(extra_ops or []),
+                ]
+            )
+        except JournalError:
+            ex.mailbox.pop(step_key, None)
+            raise
         self._emit(event)
 
     async def _find_suspended(self, execution_id: str, step_key: str) -> Exec:
         ex = self.execs.get(execution_id)
+        if ex is not None:
+            ex = await self.blocking.fresh(ex)
         if ex is None:
             row = await self.read(
                 lambda con: con.execute(

@@ -33,13 +33,15 @@ from ._forms import form_spec
 
 __all__ = ["Run", "RunState", "Sink"]
 
-_LIFECYCLE = re.compile(r"^([a-z]+)_(start|finish|error|cancel|retry)$")
+_LIFECYCLE = re.compile(r"^([a-z]+)_(start|finish|error|cancel|retry|blocked|unblocked)$")
 _STATUS_OF = {
     "start": "running",
     "finish": "completed",
     "error": "failed",
     "cancel": "cancelled",
     "retry": "waiting",
+    "blocked": "waiting",  # parked until its code, a class or the journal is back
+    "unblocked": "running",
 }
 DEFAULT_INTERVAL = 0.08
 
@@ -223,6 +225,10 @@ class RunState:
                 self.status = _STATUS_OF[m.group(2)]
                 if m.group(2) == "start":
                     self.started_at = self.started_at or _iso(event.created_at)
+                elif m.group(2) == "blocked":
+                    self.note = f"blocked, not failed: {_error_text(data.get('error'))}"
+                elif m.group(2) == "unblocked":
+                    self.note = None
                 elif m.group(2) in ("finish", "error", "cancel"):
                     self.ended_at = _iso(event.created_at)
                     if m.group(2) == "error":

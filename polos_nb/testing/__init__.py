@@ -2,15 +2,20 @@
 
 - :class:`FakeClock`: an injectable clock for timing rules without sleeping.
 - :func:`kill_at_commit`: SIGKILL the process at a journal write boundary (crash tests).
+- :func:`refuse_writes`: make the journal refuse writes, as a full disk does.
+- :func:`refuse_reads`: make some journal reads fail, as a flaky device does.
 - :class:`ScriptedModel`, :class:`FunctionModel`: fake LLMs reached through litellm's
   custom-provider mechanism (``Agent(provider="fake", model=ScriptedModel(...))``).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
-from typing import Literal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
 
 from polos_nb.engine import PolosClient
 
@@ -26,6 +31,8 @@ __all__ = [
     "ScriptedModel",
     "get_fake_model",
     "kill_at_commit",
+    "refuse_reads",
+    "refuse_writes",
 ]
 
 
@@ -44,3 +51,61 @@ def kill_at_commit(client: PolosClient, n: int, when: Literal["before", "after"]
             os.kill(os.getpid(), signal.SIGKILL)
 
     journal.fault_hook = hook
+
+
+@contextmanager
+def refuse_writes(
+    client: PolosClient,
+    error: BaseException | None = None,
+    *,
+    matching: Callable[[list[Any]], bool] | None = None,
+) -> Iterator[list[int]]:
+    """While the block runs, journal writes fail as if the disk were full.
+
+    Every transaction (or, with ``matching``, those whose list of operations it accepts)
+    fails with ``error``, by default ``OSError(ENOSPC, "No space left on device")``, at the
+    journal's write boundary. Yields a one-item list counting the refused writes. On exit
+    writes work again, as when space is freed.
+    """
+    journal = client.runtime.journal
+    failure = error if error is not None else OSError(errno.ENOSPC, "No space left on device")
+    refused = [0]
+
+    def hook(ops: list[Any]) -> None:
+        if matching is None or matching(ops):
+            refused[0] += 1
+            raise failure
+
+    journal.write_hook = hook
+    try:
+        yield refused
+    finally:
+        journal.write_hook = None
+
+
+@contextmanager
+def refuse_reads(
+    client: PolosClient,
+    error: BaseException | None = None,
+    *,
+    matching: Callable[[str], bool] | None = None,
+) -> Iterator[list[int]]:
+    """While the block runs, the engine's reads of the journal fail (all, or those whose SQL
+    ``matching`` accepts) with ``error``, by default ``OSError(EIO, "Input/output error")``.
+
+    Yields a one-item list counting the refused reads.
+    """
+    journal = client.runtime.journal
+    failure = error if error is not None else OSError(errno.EIO, "Input/output error")
+    refused = [0]
+
+    def hook(sql: str) -> None:
+        if matching is None or matching(sql):
+            refused[0] += 1
+            raise failure
+
+    journal.read_hook = hook
+    try:
+        yield refused
+    finally:
+        journal.read_hook = None

@@ -232,6 +232,92 @@ async def mode_nap_start(a: dict) -> None:
     _die()
 
 
+async def mode_prepare(a: dict) -> None:
+    """Start ``runs`` crash_main runs and SIGKILL this process at its ``kill_n``-th commit."""
+    client = PolosClient(journal=a["journal"])
+    kill_at_commit(client, a["kill_n"], "after")
+    handles = [
+        await crash_main.invoke(client, {"counter": a["counter"], "x": a["x0"] + i})
+        for i in range(a["runs"])
+    ]
+    await asyncio.gather(*(client.wait_for_result(h.id, timeout=120) for h in handles))
+    _emit({"survived": True})
+    os._exit(3)
+
+
+def _arm_kill_on_open(n: int, when: str) -> None:
+    """SIGKILL this process at the ``n``-th commit after the next journal opens.
+
+    The hook is armed inside the journal's constructor, so the kill can land while the
+    engine is still recovering (re-arming waits, re-driving interrupted runs), before a
+    client exists to arm ``kill_at_commit`` on.
+    """
+    from polos_nb.engine import _runtime
+
+    original = _runtime.DuckDBJournal
+
+    class KillingJournal(original):  # type: ignore[misc, valid-type]
+        def __init__(self, path: str) -> None:
+            super().__init__(path)
+            target, phase = self.commits + n, f"{when}_commit"
+
+            def hook(event: str, count: int) -> None:
+                if event == phase and count == target:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+            self.fault_hook = hook
+
+    _runtime.DuckDBJournal = KillingJournal  # type: ignore[misc]
+
+
+async def mode_recover(a: dict) -> None:
+    """Open the journal (recovery resumes interrupted runs), optionally dying at commit
+    ``kill_n`` counted from the open; finish every run otherwise."""
+    if a.get("kill_n"):
+        _arm_kill_on_open(a["kill_n"], a.get("when", "after"))
+    client = PolosClient(journal=a["journal"])
+    roots = await client.list_executions(workflow_id="crash_main", limit=100000, root_only=True)
+    active = [info.id for info in roots if info.status not in TERMINAL]
+    await asyncio.gather(*(client.wait_for_result(eid, timeout=120) for eid in active))
+    _emit({"finished": active})
+    client.close()
+
+
+async def mode_sql_kill(a: dict) -> None:
+    """Recover, start runs, and run a slow ``%polos sql`` query beside them; the test
+    SIGKILLs this process while the query runs."""
+    from polos_nb.notebook import sql
+
+    client = PolosClient(journal=a["journal"])
+
+    def slow(seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+    client.runtime.journal.read(
+        lambda con: con.create_function(
+            "polos_test_sleep", slow, ["DOUBLE"], "DOUBLE", side_effects=True
+        )
+    ).result()
+    roots = await client.list_executions(workflow_id="crash_main", limit=100000, root_only=True)
+    active = [info.id for info in roots if info.status not in TERMINAL]
+    for i in range(max(0, a["target_active"] - len(active))):
+        handle = await crash_main.invoke(client, {"counter": a["counter"], "x": a["x0"] + i})
+        active.append(handle.id)
+    query = asyncio.create_task(
+        asyncio.to_thread(
+            sql,
+            "SELECT polos_test_sleep(5.0) AS slept, count(*) AS steps FROM steps",
+            client=client,
+        )
+    )
+    _emit({"query": "running"})
+    results = await asyncio.gather(*(client.wait_for_result(eid, timeout=120) for eid in active))
+    frame = await query
+    _emit({"query": "done", "slept": float(frame["slept"][0]), "results": len(results)})
+    client.close()
+
+
 def soak_server() -> None:
     """A fork server for the soak: import once, then fork one fresh worker per kill cycle.
 
@@ -282,6 +368,9 @@ MODES = {
     "resume": mode_resume,
     "publish_and_wait": mode_publish_and_wait,
     "nap_start": mode_nap_start,
+    "prepare": mode_prepare,
+    "recover": mode_recover,
+    "sql_kill": mode_sql_kill,
 }
 
 

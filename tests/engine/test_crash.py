@@ -374,6 +374,17 @@ def _soak_lane(lane: Path, seed: int, kills_wanted: int, deadline: float) -> dic
 
     mains = snap.roots("crash_main")
     assert len(mains) >= 10
+    reran = assert_each_step_once(snap, counter, committed_in)
+    return {"kills": kills, "clean": clean, "workflows": len(mains), "reran": reran}
+
+
+def assert_each_step_once(
+    snap: Snapshot, counter: Path, committed_in: dict[tuple[str, str], int]
+) -> int:
+    """Every crash_main run completed correctly; each step ran at most once per process and
+    never after the cycle in which its completion became durable (D1, D6). Returns how
+    many steps ran more than once (each time in a process killed before the commit)."""
+    mains = snap.roots("crash_main")
     statuses = collections.Counter(e["status"] for e in snap.executions.values())
     assert set(statuses) == {"completed"}, f"executions not completed: {statuses}"
     lines = read_counter(counter)
@@ -399,7 +410,27 @@ def _soak_lane(lane: Path, seed: int, kills_wanted: int, deadline: float) -> dic
             )
             reran += len(runs) > 1
     assert set(per_step) <= {s for m in mains for s in run_steps_of(snap, m)}
-    return {"kills": kills, "clean": clean, "workflows": len(mains), "reran": reran}
+    return reran
+
+
+class _Cycles:
+    """Kill cycles on one journal: a snapshot after each, checked against the one before."""
+
+    def __init__(self, journal: Path) -> None:
+        self.journal = journal
+        self.cycle = 0
+        self.committed_in: dict[tuple[str, str], int] = {}
+        self.previous: Snapshot | None = None
+
+    def after(self) -> Snapshot:
+        snap = Snapshot(self.journal)  # the journal opens cleanly after every kill (D14)
+        if self.previous is not None:
+            snap.assert_contains(self.previous)  # every committed record is still there
+        snap.assert_topic_sequences_unique()
+        for step in snap.completed():
+            self.committed_in.setdefault(step, self.cycle)
+        self.previous = snap
+        return snap
 
 
 @pytest.mark.timeout(540)
@@ -568,3 +599,90 @@ async def test_durable_sleep_wakes_at_once_when_restarted_after_it(
         client.close()
     assert result == {"woke_ms": int(restart.timestamp() * 1000)}
     assert counts(read_counter(counter)) == {(exec_id, "before"): 1, (exec_id, "after"): 1}
+
+
+# ====================================================================== 5. kills during recovery
+@pytest.mark.timeout(300)
+def test_sigkill_during_recovery(tmp_path: Path) -> None:
+    """Reopening a journal recovers its interrupted runs; a SIGKILL at each of the first
+    commits after the open (the recovery's own writes: re-armed waits, resumed runs) loses
+    nothing and runs no committed step again."""
+    journal, counter = tmp_path / "journal.duckdb", tmp_path / "effects.txt"
+    base = {"journal": str(journal), "counter": str(counter)}
+    cycles = _Cycles(journal)
+    cycles.cycle = 1
+    proc = launch("prepare", {**base, "runs": 5, "x0": 100, "kill_n": 14}, cycle=1)
+    assert_killed(proc)
+    cycles.after()
+    kills = 0
+    for n, when in [
+        (1, "before"),
+        (1, "after"),
+        (2, "before"),
+        (2, "after"),
+        (3, "after"),
+        (4, "before"),
+        (5, "after"),
+        (6, "before"),
+        (8, "after"),
+        (10, "after"),
+    ]:
+        cycles.cycle += 1
+        proc = launch("recover", {**base, "kill_n": n, "when": when}, cycle=cycles.cycle)
+        if proc.returncode == KILLED:
+            kills += 1
+        else:  # everything finished before commit n: only possible once little is left
+            assert_ok(proc)
+        cycles.after()
+    assert kills >= 6, f"only {kills} kills landed during recovery"
+    cycles.cycle += 1
+    assert_ok(launch("recover", base, cycle=cycles.cycle))
+    snap = cycles.after()
+    assert len(snap.roots("crash_main")) == 5
+    assert_each_step_once(snap, counter, cycles.committed_in)
+
+
+# ====================================================================== 6. kills during %polos sql
+@pytest.mark.timeout(300)
+def test_sigkill_during_a_sql_query(tmp_path: Path) -> None:
+    """A process runs workflows and a slow read-only %polos sql query beside them; it is
+    SIGKILLed while the query runs. The journal loses nothing and the runs finish once."""
+    rng = random.Random(int(os.environ.get("CRASH_SOAK_SEED", "20260101")))
+    journal, counter = tmp_path / "journal.duckdb", tmp_path / "effects.txt"
+    base = {"journal": str(journal), "counter": str(counter)}
+    cycles = _Cycles(journal)
+    kills = 0
+    while kills < 4:
+        cycles.cycle += 1
+        assert cycles.cycle <= 8, "the kills did not land"
+        args = {**base, "target_active": 3, "x0": cycles.cycle * 10}
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.engine.crash_child", "sql_kill", json.dumps(args)],
+            cwd=ROOT,
+            env={**os.environ, "CRASH_CYCLE": str(cycles.cycle), "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            lines = _Lines(child.stdout.fileno())  # type: ignore[union-attr]
+            assert lines.next(timeout=120) == {"query": "running"}
+            time.sleep(rng.uniform(0.3, 1.5))  # the query sleeps 5 s: it is still running
+            os.kill(child.pid, signal.SIGKILL)  # our own child, by its id, not reaped yet
+            child.wait(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            leftover = child.stdout.read().decode() if child.stdout else ""  # type: ignore[union-attr]
+            errors = child.stderr.read().decode() if child.stderr else ""  # type: ignore[union-attr]
+            child.stdout.close()  # type: ignore[union-attr]
+            child.stderr.close()  # type: ignore[union-attr]
+        assert child.returncode == KILLED, errors[-3000:]
+        assert '"query": "done"' not in leftover, "the query had finished before the kill"
+        kills += 1
+        cycles.after()
+    cycles.cycle += 1
+    assert_ok(launch("recover", base, cycle=cycles.cycle))
+    snap = cycles.after()
+    assert len(snap.roots("crash_main")) >= 3
+    assert_each_step_once(snap, counter, cycles.committed_in)

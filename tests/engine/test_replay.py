@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from polos_nb import (
     DuplicateStepKeyError,
+    ExecutionBlockedError,
     ExecutionFailedError,
     NonDeterminismError,
     PolosClient,
@@ -317,16 +318,31 @@ async def test_nondeterminism_other_step_at_position(client):
         return "done"
 
     await client.resume(None, handle.id, "wait", {})
-    with pytest.raises(ExecutionFailedError) as info:
+    # The run is parked, not failed (like a failed workflow task in Temporal): the waiter
+    # hears why, the execution waits for the code to be restored.
+    with pytest.raises(ExecutionBlockedError) as info:
         await client.wait_for_result(handle.id, timeout=10)
+    assert info.value.reason == "nondeterminism"
     assert info.value.error_type == "polos_nb.errors.NonDeterminismError"
-    error = (await client.get_execution(handle.id)).error
+    execution = await wait_status(client, handle.id, "waiting")
+    error = execution.error
     assert error["type"] == "polos_nb.errors.NonDeterminismError"
+    assert error["blocked"] == "nondeterminism"
     message = error["message"]
     assert f"Execution {handle.id} is not deterministic at step position 0" in message
     assert "the journal recorded run step 'a'" in message
     assert "the code now asks for run step 'b'" in message
     assert "Restore the code" in message  # the fix is named
+    assert counter["a"] == 1 and counter["b"] == 0
+
+    @workflow(id=wf_id)  # the code the run started with, defined again
+    async def restored(ctx: WorkflowContext) -> str:
+        await ctx.step.run("a", counter.hit, "a")
+        await ctx.step.suspend("wait")
+        return "done"
+
+    assert await client.wait_for_result(handle.id, timeout=10) == "done"
+    assert (await client.get_execution(handle.id)).error is None
     assert counter["a"] == 1 and counter["b"] == 0
 
 
@@ -353,12 +369,18 @@ async def test_nondeterminism_same_key_other_kind(client):
         return "done"
 
     await client.resume(None, handle.id, "wait", {})
-    info = await wait_status(client, handle.id, "failed")
+    info = await wait_status(client, handle.id, "waiting")
+    while info.error is None:  # the suspension's "waiting" first, then the park
+        await asyncio.sleep(0.01)
+        info = await wait_status(client, handle.id, "waiting")
     assert len(seen) == 1
     assert seen[0].execution_id == handle.id and seen[0].position == 0
     assert seen[0].recorded == "run step 'a' at position 0"
     assert seen[0].asked == "uuid step 'a'"
     assert info.error["type"] == "polos_nb.errors.NonDeterminismError"
+    assert info.error["blocked"] == "nondeterminism"
+    assert await client.cancel(handle.id)  # a parked run can be given up
+    assert (await wait_status(client, handle.id, "cancelled")).status == "cancelled"
 
 
 async def test_failed_step_is_retried_journaled_and_replayed(journal_path):

@@ -21,6 +21,7 @@ import pytest
 
 from polos_nb import (
     BatchWorkflowInput,
+    ExecutionBlockedError,
     ExecutionCancelledError,
     ExecutionFailedError,
     NonDeterminismError,
@@ -503,9 +504,11 @@ async def test_non_determinism_is_not_retried(fake_client, clock):
     await wait_status(fake_client, handle.id, "waiting")
     changed["code"] = True  # the code changed under a waiting run
     await fake_client.resume(wf_id, handle.id, "hold", {})
-    with pytest.raises(ExecutionFailedError) as info:
+    # Not retried and not failed: parked until the code is restored (issue 9, item 4).
+    with pytest.raises(ExecutionBlockedError) as info:
         await fake_client.wait_for_result(handle.id, timeout=10)
     assert info.value.error_type == f"{NonDeterminismError.__module__}.NonDeterminismError"
+    assert (await fake_client.get_execution(handle.id)).status == "waiting"
     assert await rows(
         fake_client, "SELECT run_attempt FROM executions WHERE id = ?", [handle.id]
     ) == [(1,)]

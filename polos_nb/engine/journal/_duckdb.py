@@ -127,12 +127,20 @@ class DuckDBJournal:
         fault_hook: test seam for fault injection; when set it is called on the writer
             thread as ``fault_hook("before_commit", n)`` and ``fault_hook("after_commit", n)``
             around the n-th commit (``polos_nb.testing.kill_at_commit`` uses it).
+        write_hook: test seam at the write boundary; when set it is called with the ops of
+            every transaction before they run, and an exception it raises fails that
+            transaction as if the file had refused it (``polos_nb.testing.refuse_writes``).
+        read_hook: test seam for reads; when set, every statement an engine read runs is
+            first passed to it, and an exception it raises fails that read
+            (``polos_nb.testing.refuse_reads``).
         commits: number of transactions committed so far.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.fault_hook: Callable[[str, int], None] | None = None
+        self.write_hook: Callable[[list[Op]], None] | None = None
+        self.read_hook: Callable[[str], None] | None = None
         self.commits = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._con: Any = None
@@ -158,6 +166,15 @@ class DuckDBJournal:
         job = _Job(ops=ops)
         self._queue.put(job)
         return job.future
+
+    def probe(self) -> concurrent.futures.Future[None]:
+        """A tiny write that leaves nothing behind: resolves once the journal takes writes."""
+        return self.submit(
+            [
+                Sql("INSERT INTO polos_schema_migrations VALUES (-1, 'write probe', now())"),
+                Sql("DELETE FROM polos_schema_migrations WHERE version = -1"),
+            ]
+        )
 
     def read(self, reader: Callable[[Any], Any]) -> concurrent.futures.Future[Any]:
         """Run ``reader(connection)`` on the writer thread after all earlier writes."""
@@ -387,7 +404,12 @@ class DuckDBJournal:
 
     def _do_read(self, job: _Job) -> None:
         try:
-            result = job.reader(self._con)  # type: ignore[misc]
+            con = (
+                self._con
+                if self.read_hook is None
+                else _HookedConnection(self._con, self.read_hook)
+            )
+            result = job.reader(con)  # type: ignore[misc]
         except BaseException as exc:
             # A damaged or unreachable file shows as a JournalError, never a raw DuckDB one.
             known = _files.classify(exc, self.path) if not isinstance(exc, UserError) else None
@@ -427,6 +449,11 @@ class DuckDBJournal:
 
     def _transaction(self, ops: list[Op]) -> BaseException | None:
         con = self._con
+        if self.write_hook is not None:
+            try:
+                self.write_hook(ops)
+            except Exception as exc:
+                return exc
         if ops and _single_insert_group(ops):
             # One statement is its own transaction: skip BEGIN/COMMIT round trips (the
             # common case of one step record); DuckDB still fsyncs the WAL before returning.
@@ -465,6 +492,21 @@ class DuckDBJournal:
             except Exception:
                 pass
             return exc
+
+
+class _HookedConnection:
+    """The connection as a reader sees it while ``read_hook`` is set (tests only)."""
+
+    def __init__(self, con: Any, hook: Callable[[str], None]) -> None:
+        self._con = con
+        self._hook = hook
+
+    def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        self._hook(sql)
+        return self._con.execute(sql, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
 
 
 _COLUMN_TYPES: dict[tuple[int, str], dict[str, str]] = {}
