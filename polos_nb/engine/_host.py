@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from polos_nb._clock import Clock
 
     from ._admission import Admission
+    from ._blocking import Blocking
     from ._context import WorkflowContext
     from ._records import Exec, Wait
     from ._types import StreamEvent
@@ -37,11 +38,14 @@ class RuntimeHost:
         loop: asyncio.AbstractEventLoop
         execs: dict[str, Exec]
         admission: Admission
+        blocking: Blocking
         _topic_seq: dict[str, int]
         _topic_waits: dict[str, set[tuple[str, str]]]
         _batches_done: set[tuple[str, str]]
 
         async def commit(self, ops: list[Any]) -> None: ...
+
+        async def commit_publish(self, topic: str, event: StreamEvent, ops: list[Any]) -> None: ...
 
         async def read(self, reader: Callable[[Any], Any]) -> Any: ...
 
