@@ -1,4 +1,4 @@
-"""The layer rules of ARCHITECTURE.md, checked on the source: imports point downward only."""
+"""The layer rules of docs/architecture.md, checked on the source: imports point downward only."""
 
 from __future__ import annotations
 

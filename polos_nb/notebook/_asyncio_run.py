@@ -10,7 +10,7 @@ only where it is needed:
    __name__ == "__main__":``) is rewritten before it runs: ``asyncio.run(x)`` becomes
    an ``await`` of ``x`` on the kernel's loop, so the cell is an async cell. While it
    waits, the kernel keeps handling widget messages (ipykernel ≥ 7.4 dispatches comm
-   messages to a waiting async cell), so approval forms stay clickable (Decision 1).
+   messages to a waiting async cell), so approval forms stay clickable (decision 1 in docs/architecture.md).
    Nothing else in the cell changes; cells without ``asyncio.run`` are left alone.
 2. **Any other call of ``asyncio.run`` from inside the kernel's running loop** — the cell
    that imports polos_nb for the first time and calls ``asyncio.run`` itself, or a

@@ -1,6 +1,6 @@
 """IPython magics: ``%%polos_agent`` and ``%polos <subcommand>``.
 
-Thin by design (style rule R14): each magic parses its arguments, calls the plain-Python
+Thin by design (docs/architecture.md, house rules): each magic parses its arguments, calls the plain-Python
 function that does the work (``polos_nb.notebook.*``, ``polos_nb.approve``), and shows the
 result. Bad arguments raise ``UsageError``. ``%polos?`` and ``%%polos_agent?`` print the
 docstrings below.

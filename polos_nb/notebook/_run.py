@@ -1,6 +1,6 @@
 """``Run``: a run started or shown from a notebook, and the state its widget displays.
 
-Decision 1 of ARCHITECTURE.md: the cell that starts a run returns at once; the run goes
+Decision 1 (docs/architecture.md): the cell that starts a run returns at once; the run goes
 on on the engine's thread. A :class:`RunState` follows the run's event stream (a task on
 the engine loop), and a sink — the live widget, when the run is displayed — receives a
 full snapshot at most every ``interval`` seconds plus the new streamed text as deltas.
