@@ -95,6 +95,9 @@ from polos_nb.errors import (
     PayloadValidationError,
     PolosError,
     ResumeError,
+    SandboxError,
+    SandboxFileError,
+    SandboxPathError,
     SerializationError,
     StepExecutionError,
     StepTimeoutError,
@@ -106,6 +109,24 @@ from polos_nb.errors import (
 )
 from polos_nb.llm import ToolCall, ToolCallFunction, Usage
 from polos_nb.notebook import PendingApproval, approval_form, approve, pending_approvals
+from polos_nb.sandbox import (
+    DockerEnvironmentConfig,
+    E2BEnvironmentConfig,
+    EnvironmentInfo,
+    ExecOptions,
+    ExecResult,
+    ExecToolConfig,
+    ExecutionEnvironment,
+    GlobOptions,
+    GrepMatch,
+    GrepOptions,
+    LocalEnvironment,
+    LocalEnvironmentConfig,
+    ManagedSandbox,
+    SandboxManager,
+    SandboxToolsConfig,
+    sandbox_tools,
+)
 from polos_nb.tools import (
     ApprovalRequired,
     AskUserField,
@@ -120,6 +141,14 @@ from polos_nb.tools import (
 )
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> type:
+    if name == "DockerEnvironment":  # needs the docker SDK: imported when first asked for
+        from polos_nb import sandbox
+
+        return sandbox.DockerEnvironment
+    raise AttributeError(f"module 'polos_nb' has no attribute {name!r}")
 
 
 def load_ipython_extension(ip: object) -> None:
@@ -153,16 +182,27 @@ __all__ = [
     "BatchWorkflowInput",
     "ChildWorkflowError",
     "CompactionConfig",
+    "DockerEnvironment",
+    "DockerEnvironmentConfig",
     "DuplicateStepKeyError",
+    "E2BEnvironmentConfig",
+    "EnvironmentInfo",
     "EventData",
     "EventPayload",
+    "ExecOptions",
+    "ExecResult",
+    "ExecToolConfig",
     "ExecutedToolConfig",
     "ExecutionBlockedError",
     "ExecutionCancelledError",
+    "ExecutionEnvironment",
     "ExecutionFailedError",
     "ExecutionHandle",
     "ExecutionInfo",
     "ExecutionNotFoundError",
+    "GlobOptions",
+    "GrepMatch",
+    "GrepOptions",
     "GuardrailContext",
     "GuardrailFailedError",
     "GuardrailResult",
@@ -177,7 +217,10 @@ __all__ = [
     "JournalUnavailableError",
     "JournalVersionError",
     "LLMError",
+    "LocalEnvironment",
+    "LocalEnvironmentConfig",
     "LocalModelUnavailableError",
+    "ManagedSandbox",
     "MaxStepsConfig",
     "MaxTokensConfig",
     "ModelRequestBlockedError",
@@ -192,6 +235,11 @@ __all__ = [
     "QueueStatus",
     "ResumeError",
     "RetryPolicy",
+    "SandboxError",
+    "SandboxFileError",
+    "SandboxManager",
+    "SandboxPathError",
+    "SandboxToolsConfig",
     "ScheduleInfo",
     "SchedulePayload",
     "SerializationError",
@@ -233,6 +281,7 @@ __all__ = [
     "max_tokens",
     "pending_approvals",
     "queue",
+    "sandbox_tools",
     "schedules",
     "stop_condition",
     "tool",

@@ -34,6 +34,9 @@ PolosError
     ├── OutputValidationError      the reply never matched output_schema within the retries
     ├── GuardrailFailedError       a guardrail failed the run (or its retries ran out)
     └── HookFailedError            a lifecycle hook returned HookResult.fail(...)
+SandboxError                       a sandbox cannot be created or used (Docker unreachable, no image)
+├── SandboxPathError               a path leads outside the workspace / path_restriction
+└── SandboxFileError               a file cannot be read or edited as asked (missing, binary, ambiguous)
 ```
 
 Errors that carry data implement ``__reduce__`` so they pickle and can be journaled.
@@ -71,6 +74,9 @@ __all__ = [
     "PayloadValidationError",
     "PolosError",
     "ResumeError",
+    "SandboxError",
+    "SandboxFileError",
+    "SandboxPathError",
     "SerializationError",
     "StepExecutionError",
     "StepTimeoutError",
@@ -541,3 +547,23 @@ class HookFailedError(AgentError):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.hook, self.message))
+
+
+class SandboxError(PolosError):
+    """A sandbox cannot be created or used; the message says what to install or start."""
+
+
+class SandboxPathError(SandboxError, PermissionError):
+    """A sandbox tool was asked for a path outside what it may reach (links resolved)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"Refused: {path!r} is outside the sandbox's workspace ({reason}).")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.path, self.reason))
+
+
+class SandboxFileError(SandboxError):
+    """A sandbox file tool cannot do what was asked (missing file, binary file, no unique match)."""

@@ -8,6 +8,7 @@ import polos_nb.engine
 import polos_nb.errors
 import polos_nb.llm
 import polos_nb.notebook
+import polos_nb.sandbox
 import polos_nb.testing
 import polos_nb.tools
 
@@ -108,6 +109,30 @@ EXPECTED_TOP_LEVEL |= {
     "tool",
 }
 
+# The sandbox layer (upstream's execution names):
+EXPECTED_TOP_LEVEL |= {
+    "DockerEnvironment",
+    "DockerEnvironmentConfig",
+    "E2BEnvironmentConfig",
+    "EnvironmentInfo",
+    "ExecOptions",
+    "ExecResult",
+    "ExecToolConfig",
+    "ExecutionEnvironment",
+    "GlobOptions",
+    "GrepMatch",
+    "GrepOptions",
+    "LocalEnvironment",
+    "LocalEnvironmentConfig",
+    "ManagedSandbox",
+    "SandboxError",
+    "SandboxFileError",
+    "SandboxManager",
+    "SandboxPathError",
+    "SandboxToolsConfig",
+    "sandbox_tools",
+}
+
 # The notebook layer (approvals work without a widget, in scripts too):
 EXPECTED_TOP_LEVEL |= {
     "ApprovalPendingError",
@@ -145,6 +170,7 @@ def test_all_lists_are_sorted_and_resolve() -> None:
         polos_nb.llm,
         polos_nb.tools,
         polos_nb.notebook,
+        polos_nb.sandbox,
     ):
         names = [n for n in module.__all__ if n != "__version__"]
         # ruff's RUF022 order: CONSTANTS first, then CamelCase, then the rest

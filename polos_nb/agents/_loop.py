@@ -498,18 +498,29 @@ class _Run:
             }
 
     async def _approve(
-        self, call: ToolCall, tool: Tool, arguments: Any, extra: dict[str, Any]
+        self,
+        call: ToolCall,
+        tool: Tool,
+        arguments: Any,
+        extra: dict[str, Any],
+        *,
+        remember: bool = True,
     ) -> dict[str, Any]:
-        """Ask a human to approve this tool call (every approval goes through here)."""
-        if tool.id in self._always_approved:
+        """Ask a human to approve this tool call (every approval goes through here).
+
+        ``remember=False``: the tool handles "always" itself (``tool_handles_answer``), so
+        the run keeps no per-tool "always" for it and every request reaches the human.
+        """
+        if remember and tool.id in self._always_approved:
             # An earlier answer said "always" for this tool. Deterministic on replay: that
             # answer is a journaled step, replayed before this point.
             return {"approved": True, "always": True}
+        extra = {k: v for k, v in extra.items() if k != "_tool_handles_answer"}
         legacy = legacy_approval_key(self.n, call.id)
         key = legacy if self.ctx.step.known(legacy) else approval_key(tool.id, self.n, call.id)
         resp = await self.ctx.step.suspend(key, data=approval_request(tool.id, arguments, extra))
         data = resp.data if isinstance(resp.data, dict) else {}
-        if data.get("approved") is True and data.get("always") is True:
+        if remember and data.get("approved") is True and data.get("always") is True:
             self._always_approved.add(tool.id)
         return dict(data)
 
@@ -589,10 +600,20 @@ class _Run:
         )
         for (call, tool, args), out in zip(runnable, outcomes, strict=False):
             if "approval" in out:  # the tool asked for a human first (ApprovalRequired)
+                request = out["approval"] if isinstance(out["approval"], dict) else {}
+                own = request.get("_tool_handles_answer") is True
                 answer = await self._approve(
-                    call, tool, args.model_dump(mode="json"), out["approval"]
+                    call,
+                    tool,
+                    args.model_dump(mode="json"),
+                    request,
+                    remember=not own,
                 )
-                if answer.get("approved") is True:
+                if own:  # the tool decides what any answer means: it runs again with it
+                    out = await self._tool_step(
+                        f"tool:{n}:{call.id}:{call.name}#answer", tool, args, answer
+                    )
+                elif answer.get("approved") is True:
                     out = await self._tool_step(
                         f"tool:{n}:{call.id}:{call.name}#approved", tool, args, answer
                     )

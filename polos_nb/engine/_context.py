@@ -112,6 +112,13 @@ class WorkflowContext:
         """
         self._runtime.emit_live(self._ex, event_type, data or {})
 
+    def subscribe(self, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
+        """Call ``callback`` with each event of this execution tree's stream (live, this
+        process only, on the engine's thread: keep it short). Returns the function that
+        stops the calls. For code that reacts to the tree ending, such as a sandbox
+        removed when its root run finishes."""
+        return self._runtime.subscribe(self.topic, callback)
+
     def __repr__(self) -> str:
         return f"<WorkflowContext {self.workflow_id} execution={self.execution_id}>"
 

@@ -3,7 +3,7 @@
 This package imports only the foundation; the agent layer runs tools as engine steps.
 """
 
-from ._approval import approval_granted
+from ._approval import approval_answer, approval_granted
 from ._ask_user import (
     AskUserField,
     AskUserFieldOption,
@@ -35,6 +35,7 @@ __all__ = [
     "WebSearchResult",
     "WebSearchResultItem",
     "WebSearchToolConfig",
+    "approval_answer",
     "approval_granted",
     "create_ask_user_tool",
     "create_web_search_tool",

@@ -33,13 +33,25 @@ class ApprovalRequired(BaseException):
     :func:`polos_nb.tools.approval_granted` returns the answer; otherwise the model sees
     a rejection (with the approver's ``feedback``). It derives from ``BaseException`` so
     that ``except Exception`` in tool code does not swallow it.
+
+    ``data`` may carry an upstream-style ``_form`` (title, description, fields, context):
+    the suspension then shows that form. With ``tool_handles_answer=True`` the tool runs
+    again whatever the answer (:func:`polos_nb.tools.approval_answer`) and decides itself
+    what a rejection returns and what "always" remembers; the agent keeps no per-tool
+    "always" of its own for it.
     """
 
     def __init__(
-        self, data: dict[str, Any] | None = None, message: str = "approval required"
+        self,
+        data: dict[str, Any] | None = None,
+        message: str = "approval required",
+        *,
+        tool_handles_answer: bool = False,
     ) -> None:
         super().__init__(message)
         self.data = dict(data or {})
+        if tool_handles_answer:
+            self.data["_tool_handles_answer"] = True
 
 
 class ToolArgumentsError(ValueError):
