@@ -268,6 +268,9 @@ class DockerEnvironment(ExecutionEnvironment):
                 f"Docker could not start a container from {cfg.image!r}: {exc}"
             ) from None
 
+    def initialize_sync(self, labels: dict[str, str] | None = None) -> None:
+        self._initialize_sync(labels)
+
     def _initialize_sync(self, labels: dict[str, str] | None) -> None:
         with self._lock:
             if self._container is not None:

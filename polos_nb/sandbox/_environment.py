@@ -48,6 +48,14 @@ class ExecutionEnvironment(ABC):
     async def destroy(self) -> None:
         """Remove what :meth:`initialize` created (the container; never the workspace)."""
 
+    def initialize_sync(self, labels: dict[str, str] | None = None) -> None:
+        """:meth:`initialize` for threads without an event loop."""
+        asyncio.run(self.initialize(labels))
+
+    def destroy_sync(self) -> None:
+        """:meth:`destroy` for any thread (no event loop needed)."""
+        asyncio.run(self.destroy())
+
     @abstractmethod
     def get_cwd(self) -> str:
         """Where commands start and relative paths begin, as the model sees it."""

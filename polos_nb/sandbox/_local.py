@@ -143,9 +143,9 @@ class LocalEnvironment(ExecutionEnvironment):
         return "local"
 
     async def initialize(self, labels: dict[str, str] | None = None) -> None:
-        self.initialize_sync()
+        self.initialize_sync(labels)
 
-    def initialize_sync(self) -> None:
+    def initialize_sync(self, labels: dict[str, str] | None = None) -> None:
         """Check the working directory exists and lies inside ``path_restriction``."""
         if not os.path.isdir(self._cwd):
             raise SandboxError(f"The local sandbox's working directory {self._cwd} does not exist.")
@@ -157,6 +157,9 @@ class LocalEnvironment(ExecutionEnvironment):
             )
 
     async def destroy(self) -> None:
+        """Nothing to remove: the workspace stays."""
+
+    def destroy_sync(self) -> None:
         """Nothing to remove: the workspace stays."""
 
     def get_cwd(self) -> str:

@@ -246,7 +246,7 @@ class ManagedSandbox:
             labels = {"polos_nb.sandbox": self.id, "polos_nb.scope": self.scope}
             if self.session_id:
                 labels["polos_nb.session"] = self.session_id
-            asyncio.run(env.initialize(labels))
+            env.initialize_sync(labels)
             self._env = env
             return env
 
@@ -256,7 +256,7 @@ class ManagedSandbox:
             env, self._env = self._env, None
         if env is not None:
             try:
-                asyncio.run(env.destroy())
+                env.destroy_sync()
             except Exception as exc:
                 log.warning("could not destroy sandbox %s: %s", self.id, exc)
 

@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 _STRICT = ConfigDict(extra="forbid")
+_RUN_END = re.compile(r"^(?!step_)[a-z]+_(finish|error|cancel)$")
+"""A run's own end (``agent_finish``, ``workflow_error``...), not a step's or a tool call's."""
 
 
 class ExecInput(BaseModel):
@@ -141,9 +143,7 @@ class _SandboxSet:
             kind = event.event_type or ""
             data = event.data if isinstance(event.data, dict) else {}
             meta = data.get("_metadata") or {}
-            if meta.get("execution_id") != root or not kind.endswith(
-                ("_finish", "_error", "_cancel")
-            ):
+            if meta.get("execution_id") != root or not _RUN_END.match(kind):
                 return
             if unsubscribe is not None:
                 unsubscribe()

@@ -8,6 +8,7 @@ Docker tests cannot silently stop running.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ _PROBLEM = _docker_problem()
 
 
 @pytest.fixture(scope="session")
-def docker_ready() -> str:
+def docker_ready(_litellm_loaded: None) -> str:
     """The image name, once the engine is known to answer; skip (fail in CI) otherwise."""
     if _PROBLEM:
         if os.environ.get("CI"):
@@ -103,5 +104,18 @@ def no_leaks(docker_ready: str) -> Iterator[None]:
 
     me = owner_label()
     yield
-    left = [c.name for c in our_containers() if c.labels.get(LABEL_OWNER) == me]
+    deadline = time.monotonic() + 30  # removal runs in the background once a run ends
+    while True:
+        left = [c.name for c in our_containers() if c.labels.get(LABEL_OWNER) == me]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert left == [], f"containers left behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def _litellm_loaded() -> None:
+    """litellm takes seconds to import: do it once, outside any test's deadlines."""
+    from polos_nb.llm._litellm import _lit
+
+    _lit()

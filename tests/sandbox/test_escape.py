@@ -339,9 +339,7 @@ CASES = [
         "exec",
         {"command": "bomb() { bomb | bomb & }; bomb", "timeout": 5},
         lambda r: (
-            None
-            if "can't fork" in r["stderr"] or r["exit_code"] == 137
-            else pytest.fail(str(r))
+            None if "can't fork" in r["stderr"] or r["exit_code"] == 137 else pytest.fail(str(r))
         ),
         envs=("docker",),
     ),  # the pids limit stops it
