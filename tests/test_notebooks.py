@@ -22,12 +22,17 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 pytestmark = [pytest.mark.notebooks, pytest.mark.timeout(600)]
 
 
-def test_the_issue_lists_eight_notebooks() -> None:
-    assert len(NOTEBOOKS) == 8
+def test_the_issue_lists_nine_notebooks() -> None:
+    assert len(NOTEBOOKS) == 9
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_under_nbval(notebook: Path, tmp_path: Path) -> None:
+    if notebook.stem.startswith("09_"):
+        from tests.sandbox.conftest import DOCKER_PROBLEM
+
+        if DOCKER_PROBLEM and not os.environ.get("CI"):
+            pytest.skip(f"notebook 09 needs Docker: {DOCKER_PROBLEM}")
     copy = tmp_path / notebook.name
     shutil.copy(notebook, copy)
     env = {
@@ -39,6 +44,7 @@ def test_notebook_runs_under_nbval(notebook: Path, tmp_path: Path) -> None:
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
             "POLOS_NB_ALLOW_MODEL_REQUESTS": "0",
             "PYTHONPATH": str(ROOT),
+            "POLOS_WORKSPACES_DIR": str(tmp_path / "workspaces"),  # notebook 09's sandboxes
         }
     )
     proc = subprocess.run(

@@ -51,16 +51,16 @@ def _docker_problem() -> str | None:
     return None
 
 
-_PROBLEM = _docker_problem()
+DOCKER_PROBLEM = _docker_problem()
 
 
 @pytest.fixture(scope="session")
 def docker_ready(_litellm_loaded: None) -> str:
     """The image name, once the engine is known to answer; skip (fail in CI) otherwise."""
-    if _PROBLEM:
+    if DOCKER_PROBLEM:
         if os.environ.get("CI"):
-            pytest.fail(f"CI must run the Docker tests, but {_PROBLEM}", pytrace=False)
-        pytest.skip(_PROBLEM)
+            pytest.fail(f"CI must run the Docker tests, but {DOCKER_PROBLEM}", pytrace=False)
+        pytest.skip(DOCKER_PROBLEM)
     return IMAGE
 
 
