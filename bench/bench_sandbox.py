@@ -126,12 +126,12 @@ async def bench_env(
             api.exec_inspect(exec_id)
 
         cli = shutil.which("docker")
+        env_vars = {**os.environ, "DOCKER_HOST": docker_host()}
         for cmd in ("true", "echo hello"):
             t_tool = await timed_async(tool("exec", command=cmd), n_exec)
             t_sdk = timed(lambda cmd=cmd: sdk_exec(cmd), n_exec)
             rows.append((f"exec `{cmd}`", t_tool, t_sdk, "docker SDK exec"))
             if cli:
-                env_vars = {**os.environ, "DOCKER_HOST": docker_host()}
                 t_cli = timed(
                     lambda cmd=cmd: subprocess.run(
                         [cli, "exec", container.name, "sh", "-c", cmd],
