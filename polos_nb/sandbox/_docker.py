@@ -225,6 +225,12 @@ class DockerEnvironment(ExecutionEnvironment):
             return
         except docker.errors.ImageNotFound:
             pass
+        if os.environ.get("POLOS_SANDBOX_PULL", "1") == "0":
+            raise SandboxError(
+                f"The Docker image {image!r} is not on the engine at {docker_host()} (pulling is "
+                "off: POLOS_SANDBOX_PULL=0). Pull or build it first; offline, "
+                "`bash scripts/setup_docker.sh` builds 'polos-nb-sandbox:py3' (busybox + Python 3)."
+            )
         try:
             client.images.pull(image)
         except docker.errors.DockerException as exc:

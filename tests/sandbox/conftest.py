@@ -33,6 +33,7 @@ def _docker_host() -> str | None:
 _HOST = _docker_host()
 if _HOST:
     os.environ["DOCKER_HOST"] = _HOST  # the notebook kernels and child processes inherit it
+os.environ["POLOS_SANDBOX_PULL"] = "0"  # tests never download an image
 
 
 def _docker_problem() -> str | None:
