@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -96,9 +95,9 @@ def test_run_returns_at_once_then_approve_validates_then_completes(shell: Any) -
     )
     name = uid("w").replace("-", "_")
     shell.run_cell_magic("polos_agent", f"{name} --model model --tools get_weather", "Weather bot.")
-    started = time.perf_counter()
+    # The magic hands back a live Run at once: the run cannot end before someone approves
+    # its tool call, so a magic that waited for the result would never return.
     run = shell.run_line_magic("polos", f"run {name} What's the weather in Paris and Rome?")
-    assert time.perf_counter() - started < 2.0
     assert isinstance(run, Run) and not run.done
     wait_until(lambda: run.state.pending, what="the approval form")
     [pending] = run.pending
@@ -244,10 +243,11 @@ def test_blocking_result_in_a_kernel_cell_raises_instead_of_hanging(
     _workflow(shell)
     run = shell.run_line_magic("polos", 'run flow {"n": 2}')
     monkeypatch.setattr(_run, "_in_kernel_main_thread", lambda: True)
-    started = time.perf_counter()
+    # A blocking wait would end in a timeout error after 30 s; the kernel gets the
+    # pending-approval error instead, naming the step that waits.
     with pytest.raises(ApprovalPendingError, match="await run") as err:
         run.result(timeout=30)
-    assert time.perf_counter() - started < 10 and err.value.step_keys == ["check"]
+    assert err.value.step_keys == ["check"]
     run.approve(data={"approved": True, "limit": 2})
     assert run.result(timeout=30) == {"a": 4, "b": 6}
 
