@@ -47,7 +47,7 @@ from polos_nb.errors import (
 )
 
 from ._context import final_state_json
-from ._records import Exec, Wait, _aware, _exec_from_row
+from ._records import Exec, Wait, _exec_from_row, _wait_from_row
 from ._types import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
@@ -269,26 +269,8 @@ class Blocking:
         """Drop what memory holds about a run and take it up again from the journal."""
         old = self.rt.execs.get(exec_id)
 
-        def load(con: Any) -> Any:
-            row = con.execute(
-                "SELECT id, workflow_id, workflow_type, status, payload, initial_state, state,"
-                " parent_execution_id, root_execution_id, root_workflow_id, parent_step_key,"
-                " batch_index, queue_name, concurrency_key, session_id, user_id, created_at,"
-                " started_at, deadline, run_attempt FROM executions WHERE id = ?",
-                [exec_id],
-            ).fetchone()
-            waits = con.execute(
-                "SELECT step_key, kind, position, topic, after_topic_seq, wake_at, expires_at,"
-                " detail FROM waits WHERE execution_id = ? AND resolved_at IS NULL",
-                [exec_id],
-            ).fetchall()
-            topic = con.execute(
-                "SELECT max(topic_seq) FROM events WHERE topic = ?",
-                [f"workflow/{row[9]}/{row[8]}"] if row is not None else [""],
-            ).fetchone()
-            return row, waits, topic[0] if topic else None
-
-        row, waits, topic_max = await self.rt.read(load)
+        found = await self.rt.read(self.rt.journal.reload(exec_id))
+        row, waits, topic_max = found.execution, found.waits, found.topic_seq
         if old is not None:
             if old.task is not None and not old.task.done():
                 old.task.cancel()
@@ -299,25 +281,16 @@ class Blocking:
         ex = _exec_from_row(row)
         if old is not None:
             ex.children = old.children
-        if topic_max is not None:  # never reuse a sequence number the journal holds
-            self.rt._topic_seq[ex.topic] = max(self.rt._topic_seq.get(ex.topic, 0), topic_max)
+        # Never reuse a sequence number the journal holds.
+        self.rt._topic_seq[ex.topic] = max(self.rt._topic_seq.get(ex.topic, 0), topic_max)
         if ex.status in TERMINAL_STATUSES:
             self.rt.execs.pop(exec_id, None)
             return
         self.rt.execs[exec_id] = ex
-        for key, kind, position, topic, after, wake_at, expires_at, detail in waits:
-            wait = Wait(
-                key=key,
-                kind=kind,
-                position=position,
-                topic=topic,
-                after_topic_seq=after,
-                wake_at=_aware(wake_at),
-                expires_at=_aware(expires_at),
-                detail=_serde.loads(detail, strict=False) if detail else None,
-            )
-            ex.waits[key] = wait
-            if kind == "blocked":
+        for wait_row in waits:
+            wait = _wait_from_row(wait_row, strict=False)
+            ex.waits[wait.key] = wait
+            if wait.kind == "blocked":
                 ex.blocked = wait.detail if isinstance(wait.detail, dict) else {}
         if ex.deadline is not None:
             self.rt._arm_deadline(ex)

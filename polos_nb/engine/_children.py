@@ -51,19 +51,18 @@ class ChildrenMixin(RuntimeHost):
     async def _check_children_done(self, parent: Exec, wait: Wait) -> None:
         child_ids: list[str] = list(wait.detail or [])
         if wait.kind == "child":
-            row = await self.read(
-                lambda con: con.execute(
-                    "SELECT status, result, error, workflow_id FROM executions WHERE id = ?",
-                    [child_ids[0]],
-                ).fetchone()
-            )
-            if row is not None and row[0] in TERMINAL_STATUSES and wait.key in parent.waits:
+            found = await self.read(self.journal.outcomes(child_ids[:1]))
+            row = found[0] if found else None
+            if row is not None and row.status in TERMINAL_STATUSES and wait.key in parent.waits:
                 ops: list[Any] = []
-                if row[0] == "completed":
-                    self._resolve_ops(parent, wait, ops, output=row[1])
+                if row.status == "completed":
+                    self._resolve_ops(parent, wait, ops, output=row.result)
                 else:
                     self._resolve_ops(
-                        parent, wait, ops, error=_child_error(row[3], child_ids[0], row[0], row[2])
+                        parent,
+                        wait,
+                        ops,
+                        error=_child_error(row.workflow_id, row.id, row.status, row.error),
                     )
                 await self.commit(ops)
                 self.schedule(parent)
@@ -71,12 +70,7 @@ class ChildrenMixin(RuntimeHost):
         marker = (parent.id, wait.key)
         if marker in self._batches_done:
             return
-        rows = await self.read(
-            lambda con: con.execute(
-                "SELECT id, workflow_id, status, result, error FROM executions WHERE id IN (SELECT unnest(?))",
-                [child_ids],
-            ).fetchall()
-        )
+        rows = await self.read(self.journal.outcomes(child_ids))
         by_id = {r[0]: r for r in rows}
         if len(by_id) < len(child_ids) or any(r[2] not in TERMINAL_STATUSES for r in rows):
             return
@@ -212,12 +206,8 @@ class ChildrenMixin(RuntimeHost):
         if ex is not None:
             ex = await self.blocking.fresh(ex)
         if ex is None:
-            row = await self.read(
-                lambda con: con.execute(
-                    "SELECT status FROM executions WHERE id = ?", [execution_id]
-                ).fetchone()
-            )
-            if row is None:
+            found = await self.read(self.journal.outcomes([execution_id]))
+            if not found:
                 raise ExecutionNotFoundError(execution_id)
             return False
         if ex.status in TERMINAL_STATUSES:

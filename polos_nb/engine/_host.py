@@ -9,12 +9,12 @@ that mypy checks every use. The declarations exist only while type checking; at 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import asyncio
+    import concurrent.futures
     import datetime as dt
-    from collections.abc import Callable
 
     from polos_nb._clock import Clock
 
@@ -24,9 +24,11 @@ if TYPE_CHECKING:
     from ._records import Exec, Wait
     from ._types import StreamEvent
     from ._workflow import Workflow
-    from .journal import Insert, Update
+    from .journal import Insert, Journal, Update
 
 __all__ = ["RuntimeHost"]
+
+_T = TypeVar("_T")
 
 
 class RuntimeHost:
@@ -35,6 +37,7 @@ class RuntimeHost:
     if TYPE_CHECKING:
         # Defined by Runtime (polos_nb/engine/_runtime.py).
         clock: Clock
+        journal: Journal
         loop: asyncio.AbstractEventLoop
         execs: dict[str, Exec]
         admission: Admission
@@ -47,7 +50,7 @@ class RuntimeHost:
 
         async def commit_publish(self, topic: str, event: StreamEvent, ops: list[Any]) -> None: ...
 
-        async def read(self, reader: Callable[[Any], Any]) -> Any: ...
+        async def read(self, future: concurrent.futures.Future[_T]) -> _T: ...
 
         def step_insert(
             self,

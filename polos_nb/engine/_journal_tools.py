@@ -23,7 +23,7 @@ from . import _workflow as registry
 from ._context import CURRENT, WorkflowContext
 from ._signals import Park
 from ._types import TERMINAL_STATUSES, ExecutionHandle
-from .journal import Sql
+from .journal import StepRow, Update
 
 if TYPE_CHECKING:
     from ._records import Exec
@@ -32,11 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["ReplayReport", "StepComparison", "compare", "fork", "replay"]
 
 _UNSET: Any = object()
-_EXEC_SELECT = (
-    "SELECT id, workflow_id, workflow_type, status, payload, initial_state, state, parent_execution_id,"
-    " root_execution_id, root_workflow_id, parent_step_key, batch_index, queue_name, concurrency_key,"
-    " session_id, user_id, created_at, started_at, deadline, run_attempt FROM executions WHERE id = ?"
-)
 
 
 class ReplayReport(BaseModel):
@@ -69,15 +64,17 @@ class StepComparison(BaseModel):
 async def _load_exec(rt: Runtime, execution_id: str) -> tuple[Exec, Any]:
     from ._records import _exec_from_row
 
-    row = await rt.read(lambda con: con.execute(_EXEC_SELECT, [execution_id]).fetchone())
+    row = await rt.read(rt.journal.execution(execution_id))
     if row is None:
         raise ExecutionNotFoundError(execution_id)
-    extra = await rt.read(
-        lambda con: con.execute(
-            "SELECT result, error FROM executions WHERE id = ?", [execution_id]
-        ).fetchone()
-    )
+    found = await rt.read(rt.journal.outcomes([execution_id]))
+    extra = (found[0].result, found[0].error) if found else (None, None)
     return _exec_from_row(row), extra
+
+
+def _finished(rows: list[StepRow]) -> list[StepRow]:
+    """Attempts that ended (completed or failed) at a position, in journal order."""
+    return [r for r in rows if r.status in ("completed", "failed") and r.position is not None]
 
 
 async def replay(rt: Runtime, execution_id: str) -> ReplayReport:
@@ -148,16 +145,18 @@ async def fork(
     wf = registry.get_workflow(source.workflow_id)
     if wf is None:
         raise WorkflowNotFoundError(source.workflow_id, list(registry.get_all_workflows()))
-    rows = await rt.read(
-        lambda con: con.execute(
-            "SELECT step_key, position, kind, status, output, error, state FROM steps WHERE execution_id = ?"
-            " AND status IN ('completed', 'failed') AND position IS NOT NULL ORDER BY attempt, seq",
-            [execution_id],
-        ).fetchall()
-    )
+    rows = await rt.read(rt.journal.steps(execution_id))
     latest: dict[str, tuple[Any, ...]] = {}
-    for row in rows:
-        latest[row[0]] = row
+    for step in _finished(rows):
+        latest[step.step_key] = (
+            step.step_key,
+            step.position,
+            step.kind,
+            step.status,
+            step.output,
+            step.error,
+            step.state,
+        )
     by_position = {r[1]: r for r in latest.values()}
     if isinstance(at, str):
         match = latest.get(at)
@@ -188,9 +187,8 @@ async def fork(
     )
     ops: list[Any] = [
         insert,
-        Sql(
-            "UPDATE executions SET forked_from = ?, fork_position = ? WHERE id = ?",
-            [execution_id, position, ex.id],
+        Update(
+            "executions", "id", ex.id, ("forked_from", "fork_position"), (execution_id, position)
         ),
     ]
     now = rt.clock.now()
@@ -226,22 +224,16 @@ async def compare(rt: Runtime, a: str, b: str) -> list[StepComparison]:
     """Both runs' steps by position: keys, statuses, outputs, and whether they agree."""
 
     async def steps(execution_id: str) -> dict[int, tuple[Any, ...]]:
-        rows = await rt.read(
-            lambda con: con.execute(
-                "SELECT position, step_key, kind, status, output, error FROM steps WHERE execution_id = ?"
-                " AND status IN ('completed', 'failed') AND position IS NOT NULL ORDER BY attempt, seq",
-                [execution_id],
-            ).fetchall()
-        )
-        if not rows:
-            exists = await rt.read(
-                lambda con: con.execute(
-                    "SELECT 1 FROM executions WHERE id = ?", [execution_id]
-                ).fetchone()
-            )
-            if exists is None:
+        found = _finished(await rt.read(rt.journal.steps(execution_id)))
+        if not found:
+            exists = await rt.read(rt.journal.outcomes([execution_id]))
+            if not exists:
                 raise ExecutionNotFoundError(execution_id)
-        return {r[0]: r for r in rows}
+        return {
+            s.position: (s.position, s.step_key, s.kind, s.status, s.output, s.error)
+            for s in found
+            if s.position is not None
+        }
 
     left, right = await steps(a), await steps(b)
     out = []

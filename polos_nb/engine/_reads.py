@@ -13,7 +13,7 @@ from polos_nb.errors import (
 from ._admission import QueueStatus
 from ._host import RuntimeHost
 from ._records import (
-    _aware,
+    _event_from_row,
     _info_from_row,
     _step_event,
 )
@@ -45,26 +45,8 @@ class ReadsMixin(RuntimeHost):
         self, topic: str, after_sequence_id: int = 0, limit: int | None = None
     ) -> list[StreamEvent]:
         validate_topic(topic)
-        rows = await self.read(
-            lambda con: con.execute(
-                "SELECT seq, topic_seq, event_type, data, created_at FROM events WHERE topic = ? AND topic_seq > ?"
-                " ORDER BY topic_seq" + (" LIMIT ?" if limit is not None else ""),
-                [topic, after_sequence_id] + ([limit] if limit is not None else []),
-            ).fetchall()
-        )
-        out = []
-        for seq, topic_seq, event_type, data, created in rows:
-            event = StreamEvent(
-                id=str(seq),
-                sequence_id=topic_seq,
-                topic=topic,
-                event_type=event_type,
-                data=_serde.loads(data, strict=False),
-                created_at=_aware(created),
-            )
-            event._journal_seq = seq
-            out.append(event)
-        return out
+        rows = await self.read(self.journal.topic_events(topic, after_sequence_id, limit))
+        return [_event_from_row(row) for row in rows]
 
     # ================================================================== reading
     def queue_status(self) -> list[QueueStatus]:
@@ -72,14 +54,7 @@ class ReadsMixin(RuntimeHost):
         return self.admission.status()
 
     async def get_execution(self, execution_id: str) -> ExecutionInfo:
-        row = await self.read(
-            lambda con: con.execute(
-                "SELECT id, workflow_id, workflow_type, status, payload, result, error, state, parent_execution_id,"
-                " root_execution_id, root_workflow_id, parent_step_key, queue_name, concurrency_key, session_id,"
-                " user_id, created_at, started_at, completed_at FROM executions WHERE id = ?",
-                [execution_id],
-            ).fetchone()
-        )
+        row = await self.read(self.journal.info(execution_id))
         if row is None:
             raise ExecutionNotFoundError(execution_id)
         info = _info_from_row(row)
@@ -98,26 +73,10 @@ class ReadsMixin(RuntimeHost):
         limit: int = 100,
         root_only: bool = False,
     ) -> list[ExecutionInfo]:
-        where: list[str] = []
-        params: list[Any] = []
-        if workflow_id is not None:
-            where.append("workflow_id = ?")
-            params.append(workflow_id)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if root_only:
-            where.append("parent_execution_id IS NULL")
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        params.append(limit)
         rows = await self.read(
-            lambda con: con.execute(
-                "SELECT id, workflow_id, workflow_type, status, payload, result, error, state, parent_execution_id,"
-                " root_execution_id, root_workflow_id, parent_step_key, queue_name, concurrency_key, session_id,"
-                f" user_id, created_at, started_at, completed_at FROM executions {clause}"
-                " ORDER BY created_at DESC LIMIT ?",
-                params,
-            ).fetchall()
+            self.journal.list_infos(
+                workflow_id=workflow_id, status=status, root_only=root_only, limit=limit
+            )
         )
         return [_info_from_row(r) for r in rows]
 
@@ -140,52 +99,29 @@ class ReadsMixin(RuntimeHost):
     ) -> list[tuple[int, StreamEvent]]:
         """Persisted events of an execution tree (its topic events and step records), in journal order."""
 
-        def load(con: Any) -> Any:
-            events = con.execute(
-                "SELECT seq, topic_seq, event_type, data, created_at FROM events WHERE topic = ? AND seq > ?",
-                [topic, after_seq],
-            ).fetchall()
-            steps = con.execute(
-                "SELECT s.seq, s.execution_id, e.workflow_id, s.step_key, s.kind, s.attempt, s.status, s.output,"
-                " s.error, s.started_at, s.ended_at FROM steps s JOIN executions e ON e.id = s.execution_id"
-                " WHERE s.root_execution_id = ? AND s.seq > ? AND s.status <> 'retrying'",
-                [root_execution_id, after_seq],
-            ).fetchall()
-            return events, steps
-
-        events, steps = await self.read(load)
-        out: list[tuple[int, StreamEvent]] = []
-        for seq, topic_seq, event_type, data, created in events:
+        found = await self.read(self.journal.history(root_execution_id, topic, after_seq))
+        out: list[tuple[int, StreamEvent]] = [
+            (row.seq, _event_from_row(row)) for row in found.events
+        ]
+        for step in found.steps:
+            if step.status == "retrying":
+                continue
             out.append(
                 (
-                    seq,
-                    StreamEvent(
-                        id=str(seq),
-                        sequence_id=topic_seq,
-                        topic=topic,
-                        event_type=event_type,
-                        data=_serde.loads(data, strict=False),
-                        created_at=_aware(created),
-                    ),
-                )
-            )
-        for seq, exec_id, wf_id, key, kind, attempt, status, output, error, started, ended in steps:
-            out.append(
-                (
-                    seq,
+                    step.seq,
                     _step_event(
-                        exec_id,
-                        wf_id,
+                        step.execution_id,
+                        step.workflow_id,
                         topic,
-                        key,
-                        kind,
-                        attempt,
-                        status,
-                        output,
-                        error,
-                        seq,
-                        _aware(started),
-                        _aware(ended),
+                        step.step_key,
+                        step.kind,
+                        step.attempt,
+                        step.status,
+                        step.output,
+                        step.error,
+                        step.seq,
+                        step.started_at,
+                        step.ended_at,
                     ),
                 )
             )

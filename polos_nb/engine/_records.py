@@ -27,6 +27,7 @@ from ._types import (
     ExecutionInfo,
     StreamEvent,
 )
+from .journal import EventRow, WaitRow
 
 __all__ = ["Exec", "StepRecord", "Wait", "raise_for_terminal"]
 
@@ -231,6 +232,34 @@ def _exec_from_row(row: Any) -> Exec:
         deadline=_aware(deadline),
         run_attempt=run_attempt or 1,
     )
+
+
+def _wait_from_row(row: WaitRow, *, strict: bool = True) -> Wait:
+    """A journaled open wait as the engine holds it in memory."""
+    return Wait(
+        key=row.step_key,
+        kind=row.kind,
+        position=row.position,
+        topic=row.topic,
+        after_topic_seq=row.after_topic_seq,
+        wake_at=_aware(row.wake_at),
+        expires_at=_aware(row.expires_at),
+        detail=_serde.loads(row.detail, strict=strict) if row.detail else None,
+    )
+
+
+def _event_from_row(row: EventRow) -> StreamEvent:
+    """A journaled event as subscribers and readers see it."""
+    event = StreamEvent(
+        id=str(row.seq),
+        sequence_id=row.topic_seq,
+        topic=row.topic,
+        event_type=row.event_type,
+        data=_serde.loads(row.data, strict=False),
+        created_at=_aware(row.created_at),
+    )
+    event._journal_seq = row.seq
+    return event
 
 
 def _info_from_row(row: Any) -> ExecutionInfo:

@@ -21,7 +21,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from polos_nb import _serde
 from polos_nb._clock import Clock
@@ -45,12 +45,12 @@ from ._records import (
     Exec,
     StepRecord,
     Wait,
-    _aware,
     _exec_from_row,
     _log_failure,
     _payload_of,
     _run_retryable,
     _step_event,
+    _wait_from_row,
 )
 from ._scheduler import Scheduler
 from ._signals import Park
@@ -62,9 +62,11 @@ from ._types import (
     StreamEvent,
 )
 from ._waits import WaitsMixin
-from .journal import DuckDBJournal, Insert, Sql, Update
+from .journal import Insert, Journal, Update, UpdateWhere, open_journal
 
 __all__ = ["Runtime"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("polos_nb.engine")
 
@@ -117,7 +119,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
     def __init__(self, path: str, clock: Clock) -> None:
         self.path = path
         self.clock = clock
-        self.journal = DuckDBJournal(path)
+        self.journal: Journal = open_journal(path)
         self.loop: asyncio.AbstractEventLoop = _EngineLoop()
         self._thread = threading.Thread(target=self._run_loop, name="polos-engine", daemon=True)
         self._thread.start()
@@ -235,9 +237,14 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         future = self.journal.submit(ops)
         future.add_done_callback(_log_failure)
 
-    async def read(self, reader: Callable[[Any], Any]) -> Any:
+    async def read(self, future: concurrent.futures.Future[T]) -> T:
+        """Await one of the journal's reads (``await rt.read(rt.journal.steps(id))``).
+
+        A failed read raises the journal's error; inside a workflow it is also remembered
+        as the run's fatal error (see :meth:`commit`).
+        """
         try:
-            return await asyncio.wrap_future(self.journal.read(reader))
+            return await asyncio.wrap_future(future)
         except JournalError as exc:
             self._mark_fatal(exc)
             raise
@@ -297,12 +304,8 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
 
     async def _topic_next(self, topic: str) -> int:
         if topic not in self._topic_seq:
-            row = await self.read(
-                lambda con: con.execute(
-                    "SELECT max(topic_seq) FROM events WHERE topic = ?", [topic]
-                ).fetchone()
-            )
-            self._topic_seq.setdefault(topic, row[0] or 0)
+            top = await self.read(self.journal.max_topic_seq(topic))
+            self._topic_seq.setdefault(topic, top)
         self._topic_seq[topic] += 1
         return self._topic_seq[topic]
 
@@ -456,59 +459,20 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
 
     # ================================================================== recovery
     async def _recover(self) -> None:
-        def load(con: Any) -> Any:
-            seq = con.execute(
-                "SELECT greatest(coalesce((SELECT max(seq) FROM executions), 0),"
-                " coalesce((SELECT max(seq) FROM steps), 0), coalesce((SELECT max(seq) FROM events), 0))"
-            ).fetchone()[0]
-            execs = con.execute(
-                "SELECT id, workflow_id, workflow_type, status, payload, initial_state, state, parent_execution_id,"
-                " root_execution_id, root_workflow_id, parent_step_key, batch_index, queue_name, concurrency_key,"
-                " session_id, user_id, created_at, started_at, deadline, run_attempt FROM executions"
-                " WHERE status IN ('queued', 'running', 'waiting') ORDER BY created_at"
-            ).fetchall()
-            waits = con.execute(
-                "SELECT w.execution_id, w.step_key, w.kind, w.position, w.topic, w.after_topic_seq, w.wake_at,"
-                " w.expires_at, w.detail FROM waits w JOIN executions e ON e.id = w.execution_id"
-                " WHERE w.resolved_at IS NULL AND e.status IN ('queued', 'running', 'waiting')"
-            ).fetchall()
-            return seq, execs, waits
-
-        seq, rows, waits = await self.read(load)
-        self._seq = seq
+        found = await self.read(self.journal.recovery())
+        self._seq = found.max_seq
         # Lifecycle events continue their tree topic's sequence (no duplicate topic_seq after a restart).
-        tops = await self.read(
-            lambda con: con.execute(
-                "SELECT topic, max(topic_seq) FROM events WHERE topic IN (SELECT 'workflow/' || root_workflow_id || '/'"
-                " || root_execution_id FROM executions WHERE status IN ('queued', 'running', 'waiting')) GROUP BY topic"
-            ).fetchall()
-        )
-        self._topic_seq.update(dict(tops))
-        limits = await self.read(
-            lambda con: con.execute(
-                "SELECT queue_name, queue_concurrency_limit FROM executions WHERE queue_concurrency_limit IS NOT NULL"
-                " AND status IN ('queued', 'running', 'waiting') ORDER BY created_at"
-            ).fetchall()
-        )
-        for queue_name, limit in limits:  # invoke-time limits (a workflow's own definition wins)
+        self._topic_seq.update(found.topic_seqs)
+        for queue_name, limit in found.queue_limits:  # invoke-time limits (a workflow's own wins)
             self.admission.set_limit(queue_name, limit, only_if_unset=True)
-        for row in rows:
+        for row in found.executions:
             ex = _exec_from_row(row)
             self.execs[ex.id] = ex
-        for row in waits:
-            owner = self.execs.get(row[0])
+        for wait_row in found.waits:
+            owner = self.execs.get(wait_row.execution_id)
             if owner is None:
                 continue
-            wait = Wait(
-                key=row[1],
-                kind=row[2],
-                position=row[3],
-                topic=row[4],
-                after_topic_seq=row[5],
-                wake_at=_aware(row[6]),
-                expires_at=_aware(row[7]),
-                detail=_serde.loads(row[8]) if row[8] else None,
-            )
+            wait = _wait_from_row(wait_row)
             owner.waits[wait.key] = wait
         for ex in list(self.execs.values()):
             if ex.deadline is not None:
@@ -567,37 +531,32 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         return ex is not None and self.schedule(ex)
 
     async def _load(self, ex: Exec) -> None:
-        def load(con: Any) -> Any:
-            steps = con.execute(
-                "SELECT step_key, position, kind, attempt, status, output, error, state, run_attempt FROM steps"
-                " WHERE execution_id = ? ORDER BY attempt, seq",
-                [ex.id],
-            ).fetchall()
-            mailbox = con.execute(
-                "SELECT step_key, data, event_seq, created_at FROM mailbox WHERE execution_id = ?",
-                [ex.id],
-            ).fetchall()
-            children = con.execute(
-                "SELECT id, parent_step_key FROM executions WHERE parent_execution_id = ?"
-                " ORDER BY parent_step_key, batch_index",
-                [ex.id],
-            ).fetchall()
-            return steps, mailbox, children
-
-        steps, mailbox, children = await self.read(load)
-        for key, position, kind, attempt, status, output, error, state, run_attempt in steps:
-            ex.attempts[key] = max(attempt, ex.attempts.get(key, 0))
-            if status == "retrying" or (status == "failed" and (run_attempt or 1) < ex.run_attempt):
+        found = await self.read(self.journal.run_journal(ex.id))
+        for step in found.steps:
+            key, status = step.step_key, step.status
+            ex.attempts[key] = max(step.attempt, ex.attempts.get(key, 0))
+            if status == "retrying" or (
+                status == "failed" and (step.run_attempt or 1) < ex.run_attempt
+            ):
                 if ex.steps.get(key) is not None and ex.steps[key].status == "failed":
                     del ex.steps[key]  # a later run attempt runs this step again
                 continue
-            ex.steps[key] = StepRecord(key, position, kind, attempt, status, output, error, state)
-            if position is not None:
-                ex.positions[position] = key
-        for key, data, event_seq, created in mailbox:
-            ex.mailbox[key] = (data, event_seq, _aware(created))
-        for child_id, key in children:
-            ex.children.setdefault(key, []).append(child_id)
+            ex.steps[key] = StepRecord(
+                key,
+                step.position,
+                step.kind,
+                step.attempt,
+                status,
+                step.output,
+                step.error,
+                step.state,
+            )
+            if step.position is not None:
+                ex.positions[step.position] = key
+        for box in found.mailbox:
+            ex.mailbox[box.step_key] = (box.data, box.event_seq, box.created_at)
+        for child in found.children:
+            ex.children.setdefault(child.parent_step_key or "", []).append(child.id)
         ex.loaded = True
 
     async def _drive(self, ex: Exec) -> None:
@@ -754,12 +713,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             for wait in ex.waits.values():
                 if wait.timer is not None:
                     wait.timer.cancel()
-            ops.append(
-                Sql(
-                    "UPDATE waits SET resolved_at = ? WHERE execution_id = ? AND resolved_at IS NULL",
-                    [now, ex.id],
-                )
-            )
+            ops.append(close_waits_op(ex.id, now))
             ex.waits.clear()
         if ex.deadline_timer is not None:
             ex.deadline_timer.cancel()
@@ -807,10 +761,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             fallback = [
                 self._status_op(ex, "failed", error=error, completed_at=now),
                 insert,
-                Sql(
-                    "UPDATE waits SET resolved_at = ? WHERE execution_id = ? AND resolved_at IS NULL",
-                    [now, ex.id],
-                ),
+                close_waits_op(ex.id, now),
             ]
             try:
                 await self.commit(fallback)
@@ -987,6 +938,13 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         if ex.deadline is not None:
             self._arm_deadline(ex)
         self.schedule(ex)
+
+
+def close_waits_op(execution_id: str, now: dt.datetime) -> UpdateWhere:
+    """Mark every open wait of an execution resolved (it ended)."""
+    return UpdateWhere(
+        "waits", ("resolved_at",), (now,), (("execution_id", execution_id),), ("resolved_at",)
+    )
 
 
 class _EngineLoop(asyncio.SelectorEventLoop):

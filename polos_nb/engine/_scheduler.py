@@ -17,7 +17,7 @@ from polos_nb.errors import UserError, WorkflowNotFoundError
 
 from . import _workflow as registry
 from ._schedules import ScheduleInfo, SchedulePayload, ScheduleSpec, make_spec, next_due
-from .journal import Insert, Sql
+from .journal import Delete, Insert, ScheduleRow, Update
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -50,12 +50,7 @@ class Scheduler:
         self._lock = asyncio.Lock()
 
     async def _load(self, workflow_id: str, key: str) -> ScheduleInfo | None:
-        row = await self._rt.read(
-            lambda con: con.execute(
-                f"SELECT {', '.join(_COLUMNS[:9])} FROM schedules WHERE workflow_id = ? AND key = ?",
-                [workflow_id, key],
-            ).fetchone()
-        )
+        row = await self._rt.read(self._rt.journal.schedule(workflow_id, key))
         return _info(row) if row else None
 
     async def register(self, wf: registry.Workflow) -> None:
@@ -112,17 +107,12 @@ class Scheduler:
                 info.next_fire_at = next_due(spec.cron, spec.timezone, now)
                 await rt.commit(
                     [
-                        Sql(
-                            "UPDATE schedules SET cron = ?, timezone = ?, catch_up = ?, next_fire_at = ?, updated_at = ?"
-                            " WHERE id = ?",
-                            [
-                                info.cron,
-                                info.timezone,
-                                info.catch_up,
-                                info.next_fire_at,
-                                now,
-                                info.id,
-                            ],
+                        Update(
+                            "schedules",
+                            "id",
+                            info.id,
+                            ("cron", "timezone", "catch_up", "next_fire_at", "updated_at"),
+                            (info.cron, info.timezone, info.catch_up, info.next_fire_at, now),
                         )
                     ]
                 )
@@ -130,13 +120,7 @@ class Scheduler:
         return info
 
     async def list(self, workflow_id: str | None = None) -> list[ScheduleInfo]:
-        where = "WHERE workflow_id = ?" if workflow_id else ""
-        rows = await self._rt.read(
-            lambda con: con.execute(
-                f"SELECT {', '.join(_COLUMNS[:9])} FROM schedules {where} ORDER BY workflow_id, key",
-                [workflow_id] if workflow_id else [],
-            ).fetchall()
-        )
+        rows = await self._rt.read(self._rt.journal.schedules(workflow_id))
         return [_info(r) for r in rows]
 
     async def set_status(self, workflow_id: str, key: str, status: str) -> ScheduleInfo:
@@ -155,9 +139,12 @@ class Scheduler:
             info.status = status
             await rt.commit(
                 [
-                    Sql(
-                        "UPDATE schedules SET status = ?, next_fire_at = ?, updated_at = ? WHERE id = ?",
-                        [status, info.next_fire_at, now, info.id],
+                    Update(
+                        "schedules",
+                        "id",
+                        info.id,
+                        ("status", "next_fire_at", "updated_at"),
+                        (status, info.next_fire_at, now),
                     )
                 ]
             )
@@ -172,7 +159,7 @@ class Scheduler:
             info = await self._load(workflow_id, key)
             if info is None:
                 return False
-            await self._rt.commit([Sql("DELETE FROM schedules WHERE id = ?", [info.id])])
+            await self._rt.commit([Delete("schedules", (("id", info.id),))])
         self._disarm(info.id)
         self._rows.pop(info.id, None)
         return True
@@ -245,9 +232,12 @@ class Scheduler:
                 info.next_fire_at = following
                 await rt.commit(
                     [
-                        Sql(
-                            "UPDATE schedules SET next_fire_at = ?, updated_at = ? WHERE id = ?",
-                            [following, rt.clock.now(), info.id],
+                        Update(
+                            "schedules",
+                            "id",
+                            info.id,
+                            ("next_fire_at", "updated_at"),
+                            (following, rt.clock.now()),
                         )
                     ]
                 )
@@ -279,9 +269,12 @@ class Scheduler:
         await rt.commit(
             [
                 insert,
-                Sql(
-                    "UPDATE schedules SET last_fire_at = ?, next_fire_at = ?, updated_at = ? WHERE id = ?",
-                    [due, upcoming, rt.clock.now(), info.id],
+                Update(
+                    "schedules",
+                    "id",
+                    info.id,
+                    ("last_fire_at", "next_fire_at", "updated_at"),
+                    (due, upcoming, rt.clock.now()),
                 ),
             ]
         )
@@ -290,21 +283,8 @@ class Scheduler:
         rt.adopt(ex)
 
 
-def _info(row: Any) -> ScheduleInfo:
-    from ._records import _aware
-
-    (id_, wf_id, key, cron, tz, catch_up, status, last, nxt) = row
-    return ScheduleInfo(
-        id=id_,
-        workflow_id=wf_id,
-        key=key,
-        cron=cron,
-        timezone=tz,
-        catch_up=catch_up,
-        status=status,
-        last_fire_at=_aware(last),
-        next_fire_at=_aware(nxt),
-    )
+def _info(row: ScheduleRow) -> ScheduleInfo:
+    return ScheduleInfo(**row._asdict())
 
 
 async def create(

@@ -22,7 +22,7 @@ from polos_nb.errors import UserError
 from . import _workflow as registry
 from ._context import _error_json
 from ._types import EventPayload, StreamEvent
-from .journal import Insert, Sql
+from .journal import Insert, UpdateWhere
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -66,19 +66,10 @@ class Triggers:
             return
         key = (wf.id, topic)
         rt = self._rt
-        row = await rt.read(
-            lambda con: con.execute(
-                "SELECT last_topic_seq FROM triggers WHERE workflow_id = ? AND topic = ?",
-                [wf.id, topic],
-            ).fetchone()
-        )
+        cursor = await rt.read(rt.journal.trigger_cursor(wf.id, topic))
         now = rt.clock.now()
-        if row is None:
-            top = await rt.read(
-                lambda con: con.execute(
-                    "SELECT coalesce(max(topic_seq), 0) FROM events WHERE topic = ?", [topic]
-                ).fetchone()[0]
-            )
+        if cursor is None:
+            top = await rt.read(rt.journal.max_topic_seq(topic))
             await rt.commit(
                 [
                     Insert(
@@ -98,7 +89,7 @@ class Triggers:
             )
             self._cursors[key] = top
         else:
-            self._cursors[key] = row[0]
+            self._cursors[key] = cursor
         await self.process(key)
 
     def on_event(self, topic: str, event: StreamEvent) -> None:
@@ -175,9 +166,11 @@ class Triggers:
         await rt.commit(
             [
                 insert,
-                Sql(
-                    "UPDATE triggers SET last_topic_seq = ?, updated_at = ? WHERE workflow_id = ? AND topic = ?",
-                    [last_seq, now, key[0], key[1]],
+                UpdateWhere(
+                    "triggers",
+                    ("last_topic_seq", "updated_at"),
+                    (last_seq, now),
+                    (("workflow_id", key[0]), ("topic", key[1])),
                 ),
             ]
         )

@@ -18,7 +18,7 @@ from ._records import (
     Exec,
     Wait,
     _as_event_data,
-    _aware,
+    _event_from_row,
     _payload_of,
 )
 from ._topics import validate_topic
@@ -27,7 +27,7 @@ from ._types import (
     EventPayload,
     StreamEvent,
 )
-from .journal import Insert, Sql
+from .journal import Delete, Insert, UpdateWhere
 
 __all__ = ["WaitsMixin"]
 
@@ -51,22 +51,11 @@ class WaitsMixin(RuntimeHost):
     async def _rearm(self, ex: Exec, wait: Wait) -> None:
         if wait.kind == "event" and wait.topic:
             self._topic_waits.setdefault(wait.topic, set()).add((ex.id, wait.key))
-            row = await self.read(
-                lambda con: con.execute(
-                    "SELECT seq, topic_seq, event_type, data, created_at FROM events WHERE topic = ? AND topic_seq > ?"
-                    " ORDER BY topic_seq LIMIT 1",
-                    [wait.topic, wait.after_topic_seq or 0],
-                ).fetchone()
+            rows = await self.read(
+                self.journal.topic_events(wait.topic, wait.after_topic_seq or 0, limit=1)
             )
-            if row is not None:
-                event = StreamEvent(
-                    id=str(row[0]),
-                    sequence_id=row[1],
-                    topic=wait.topic,
-                    event_type=row[2],
-                    data=_serde.loads(row[3], strict=False),
-                    created_at=_aware(row[4]),
-                )
+            if rows:
+                event = _event_from_row(rows[0])
                 self._topic_waits[wait.topic].discard((ex.id, wait.key))
                 await self._resolve(ex, wait.key, output=_serde.dumps(_payload_of(event)))
                 return
@@ -117,9 +106,7 @@ class WaitsMixin(RuntimeHost):
             )
             await self.commit(
                 [
-                    Sql(
-                        "DELETE FROM mailbox WHERE execution_id = ? AND step_key = ?", [ex.id, key]
-                    ),
+                    Delete("mailbox", (("execution_id", ex.id), ("step_key", key))),
                     self.step_insert(
                         ex,
                         key,
@@ -251,9 +238,11 @@ class WaitsMixin(RuntimeHost):
                 )
             )
         ops.append(
-            Sql(
-                "UPDATE waits SET resolved_at = ? WHERE execution_id = ? AND step_key = ?",
-                [now, ex.id, wait.key],
+            UpdateWhere(
+                "waits",
+                ("resolved_at",),
+                (now,),
+                (("execution_id", ex.id), ("step_key", wait.key)),
             )
         )
         if wait.kind == "blocked":
@@ -352,15 +341,11 @@ class WaitsMixin(RuntimeHost):
         if ex is not None:
             ex = await self.blocking.fresh(ex)
         if ex is None:
-            row = await self.read(
-                lambda con: con.execute(
-                    "SELECT status FROM executions WHERE id = ?", [execution_id]
-                ).fetchone()
-            )
-            if row is None:
+            found = await self.read(self.journal.outcomes([execution_id]))
+            if not found:
                 raise ExecutionNotFoundError(execution_id)
             raise ResumeError(
-                f"Execution {execution_id} has already ended ({row[0]}); there is nothing to resume."
+                f"Execution {execution_id} has already ended ({found[0].status}); there is nothing to resume."
             )
         if ex.status in TERMINAL_STATUSES:
             raise ResumeError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -24,7 +25,7 @@ async def step_rows(client: Any, execution_id: str) -> list[tuple[str, str, int,
             [execution_id],
         ).fetchall()
 
-    return await client._on_engine(client.runtime.read(read))
+    return await asyncio.wrap_future(client.runtime.journal.read(read))
 
 
 def offline_rows(path: str, sql: str, params: list[Any] | None = None) -> list[Any]:

@@ -253,10 +253,9 @@ def _arm_kill_on_open(n: int, when: str) -> None:
     client exists to arm ``kill_at_commit`` on.
     """
     from polos_nb.engine import _runtime
+    from polos_nb.engine.journal import DuckDBJournal
 
-    original = _runtime.DuckDBJournal
-
-    class KillingJournal(original):  # type: ignore[misc, valid-type]
+    class KillingJournal(DuckDBJournal):
         def __init__(self, path: str) -> None:
             super().__init__(path)
             target, phase = self.commits + n, f"{when}_commit"
@@ -267,7 +266,7 @@ def _arm_kill_on_open(n: int, when: str) -> None:
 
             self.fault_hook = hook
 
-    _runtime.DuckDBJournal = KillingJournal  # type: ignore[misc]
+    _runtime.open_journal = KillingJournal  # type: ignore[assignment]
 
 
 async def mode_recover(a: dict) -> None:

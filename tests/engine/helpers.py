@@ -20,8 +20,8 @@ async def rows(
     client: PolosClient, sql: str, params: list[Any] | None = None
 ) -> list[tuple[Any, ...]]:
     """Run a query on the journal through the engine's own connection (the owner process)."""
-    return await client._on_engine(
-        client.runtime.read(lambda con: con.execute(sql, params or []).fetchall())
+    return await asyncio.wrap_future(
+        client.runtime.journal.read(lambda con: con.execute(sql, params or []).fetchall())
     )
 
 

@@ -190,7 +190,7 @@ async def test_pending_workflow_resumes_once_defined(tmp_path):
             client = PolosClient(journal=sys.argv[1])
             handle = await slow.invoke(client, {{"n": 1}})
             for _ in range(500):
-                steps = await client._on_engine(client.runtime.read(
+                steps = await asyncio.wrap_future(client.runtime.journal.read(
                     lambda con: con.execute("SELECT count(*) FROM steps").fetchone()[0]))
                 if steps:
                     break

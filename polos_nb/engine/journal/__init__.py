@@ -1,10 +1,71 @@
 """The journal: where executions, steps, events and waits are recorded.
 
-``DuckDBJournal`` is the storage; the table layout is documented in
-``polos_nb.engine.journal._migrations``.
+The engine talks to storage only through :class:`Journal` (``_interface.py``): row
+operations for writes, named queries returning typed rows for reads. ``DuckDBJournal``
+is the DuckDB backend; :func:`open_journal` picks the backend for a location. The table
+layout is documented in ``polos_nb.engine.journal._migrations``.
 """
 
-from ._duckdb import DuckDBJournal, Insert, Sql, Update
+from ._duckdb import DuckDBJournal, Sql
+from ._interface import (
+    ACTIVE_STATUSES,
+    ChildRow,
+    Delete,
+    EventRow,
+    ExecutionRow,
+    History,
+    InfoRow,
+    Insert,
+    Journal,
+    MailboxRow,
+    Op,
+    OutcomeRow,
+    Recovery,
+    Reload,
+    RunJournal,
+    ScheduleRow,
+    StepRow,
+    SuspensionRow,
+    Update,
+    UpdateWhere,
+    WaitRow,
+    utc,
+)
 from ._migrations import SCHEMA_VERSION
 
-__all__ = ["SCHEMA_VERSION", "DuckDBJournal", "Insert", "Sql", "Update"]
+__all__ = [
+    "ACTIVE_STATUSES",
+    "SCHEMA_VERSION",
+    "ChildRow",
+    "Delete",
+    "DuckDBJournal",
+    "EventRow",
+    "ExecutionRow",
+    "History",
+    "InfoRow",
+    "Insert",
+    "Journal",
+    "MailboxRow",
+    "Op",
+    "OutcomeRow",
+    "Recovery",
+    "Reload",
+    "RunJournal",
+    "ScheduleRow",
+    "Sql",
+    "StepRow",
+    "SuspensionRow",
+    "Update",
+    "UpdateWhere",
+    "WaitRow",
+    "open_journal",
+    "utc",
+]
+
+
+def open_journal(location: str) -> Journal:
+    """Open the journal at ``location`` with the backend that serves it.
+
+    A file path (or ``":memory:"``) opens a DuckDB journal.
+    """
+    return DuckDBJournal(location)

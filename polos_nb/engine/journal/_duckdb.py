@@ -24,7 +24,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from polos_nb.config import MEMORY
 from polos_nb.errors import (
@@ -36,49 +36,45 @@ from polos_nb.errors import (
     UserError,
 )
 
-from . import _files
+from . import _files, _queries
+from ._interface import (
+    Delete,
+    EventRow,
+    ExecutionRow,
+    History,
+    InfoRow,
+    Insert,
+    Journal,
+    OutcomeRow,
+    Recovery,
+    Reload,
+    RunJournal,
+    ScheduleRow,
+    StepRow,
+    SuspensionRow,
+    Update,
+    UpdateWhere,
+)
 from ._migrations import MIGRATIONS, SCHEMA_VERSION
 from ._readonly import check_read_only
 
-__all__ = ["DuckDBJournal", "Insert", "Sql", "Update"]
+__all__ = ["DuckDBJournal", "Sql"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("polos_nb.engine")
 
 
 @dataclass(slots=True)
-class Insert:
-    """Insert one row; ``on_conflict`` is ``""`` or ``"DO NOTHING"``."""
-
-    table: str
-    columns: tuple[str, ...]
-    values: tuple[Any, ...]
-    on_conflict: str = ""
-
-
-@dataclass(slots=True)
 class Sql:
-    """Run one statement with parameters."""
+    """Run one statement with parameters (DuckDB only: the engine never writes SQL; the
+    backend's own maintenance and tests use it)."""
 
     sql: str
     params: Sequence[Any] = ()
 
 
-@dataclass(slots=True)
-class Update:
-    """Set ``columns`` (names) to ``values`` on the row whose ``key_column`` equals ``key``.
-
-    Consecutive updates of one table that set the same columns are merged into a single
-    ``UPDATE ... FROM (VALUES ...)`` statement (a DuckDB statement costs ~1 ms of CPU).
-    """
-
-    table: str
-    key_column: str
-    key: Any
-    columns: tuple[str, ...]
-    values: tuple[Any, ...]
-
-
-Op = Insert | Sql | Update
+DuckOp = Insert | Update | UpdateWhere | Delete | Sql
 
 
 class _JobFuture(concurrent.futures.Future[Any]):
@@ -102,7 +98,7 @@ class _JobFuture(concurrent.futures.Future[Any]):
 
 @dataclass(slots=True)
 class _Job:
-    ops: list[Op] | None = None
+    ops: Sequence[DuckOp] | None = None
     reader: Callable[[Any], Any] | None = None
     future: concurrent.futures.Future[Any] = field(default_factory=_JobFuture)
 
@@ -117,7 +113,7 @@ _CONFIG: dict[str, str | bool | int | float | list[str]] = {
 }
 
 
-class DuckDBJournal:
+class DuckDBJournal(Journal):
     """Owns the DuckDB file. Use :meth:`submit` for writes and :meth:`read` for queries.
 
     Args:
@@ -139,7 +135,7 @@ class DuckDBJournal:
     def __init__(self, path: str) -> None:
         self.path = path
         self.fault_hook: Callable[[str, int], None] | None = None
-        self.write_hook: Callable[[list[Op]], None] | None = None
+        self.write_hook: Callable[[list[Any]], None] | None = None
         self.read_hook: Callable[[str], None] | None = None
         self.commits = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -161,7 +157,7 @@ class DuckDBJournal:
         opened.result()
 
     # ------------------------------------------------------------------ public API
-    def submit(self, ops: list[Op]) -> concurrent.futures.Future[None]:
+    def submit(self, ops: Sequence[DuckOp]) -> concurrent.futures.Future[None]:
         """Write ``ops`` atomically; the future resolves after the commit."""
         job = _Job(ops=ops)
         self._queue.put(job)
@@ -176,11 +172,93 @@ class DuckDBJournal:
             ]
         )
 
-    def read(self, reader: Callable[[Any], Any]) -> concurrent.futures.Future[Any]:
-        """Run ``reader(connection)`` on the writer thread after all earlier writes."""
+    def read(self, reader: Callable[[Any], T]) -> concurrent.futures.Future[T]:
+        """Run ``reader(connection)`` on the writer thread after all earlier writes.
+
+        DuckDB only (tests and maintenance); the engine uses the interface's named reads.
+        """
         job = _Job(reader=reader)
         self._queue.put(job)
         return job.future
+
+    # ------------------------------------------------------------------ the interface's reads
+    def recovery(self) -> concurrent.futures.Future[Recovery]:
+        return self.read(_queries.recovery)
+
+    def run_journal(self, execution_id: str) -> concurrent.futures.Future[RunJournal]:
+        return self.read(lambda con: _queries.run_journal(con, execution_id))
+
+    def reload(self, execution_id: str) -> concurrent.futures.Future[Reload]:
+        return self.read(lambda con: _queries.reload(con, execution_id))
+
+    def execution(self, execution_id: str) -> concurrent.futures.Future[ExecutionRow | None]:
+        return self.read(lambda con: _queries.execution(con, execution_id))
+
+    def info(self, execution_id: str) -> concurrent.futures.Future[InfoRow | None]:
+        return self.read(lambda con: _queries.info(con, execution_id))
+
+    def list_infos(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        root_only: bool = False,
+        limit: int = 100,
+    ) -> concurrent.futures.Future[list[InfoRow]]:
+        return self.read(
+            lambda con: _queries.list_infos(
+                con, workflow_id=workflow_id, status=status, root_only=root_only, limit=limit
+            )
+        )
+
+    def find_ids(self, prefix: str, limit: int = 3) -> concurrent.futures.Future[list[str]]:
+        return self.read(lambda con: _queries.find_ids(con, prefix, limit))
+
+    def outcomes(self, execution_ids: Sequence[str]) -> concurrent.futures.Future[list[OutcomeRow]]:
+        ids = list(execution_ids)
+        return self.read(lambda con: _queries.outcomes(con, ids))
+
+    def steps(self, execution_id: str) -> concurrent.futures.Future[list[StepRow]]:
+        return self.read(lambda con: _queries.steps(con, execution_id))
+
+    def tree_steps(
+        self, root_execution_id: str, after_seq: int = 0
+    ) -> concurrent.futures.Future[list[StepRow]]:
+        return self.read(lambda con: _queries.tree_steps(con, root_execution_id, after_seq))
+
+    def max_topic_seq(self, topic: str) -> concurrent.futures.Future[int]:
+        return self.read(lambda con: _queries.max_topic_seq(con, topic))
+
+    def topic_events(
+        self, topic: str, after_topic_seq: int = 0, limit: int | None = None
+    ) -> concurrent.futures.Future[list[EventRow]]:
+        return self.read(lambda con: _queries.topic_events(con, topic, after_topic_seq, limit))
+
+    def events_since(
+        self, topic: str, after_seq: int = 0
+    ) -> concurrent.futures.Future[list[EventRow]]:
+        return self.read(lambda con: _queries.events_since(con, topic, after_seq))
+
+    def history(
+        self, root_execution_id: str, topic: str, after_seq: int = 0
+    ) -> concurrent.futures.Future[History]:
+        return self.read(lambda con: _queries.history(con, root_execution_id, topic, after_seq))
+
+    def pending_suspensions(
+        self, run_id: str | None = None
+    ) -> concurrent.futures.Future[list[SuspensionRow]]:
+        return self.read(lambda con: _queries.pending_suspensions(con, run_id))
+
+    def trigger_cursor(self, workflow_id: str, topic: str) -> concurrent.futures.Future[int | None]:
+        return self.read(lambda con: _queries.trigger_cursor(con, workflow_id, topic))
+
+    def schedule(self, workflow_id: str, key: str) -> concurrent.futures.Future[ScheduleRow | None]:
+        return self.read(lambda con: _queries.schedule(con, workflow_id, key))
+
+    def schedules(
+        self, workflow_id: str | None = None
+    ) -> concurrent.futures.Future[list[ScheduleRow]]:
+        return self.read(lambda con: _queries.schedules(con, workflow_id))
 
     def query(
         self, sql: str, fetch: Callable[[Any], Any] | None = None
@@ -428,7 +506,7 @@ class DuckDBJournal:
             jobs[0].future.set_exception(self._translate(error))
             return
         for job in jobs:  # isolate the failing submission
-            single = self._transaction(job.ops or [])
+            single = self._transaction(list(job.ops or []))
             if single is None:
                 job.future.set_result(None)
             else:
@@ -447,7 +525,7 @@ class DuckDBJournal:
             return known
         return _translate(exc)
 
-    def _transaction(self, ops: list[Op]) -> BaseException | None:
+    def _transaction(self, ops: list[DuckOp]) -> BaseException | None:
         con = self._con
         if self.write_hook is not None:
             try:
@@ -477,7 +555,8 @@ class DuckDBJournal:
                 elif type(first) is Update:
                     _flush_updates(con, group)  # type: ignore[arg-type]
                 else:
-                    con.execute(first.sql, first.params)  # type: ignore[union-attr]
+                    sql, params = _statement(first)
+                    con.execute(sql, params)
             n = self.commits + 1
             if self.fault_hook is not None:
                 self.fault_hook("before_commit", n)
@@ -562,7 +641,10 @@ def _translate(exc: BaseException) -> BaseException:
     return error
 
 
-def _single_insert_group(ops: list[Op]) -> bool:
+_STATEMENTS = (Sql, UpdateWhere, Delete)
+
+
+def _single_insert_group(ops: list[DuckOp]) -> bool:
     first = ops[0]
     if type(first) is not Insert:
         return False
@@ -577,14 +659,31 @@ def _single_insert_group(ops: list[Op]) -> bool:
     return True
 
 
-def _table_of(op: Op) -> str:
+def _statement(op: DuckOp) -> tuple[str, Sequence[Any]]:
+    """The SQL of an op that runs as its own statement."""
     if type(op) is Sql:
+        return op.sql, op.params
+    if type(op) is UpdateWhere:
+        sets = ", ".join(f"{c} = ?" for c in op.columns)
+        conds = [f"{c} = ?" for c, _ in op.where] + [f"{c} IS NULL" for c in op.where_null]
+        return (
+            f"UPDATE {op.table} SET {sets} WHERE {' AND '.join(conds)}",
+            [*op.values, *(v for _, v in op.where)],
+        )
+    if type(op) is Delete:
+        conds = [f"{c} = ?" for c, _ in op.where]
+        return f"DELETE FROM {op.table} WHERE {' AND '.join(conds)}", [v for _, v in op.where]
+    raise TypeError(f"not a statement op: {op!r}")
+
+
+def _table_of(op: DuckOp) -> str:
+    if type(op) in _STATEMENTS:
         return ""
     return op.table  # type: ignore[union-attr]
 
 
-def _compatible(a: Op, b: Op) -> bool:
-    if type(a) is not type(b) or type(a) is Sql:
+def _compatible(a: DuckOp, b: DuckOp) -> bool:
+    if type(a) is not type(b) or type(a) in _STATEMENTS:
         return False
     if type(a) is Insert:
         return a.table == b.table and a.columns == b.columns and a.on_conflict == b.on_conflict  # type: ignore[union-attr]
@@ -593,17 +692,17 @@ def _compatible(a: Op, b: Op) -> bool:
     )
 
 
-def _group(ops: list[Op]) -> list[list[Op]]:
+def _group(ops: list[DuckOp]) -> list[list[DuckOp]]:
     """Order ops for one transaction: per table in submission order, merging neighbours.
 
     Statements never read another table's rows, so only the order within a table
     matters (an execution's INSERT before its UPDATE); free-form ``Sql`` ops keep their
     place relative to everything before them.
     """
-    groups: list[list[Op]] = []
-    last_by_table: dict[str, list[Op]] = {}
+    groups: list[list[DuckOp]] = []
+    last_by_table: dict[str, list[DuckOp]] = {}
     for op in ops:
-        if type(op) is Sql:
+        if type(op) in _STATEMENTS:
             groups.append([op])
             last_by_table.clear()  # nothing after it may move before it
             continue
@@ -614,7 +713,7 @@ def _group(ops: list[Op]) -> list[list[Op]]:
                 # Two updates of the same row in one merged statement would be ambiguous.
                 keys = {u.key for u in last}  # type: ignore[union-attr]
                 if op.key in keys:
-                    fresh: list[Op] = [op]
+                    fresh: list[DuckOp] = [op]
                     groups.append(fresh)
                     last_by_table[table] = fresh
                     continue

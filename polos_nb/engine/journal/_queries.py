@@ -1,0 +1,316 @@
+"""The DuckDB SQL of the journal interface's reads, as functions of a connection.
+
+Each function runs on whatever DuckDB connection it is given: the owner's writer thread
+(``DuckDBJournal``), or a read-only connection to a journal at rest. Rows come back as the
+interface's typed rows, with datetimes in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ._interface import (
+    ChildRow,
+    EventRow,
+    ExecutionRow,
+    History,
+    InfoRow,
+    MailboxRow,
+    OutcomeRow,
+    Recovery,
+    Reload,
+    RunJournal,
+    ScheduleRow,
+    StepRow,
+    SuspensionRow,
+    WaitRow,
+    utc,
+)
+
+__all__ = [
+    "events_since",
+    "execution",
+    "find_ids",
+    "history",
+    "info",
+    "list_infos",
+    "max_topic_seq",
+    "outcomes",
+    "pending_suspensions",
+    "recovery",
+    "reload",
+    "run_journal",
+    "schedule",
+    "schedules",
+    "steps",
+    "topic_events",
+    "tree_steps",
+    "trigger_cursor",
+]
+
+_ACTIVE = "('queued', 'running', 'waiting')"
+_EXEC = (
+    "SELECT id, workflow_id, workflow_type, status, payload, initial_state, state,"
+    " parent_execution_id, root_execution_id, root_workflow_id, parent_step_key, batch_index,"
+    " queue_name, concurrency_key, session_id, user_id, created_at, started_at, deadline,"
+    " run_attempt FROM executions"
+)
+_INFO = (
+    "SELECT id, workflow_id, workflow_type, status, payload, result, error, state,"
+    " parent_execution_id, root_execution_id, root_workflow_id, parent_step_key, queue_name,"
+    " concurrency_key, session_id, user_id, created_at, started_at, completed_at FROM executions"
+)
+_STEP = (
+    "SELECT s.seq, s.execution_id, e.workflow_id, s.position, s.step_key, s.kind, s.attempt,"
+    " s.status, s.output, s.error, s.state, s.started_at, s.ended_at, s.run_attempt"
+    " FROM steps s JOIN executions e ON e.id = s.execution_id"
+)
+_WAIT = (
+    "SELECT w.execution_id, w.step_key, w.kind, w.position, w.topic, w.after_topic_seq,"
+    " w.wake_at, w.expires_at, w.detail FROM waits w"
+)
+_EVENT = "SELECT seq, topic, topic_seq, event_type, data, execution_id, created_at FROM events"
+_SCHEDULE = (
+    "SELECT id, workflow_id, key, cron, timezone, catch_up, status, last_fire_at, next_fire_at"
+    " FROM schedules"
+)
+
+
+def _exec(row: Any) -> ExecutionRow:
+    r = ExecutionRow(*row)
+    return r._replace(
+        created_at=utc(r.created_at), started_at=utc(r.started_at), deadline=utc(r.deadline)
+    )
+
+
+def _info(row: Any) -> InfoRow:
+    r = InfoRow(*row)
+    return r._replace(
+        created_at=utc(r.created_at),
+        started_at=utc(r.started_at),
+        completed_at=utc(r.completed_at),
+    )
+
+
+def _step(row: Any) -> StepRow:
+    r = StepRow(*row)
+    return r._replace(started_at=utc(r.started_at), ended_at=utc(r.ended_at))
+
+
+def _wait(row: Any) -> WaitRow:
+    r = WaitRow(*row)
+    return r._replace(wake_at=utc(r.wake_at), expires_at=utc(r.expires_at))
+
+
+def _event(row: Any) -> EventRow:
+    r = EventRow(*row)
+    return r._replace(created_at=utc(r.created_at))
+
+
+def _schedule(row: Any) -> ScheduleRow:
+    r = ScheduleRow(*row)
+    return r._replace(last_fire_at=utc(r.last_fire_at), next_fire_at=utc(r.next_fire_at))
+
+
+def recovery(con: Any) -> Recovery:
+    seq = con.execute(
+        "SELECT greatest(coalesce((SELECT max(seq) FROM executions), 0),"
+        " coalesce((SELECT max(seq) FROM steps), 0), coalesce((SELECT max(seq) FROM events), 0))"
+    ).fetchone()[0]
+    execs = con.execute(f"{_EXEC} WHERE status IN {_ACTIVE} ORDER BY created_at").fetchall()
+    waits = con.execute(
+        f"{_WAIT} JOIN executions e ON e.id = w.execution_id"
+        f" WHERE w.resolved_at IS NULL AND e.status IN {_ACTIVE}"
+    ).fetchall()
+    tops = con.execute(
+        "SELECT topic, max(topic_seq) FROM events WHERE topic IN (SELECT 'workflow/' ||"
+        " root_workflow_id || '/' || root_execution_id FROM executions"
+        f" WHERE status IN {_ACTIVE}) GROUP BY topic"
+    ).fetchall()
+    limits = con.execute(
+        "SELECT queue_name, queue_concurrency_limit FROM executions"
+        f" WHERE queue_concurrency_limit IS NOT NULL AND status IN {_ACTIVE} ORDER BY created_at"
+    ).fetchall()
+    return Recovery(
+        max_seq=int(seq or 0),
+        executions=[_exec(r) for r in execs],
+        waits=[_wait(r) for r in waits],
+        topic_seqs={t: int(s) for t, s in tops},
+        queue_limits=[(q, int(n)) for q, n in limits],
+    )
+
+
+def run_journal(con: Any, execution_id: str) -> RunJournal:
+    rows = con.execute(
+        f"{_STEP} WHERE s.execution_id = ? ORDER BY s.attempt, s.seq", [execution_id]
+    ).fetchall()
+    mailbox = con.execute(
+        "SELECT step_key, data, event_seq, created_at FROM mailbox WHERE execution_id = ?",
+        [execution_id],
+    ).fetchall()
+    children = con.execute(
+        "SELECT id, parent_step_key FROM executions WHERE parent_execution_id = ?"
+        " ORDER BY parent_step_key, batch_index",
+        [execution_id],
+    ).fetchall()
+    return RunJournal(
+        steps=[_step(r) for r in rows],
+        mailbox=[MailboxRow(k, d, s, utc(c)) for k, d, s, c in mailbox],
+        children=[ChildRow(*r) for r in children],
+    )
+
+
+def reload(con: Any, execution_id: str) -> Reload:
+    row = con.execute(f"{_EXEC} WHERE id = ?", [execution_id]).fetchone()
+    waits = con.execute(
+        f"{_WAIT} WHERE w.execution_id = ? AND w.resolved_at IS NULL", [execution_id]
+    ).fetchall()
+    top = 0
+    if row is not None:
+        ex = _exec(row)
+        top = max_topic_seq(con, f"workflow/{ex.root_workflow_id}/{ex.root_execution_id}")
+    return Reload(
+        execution=_exec(row) if row is not None else None,
+        waits=[_wait(r) for r in waits],
+        topic_seq=top,
+    )
+
+
+def execution(con: Any, execution_id: str) -> ExecutionRow | None:
+    row = con.execute(f"{_EXEC} WHERE id = ?", [execution_id]).fetchone()
+    return _exec(row) if row is not None else None
+
+
+def info(con: Any, execution_id: str) -> InfoRow | None:
+    row = con.execute(f"{_INFO} WHERE id = ?", [execution_id]).fetchone()
+    return _info(row) if row is not None else None
+
+
+def list_infos(
+    con: Any,
+    *,
+    workflow_id: str | None = None,
+    status: str | None = None,
+    root_only: bool = False,
+    limit: int = 100,
+) -> list[InfoRow]:
+    where: list[str] = []
+    params: list[Any] = []
+    if workflow_id is not None:
+        where.append("workflow_id = ?")
+        params.append(workflow_id)
+    if status is not None:
+        where.append("status = ?")
+        params.append(status)
+    if root_only:
+        where.append("parent_execution_id IS NULL")
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    params.append(limit)
+    rows = con.execute(f"{_INFO}{clause} ORDER BY created_at DESC LIMIT ?", params).fetchall()
+    return [_info(r) for r in rows]
+
+
+def find_ids(con: Any, prefix: str, limit: int = 3) -> list[str]:
+    rows = con.execute(
+        "SELECT id FROM executions WHERE starts_with(id, ?) ORDER BY created_at DESC LIMIT ?",
+        [prefix, limit],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def outcomes(con: Any, execution_ids: Sequence[str]) -> list[OutcomeRow]:
+    rows = con.execute(
+        "SELECT id, workflow_id, status, result, error FROM executions"
+        " WHERE id IN (SELECT unnest(?))",
+        [list(execution_ids)],
+    ).fetchall()
+    return [OutcomeRow(*r) for r in rows]
+
+
+def steps(con: Any, execution_id: str) -> list[StepRow]:
+    rows = con.execute(
+        f"{_STEP} WHERE s.execution_id = ? ORDER BY s.attempt, s.seq", [execution_id]
+    ).fetchall()
+    return [_step(r) for r in rows]
+
+
+def tree_steps(con: Any, root_execution_id: str, after_seq: int = 0) -> list[StepRow]:
+    rows = con.execute(
+        f"{_STEP} WHERE s.root_execution_id = ? AND s.seq > ? ORDER BY s.seq",
+        [root_execution_id, after_seq],
+    ).fetchall()
+    return [_step(r) for r in rows]
+
+
+def max_topic_seq(con: Any, topic: str) -> int:
+    row = con.execute("SELECT max(topic_seq) FROM events WHERE topic = ?", [topic]).fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def topic_events(
+    con: Any, topic: str, after_topic_seq: int = 0, limit: int | None = None
+) -> list[EventRow]:
+    params: list[Any] = [topic, after_topic_seq]
+    if limit is not None:
+        params.append(limit)
+    rows = con.execute(
+        f"{_EVENT} WHERE topic = ? AND topic_seq > ? ORDER BY topic_seq"
+        + (" LIMIT ?" if limit is not None else ""),
+        params,
+    ).fetchall()
+    return [_event(r) for r in rows]
+
+
+def events_since(con: Any, topic: str, after_seq: int = 0) -> list[EventRow]:
+    rows = con.execute(
+        f"{_EVENT} WHERE topic = ? AND seq > ? ORDER BY seq", [topic, after_seq]
+    ).fetchall()
+    return [_event(r) for r in rows]
+
+
+def history(con: Any, root_execution_id: str, topic: str, after_seq: int = 0) -> History:
+    return History(
+        events=events_since(con, topic, after_seq),
+        steps=tree_steps(con, root_execution_id, after_seq),
+    )
+
+
+def pending_suspensions(con: Any, run_id: str | None = None) -> list[SuspensionRow]:
+    sql = (
+        "SELECT w.execution_id, w.step_key, e.workflow_id, e.root_execution_id,"
+        " e.root_workflow_id, w.created_at, (SELECT ev.data FROM events ev"
+        " WHERE ev.execution_id = w.execution_id AND ev.event_type = 'suspend_' || w.step_key"
+        " ORDER BY ev.seq DESC LIMIT 1) AS data"
+        " FROM waits w JOIN executions e ON e.id = w.execution_id"
+        f" WHERE w.kind = 'suspend' AND w.resolved_at IS NULL AND e.status IN {_ACTIVE}"
+    )
+    params: list[Any] = []
+    if run_id is not None:
+        sql += " AND (e.id = ? OR e.root_execution_id = ?)"
+        params = [run_id, run_id]
+    rows = con.execute(sql + " ORDER BY w.created_at", params).fetchall()
+    return [SuspensionRow(r[0], r[1], r[2], r[3], r[4], utc(r[5]), r[6]) for r in rows]
+
+
+def trigger_cursor(con: Any, workflow_id: str, topic: str) -> int | None:
+    row = con.execute(
+        "SELECT last_topic_seq FROM triggers WHERE workflow_id = ? AND topic = ?",
+        [workflow_id, topic],
+    ).fetchone()
+    return int(row[0]) if row is not None else None
+
+
+def schedule(con: Any, workflow_id: str, key: str) -> ScheduleRow | None:
+    row = con.execute(
+        f"{_SCHEDULE} WHERE workflow_id = ? AND key = ?", [workflow_id, key]
+    ).fetchone()
+    return _schedule(row) if row is not None else None
+
+
+def schedules(con: Any, workflow_id: str | None = None) -> list[ScheduleRow]:
+    where = " WHERE workflow_id = ?" if workflow_id else ""
+    rows = con.execute(
+        f"{_SCHEDULE}{where} ORDER BY workflow_id, key", [workflow_id] if workflow_id else []
+    ).fetchall()
+    return [_schedule(r) for r in rows]
