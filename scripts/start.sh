@@ -7,7 +7,8 @@
 #                                    else the offline local model)
 #
 # - The notebooks open in workspace/ (git-ignored): each notebook of notebooks/ is copied
-#   there the first time, so running and editing them never modifies the tracked files.
+#   there the first time (and trusted), so running and editing them never modifies the
+#   tracked files.
 #   Delete a copy (or workspace/) to get the shipped version back. POLOS_WORKSPACE moves it.
 # - The server listens on 127.0.0.1, on $POLOS_PORT (default 8888) or, if that port is
 #   busy, the next free one; the URL is printed once the server answers. The token comes
@@ -43,9 +44,19 @@ fi
 
 WORKSPACE=${POLOS_WORKSPACE:-$ROOT/workspace}
 mkdir -p "$WORKSPACE"
+fresh=()
 for nb in notebooks/*.ipynb; do
-  [ -e "$WORKSPACE/$(basename "$nb")" ] || cp "$nb" "$WORKSPACE/"
+  target="$WORKSPACE/$(basename "$nb")"
+  if [ ! -e "$target" ]; then
+    cp "$nb" "$target"
+    fresh+=("$target")
+  fi
 done
+# Trust the fresh copies (their saved run snapshots render as they were saved, styled,
+# instead of as sanitized text). Jupyter signs them with this user's own secret.
+if [ ${#fresh[@]} -gt 0 ]; then
+  .venv/bin/jupyter trust "${fresh[@]}" >/dev/null
+fi
 
 export JUPYTER_TOKEN=${POLOS_TOKEN:-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(24))')}
 extra=()

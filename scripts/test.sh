@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+bash scripts/setup_browser.sh  # Chromium for the browser tests (tests/e2e)
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 # The sandbox tests and notebook 09 need a Docker engine and the test image. In CI a failure
 # here fails the run; elsewhere (no root, say) the Docker tests are skipped with the reason.

@@ -35,6 +35,7 @@ def test_start_opens_jupyterlab_on_a_free_port_without_the_token_in_ps(tmp_path:
         "POLOS_TOKEN": token,
         "POLOS_WORKSPACE": str(tmp_path / "workspace"),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),  # the notebook signatures db
     }
     proc = subprocess.Popen(
         ["bash", "scripts/start.sh"],
@@ -69,6 +70,14 @@ def test_start_opens_jupyterlab_on_a_free_port_without_the_token_in_ps(tmp_path:
                 assert r.status == 200
         copied = sorted(p.name for p in (tmp_path / "workspace").glob("*.ipynb"))
         assert copied == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+        # ...and trusted: their saved run snapshots render as saved (item 9 of issue 11)
+        import nbformat
+        from nbformat.sign import NotebookNotary
+
+        notary = NotebookNotary(data_dir=str(tmp_path / "data"))
+        for name in copied:
+            nb = nbformat.read(tmp_path / "workspace" / name, as_version=4)
+            assert notary.check_signature(nb), f"{name} is not trusted"
         # The token is on no process's command line.
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
         assert token not in ps.stdout

@@ -66,6 +66,17 @@ __all__ = [
 ]
 
 _MATCHERS: dict[int, Any] = {}
+_HOOKED: set[int] = set()
+
+
+def _republish(*_args: Any) -> None:
+    """Before and after every cell: publish changed run snapshots from the cell (see
+    ``_display``). Nothing to do until a run has been displayed."""
+    import sys
+
+    display = sys.modules.get("polos_nb.notebook._display")
+    if display is not None:
+        display.republish_from_cell()
 
 # In a Jupyter kernel, `asyncio.run(main())` in a cell runs (upstream's main.py pasted into
 # a cell); elsewhere nothing changes. See _asyncio_run.
@@ -97,6 +108,11 @@ def load_ipython_extension(ip: Any) -> None:
         matcher.matcher_api_version = 2  # type: ignore[attr-defined]
         completer.custom_matchers.append(matcher)
         _MATCHERS[id(ip)] = matcher
+    events = getattr(ip, "events", None)
+    if events is not None and id(ip) not in _HOOKED:
+        events.register("pre_run_cell", _republish)
+        events.register("post_run_cell", _republish)
+        _HOOKED.add(id(ip))
     if magics.resume_on_load:
         from ._restart import journal_exists
 
@@ -118,3 +134,10 @@ def unload_ipython_extension(ip: Any) -> None:
     completer = getattr(ip, "Completer", None)
     if matcher is not None and completer is not None and matcher in completer.custom_matchers:
         completer.custom_matchers.remove(matcher)
+    if id(ip) in _HOOKED:
+        _HOOKED.discard(id(ip))
+        for event in ("pre_run_cell", "post_run_cell"):
+            try:
+                ip.events.unregister(event, _republish)
+            except ValueError:
+                pass

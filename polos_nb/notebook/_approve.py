@@ -141,6 +141,12 @@ def approve(
     else:
         spec = target.spec if schema is None else _spec_for(schema, target.key)
         exec_id, wf_id, key = target.execution_id, target.workflow_id, target.key
+    if reject and spec is not None and spec.get("approval"):
+        # Rejecting asks for nothing but optional feedback: the form's other fields (an
+        # amount, a reason...) are for approving and are not required here.
+        if feedback is None and isinstance(data, dict):
+            feedback = data.get("feedback")
+        data, spec = None, _reject_spec(spec)
     payload = _payload(spec, data, reject=reject, feedback=feedback, always=always)
     if spec is not None:
         try:
@@ -189,6 +195,15 @@ def _choose(run_id: str, key: str | None, pending: list[PendingApproval]) -> Pen
         keys = ", ".join(repr(p.key) for p in pending)
         raise ResumeError(f"Run {run_id} does not wait at {key!r}; it waits at {keys}.")
     return None
+
+
+def _reject_spec(spec: FormSpec) -> FormSpec:
+    """The part of an approval form a rejection answers: ``approved`` and ``feedback``."""
+    schema = dict(spec.get("schema") or {})
+    props = schema.get("properties") or {}
+    schema["properties"] = {k: v for k, v in props.items() if k in ("approved", "feedback")}
+    schema["required"] = ["approved"]
+    return {**spec, "schema": schema}
 
 
 def _spec_for(schema: Any, key: str) -> FormSpec:

@@ -225,6 +225,12 @@ def _object_model(root: dict[str, Any], node: dict[str, Any], name: str) -> type
         prop_d = _deref(root, prop) if isinstance(prop, dict) else {}
         if key in required and "default" not in prop_d:
             default: Any = ...
+            if _base_type(root, prop_d) == "string" and "enum" not in prop_d:
+                from typing import Annotated
+
+                from pydantic import AfterValidator
+
+                annotation = Annotated[annotation, AfterValidator(_not_blank)]
         else:
             default = prop_d.get("default")
             if default is None and key not in required:
@@ -235,6 +241,15 @@ def _object_model(root: dict[str, Any], node: dict[str, Any], name: str) -> type
         )
     config = ConfigDict(extra="allow", populate_by_name=True)
     return create_model(name, __config__=config, **fields)
+
+
+def _not_blank(value: Any) -> Any:
+    """A required text field needs some text: blanks are no answer."""
+    from pydantic_core import PydanticCustomError
+
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("blank", "this field is required")
+    return value
 
 
 def _ident(key: str) -> str:
@@ -344,7 +359,7 @@ def validate_answer(spec: FormSpec, data: Any) -> dict[str, Any]:
 
 def _message(err: Any) -> str:
     kind = err.get("type", "")
-    if kind == "missing":
+    if kind in ("missing", "blank"):
         return "this field is required"
     if kind == "string_pattern_mismatch":
         ctx = err.get("ctx") or {}

@@ -81,9 +81,9 @@ def unfinished(*, client: Any = None, limit: int = 20) -> Unfinished:
     infos.sort(key=lambda i: i.created_at)
     approvals = pending_approvals(client=client)
     undefined = client.pending_workflows()
+    # show() reads each run's events and then its status: fresher than `infos`, which a
+    # run that ended since would contradict
     runs = [show(i.id, client=client, workflow_id=i.workflow_id) for i in infos[-limit:]]
-    for run, info in zip(runs, infos[-limit:], strict=False):
-        run.state.status = info.status
     return Unfinished(runs=runs, approvals=approvals, undefined=undefined)
 
 

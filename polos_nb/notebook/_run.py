@@ -119,6 +119,8 @@ class RunState:
         self.tools: dict[str, dict[str, Any]] = {}
         self.texts: dict[str, str] = {}
         self.usage: dict[str, Any] = {}
+        self._step_usage: dict[str, dict[str, Any]] = {}
+        self._final_usage: dict[str, Any] = {}
         self.approvals: dict[str, dict[str, Any]] = {}
         self.output: str | None = None
         self.output_value: Any = None
@@ -195,8 +197,6 @@ class RunState:
                     else None,
                     error=data.get("error"),
                 )
-            elif kind == "agent_step_end":
-                self._add_usage(data.get("usage"))
             elif kind.startswith("suspend_"):
                 key = kind[len("suspend_") :]
                 spec = form_spec({k: v for k, v in data.items() if k != "_metadata"}, step_key=key)
@@ -207,7 +207,18 @@ class RunState:
                     "status": "pending",
                     "errors": {},
                     "answer": None,
+                    "answer_data": None,
                 }
+                # the suspension is a step of the timeline while it waits
+                step = self.steps.setdefault(key, {"key": key})
+                if step.get("status") != "completed":
+                    step.update(
+                        kind="suspend",
+                        status="waiting",
+                        started=step.get("started") or _iso(event.created_at),
+                        execution_id=meta.get("execution_id"),
+                        detail=spec.get("title") or "",
+                    )
                 if own:
                     self.status = "waiting"
             elif kind.startswith("resume_"):
@@ -217,7 +228,14 @@ class RunState:
                 if entry is not None:
                     entry["status"] = _answer_status(entry, answer)
                     entry["answer"] = short(answer, 300)
+                    entry["answer_data"] = answer if isinstance(answer, dict) else None
                     entry["errors"] = {}
+                waited = self.steps.get(key)
+                if waited is not None and waited.get("status") == "waiting":
+                    ended = _iso(event.created_at)
+                    waited.update(
+                        status="completed", ended=ended, ms=_ms(waited.get("started"), ended)
+                    )
                 if own and self.status == "waiting":
                     self.status = "running"
             elif own and event.sequence_id is not None and (m := _LIFECYCLE.match(kind)):
@@ -241,6 +259,9 @@ class RunState:
         key = str(data.get("step_key"))
         step = self.steps.setdefault(key, {"key": key})
         started = data.get("started_at") or step.get("started")
+        suspended = data.get("step_type") == "suspend" or step.get("kind") == "suspend"
+        if suspended and step.get("started"):
+            started = step["started"]  # a suspension lasts from the question to the answer
         step.update(
             kind=data.get("step_type"),
             status=data.get("status"),
@@ -259,6 +280,8 @@ class RunState:
                     "input": usage.get("input_tokens", 0),
                     "output": usage.get("output_tokens", 0),
                 }
+                self._step_usage[key] = usage if isinstance(usage, dict) else {}
+                self._recount_usage()
                 step["model"] = value.get("model")
                 if isinstance(value.get("content"), str) and value["content"]:
                     text = value["content"]
@@ -286,6 +309,8 @@ class RunState:
                             "result": None,
                             "error": None,
                         }
+            elif suspended and isinstance(value, dict) and "data" in value:
+                step["detail"] = short(value["data"], 160)  # the answer, not the event around it
             else:
                 step["detail"] = short(value, 160)
             parts = key.split("#")[0].split(":")
@@ -308,17 +333,15 @@ class RunState:
         else:
             step["error"] = _error_text(data.get("error"))
 
-    def _add_usage(self, usage: Any) -> None:
-        usage = plain(usage) or {}
-        if not isinstance(usage, dict):
+    def _recount_usage(self) -> None:
+        """The run's usage: the sum over its journaled LLM calls (every call counts, also
+        for a viewer that joined late), until the run's result gives the total."""
+        if self._final_usage:
             return
-        total = self.usage
-        for name in ("input_tokens", "output_tokens", "total_tokens", "requests"):
-            total[name] = int(total.get(name, 0)) + int(usage.get(name) or 0)
-        if usage.get("cost_usd") is not None:
-            total["cost_usd"] = round(
-                float(total.get("cost_usd") or 0.0) + float(usage["cost_usd"]), 8
-            )
+        total: dict[str, Any] = {}
+        for usage in self._step_usage.values():
+            _add_usage(total, usage)
+        self.usage = total
 
     def _set_output(self, value: Any) -> None:
         value = _serde.typed(value)  # event data is JSON; its view still holds the AgentResult
@@ -330,9 +353,13 @@ class RunState:
         ):
             result = value.result
             self.output = result if isinstance(result, str) else short(result, 4000)
-            usage = getattr(value, "usage", None)
-            if usage is not None and not self.usage:
-                self._add_usage(usage)
+            usage = plain(getattr(value, "usage", None))
+            if isinstance(usage, dict) and (
+                usage.get("input_tokens") or usage.get("output_tokens")
+            ):
+                total: dict[str, Any] = {}
+                _add_usage(total, usage)
+                self.usage = self._final_usage = total
             for r in (
                 getattr(value, "tool_results", None) or []
             ):  # the authoritative outcome of each call
@@ -485,6 +512,16 @@ class RunState:
                 pass
 
 
+def _add_usage(total: dict[str, Any], usage: Any) -> None:
+    usage = plain(usage) or {}
+    if not isinstance(usage, dict):
+        return
+    for name in ("input_tokens", "output_tokens", "total_tokens", "requests"):
+        total[name] = int(total.get(name, 0)) + int(usage.get(name) or 0)
+    if usage.get("cost_usd") is not None:
+        total["cost_usd"] = round(float(total.get("cost_usd") or 0.0) + float(usage["cost_usd"]), 8)
+
+
 def _parse_json(value: Any) -> Any:
     if isinstance(value, str):
         try:
@@ -543,24 +580,37 @@ class Run:
         self._finished_callbacks: list[Callable[[Run], None]] = []
         self._after_seq = 0
         self._preloaded: Any = None
+        self._snapshots: Any = None  # _display.Snapshots, once displayed
 
     # ------------------------------------------------------------------ following the run
     def preload(self) -> Run:
-        """Read the run's journaled events now, so the first display shows its whole state."""
-        info = _session.call(self.client, self.client.get_execution(self.id))
-        topic = f"workflow/{info.root_workflow_id}/{info.root_execution_id}"
+        """Read the run's journaled events now, so the first display shows its whole state.
+
+        The status is read *after* the events: a run that ends while they are read is seen
+        ended (its end is in the events, or in the status read after them). Reading the
+        status first would miss that end for good, because following the run starts after
+        the events read here.
+        """
+        first = _session.call(self.client, self.client.get_execution(self.id))
+        topic = f"workflow/{first.root_workflow_id}/{first.root_execution_id}"
         pairs = _session.call(
-            self.client, self.client.runtime.history(info.root_execution_id, topic, 0)
+            self.client, self.client.runtime.history(first.root_execution_id, topic, 0)
         )
+        info = _session.call(self.client, self.client.get_execution(self.id))
         with self.state._lock:
             self.state.workflow_id = info.workflow_id
             self.state.workflow_type = info.workflow_type
-            self.state.status = info.status
             for seq, event in pairs:
                 self.state.feed(event)
                 self._after_seq = max(self._after_seq, seq)
             self.state.status = info.status
         self._preloaded = info
+        self._note_undefined(info)
+        if info.status in ("completed", "failed", "cancelled"):
+            self.state.finish(info)
+        return self
+
+    def _note_undefined(self, info: Any) -> None:
         try:
             undefined = self.client.pending_workflows().get(info.workflow_id, [])
         except Exception:
@@ -570,9 +620,6 @@ class Run:
                 f"waiting for {info.workflow_id!r} to be defined: run the cell that defines it "
                 "and the run resumes from its journal (completed steps are not run again)"
             )
-        if info.status in ("completed", "failed", "cancelled"):
-            self.state.finish(info)
-        return self
 
     def follow(self) -> Run:
         """Start following the run's events on the engine loop (idempotent)."""
@@ -745,19 +792,23 @@ class Run:
         return "".join(parts) + ">"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle = {"text/plain": repr(self), "text/html": self._repr_html_()}
+        """The run's static snapshot (IPython displays a run with its live widget too:
+        see ``_display.display_run``)."""
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+
+    def _widget_view(self) -> dict[str, Any] | None:
+        """The widget-view MIME data of this run's live widget (None if none can exist)."""
         try:
-            widget = self.widget()
-            view = widget._repr_mimebundle_()
+            view = self.widget()._repr_mimebundle_()
         except Exception:
-            view = None
+            return None
         if isinstance(view, tuple):  # anywidget returns (data, metadata)
             view = view[0]
-        if isinstance(view, dict) and "application/vnd.jupyter.widget-view+json" in view:
-            bundle["application/vnd.jupyter.widget-view+json"] = view[
-                "application/vnd.jupyter.widget-view+json"
-            ]
-        return bundle
+        if isinstance(view, dict):
+            data = view.get("application/vnd.jupyter.widget-view+json")
+            if isinstance(data, dict):
+                return data
+        return None
 
     def _ipython_display_(self) -> None:
         from ._display import display_run

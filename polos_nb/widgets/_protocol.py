@@ -59,4 +59,5 @@ class ApprovalEntry(TypedDict, total=False):
         "closed",
     ]
     errors: dict[str, str]
-    answer: str | None
+    answer: str | None  # the answer, as short text
+    answer_data: dict[str, Any] | None  # the answer's fields: an answered form shows them

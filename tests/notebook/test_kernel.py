@@ -80,10 +80,16 @@ def start_pipeline(k: Kernel) -> str:
     )
     assert not any(m["msg_type"] == "error" for m in outputs)
     run_id = next(line.split()[1] for line in k.text(outputs).splitlines() if line.startswith("@@"))
-    # the cell returned and displayed the live widget (+ a static snapshot)
+    # the cell returned and displayed the run's snapshot (kept current through its
+    # display_id), then the live widget
     shown = [m for m in outputs if m["msg_type"] == "display_data"]
-    assert shown and "application/vnd.jupyter.widget-view+json" in shown[0]["content"]["data"]
-    assert 'class="polos-run' in shown[0]["content"]["data"]["text/html"]
+    assert len(shown) == 2, [m["content"]["data"].keys() for m in shown]
+    snapshot, live = (m["content"] for m in shown)
+    assert 'class="polos-run polos-snapshot"' in snapshot["data"]["text/html"]
+    assert snapshot["transient"]["display_id"]
+    assert snapshot["metadata"] == {"polos_nb": {"run_id": run_id, "view": "snapshot"}}
+    assert "application/vnd.jupyter.widget-view+json" in live["data"]
+    assert live["data"]["text/plain"] == ""  # frontends without widgets show the snapshot
     return run_id
 
 

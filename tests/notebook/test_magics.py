@@ -268,15 +268,42 @@ def test_completion_of_subcommands_agents_and_run_ids(shell: Any) -> None:
     run.cancel()
 
 
-def test_display_bundle_has_widget_and_static_snapshot(shell: Any) -> None:
+def test_a_run_shows_a_current_snapshot_then_its_live_widget(shell: Any) -> None:
+    from IPython.core.displaypub import CapturingDisplayPublisher
+
+    captured = CapturingDisplayPublisher()
+    shell.display_pub = captured
     _workflow(shell)
     run = shell.run_line_magic("polos", 'run flow {"n": 3}')
+    first, second = captured.outputs[:2]
+    # 1. the snapshot: static HTML with the widget's classes, under a display id
+    assert set(first["data"]) == {"text/plain", "text/html"}
+    assert (
+        first["data"]["text/plain"].startswith("<Run ") and "0x" not in first["data"]["text/plain"]
+    )
+    assert 'class="polos-run polos-snapshot"' in first["data"]["text/html"]
+    assert "<style>" in first["data"]["text/html"]  # it carries its look (and the swap rules)
+    display_id = first["transient"]["display_id"]
+    assert first["metadata"] == {"polos_nb": {"run_id": run.id, "view": "snapshot"}}
+    # 2. the live widget, with an empty text/plain for frontends without widgets
+    assert "application/vnd.jupyter.widget-view+json" in second["data"]
+    assert second["data"]["text/plain"] == ""
+    # the snapshot follows the run: waiting with its form's key, then cancelled
     wait_until(lambda: run.state.pending, what="the suspension")
-    bundle = run._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert bundle["text/plain"].startswith("<Run ") and "0x" not in bundle["text/plain"]
-    html = bundle["text/html"]
-    assert 'class="polos-run' in html and 'data-key="check"' in html and "polos_nb.approve(" in html
+
+    def latest() -> str:
+        updates = [o for o in captured.outputs if o["update"]]
+        assert all(o["transient"]["display_id"] == display_id for o in updates)
+        return str((updates or [first])[-1]["data"]["text/html"])
+
+    wait_until(lambda: 'data-status="waiting"' in latest(), what="a waiting snapshot")
+    html = latest()
+    assert 'data-key="check"' in html and "polos_nb.approve(" in html
     assert shell.run_line_magic("polos", f"cancel {run.id}") is True
     wait_until(lambda: run.done, what="the cancelled run")
+    wait_until(lambda: 'data-status="cancelled"' in latest(), what="the final snapshot")
     assert run.status == "cancelled" and "cancelled" in run._repr_mimebundle_()["text/html"]
+    # a run that has ended is shown without a live widget
+    captured.outputs.clear()
+    shell.run_cell(f"%polos show {run.id}")  # a new cell: the run is displayed again
+    assert len(captured.outputs) == 1 and "text/html" in captured.outputs[0]["data"]

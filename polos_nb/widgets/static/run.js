@@ -3,6 +3,7 @@
 // Answers go out as {kind:"submit", key, decision, data}; Python validates them and
 // reports back through the `approvals` trait (status + per-field errors).
 // Stable CSS classes (used by browser tests): see docs/notebook.md "Widget DOM".
+// The static snapshot (polos_nb/notebook/_html.py) has the same structure and classes.
 
 /** @param {string} tag @param {string} [cls] @param {string} [text] */
 function h(tag, cls, text) {
@@ -13,11 +14,41 @@ function h(tag, cls, text) {
 }
 
 function fmtMs(ms) {
-  if (ms === null || ms === undefined) return "";
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return "";
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
 
 const ICON = { running: "◐", completed: "✓", failed: "✗", waiting: "⏸", queued: "…", cancelled: "⊘" };
+
+// ------------------------------------------------------------------ a small, safe Markdown
+// The same subset as polos_nb/notebook/_html.py `markdown`: the text is escaped first.
+function escapeHtml(s) {
+  return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+function mdInline(text) {
+  let out = escapeHtml(text);
+  out = out.replace(/`([^`\n]+)`/g, "<code>$1</code>");
+  out = out.replace(/\*\*(?=\S)(.+?)(?<=\S)\*\*/g, "<strong>$1</strong>");
+  out = out.replace(/(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])/g, "<em>$1</em>");
+  out = out.replace(/(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])/g, "<em>$1</em>");
+  out = out.replace(/\[([^\]\n]+)\]\(((?:https?:\/\/|mailto:)[^)\s]+)\)/g, '<a href="$2" target="_blank" rel="noopener noreferrer">$1</a>');
+  return out;
+}
+function markdown(text) {
+  if (text === null || text === undefined || String(text).trim() === "") return "";
+  return String(text).trim().split(/\n\s*\n/).map((block) => {
+    const lines = block.split("\n");
+    if (lines.every((l) => /^\s*[-*] /.test(l))) {
+      return "<ul>" + lines.map((l) => `<li>${mdInline(l.replace(/^\s*[-*] /, ""))}</li>`).join("") + "</ul>";
+    }
+    return "<p>" + lines.map(mdInline).join("<br>") + "</p>";
+  }).join("");
+}
+function mdElement(tag, cls, text) {
+  const el = h(tag, cls);
+  el.innerHTML = markdown(text);  // escaped above: only the tags markdown() writes remain
+  return el;
+}
 
 // ------------------------------------------------------------------ JSON schema → form
 function deref(root, node) {
@@ -47,14 +78,17 @@ function unwrapOptional(root, prop) {
   return { prop, optional: false };
 }
 
-/** Build one field; returns {el, get} where get() gives the value (undefined = omitted). */
-function buildField(root, rawProp, path, required) {
+/** Build one field; returns {el, get} where get() gives the value (undefined = omitted).
+ *  `value` (optional) is an earlier answer to show instead of the default. */
+function buildField(root, rawProp, path, required, value) {
   const { prop, optional } = unwrapOptional(root, rawProp);
   const name = path[path.length - 1];
   const wrap = h("div", "polos-field");
   wrap.dataset.field = path.join(".");
-  const label = h("label", "polos-field-label", (prop.title || name) + (required && !optional ? " *" : ""));
+  const mandatory = required && !optional && prop.default === undefined;
+  const label = h("label", "polos-field-label", (prop.title || name) + (mandatory ? " *" : ""));
   const type = Array.isArray(prop.type) ? prop.type.find((t) => t !== "null") : prop.type;
+  const initial = value !== undefined ? value : prop.default;
   let get;
   let input;
   const id = `polos-${Math.random().toString(36).slice(2)}`;
@@ -62,7 +96,7 @@ function buildField(root, rawProp, path, required) {
   if (prop.enum) {
     input = h("select", "polos-input");
     const names = prop["x-enumNames"] || prop.enum;
-    if (!required || optional || prop.default === undefined) {
+    if (!mandatory) {
       const none = h("option", "", "—");
       none.value = "";
       input.appendChild(none);
@@ -70,25 +104,25 @@ function buildField(root, rawProp, path, required) {
     prop.enum.forEach((v, i) => {
       const o = h("option", "", names[i] ?? v);
       o.value = JSON.stringify(v);
-      if (prop.default !== undefined && JSON.stringify(prop.default) === o.value) o.selected = true;
+      if (initial !== undefined && JSON.stringify(initial) === o.value) o.selected = true;
       input.appendChild(o);
     });
+    if (initial === undefined && mandatory) input.selectedIndex = -1;  // no silent first choice
     get = () => (input.value === "" ? undefined : JSON.parse(input.value));
   } else if (type === "boolean") {
     input = h("input", "polos-input");
     input.type = "checkbox";
-    input.checked = prop.default === true;
+    input.checked = initial === true;
     get = () => input.checked;
   } else if (type === "number" || type === "integer") {
     input = h("input", "polos-input");
     input.type = "number";
-    if (type === "integer") input.step = "1";
-    else input.step = "any";
+    input.step = type === "integer" ? "1" : "any";
     if (prop.minimum !== undefined) input.min = prop.minimum;
     if (prop.maximum !== undefined) input.max = prop.maximum;
-    if (prop.default !== undefined && prop.default !== null) input.value = prop.default;
+    if (initial !== undefined && initial !== null) input.value = initial;
     get = () => {
-      if (input.value === "") return undefined;
+      if (input.value.trim() === "") return undefined;
       const n = Number(input.value);
       return Number.isNaN(n) ? input.value : n;
     };
@@ -96,8 +130,9 @@ function buildField(root, rawProp, path, required) {
     const area = prop["x-widget"] === "textarea" || (prop.maxLength || 0) > 200;
     input = h(area ? "textarea" : "input", "polos-input");
     if (!area) input.type = prop.format === "email" ? "email" : prop.format === "uri" ? "url" : prop.format === "date" ? "date" : "text";
-    if (prop.default !== undefined && prop.default !== null) input.value = prop.default;
-    get = () => (input.value === "" && (optional || !required) ? undefined : input.value);
+    if (initial !== undefined && initial !== null) input.value = initial;
+    // A blank answer is no answer: Python then says "this field is required" if it is.
+    get = () => (input.value.trim() === "" ? undefined : input.value);
   } else if (type === "array" && prop.items) {
     const items = unwrapOptional(root, prop.items).prop;
     if (items.enum) {
@@ -107,7 +142,7 @@ function buildField(root, rawProp, path, required) {
         const box = h("input", "polos-input");
         box.type = "checkbox";
         box.value = JSON.stringify(v);
-        if (Array.isArray(prop.default) && prop.default.includes(v)) box.checked = true;
+        if (Array.isArray(initial) && initial.includes(v)) box.checked = true;
         lab.appendChild(box);
         lab.appendChild(document.createTextNode(" " + ((items["x-enumNames"] || items.enum)[i] ?? v)));
         input.appendChild(lab);
@@ -118,9 +153,9 @@ function buildField(root, rawProp, path, required) {
       input = h("input", "polos-input");
       input.type = "text";
       input.placeholder = "comma-separated";
-      if (Array.isArray(prop.default)) input.value = prop.default.join(", ");
+      if (Array.isArray(initial)) input.value = initial.join(", ");
       get = () => {
-        if (input.value.trim() === "") return optional || !required ? undefined : [];
+        if (input.value.trim() === "") return mandatory ? [] : undefined;
         return input.value.split(",").map((s) => s.trim()).filter((s) => s !== "").map((s) => {
           if (items.type === "number" || items.type === "integer") { const n = Number(s); return Number.isNaN(n) ? s : n; }
           if (items.type === "boolean") return s === "true";
@@ -131,7 +166,7 @@ function buildField(root, rawProp, path, required) {
   } else if ((type === "object" || prop.properties) && prop.properties) {
     const fs = h("fieldset", "polos-fieldset");
     fs.appendChild(h("legend", "", prop.title || name));
-    const sub = buildObject(root, prop, path);
+    const sub = buildObject(root, prop, path, null, initial && typeof initial === "object" ? initial : undefined);
     fs.appendChild(sub.el);
     wrap.appendChild(fs);
     wrap.appendChild(h("div", "polos-field-error"));
@@ -140,7 +175,7 @@ function buildField(root, rawProp, path, required) {
   if (!input) {
     input = h("textarea", "polos-input polos-json");
     input.placeholder = "JSON";
-    if (prop.default !== undefined) input.value = JSON.stringify(prop.default);
+    if (initial !== undefined) input.value = JSON.stringify(initial);
     get = () => {
       if (input.value.trim() === "") return undefined;
       try { return JSON.parse(input.value); } catch (_e) { return input.value; }
@@ -148,22 +183,24 @@ function buildField(root, rawProp, path, required) {
   }
   input.id = id;
   input.name = path.join(".");
+  if (mandatory) input.setAttribute("aria-required", "true");
   if (name === "feedback") input.classList.add("polos-feedback");
   wrap.appendChild(label);
-  if (prop.description) wrap.appendChild(h("div", "polos-field-help", prop.description));
+  if (prop.description) wrap.appendChild(mdElement("div", "polos-field-help", prop.description));
   wrap.appendChild(input);
   wrap.appendChild(h("div", "polos-field-error"));
   return { el: wrap, get };
 }
 
-function buildObject(root, schema, path, skip) {
+function buildObject(root, schema, path, skip, values) {
   schema = deref(root, schema);
   const el = h("div", "polos-fields");
   const required = new Set(schema.required || []);
   const getters = {};
   for (const [name, prop] of Object.entries(schema.properties || {})) {
     if (skip && skip.has(name)) continue;
-    const field = buildField(root, prop, path.concat([name]), required.has(name));
+    const value = values && Object.prototype.hasOwnProperty.call(values, name) ? values[name] : undefined;
+    const field = buildField(root, prop, path.concat([name]), required.has(name), value === null ? undefined : value);
     getters[name] = field.get;
     el.appendChild(field.el);
   }
@@ -184,34 +221,39 @@ const DONE_TEXT = {
   closed: "Closed (the run ended)", sending: "Sending…", invalid: "Please fix the fields marked below.",
   error: "Could not deliver the answer.", pending: "Waiting for you.",
 };
+const ANSWERED = ["approved", "approved_always", "rejected", "answered"];
 
-function buildApproval(model, entry) {
+function buildApproval(model, entry, send) {
   const box = h("div", "polos-approval");
   box.dataset.key = entry.key;
   const head = h("div", "polos-approval-title", entry.title || "Input needed");
+  head.appendChild(document.createTextNode(" "));
+  head.appendChild(h("code", "polos-approval-key", entry.key));
   box.appendChild(head);
-  if (entry.description) box.appendChild(h("div", "polos-approval-description", entry.description));
+  if (entry.description) box.appendChild(mdElement("div", "polos-approval-description", entry.description));
   if (entry.context !== null && entry.context !== undefined) {
-    const ctx = h("pre", "polos-context", JSON.stringify(entry.context, null, 2));
-    box.appendChild(ctx);
+    box.appendChild(h("pre", "polos-context", JSON.stringify(entry.context, null, 2)));
   }
   const form = h("form", "polos-form");
   form.addEventListener("submit", (ev) => ev.preventDefault());
   const schema = entry.schema || { type: "object", properties: {} };
   const skip = entry.approval ? new Set(["approved"]) : new Set();
-  const body = buildObject(schema, schema, [], skip);
+  // An answered form shows the answer it got (also when the view is built again later).
+  const answered = entry.answer_data && typeof entry.answer_data === "object" ? entry.answer_data : undefined;
+  const body = buildObject(schema, schema, [], skip, answered);
   form.appendChild(body.el);
   const formError = h("div", "polos-form-error");
   form.appendChild(formError);
   const buttons = h("div", "polos-buttons");
-  const send = (decision) => {
-    const data = body.get();
-    model.send({ kind: "submit", key: entry.key, decision, data });
-  };
   const button = (cls, label, decision) => {
     const b = h("button", `polos-button ${cls}`, label);
     b.type = "button";
-    b.addEventListener("click", () => send(decision));
+    b.addEventListener("click", () => {
+      let data = body.get();
+      // Rejecting asks nothing but (optional) feedback: the other fields are not required.
+      if (decision === "reject") data = data.feedback !== undefined ? { feedback: data.feedback } : {};
+      send({ kind: "submit", key: entry.key, decision, data });
+    });
     buttons.appendChild(b);
     return b;
   };
@@ -226,17 +268,15 @@ function buildApproval(model, entry) {
   box.appendChild(form);
   const status = h("div", "polos-approval-status");
   box.appendChild(status);
-  return { box, form, formError, status };
+  return { box, form, formError, status, answered: answered !== undefined };
 }
 
-function updateApproval(view, entry) {
+function updateApproval(view, entry, locked) {
   const st = entry.status || "pending";
   view.box.dataset.status = st;
   view.status.textContent = DONE_TEXT[st] || st;
-  if (entry.answer && ["approved", "approved_always", "rejected", "answered"].includes(st)) {
-    view.status.textContent += ` — ${entry.answer}`;
-  }
-  const open = st === "pending" || st === "invalid" || st === "error";
+  if (entry.answer && ANSWERED.includes(st)) view.status.textContent += ` — ${entry.answer}`;
+  const open = !locked && (st === "pending" || st === "invalid" || st === "error");
   for (const el of view.form.querySelectorAll("input, select, textarea, button")) el.disabled = !open;
   const errors = entry.errors || {};
   for (const fe of view.form.querySelectorAll(".polos-field-error")) fe.textContent = "";
@@ -256,16 +296,17 @@ function updateApproval(view, entry) {
 
 // ------------------------------------------------------------------ the widget
 function render({ model, el }) {
-  const root = h("div", "polos-run");
+  const root = h("div", "polos-run polos-live");
   const header = h("div", "polos-run-header");
   const title = h("span", "polos-run-title");
   const runId = h("code", "polos-run-id");
-  const status = h("span", "polos-run-status");
+  const status = h("span", "polos-run-status polos-badge");
   const elapsed = h("span", "polos-run-elapsed");
   const cancel = h("button", "polos-button polos-cancel", "Cancel");
   cancel.type = "button";
-  cancel.addEventListener("click", () => model.send({ kind: "cancel" }));
   header.append(title, runId, status, elapsed, cancel);
+  const banner = h("div", "polos-banner");
+  banner.style.display = "none";
   const note = h("div", "polos-note");
   const steps = h("div", "polos-steps");
   const tools = h("div", "polos-tools");
@@ -274,43 +315,101 @@ function render({ model, el }) {
   const output = h("div", "polos-output");
   const error = h("div", "polos-error");
   const usage = h("div", "polos-usage");
-  root.append(header, note, steps, tools, stream, approvals, output, error, usage);
+  root.append(header, banner, note, steps, tools, stream, approvals, output, error, usage);
   el.appendChild(root);
 
   const approvalViews = new Map();
   let streamed = model.get("text") || "";
+  let disconnected = false;
+
+  // ---------------------------------------------------------------- staying honest
+  // After a kernel restart (or shutdown) this view is dead: clicks would go nowhere.
+  // It says so, and how to get a live view, instead of looking usable.
+  const manager = model.widget_manager;
+  const kernelOf = () => { try { return manager && "kernel" in manager ? manager.kernel : undefined; } catch (_e) { return undefined; } };
+  const kernel0 = kernelOf();
+  const kernelId0 = kernel0 ? kernel0.id : undefined;
+  const markDisconnected = () => {
+    if (disconnected) return;
+    disconnected = true;
+    root.classList.add("polos-disconnected");
+    banner.replaceChildren();
+    if (model.get("done")) {
+      banner.append("Disconnected from its kernel. The run had ended: what this view shows is final.");
+    } else {
+      banner.append(
+        "Disconnected: this view belonged to a kernel that restarted or stopped, so it no longer "
+        + "updates and its buttons do nothing. The run is safe in the journal: run ",
+        h("code", "", "%load_ext polos_nb"), " (or ", h("code", "", `%polos show ${model.get("run_id")}`),
+        ") in the running kernel for a live view with its forms.",
+      );
+    }
+    banner.style.display = "";
+    renderHeader();
+    renderApprovals();
+  };
+  const checkConnection = () => {
+    if (disconnected) return;
+    if (el.closest(".jupyter-widgets-disconnected") || root.closest(".jupyter-widgets-disconnected")) return markDisconnected();
+    if (kernel0 === undefined) return;  // a frontend without a kernel handle (not JupyterLab)
+    const k = kernelOf();
+    if (!k || k.id !== kernelId0 || k.status === "dead" || k.isDisposed) markDisconnected();
+  };
+  const send = (msg) => {
+    checkConnection();
+    if (disconnected) return;
+    try { model.send(msg); } catch (_e) { markDisconnected(); }
+  };
+  cancel.addEventListener("click", () => send({ kind: "cancel" }));
 
   const renderHeader = () => {
     const st = model.get("status");
     root.dataset.status = st;
     title.textContent = `${model.get("workflow_type")} ${model.get("workflow_id")}`;
     runId.textContent = model.get("run_id");
-    status.textContent = `${ICON[st] || ""} ${st}`;
-    status.dataset.status = st;
+    if (disconnected) {
+      status.textContent = `disconnected · last seen ${st}`;
+      status.dataset.status = "disconnected";
+    } else {
+      status.textContent = `${ICON[st] || ""} ${st}`;
+      status.dataset.status = st;
+    }
     const a = model.get("started_at");
     const b = model.get("ended_at");
     elapsed.textContent = a && b ? fmtMs(new Date(b) - new Date(a)) : "";
-    cancel.style.display = model.get("done") ? "none" : "";
+    cancel.style.display = model.get("done") || disconnected ? "none" : "";
     const n = model.get("note");
     note.textContent = n || "";
     note.style.display = n ? "" : "none";
   };
+  // Steps that are still running (a slow model call, a suspension waiting for you) are
+  // listed with the time they have taken so far.
+  const live = [];
   const renderSteps = () => {
     steps.replaceChildren();
+    live.length = 0;
     for (const s of model.get("steps") || []) {
       const row = h("div", "polos-step");
       row.dataset.key = s.key;
       row.dataset.status = s.status || "";
+      const duration = h("span", "polos-step-duration", fmtMs(s.ms));
       row.append(
         h("span", "polos-step-icon", ICON[s.status] || "•"),
         h("span", "polos-step-key", s.key),
         h("span", "polos-step-kind", s.kind || ""),
-        h("span", "polos-step-duration", fmtMs(s.ms)),
+        duration,
         h("span", "polos-step-tokens", s.tokens ? `${s.tokens.input}→${s.tokens.output} tok` : ""),
         h("span", s.error ? "polos-step-error" : "polos-step-detail", s.error || s.detail || ""),
       );
+      if ((s.status === "running" || s.status === "waiting") && s.started) live.push([duration, Date.parse(s.started)]);
       steps.appendChild(row);
     }
+    tick();
+  };
+  const tick = () => {
+    if (disconnected) return;
+    const now = Date.now();
+    for (const [span, t0] of live) if (!Number.isNaN(t0)) span.textContent = fmtMs(Math.max(0, now - t0));
   };
   const renderTools = () => {
     tools.replaceChildren();
@@ -335,12 +434,20 @@ function render({ model, el }) {
     const entries = model.get("approvals") || [];
     for (const entry of entries) {
       let view = approvalViews.get(entry.key);
+      const answeredNow = entry.answer_data && typeof entry.answer_data === "object";
+      if (view && answeredNow && !view.answered && !view.box.contains(document.activeElement)) {
+        // rebuilt once with the answer it got, so the form shows what was sent
+        const fresh = buildApproval(model, entry, send);
+        view.box.replaceWith(fresh.box);
+        view = fresh;
+        approvalViews.set(entry.key, view);
+      }
       if (!view) {
-        view = buildApproval(model, entry);
+        view = buildApproval(model, entry, send);
         approvalViews.set(entry.key, view);
         approvals.appendChild(view.box);
       }
-      updateApproval(view, entry);
+      updateApproval(view, entry, disconnected);
     }
   };
   const renderResult = () => {
@@ -355,8 +462,10 @@ function render({ model, el }) {
     error.style.display = err ? "" : "none";
     const u = model.get("usage") || {};
     const parts = [];
-    if (u.input_tokens || u.output_tokens) parts.push(`tokens in ${u.input_tokens || 0} · out ${u.output_tokens || 0}`);
-    if (u.cost_usd !== undefined && u.cost_usd !== null) parts.push(`$${Number(u.cost_usd).toFixed(6)}`);
+    if (u.input_tokens || u.output_tokens) {
+      parts.push(`tokens in ${u.input_tokens || 0} · out ${u.output_tokens || 0}`);
+      parts.push(u.cost_usd !== undefined && u.cost_usd !== null ? `$${Number(u.cost_usd).toFixed(6)}` : "no price");
+    }
     usage.textContent = parts.join(" · ");
     usage.style.display = parts.length ? "" : "none";
     renderStream();
@@ -378,11 +487,16 @@ function render({ model, el }) {
     ["change:output change:error change:usage", renderResult],
     ["change:text", onText],
     ["msg:custom", onMsg],
+    ["comm_live_update", () => setTimeout(checkConnection, 0)],
   ];
   const bound = [];
   for (const [evs, fn] of handlers) for (const ev of evs.split(" ")) { model.on(ev, fn); bound.push([ev, fn]); }
   all();
-  return () => { for (const [ev, fn] of bound) model.off(ev, fn); };
+  const timer = setInterval(() => { checkConnection(); tick(); }, 1000);
+  return () => {
+    clearInterval(timer);
+    for (const [ev, fn] of bound) model.off(ev, fn);
+  };
 }
 
 export default { render };
