@@ -92,14 +92,19 @@ def _input_messages(value: Any) -> list[dict[str, Any]]:
     )
 
 
-def _unique_call_ids(response: LLMResponse, n: int) -> LLMResponse:
-    """Give every tool call of a reply a distinct, non-empty id (they name the tool steps)."""
-    seen: set[str] = set()
+def _unique_call_ids(response: LLMResponse, n: int, used: set[str] | None = None) -> LLMResponse:
+    """Give every tool call of a reply a non-empty id that no other call of the run has
+    (ids name the tool steps and the approvals; a model may repeat an id, e.g. after a
+    restart). ``used`` holds the ids of the run's earlier steps. Deterministic, so a replay
+    renames exactly as the first run did."""
+    seen: set[str] = set(used or ())
     calls = []
     changed = False
     for i, call in enumerate(response.tool_calls):
         call_id = call.id or f"call_{n}_{i}"
         if call_id in seen:
+            call_id = f"call_{n}_{i}"
+        while call_id in seen:
             call_id = f"{call_id}_{i}"
         if call_id != call.id:
             call = call.model_copy(update={"id": call_id})
@@ -121,6 +126,7 @@ class _Run:
         self.llm_calls = 0
         self.transcript: list[dict[str, Any]] = []
         self.n = 0
+        self.call_ids: set[str] = set()  # tool call ids of the run's accepted replies
         self.tools: dict[str, Tool] = {t.id: t for t in agent.tools}
         self.params = {**agent.provider_kwargs, **payload.provider_kwargs}
         self.streaming = payload.streaming or agent.stream_to_workflow
@@ -402,7 +408,7 @@ class _Run:
         guard_retries = output_retries = 0
         while True:
             key = f"llm:{self.n}" + (f"#retry{attempt}" if attempt else "")
-            raw = _unique_call_ids(await self._llm_call(key, extra), self.n)
+            raw = _unique_call_ids(await self._llm_call(key, extra), self.n, self.call_ids)
             usage = usage + raw.usage
             response, verdict = (
                 await self._output_guardrails(key, raw, attempt)
@@ -734,6 +740,7 @@ class _Run:
                     current_payload={"step": n, "messages": list(self.transcript)},
                 )
             response, parsed, usage = await self._generate()
+            self.call_ids.update(c.id for c in response.tool_calls)
             self.usage = self.usage + usage
             self.transcript.append(response.to_message())
             step = AgentStep(

@@ -133,6 +133,7 @@ class _FakeModel:
             return len(self.calls)
 
     def _response(self, turn: FakeTurn, request: BackendRequest, number: int) -> LLMResponse:
+        number = getattr(turn, "_number", None) or number  # the turn's place in a script
         calls = [
             ToolCall(
                 id=c.id or f"call_{number}_{i}",
@@ -205,6 +206,12 @@ class ScriptedModel(_FakeModel):
     :class:`FakeToolCall` or a list of them (tool calls), a :class:`FakeTurn`, or an
     exception (the call fails). Running out of turns raises an error naming the model.
     ``price=(usd_per_input_token, usd_per_output_token)`` makes usage carry a cost.
+
+    The script goes on across runs. After a kernel restart the script is defined again
+    from its start, while a resumed run already made some calls (journaled, so not made
+    again): the first call the model gets for such a run takes the turn after those, as
+    the journal says where the run is. A tool call's id is ``call_<turn>_<i>`` (the turn's
+    place in the script, 1-based), the same before and after a restart.
     """
 
     def __init__(
@@ -216,6 +223,7 @@ class ScriptedModel(_FakeModel):
     ) -> None:
         self.turns: list[FakeTurn] = [_as_turn(t) for t in (turns or [])]
         self._position = 0
+        self._runs: set[str] = set()  # the runs this model has answered
         super().__init__(name, price)
 
     def add(self, *turns: Any) -> ScriptedModel:
@@ -228,7 +236,16 @@ class ScriptedModel(_FakeModel):
         return len(self.turns) - self._position
 
     async def _next_turn(self, request: BackendRequest) -> FakeTurn:
+        journaled = _journaled_llm_calls()
         with self._lock:
+            if journaled is not None:
+                run_id, done = journaled
+                if run_id not in self._runs:
+                    # The first call this model sees for the run. A run that already made
+                    # `done` model calls (journaled before a kernel restart: the script was
+                    # defined again, from its start) continues at its next turn.
+                    self._runs.add(run_id)
+                    self._position = max(self._position, done)
             if self._position >= len(self.turns):
                 raise RuntimeError(
                     f"ScriptedModel {self.name!r} has no turn left for call {len(self.calls)} "
@@ -236,7 +253,7 @@ class ScriptedModel(_FakeModel):
                 )
             turn = self.turns[self._position]
             self._position += 1
-            return turn
+            return _numbered(turn, self._position)
 
     def __repr__(self) -> str:
         return f"<ScriptedModel {self.name!r} {self._position}/{len(self.turns)} turns used>"
@@ -274,6 +291,33 @@ class FunctionModel(_FakeModel):
 
     def __repr__(self) -> str:
         return f"<FunctionModel {self.name!r} calls={len(self.calls)}>"
+
+
+def _numbered(turn: FakeTurn, number: int) -> FakeTurn:
+    """``turn`` tagged with its place in the script (names its tool calls' ids)."""
+    import copy
+
+    tagged = copy.copy(turn)
+    tagged._number = number  # type: ignore[attr-defined]
+    return tagged
+
+
+def _journaled_llm_calls() -> tuple[str, int] | None:
+    """(run id, model calls it made before this one) for the agent run being served, from
+    its journal; None outside a run."""
+    from polos_nb.engine._context import CURRENT
+
+    ctx = CURRENT.get()
+    if ctx is None:
+        return None
+    ex = getattr(ctx, "_ex", None)
+    steps = getattr(ex, "steps", None) or {}
+    done = sum(
+        1
+        for key, record in list(steps.items())
+        if key.startswith("llm:") and getattr(record, "status", None) == "completed"
+    )
+    return str(ctx.execution_id), done
 
 
 def get_fake_model(name: str) -> _FakeModel | None:

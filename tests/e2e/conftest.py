@@ -139,3 +139,13 @@ def lab(
             except Exception:
                 pass
         context.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A blank page of its own (no JupyterLab): for the widget alone (``widget_page.py``)."""
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
