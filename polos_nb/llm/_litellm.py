@@ -44,7 +44,8 @@ PROVIDERS: dict[str, str] = {
 }
 """Provider names an ``Agent`` accepts, and the litellm prefix each maps to."""
 
-_OFFLINE_PREFIXES = {"polos-local", "polos-fake"}
+WARMUP_PREFIX = "polos-warmup"
+_OFFLINE_PREFIXES = {"polos-local", "polos-fake", WARMUP_PREFIX}
 _BACKENDS: dict[str, Backend] = {}
 _LOCK = threading.Lock()
 _LITELLM: Any = None
@@ -160,6 +161,31 @@ def _short_lived_logging() -> None:
 
     # A deliberate patch of litellm's worker instance (see the docstring).
     GLOBAL_LOGGING_WORKER.ensure_initialized_and_enqueue = enqueue  # type: ignore[method-assign]
+
+
+class _WarmUpBackend:
+    """Answers ``polos-warmup/...``: a model call with no model, to load litellm's call path."""
+
+    async def generate(self, request: BackendRequest) -> LLMResponse:
+        return LLMResponse(content="ok", tool_calls=[], usage=Usage(), model="polos-warmup/ok")
+
+    async def stream(self, request: BackendRequest) -> AsyncIterator[dict[str, Any]]:
+        yield {"text": "ok"}
+        yield {"finish": {"usage": Usage(), "finish_reason": "stop"}}
+
+
+def warm_up() -> None:
+    """Load litellm and everything its first call loads, now (seconds; the notebook layer
+    does it in a background thread after ``%load_ext``). Makes no network request."""
+    _lit()
+    register_backend(WARMUP_PREFIX, _WarmUpBackend())
+    messages = [{"role": "user", "content": "warm-up"}]
+
+    async def calls() -> None:
+        await complete(f"{WARMUP_PREFIX}/ok", messages)
+        await complete(f"{WARMUP_PREFIX}/ok", messages, stream=True, on_text=lambda _t: None)
+
+    asyncio.run(calls())
 
 
 def register_backend(prefix: str, backend: Backend) -> None:

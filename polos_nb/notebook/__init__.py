@@ -83,6 +83,34 @@ def _republish(*_args: Any) -> None:
 _asyncio_run.install()
 
 
+_WARMUP: Any = None  # the warm-up thread, once started
+
+
+def warm_up(wait: bool = False) -> Any:
+    """Import what the first model call needs (litellm, a few seconds) in a background
+    thread, so that call does not wait for it. ``%load_ext polos_nb`` starts it (turn it
+    off with ``%config PolosMagics.warm_up = False`` before loading); the load itself
+    does not wait. Returns the thread (``wait=True`` joins it first)."""
+    global _WARMUP
+    import threading
+
+    if _WARMUP is None:
+
+        def work() -> None:
+            try:
+                from polos_nb.llm._litellm import warm_up as load_litellm
+
+                load_litellm()
+            except Exception:  # a broken provider setup shows on the first real call
+                pass
+
+        _WARMUP = threading.Thread(target=work, name="polos_nb-warm-up", daemon=True)
+        _WARMUP.start()
+    if wait:
+        _WARMUP.join()
+    return _WARMUP
+
+
 def show(run: Any, *, client: Any = None) -> Run:
     """The live :class:`Run` of an existing execution (``%polos show``)."""
     return _show(run, client=client)
@@ -113,6 +141,8 @@ def load_ipython_extension(ip: Any) -> None:
         events.register("pre_run_cell", _republish)
         events.register("post_run_cell", _republish)
         _HOOKED.add(id(ip))
+    if magics.warm_up:
+        warm_up()
     if magics.resume_on_load:
         from ._restart import journal_exists
 

@@ -54,7 +54,7 @@ ICON = {
     "running": "◐",
     "completed": "✓",
     "failed": "✗",
-    "waiting": "⏸",
+    "waiting": "‖",
     "queued": "…",
     "cancelled": "⊘",
 }

@@ -177,6 +177,11 @@ class PolosMagics(Magics):
     flush_interval = Float(0.08, help="Seconds between widget updates of a streaming run.").tag(
         config=True
     )
+    warm_up = Bool(
+        True,
+        help="On load, import what the first model call needs in a background thread "
+        "(litellm takes seconds), so the first run does not wait for it.",
+    ).tag(config=True)
 
     # ================================================================== helpers
     def _ns(self) -> dict[str, Any]:

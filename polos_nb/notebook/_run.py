@@ -118,6 +118,7 @@ class RunState:
         self.steps: dict[str, dict[str, Any]] = {}
         self.tools: dict[str, dict[str, Any]] = {}
         self.texts: dict[str, str] = {}
+        self._final_texts: set[str] = set()  # calls whose journaled reply set their text
         self.usage: dict[str, Any] = {}
         self._step_usage: dict[str, dict[str, Any]] = {}
         self._final_usage: dict[str, Any] = {}
@@ -163,14 +164,18 @@ class RunState:
             elif kind == "text_delta":
                 text_key = str(data.get("step"))
                 text = str(data.get("content") or "")
-                if data.get("replay"):
+                if not self._latest_attempt(text_key) or text_key in self._final_texts:
+                    pass  # a rejected attempt, or a call whose whole text is already known
+                elif data.get("replay"):
                     if len(text) > len(self.texts.get(text_key, "")):
                         self.texts[text_key] = text
                 else:
                     self.texts[text_key] = self.texts.get(text_key, "") + text
             elif kind == "stream_start":
                 text_key = str(data.get("step"))
-                if (data.get("attempt") or 0) > 1:
+                if not self._latest_attempt(text_key) or text_key in self._final_texts:
+                    pass
+                elif (data.get("attempt") or 0) > 1:
                     self.texts[text_key] = ""  # a retried call streams again from its start
                 else:
                     self.texts.setdefault(text_key, "")
@@ -221,6 +226,7 @@ class RunState:
                     )
                 if own:
                     self.status = "waiting"
+                self._tool_approval(key, "waiting")
             elif kind.startswith("resume_"):
                 key = kind[len("resume_") :]
                 entry = self.approvals.get(key)
@@ -230,6 +236,14 @@ class RunState:
                     entry["answer"] = short(answer, 300)
                     entry["answer_data"] = answer if isinstance(answer, dict) else None
                     entry["errors"] = {}
+                if isinstance(answer, dict) and entry is not None and entry.get("approval"):
+                    if answer.get("approved") is True:
+                        self._tool_approval(key, "running")
+                    else:
+                        feedback = answer.get("feedback")
+                        self._tool_approval(
+                            key, "failed", "rejected" + (f": {feedback}" if feedback else "")
+                        )
                 waited = self.steps.get(key)
                 if waited is not None and waited.get("status") == "waiting":
                     ended = _iso(event.created_at)
@@ -254,6 +268,35 @@ class RunState:
                     if m.group(2) == "finish" and "result" in data:
                         self._set_output(data.get("result"))
             self._mark_dirty()
+
+    def _latest_attempt(self, key: str) -> bool:
+        """Whether ``key`` (``llm:3`` or a retry, ``llm:3#retry1``) is its step's latest
+        attempt; the texts of earlier ones (a reply a guardrail rejected) are dropped, so
+        the run shows the text it kept, once."""
+        base, _, retry = key.partition("#retry")
+        number = int(retry) if retry.isdigit() else 0
+        for other in list(self.texts):
+            o_base, _, o_retry = other.partition("#retry")
+            if o_base != base or other == key:
+                continue
+            o_number = int(o_retry) if o_retry.isdigit() else 0
+            if o_number > number:
+                return False
+            del self.texts[other]
+        return True
+
+    def _tool_approval(self, key: str, status: str, error: str | None = None) -> None:
+        """The tool call an approval suspension is about (its key names the call's id), as
+        it goes: waiting for the answer, then running or rejected."""
+        if not key.startswith("approve"):
+            return
+        for call_id, tool in self.tools.items():
+            if (
+                call_id
+                and key.endswith(call_id)
+                and tool.get("status") not in ("completed", "failed")
+            ):
+                tool.update(status=status, error=error)
 
     def _step_finish(self, data: dict[str, Any], ended: Any, meta: dict[str, Any]) -> None:
         key = str(data.get("step_key"))
@@ -285,8 +328,9 @@ class RunState:
                 step["model"] = value.get("model")
                 if isinstance(value.get("content"), str) and value["content"]:
                     text = value["content"]
-                    if len(text) >= len(self.texts.get(key, "")):
+                    if self._latest_attempt(key) and len(text) >= len(self.texts.get(key, "")):
                         self.texts[key] = text
+                        self._final_texts.add(key)  # later deltas of it repeat it
                 calls = value.get("tool_calls") or []
                 step["detail"] = short(
                     value.get("content")
@@ -611,15 +655,34 @@ class Run:
         return self
 
     def _note_undefined(self, info: Any) -> None:
-        try:
-            undefined = self.client.pending_workflows().get(info.workflow_id, [])
-        except Exception:
-            undefined = []
-        if self.id in undefined:
-            self.state.note = (
-                f"waiting for {info.workflow_id!r} to be defined: run the cell that defines it "
-                "and the run resumes from its journal (completed steps are not run again)"
-            )
+        """A run whose workflow is not defined in this kernel (after a restart) waits for it:
+        say so, and which cell defines it; the note goes once it is defined."""
+        from polos_nb.engine import get_workflow
+
+        if info.status in ("completed", "failed", "cancelled") or get_workflow(info.workflow_id):
+            return
+        from ._restart import defining_cell
+
+        where = defining_cell(info.workflow_id)
+        self.state.note = (
+            f"waiting for {info.workflow_id!r} to be defined in this kernel: run "
+            + (f"the cell that defines it ({where})" if where else "the cell that defines it")
+            + "; the run then resumes from its journal (completed steps are not run again)"
+        )
+        self._watch_definition(info.workflow_id)
+
+    def _watch_definition(self, workflow_id: str) -> None:
+        from polos_nb.engine import _workflow as registry
+
+        def defined(wf: Any) -> None:
+            if getattr(wf, "id", None) != workflow_id:
+                return
+            registry.remove_listener(defined)
+            with self.state._lock:
+                self.state.note = None
+            self.state._mark_dirty()
+
+        registry.add_listener(defined)
 
     def follow(self) -> Run:
         """Start following the run's events on the engine loop (idempotent)."""

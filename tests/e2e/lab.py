@@ -176,6 +176,12 @@ class Lab:
             if self.cell_type(i) == "code":
                 self.run_cell(i, timeout=timeout)
 
+    def execution_count(self, index: int) -> int | None:
+        value = self.page.evaluate(
+            f"(i) => {_CURRENT}.content.widgets[i].model.executionCount", index
+        )
+        return None if value is None else int(value)
+
     def cell_type(self, index: int) -> str:
         return str(self.page.evaluate(f"(i) => {_CURRENT}.content.widgets[i].model.type", index))
 

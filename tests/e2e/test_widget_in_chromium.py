@@ -140,11 +140,11 @@ def test_a_view_whose_kernel_is_gone_says_so_and_sends_nothing(page: Any) -> Non
 
 
 def test_a_restarted_kernel_disconnects_the_views_of_the_old_one(page: Any) -> None:
-    """Item 6: ipywidgets marks a view's element when its model's comm dies (restart)."""
+    """Item 6: a restart keeps the kernel's id; its status goes through "restarting"."""
     render(page, run_state(status="waiting", approvals=[approval()]))
-    page.evaluate(
-        "() => { document.getElementById('root').classList.add('jupyter-widgets-disconnected'); "
-        "window.fire('comm_live_update'); }"
-    )
+    page.evaluate("() => window.setKernelStatus('busy')")
+    page.wait_for_timeout(1200)
+    assert page.locator(".polos-run.polos-disconnected").count() == 0
+    page.evaluate("() => { window.setKernelStatus('restarting'); window.setKernelStatus('idle'); }")
     page.wait_for_selector(".polos-run.polos-disconnected")
     assert page.is_disabled(".polos-approve")

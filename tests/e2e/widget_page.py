@@ -22,7 +22,12 @@ _MODEL = """
   window.sent = [];
   window.state = state;
   window.fire = (ev) => (listeners[ev] || []).forEach((f) => f());
-  window.kernel = { id: "k1", status: "idle", isDisposed: false };
+  const slots = [];
+  window.kernel = {
+    id: "k1", status: "idle", isDisposed: false,
+    statusChanged: { connect: (f) => slots.push(f), disconnect: (f) => slots.splice(slots.indexOf(f), 1) },
+  };
+  window.setKernelStatus = (s) => { window.kernel.status = s; slots.forEach((f) => f(window.kernel, s)); };
   const model = {
     get: (k) => window.state[k],
     set: (k, v) => { window.state[k] = v; },

@@ -55,6 +55,7 @@ def kernel(tmp_path: Path) -> Iterator[Kernel]:
         "POLOS_JOURNAL": str(tmp_path / "kernel.duckdb"),
         "COUNTER": str(tmp_path / "counter.txt"),
         "SLOW_FLAG": str(tmp_path / "slow.flag"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),  # its own input history (read after a restart)
     }
     k = Kernel(tmp_path, env)
     k.tmp = tmp_path  # type: ignore[attr-defined]
@@ -175,9 +176,13 @@ def test_restart_mid_step_then_resume_runs_no_completed_step_twice(kernel: Kerne
         for m in outputs
         if m["msg_type"] == "display_data"
     )
-    # not defined yet in this kernel: it waits for its code
+    # not defined yet in this kernel: it waits for its code, and says which cell that is
     assert kernel.value(f"polos_nb.notebook.show({run_id!r}).status") in ("running", "queued")
+    note = kernel.value(f"polos_nb.notebook.show({run_id!r}).state.note")
+    assert "'pipeline'" in note and '[1] before the restart: @workflow(id="pipeline")' in note
+    assert '[1] before the restart: @workflow(id="pipeline")' in listing
     kernel.run(PIPELINE)  # define it again: the run resumes from its journal
+    kernel.poll(f"polos_nb.notebook.show({run_id!r}).state.note", None)  # the note goes
     kernel.poll(f"[a['key'] for a in polos_nb.notebook.show({run_id!r}).state.pending]", ["review"])
     comm_id = kernel.value(f"polos_nb.notebook.show({run_id!r}).widget().model_id")
     kernel.click(

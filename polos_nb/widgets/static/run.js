@@ -18,7 +18,7 @@ function fmtMs(ms) {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
 
-const ICON = { running: "◐", completed: "✓", failed: "✗", waiting: "⏸", queued: "…", cancelled: "⊘" };
+const ICON = { running: "◐", completed: "✓", failed: "✗", waiting: "‖", queued: "…", cancelled: "⊘" };
 
 // ------------------------------------------------------------------ a small, safe Markdown
 // The same subset as polos_nb/notebook/_html.py `markdown`: the text is escaped first.
@@ -355,6 +355,15 @@ function render({ model, el }) {
     const k = kernelOf();
     if (!k || k.id !== kernelId0 || k.status === "dead" || k.isDisposed) markDisconnected();
   };
+  // A restart keeps the kernel's id and connection object: listen to its status.
+  const onStatus = (_k, status) => {
+    if (status === "restarting" || status === "autorestarting" || status === "dead") markDisconnected();
+  };
+  const onDisposed = () => markDisconnected();
+  if (kernel0 && kernel0.statusChanged && kernel0.statusChanged.connect) {
+    kernel0.statusChanged.connect(onStatus);
+    if (kernel0.disposed && kernel0.disposed.connect) kernel0.disposed.connect(onDisposed);
+  }
   const send = (msg) => {
     checkConnection();
     if (disconnected) return;
@@ -495,6 +504,10 @@ function render({ model, el }) {
   const timer = setInterval(() => { checkConnection(); tick(); }, 1000);
   return () => {
     clearInterval(timer);
+    if (kernel0 && kernel0.statusChanged && kernel0.statusChanged.disconnect) {
+      kernel0.statusChanged.disconnect(onStatus);
+      if (kernel0.disposed && kernel0.disposed.disconnect) kernel0.disposed.disconnect(onDisposed);
+    }
     for (const [ev, fn] of bound) model.off(ev, fn);
   };
 }
