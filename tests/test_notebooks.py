@@ -75,3 +75,24 @@ def test_notebook_runs_under_nbval(notebook: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_shipped_notebooks_show_each_run_in_its_final_state(notebook: Path) -> None:
+    """Issue 11, item 9: what a notebook shows before it is run is each run's final
+    snapshot (``scripts/refresh_notebooks.py`` waits for the runs), with no live widget
+    output and no widget state (they need the kernel that made them)."""
+    import json
+    import re
+
+    nb = json.loads(notebook.read_text())
+    assert "widgets" not in nb["metadata"]
+    statuses = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            assert "application/vnd.jupyter.widget-view+json" not in data
+            html = "".join(data.get("text/html", []))
+            statuses += re.findall(r'class="polos-run polos-snapshot" data-status="(\w+)"', html)
+    assert statuses, "no run snapshot: was the notebook refreshed?"
+    assert set(statuses) <= {"completed", "failed", "cancelled"}, statuses

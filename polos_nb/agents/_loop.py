@@ -103,9 +103,9 @@ def _unique_call_ids(response: LLMResponse, n: int, used: set[str] | None = None
     for i, call in enumerate(response.tool_calls):
         call_id = call.id or f"call_{n}_{i}"
         if call_id in seen:
-            call_id = f"call_{n}_{i}"
-        while call_id in seen:
             call_id = f"{call_id}_{i}"
+        while call_id in seen:
+            call_id = f"{call_id}_{n}"
         if call_id != call.id:
             call = call.model_copy(update={"id": call_id})
             changed = True

@@ -105,6 +105,9 @@ class Exec:
     block_failures: int = 0
     block_retry_at: float = 0.0
     journal_down: BaseException | None = None  # the write the journal refused, if any
+    # steps started and not recorded yet: key -> (kind, attempt, started); what a stream
+    # that begins while they run replays as their step_start
+    running: dict[str, tuple[str, int, dt.datetime]] = field(default_factory=dict)
 
     @property
     def topic(self) -> str:
@@ -122,6 +125,25 @@ class Exec:
             user_id=self.user_id,
             step_key=self.parent_step_key,
         )
+
+
+def _step_start_event(
+    ex: Exec, key: str, kind: str, attempt: int, started: dt.datetime
+) -> StreamEvent:
+    """The live-only ``step_start`` event of a step of ``ex``."""
+    return StreamEvent(
+        id=f"{ex.id}:{key}:{attempt}:start",
+        sequence_id=None,
+        topic=ex.topic,
+        event_type="step_start",
+        data={
+            "step_key": key,
+            "step_type": kind,
+            "attempt": attempt,
+            "_metadata": {"execution_id": ex.id, "workflow_id": ex.workflow_id},
+        },
+        created_at=started,
+    )
 
 
 def _step_event(

@@ -50,6 +50,7 @@ from ._records import (
     _payload_of,
     _run_retryable,
     _step_event,
+    _step_start_event,
     _wait_from_row,
 )
 from ._scheduler import Scheduler
@@ -266,6 +267,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
     ) -> Insert:
         """Build the journal row for one step attempt, and remember it in memory."""
         seq = self.next_seq()
+        ex.running.pop(key, None)
         if status != "retrying":
             ex.steps[key] = StepRecord(key, position, kind, attempt, status, output, error, state)
             if position is not None:
@@ -391,23 +393,21 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
     def emit_step_start(
         self, ex: Exec, key: str, kind: str, attempt: int, started: dt.datetime
     ) -> None:
+        ex.running[key] = (kind, attempt, started)
         if not self._subscribers.get(ex.topic):
             return
-        self._emit(
-            StreamEvent(
-                id=f"{ex.id}:{key}:{attempt}:start",
-                sequence_id=None,
-                topic=ex.topic,
-                event_type="step_start",
-                data={
-                    "step_key": key,
-                    "step_type": kind,
-                    "attempt": attempt,
-                    "_metadata": {"execution_id": ex.id, "workflow_id": ex.workflow_id},
-                },
-                created_at=started,
-            )
-        )
+        self._emit(_step_start_event(ex, key, kind, attempt, started))
+
+    def running_step_events(self, root_id: str) -> list[StreamEvent]:
+        """``step_start`` events of the steps of ``root_id``'s tree that run now (engine
+        loop only): a stream that begins mid-step shows the step running, not only once
+        it ends (step starts are live-only events, not journaled)."""
+        return [
+            _step_start_event(ex, key, kind, attempt, started)
+            for ex in list(self.execs.values())
+            if ex.root_id == root_id and ex.status not in TERMINAL_STATUSES
+            for key, (kind, attempt, started) in list(ex.running.items())
+        ]
 
     def _emit_step_finish(
         self,

@@ -139,13 +139,15 @@ def stream_workflow(
                 and meta.get("execution_id") == workflow_run_id
             )
 
-        async for event in _stream(
-            client,
-            topic,
-            lambda: client.runtime.history(info.root_execution_id, topic, last_sequence_id),
-            last_sequence_id,
-            stop,
-        ):
+        async def history() -> list[tuple[int | None, StreamEvent]]:
+            # the journal's events, then the steps running now (their starts are live-only)
+            pairs: list[tuple[int | None, StreamEvent]] = list(
+                await client.runtime.history(info.root_execution_id, topic, last_sequence_id)
+            )
+            running = client.runtime.running_step_events(info.root_execution_id)
+            return pairs + [(None, e) for e in running]
+
+        async for event in _stream(client, topic, history, last_sequence_id, stop):
             yield event
 
     return gen()

@@ -177,7 +177,8 @@ class _WarmUpBackend:
 def warm_up() -> None:
     """Load litellm and everything its first call loads, now (seconds; the notebook layer
     does it in a background thread after ``%load_ext``). Makes no network request."""
-    _lit()
+    with library_warnings_shown():
+        _lit()
     register_backend(WARMUP_PREFIX, _WarmUpBackend())
     messages = [{"role": "user", "content": "warm-up"}]
 

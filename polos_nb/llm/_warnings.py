@@ -15,6 +15,7 @@ early.
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -26,6 +27,16 @@ __all__ = ["library_warnings_shown"]
 _LOCK = threading.Lock()
 _DEPTH = 0
 _ENTRY: tuple[object, ...] | None = None
+_QUIET: tuple[object, ...] | None = None
+# pydantic notes, on litellm's first call, that some of litellm's own TypedDicts use
+# ReadOnly: nothing a user can act on, and shown it would land in whatever cell runs.
+NOISE = (
+    "ignore",
+    re.compile(r".*TypedDict class .* using the `ReadOnly` qualifier", re.I),
+    UserWarning,
+    re.compile(r"pydantic\."),
+    0,
+)
 
 
 def _filters() -> list[Any]:
@@ -38,13 +49,15 @@ def _filters() -> list[Any]:
 @contextmanager
 def library_warnings_shown() -> Iterator[None]:
     """Inside this block, every warning is shown (once per location) and none is raised."""
-    global _DEPTH, _ENTRY
+    global _DEPTH, _ENTRY, _QUIET
     with _LOCK:
         if _DEPTH == 0:
             # Inserted directly: filterwarnings() would move an equal entry the user
             # configured to the front, and removing "ours" would then drop theirs.
             _ENTRY = ("default", None, Warning, None, 0)
+            _QUIET = tuple(NOISE)  # a fresh tuple: removed by identity, as _ENTRY
             _filters().insert(0, _ENTRY)
+            _filters().insert(0, _QUIET)
             warnings._filters_mutated()  # type: ignore[attr-defined]
         _DEPTH += 1
     try:
@@ -57,9 +70,10 @@ def library_warnings_shown() -> Iterator[None]:
                 # filters added meanwhile by others stay. If a catch_warnings block that
                 # began earlier has restored the list already, ours is gone with it.
                 filters = _filters()
-                for i, entry in enumerate(filters):
-                    if entry is _ENTRY:
-                        del filters[i]
-                        warnings._filters_mutated()  # type: ignore[attr-defined]
-                        break
-                _ENTRY = None
+                for ours in (_ENTRY, _QUIET):
+                    for i, entry in enumerate(filters):
+                        if entry is ours:
+                            del filters[i]
+                            warnings._filters_mutated()  # type: ignore[attr-defined]
+                            break
+                _ENTRY = _QUIET = None

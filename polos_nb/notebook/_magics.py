@@ -14,7 +14,14 @@ import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, needs_local_scope
+from IPython.core.magic import (
+    Magics,
+    cell_magic,
+    line_magic,
+    magics_class,
+    needs_local_scope,
+    no_var_expand,
+)
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Float
 
@@ -379,8 +386,23 @@ class PolosMagics(Magics):
         ns[name] = agent
 
     # ================================================================== %polos
+    def _expand(self, line: str, local_ns: Any) -> str:
+        """IPython's ``{expr}`` / ``$name`` expansion of the line, except that a ``$`` not
+        followed by a name stays as it is (``'$.v.usage'`` is a JSON path in ``%polos sql``):
+        IPython would give up on the whole line there, leaving ``{run.id}`` unexpanded."""
+        from IPython.utils.text import DollarFormatter
+
+        ns = dict(self._ns())
+        ns.update(local_ns or {})
+        protected = re.sub(r"\$(?![A-Za-z_{$])", "$$", line)
+        try:
+            return str(DollarFormatter().vformat(protected, args=[], kwargs=ns))
+        except Exception:  # e.g. a JSON literal: {"n": 3} is not an expression to expand
+            return line
+
     @line_magic
     @needs_local_scope
+    @no_var_expand
     def polos(self, line: str, local_ns: Any = None) -> Any:
         """polos_nb: run, watch, approve and inspect durable agents and workflows.
 
@@ -389,7 +411,7 @@ class PolosMagics(Magics):
         ``inspect``, ``events``, ``sql``, ``replay``, ``fork``, ``compare``) and
         ``polos_nb.approve``.
         """
-        line = line.strip()
+        line = self._expand(line, local_ns).strip()
         if not line:
             raise UsageError(
                 "%polos needs a subcommand: " + ", ".join(SUBCOMMANDS) + " (see %polos help)"

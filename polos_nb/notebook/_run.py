@@ -637,9 +637,14 @@ class Run:
         """
         first = _session.call(self.client, self.client.get_execution(self.id))
         topic = f"workflow/{first.root_workflow_id}/{first.root_execution_id}"
-        pairs = _session.call(
-            self.client, self.client.runtime.history(first.root_execution_id, topic, 0)
-        )
+        runtime = self.client.runtime
+
+        async def read() -> tuple[Any, list[Any]]:
+            # on the engine loop: the journal's events, then the steps running now
+            pairs = await runtime.history(first.root_execution_id, topic, 0)
+            return pairs, runtime.running_step_events(first.root_execution_id)
+
+        pairs, running = _session.call(self.client, read())
         info = _session.call(self.client, self.client.get_execution(self.id))
         with self.state._lock:
             self.state.workflow_id = info.workflow_id
@@ -647,6 +652,8 @@ class Run:
             for seq, event in pairs:
                 self.state.feed(event)
                 self._after_seq = max(self._after_seq, seq)
+            for event in running:
+                self.state.feed(event)
             self.state.status = info.status
         self._preloaded = info
         self._note_undefined(info)

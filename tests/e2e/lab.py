@@ -113,6 +113,11 @@ class Lab:
     def output(self, index: int) -> Locator:
         return self.cell(index).locator(".jp-OutputArea")
 
+    def run_view(self, index: int) -> Locator:
+        """The run view cell ``index`` shows: its live widget, or its snapshot where no
+        widget renders (the other is hidden)."""
+        return self.output(index).locator(".polos-live:visible, .polos-snapshot:visible").first
+
     def find_cell(self, text: str) -> int:
         """The index of the first cell whose source contains ``text``."""
         index = self.page.evaluate(

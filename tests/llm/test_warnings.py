@@ -168,3 +168,20 @@ def test_local_model_being_built_says_so(tmp_path: Path) -> None:
     log.write_text("polos_nb: local model install ended (exit 1)\n")
     proc = _run(env_code + textwrap.dedent(code), tmp_path)
     assert "in the background" not in proc.stdout and "install_local_model.sh" in proc.stdout
+
+
+def test_pydantics_notes_about_litellms_types_are_not_shown() -> None:
+    """Noise a user can do nothing about (it would land in a notebook cell's output); any
+    other warning inside a call is still shown."""
+    import warnings
+
+    from polos_nb.llm._warnings import library_warnings_shown
+
+    note = (
+        "Items 'device_code', 'user_code' on TypedDict class '_DeviceCode' are using the "
+        "`ReadOnly` qualifier. Pydantic will not protect items from any mutation."
+    )
+    with warnings.catch_warnings(record=True) as caught, library_warnings_shown():
+        warnings.warn_explicit(note, UserWarning, "x.py", 1, module="pydantic._internal.x")
+        warnings.warn_explicit("something else", UserWarning, "x.py", 2, module="pydantic.y")
+    assert [str(w.message) for w in caught] == ["something else"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel, Field, ValidationError
@@ -151,3 +152,69 @@ def test_bad_field_specs_are_reported() -> None:
 def test_scalar_answer_for_a_one_field_form() -> None:
     spec = form_spec({"_form": {"fields": [{"key": "response", "type": "textarea", "label": "A"}]}})
     assert validate_answer(spec, "Lisbon") == {"response": "Lisbon"}
+
+
+def test_a_required_text_field_refuses_blanks() -> None:
+    """Issue 11, item 5: whitespace is no answer to a required text field."""
+    spec = form_spec(
+        {
+            "_form": {
+                "fields": [
+                    {"key": "name", "type": "text", "label": "Name"},
+                    {"key": "note", "type": "textarea", "label": "Note", "required": False},
+                ]
+            }
+        }
+    )
+    with pytest.raises(AnswerErrors) as caught:
+        validate_answer(spec, {"name": "   "})
+    assert caught.value.errors == {"name": "this field is required"}
+    assert validate_answer(spec, {"name": "Ana", "note": "  "}) == {"name": "Ana", "note": "  "}
+
+    class Address(BaseModel):
+        street: str
+        city: str
+
+    nested = form_spec(approval_form(Address))
+    with pytest.raises(AnswerErrors) as caught:
+        validate_answer(nested, {"street": "", "city": "Paris"})
+    assert caught.value.errors == {"street": "this field is required"}
+
+
+def test_rejecting_an_approval_asks_only_for_feedback(tmp_path: Any) -> None:
+    """Issue 11, item 4: the form's other required fields are for approving."""
+    from polos_nb import PolosClient, WorkflowContext, workflow
+    from polos_nb.notebook import approve
+    from polos_nb.notebook._session import call
+
+    @workflow(id="reject-only-feedback")
+    async def refund(ctx: WorkflowContext, payload: Any) -> Any:
+        answer = await ctx.step.suspend(
+            "review",
+            data={
+                "_form": {
+                    "fields": [
+                        {"key": "approved", "type": "boolean", "label": "Approve"},
+                        {"key": "amount", "type": "number", "label": "Amount", "min": 0},
+                        {"key": "reason", "type": "text", "label": "Reason"},
+                    ]
+                }
+            },
+        )
+        return answer["data"]
+
+    client = PolosClient(journal=tmp_path / "reject.duckdb")
+    try:
+        handle = call(client, refund.invoke(client, {}))
+        deadline = time.monotonic() + 30
+        while call(client, client.get_execution(handle.id)).status != "waiting":
+            assert time.monotonic() < deadline
+        # what the widget's Reject button sends: the feedback (and the blank fields)
+        delivered = approve(
+            handle.id, "review", {"feedback": "wrong customer"}, reject=True, client=client
+        )
+        assert delivered == {"approved": False, "feedback": "wrong customer"}
+        result = call(client, client.wait_for_result(handle.id, timeout=30))
+        assert result == {"approved": False, "feedback": "wrong customer"}
+    finally:
+        client.close()

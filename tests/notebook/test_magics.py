@@ -176,6 +176,15 @@ def test_workflow_run_with_schema_form_and_journal_tools(shell: Any) -> None:
         "polos", f"sql SELECT step_key FROM steps WHERE execution_id = '{run.id}' ORDER BY seq"
     )
     assert list(sql["step_key"]) == ["double", "check", "add"]
+    # as typed in a cell: {run.id} is expanded although a JSON path's '$.' is on the line
+    # (IPython alone gives up on the whole line there: issue 11, item 7)
+    shell.user_ns["run"] = run
+    shell.run_cell(
+        "found = %polos sql SELECT step_key, output->>'$.a' AS a FROM steps "
+        "WHERE execution_id = '{run.id}' AND step_key = 'add' ORDER BY seq"
+    )
+    found = shell.user_ns["found"]
+    assert list(found["step_key"]) == ["add"]
     events = shell.run_line_magic("polos", f"events {run.id}")
     assert "suspend_check" in list(events["type"]) and "resume_check" in list(events["type"])
     inspection = shell.run_line_magic("polos", f"inspect {run.id}")
