@@ -59,13 +59,13 @@ async def test_a_restarted_script_resumes_where_the_journal_is(journal_path: Pat
     _model, agent = define(name, agent_id)
     client = PolosClient(journal=journal_path)
     handle = await agent.invoke(client, "Email Ana, Bo and Cy")
-    assert await pending_key(client, handle.id) == ["approve:1:call_1_0"]
-    await client.resume(agent_id, handle.id, "approve:1:call_1_0", {"approved": True})
-    assert await pending_key(client, handle.id) == ["approve:2:call_2_0"]
+    assert await pending_key(client, handle.id) == ["approve_send_email_1_call_1_0"]
+    await client.resume(agent_id, handle.id, "approve_send_email_1_call_1_0", {"approved": True})
+    assert await pending_key(client, handle.id) == ["approve_send_email_2_call_2_0"]
     await client.resume(
-        agent_id, handle.id, "approve:2:call_2_0", {"approved": False, "feedback": "not Bo"}
+        agent_id, handle.id, "approve_send_email_2_call_2_0", {"approved": False, "feedback": "not Bo"}
     )
-    assert await pending_key(client, handle.id) == ["approve:3:call_3_0"]
+    assert await pending_key(client, handle.id) == ["approve_send_email_3_call_3_0"]
     # the kernel restarts while the run waits for Cy's approval
     client.close()
     unregister_workflow(agent_id)
@@ -73,9 +73,9 @@ async def test_a_restarted_script_resumes_where_the_journal_is(journal_path: Pat
     model, agent = define(name, agent_id)  # the cells run again: the script from turn 1
     client = PolosClient(journal=journal_path)
     try:
-        assert await pending_key(client, handle.id) == ["approve:3:call_3_0"]
+        assert await pending_key(client, handle.id) == ["approve_send_email_3_call_3_0"]
         await client.resume(
-            agent_id, handle.id, "approve:3:call_3_0", {"approved": True, "always": True}
+            agent_id, handle.id, "approve_send_email_3_call_3_0", {"approved": True, "always": True}
         )
         result = await client.wait_for_result(handle.id, timeout=60)
         assert result.result == "Sent to Ana and Cy; Bo was skipped."

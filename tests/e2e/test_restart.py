@@ -30,11 +30,11 @@ def test_a_restart_during_approvals_resumes_the_story_truthfully(lab: Lab, workd
         return box
 
     # Ana: approve once; Bo: reject with feedback (only feedback is asked)
-    form("approve:1:call_1_0").locator(".polos-approve").click()
-    bo = form("approve:2:call_2_0")
+    form("approve_send_email_1_call_1_0").locator(".polos-approve").click()
+    bo = form("approve_send_email_2_call_2_0")
     bo.locator(".polos-feedback").fill("not Bo, he is on holiday")
     bo.locator(".polos-reject").click()
-    cy = form("approve:3:call_3_0")
+    cy = form("approve_send_email_3_call_3_0")
     assert cy.locator(".polos-approve").is_enabled()
     lab.snap("before-restart", lab.output(start))
 
@@ -63,7 +63,7 @@ def test_a_restart_during_approvals_resumes_the_story_truthfully(lab: Lab, workd
 
     # run the cells again: the run resumes at Cy's approval, with its form
     lab.run_cells([define_tool, define_agent])
-    cy_again = again.locator('.polos-approval[data-key="approve:3:call_3_0"]')
+    cy_again = again.locator('.polos-approval[data-key="approve_send_email_3_call_3_0"]')
     cy_again.locator(".polos-approve-always").wait_for()
     lab.wait_js(
         f"() => !window.jupyterapp.shell.currentWidget.content.widgets[{load}].node"
