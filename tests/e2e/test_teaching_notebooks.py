@@ -48,6 +48,12 @@ def test_a_teaching_notebook_runs_in_jupyterlab(lab: Lab, workdir: Path, name: s
     )
     errors = [e for e in lab.console_errors if not any(i in e for i in IGNORED_CONSOLE)]
     assert errors == [], errors
+    # and no cell shows a warning a new user could do nothing about
+    for i in range(lab.cell_count()):
+        if lab.cell_type(i) == "code":
+            for out in lab.cell_outputs(i):
+                if out.get("name") == "stderr":
+                    assert "Warning" not in str(out.get("text")), (i, out["text"])
     if name.startswith("08"):
         check_notebook_08(lab)
     lab.snap(name.removesuffix(".ipynb"))

@@ -218,7 +218,7 @@ function buildObject(root, schema, path, skip, values) {
 // ------------------------------------------------------------------ one approval
 const DONE_TEXT = {
   approved: "Approved", approved_always: "Approved (always)", rejected: "Rejected", answered: "Answered",
-  closed: "Closed (the run ended)", sending: "Sending…", invalid: "Please fix the fields marked below.",
+  closed: "Closed (the run ended)", sending: "Sending…", invalid: "Please fix the fields marked in red.",
   error: "Could not deliver the answer.", pending: "Waiting for you.",
 };
 const ANSWERED = ["approved", "approved_always", "rejected", "answered"];
