@@ -43,6 +43,7 @@ def refresh(path: Path) -> None:
         os.environ["JPY_SESSION_NAME"] = str(
             work / path.name
         )  # its journal: <work>/.polos/<name>.duckdb
+        os.environ["POLOS_WORKSPACES_DIR"] = str(work / "workspaces")  # notebook 09's sandboxes
         NotebookClient(
             nb,
             timeout=300,
@@ -66,6 +67,7 @@ def refresh(path: Path) -> None:
 if __name__ == "__main__":
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("POLOS_NB_ALLOW_MODEL_REQUESTS", "0")
+    os.environ.setdefault("POLOS_SANDBOX_PULL", "0")  # the image comes from setup_docker.sh
     targets = [Path(a).resolve() for a in sys.argv[1:]] or sorted(
         (ROOT / "notebooks").glob("*.ipynb")
     )

@@ -78,6 +78,7 @@ def _republish(*_args: Any) -> None:
     if display is not None:
         display.republish_from_cell()
 
+
 # In a Jupyter kernel, `asyncio.run(main())` in a cell runs (upstream's main.py pasted into
 # a cell); elsewhere nothing changes. See _asyncio_run.
 _asyncio_run.install()

@@ -63,7 +63,10 @@ async def test_a_restarted_script_resumes_where_the_journal_is(journal_path: Pat
     await client.resume(agent_id, handle.id, "approve_send_email_1_call_1_0", {"approved": True})
     assert await pending_key(client, handle.id) == ["approve_send_email_2_call_2_0"]
     await client.resume(
-        agent_id, handle.id, "approve_send_email_2_call_2_0", {"approved": False, "feedback": "not Bo"}
+        agent_id,
+        handle.id,
+        "approve_send_email_2_call_2_0",
+        {"approved": False, "feedback": "not Bo"},
     )
     assert await pending_key(client, handle.id) == ["approve_send_email_3_call_3_0"]
     # the kernel restarts while the run waits for Cy's approval

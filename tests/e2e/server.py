@@ -85,6 +85,10 @@ class JupyterServer:
                 "POLOS_NB_ALLOW_MODEL_REQUESTS": "0",
                 "PYTHONPATH": str(ROOT),
                 "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+                # notebook 09's sandboxes: never pull an image, workspaces stay in the test's
+                # directory (the engine comes from $DOCKER_HOST or scripts/setup_docker.sh)
+                "POLOS_SANDBOX_PULL": "0",
+                "POLOS_WORKSPACES_DIR": str(self.base / "workspaces"),
             }
         )
         return env
