@@ -16,6 +16,7 @@ from polos_nb import Agent, PolosClient, tool
 from polos_nb.engine import unregister_workflow
 from polos_nb.testing import FakeToolCall, ScriptedModel
 from tests.agents.helpers import step_rows, uid, wait_status
+from tests.engine.helpers import rows as rows_of
 
 SENT: list[str] = []
 
@@ -42,14 +43,8 @@ def define(name: str, agent_id: str) -> tuple[ScriptedModel, Agent]:
 
 async def pending_key(client: PolosClient, run_id: str) -> Any:
     await wait_status(client, run_id, "waiting")
-    rows = await client._on_engine(
-        client.runtime.read(
-            lambda con: con.execute(
-                "SELECT step_key FROM waits WHERE execution_id = ? AND resolved_at IS NULL",
-                [run_id],
-            ).fetchall()
-        )
-    )
+    sql = "SELECT step_key FROM waits WHERE execution_id = ? AND resolved_at IS NULL"
+    rows = await rows_of(client, sql, [run_id])
     return [r[0] for r in rows]
 
 
