@@ -14,6 +14,17 @@ if ! bash scripts/setup_docker.sh; then
   fi
   echo "polos_nb: no Docker engine; the Docker tests will be skipped" >&2
 fi
+# The PostgreSQL journal's tests need a server: scripts/setup_postgres.sh installs and starts
+# a private one on a loopback port and prints its URL. In CI a failure fails the run (and
+# the tests fail rather than skip without it); elsewhere those tests are skipped.
+if url=$(bash scripts/setup_postgres.sh); then
+  export POLOS_TEST_POSTGRES_URL="$url"
+elif [ -n "${CI:-}" ]; then
+  echo "polos_nb: scripts/setup_postgres.sh failed; CI must run the PostgreSQL tests" >&2
+  exit 1
+else
+  echo "polos_nb: no PostgreSQL server; the PostgreSQL tests will be skipped" >&2
+fi
 if [ "${POLOS_SKIP_LINT:-0}" != "1" ]; then
   echo "polos_nb: ruff check, ruff format --check, mypy"
   .venv/bin/ruff check --quiet .
