@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 from polos_nb._clock import Clock, SystemClock
-from polos_nb.config import MEMORY, resolve_journal_path
-from polos_nb.errors import UserError, WorkflowTimeoutError
+from polos_nb.config import MEMORY, is_postgres_url, redact_url, resolve_journal_path
+from polos_nb.errors import JournalError, UserError, WorkflowTimeoutError
 
 from . import _journal_tools as _tools
 from . import _workflow as registry
@@ -49,7 +49,8 @@ class PolosClient:
     Args:
         journal: journal file path; defaults to ``$POLOS_JOURNAL``, else one file per
             notebook (``.polos/<notebook>.duckdb``), else ``./.polos/journal.duckdb``.
-            ``":memory:"`` keeps nothing after the process ends.
+            ``":memory:"`` keeps nothing after the process ends. A ``postgresql://`` URL
+            names a PostgreSQL journal (docs/postgres.md).
         clock: the engine's clock (tests pass ``polos_nb.testing.FakeClock``).
         project_id, api_url, api_key, deployment_id: upstream Polos's connection settings
             (defaults from ``POLOS_PROJECT_ID``, ``POLOS_API_URL``, ``POLOS_API_KEY``,
@@ -71,7 +72,7 @@ class PolosClient:
         api_key: str | None = None,
         deployment_id: str | None = None,
     ) -> None:
-        if isinstance(journal, str) and "://" in journal:
+        if isinstance(journal, str) and journal.strip().lower().startswith(("http://", "https://")):
             # Upstream's first positional parameter is api_url: PolosClient("http://...").
             api_url, journal = api_url or journal, None
         self.project_id = project_id or os.environ.get("POLOS_PROJECT_ID") or None
@@ -79,6 +80,13 @@ class PolosClient:
         self._api_key = api_key or os.environ.get("POLOS_API_KEY") or None
         self.deployment_id = deployment_id or os.environ.get("POLOS_DEPLOYMENT_ID") or "default"
         self.journal_path = resolve_journal_path(journal)
+        if is_postgres_url(self.journal_path):
+            raise JournalError(
+                f"The journal {redact_url(self.journal_path)!r} is a PostgreSQL URL, and this "
+                "version of polos_nb has no PostgreSQL journal yet (docs/postgres.md). Use a "
+                "DuckDB journal file instead: PolosClient(journal='.polos/journal.duckdb'), or "
+                "unset POLOS_JOURNAL."
+            )
         with _RUNTIMES_LOCK:
             # One file, one engine: a symlink, a hard link or another spelling of the path
             # finds the engine that already has the file open.
@@ -106,7 +114,7 @@ class PolosClient:
         return self._api_key
 
     def __repr__(self) -> str:
-        return f"PolosClient(journal={self.journal_path!r})"
+        return f"PolosClient(journal={redact_url(self.journal_path)!r})"
 
     @property
     def runtime(self) -> Runtime:
