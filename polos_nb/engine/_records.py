@@ -105,6 +105,9 @@ class Exec:
     block_failures: int = 0
     block_retry_at: float = 0.0
     journal_down: BaseException | None = None  # the write the journal refused, if any
+    # W3C trace context (polos_nb._tracing) the run's spans are children of: the caller's
+    # span when it was started, the parent run's for a child, else its own first span.
+    trace_carrier: dict[str, str] | None = None
 
     @property
     def topic(self) -> str:

@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from polos_nb import _serde
+from polos_nb import _serde, _tracing
 from polos_nb._clock import Clock
 from polos_nb._ids import new_id
 from polos_nb.errors import (
@@ -563,7 +563,27 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         try:
             while True:
                 ex.rerun = False
-                await self._drive_once(ex)
+                with _tracing.span(
+                    f"run {ex.workflow_id}",
+                    {
+                        "polos.execution_id": ex.id,
+                        "polos.workflow_id": ex.workflow_id,
+                        "polos.workflow_type": ex.workflow_type,
+                        "polos.root_execution_id": ex.root_id,
+                        "polos.parent_execution_id": ex.parent_id,
+                        "polos.run_attempt": ex.run_attempt,
+                        "polos.session_id": ex.session_id,
+                        "polos.user_id": ex.user_id,
+                    },
+                    parent=ex.trace_carrier,
+                    root=True,
+                ) as span:
+                    if ex.trace_carrier is None:  # later segments (after a wait) join this trace
+                        ex.trace_carrier = span.carrier()
+                    await self._drive_once(ex)
+                    span.set("polos.status", ex.status)
+                    if ex.status == "failed":
+                        span.error(f"run {ex.id} failed")
                 if not (ex.rerun and ex.status not in TERMINAL_STATUSES):
                     return
         finally:
@@ -825,6 +845,8 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             user_id=user_id if user_id is not None else (parent.user_id if parent else None),
             created_at=now,
             loaded=True,
+            # The span this run is started from: the caller's, or the parent run's step.
+            trace_carrier=_tracing.current_carrier(),
         )
         if run_timeout_seconds is not None:
             if run_timeout_seconds <= 0:
