@@ -18,6 +18,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, nee
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Float
 
+from polos_nb.config import redact_url
 from polos_nb.errors import PolosError
 
 from . import _session
@@ -598,7 +599,7 @@ class PolosMagics(Magics):
     def _cmd_journal(self, rest: str) -> str:
         if rest:
             _session.set_journal(_unquote(rest))
-        return _session.journal_path()
+        return redact_url(_session.journal_path())
 
 
 for _name in SUBCOMMANDS:
