@@ -175,6 +175,44 @@ async def test_child_workflows_and_later_segments_stay_in_the_trace(
     ] == "completed"
 
 
+async def test_a_run_resumed_by_another_engine_stays_in_its_trace(
+    journal_path: Path, spans: InMemorySpanExporter
+) -> None:
+    wf_id = uid("reopened")
+
+    @workflow(id=wf_id)
+    async def flow(ctx: WorkflowContext) -> str:
+        answer = await ctx.step.suspend("approve")
+        return await ctx.step.run("finish", lambda: answer.data["who"])
+
+    tracer = trace.get_tracer("test")
+    first = PolosClient(journal=journal_path)
+    try:
+        with tracer.start_as_current_span("caller") as caller:
+            handle = await flow.invoke(first)
+        for _ in range(400):
+            if (await first.get_execution(handle.id)).status == "waiting":
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        first.close()  # the engine goes; the journal keeps the run and its trace context
+
+    second = PolosClient(journal=journal_path)
+    try:
+        await second.resume(wf_id, handle.id, "approve", {"who": "ada"})
+        assert await second.wait_for_result(handle.id, timeout=20) == "ada"
+    finally:
+        second.close()
+    runs = sorted(by_name(spans, f"run {wf_id}"), key=lambda s: s.start_time)
+    assert len(runs) >= 2
+    context = caller.get_span_context()
+    for run in runs:  # the later one was made by the second engine, from the journal
+        assert run.context.trace_id == context.trace_id
+        assert run.parent.span_id == context.span_id
+    (finish,) = by_name(spans, "step finish")
+    assert finish.parent.span_id == runs[-1].context.span_id
+
+
 @tool(description="Look up a city's weather")
 def weather(city: str) -> str:
     return f"{city}: 20C"

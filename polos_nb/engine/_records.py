@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -212,6 +213,7 @@ def _exec_from_row(row: Any) -> Exec:
         started,
         deadline,
         run_attempt,
+        trace_context,
     ) = row
     return Exec(
         id=id_,
@@ -234,7 +236,21 @@ def _exec_from_row(row: Any) -> Exec:
         started_at=_aware(started),
         deadline=_aware(deadline),
         run_attempt=run_attempt or 1,
+        trace_carrier=_carrier(trace_context),
     )
+
+
+def _carrier(text: str | None) -> dict[str, str] | None:
+    """A journaled trace context (JSON of string headers), or None if absent or unreadable."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return {str(k): v for k, v in value.items()}
+    return None
 
 
 def _wait_from_row(row: WaitRow, *, strict: bool = True) -> Wait:

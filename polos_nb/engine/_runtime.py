@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import json
 import logging
 import sys
 import threading
@@ -109,6 +110,7 @@ _EXEC_COLUMNS = (
     "created_at",
     "updated_at",
     "seq",
+    "trace_context",
 )
 _EVENT_COLUMNS = ("seq", "topic", "topic_seq", "event_type", "data", "execution_id", "created_at")
 
@@ -602,7 +604,13 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
                 ops: list[Any] = []
                 if ex.started_at is None:
                     ex.started_at = self.clock.now()
-                    ops.append(self._status_op(ex, "running", started_at=ex.started_at))
+                    # The trace this run's spans join (its first span's, for a new trace).
+                    trace_context = json.dumps(ex.trace_carrier) if ex.trace_carrier else None
+                    ops.append(
+                        self._status_op(
+                            ex, "running", started_at=ex.started_at, trace_context=trace_context
+                        )
+                    )
                     insert, event = self._lifecycle_event(
                         ex,
                         f"{ex.workflow_type}_start",
@@ -881,6 +889,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
                 now,
                 now,
                 self.next_seq(),
+                json.dumps(ex.trace_carrier) if ex.trace_carrier else None,
             ),
         )
         return ex, insert
