@@ -237,3 +237,20 @@ def test_notebook_layer_is_not_imported_below() -> None:
             "polos_nb.notebook" in FORBIDDEN_BY_LAYER[layer]
             and "polos_nb.widgets" in FORBIDDEN_BY_LAYER[layer]
         )
+
+
+def _importers(prefix: str) -> list[str]:
+    return sorted(
+        str(path.relative_to(PACKAGE.parent))
+        for path in PACKAGE.rglob("*.py")
+        if any(n == prefix or n.startswith(prefix + ".") for n in _imports(path))
+    )
+
+
+def test_only_the_postgres_backend_imports_psycopg() -> None:
+    assert _importers("psycopg") == ["polos_nb/engine/journal/_postgres.py"]
+
+
+def test_only_the_tracing_module_imports_opentelemetry() -> None:
+    # and lazily: tests/test_tracing.py checks `import polos_nb` imports none of it
+    assert _importers("opentelemetry") == ["polos_nb/_tracing.py"]

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from polos_nb._clock import Clock, SystemClock
 from polos_nb.config import MEMORY, is_postgres_url, redact_url, resolve_journal_path
-from polos_nb.errors import JournalError, UserError, WorkflowTimeoutError
+from polos_nb.errors import UserError, WorkflowTimeoutError
 
 from . import _journal_tools as _tools
 from . import _workflow as registry
@@ -38,8 +38,8 @@ _RUNTIMES_LOCK = threading.Lock()
 
 
 def _journal_key(path: str) -> Any:
-    if path == MEMORY:
-        return MEMORY
+    if path == MEMORY or is_postgres_url(path):
+        return path
     return file_identity(path)
 
 
@@ -80,13 +80,6 @@ class PolosClient:
         self._api_key = api_key or os.environ.get("POLOS_API_KEY") or None
         self.deployment_id = deployment_id or os.environ.get("POLOS_DEPLOYMENT_ID") or "default"
         self.journal_path = resolve_journal_path(journal)
-        if is_postgres_url(self.journal_path):
-            raise JournalError(
-                f"The journal {redact_url(self.journal_path)!r} is a PostgreSQL URL, and this "
-                "version of polos_nb has no PostgreSQL journal yet (docs/postgres.md). Use a "
-                "DuckDB journal file instead: PolosClient(journal='.polos/journal.duckdb'), or "
-                "unset POLOS_JOURNAL."
-            )
         with _RUNTIMES_LOCK:
             # One file, one engine: a symlink, a hard link or another spelling of the path
             # finds the engine that already has the file open.

@@ -1,15 +1,19 @@
-"""Journal URLs: a PostgreSQL URL is recognised (never a DuckDB file named `postgresql:`),
-other URLs are refused with a clear error, and passwords are never shown."""
+"""Journal URLs: a PostgreSQL URL opens a PostgreSQL journal (never a DuckDB file named
+`postgresql:`), from PolosClient(journal=...), POLOS_JOURNAL and Polos(journal=...); other
+URLs are refused with a clear error, and passwords are never shown."""
 
 from __future__ import annotations
 
+import socket
+import uuid
 from pathlib import Path
 
 import pytest
 
-from polos_nb import Polos, PolosClient
+from polos_nb import Polos, PolosClient, WorkflowContext, workflow
 from polos_nb.config import is_postgres_url, redact_url, resolve_journal_path
-from polos_nb.errors import JournalError, UserError
+from polos_nb.engine import unregister_workflow
+from polos_nb.errors import JournalUnavailableError, UserError
 
 URL = "postgresql://alice:s3cret-pw@127.0.0.1:1/polos"
 
@@ -23,6 +27,12 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _nothing_written(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [], "a URL must never become a journal file"
+
+
+def _with_password(url: str, password: str) -> str:
+    scheme, rest = url.split("://", 1)
+    user, host = rest.split("@", 1)
+    return f"{scheme}://{user}:{password}@{host}"
 
 
 def test_postgres_urls_are_recognised() -> None:
@@ -44,20 +54,43 @@ def test_redact_url_hides_passwords() -> None:
 
 
 @pytest.mark.parametrize("how", ["argument", "environment", "polos"])
-def test_a_postgres_journal_is_a_clear_error_until_supported(
-    how: str, _in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+async def test_a_postgres_url_opens_a_postgres_journal(
+    how: str, postgres_db: str, _in_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(JournalError) as err:
-        if how == "argument":
-            PolosClient(journal=URL)
-        elif how == "environment":
-            monkeypatch.setenv("POLOS_JOURNAL", URL)
-            PolosClient()
-        else:
-            Polos(journal=URL)
+    wf_id = f"url_{how}_{uuid.uuid4().hex[:8]}"
+
+    @workflow(id=wf_id)
+    async def flow(ctx: WorkflowContext) -> str:
+        return await ctx.step.run("hello", lambda: "hi")
+
+    url = _with_password(postgres_db, "s3cret-pw")  # trust auth: any password is accepted
+    if how == "argument":
+        client = PolosClient(journal=url)
+    elif how == "environment":
+        monkeypatch.setenv("POLOS_JOURNAL", url)
+        client = PolosClient()
+    else:
+        client = Polos(journal=url)
+    try:
+        assert "s3cret-pw" not in repr(client) and ":***@" in repr(client)
+        assert await flow.run(client, timeout=30) == "hi"
+        (info,) = client.runtime.journal.list_infos(workflow_id=wf_id).result()
+        assert info.status == "completed"
+    finally:
+        client.close()
+        unregister_workflow(wf_id)
+    _nothing_written(_in_tmp)
+
+
+def test_an_unreachable_server_is_a_clear_error_without_the_password(_in_tmp: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(JournalUnavailableError) as err:
+        PolosClient(journal=f"postgresql://alice:s3cret-pw@127.0.0.1:{port}/polos")
     message = str(err.value)
-    assert "PostgreSQL" in message and "docs/postgres.md" in message
-    assert "s3cret-pw" not in message and "alice:***@127.0.0.1:1/polos" in message
+    assert "s3cret-pw" not in message and "alice:***@" in message
+    assert "server" in message
     _nothing_written(_in_tmp)
 
 

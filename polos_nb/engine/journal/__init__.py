@@ -6,6 +6,8 @@ is the DuckDB backend; :func:`open_journal` picks the backend for a location. Th
 layout is documented in ``polos_nb.engine.journal._migrations``.
 """
 
+from polos_nb.config import is_postgres_url
+
 from ._duckdb import DuckDBJournal, Sql
 from ._interface import (
     ACTIVE_STATUSES,
@@ -66,6 +68,11 @@ __all__ = [
 def open_journal(location: str) -> Journal:
     """Open the journal at ``location`` with the backend that serves it.
 
-    A file path (or ``":memory:"``) opens a DuckDB journal.
+    A file path (or ``":memory:"``) opens a DuckDB journal; a ``postgresql://`` URL a
+    PostgreSQL one (``_postgres.py``, which needs the ``postgres`` extra: psycopg).
     """
+    if is_postgres_url(location):
+        from ._postgres import PostgresJournal
+
+        return PostgresJournal(location)
     return DuckDBJournal(location)
