@@ -24,6 +24,7 @@ import os
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -67,6 +68,7 @@ log = logging.getLogger("polos_nb.engine")
 
 # The advisory lock that marks a database's journal owner (any fixed 64-bit number).
 _OWNER_LOCK = 0x706F6C6F735F6E62  # "polos_nb"
+_OWNER_GRACE = 2.0  # seconds a previous owner's ending session may still hold the lock
 
 
 def postgres_migration_sql(statement: str) -> str:
@@ -168,7 +170,14 @@ class PostgresJournal(Journal):
 
     def _own(self) -> None:
         owner = self._connect(autocommit=True)
-        got = owner.execute("SELECT pg_try_advisory_lock(%s)", [_OWNER_LOCK]).fetchone()[0]
+        # A previous owner's session ends a moment after its process closed the socket (or
+        # died): give it that moment before calling the journal taken.
+        deadline = time.monotonic() + _OWNER_GRACE
+        while True:
+            got = owner.execute("SELECT pg_try_advisory_lock(%s)", [_OWNER_LOCK]).fetchone()[0]
+            if got or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
         if not got:
             # The owner's session names its process (application_name "polos_nb <pid>").
             row = owner.execute(
@@ -186,7 +195,12 @@ class PostgresJournal(Journal):
     def _release_owner(self) -> None:
         if self._owner is not None:
             try:
-                self._owner.close()  # ending the session releases the advisory lock
+                # Released now, not when the server gets round to ending the session.
+                self._owner.execute("SELECT pg_advisory_unlock(%s)", [_OWNER_LOCK])
+            except Exception:
+                pass
+            try:
+                self._owner.close()
             except Exception:
                 pass
             self._owner = None
