@@ -68,6 +68,7 @@ log = logging.getLogger("polos_nb.engine")
 
 # The advisory lock that marks a database's journal owner (any fixed 64-bit number).
 _OWNER_LOCK = 0x706F6C6F735F6E62  # "polos_nb"
+_GROUP_MAX = 256  # submissions merged into one transaction at most
 _OWNER_GRACE = 2.0  # seconds a previous owner's ending session may still hold the lock
 
 
@@ -252,18 +253,60 @@ class PostgresJournal(Journal):
         self._queue.put(job)
 
     def _writer(self) -> None:
+        carry: _Job | None = None
+        stop = False
         while True:
-            job = self._queue.get()
-            if job is None:
+            if carry is not None:
+                job, carry = carry, None
+            elif stop:
                 return
+            else:
+                got = self._queue.get()
+                if got is None:
+                    return
+                job = got
             if not job.future.set_running_or_notify_cancel():
                 continue
+            if job.ops is None:
+                self._complete(job)
+                continue
+            # Group commit: writes queued behind this one share its transaction (one fsync).
+            batch = [job]
+            while len(batch) < _GROUP_MAX:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                if nxt.ops is None:  # a read or a probe: after this batch, in order
+                    carry = nxt
+                    break
+                if nxt.future.set_running_or_notify_cancel():
+                    batch.append(nxt)
+            if len(batch) == 1:
+                self._complete(job)
+                continue
             try:
-                result = self._run(job)
-            except BaseException as exc:
-                job.future.set_exception(exc)
+                self._run(_Job(ops=[op for j in batch for op in (j.ops or [])]))
+            except JournalUnavailableError as exc:
+                for j in batch:
+                    j.future.set_exception(exc)
+            except BaseException:
+                for j in batch:  # one submission was refused: each alone, so only it fails
+                    self._complete(j)
             else:
-                job.future.set_result(result)
+                for j in batch:
+                    j.future.set_result(None)
+
+    def _complete(self, job: _Job) -> None:
+        try:
+            result = self._run(job)
+        except BaseException as exc:
+            job.future.set_exception(exc)
+        else:
+            job.future.set_result(result)
 
     def _run(self, job: _Job) -> Any:
         pg = self._pg
