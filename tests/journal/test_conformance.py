@@ -157,6 +157,10 @@ def test_users_sql_only_reads(journal_location: str) -> None:
     journal = open_journal(journal_location)
     try:
         assert journal.query("SELECT count(*) FROM executions").result() == [(0,)]
+        frame = journal.query(  # what %polos sql shows
+            "SELECT 1 AS one, 'x' AS two", lambda cursor: cursor.fetchdf()
+        ).result()
+        assert list(frame.columns) == ["one", "two"] and frame.iloc[0].tolist() == [1, "x"]
         with pytest.raises(UserError):
             journal.query("DELETE FROM executions")
         with pytest.raises(UserError):

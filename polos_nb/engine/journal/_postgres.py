@@ -95,6 +95,26 @@ class _Cursor:
         return self._conn.execute(_placeholders(sql), list(params))
 
 
+class _QueryCursor:
+    """A psycopg cursor with DuckDB's ``fetchdf()`` too (``%polos sql`` shows a DataFrame)."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+        self.description = cursor.description
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cursor.fetchall())
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchdf(self) -> Any:
+        import pandas as pd
+
+        columns = [d.name for d in self.description or []]
+        return pd.DataFrame(self.fetchall(), columns=columns)
+
+
 @dataclass(slots=True)
 class _Job:
     ops: Sequence[Op] | None = None
@@ -394,7 +414,7 @@ class PostgresJournal(Journal):
         conn = self._connect()
         try:
             conn.execute("SET TRANSACTION READ ONLY")
-            cursor = conn.execute(sql)
+            cursor = _QueryCursor(conn.execute(sql))
             return fetch(cursor) if fetch is not None else cursor.fetchall()
         except pg.errors.ReadOnlySqlTransaction as exc:
             raise UserError(
