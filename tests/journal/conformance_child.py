@@ -2,12 +2,16 @@
 
 ``python -m tests.journal.conformance_child start <journal> <counter file>`` starts
 ``conformance_killed``, prints its execution id, and blocks in step ``two`` until killed.
+``... standby <journal> <execution id> <flag file>`` opens the journal (with
+``POLOS_JOURNAL_WAIT`` set, it waits for the owner to go), writes the flag file, and prints
+the run's result as JSON once it finished.
 Every step appends its key to the counter file (fsynced) before returning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import threading
@@ -42,8 +46,22 @@ async def killed(ctx: WorkflowContext, payload: dict) -> dict:
     return {"one": one, "two": two, "three": three}
 
 
+def standby(journal: str, execution_id: str, opened: str) -> None:
+    """Open the journal (waiting while another process owns it), then finish the run."""
+    print("waiting", flush=True)
+    client = PolosClient(journal=journal)
+    with open(opened, "w") as f:
+        f.write("opened\n")
+    result = asyncio.run(client.wait_for_result(execution_id, timeout=120))
+    client.close()
+    print(json.dumps(result), flush=True)
+
+
 def main() -> None:
     mode, journal, counter = sys.argv[1:4]
+    if mode == "standby":
+        standby(journal, counter, sys.argv[4])
+        return
     assert mode == "start"
     BLOCK.set()
     client = PolosClient(journal=journal)

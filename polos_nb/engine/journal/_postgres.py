@@ -2,7 +2,9 @@
 
 One process owns a journal database at a time, as with a DuckDB file: the owner holds a
 session-level advisory lock on a connection of its own for as long as the journal is open,
-and a second owner gets :class:`JournalLockedError`. Writes and the engine's reads run in
+and a second owner gets :class:`JournalLockedError` — or, with ``POLOS_JOURNAL_WAIT``
+(seconds, or ``forever``), waits for the owner to go and then takes over its runs (a hot
+standby). Writes and the engine's reads run in
 order on one writer thread and one connection (read-your-writes, as the interface asks);
 users' ``%polos sql`` runs in read-only transactions on connections of its own.
 
@@ -190,15 +192,17 @@ class PostgresJournal(Journal):
         return conn
 
     def _own(self) -> None:
+        wait = _wait_seconds()
         owner = self._connect(autocommit=True)
         # A previous owner's session ends a moment after its process closed the socket (or
-        # died): give it that moment before calling the journal taken.
-        deadline = time.monotonic() + _OWNER_GRACE
+        # died): give it that moment before calling the journal taken. A standby
+        # (POLOS_JOURNAL_WAIT) waits longer: it takes over when the owner goes.
+        deadline = time.monotonic() + max(_OWNER_GRACE, wait)
         while True:
             got = owner.execute("SELECT pg_try_advisory_lock(%s)", [_OWNER_LOCK]).fetchone()[0]
             if got or time.monotonic() >= deadline:
                 break
-            time.sleep(0.05)
+            time.sleep(0.1)
         if not got:
             # The owner's session names its process (application_name "polos_nb <pid>").
             row = owner.execute(
@@ -521,6 +525,24 @@ class PostgresJournal(Journal):
         self, workflow_id: str | None = None
     ) -> concurrent.futures.Future[list[ScheduleRow]]:
         return self.read(lambda con: _queries.schedules(con, workflow_id))
+
+
+def _wait_seconds() -> float:
+    """``$POLOS_JOURNAL_WAIT``: how long to wait for a journal another process owns."""
+    text = os.environ.get("POLOS_JOURNAL_WAIT", "").strip().lower()
+    if not text:
+        return 0.0
+    if text in ("inf", "forever"):
+        return float("inf")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise UserError(
+            f"POLOS_JOURNAL_WAIT must be a number of seconds or 'forever' (got {text!r})."
+        )
+    return value
 
 
 def _first_line(exc: BaseException) -> str:
