@@ -164,6 +164,7 @@ class PostgresJournal(Journal):
             self._conn = self._connect()
             self._migrate(self._conn)
         except BaseException:
+            self._drop_connection()
             self._release_owner()
             raise
         self._thread = threading.Thread(
