@@ -16,6 +16,7 @@ print((await agent.run(client, "Hi!")).result)     # every LLM and tool call is 
 ```
 """
 
+from polos_nb._secrets import register as register_secret
 from polos_nb.agents import (
     Agent,
     AgentResult,
@@ -281,6 +282,7 @@ __all__ = [
     "max_tokens",
     "pending_approvals",
     "queue",
+    "register_secret",
     "sandbox_tools",
     "schedules",
     "stop_condition",

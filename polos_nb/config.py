@@ -67,6 +67,8 @@ def resolve_journal_path(journal: str | os.PathLike[str] | None = None) -> str:
     text = os.fspath(journal)
     if text == MEMORY:
         return MEMORY
+    if not text.strip():
+        raise UserError("The journal path is empty; give a file path such as 'notes.duckdb'.")
     if is_postgres_url(text):
         return text.strip()
     if "://" in text:

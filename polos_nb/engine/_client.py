@@ -15,6 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
+from polos_nb import _secrets
 from polos_nb._clock import Clock, SystemClock
 from polos_nb.config import MEMORY, is_postgres_url, redact_url, resolve_journal_path
 from polos_nb.errors import UserError, WorkflowTimeoutError
@@ -79,6 +80,8 @@ class PolosClient:
         self.api_url = api_url or os.environ.get("POLOS_API_URL") or None
         self._api_key = api_key or os.environ.get("POLOS_API_KEY") or None
         self.deployment_id = deployment_id or os.environ.get("POLOS_DEPLOYMENT_ID") or "default"
+        _secrets.register(self._api_key)  # recorded, never journaled
+        _secrets.register_env()  # credentials in the environment are never journaled
         self.journal_path = resolve_journal_path(journal)
         with _RUNTIMES_LOCK:
             # One file, one engine: a symlink, a hard link or another spelling of the path

@@ -8,6 +8,7 @@ from typing import Any
 from polos_nb import _serde
 from polos_nb.errors import (
     ExecutionNotFoundError,
+    UserError,
 )
 
 from ._admission import QueueStatus
@@ -73,6 +74,10 @@ class ReadsMixin(RuntimeHost):
         limit: int = 100,
         root_only: bool = False,
     ) -> list[ExecutionInfo]:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise UserError(
+                f"list_executions: limit must be a whole number of 1 or more (got {limit!r})."
+            )
         rows = await self.read(
             self.journal.list_infos(
                 workflow_id=workflow_id, status=status, root_only=root_only, limit=limit

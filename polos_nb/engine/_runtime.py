@@ -456,7 +456,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             if (wait.after_topic_seq or 0) < (event.sequence_id or 0):
                 self._topic_waits[topic].discard((exec_id, key))
                 self.loop.create_task(
-                    self._resolve(ex, key, output=_serde.dumps(_payload_of(event)))
+                    self.resolve_quietly(ex, key, output=_serde.dumps(_payload_of(event)))
                 )
 
     # ================================================================== recovery
@@ -699,13 +699,17 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             },
         )
         state_json = final_state_json(ctx, ex.state_json)
-        await self.commit(
-            [
-                self._status_op(ex, "waiting", run_attempt=ex.run_attempt, state=state_json),
-                self._wait_insert(ex, wait, now),
-                insert,
-            ]
-        )
+        try:
+            await self.commit(
+                [
+                    self._status_op(ex, "waiting", run_attempt=ex.run_attempt, state=state_json),
+                    self._wait_insert(ex, wait, now),
+                    insert,
+                ]
+            )
+        except JournalError as failed:  # held until the journal takes writes again
+            self.blocking.journal_down(ex, failed)
+            return
         self._emit(event)
         wait.timer = self.clock.call_at(wake_at, lambda: self._timer_fired(ex.id, key), self.loop)
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
-from polos_nb import _tracing
+from polos_nb import _secrets, _tracing
 from polos_nb.errors import LLMError, ModelRequestBlockedError, UserError
 
 from ._types import LLMResponse, ToolCall, Usage
@@ -398,6 +398,9 @@ async def complete(
     prefix = model.split("/", 1)[0] if "/" in model else ""
     if prefix not in _OFFLINE_PREFIXES and not model_requests_allowed():
         raise ModelRequestBlockedError(model)
+    # Credentials this call may use (or a provider error may echo) are never journaled.
+    _secrets.register_env()
+    _secrets.register_kwargs(params)
     provider, _, name = model.partition("/") if prefix else ("", "", model)
     with (
         _tracing.span(

@@ -2,6 +2,10 @@
 
 This is what a saved notebook, nbviewer or GitHub shows when no widget can render. The
 class names are those of the live widget (``polos-run``, ``polos-step`` …).
+
+Every value shown goes through :func:`e`, which escapes it for HTML text and attributes
+(tool call ids, tool names, arguments and text come from a model and may hold markup) and
+removes registered credentials (``polos_nb._secrets``). Nothing else is interpolated.
 """
 
 from __future__ import annotations
@@ -9,7 +13,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
-__all__ = ["approval_card", "run_card", "table"]
+from polos_nb import _secrets
+
+__all__ = ["approval_card", "e", "run_card", "table"]
 
 _STYLE = (
     "<style>.polos-run,.polos-approval-card{font-family:var(--jp-ui-font-family,sans-serif);font-size:13px;"
@@ -20,13 +26,17 @@ _STYLE = (
 
 
 def e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
+    """``value`` as HTML text (also safe in a quoted attribute), credentials removed."""
+    return html.escape(_secrets.redact("" if value is None else str(value)), quote=True)
 
 
 def _fmt_ms(ms: Any) -> str:
     if ms is None:
         return ""
-    ms = float(ms)
+    try:
+        ms = float(ms)
+    except (TypeError, ValueError):
+        return e(ms)
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
@@ -75,7 +85,8 @@ def run_card(s: dict[str, Any]) -> str:
             + (f"<div>{e(a.get('description'))}</div>" if a.get("description") else "")
             + (f"<div>answer: <code>{e(a.get('answer'))}</code></div>" if a.get("answer") else "")
             + (
-                f"<div><code>polos_nb.approve({s.get('run_id')!r}, {a.get('key')!r}, {{...}})</code></div>"
+                f"<div><code>polos_nb.approve({e(repr(s.get('run_id')))}, "
+                f"{e(repr(a.get('key')))}, {{...}})</code></div>"
                 if a.get("status") == "pending"
                 else ""
             )
@@ -89,8 +100,8 @@ def run_card(s: dict[str, Any]) -> str:
     if usage:
         cost = usage.get("cost_usd")
         parts.append(
-            f'<div class="polos-usage">tokens in {usage.get("input_tokens", 0)} / out '
-            f"{usage.get('output_tokens', 0)}"
+            f'<div class="polos-usage">tokens in {e(usage.get("input_tokens", 0))} / out '
+            f"{e(usage.get('output_tokens', 0))}"
             + (f" · ${cost:.6f}" if isinstance(cost, (int, float)) else "")
             + "</div>"
         )
@@ -114,11 +125,12 @@ def approval_card(p: Any) -> str:
         f"waits at <code>{e(p.key)}</code>"
         + (f"<div>{e(spec.get('description'))}</div>" if spec.get("description") else "")
         + (f"<div>fields: {e(fields)}</div>" if fields else "")
-        + f"<div><code>polos_nb.approve({p.execution_id!r}, {p.key!r}, {{...}})</code></div></div>"
+        + f"<div><code>polos_nb.approve({e(repr(p.execution_id))}, {e(repr(p.key))}, {{...}})"
+        "</code></div></div>"
     )
 
 
 def table(columns: list[str], rows: list[list[Any]], css: str = "polos-table") -> str:
     head = "".join(f"<th>{e(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f'{_STYLE}<table class="{css}"><tr>{head}</tr>{body}</table>'
+    return f'{_STYLE}<table class="{e(css)}"><tr>{head}</tr>{body}</table>'

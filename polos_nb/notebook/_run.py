@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from polos_nb import _serde
+from polos_nb import _secrets, _serde
 from polos_nb.errors import ApprovalPendingError
 
 from . import _session
@@ -70,7 +70,7 @@ def plain(value: Any) -> Any:
 
 
 def short(value: Any, limit: int = 300) -> str:
-    """A one-line text form of a value, cut at ``limit`` characters."""
+    """A one-line text form of a value, cut at ``limit`` characters (credentials removed)."""
     if isinstance(value, str):
         text = value
     else:
@@ -78,7 +78,7 @@ def short(value: Any, limit: int = 300) -> str:
             text = json.dumps(plain(value), ensure_ascii=False, default=str)
         except Exception:
             text = repr(value)
-    text = text.replace("\n", " ")
+    text = _secrets.redact(text).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -389,6 +389,11 @@ class RunState:
             ]
 
     def snapshot(self) -> dict[str, Any]:
+        """The state as plain JSON, credentials removed (live events are not journaled)."""
+        with self._lock:
+            return _secrets.redact_value(self._snapshot())
+
+    def _snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "run_id": self.run_id,
@@ -489,7 +494,7 @@ def _parse_json(value: Any) -> Any:
     if isinstance(value, str):
         try:
             return json.loads(value)
-        except Exception:
+        except (Exception, RecursionError):
             return value
     return value
 

@@ -34,17 +34,27 @@ def get_client(client: Any = None) -> Any:
 
 
 def set_journal(path: str | os.PathLike[str] | None) -> Any:
-    """Use another journal for this session (closes the session's current client)."""
+    """Use another journal for this session.
+
+    The new journal is opened first; if that fails (a bad path, a file that is not a
+    journal), the error is raised and the session keeps its current journal.
+    """
     global _client, _journal
+    from polos_nb.engine import PolosClient
+
     from ._run import forget_runs
 
-    forget_runs()
+    new_path = os.fspath(path) if path is not None else None
+    if new_path is not None and not new_path.strip():
+        raise UserError("The journal path is empty; give a file path such as 'notes.duckdb'.")
     with _lock:
+        new = PolosClient(journal=new_path)
+        forget_runs()
         if _client is not None:
             _client.close()
-            _client = None
-        _journal = os.fspath(path) if path is not None else None
-    return get_client()
+        _client = new
+        _journal = new_path
+    return new
 
 
 def journal_path() -> str:

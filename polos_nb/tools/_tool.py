@@ -188,6 +188,11 @@ class Tool:
                     f"The arguments for tool {self.id!r} are not valid JSON ({exc.msg} at position {exc.pos}). "
                     "Call it again with a JSON object."
                 ) from None
+            except RecursionError:
+                raise ToolArgumentsError(
+                    f"The arguments for tool {self.id!r} are nested too deeply to read. "
+                    "Call it again with a flatter JSON object."
+                ) from None
         else:
             data = arguments or {}
         if not isinstance(data, dict):
