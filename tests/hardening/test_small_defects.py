@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
+from pydantic import BaseModel
 
 from polos_nb import (
     Agent,
@@ -111,6 +112,31 @@ async def test_deeply_nested_tool_arguments_become_a_tool_error(
     assert calls == []
     [outcome] = result.tool_results
     assert outcome.status == "failed" and "nested too deeply" in str(outcome.error)
+
+
+class Reading(BaseModel):
+    x: Any
+
+
+@pytest.mark.parametrize(("case", "reply"), DEEP, ids=[d[0] for d in DEEP])
+async def test_a_deeply_nested_structured_reply_is_sent_back_to_the_model(
+    client: PolosClient, case: str, reply: str
+) -> None:
+    seen: list[str] = []
+
+    def answer(messages: list[dict[str, Any]], info: Any) -> str:
+        seen.append(str(messages[-1].get("content")))
+        return reply if len(seen) == 1 else '{"x": 1}'
+
+    agent = Agent(
+        id=uid("deep_out"),
+        provider="fake",
+        model=FunctionModel(answer, uid("f")),
+        output_schema=Reading,
+    )
+    result = await agent.run(client, "go", timeout=60)
+    assert result.result == Reading(x=1)
+    assert len(seen) == 2 and "nested too deeply" in seen[1]
 
 
 # ---------------------------------------------------------------------- publish sequence numbers
