@@ -166,6 +166,16 @@ def unload_ipython_extension(ip: object) -> None:
     unload(ip)
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Jupyter server extension: ``jpserver_extensions = {"polos_nb": true}`` (see polos_nb.server)."""
+    return [{"module": "polos_nb.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension inside the package (built from extension/)."""
+    return [{"src": "labextension", "dest": "polos-nb"}]
+
+
 __all__ = [
     "Agent",
     "AgentError",

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+bash scripts/build_extension.sh  # the JupyterLab extension (extension/), linked into .venv
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 # The sandbox tests and notebook 09 need a Docker engine and the test image. In CI a failure
 # here fails the run; elsewhere (no root, say) the Docker tests are skipped with the reason.
@@ -30,5 +31,9 @@ if [ "${POLOS_SKIP_LINT:-0}" != "1" ]; then
   .venv/bin/ruff check --quiet .
   .venv/bin/ruff format --check --quiet .
   .venv/bin/mypy  # what and how strictly: [tool.mypy] in pyproject.toml
+fi
+if [ "${POLOS_SKIP_EXTENSION:-0}" != "1" ]; then
+  echo "polos_nb: JupyterLab extension: type check and unit tests (vitest)"
+  (cd extension && npx --no-install tsc --noEmit -p tsconfig.test.json && npx --no-install vitest run)
 fi
 exec .venv/bin/python -m pytest "$@"

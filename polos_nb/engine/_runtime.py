@@ -131,6 +131,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         self._topic_waits: dict[str, set[tuple[str, str]]] = {}
         self._unregistered: dict[str, set[str]] = {}
         self._subscribers: dict[str, list[Callable[[StreamEvent], None]]] = {}
+        self._all_subscribers: list[Callable[[StreamEvent], None]] = []
         self._batches_done: set[tuple[str, str]] = set()
         self.blocking = Blocking(self)
         self.closed = False
@@ -365,7 +366,25 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
 
         return unsubscribe
 
+    def subscribe_all(self, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` on the engine thread for every event delivered to
+        subscribers of any topic (lifecycle, suspend/resume, step and published events).
+        Returns the function that unsubscribes. The notebook layer uses it to tell the
+        JupyterLab extension that runs changed; a callback must be quick and never block."""
+        self._all_subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._all_subscribers:
+                self._all_subscribers.remove(callback)
+
+        return unsubscribe
+
     def _emit(self, event: StreamEvent) -> None:
+        for callback in list(self._all_subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber failed")
         for callback in list(self._subscribers.get(event.topic, ())):
             try:
                 callback(event)

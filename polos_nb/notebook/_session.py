@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from polos_nb.config import resolve_journal_path
@@ -20,17 +20,41 @@ _client: Any = None
 _journal: str | None = None
 
 
+_listeners: list[Callable[[Any], None]] = []
+
+
+def on_client(callback: Callable[[Any], None]) -> None:
+    """Call ``callback(client)`` each time the session opens a client (its journal)."""
+    with _lock:
+        if callback not in _listeners:
+            _listeners.append(callback)
+
+
+def off_client(callback: Callable[[Any], None]) -> None:
+    with _lock:
+        if callback in _listeners:
+            _listeners.remove(callback)
+
+
 def get_client(client: Any = None) -> Any:
     """``client`` if given, else the session's client (opened on first use)."""
     global _client
     if client is not None:
         return client
     with _lock:
-        if _client is None or getattr(_client, "_closed", False):
+        opened = _client is None or getattr(_client, "_closed", False)
+        if opened:
             from polos_nb.engine import PolosClient
 
             _client = PolosClient(journal=_journal)
-        return _client
+        current = _client
+        listeners = list(_listeners) if opened else []
+    for callback in listeners:
+        try:
+            callback(current)
+        except Exception:  # a listener (the JupyterLab channel) must not break the session
+            pass
+    return current
 
 
 def set_journal(path: str | os.PathLike[str] | None) -> Any:

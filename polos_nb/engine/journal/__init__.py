@@ -8,7 +8,7 @@ layout is documented in ``polos_nb.engine.journal._migrations``.
 
 from polos_nb.config import is_postgres_url
 
-from ._duckdb import DuckDBJournal, Sql
+from ._duckdb import DuckDBJournal, Sql, read_journal
 from ._interface import (
     ACTIVE_STATUSES,
     ChildRow,
@@ -61,6 +61,7 @@ __all__ = [
     "UpdateWhere",
     "WaitRow",
     "open_journal",
+    "read_journal",
     "utc",
 ]
 
