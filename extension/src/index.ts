@@ -54,7 +54,8 @@ class PolosSidebar extends Widget {
     this.title.caption = count
       ? `Polos: ${count} run${count === 1 ? '' : 's'} waiting for you`
       : 'Polos: runs and approvals';
-    this.title.dataset = { polosWaiting: String(count) };
+    // Lumino writes a title's dataset as data-<key> attributes on its tab (CSS shows the count)
+    this.title.dataset = { poloswaiting: String(count) };
     this.title.className = count ? 'polos-tab polos-tab-waiting' : 'polos-tab';
   }
 }

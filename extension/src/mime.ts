@@ -37,7 +37,9 @@ const extension: IRenderMime.IExtension = {
     mimeTypes: [MIME_TYPE],
     createRenderer: () => new RunRenderer()
   },
-  rank: 0,
+  // before text/html (50), after a live widget view (0): the snapshot of a run that is
+  // still live in its kernel never hides the widget
+  rank: 40,
   dataType: 'json'
 };
 

@@ -39,11 +39,24 @@ export class PolosPanel {
     this.sourcesNode = h('div', 'polos-sources');
     this.node.appendChild(this.sourcesNode);
     model.changed.connect((_, state) => this.update(state), this);
+    // running runs' durations tick
+    this.ticker = window.setInterval(() => {
+      const live = this.model.state?.sources.some(s => s.counts.running || s.counts.waiting);
+      if (live && this.node.isConnected) {
+        for (const list of this.lists.values()) {
+          list.render();
+        }
+      }
+    }, 1000);
     if (model.state) {
       this.update(model.state);
     } else {
       this.sourcesNode.appendChild(h('div', 'polos-empty', 'Looking for runs…'));
     }
+  }
+
+  dispose(): void {
+    window.clearInterval(this.ticker);
   }
 
   get filter(): string | null {
@@ -276,4 +289,5 @@ export class PolosPanel {
   private readonly sources = new Map<string, Source>();
   private readonly seen = new Map<string, string>();
   private _filter: string | null = null;
+  private readonly ticker: number;
 }

@@ -97,14 +97,24 @@ export function renderTrace(s: RunSnapshot, options: TraceOptions = {}): HTMLEle
   if (s.note) {
     root.appendChild(h('div', 'polos-trace-note', s.note));
   }
+  if (s.input !== undefined && s.input !== null) {
+    const input = h('div', 'polos-trace-input');
+    input.appendChild(h('span', 'polos-trace-label', 'Input '));
+    input.appendChild(h('code', '', JSON.stringify(s.input)));
+    root.appendChild(input);
+  }
 
   const steps = s.steps || [];
   if (steps.length) {
     const section = h('details', 'polos-trace-section polos-trace-timeline');
     section.open = true;
-    section.appendChild(h('summary', '', `Timeline · ${steps.length} steps`));
+    section.appendChild(
+      h('summary', '', `Timeline · ${steps.length} step${steps.length === 1 ? '' : 's'}`)
+    );
     const rows = h('div', 'polos-trace-rows');
-    for (const { step, left, width } of timeline(steps, s.started_at, s.ended_at)) {
+    const live = s.status === 'running' || s.status === 'waiting';
+    const end = s.ended_at || (live ? new Date().toISOString() : null);
+    for (const { step, left, width } of timeline(steps, s.started_at, end)) {
       const row = h('div', 'polos-trace-step');
       row.dataset.key = step.key;
       row.dataset.status = step.status || '';
