@@ -34,7 +34,12 @@ fi
 
 EXT=extension
 OUT=polos_nb/labextension
-# jupyter-builder (the Python half of @jupyter/builder) comes with JupyterLab in .venv
+# jupyter-builder (the Python half of @jupyter/builder) comes with JupyterLab in .venv; a
+# clean clone without .venv (a wheel built straight from a checkout) gets the notebook extra.
+if [ ! -x .venv/bin/jupyter-builder ] && ! command -v jupyter-builder >/dev/null 2>&1; then
+  echo "polos_nb: no jupyter-builder here: installing the notebook extra into .venv first"
+  POLOS_EXTRAS=notebook bash scripts/bootstrap.sh
+fi
 if [ -x .venv/bin/jupyter-builder ]; then
   export PATH="$ROOT/.venv/bin:$PATH"
 fi
