@@ -43,6 +43,23 @@ describe('trace', () => {
     expect(out.querySelector('b')).toBeNull();
   });
 
+  it("shows the run's input as JSON text, and a live run's steps up to now", () => {
+    const started = new Date(Date.now() - 10000).toISOString();
+    const node = renderTrace({
+      run_id: 'r',
+      workflow_id: 'w',
+      status: 'running',
+      input: { order: '<A-17>' },
+      started_at: started,
+      steps: [{ key: 'a', kind: 'step', status: 'completed', started, ended: new Date(Date.now() - 5000).toISOString(), ms: 5000 }]
+    });
+    expect(node.querySelector('.polos-trace-input code')?.textContent).toBe('{"order":"<A-17>"}');
+    expect(node.querySelector('.polos-trace-timeline summary')?.textContent).toBe('Timeline · 1 step');
+    const width = parseFloat((node.querySelector('.polos-trace-bar') as HTMLElement).style.width);
+    expect(width).toBeGreaterThan(40);
+    expect(width).toBeLessThan(60);
+  });
+
   it('shows a failed run with its error and no timing', () => {
     const node = renderTrace({ run_id: 'x', workflow_id: 'w', status: 'failed', error: 'ValueError: boom' });
     expect(node.querySelector('.polos-trace-error-box pre')?.textContent).toBe('ValueError: boom');
