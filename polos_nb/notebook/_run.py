@@ -54,6 +54,10 @@ class Sink(Protocol):
     def delta(self, text: str) -> None: ...
 
 
+RUN_MIME = "application/vnd.polos.run+json"
+"""A run's state as JSON in its output: what the JupyterLab extension draws a saved run from."""
+
+
 def plain(value: Any) -> Any:
     """A JSON-able form of a journaled value (models dumped, unresolved tags unwrapped)."""
     if isinstance(value, BaseModel):
@@ -732,6 +736,10 @@ class Run:
             self._widget = RunWidget(self)
         return self._widget
 
+    def _snapshot_json(self) -> dict[str, Any]:
+        """The run's state as JSON (:data:`RUN_MIME`), for JupyterLab's saved-run renderer."""
+        return dict(plain(self.state.snapshot()))
+
     def _repr_html_(self) -> str:
         from ._html import run_card
 
@@ -750,7 +758,11 @@ class Run:
         return "".join(parts) + ">"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle = {"text/plain": repr(self), "text/html": self._repr_html_()}
+        bundle = {
+            "text/plain": repr(self),
+            "text/html": self._repr_html_(),
+            RUN_MIME: self._snapshot_json(),
+        }
         try:
             widget = self.widget()
             view = widget._repr_mimebundle_()
