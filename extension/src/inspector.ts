@@ -20,12 +20,14 @@ export class RunInspector extends Widget {
     this.title.label = `Run ${runId.slice(0, 8)}`;
     this.title.caption = `${source.label} — run ${runId}`;
     this.title.closable = true;
-    model.changed.connect(() => {
-      if (!this.done) {
-        void this.load();
-      }
-    }, this);
+    model.changed.connect(this.onChanged, this);
     void this.load();
+  }
+
+  private onChanged(): void {
+    if (!this.done) {
+      void this.load();
+    }
   }
 
   async load(): Promise<void> {
@@ -52,7 +54,7 @@ export class RunInspector extends Widget {
     if (this.isDisposed) {
       return;
     }
-    this.model.changed.disconnect(this.load, this);
+    this.model.changed.disconnect(this.onChanged, this);
     super.dispose();
   }
 
