@@ -13,8 +13,6 @@ from polos_nb.errors import (
 
 from ._admission import QueueStatus
 from ._host import RuntimeHost
-from .journal import History
-from .journal import _queries
 from ._records import (
     _event_from_row,
     _info_from_row,
@@ -26,6 +24,7 @@ from ._types import (
     ExecutionInfo,
     StreamEvent,
 )
+from .journal import History, _queries
 
 __all__ = ["ReadsMixin", "execution_from", "history_from"]
 
