@@ -11,15 +11,15 @@ export interface TraceOptions {
 }
 
 const APPROVAL_TEXT: Record<string, string> = {
-  approved: 'approved',
-  approved_always: 'approved (always)',
-  rejected: 'rejected',
-  answered: 'answered',
-  closed: 'closed (the run ended)',
-  pending: 'waiting for a person',
-  sending: 'sending…',
-  invalid: 'waiting (the last answer did not fit the form)',
-  error: 'waiting (the answer could not be delivered)'
+  approved: 'Approved',
+  approved_always: 'Approved (always)',
+  rejected: 'Rejected',
+  answered: 'Answered',
+  closed: 'Closed (the run ended)',
+  pending: 'Waiting for a person',
+  sending: 'Sending…',
+  invalid: 'Waiting (the last answer did not fit the form)',
+  error: 'Waiting (the answer could not be delivered)'
 };
 
 function time(value: string | null | undefined): number | null {

@@ -37,7 +37,7 @@ describe('trace', () => {
     expect(node.querySelectorAll('.polos-trace-step')).toHaveLength(2);
     expect((node.querySelector('[data-key="tool:0:c1:lookup"] .polos-trace-bar') as HTMLElement).style.left).toBe('50%');
     expect(node.querySelector('.polos-trace-tool-name')?.textContent).toBe('lookup');
-    expect(node.querySelector('.polos-trace-approval[data-status="approved"]')).not.toBeNull();
+    expect(node.querySelector('.polos-trace-approval[data-status="approved"] .polos-trace-approval-status')?.textContent).toBe('Approved');
     const out = node.querySelector('.polos-trace-output pre') as HTMLElement;
     expect(out.textContent).toBe('refunded <b>not html</b>');
     expect(out.querySelector('b')).toBeNull();
