@@ -120,6 +120,7 @@ class PolosHub:
         self.sources: dict[str, Source] = {}
         self.links: dict[str, KernelLink] = {}
         self.journals: dict[str, JournalFile] = {}
+        self._pages: dict[tuple[Any, ...], dict[str, Any]] = {}  # last page per runs request
         self._opening: dict[str, asyncio.Task[None]] = {}
         self._failed_hints: dict[str, Any] = {}
         self._dirty_kernels: set[str] = set()
@@ -411,13 +412,35 @@ class PolosHub:
     async def runs(
         self, source_id: str, status: str | None, offset: int, limit: int
     ) -> dict[str, Any]:
+        """A page of a source's runs.
+
+        A kernel busy with a long cell, a kernel not connected yet, or a journal some process
+        holds for a moment is not an error for a list: the last page read for the same
+        request is given again (or an empty one), with ``unavailable`` saying why.
+        """
         source = self.source(source_id)
         params = {"status": status, "offset": offset, "limit": limit}
-        if source.kind == "kernel":
-            page = await self._ask(source, "runs", params)
-        else:
-            file = self.journals[str(source.journal)]
-            page = await self._in_thread(file.runs, status, offset, limit)
+        key = (source_id, status, offset, limit)
+        try:
+            if source.kind == "kernel":
+                page = await self._ask(source, "runs", params)
+            else:
+                file = self.journals[str(source.journal)]
+                page = await self._in_thread(file.runs, status, offset, limit)
+        except AnswerError as exc:
+            if exc.status not in (409, 503):
+                raise
+            last = self._pages.get(key) or {
+                "total": source.total,
+                "matching": 0,
+                "counts": dict(source.counts),
+                "offset": offset,
+                "runs": [],
+            }
+            return {"source": source_id, **last, "unavailable": str(exc)}
+        if len(self._pages) > 256:
+            self._pages.clear()
+        self._pages[key] = page
         return {"source": source_id, **page}
 
     async def run(self, source_id: str, run_id: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.parse
@@ -406,5 +407,23 @@ def test_a_live_run_is_reached_through_its_kernel(
         detail = await get_json(jp_fetch, "polos", "api", "run", source=source["id"], id=run_id)
         assert detail["status"] == "completed" and "7" in (detail["output"] or "")
         assert detail["approvals"][0]["status"] == "answered"
+
+        # a kernel busy with a long cell: the list gives its last page again, not an error
+        # (a browser would log an HTTP error for every refresh while a cell runs)
+        from jupyter_client.asynchronous import AsyncKernelClient
+
+        kernel = jp_serverapp.kernel_manager.get_kernel(kernel_id)
+        busy = AsyncKernelClient()
+        busy.load_connection_info(kernel.get_connection_info(session=False))
+        busy.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+        try:
+            busy.execute("import time; time.sleep(60)", store_history=False)
+            await asyncio.sleep(1)
+            page = await get_json(jp_fetch, "polos", "api", "runs", source=source["id"])
+        finally:
+            busy.stop_channels()
+            await jp_serverapp.kernel_manager.interrupt_kernel(kernel_id)
+        assert "busy" in page["unavailable"]
+        assert [(r["id"], r["status"]) for r in page["runs"]] == [(run_id, "completed")]
 
     run(jp_asyncio_loop, scenario())
