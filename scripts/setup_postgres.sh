@@ -13,7 +13,7 @@
 #    Unix socket in $POLOS_PG_ROOT (nothing under /var/run).
 # 3. Starts it with `pg_ctl` and waits until it accepts connections. Several checkouts on
 #    one machine share this one server; each test creates its own database in it.
-# 4. Prints `postgresql://postgres@127.0.0.1:PORT/postgres` on the last line of stdout and
+# 4. Prints `postgresql://postgres@127.0.0.1:PORT/postgres` as its only line of stdout and
 #    writes `POLOS_TEST_POSTGRES_URL=...` to $POLOS_PG_ROOT/env and .cache/postgres.env,
 #    where the tests read it.
 #
@@ -21,6 +21,9 @@
 # loopback. The server runs with fsync on, as a user's would.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Stdout carries the URL and nothing else (callers run `url=$(bash scripts/setup_postgres.sh)`):
+# every other line, ours or apt's, goes to stderr; the URL is written to the saved stdout.
+exec 3>&1 1>&2
 ROOT=${POLOS_PG_ROOT:-/tmp/polos_nb-postgres}
 PORT=${POLOS_PG_PORT:-55433}
 DATA="$ROOT/data"
@@ -70,15 +73,15 @@ if ! ready; then
   fi
   if [ ! -f "$DATA/PG_VERSION" ]; then
     rm -rf "$DATA"
-    echo "polos_nb: creating a PostgreSQL cluster in $DATA"
+    echo "polos_nb: creating a PostgreSQL cluster in $DATA" >&2
     as_owner "$BIN/initdb" -D "$DATA" -A trust -U postgres -E UTF8 --no-sync \
       --no-instructions >/dev/null
   fi
   # A server killed without a clean shutdown leaves its pid file; pg_ctl checks whether
   # that process still lives, so a stale file does not stop the start.
-  echo "polos_nb: starting PostgreSQL on 127.0.0.1:$PORT (log $ROOT/server.log)"
+  echo "polos_nb: starting PostgreSQL on 127.0.0.1:$PORT (log $ROOT/server.log)" >&2
   if ! as_owner "$BIN/pg_ctl" -D "$DATA" -l "$ROOT/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $PORT -k $ROOT -c max_connections=200" start >/dev/null 8>&-; then
+    -o "-c listen_addresses=127.0.0.1 -p $PORT -k $ROOT -c max_connections=200" start >/dev/null 3>&- 8>&-; then
     echo "polos_nb: PostgreSQL did not start; its log:" >&2
     tail -n 30 "$ROOT/server.log" >&2 || true
     exit 1
@@ -97,4 +100,4 @@ mkdir -p .cache
 echo "POLOS_TEST_POSTGRES_URL=$URL" >"$ROOT/env"
 echo "POLOS_TEST_POSTGRES_URL=$URL" >.cache/postgres.env
 echo "polos_nb: PostgreSQL ready" >&2
-echo "$URL"
+echo "$URL" >&3
