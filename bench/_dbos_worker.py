@@ -2,7 +2,8 @@
 
 Usage: ``python bench/_dbos_worker.py DIR N ROUNDS``. Launches DBOS with a SQLite system
 database at ``DIR/dbos.sqlite`` (DBOS's default pragmas: rollback journal, synchronous
-FULL), then measures per-step overhead as ``(T(N no-op steps) - T(0 steps)) / N`` for a
+FULL), or with the system database ``$DBOS_BENCH_SYSTEM_DB`` when it is set (a PostgreSQL
+URL, for ``bench/bench_postgres.py``), then measures per-step overhead as ``(T(N no-op steps) - T(0 steps)) / N`` for a
 sync workflow with sync ``@DBOS.step`` steps and an async workflow with async steps,
 alternating 0 / N runs (and the sync/async variants) round by round. Prints one line
 ``DBOS_BENCH_JSON {...}`` on stdout; everything else DBOS logs goes to stderr.
@@ -29,7 +30,7 @@ def main() -> None:
     db_path = os.path.join(work, "dbos.sqlite")
     config: DBOSConfig = {
         "name": "polos_nb_bench",
-        "system_database_url": f"sqlite:///{db_path}",
+        "system_database_url": os.environ.get("DBOS_BENCH_SYSTEM_DB") or f"sqlite:///{db_path}",
         "log_level": "WARNING",
     }
     DBOS(config=config)
@@ -109,14 +110,17 @@ def main() -> None:
             / n
             * 1e3,
         }
-    try:
-        import sqlite3
+    if os.environ.get("DBOS_BENCH_SYSTEM_DB"):
+        out["system_database"] = "postgresql"
+    else:
+        try:
+            import sqlite3
 
-        con = sqlite3.connect(db_path)
-        out["sqlite_journal_mode"] = con.execute("PRAGMA journal_mode").fetchone()[0]
-        con.close()
-    except Exception as exc:  # informational only
-        out["sqlite_journal_mode"] = f"? ({exc})"
+            con = sqlite3.connect(db_path)
+            out["sqlite_journal_mode"] = con.execute("PRAGMA journal_mode").fetchone()[0]
+            con.close()
+        except Exception as exc:  # informational only
+            out["sqlite_journal_mode"] = f"? ({exc})"
     DBOS.destroy()
     real_stdout.write("DBOS_BENCH_JSON " + json.dumps(out) + "\n")
     real_stdout.flush()

@@ -16,6 +16,7 @@ print((await agent.run(client, "Hi!")).result)     # every LLM and tool call is 
 ```
 """
 
+from polos_nb._secrets import register as register_secret
 from polos_nb.agents import (
     Agent,
     AgentResult,
@@ -165,6 +166,16 @@ def unload_ipython_extension(ip: object) -> None:
     unload(ip)
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Jupyter server extension: ``jpserver_extensions = {"polos_nb": true}`` (see polos_nb.server)."""
+    return [{"module": "polos_nb.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension inside the package (built from extension/)."""
+    return [{"src": "labextension", "dest": "polos-nb"}]
+
+
 __all__ = [
     "Agent",
     "AgentError",
@@ -281,6 +292,7 @@ __all__ = [
     "max_tokens",
     "pending_approvals",
     "queue",
+    "register_secret",
     "sandbox_tools",
     "schedules",
     "stop_condition",

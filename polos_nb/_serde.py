@@ -19,7 +19,14 @@ tag            value
 ``enum``       ``cls`` + the member's value
 ``dataclass``  ``cls`` + fields
 ``view``       a :class:`ModelView`: the typed value it views, in ``v``
+``secret``     ``id``: the fingerprint of a registered credential, never
+               the credential (``polos_nb._secrets``)
 =============  =====================================================
+
+Credentials never enter the journal: a string that is a registered credential is
+written as a ``secret`` tag (read back as the credential by a process that knows it, as
+``"[redacted]"`` elsewhere), and a credential inside other text is replaced by
+``[redacted]``.
 
 A class can ask to be journaled like a model (``cls`` + ``v``, read back with
 ``cls.model_validate(v)``) by setting ``__serde_model__ = True``; the engine's
@@ -54,6 +61,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from polos_nb import _secrets
 from polos_nb.errors import SerializationError, UnresolvedClassError
 
 __all__ = [
@@ -77,6 +85,7 @@ MAX_DEPTH = 200
 
 _TAG = "$t"
 _CLASSES: dict[str, type] = {}
+_SECRET_IDS = _secrets._by_value  # credential -> fingerprint (the registry's own dict)
 
 
 class UnresolvedValue(dict[str, Any]):
@@ -236,7 +245,11 @@ def encode(value: Any) -> Any:
 
 
 def _encode(value: Any, depth: int) -> Any:
-    if value is None or value is True or value is False or type(value) is str:
+    if type(value) is str:
+        if _SECRET_IDS and value in _SECRET_IDS:
+            return {_TAG: "secret", "id": _SECRET_IDS[value]}
+        return value
+    if value is None or value is True or value is False:
         return value
     if type(value) is int:
         return value
@@ -294,7 +307,7 @@ def _encode(value: Any, depth: int) -> Any:
     if isinstance(value, float):
         return _encode(float(value), depth)
     if isinstance(value, str):
-        return str(value)
+        return _encode(str(value), depth)
     if isinstance(value, list):
         return [_encode(v, depth + 1) for v in value]
     if isinstance(value, dict):
@@ -341,6 +354,8 @@ def decode(data: Any, *, strict: bool = True) -> Any:
         return {decode(x, strict=strict) for x in v}
     if tag == "frozenset":
         return frozenset(decode(x, strict=strict) for x in v)
+    if tag == "secret":
+        return _secrets.reveal(str(data.get("id", "")))
     if tag == "decimal":
         return decimal.Decimal(v)
     if tag == "uuid":
@@ -389,6 +404,8 @@ def dumps(value: Any, *, what: str | None = None) -> str:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise SerializationError(_prefixed(what, _surrogate_message(data))) from None
+    if _secrets._forms:
+        text = _secrets.redact(text)
     return text
 
 

@@ -10,12 +10,16 @@ Resolution order for the journal path:
 4. otherwise ``./.polos/journal.duckdb`` in the current directory.
 
 ``":memory:"`` gives a journal that lives only as long as the process (no durability).
+A ``postgresql://user[:password]@host:port/database`` URL (or ``postgres://``) selects a
+PostgreSQL journal instead of a DuckDB file (docs/postgres.md); its password is never
+shown (:func:`redact_url`).
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,13 +27,34 @@ from pydantic import BaseModel, ConfigDict
 
 from polos_nb.errors import UserError
 
-__all__ = ["MEMORY", "StrictConfig", "resolve_journal_path"]
+__all__ = ["MEMORY", "StrictConfig", "is_postgres_url", "redact_url", "resolve_journal_path"]
 
 MEMORY = ":memory:"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(journal: object) -> bool:
+    """Whether ``journal`` is a PostgreSQL connection URL (``postgresql://`` or ``postgres://``)."""
+    return isinstance(journal, str) and journal.strip().lower().startswith(POSTGRES_SCHEMES)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and any ``password=`` parameter) replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    if "@" in authority:
+        userinfo, _, host = authority.rpartition("@")
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        authority = f"{userinfo}@{host}"
+    tail = re.sub(r"(?i)(password=)[^&]*", r"\1***", tail)
+    return f"{scheme}{sep}{authority}{slash}{tail}"
 
 
 def resolve_journal_path(journal: str | os.PathLike[str] | None = None) -> str:
-    """Return the absolute journal path (or ``":memory:"``) by the rules above."""
+    """Return the absolute journal path (``":memory:"``, or a PostgreSQL URL) by the rules above."""
     if journal is None:
         journal = os.environ.get("POLOS_JOURNAL") or None
     if journal is None:
@@ -42,6 +67,16 @@ def resolve_journal_path(journal: str | os.PathLike[str] | None = None) -> str:
     text = os.fspath(journal)
     if text == MEMORY:
         return MEMORY
+    if not text.strip():
+        raise UserError("The journal path is empty; give a file path such as 'notes.duckdb'.")
+    if is_postgres_url(text):
+        return text.strip()
+    if "://" in text:
+        raise UserError(
+            f"The journal {redact_url(text)!r} is a URL polos_nb cannot use: a journal is a "
+            "DuckDB file path, ':memory:', or a PostgreSQL URL "
+            "('postgresql://user@host:5432/database')."
+        )
     return str(Path(text).expanduser().resolve())
 
 

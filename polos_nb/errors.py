@@ -237,8 +237,9 @@ class JournalLockedError(JournalError):
             )
             return
         owner = f"process {pid}" if pid is not None else "another process"
+        kind = "A PostgreSQL journal" if "://" in path else "A DuckDB journal"
         super().__init__(
-            f"The journal {path} is open in {owner}. A DuckDB journal belongs to one process "
+            f"The journal {path} is open in {owner}. {kind} belongs to one process "
             "at a time. Stop that process (or shut down that notebook's kernel), or use another "
             "journal: PolosClient(journal='other.duckdb') or the POLOS_JOURNAL environment variable."
         )
@@ -288,6 +289,11 @@ class JournalUnavailableError(JournalError):
             hint = (
                 "Close every client of this journal and open it again (or restart the kernel); "
                 "committed work is in the file."
+            )
+        elif "://" in path:  # a database server (PostgreSQL)
+            hint = (
+                "Check that the database server runs and can be reached: runs that were writing "
+                "wait, and continue from their last committed step once it answers again."
             )
         else:
             hint = "Check the storage device; committed work is in the file."

@@ -30,6 +30,7 @@ if [ "${1:-}" = "--demos" ]; then
 fi
 
 POLOS_EXTRAS=notebook bash scripts/bootstrap.sh
+bash scripts/build_extension.sh  # the Polos sidebar (skipped when extension/ did not change)
 
 if ! .venv/bin/python -c 'import importlib.util as u, sys; sys.exit(u.find_spec("llama_cpp") is None)'; then
   mkdir -p .cache

@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "polos_nb"
 
-FOUNDATION = {"errors", "config", "_serde", "_clock", "_ids"}
+FOUNDATION = {"errors", "config", "_serde", "_clock", "_ids", "_secrets", "_tracing"}
 FORBIDDEN_BY_LAYER = {
     # layer prefix -> modules it must never import
     "foundation": {
@@ -237,3 +237,62 @@ def test_notebook_layer_is_not_imported_below() -> None:
             "polos_nb.notebook" in FORBIDDEN_BY_LAYER[layer]
             and "polos_nb.widgets" in FORBIDDEN_BY_LAYER[layer]
         )
+
+
+def _importers(prefix: str) -> list[str]:
+    return sorted(
+        str(path.relative_to(PACKAGE.parent))
+        for path in PACKAGE.rglob("*.py")
+        if any(n == prefix or n.startswith(prefix + ".") for n in _imports(path))
+    )
+
+
+def test_only_the_postgres_backend_imports_psycopg() -> None:
+    assert _importers("psycopg") == ["polos_nb/engine/journal/_postgres.py"]
+
+
+def test_only_the_tracing_module_imports_opentelemetry() -> None:
+    # and lazily: tests/test_tracing.py checks `import polos_nb` imports none of it
+    assert _importers("opentelemetry") == ["polos_nb/_tracing.py"]
+
+
+SERVER_MODULES = ("jupyter_server", "tornado")
+
+
+def _server_offenders() -> list[str]:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if len(rel.parts) > 1 and rel.parts[0] == "server":
+            continue
+        for name in _imports(path):
+            if any(name == m or name.startswith(m + ".") for m in SERVER_MODULES):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
+    return offenders
+
+
+def test_only_the_server_extension_imports_jupyter_server_and_tornado() -> None:
+    assert _server_offenders() == []
+
+
+def test_the_server_checker_sees_a_violation() -> None:
+    bad = PACKAGE / "notebook" / "_layering_probe.py"
+    bad.write_text("import tornado.web\nfrom jupyter_server.base.handlers import APIHandler\n")
+    try:
+        problems = _server_offenders()
+    finally:
+        bad.unlink()
+    assert any("imports tornado.web" in p for p in problems)
+    assert any("imports jupyter_server.base.handlers" in p for p in problems)
+
+
+def test_nothing_below_the_server_imports_it() -> None:
+    # polos_nb.server is the top layer: no other part of polos_nb imports it.
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] == "server":
+            continue
+        if any(n == "polos_nb.server" or n.startswith("polos_nb.server.") for n in _imports(path)):
+            offenders.append(str(rel))
+    assert offenders == []

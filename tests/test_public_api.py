@@ -22,6 +22,7 @@ EXPECTED_TOP_LEVEL = {
     "SchedulePayload",
     "StepTimeoutError",
     "queue",
+    "register_secret",
     "schedules",
     "BatchStepResult",
     "BatchWorkflowInput",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
 from pydantic import BaseModel
 
+from polos_nb import _secrets
 from polos_nb.engine import (
     ExecutionHandle,
     PolosClient,
@@ -159,8 +161,14 @@ class Agent(Workflow):
         self.prompt_cache = prompt_cache
         self.llm_retries = llm_retries
         self.stream_to_workflow = stream_to_workflow
+        _secrets.register_kwargs(provider_kwargs)  # never journaled nor displayed
         self.provider_kwargs = dict(provider_kwargs)
         if temperature is not None:
+            if not isinstance(temperature, (int, float)) or not math.isfinite(temperature):
+                raise UserError(
+                    f"Agent {id!r}: temperature must be a finite number such as 0.2 "
+                    f"(got {temperature!r})."
+                )
             self.provider_kwargs["temperature"] = temperature
         if max_output_tokens is not None:
             self.provider_kwargs["max_tokens"] = max_output_tokens
@@ -187,6 +195,7 @@ class Agent(Workflow):
     ) -> dict[str, Any]:
         if isinstance(input, BaseModel) and not isinstance(input, AgentInput):
             input = input.model_dump_json()
+        _secrets.register_kwargs(provider_kwargs)  # journaled as a fingerprint, never the value
         return AgentInput(
             input=input,
             streaming=streaming,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from polos_nb import _secrets
 from polos_nb.engine import RetryPolicy, WorkflowContext
 from polos_nb.errors import (
     GuardrailFailedError,
@@ -128,7 +129,13 @@ class _Run:
         self.n = 0
         self.call_ids: set[str] = set()  # tool call ids of the run's accepted replies
         self.tools: dict[str, Tool] = {t.id: t for t in agent.tools}
-        self.params = {**agent.provider_kwargs, **payload.provider_kwargs}
+        # A credential given to an earlier process reads back as "[redacted]": leave it out,
+        # so the provider falls back to the agent's own or the environment's credential.
+        self.params = {
+            k: v
+            for k, v in {**agent.provider_kwargs, **payload.provider_kwargs}.items()
+            if not isinstance(v, _secrets.Redacted)
+        }
         self.streaming = payload.streaming or agent.stream_to_workflow
         self._attempts: dict[str, int] = {}
         self._always_approved: set[str] = set()  # tools approved "always" earlier in this run

@@ -58,14 +58,21 @@ _SAFE = re.compile(r"[^A-Za-z0-9_\-.:@=]")
 
 
 def conversation_topic(agent_id: str, conversation_id: str) -> str:
-    """The journal topic holding one agent's memory of one conversation."""
-    agent_part = _SAFE.sub("_", agent_id)[:80]
-    conv = _SAFE.sub("_", conversation_id)
-    if len(conv) > 120 or conv != conversation_id:
-        conv = (
-            conv[:80] + "#" + hashlib.blake2b(conversation_id.encode(), digest_size=8).hexdigest()
-        )
-    return f"conversation/{agent_part}/{conv}"
+    """The journal topic holding one agent's memory of one conversation.
+
+    Ids made only of topic-safe characters appear as they are; any other id is shortened
+    and followed by ``#`` and a hash of the whole id, so two agents (or conversations)
+    whose ids differ only in characters a topic cannot hold never share a memory.
+    """
+    return f"conversation/{_part(agent_id, 80)}/{_part(conversation_id, 120)}"
+
+
+def _part(value: str, limit: int) -> str:
+    safe = _SAFE.sub("_", value)
+    if safe == value and len(value) <= limit:
+        return value
+    digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return safe[:60] + "#" + digest
 
 
 def estimate_tokens(messages: list[dict[str, Any]]) -> int:

@@ -15,8 +15,9 @@ import threading
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
+from polos_nb import _secrets
 from polos_nb._clock import Clock, SystemClock
-from polos_nb.config import MEMORY, resolve_journal_path
+from polos_nb.config import MEMORY, is_postgres_url, redact_url, resolve_journal_path
 from polos_nb.errors import UserError, WorkflowTimeoutError
 
 from . import _journal_tools as _tools
@@ -38,8 +39,8 @@ _RUNTIMES_LOCK = threading.Lock()
 
 
 def _journal_key(path: str) -> Any:
-    if path == MEMORY:
-        return MEMORY
+    if path == MEMORY or is_postgres_url(path):
+        return path
     return file_identity(path)
 
 
@@ -49,7 +50,8 @@ class PolosClient:
     Args:
         journal: journal file path; defaults to ``$POLOS_JOURNAL``, else one file per
             notebook (``.polos/<notebook>.duckdb``), else ``./.polos/journal.duckdb``.
-            ``":memory:"`` keeps nothing after the process ends.
+            ``":memory:"`` keeps nothing after the process ends. A ``postgresql://`` URL
+            names a PostgreSQL journal (docs/postgres.md).
         clock: the engine's clock (tests pass ``polos_nb.testing.FakeClock``).
         project_id, api_url, api_key, deployment_id: upstream Polos's connection settings
             (defaults from ``POLOS_PROJECT_ID``, ``POLOS_API_URL``, ``POLOS_API_KEY``,
@@ -71,13 +73,15 @@ class PolosClient:
         api_key: str | None = None,
         deployment_id: str | None = None,
     ) -> None:
-        if isinstance(journal, str) and "://" in journal:
+        if isinstance(journal, str) and journal.strip().lower().startswith(("http://", "https://")):
             # Upstream's first positional parameter is api_url: PolosClient("http://...").
             api_url, journal = api_url or journal, None
         self.project_id = project_id or os.environ.get("POLOS_PROJECT_ID") or None
         self.api_url = api_url or os.environ.get("POLOS_API_URL") or None
         self._api_key = api_key or os.environ.get("POLOS_API_KEY") or None
         self.deployment_id = deployment_id or os.environ.get("POLOS_DEPLOYMENT_ID") or "default"
+        _secrets.register(self._api_key)  # recorded, never journaled
+        _secrets.register_env()  # credentials in the environment are never journaled
         self.journal_path = resolve_journal_path(journal)
         with _RUNTIMES_LOCK:
             # One file, one engine: a symlink, a hard link or another spelling of the path
@@ -106,7 +110,7 @@ class PolosClient:
         return self._api_key
 
     def __repr__(self) -> str:
-        return f"PolosClient(journal={self.journal_path!r})"
+        return f"PolosClient(journal={redact_url(self.journal_path)!r})"
 
     @property
     def runtime(self) -> Runtime:

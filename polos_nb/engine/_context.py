@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from polos_nb import _serde
+from polos_nb import _serde, _tracing
 from polos_nb.errors import (
     ChildWorkflowError,
     DuplicateStepKeyError,
@@ -396,13 +396,22 @@ class Step:
             started = rt.clock.now()
             rt.emit_step_start(ex, key, "run", attempt, started)
             try:
-                if is_async:
-                    call = func(*args, **kwargs)
-                else:
-                    call = _call_in_thread(func, args, kwargs)
-                result = await (
-                    call if timeout_s is None else _with_timeout(rt.clock, call, timeout_s, key)
-                )
+                with _tracing.span(
+                    f"step {key}",
+                    {
+                        "polos.execution_id": ex.id,
+                        "polos.step.key": key,
+                        "polos.step.kind": "run",
+                        "polos.step.attempt": attempt,
+                    },
+                ):
+                    if is_async:
+                        call = func(*args, **kwargs)
+                    else:
+                        call = _call_in_thread(func, args, kwargs)
+                    result = await (
+                        call if timeout_s is None else _with_timeout(rt.clock, call, timeout_s, key)
+                    )
                 output = _serde.dumps(result, what=f"The result of step {key!r}")
                 state_json = self._state_json(key)
             except Exception as exc:

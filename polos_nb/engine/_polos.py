@@ -24,6 +24,7 @@ import os
 from typing import Any
 
 from polos_nb._clock import Clock
+from polos_nb.config import redact_url
 from polos_nb.errors import UserError
 
 from ._client import PolosClient, Worker
@@ -122,7 +123,7 @@ class Polos(PolosClient):
     def __repr__(self) -> str:
         return (
             f"Polos(project_id={self.project_id!r}, deployment_id={self.deployment_id!r}, "
-            f"journal={self.journal_path!r})"
+            f"journal={redact_url(self.journal_path)!r})"
         )
 
     @property
@@ -141,7 +142,7 @@ class Polos(PolosClient):
             self._redirect_logs(self.log_file)
         self.worker.register()
         self._started = True
-        log.info("Polos started (embedded engine, journal=%s)", self.journal_path)
+        log.info("Polos started (embedded engine, journal=%s)", redact_url(self.journal_path))
 
     async def start(self) -> None:
         """Start the worker: here, make sure every defined workflow is registered.

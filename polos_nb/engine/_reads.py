@@ -8,6 +8,7 @@ from typing import Any
 from polos_nb import _serde
 from polos_nb.errors import (
     ExecutionNotFoundError,
+    UserError,
 )
 
 from ._admission import QueueStatus
@@ -23,8 +24,9 @@ from ._types import (
     ExecutionInfo,
     StreamEvent,
 )
+from .journal import History, _queries
 
-__all__ = ["ReadsMixin"]
+__all__ = ["ReadsMixin", "execution_from", "history_from"]
 
 
 class ReadsMixin(RuntimeHost):
@@ -73,6 +75,10 @@ class ReadsMixin(RuntimeHost):
         limit: int = 100,
         root_only: bool = False,
     ) -> list[ExecutionInfo]:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise UserError(
+                f"list_executions: limit must be a whole number of 1 or more (got {limit!r})."
+            )
         rows = await self.read(
             self.journal.list_infos(
                 workflow_id=workflow_id, status=status, root_only=root_only, limit=limit
@@ -100,30 +106,50 @@ class ReadsMixin(RuntimeHost):
         """Persisted events of an execution tree (its topic events and step records), in journal order."""
 
         found = await self.read(self.journal.history(root_execution_id, topic, after_seq))
-        out: list[tuple[int, StreamEvent]] = [
-            (row.seq, _event_from_row(row)) for row in found.events
-        ]
-        for step in found.steps:
-            if step.status == "retrying":
-                continue
-            out.append(
-                (
+        return _history_events(found, topic)
+
+
+def _history_events(found: History, topic: str) -> list[tuple[int, StreamEvent]]:
+    out: list[tuple[int, StreamEvent]] = [(row.seq, _event_from_row(row)) for row in found.events]
+    for step in found.steps:
+        if step.status == "retrying":
+            continue
+        out.append(
+            (
+                step.seq,
+                _step_event(
+                    step.execution_id,
+                    step.workflow_id,
+                    topic,
+                    step.step_key,
+                    step.kind,
+                    step.attempt,
+                    step.status,
+                    step.output,
+                    step.error,
                     step.seq,
-                    _step_event(
-                        step.execution_id,
-                        step.workflow_id,
-                        topic,
-                        step.step_key,
-                        step.kind,
-                        step.attempt,
-                        step.status,
-                        step.output,
-                        step.error,
-                        step.seq,
-                        step.started_at,
-                        step.ended_at,
-                    ),
-                )
+                    step.started_at,
+                    step.ended_at,
+                ),
             )
-        out.sort(key=lambda pair: pair[0])
-        return out
+        )
+    out.sort(key=lambda pair: pair[0])
+    return out
+
+
+def history_from(
+    con: Any, root_execution_id: str, topic: str, after_seq: int = 0
+) -> list[tuple[int, StreamEvent]]:
+    """:meth:`ReadsMixin.history` on a DuckDB journal connection: the owner's writer thread
+    (``DuckDBJournal.read``) or a read-only connection to a journal no process owns
+    (``read_journal``)."""
+    return _history_events(_queries.history(con, root_execution_id, topic, after_seq), topic)
+
+
+def execution_from(con: Any, execution_id: str) -> ExecutionInfo:
+    """:meth:`ReadsMixin.get_execution` on a DuckDB journal connection (see
+    :func:`history_from`)."""
+    row = _queries.info(con, execution_id)
+    if row is None:
+        raise ExecutionNotFoundError(execution_id)
+    return _info_from_row(row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,6 +109,9 @@ class Exec:
     # steps started and not recorded yet: key -> (kind, attempt, started); what a stream
     # that begins while they run replays as their step_start
     running: dict[str, tuple[str, int, dt.datetime]] = field(default_factory=dict)
+    # W3C trace context (polos_nb._tracing) the run's spans are children of: the caller's
+    # span when it was started, the parent run's for a child, else its own first span.
+    trace_carrier: dict[str, str] | None = None
 
     @property
     def topic(self) -> str:
@@ -231,6 +235,7 @@ def _exec_from_row(row: Any) -> Exec:
         started,
         deadline,
         run_attempt,
+        trace_context,
     ) = row
     return Exec(
         id=id_,
@@ -253,7 +258,21 @@ def _exec_from_row(row: Any) -> Exec:
         started_at=_aware(started),
         deadline=_aware(deadline),
         run_attempt=run_attempt or 1,
+        trace_carrier=_carrier(trace_context),
     )
+
+
+def _carrier(text: str | None) -> dict[str, str] | None:
+    """A journaled trace context (JSON of string headers), or None if absent or unreadable."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return {str(k): v for k, v in value.items()}
+    return None
 
 
 def _wait_from_row(row: WaitRow, *, strict: bool = True) -> Wait:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import json
 import logging
 import sys
 import threading
@@ -23,7 +24,7 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from polos_nb import _serde
+from polos_nb import _serde, _tracing
 from polos_nb._clock import Clock
 from polos_nb._ids import new_id
 from polos_nb.errors import (
@@ -110,6 +111,7 @@ _EXEC_COLUMNS = (
     "created_at",
     "updated_at",
     "seq",
+    "trace_context",
 )
 _EVENT_COLUMNS = ("seq", "topic", "topic_seq", "event_type", "data", "execution_id", "created_at")
 
@@ -130,6 +132,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         self._topic_waits: dict[str, set[tuple[str, str]]] = {}
         self._unregistered: dict[str, set[str]] = {}
         self._subscribers: dict[str, list[Callable[[StreamEvent], None]]] = {}
+        self._all_subscribers: list[Callable[[StreamEvent], None]] = []
         self._batches_done: set[tuple[str, str]] = set()
         self.blocking = Blocking(self)
         self.closed = False
@@ -365,7 +368,25 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
 
         return unsubscribe
 
+    def subscribe_all(self, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` on the engine thread for every event delivered to
+        subscribers of any topic (lifecycle, suspend/resume, step and published events).
+        Returns the function that unsubscribes. The notebook layer uses it to tell the
+        JupyterLab extension that runs changed; a callback must be quick and never block."""
+        self._all_subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._all_subscribers:
+                self._all_subscribers.remove(callback)
+
+        return unsubscribe
+
     def _emit(self, event: StreamEvent) -> None:
+        for callback in list(self._all_subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber failed")
         for callback in list(self._subscribers.get(event.topic, ())):
             try:
                 callback(event)
@@ -454,7 +475,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             if (wait.after_topic_seq or 0) < (event.sequence_id or 0):
                 self._topic_waits[topic].discard((exec_id, key))
                 self.loop.create_task(
-                    self._resolve(ex, key, output=_serde.dumps(_payload_of(event)))
+                    self.resolve_quietly(ex, key, output=_serde.dumps(_payload_of(event)))
                 )
 
     # ================================================================== recovery
@@ -563,7 +584,27 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         try:
             while True:
                 ex.rerun = False
-                await self._drive_once(ex)
+                with _tracing.span(
+                    f"run {ex.workflow_id}",
+                    {
+                        "polos.execution_id": ex.id,
+                        "polos.workflow_id": ex.workflow_id,
+                        "polos.workflow_type": ex.workflow_type,
+                        "polos.root_execution_id": ex.root_id,
+                        "polos.parent_execution_id": ex.parent_id,
+                        "polos.run_attempt": ex.run_attempt,
+                        "polos.session_id": ex.session_id,
+                        "polos.user_id": ex.user_id,
+                    },
+                    parent=ex.trace_carrier,
+                    root=True,
+                ) as span:
+                    if ex.trace_carrier is None:  # later segments (after a wait) join this trace
+                        ex.trace_carrier = span.carrier()
+                    await self._drive_once(ex)
+                    span.set("polos.status", ex.status)
+                    if ex.status == "failed":
+                        span.error(f"run {ex.id} failed")
                 if not (ex.rerun and ex.status not in TERMINAL_STATUSES):
                     return
         finally:
@@ -582,7 +623,13 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
                 ops: list[Any] = []
                 if ex.started_at is None:
                     ex.started_at = self.clock.now()
-                    ops.append(self._status_op(ex, "running", started_at=ex.started_at))
+                    # The trace this run's spans join (its first span's, for a new trace).
+                    trace_context = json.dumps(ex.trace_carrier) if ex.trace_carrier else None
+                    ops.append(
+                        self._status_op(
+                            ex, "running", started_at=ex.started_at, trace_context=trace_context
+                        )
+                    )
                     insert, event = self._lifecycle_event(
                         ex,
                         f"{ex.workflow_type}_start",
@@ -671,13 +718,17 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             },
         )
         state_json = final_state_json(ctx, ex.state_json)
-        await self.commit(
-            [
-                self._status_op(ex, "waiting", run_attempt=ex.run_attempt, state=state_json),
-                self._wait_insert(ex, wait, now),
-                insert,
-            ]
-        )
+        try:
+            await self.commit(
+                [
+                    self._status_op(ex, "waiting", run_attempt=ex.run_attempt, state=state_json),
+                    self._wait_insert(ex, wait, now),
+                    insert,
+                ]
+            )
+        except JournalError as failed:  # held until the journal takes writes again
+            self.blocking.journal_down(ex, failed)
+            return
         self._emit(event)
         wait.timer = self.clock.call_at(wake_at, lambda: self._timer_fired(ex.id, key), self.loop)
 
@@ -825,6 +876,8 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             user_id=user_id if user_id is not None else (parent.user_id if parent else None),
             created_at=now,
             loaded=True,
+            # The span this run is started from: the caller's, or the parent run's step.
+            trace_carrier=_tracing.current_carrier(),
         )
         if run_timeout_seconds is not None:
             if run_timeout_seconds <= 0:
@@ -859,6 +912,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
                 now,
                 now,
                 self.next_seq(),
+                json.dumps(ex.trace_carrier) if ex.trace_carrier else None,
             ),
         )
         return ex, insert

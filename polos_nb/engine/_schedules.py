@@ -107,6 +107,13 @@ def make_spec(cron: Any, timezone: Any, key: Any, catch_up: Any, workflow_id: st
             f"Workflow {workflow_id!r}: {cron!r} is not a valid 5-field cron expression "
             "(minute hour day-of-month month day-of-week), e.g. '0 9 * * *' for 09:00 every day."
         )
+    try:
+        croniter(cron, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
+    except Exception:  # croniter found no due time in its search window
+        raise UserError(
+            f"Workflow {workflow_id!r}: the cron expression {cron!r} never fires (no such date, "
+            "e.g. February 30 or April 31). Check the day-of-month and month fields."
+        ) from None
     if not isinstance(timezone, str):
         raise UserError(
             f"Workflow {workflow_id!r}: timezone must be an IANA name like 'Europe/Paris'."
@@ -135,7 +142,12 @@ def next_due(cron: str, timezone: str, after: dt.datetime) -> dt.datetime:
     local_after = after.astimezone(tz)
     it = croniter(cron, local_after)
     while True:
-        candidate: dt.datetime = it.get_next(dt.datetime)
+        try:
+            candidate: dt.datetime = it.get_next(dt.datetime)
+        except Exception as exc:  # e.g. CroniterBadDateError: no due time in its window
+            raise UserError(
+                f"The cron expression {cron!r} has no due time after {after}: {exc}."
+            ) from None
         if candidate.tzinfo is None:
             candidate = candidate.replace(tzinfo=tz)
         utc_candidate = candidate.astimezone(dt.UTC)

@@ -186,7 +186,7 @@ class WaitsMixin(RuntimeHost):
             and wait.wake_at is not None
             and self.clock.now() >= wait.wake_at
         ):
-            self.loop.create_task(self._resolve(ex, key, output="null"))
+            self.loop.create_task(self.resolve_quietly(ex, key, output="null"))
             return
         if wait.expires_at is not None and self.clock.now() >= wait.expires_at:
             what = {
@@ -201,7 +201,7 @@ class WaitsMixin(RuntimeHost):
             }
             if wait.topic:
                 self._topic_waits.get(wait.topic, set()).discard((exec_id, key))
-            self.loop.create_task(self._resolve(ex, key, error=_serde.dumps(error)))
+            self.loop.create_task(self.resolve_quietly(ex, key, error=_serde.dumps(error)))
 
     def _resolve_ops(
         self,
@@ -277,6 +277,15 @@ class WaitsMixin(RuntimeHost):
             self._emit(event)
         self.schedule(ex)
 
+    async def resolve_quietly(
+        self, ex: Exec, key: str, *, output: str | None = None, error: str | None = None
+    ) -> None:
+        """:meth:`_resolve` from a timer or an event: a journal failure is held, not raised."""
+        try:
+            await self._resolve(ex, key, output=output, error=error)
+        except JournalError:
+            pass  # the run is held (journal_down) and read back once the journal works
+
     # ================================================================== resume
     async def resume(
         self,
@@ -312,11 +321,20 @@ class WaitsMixin(RuntimeHost):
                 events=[event],
             )
             return
-        # Early resume: the suspension has not been reached yet; keep it in the mailbox.
+        # Early resume: the suspension has not been reached yet; keep it in the mailbox —
+        # unless the run waits at other suspensions now, when the key is most likely a typo.
         if not ex.loaded:
             await self._load(ex)
         if step_key in ex.mailbox or step_key in ex.steps:
             raise ResumeError(f"Step {step_key!r} of execution {ex.id} was already resumed.")
+        waiting = self._suspensions_in_tree(ex)
+        if waiting:
+            keys = ", ".join(repr(k) for k in waiting)
+            raise ResumeError(
+                f"Execution {ex.id} waits at {keys}, not at {step_key!r}. Resume one of those "
+                "(check the spelling); a resume for a suspension the run has not reached yet is "
+                "kept only while it waits at no other suspension. Nothing was delivered."
+            )
         now = self.clock.now()
         ex.mailbox[step_key] = (data_json, event.sequence_id, now)
         try:
@@ -335,6 +353,19 @@ class WaitsMixin(RuntimeHost):
             ex.mailbox.pop(step_key, None)
             raise
         self._emit(event)
+
+    def _suspensions_in_tree(self, ex: Exec) -> list[str]:
+        """Keys of the suspensions ``ex`` and its descendants wait at now."""
+        keys: set[str] = set()
+        frontier = [ex.id]
+        while frontier:
+            current = frontier.pop()
+            node = self.execs.get(current)
+            if node is None or node.status in TERMINAL_STATUSES:
+                continue
+            keys.update(k for k, w in node.waits.items() if w.kind == "suspend")
+            frontier.extend(other.id for other in self.execs.values() if other.parent_id == current)
+        return sorted(keys)
 
     async def _find_suspended(self, execution_id: str, step_key: str) -> Exec:
         ex = self.execs.get(execution_id)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
+from polos_nb import _secrets, _tracing
 from polos_nb.errors import LLMError, ModelRequestBlockedError, UserError
 
 from ._types import LLMResponse, ToolCall, Usage
@@ -424,12 +425,28 @@ async def complete(
     prefix = model.split("/", 1)[0] if "/" in model else ""
     if prefix not in _OFFLINE_PREFIXES and not model_requests_allowed():
         raise ModelRequestBlockedError(model)
-    with library_warnings_shown():
+    # Credentials this call may use (or a provider error may echo) are never journaled.
+    _secrets.register_env()
+    _secrets.register_kwargs(params)
+    provider, _, name = model.partition("/") if prefix else ("", "", model)
+    with (
+        _tracing.span(
+            f"chat {model}",
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": provider or None,
+                "gen_ai.request.model": name,
+                "polos.llm.model": model,
+                "polos.llm.stream": stream,
+            },
+        ) as span,
+        library_warnings_shown(),
+    ):
         if prefix == "polos-local" and prefix not in _BACKENDS:
             from ._local import ensure_local_backend
 
             ensure_local_backend()
-        return await _complete(
+        reply = await _complete(
             model,
             prefix,
             messages,
@@ -441,6 +458,15 @@ async def complete(
             prompt_cache=prompt_cache,
             params=params,
         )
+        if span.recording:
+            usage = reply.usage
+            span.set("gen_ai.usage.input_tokens", usage.input_tokens)
+            span.set("gen_ai.usage.output_tokens", usage.output_tokens)
+            span.set("polos.llm.cost_usd", usage.cost_usd)
+            span.set("polos.llm.tool_calls", len(reply.tool_calls))
+            if reply.finish_reason:
+                span.set("gen_ai.response.finish_reasons", [str(reply.finish_reason)])
+        return reply
 
 
 async def _complete(

@@ -87,6 +87,8 @@ def parse_structured(model: type[BaseModel], text: str | None) -> BaseModel:
         raise ValueError(
             f"The reply is not valid JSON ({exc.msg} at position {exc.pos})."
         ) from None
+    except RecursionError:
+        raise ValueError("The reply is JSON nested too deeply to read; answer flatter.") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

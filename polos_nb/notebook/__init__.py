@@ -128,6 +128,9 @@ def load_ipython_extension(ip: Any) -> None:
     _asyncio_run.install(ip)
     magics = PolosMagics(shell=ip)
     ip.register_magics(magics)
+    from ._lab import register as register_lab
+
+    register_lab(ip)  # the JupyterLab extension's comm target (a no-op outside a kernel)
     completer = getattr(ip, "Completer", None)
     if completer is not None and id(ip) not in _MATCHERS:
 

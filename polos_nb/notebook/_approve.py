@@ -21,16 +21,9 @@ from polos_nb.errors import ApprovalValidationError, ResumeError, UserError
 
 from . import _session
 from ._forms import AnswerErrors, FormSpec, form_spec, validate_answer
+from ._lab_reads import pending_rows
 
 __all__ = ["PendingApproval", "approve", "pending_approvals"]
-
-_PENDING_SQL = """
-SELECT w.execution_id, w.step_key, e.workflow_id, e.root_execution_id, e.root_workflow_id, w.created_at,
-       (SELECT ev.data FROM events ev WHERE ev.execution_id = w.execution_id
-          AND ev.event_type = 'suspend_' || w.step_key ORDER BY ev.seq DESC LIMIT 1) AS data
-FROM waits w JOIN executions e ON e.id = w.execution_id
-WHERE w.kind = 'suspend' AND w.resolved_at IS NULL AND e.status IN ('queued', 'running', 'waiting')
-"""
 
 
 @dataclass
@@ -68,14 +61,8 @@ class PendingApproval:
 def pending_approvals(run: Any = None, *, client: Any = None) -> list[PendingApproval]:
     """Suspensions that wait for an answer: of one run's tree, or of the whole journal."""
     client = _session.client_of(run, client) if run is not None else _session.get_client(client)
-    sql = _PENDING_SQL
-    params: list[Any] = []
-    if run is not None:
-        run_id = _session.run_id_of(run)
-        sql += " AND (e.id = ? OR e.root_execution_id = ?)"
-        params = [run_id, run_id]
-    sql += " ORDER BY w.created_at"
-    rows = _session.read(client, lambda con: con.execute(sql, params).fetchall())
+    run_id = _session.run_id_of(run) if run is not None else None
+    rows = _session.read(client, lambda con: pending_rows(con, run_id))
     out = []
     for exec_id, key, wf_id, root_id, _root_wf, created, data_json in rows:
         data = _serde.loads(data_json, strict=False) if data_json else {}

@@ -81,7 +81,8 @@ class Snapshots:
         self.published = 0
 
     def bundle(self) -> dict[str, Any]:
-        return {"text/plain": repr(self.run), "text/html": self.run._repr_html_()}
+        """What the snapshot output holds: text, HTML, and the run's JSON for the extension."""
+        return self.run._repr_mimebundle_()
 
     @staticmethod
     def metadata(run: Run) -> dict[str, Any]:

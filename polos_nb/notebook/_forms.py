@@ -350,17 +350,49 @@ def validate_answer(spec: FormSpec, data: Any) -> dict[str, Any]:
     except ValidationError as exc:
         errors: dict[str, str] = {}
         for err in exc.errors():
-            path = ".".join(str(p) for p in err.get("loc", ()))
+            path = _field_path(schema, err.get("loc", ()))
             errors.setdefault(path, _message(err))
         raise AnswerErrors(errors) from None
     cleaned = value.model_dump(mode="json", by_alias=True)
     return cleaned
 
 
+def _field_path(schema: dict[str, Any], loc: Any) -> str:
+    """The form field an error is about: ``loc`` cut where it leaves the schema's fields
+    (pydantic adds the union member it tried, e.g. ``amount.float``)."""
+    parts: list[str] = []
+    node: Any = schema
+    for part in loc:
+        node = _deref(schema, node) if isinstance(node, dict) else {}
+        for union in ("anyOf", "oneOf"):
+            options = [o for o in node.get(union) or [] if isinstance(o, dict)]
+            objects = [
+                _deref(schema, o) for o in options if _deref(schema, o).get("type") != "null"
+            ]
+            if len(objects) == 1:
+                node = objects[0]
+        if isinstance(part, int) and node.get("type") == "array":
+            parts.append(str(part))
+            node = node.get("items") or {}
+            continue
+        props = node.get("properties") if isinstance(node, dict) else None
+        if isinstance(props, dict) and isinstance(part, str) and part in props:
+            parts.append(part)
+            node = props[part]
+            continue
+        break
+    return ".".join(parts)
+
+
 def _message(err: Any) -> str:
     kind = err.get("type", "")
     if kind in ("missing", "blank"):
         return "this field is required"
+    if kind in ("int_parsing", "float_parsing", "int_type", "float_type", "int_from_float"):
+        union_member = tuple(err.get("loc", ()))[-1:] in (("int",), ("float",))
+        if kind.startswith("int") and not union_member:
+            return "not a whole number"
+        return "not a number"
     if kind == "string_pattern_mismatch":
         ctx = err.get("ctx") or {}
         if ctx.get("pattern") == _EMAIL:

@@ -11,6 +11,10 @@ run is shown as two outputs, the snapshot then the widget view. The rules in
 view that cannot render (no kernel, no model: "Loading widget...", "Error displaying
 widget") so the snapshot shows instead. Frontends that ignore widgets (GitHub, nbviewer)
 show the snapshot and an empty text output.
+
+Every value shown goes through :func:`e`, which escapes it for HTML text and attributes
+(tool call ids, tool names, arguments and text come from a model and may hold markup) and
+removes registered credentials (``polos_nb._secrets``). Nothing else is interpolated.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["approval_card", "markdown", "run_card", "table"]
+from polos_nb import _secrets
+
+__all__ = ["approval_card", "e", "markdown", "run_card", "table"]
 
 _WIDGET_CSS = Path(__file__).resolve().parents[1] / "widgets" / "static" / "run.css"
 SWAP_CSS = (
@@ -72,14 +78,18 @@ _DONE_TEXT = {
 
 
 def e(value: Any) -> str:
-    """``value`` as HTML text (quotes escaped too, so it is safe in attributes)."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """``value`` as HTML text (also safe in a quoted attribute), credentials removed."""
+    return html.escape(_secrets.redact("" if value is None else str(value)), quote=True)
 
 
 def fmt_ms(ms: Any) -> str:
+    """A duration in ms as ``12 ms`` / ``1.20 s`` (plain text: callers escape it)."""
     if ms is None:
         return ""
-    ms = float(ms)
+    try:
+        ms = float(ms)
+    except (TypeError, ValueError):
+        return str(ms)
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
@@ -107,7 +117,7 @@ def markdown(text: Any) -> str:
     """
     if text is None or str(text).strip() == "":
         return ""
-    blocks = re.split(r"\n\s*\n", str(text).strip())
+    blocks = re.split(r"\n\s*\n", _secrets.redact(str(text)).strip())
     out = []
     for block in blocks:
         lines = block.split("\n")
@@ -260,7 +270,8 @@ def approval_card(p: Any) -> str:
         f"waits at <code>{e(p.key)}</code>"
         + (f"<div>{markdown(spec.get('description'))}</div>" if spec.get("description") else "")
         + (f"<div>fields: {e(fields)}</div>" if fields else "")
-        + f"<div><code>polos_nb.approve({e(repr(p.execution_id))}, {e(repr(p.key))}, {{...}})</code></div></div>"
+        + f"<div><code>polos_nb.approve({e(repr(p.execution_id))}, {e(repr(p.key))}, {{...}})"
+        "</code></div></div>"
     )
 
 

@@ -9,6 +9,7 @@ docstrings below.
 from __future__ import annotations
 
 import json
+import math
 import re
 import shlex
 from typing import Any
@@ -25,6 +26,7 @@ from IPython.core.magic import (
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Float
 
+from polos_nb.config import redact_url
 from polos_nb.errors import PolosError
 
 from . import _session
@@ -348,6 +350,16 @@ class PolosMagics(Magics):
                 raise UsageError(
                     f"--output {args.output!r} must name a Pydantic model class in the namespace"
                 )
+        if args.max_steps is not None and args.max_steps < 1:
+            raise UsageError(f"--max-steps must be at least 1 (got {args.max_steps})")
+        if args.max_tokens is not None and args.max_tokens < 1:
+            raise UsageError(f"--max-tokens must be at least 1 (got {args.max_tokens})")
+        if args.temperature is not None and not (
+            math.isfinite(args.temperature) and args.temperature >= 0
+        ):
+            raise UsageError(
+                f"--temperature must be a number of 0 or more, e.g. 0.2 (got {args.temperature})"
+            )
         stops = []
         if args.max_steps is not None:
             stops.append(max_steps(MaxStepsConfig(limit=args.max_steps)))
@@ -489,7 +501,9 @@ class PolosMagics(Magics):
         try:
             limit = int(opts.get("--limit", 50))
         except ValueError:
-            raise UsageError("--limit needs a number") from None
+            raise UsageError("--limit needs a whole number, e.g. --limit 20") from None
+        if limit < 1:
+            raise UsageError(f"--limit must be at least 1 (got {limit})")
         return runs(
             opts.get("--status"),
             workflow=opts.get("--workflow"),
@@ -624,8 +638,14 @@ class PolosMagics(Magics):
 
     def _cmd_journal(self, rest: str) -> str:
         if rest:
-            _session.set_journal(_unquote(rest))
-        return _session.journal_path()
+            path = _unquote(rest)
+            if not path.strip():
+                raise UsageError(
+                    "%polos journal PATH: the path is empty; give a file path such as "
+                    "notes.duckdb (or no argument to show the current journal)"
+                )
+            _session.set_journal(path)
+        return redact_url(_session.journal_path())
 
 
 for _name in SUBCOMMANDS:

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from polos_nb.config import redact_url
+
 from . import _session
 from ._approve import PendingApproval, pending_approvals
 from ._html import e
@@ -36,7 +38,9 @@ class Unfinished:
     def summary(self) -> str:
         if not self.runs:
             return "polos_nb: no interrupted runs."
-        lines = [f"polos_nb: {len(self.runs)} unfinished run(s) in {_session.journal_path()}"]
+        lines = [
+            f"polos_nb: {len(self.runs)} unfinished run(s) in {redact_url(_session.journal_path())}"
+        ]
         for run in self.runs:
             waits = [p.key for p in self.approvals if p.root_execution_id == run.id]
             extra = f" — waiting for approval at {', '.join(waits)}" if waits else ""

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from polos_nb import _serde
+from polos_nb import _secrets, _serde
 from polos_nb.errors import ApprovalPendingError
 
 from . import _session
@@ -54,6 +54,10 @@ class Sink(Protocol):
     def delta(self, text: str) -> None: ...
 
 
+RUN_MIME = "application/vnd.polos.run+json"
+"""A run's state as JSON in its output: what the JupyterLab extension draws a saved run from."""
+
+
 def plain(value: Any) -> Any:
     """A JSON-able form of a journaled value (models dumped, unresolved tags unwrapped)."""
     if isinstance(value, BaseModel):
@@ -70,7 +74,7 @@ def plain(value: Any) -> Any:
 
 
 def short(value: Any, limit: int = 300) -> str:
-    """A one-line text form of a value, cut at ``limit`` characters."""
+    """A one-line text form of a value, cut at ``limit`` characters (credentials removed)."""
     if isinstance(value, str):
         text = value
     else:
@@ -78,7 +82,7 @@ def short(value: Any, limit: int = 300) -> str:
             text = json.dumps(plain(value), ensure_ascii=False, default=str)
         except Exception:
             text = repr(value)
-    text = text.replace("\n", " ")
+    text = _secrets.redact(text).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -460,6 +464,11 @@ class RunState:
             ]
 
     def snapshot(self) -> dict[str, Any]:
+        """The state as plain JSON, credentials removed (live events are not journaled)."""
+        with self._lock:
+            return _secrets.redact_value(self._snapshot())
+
+    def _snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "run_id": self.run_id,
@@ -570,7 +579,7 @@ def _parse_json(value: Any) -> Any:
     if isinstance(value, str):
         try:
             return json.loads(value)
-        except Exception:
+        except (Exception, RecursionError):
             return value
     return value
 
@@ -844,6 +853,10 @@ class Run:
             self._widget = RunWidget(self)
         return self._widget
 
+    def _snapshot_json(self) -> dict[str, Any]:
+        """The run's state as JSON (:data:`RUN_MIME`), for JupyterLab's saved-run renderer."""
+        return dict(plain(self.state.snapshot()))
+
     def _repr_html_(self) -> str:
         from ._html import run_card
 
@@ -862,9 +875,14 @@ class Run:
         return "".join(parts) + ">"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        """The run's static snapshot (IPython displays a run with its live widget too:
-        see ``_display.display_run``)."""
-        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+        """The run's static snapshot: text, HTML, and its state as JSON (:data:`RUN_MIME`)
+        for the JupyterLab extension's saved-run renderer. IPython displays a run with its
+        live widget too: see ``_display.display_run``."""
+        return {
+            "text/plain": repr(self),
+            "text/html": self._repr_html_(),
+            RUN_MIME: self._snapshot_json(),
+        }
 
     def _widget_view(self) -> dict[str, Any] | None:
         """The widget-view MIME data of this run's live widget (None if none can exist)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from polos_nb.config import resolve_journal_path
@@ -20,31 +20,65 @@ _client: Any = None
 _journal: str | None = None
 
 
+_listeners: list[Callable[[Any], None]] = []
+
+
+def on_client(callback: Callable[[Any], None]) -> None:
+    """Call ``callback(client)`` each time the session opens a client (its journal)."""
+    with _lock:
+        if callback not in _listeners:
+            _listeners.append(callback)
+
+
+def off_client(callback: Callable[[Any], None]) -> None:
+    with _lock:
+        if callback in _listeners:
+            _listeners.remove(callback)
+
+
 def get_client(client: Any = None) -> Any:
     """``client`` if given, else the session's client (opened on first use)."""
     global _client
     if client is not None:
         return client
     with _lock:
-        if _client is None or getattr(_client, "_closed", False):
+        opened = _client is None or getattr(_client, "_closed", False)
+        if opened:
             from polos_nb.engine import PolosClient
 
             _client = PolosClient(journal=_journal)
-        return _client
+        current = _client
+        listeners = list(_listeners) if opened else []
+    for callback in listeners:
+        try:
+            callback(current)
+        except Exception:  # a listener (the JupyterLab channel) must not break the session
+            pass
+    return current
 
 
 def set_journal(path: str | os.PathLike[str] | None) -> Any:
-    """Use another journal for this session (closes the session's current client)."""
+    """Use another journal for this session.
+
+    The new journal is opened first; if that fails (a bad path, a file that is not a
+    journal), the error is raised and the session keeps its current journal.
+    """
     global _client, _journal
+    from polos_nb.engine import PolosClient
+
     from ._run import forget_runs
 
-    forget_runs()
+    new_path = os.fspath(path) if path is not None else None
+    if new_path is not None and not new_path.strip():
+        raise UserError("The journal path is empty; give a file path such as 'notes.duckdb'.")
     with _lock:
+        new = PolosClient(journal=new_path)
+        forget_runs()
         if _client is not None:
             _client.close()
-            _client = None
-        _journal = os.fspath(path) if path is not None else None
-    return get_client()
+        _client = new
+        _journal = new_path
+    return new
 
 
 def journal_path() -> str:

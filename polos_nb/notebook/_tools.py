@@ -303,7 +303,8 @@ class Comparison:
         for r in self.rows:
             cls = "polos-same" if r.same else "polos-diff"
             body.append(
-                f'<tr class="{cls}" data-position="{r.position}"><td>{r.position}</td><td>{e(r.key_a)}</td>'
+                f'<tr class="{cls}" data-position="{e(r.position)}"><td>{e(r.position)}</td>'
+                f"<td>{e(r.key_a)}</td>"
                 f"<td>{e(r.status_a)}</td><td><code>{e(short(r.output_a, 200))}</code></td>"
                 f"<td>{e(r.key_b)}</td><td>{e(r.status_b)}</td><td><code>{e(short(r.output_b, 200))}</code></td>"
                 f"<td>{'=' if r.same else '≠'}</td></tr>"

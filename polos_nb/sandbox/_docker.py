@@ -145,7 +145,9 @@ def reap_orphans(client: docker.DockerClient | None = None) -> list[str]:
     client = client or docker_client()
     removed: list[str] = []
     try:
-        containers = client.containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=true"})
+        containers = client.containers.list(
+            all=True, filters={"label": f"{LABEL_MANAGED}=true"}, ignore_removed=True
+        )
     except docker.errors.DockerException:
         return removed
     for c in containers:

@@ -5,9 +5,11 @@ Fields marked *(polos_nb)* are additions; everything else is upstream's contract
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from polos_nb import _secrets
 
 __all__ = [
     "DockerEnvironmentConfig",
@@ -26,11 +28,24 @@ __all__ = [
 
 _STRICT = ConfigDict(extra="forbid")
 
+
+class _KeepsCredentials(BaseModel):
+    """A configuration whose credential-named fields and ``env`` entries (``GITHUB_TOKEN``,
+    ``api_key``...) are registered as credentials: a command that prints them, or an error
+    that echoes them, is journaled and displayed with ``[redacted]`` instead."""
+
+    @model_validator(mode="after")
+    def _register_credentials(self) -> Any:
+        _secrets.register_kwargs(dict(self))
+        _secrets.register_kwargs(getattr(self, "env", None) or {})
+        return self
+
+
 SandboxScope = Literal["execution", "session"]
 """``"execution"``: one sandbox per root run, removed when it ends; ``"session"``: one per session."""
 
 
-class ExecOptions(BaseModel):
+class ExecOptions(_KeepsCredentials):
     """Options of one command run by :meth:`ExecutionEnvironment.exec`."""
 
     model_config = _STRICT
@@ -93,7 +108,7 @@ class EnvironmentInfo(BaseModel):
     os: str | None = Field(default=None, description="Operating system info")
 
 
-class DockerEnvironmentConfig(BaseModel):
+class DockerEnvironmentConfig(_KeepsCredentials):
     """A Docker container: the image, the host directory mounted as its workspace, limits.
 
     The container has no network unless ``network`` names one (``"bridge"``, ``"host"``).
@@ -129,7 +144,7 @@ class DockerEnvironmentConfig(BaseModel):
     )
 
 
-class E2BEnvironmentConfig(BaseModel):
+class E2BEnvironmentConfig(_KeepsCredentials):
     """Upstream's E2B cloud sandbox: accepted for compatibility, not implemented (as upstream)."""
 
     model_config = _STRICT

@@ -12,6 +12,7 @@ from typing import Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from polos_nb import _tracing
 from polos_nb.errors import UserError
 
 __all__ = ["ApprovalRequired", "Tool", "ToolArgumentsError", "ToolRetry", "tool"]
@@ -187,6 +188,11 @@ class Tool:
                     f"The arguments for tool {self.id!r} are not valid JSON ({exc.msg} at position {exc.pos}). "
                     "Call it again with a JSON object."
                 ) from None
+            except RecursionError:
+                raise ToolArgumentsError(
+                    f"The arguments for tool {self.id!r} are nested too deeply to read. "
+                    "Call it again with a flatter JSON object."
+                ) from None
         else:
             data = arguments or {}
         if not isinstance(data, dict):
@@ -213,12 +219,20 @@ class Tool:
             args.append(validated)
         else:
             kwargs = {name: getattr(validated, name) for name in type(validated).model_fields}
-        if self._is_async:
-            return await self.func(*args, **kwargs)
-        result = await asyncio.to_thread(self.func, *args, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        with _tracing.span(
+            f"execute_tool {self.id}",
+            {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": self.id,
+                "gen_ai.tool.description": self.description or None,
+            },
+        ):
+            if self._is_async:
+                return await self.func(*args, **kwargs)
+            result = await asyncio.to_thread(self.func, *args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from polos_nb import _secrets
 from polos_nb.config import StrictConfig
 
 from ._tool import Tool
@@ -88,6 +89,7 @@ async def _http_search(
     import httpx
 
     key = config.api_key or os.environ.get("TAVILY_API_KEY")
+    _secrets.register(key)  # an API answer that echoes it is journaled without it
     if not key:
         raise RuntimeError(
             "web_search has no API key: set TAVILY_API_KEY or WebSearchToolConfig(api_key=...)."
@@ -132,6 +134,7 @@ def create_web_search_tool(config: WebSearchToolConfig | None = None) -> Tool:
     ```
     """
     cfg = config or WebSearchToolConfig()
+    _secrets.register(cfg.api_key)
 
     async def web_search(input: WebSearchInput) -> dict[str, Any]:
         options = WebSearchOptions(

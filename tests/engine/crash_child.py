@@ -293,11 +293,13 @@ async def mode_sql_kill(a: dict) -> None:
         time.sleep(seconds)
         return seconds
 
-    client.runtime.journal.read(
-        lambda con: con.create_function(
-            "polos_test_sleep", slow, ["DOUBLE"], "DOUBLE", side_effects=True
-        )
-    ).result()
+    def register(con: Any) -> None:
+        # The writer connection may still hold the last result an earlier read left
+        # unfetched; DuckDB refuses to register a function then, so finish one first.
+        con.execute("SELECT 1").fetchall()
+        con.create_function("polos_test_sleep", slow, ["DOUBLE"], "DOUBLE", side_effects=True)
+
+    client.runtime.journal.read(register).result()
     roots = await client.list_executions(workflow_id="crash_main", limit=100000, root_only=True)
     active = [info.id for info in roots if info.status not in TERMINAL]
     for i in range(max(0, a["target_active"] - len(active))):

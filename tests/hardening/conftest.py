@@ -15,3 +15,12 @@ def _forget_new_workflows() -> Iterator[None]:
     yield
     for workflow_id in set(get_all_workflows()) - before:
         unregister_workflow(workflow_id)
+
+
+@pytest.fixture(scope="session")
+def litellm_loaded() -> None:
+    """Import litellm once before the agent tests (its first import takes seconds under
+    load, which must not count against a test's own waits)."""
+    from polos_nb.llm._litellm import _lit
+
+    _lit()

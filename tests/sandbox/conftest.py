@@ -92,9 +92,17 @@ def by_id(tools: list[Any]) -> dict[str, Any]:
 
 
 def our_containers() -> list[Any]:
+    """polos_nb's containers on the test engine (all worktrees and processes share it)."""
     import docker
 
     client = docker.DockerClient(base_url=_HOST, timeout=20)
+    for _ in range(20):
+        try:
+            return client.containers.list(all=True, filters={"label": "polos_nb.managed=true"})
+        except docker.errors.NotFound:
+            # The SDK inspects each listed container; one removed in between (by another
+            # run ending) is gone: list again.
+            time.sleep(0.05)
     return client.containers.list(all=True, filters={"label": "polos_nb.managed=true"})
 
 

@@ -6,7 +6,9 @@ is the DuckDB backend; :func:`open_journal` picks the backend for a location. Th
 layout is documented in ``polos_nb.engine.journal._migrations``.
 """
 
-from ._duckdb import DuckDBJournal, Sql
+from polos_nb.config import is_postgres_url
+
+from ._duckdb import DuckDBJournal, Sql, read_journal
 from ._interface import (
     ACTIVE_STATUSES,
     ChildRow,
@@ -59,6 +61,7 @@ __all__ = [
     "UpdateWhere",
     "WaitRow",
     "open_journal",
+    "read_journal",
     "utc",
 ]
 
@@ -66,6 +69,11 @@ __all__ = [
 def open_journal(location: str) -> Journal:
     """Open the journal at ``location`` with the backend that serves it.
 
-    A file path (or ``":memory:"``) opens a DuckDB journal.
+    A file path (or ``":memory:"``) opens a DuckDB journal; a ``postgresql://`` URL a
+    PostgreSQL one (``_postgres.py``, which needs the ``postgres`` extra: psycopg).
     """
+    if is_postgres_url(location):
+        from ._postgres import PostgresJournal
+
+        return PostgresJournal(location)
     return DuckDBJournal(location)

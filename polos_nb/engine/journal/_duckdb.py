@@ -22,6 +22,7 @@ import os
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -58,9 +59,14 @@ from ._interface import (
 from ._migrations import MIGRATIONS, SCHEMA_VERSION
 from ._readonly import check_read_only
 
-__all__ = ["DuckDBJournal", "Sql"]
+__all__ = ["DuckDBJournal", "Sql", "read_journal"]
 
 T = TypeVar("T")
+
+LOCK_RETRY_SECONDS = 1.5
+"""How long opening a journal retries while another process holds it. A reader such as
+the JupyterLab server extension (``read_journal``) holds a journal at rest for a few
+milliseconds; a kernel opening it at that moment waits instead of failing."""
 
 log = logging.getLogger("polos_nb.engine")
 
@@ -387,7 +393,7 @@ class DuckDBJournal(Journal):
             _files.check_not_open(self.path)
             try:
                 os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-                self._con = duckdb.connect(self.path, config=_CONFIG)
+                self._con = _connect_waiting(self.path, _CONFIG)
             except duckdb.IOException as exc:
                 text = str(exc)
                 if "lock" in text.lower() and "conflicting" in text.lower():
@@ -746,3 +752,75 @@ def _flush_updates(con: Any, rows: list[Update]) -> None:
         params.append(row.key)
         params.extend(row.values)
     con.execute(sql, params)
+
+
+def _connect_waiting(path: str, config: dict[str, Any], retry: float = LOCK_RETRY_SECONDS) -> Any:
+    """``duckdb.connect(path)``, retrying up to ``retry`` seconds while another process holds
+    the file's lock (a reader of journals at rest holds it for milliseconds). The last
+    error is raised as DuckDB raised it."""
+    import duckdb
+
+    deadline = time.monotonic() + retry
+    while True:
+        try:
+            return duckdb.connect(path, config=config)
+        except duckdb.IOException as exc:
+            text = str(exc).lower()
+            if "lock" in text and "conflicting" in text and time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            raise
+
+
+def read_journal(path: str, reader: Callable[[Any], T], *, retry: float = 0.0) -> T:
+    """Open a journal that no process owns, read-only, run ``reader(connection)``, close it.
+
+    For tools that look at journals at rest (the JupyterLab server extension lists the
+    runs of closed notebooks). The file is held for as long as ``reader`` runs: keep it
+    short. Raises ``JournalLockedError`` when a process owns the journal (ask that
+    process instead; ``retry`` seconds are spent retrying first), ``JournalVersionError``
+    when its schema is not this version's (a newer polos_nb wrote it, or an older one that
+    this version has not migrated yet: open it once in a notebook), and the errors of
+    ``DuckDBJournal`` for a file that is not a journal.
+    """
+    import duckdb
+
+    with _files.OPEN_LOCK:
+        _files.check_file(path)
+        if not os.path.exists(path):
+            raise JournalCorruptError(path, "no such file")
+        _files.check_not_open(path)
+        deadline = time.monotonic() + retry
+        while True:
+            try:
+                con = duckdb.connect(path, read_only=True)
+                break
+            except duckdb.IOException as exc:
+                text = str(exc)
+                if "lock" in text.lower() and "conflicting" in text.lower():
+                    if time.monotonic() < deadline:
+                        time.sleep(0.05)
+                        continue
+                    match = _PID_RE.search(text)
+                    raise JournalLockedError(path, int(match.group(1)) if match else None) from exc
+                raise _files.classify(exc, path) or JournalCorruptError(
+                    path, text.strip().splitlines()[0]
+                ) from exc
+            except duckdb.Error as exc:
+                raise _files.classify(exc, path) or JournalCorruptError(
+                    path, str(exc).strip().splitlines()[0]
+                ) from exc
+    try:
+        try:
+            row = con.execute("SELECT max(version) FROM polos_schema_migrations").fetchone()
+        except duckdb.Error as exc:
+            raise JournalCorruptError(path, str(exc).strip().splitlines()[0]) from exc
+        version = int(row[0] or 0) if row else 0
+        if version != SCHEMA_VERSION:
+            raise JournalVersionError(path, version, SCHEMA_VERSION)
+        try:
+            return reader(con)
+        except duckdb.Error as exc:
+            raise JournalCorruptError(path, str(exc).strip().splitlines()[0]) from exc
+    finally:
+        con.close()

@@ -140,6 +140,8 @@ class ExecutionRow(NamedTuple):
     started_at: dt.datetime | None
     deadline: dt.datetime | None
     run_attempt: int | None
+    trace_context: str | None
+    """JSON of the W3C trace context the run's spans join (``polos_nb._tracing``), or None."""
 
 
 class InfoRow(NamedTuple):

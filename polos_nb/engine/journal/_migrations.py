@@ -37,6 +37,9 @@ Each migration is a list of SQL statements applied in one transaction and record
     ``status`` (``active``/``paused``), ``last_fire_at`` (the last due time that fired)
     and ``next_fire_at``.
 
+Migration 5 adds ``trace_context`` to ``executions``: the OpenTelemetry trace context (a
+JSON object of W3C headers) the run's spans belong to (docs/observability.md).
+
 Migration 2 also adds ``run_attempt`` to ``executions`` and ``steps``: a workflow-level
 retry starts a new run attempt, in which steps that failed in earlier attempts run again.
 
@@ -180,11 +183,18 @@ _M004 = [
     "ALTER TABLE executions ADD COLUMN fork_position INTEGER",
 ]
 
+_M005 = [
+    # OpenTelemetry: the W3C trace context (JSON) a run's spans are children of, so a run
+    # resumed later, or by another process, stays in the trace it was started in.
+    "ALTER TABLE executions ADD COLUMN trace_context VARCHAR",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial", _M001),
     (2, "run attempts, event triggers, schedules", _M002),
     (3, "invoke-time queue limits", _M003),
     (4, "forks", _M004),
+    (5, "trace context", _M005),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

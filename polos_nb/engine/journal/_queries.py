@@ -54,7 +54,7 @@ _EXEC = (
     "SELECT id, workflow_id, workflow_type, status, payload, initial_state, state,"
     " parent_execution_id, root_execution_id, root_workflow_id, parent_step_key, batch_index,"
     " queue_name, concurrency_key, session_id, user_id, created_at, started_at, deadline,"
-    " run_attempt FROM executions"
+    " run_attempt, trace_context FROM executions"
 )
 _INFO = (
     "SELECT id, workflow_id, workflow_type, status, payload, result, error, state,"
