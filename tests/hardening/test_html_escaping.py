@@ -29,7 +29,22 @@ HOSTILE = [
     "<!-- --><iframe src=javascript:alert(1)></iframe>",
     "&lt;b&gt; & \"quotes\" 'single' `tick`",
 ]
-ALLOWED_TAGS = {"style", "div", "b", "code", "span", "table", "tr", "th", "td", "pre", "ul", "li"}
+# "p": descriptions are rendered as a small Markdown subset (paragraphs) after escaping
+ALLOWED_TAGS = {
+    "style",
+    "div",
+    "b",
+    "code",
+    "span",
+    "table",
+    "tr",
+    "th",
+    "td",
+    "pre",
+    "ul",
+    "li",
+    "p",
+}
 
 pytestmark = pytest.mark.usefixtures("litellm_loaded")
 
@@ -69,6 +84,7 @@ def assert_inert(markup: str, hostile: str, what: str) -> None:
                 "data-status",
                 "data-key",
                 "data-call-id",
+                "data-run-id",
                 "data-position",
             ), f"{what}: unexpected attribute {name}"
     assert not parsed.comments, f"{what}: a comment came from text"

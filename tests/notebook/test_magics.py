@@ -285,8 +285,10 @@ def test_a_run_shows_a_current_snapshot_then_its_live_widget(shell: Any) -> None
     _workflow(shell)
     run = shell.run_line_magic("polos", 'run flow {"n": 3}')
     first, second = captured.outputs[:2]
-    # 1. the snapshot: static HTML with the widget's classes, under a display id
-    assert set(first["data"]) == {"text/plain", "text/html"}
+    # 1. the snapshot: static HTML with the widget's classes, under a display id, and the
+    #    run's state as JSON for the extension's saved-run renderer
+    assert set(first["data"]) == {"text/plain", "text/html", "application/vnd.polos.run+json"}
+    assert first["data"]["application/vnd.polos.run+json"]["run_id"] == run.id
     assert (
         first["data"]["text/plain"].startswith("<Run ") and "0x" not in first["data"]["text/plain"]
     )
