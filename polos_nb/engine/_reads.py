@@ -67,6 +67,24 @@ class ReadsMixin(RuntimeHost):
             info = info.model_copy(update={"status": held[0], "error": held[1]})
         return info
 
+    async def channel_context(self, execution_id: str) -> dict[str, Any] | None:
+        """Where the run tree of ``execution_id`` was started from (``invoke(channel_context=...)``).
+
+        Read from the tree's root, so every execution of a Slack-started run answers the
+        Slack thread. ``None`` when the run was not started from a channel.
+        """
+        row = await self.read(
+            lambda con: con.execute(
+                "SELECT r.channel_context FROM executions e JOIN executions r"
+                " ON r.id = e.root_execution_id WHERE e.id = ?",
+                [execution_id],
+            ).fetchone()
+        )
+        if row is None or row[0] is None:
+            return None
+        value = _serde.loads(row[0], strict=False)
+        return value if isinstance(value, dict) else None
+
     async def list_executions(
         self,
         *,
