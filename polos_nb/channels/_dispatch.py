@@ -45,7 +45,9 @@ NOTIFY_TIMEOUT = 60.0
 """Seconds one channel may take to notify before it counts as failed."""
 
 _DISPATCHERS: weakref.WeakKeyDictionary[Any, ChannelDispatcher] = weakref.WeakKeyDictionary()
-_TERMINAL_SUFFIXES = ("_finish", "_error", "_cancel")
+_RUN_TYPES = ("workflow", "agent", "tool")
+_STARTS = frozenset(f"{t}_start" for t in _RUN_TYPES)
+_ENDS = frozenset(f"{t}_{e}" for t in _RUN_TYPES for e in ("finish", "error", "cancel"))
 _PER_STEP = ("tool_call_start", "tool_call", "step_finish")
 _OPEN_SUSPENSIONS_SQL = """
 SELECT w.execution_id, w.step_key, e.workflow_id, e.root_execution_id, e.root_workflow_id,
@@ -196,10 +198,10 @@ class ChannelDispatcher:
         elif kind.startswith("resume_"):
             self._spawn(self._answered(event, root_wf, root_id, kind[len("resume_") :]))
         elif _meta_of(event).get("execution_id") == root_id:
-            if kind.endswith("_start") and kind not in ("step_start", "stream_start"):
+            if kind in _STARTS:
                 if self._bridge_candidates(root_wf):
                     self._bridge(event.topic, root_wf, root_id)
-            elif kind.endswith(_TERMINAL_SUFFIXES):
+            elif kind in _ENDS:
                 for pair in [p for p in self._notified if p[0] == root_id]:
                     self._notified.pop(pair, None)
 
@@ -373,14 +375,19 @@ class ChannelDispatcher:
             if mode == "none":
                 return
             where = ChannelContext.model_validate(context)
+            calls_shown: set[Any] = set()
             while True:
                 event = await inbox.get()
                 kind = event.event_type or ""
-                own = _meta_of(event).get("execution_id") == root_id
-                ended = own and kind.endswith(_TERMINAL_SUFFIXES) and kind != "step_finish"
+                ended = kind in _ENDS and _meta_of(event).get("execution_id") == root_id
                 wanted = ended or (mode == "per_step" and kind in _PER_STEP)
-                if ended and mode == "final" and not kind.endswith(("_finish", "_error")):
+                if ended and mode == "final" and kind.endswith("_cancel"):
                     wanted = False
+                if kind == "tool_call_start" and isinstance(event.data, dict):
+                    call = (event.data.get("step"), event.data.get("call_id"))
+                    if call in calls_shown:  # announced again when the run goes on after a wait
+                        wanted = False
+                    calls_shown.add(call)
                 if wanted:
                     try:
                         await channel.send_output(where, event)

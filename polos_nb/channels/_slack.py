@@ -329,18 +329,18 @@ def output_text(event: Any) -> str | None:
     meta = data.get("_metadata") if isinstance(data.get("_metadata"), dict) else {}
     assert isinstance(meta, dict)
     label = meta.get("workflow_id") or "The run"
-    if kind.endswith("_finish") and kind not in ("step_finish", "tool_call_finish"):
+    if kind in ("workflow_finish", "agent_finish", "tool_finish"):
         result = data.get("result")
         if isinstance(result, dict) and "result" in result:  # an AgentResult
             result = result["result"]
         if result is None:
             return f"✅ *{label}* finished"
         return result if isinstance(result, str) else json.dumps(result, indent=2, default=str)
-    if kind.endswith("_error"):
+    if kind in ("workflow_error", "agent_error", "tool_error"):
         error = data.get("error")
         message = error.get("message") if isinstance(error, dict) else error
         return f"❌ *{label}* failed: {message}"
-    if kind.endswith("_cancel"):
+    if kind in ("workflow_cancel", "agent_cancel", "tool_cancel"):
         return f"⏹ *{label}* was cancelled"
     if kind in ("tool_call_start", "tool_call"):
         name = data.get("name")

@@ -197,7 +197,7 @@ def _free_port() -> int:
 
 @dataclass
 class SmtpSink:
-    """An aiosmtpd server on loopback. With ``password``, it requires AUTH (over plain TCP)."""
+    """An aiosmtpd server on loopback. With ``password``, it offers AUTH (over plain TCP)."""
 
     user: str | None = None
     password: str | None = None
@@ -230,7 +230,7 @@ class SmtpSink:
                 and data.login.decode() == sink.user
                 and data.password.decode() == sink.password
             )
-            return AuthResult(success=ok, handled=False)
+            return AuthResult(success=ok, handled=False, auth_data=data if ok else None)
 
         self.port = _free_port()
         kwargs: dict[str, Any] = {}
