@@ -15,10 +15,10 @@ suspension is journaled, every channel that applies is told, concurrently; a cha
 fails is logged and never fails the run. Slack messages carry Approve / Reject buttons
 (for simple approvals) and the approval page's link; a click resumes the run through
 Slack's signed request (:class:`SlackEndpoint`, served by the Jupyter server extension
-or :func:`serve_slack`). A Slack ``@mention`` starts the named agent, once per Slack
-event, and its output and approvals go back to the thread. As upstream, a
-``SlackChannel`` is added from ``$SLACK_BOT_TOKEN`` when none is configured. See
-docs/channels.md.
+through :func:`server_routes`, or by :func:`serve_slack`). A Slack ``@mention`` starts
+the named agent, once per Slack event, and its output and approvals go back to the
+thread. As upstream, a ``SlackChannel`` is added from ``$SLACK_BOT_TOKEN`` when none is
+configured. See docs/channels.md.
 """
 
 from ._channel import (
@@ -30,6 +30,7 @@ from ._channel import (
 )
 from ._dispatch import ChannelDispatcher, dispatcher_for
 from ._email import EmailChannel, EmailChannelConfig
+from ._server_routes import server_routes
 from ._slack import SlackChannel, SlackChannelConfig, approval_blocks
 from ._slack_http import HttpAnswer, SlackEndpoint, SlackServer, serve_slack, tornado_handlers
 from ._slack_inbound import (
@@ -69,6 +70,7 @@ __all__ = [
     "notification_from_suspend",
     "parse_agent_mention",
     "serve_slack",
+    "server_routes",
     "sign_slack_request",
     "tornado_handlers",
     "verify_slack_signature",

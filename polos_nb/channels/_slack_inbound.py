@@ -50,6 +50,7 @@ __all__ = [
     "parse_event",
     "parse_interaction",
     "sign_slack_request",
+    "tell_clicker",
     "verify_slack_signature",
 ]
 
@@ -331,21 +332,23 @@ async def _apply_approval(client: PolosClient, action: SlackApproval) -> dict[st
             None, action.execution_id, action.step_key, {"approved": action.approved}
         )
     except (ResumeError, ExecutionNotFoundError) as exc:
-        if action.response_url:
-            try:
-                async with httpx.AsyncClient(timeout=10) as http:
-                    await http.post(
-                        action.response_url,
-                        json={
-                            "response_type": "ephemeral",
-                            "replace_original": False,
-                            "text": f"This request is no longer waiting: {exc}",
-                        },
-                    )
-            except httpx.HTTPError as http_exc:
-                log.warning("Could not tell Slack the request was handled: %s", http_exc)
+        await tell_clicker(action, f"This request is no longer waiting: {exc}")
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "execution_id": action.execution_id, "step_key": action.step_key}
+
+
+async def tell_clicker(action: SlackApproval, text: str) -> None:
+    """Tell only the person who clicked (an ephemeral message through ``response_url``)."""
+    if not action.response_url:
+        return
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            await http.post(
+                action.response_url,
+                json={"response_type": "ephemeral", "replace_original": False, "text": text},
+            )
+    except httpx.HTTPError as exc:
+        log.warning("Could not tell Slack the request was handled: %s", exc)
 
 
 async def _apply_mention(
