@@ -161,10 +161,21 @@ class SlackEndpoint:
 _TORNADO_HANDLER: Any = None
 
 
+def _allow_unauthenticated() -> Callable[[Any], Any]:
+    """Jupyter's marker for a route meant to skip its login (the server checks every route)."""
+    try:
+        from jupyter_server.auth.decorator import allow_unauthenticated
+    except ImportError:  # a plain tornado application: nothing to tell
+        return lambda method: method
+    return allow_unauthenticated
+
+
 def _tornado_handler_class() -> Any:
     global _TORNADO_HANDLER
     if _TORNADO_HANDLER is None:
         from tornado import web
+
+        allow_unauthenticated = _allow_unauthenticated()
 
         class SlackRequestHandler(web.RequestHandler):
             """POST-only; authenticated by Slack's signature, not by Jupyter's login."""
@@ -176,6 +187,7 @@ def _tornado_handler_class() -> Any:
             def check_xsrf_cookie(self) -> None:
                 return None  # Slack cannot send our XSRF cookie; its signature is checked
 
+            @allow_unauthenticated
             async def post(self) -> None:
                 answer = await self._endpoint.handle(
                     self._kind, self.request.headers, self.request.body
