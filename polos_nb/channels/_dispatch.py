@@ -49,22 +49,6 @@ _RUN_TYPES = ("workflow", "agent", "tool")
 _STARTS = frozenset(f"{t}_start" for t in _RUN_TYPES)
 _ENDS = frozenset(f"{t}_{e}" for t in _RUN_TYPES for e in ("finish", "error", "cancel"))
 _PER_STEP = ("tool_call_start", "tool_call", "step_finish")
-_OPEN_SUSPENSIONS_SQL = """
-SELECT w.execution_id, w.step_key, e.workflow_id, e.root_execution_id, e.root_workflow_id,
-       (SELECT ev.data FROM events ev WHERE ev.execution_id = w.execution_id
-          AND ev.event_type = 'suspend_' || w.step_key ORDER BY ev.seq DESC LIMIT 1) AS data,
-       (SELECT list(ev.data) FROM events ev
-          WHERE ev.topic = 'workflow/' || e.root_workflow_id || '/' || e.root_execution_id
-          AND ev.event_type = 'notification_meta_' || w.step_key) AS metas
-FROM waits w JOIN executions e ON e.id = w.execution_id
-WHERE w.kind = 'suspend' AND w.resolved_at IS NULL AND e.status IN ('queued', 'running', 'waiting')
-ORDER BY w.created_at
-"""
-_OPEN_CHANNEL_RUNS_SQL = """
-SELECT id, root_workflow_id FROM executions
-WHERE parent_execution_id IS NULL AND channel_context IS NOT NULL
-  AND status IN ('queued', 'running', 'waiting')
-"""
 
 
 def dispatcher_for(runtime: Any) -> ChannelDispatcher | None:
@@ -410,31 +394,36 @@ class ChannelDispatcher:
     async def _catch_up(self) -> None:
         if not self._any_channels():
             return
+        journal = self.runtime.journal
         try:
-            rows = await self.runtime.read(
-                lambda con: con.execute(_OPEN_SUSPENSIONS_SQL).fetchall()
-            )
-            runs = await self.runtime.read(
-                lambda con: con.execute(_OPEN_CHANNEL_RUNS_SQL).fetchall()
-            )
+            rows = await self.runtime.read(journal.pending_suspensions())
+            runs = await self.runtime.channel_runs(active_only=True)
         except Exception:
             log.exception("reading the journal's open suspensions failed")
             return
-        for exec_id, key, wf_id, root_id, root_wf, data_json, metas in rows:
+        for row in rows:
+            exec_id, key, wf_id = row.execution_id, row.step_key, row.workflow_id
+            root_id, root_wf = row.root_execution_id, row.root_workflow_id
             if (root_id, key) in self._notified or get_workflow(wf_id) is None:
                 continue  # notified live already / its workflow (and channels) not defined here
+            topic = f"workflow/{root_wf}/{root_id}"
+            try:
+                events = await self.runtime.read_topic(topic)
+            except Exception:
+                log.exception("reading the notifications of %s failed", root_id)
+                continue
             told: set[str] = set()
-            for meta_json in metas or []:
-                meta = _serde.loads(meta_json, strict=False)
-                if isinstance(meta, dict):
+            for ev in events:
+                meta = ev.data
+                if ev.event_type == f"notification_meta_{key}" and isinstance(meta, dict):
                     told |= {str(e.get("channelId")) for e in meta.get("channels") or []}
             event = StreamEvent(
                 id="catch-up",
                 sequence_id=0,
-                topic=f"workflow/{root_wf}/{root_id}",
+                topic=topic,
                 event_type=f"suspend_{key}",
                 data={
-                    **(_as_dict(_serde.loads(data_json, strict=False)) if data_json else {}),
+                    **(_as_dict(_serde.loads(row.data, strict=False)) if row.data else {}),
                     "_metadata": {"execution_id": exec_id, "workflow_id": wf_id},
                 },
                 created_at=self.runtime.clock.now(),
@@ -442,7 +431,8 @@ class ChannelDispatcher:
             done: asyncio.Future[list[dict[str, Any]]] = self.runtime.loop.create_future()
             self._notified[(root_id, key)] = done
             await self._notify(event, root_wf, root_id, key, done, skip=told)
-        for root_id, root_wf in runs:
+        for run in runs:
+            root_id, root_wf = run["id"], run["root_workflow_id"]
             self._bridge(f"workflow/{root_wf}/{root_id}", root_wf, root_id)
 
 

@@ -261,19 +261,18 @@ async def _thread_agent(client: PolosClient, mention: SlackMention) -> str | Non
     if not mention.thread_ts or mention.thread_ts == mention.ts:
         return None
 
-    async def read() -> Any:
-        return await client.runtime.read(
-            lambda con: con.execute(
-                "SELECT workflow_id FROM executions WHERE parent_execution_id IS NULL"
-                " AND channel_context->>'$.channel_id' = 'slack'"
-                " AND channel_context->>'$.source.channel' = ?"
-                " AND channel_context->>'$.source.threadTs' = ? ORDER BY created_at DESC LIMIT 1",
-                [mention.channel, mention.thread_ts],
-            ).fetchone()
-        )
-
-    row = await client._on_engine(read())
-    return str(row[0]) if row else None
+    runs = await client._on_engine(client.runtime.channel_runs(active_only=False))
+    for run in runs:  # newest first
+        context = run["channel_context"] if isinstance(run["channel_context"], dict) else {}
+        source = context.get("source") if isinstance(context.get("source"), dict) else {}
+        assert isinstance(source, dict)
+        if (
+            context.get("channel_id") == "slack"
+            and source.get("channel") == mention.channel
+            and source.get("threadTs") == mention.thread_ts
+        ):
+            return str(run["workflow_id"])
+    return None
 
 
 def _slack_of(client: PolosClient, slack: SlackChannel | None) -> SlackChannel | None:

@@ -8,7 +8,9 @@ an object (or ``None``); if that object has an ``async def aclose()``, the runti
 it on its loop when it closes, before it stops the loop.
 
 Extensions use the runtime's public surface only: ``subscribe_all``, ``publish``,
-``read_topic``, ``get_execution``, ``channel_context``, ``loop`` and ``channels``.
+``read_topic``, ``get_execution``, ``channel_context``, ``channel_runs``, ``loop``,
+``channels``, and the journal interface's named reads through ``read``
+(``await runtime.read(runtime.journal.pending_suspensions())``).
 """
 
 from __future__ import annotations

@@ -1016,24 +1016,17 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         )
 
     async def _started_by_key(self, key: str) -> ExecutionHandle | None:
-        row = await self.read(
-            lambda con: con.execute(
-                "SELECT e.id, e.workflow_id, e.created_at, e.root_workflow_id, e.session_id, e.user_id"
-                " FROM start_keys k JOIN executions e ON e.id = k.execution_id WHERE k.key = ?",
-                [key],
-            ).fetchone()
-        )
+        row = await self.read(self.journal.started_by_key(key))
         if row is None:
             return None
-        exec_id, wf_id, created, root_wf, session_id, user_id = row
         return ExecutionHandle(
-            id=exec_id,
-            workflow_id=wf_id,
-            created_at=_aware(created),
-            root_workflow_id=root_wf,
-            root_execution_id=exec_id,
-            session_id=session_id,
-            user_id=user_id,
+            id=row.id,
+            workflow_id=row.workflow_id,
+            created_at=row.created_at,
+            root_workflow_id=row.root_workflow_id,
+            root_execution_id=row.root_execution_id,
+            session_id=row.session_id,
+            user_id=row.user_id,
         )
 
     async def _start(
