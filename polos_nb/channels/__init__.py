@@ -14,8 +14,8 @@ When a run suspends (a tool approval, ``ask_user``, ``ctx.step.suspend``), once 
 suspension is journaled, every channel that applies is told, concurrently; a channel that
 fails is logged and never fails the run. Slack messages carry Approve / Reject buttons
 (for simple approvals) and the approval page's link; a click resumes the run through
-Slack's signed request (:class:`SlackEndpoint`, served by the Jupyter server extension
-through :func:`server_routes`, or by :func:`serve_slack`). A Slack ``@mention`` starts
+Slack's signed request (:class:`SlackEndpoint`, served by polos_nb's Jupyter server
+extension, or by :func:`serve_slack`). A Slack ``@mention`` starts
 the named agent, once per Slack event, and its output and approvals go back to the
 thread. As upstream, a ``SlackChannel`` is added from ``$SLACK_BOT_TOKEN`` when none is
 configured. See docs/channels.md.
@@ -30,9 +30,8 @@ from ._channel import (
 )
 from ._dispatch import ChannelDispatcher, dispatcher_for
 from ._email import EmailChannel, EmailChannelConfig
-from ._server_routes import server_routes
 from ._slack import SlackChannel, SlackChannelConfig, approval_blocks
-from ._slack_http import HttpAnswer, SlackEndpoint, SlackServer, serve_slack, tornado_handlers
+from ._slack_http import HttpAnswer, SlackEndpoint, SlackServer, serve_slack
 from ._slack_inbound import (
     SlackApproval,
     SlackMention,
@@ -41,6 +40,7 @@ from ._slack_inbound import (
     apply_slack_action,
     parse_agent_mention,
     sign_slack_request,
+    tell_clicker,
     verify_slack_signature,
 )
 from ._webhook import WebhookChannel, WebhookChannelConfig, webhook_signature
@@ -70,9 +70,8 @@ __all__ = [
     "notification_from_suspend",
     "parse_agent_mention",
     "serve_slack",
-    "server_routes",
     "sign_slack_request",
-    "tornado_handlers",
+    "tell_clicker",
     "verify_slack_signature",
     "webhook_signature",
 ]

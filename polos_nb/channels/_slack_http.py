@@ -6,15 +6,13 @@ framework: it checks Slack's signature, reads the request, hands the action to
 
 - in a script or a worker, :func:`serve_slack` (below) delivers to a client in-process
   (:func:`apply_slack_action`);
-- under Jupyter, the server extension's ``deliver`` forwards the action (its
-  ``to_dict()``) to the kernel that owns the journal, which calls
-  ``apply_slack_action(client, action_dict)``.
+- under Jupyter, the server extension (``polos_nb.server``, which alone imports tornado
+  and jupyter_server) mounts an endpoint whose ``deliver`` answers clicks through its hub,
+  wherever the run lives.
 
-:func:`tornado_handlers` mounts the endpoint in a tornado application (the Jupyter
-server is one): ``<base>/polos/slack/interactions`` and ``<base>/polos/slack/events``.
-These two routes are the only ones not behind Jupyter's login and XSRF check: Slack
-cannot log in; its signature is checked instead, and an unsigned request is refused
-before anything is read.
+Both serve ``<base>/polos/slack/interactions`` and ``<base>/polos/slack/events``.
+These two routes are not behind Jupyter's login and XSRF check: Slack cannot log in; its
+signature is checked instead, and an unsigned request is refused before anything is read.
 
 Answers: 200 once the action is delivered (a mention's run is journaled then);
 401 for a bad signature; 400 for a malformed request; 503 when the delivery failed or
@@ -58,7 +56,6 @@ __all__ = [
     "SlackEndpoint",
     "SlackServer",
     "serve_slack",
-    "tornado_handlers",
 ]
 
 log = logging.getLogger("polos_nb.channels")
@@ -155,61 +152,6 @@ class SlackEndpoint:
         self._background.discard(future)
         if not future.cancelled() and future.exception() is not None:
             log.debug("Slack delivery failed", exc_info=future.exception())
-
-
-# ---------------------------------------------------------------------- tornado
-_TORNADO_HANDLER: Any = None
-
-
-def _allow_unauthenticated() -> Callable[[Any], Any]:
-    """Jupyter's marker for a route meant to skip its login (the server checks every route)."""
-    try:
-        from jupyter_server.auth.decorator import allow_unauthenticated
-    except ImportError:  # a plain tornado application: nothing to tell
-        return lambda method: method
-    return allow_unauthenticated
-
-
-def _tornado_handler_class() -> Any:
-    global _TORNADO_HANDLER
-    if _TORNADO_HANDLER is None:
-        from tornado import web
-
-        allow_unauthenticated = _allow_unauthenticated()
-
-        class SlackRequestHandler(web.RequestHandler):
-            """POST-only; authenticated by Slack's signature, not by Jupyter's login."""
-
-            def initialize(self, endpoint: SlackEndpoint, kind: str) -> None:
-                self._endpoint = endpoint
-                self._kind = kind
-
-            def check_xsrf_cookie(self) -> None:
-                return None  # Slack cannot send our XSRF cookie; its signature is checked
-
-            @allow_unauthenticated
-            async def post(self) -> None:
-                answer = await self._endpoint.handle(
-                    self._kind, self.request.headers, self.request.body
-                )
-                self.set_status(answer.status)
-                self.set_header("Content-Type", answer.content_type)
-                self.finish(answer.body)
-
-        _TORNADO_HANDLER = SlackRequestHandler
-    return _TORNADO_HANDLER
-
-
-def tornado_handlers(
-    endpoint: SlackEndpoint, base_url: str = "/"
-) -> list[tuple[str, Any, dict[str, Any]]]:
-    """Tornado routes for ``endpoint`` under ``base_url`` (e.g. the Jupyter server's)."""
-    base = base_url if base_url.endswith("/") else base_url + "/"
-    handler = _tornado_handler_class()
-    return [
-        (base + INTERACTIONS_PATH, handler, {"endpoint": endpoint, "kind": "interactions"}),
-        (base + EVENTS_PATH, handler, {"endpoint": endpoint, "kind": "events"}),
-    ]
 
 
 # ---------------------------------------------------------------------- serve_slack

@@ -31,8 +31,8 @@ from polos_nb.channels import (
     parse_agent_mention,
     serve_slack,
     sign_slack_request,
-    tornado_handlers,
 )
+from polos_nb.server import slack_handlers
 from polos_nb.testing import FakeToolCall, ScriptedModel
 from tests.agents.helpers import uid, wait_status
 from tests.channels.fakes import SIGNING_SECRET, FakeSlack
@@ -116,7 +116,7 @@ async def endpoint_app(
         return await apply_slack_action(client, action)
 
     endpoint = SlackEndpoint(deliver, signing_secret=SIGNING_SECRET, delivery_timeout=60)
-    app = Application(tornado_handlers(endpoint, "/"), xsrf_cookies=True)
+    app = Application(slack_handlers(endpoint, "/"), xsrf_cookies=True)
     sockets = bind_sockets(0, "127.0.0.1")
     server = HTTPServer(app)
     server.add_sockets(sockets)
