@@ -53,6 +53,8 @@ class Child:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=60)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 @pytest.fixture
