@@ -27,6 +27,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
+from polos_nb import _secrets
 from polos_nb.errors import ChannelError, UserError
 
 from ._channel import Channel, ChannelContext, ChannelOutputMode, SuspendNotification
@@ -60,6 +61,10 @@ class EmailChannelConfig:
     ssl: bool = False
     timeout: float = 30.0
     subject_prefix: str = "[polos] "
+
+    def __post_init__(self) -> None:
+        # the SMTP password: never journaled nor displayed
+        _secrets.register_kwargs({"password": self.password})
 
 
 class EmailChannel(Channel):

@@ -29,6 +29,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from polos_nb import _secrets
 from polos_nb.errors import ChannelError, UserError
 
 from ._channel import Channel, ChannelContext, ChannelOutputMode, SuspendNotification
@@ -70,6 +71,12 @@ class SlackChannelConfig:
     default_channel: str = "#general"
     signing_secret: str | None = field(default=None, repr=False)
     base_url: str | None = None
+
+    def __post_init__(self) -> None:
+        # credentials: never journaled nor displayed (a step printing them is redacted)
+        _secrets.register_kwargs(
+            {"bot_token": self.bot_token, "signing_secret": self.signing_secret}
+        )
 
 
 class SlackChannel(Channel):

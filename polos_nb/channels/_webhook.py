@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from polos_nb import _secrets
 from polos_nb.errors import ChannelError, UserError
 
 from ._channel import Channel, ChannelContext, ChannelOutputMode, SuspendNotification
@@ -57,6 +58,15 @@ class WebhookChannelConfig:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     timeout: float = 10.0
     id: str = "webhook"
+
+    def __post_init__(self) -> None:
+        # the signing secret and credential headers (Authorization...): never journaled
+        headers = dict(self.headers or {})
+        _secrets.register_kwargs({"secret": self.secret, **headers})
+        for name, value in headers.items():  # "Bearer <token>": the token alone too
+            scheme, _, credential = str(value).partition(" ")
+            if _secrets.is_credential_name(name) and credential and scheme.isalpha():
+                _secrets.register(credential.strip())
 
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:

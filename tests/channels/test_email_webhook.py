@@ -4,11 +4,18 @@ against a real HTTP server, both on loopback."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
 
-from polos_nb import PolosClient
+from polos_nb import (
+    PolosClient,
+    SlackChannel,
+    SlackChannelConfig,
+    WorkflowContext,
+    workflow,
+)
 from polos_nb.channels import (
     ChannelContext,
     EmailChannel,
@@ -183,3 +190,36 @@ def test_the_signature_is_hmac_sha256_of_timestamp_and_body() -> None:
     body = json.dumps({"a": 1}).encode()
     expected = hmac.new(b"k", b"123." + body, hashlib.sha256).hexdigest()
     assert webhook_signature("k", "123", body) == "sha256=" + expected
+
+
+async def test_channel_credentials_given_in_code_are_never_journaled(journal_path: Path) -> None:
+    # given in code, not from the environment: registered as credentials by the configs,
+    # so a step that echoes one (a log line, an error text) is journaled redacted
+    token, signing = f"xoxb-{uuid.uuid4().hex}", f"sign-{uuid.uuid4().hex}"
+    password, secret, bearer = (f"{n}-{uuid.uuid4().hex}" for n in ("pw", "hook", "bearer"))
+    channels = [
+        SlackChannel(SlackChannelConfig(bot_token=token, signing_secret=signing)),
+        EmailChannel(
+            EmailChannelConfig(
+                host="127.0.0.1", sender="a@example.com", to=["ops@example.com"], password=password
+            )
+        ),
+        WebhookChannel(
+            WebhookChannelConfig(
+                url="http://127.0.0.1:9/hook",
+                secret=secret,
+                headers={"Authorization": f"Bearer {bearer}"},
+            )
+        ),
+    ]
+    leaked = [token, signing, password, secret, bearer]
+
+    @workflow(id=f"echo_{uuid.uuid4().hex[:8]}")
+    async def echo(ctx: WorkflowContext) -> str:
+        return await ctx.step.run("echo", lambda: "config: " + " | ".join(leaked))
+
+    with PolosClient(journal=journal_path, channels=channels) as client:
+        handle = await echo.invoke(client)
+        text = await client.wait_for_result(handle.id, timeout=60)
+    assert text == "config: " + " | ".join(["[redacted]"] * len(leaked))
+    assert_absent_from_journal(journal_path, leaked)
