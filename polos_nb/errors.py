@@ -28,6 +28,7 @@ PolosError
 ├── ExecutionBlockedError          the execution waits until its code, a class or the journal is fixed
 ├── WorkflowTimeoutError           waiting for a result took longer than `timeout`
 ├── WaitTimeoutError               a suspend / event wait / run passed its deadline
+├── ChannelError                   a notification channel could not deliver (Slack, e-mail, webhook)
 └── AgentError                     an agent run cannot go on
     ├── LLMError                   the model call failed (provider error, bad key, network)
     │   └── LocalModelUnavailableError  provider="local" without llama-cpp-python installed
@@ -52,6 +53,7 @@ __all__ = [
     "AgentError",
     "ApprovalPendingError",
     "ApprovalValidationError",
+    "ChannelError",
     "ChildWorkflowError",
     "DuplicateStepKeyError",
     "ExecutionBlockedError",
@@ -468,6 +470,23 @@ class WaitTimeoutError(PolosError, TimeoutError):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.what, self.deadline))
+
+
+class ChannelError(PolosError):
+    """A notification channel could not deliver (Slack API error, SMTP refusal, webhook status).
+
+    Raised by a channel's ``notify``/``send_output``; when a run suspends, such failures
+    are logged and never fail the run. The message names the channel and what it
+    answered, never a token or password.
+    """
+
+    def __init__(self, channel_id: str, detail: str) -> None:
+        self.channel_id = channel_id
+        self.detail = detail
+        super().__init__(f"Channel {channel_id!r} could not deliver: {detail}")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.channel_id, self.detail))
 
 
 class ModelRequestBlockedError(UserError):

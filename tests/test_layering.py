@@ -11,6 +11,7 @@ FOUNDATION = {"errors", "config", "_serde", "_clock", "_ids", "_secrets", "_trac
 FORBIDDEN_BY_LAYER = {
     # layer prefix -> modules it must never import
     "foundation": {
+        "polos_nb.channels",
         "polos_nb.engine",
         "polos_nb.agents",
         "polos_nb.llm",
@@ -26,6 +27,7 @@ FORBIDDEN_BY_LAYER = {
         "docker",
     },
     "engine": {
+        "polos_nb.channels",
         "polos_nb.agents",
         "polos_nb.llm",
         "polos_nb.tools",
@@ -41,6 +43,7 @@ FORBIDDEN_BY_LAYER = {
     },
     # llm/ knows nothing of the engine or agents; it is the only place litellm is imported
     "llm": {
+        "polos_nb.channels",
         "polos_nb.engine",
         "polos_nb.agents",
         "polos_nb.tools",
@@ -55,6 +58,7 @@ FORBIDDEN_BY_LAYER = {
     },
     # tools/ imports only the foundation
     "tools": {
+        "polos_nb.channels",
         "polos_nb.engine",
         "polos_nb.agents",
         "polos_nb.llm",
@@ -70,6 +74,22 @@ FORBIDDEN_BY_LAYER = {
     },
     # agents/ uses the engine only through its public names (see PRIVATE_ENGINE) and never litellm
     "agents": {
+        "polos_nb.channels",
+        "polos_nb.sandbox",
+        "polos_nb.notebook",
+        "polos_nb.widgets",
+        "polos_nb.testing",
+        "IPython",
+        "ipywidgets",
+        "anywidget",
+        "litellm",
+        "docker",
+    },
+    # channels/ sits on the engine's public names (beside agents/); no Jupyter, no LLMs
+    "channels": {
+        "polos_nb.agents",
+        "polos_nb.llm",
+        "polos_nb.tools",
         "polos_nb.sandbox",
         "polos_nb.notebook",
         "polos_nb.widgets",
@@ -95,7 +115,7 @@ FORBIDDEN_BY_LAYER = {
 }
 COMPAT_PACKAGES = {"features", "types", "memory", "core", "middleware", "runtime"}
 COMPAT_MODULES = {"polos"}
-PRIVATE_ENGINE_BANNED_IN = {"agents", "llm", "tools", "compat"}
+PRIVATE_ENGINE_BANNED_IN = {"agents", "llm", "tools", "compat", "channels"}
 """Layers that must not import a private engine module (``polos_nb.engine._x``)."""
 
 
@@ -123,7 +143,7 @@ def _layer(path: Path) -> str | None:
     rel = path.relative_to(PACKAGE)
     if len(rel.parts) == 1 and rel.stem in FOUNDATION:
         return "foundation"
-    if rel.parts[0] in ("engine", "llm", "tools", "agents"):
+    if rel.parts[0] in ("engine", "llm", "tools", "agents", "channels"):
         return rel.parts[0]
     if rel.parts[0] in COMPAT_PACKAGES or (len(rel.parts) == 1 and rel.stem in COMPAT_MODULES):
         return "compat"

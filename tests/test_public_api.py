@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polos_nb
 import polos_nb.agents
+import polos_nb.channels
 import polos_nb.engine
 import polos_nb.errors
 import polos_nb.llm
@@ -151,6 +152,17 @@ EXPECTED_TOP_LEVEL |= {
     "ToolCallFunction",
 }
 
+# Channels (upstream's polos.channels names, exported from the top level as upstream does):
+EXPECTED_TOP_LEVEL |= {
+    "Channel",
+    "ChannelContext",
+    "ChannelError",
+    "ChannelOutputMode",
+    "SlackChannel",
+    "SlackChannelConfig",
+    "SuspendNotification",
+}
+
 
 def test_top_level_names() -> None:
     assert set(polos_nb.__all__) == EXPECTED_TOP_LEVEL
@@ -168,6 +180,7 @@ def test_all_lists_are_sorted_and_resolve() -> None:
         polos_nb.errors,
         polos_nb.testing,
         polos_nb.agents,
+        polos_nb.channels,
         polos_nb.llm,
         polos_nb.tools,
         polos_nb.notebook,

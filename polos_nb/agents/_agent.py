@@ -82,6 +82,8 @@ class Agent(Workflow):
         compaction: ``CompactionConfig`` for conversation memory.
         prompt_cache: mark the system prompt cacheable where the provider needs it (Anthropic).
         llm_retries: retries of a failed model call (network errors), each journaled.
+        channels: notification channels (``polos_nb.channels``) told when a run of this
+            agent waits for an approval or an answer, instead of the client's.
         temperature, max_output_tokens, **provider_kwargs: passed to every model call.
     """
 
@@ -115,6 +117,7 @@ class Agent(Workflow):
         llm_retries: int = 2,
         stream_to_workflow: bool = False,
         queue: Any = None,
+        channels: list[Any] | None = None,
         **provider_kwargs: Any,
     ) -> None:
         self.provider = provider
@@ -177,7 +180,13 @@ class Agent(Workflow):
             return await run_agent(self, ctx, payload)
 
         agent_loop.__name__ = id
-        super().__init__(agent_loop, id=id, description=description or system_prompt, queue=queue)
+        super().__init__(
+            agent_loop,
+            id=id,
+            description=description or system_prompt,
+            queue=queue,
+            channels=channels,
+        )
         register_workflow(self)
 
     def __repr__(self) -> str:

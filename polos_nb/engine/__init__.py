@@ -8,6 +8,7 @@ from ._admission import QueueStatus
 from ._approval_url import approval_url, set_approval_base_url
 from ._client import PolosClient, Worker
 from ._context import Step, WorkflowContext, WorkflowState
+from ._extensions import add_runtime_extension
 from ._journal_tools import ReplayReport, StepComparison
 from ._policy import Queue, RetryPolicy, queue
 from ._polos import Polos
@@ -51,6 +52,7 @@ __all__ = [
     "Workflow",
     "WorkflowContext",
     "WorkflowState",
+    "add_runtime_extension",
     "approval_url",
     "events",
     "get_all_workflows",

@@ -24,6 +24,7 @@ from . import _journal_tools as _tools
 from . import _workflow as registry
 from ._admission import QueueStatus
 from ._context import CURRENT
+from ._extensions import check_channels
 from ._journal_tools import ReplayReport, StepComparison
 from ._records import raise_for_terminal
 from ._runtime import Runtime
@@ -58,6 +59,9 @@ class PolosClient:
             ``POLOS_DEPLOYMENT_ID``). They are accepted and recorded, so upstream code runs
             unchanged, but nothing connects to them: polos_nb runs the engine embedded in
             this process, with no server. The API key is never shown (``repr`` omits it).
+        channels: notification channels (``polos_nb.channels``: Slack, e-mail, webhook)
+            told when any run on this journal suspends for a human, for as long as this
+            client is open. Workflows and agents may name their own (``channels=``).
 
     Opening the journal resumes executions a dead process left running, as soon as their
     workflow is defined (D13). Raises ``JournalLockedError`` if another process owns it.
@@ -72,7 +76,9 @@ class PolosClient:
         api_url: str | None = None,
         api_key: str | None = None,
         deployment_id: str | None = None,
+        channels: list[Any] | None = None,
     ) -> None:
+        self.channels = check_channels(channels, "PolosClient(channels=...)")
         if isinstance(journal, str) and journal.strip().lower().startswith(("http://", "https://")):
             # Upstream's first positional parameter is api_url: PolosClient("http://...").
             api_url, journal = api_url or journal, None
@@ -89,7 +95,7 @@ class PolosClient:
             key = _journal_key(self.journal_path)
             runtime = _RUNTIMES.get(key) if key is not None else None
             if runtime is None or runtime.closed:
-                runtime = Runtime(self.journal_path, clock or SystemClock())
+                runtime = Runtime(self.journal_path, clock or SystemClock(), channels=self.channels)
                 key = _journal_key(self.journal_path)  # the file exists now
                 _RUNTIMES[key] = runtime
             elif clock is not None and clock is not runtime.clock:
@@ -97,6 +103,8 @@ class PolosClient:
                     f"The journal {self.journal_path} is already open in this process with another clock. "
                     "Close the other client first (client.close())."
                 )
+            else:
+                runtime.channels.extend(self.channels)
             runtime.clients += 1
         self._runtime = runtime
         self._key = key
@@ -156,11 +164,18 @@ class PolosClient:
         user_id: str | None = None,
         initial_state: Any = None,
         run_timeout_seconds: float | None = None,
+        channel_context: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> ExecutionHandle:
         """Start an execution of a registered workflow; returns its handle at once.
 
         The payload is validated against the workflow's input type first; nothing is
         journaled if it does not fit (``PayloadValidationError``).
+
+        ``channel_context`` (``{"channel_id": "slack", "source": {...}}``) records where the
+        run was started from: its output and approvals go back there (``polos_nb.channels``).
+        ``idempotency_key``: a start with a key used before returns the execution that key
+        started (journaled with it, so also after a restart) instead of starting another.
         """
         if CURRENT.get() is not None:
             raise UserError(
@@ -178,6 +193,8 @@ class PolosClient:
                 user_id=user_id,
                 run_timeout_seconds=run_timeout_seconds,
                 queue_concurrency_limit=queue_concurrency_limit,
+                channel_context=channel_context,
+                idempotency_key=idempotency_key,
             )
         )
         return handle._bind(self)
@@ -358,6 +375,9 @@ class PolosClient:
         self._closed = True
         runtime = self._runtime
         with _RUNTIMES_LOCK:
+            for channel in self.channels:
+                if channel in runtime.channels:
+                    runtime.channels.remove(channel)
             runtime.clients -= 1
             last = runtime.clients <= 0
             if last and _RUNTIMES.get(self._key) is runtime:
@@ -416,9 +436,13 @@ class Worker:
         tools: list[Any] | None = None,
         workflows: list[Any] | None = None,
         max_concurrent_workflows: int | None = None,
+        channels: list[Any] | None = None,
         **_ignored: Any,
     ) -> None:
         self.client = client
+        self.channels = check_channels(channels, "Worker(channels=...)")
+        # Told when any run of the client's journal suspends (see polos_nb.channels).
+        client.runtime.channels.extend(c for c in self.channels if c not in client.runtime.channels)
         self.deployment_id = deployment_id or "default"
         self.max_concurrent_workflows = max_concurrent_workflows
         self.workflows: list[registry.Workflow] = []
@@ -446,6 +470,10 @@ class Worker:
         await self._stopped.wait()
 
     async def stop(self) -> None:
+        """End :meth:`run`; this worker's channels are no longer told of suspensions."""
+        for channel in self.channels:
+            if channel in self.client.runtime.channels:
+                self.client.runtime.channels.remove(channel)
         if self._stopped is not None:
             self._stopped.set()
 

@@ -59,9 +59,10 @@ class Polos(PolosClient):
         max_concurrent_workflows: recorded; not enforced. An execution holds no thread
             (it is an asyncio task on the engine's loop) and a waiting one holds nothing;
             bound concurrency with queues instead (``@workflow(queue={"concurrency_limit": n})``).
-        channels: notification channels (Slack) are not available; approvals appear
-            inline in the notebook and through ``polos_nb.pending_approvals()``. ``None``
-            or ``[]`` are accepted; anything else raises ``UserError``.
+        channels: notification channels (``SlackChannel``, ``EmailChannel``,
+            ``WebhookChannel`` from ``polos_nb.channels``) told when any run suspends for a
+            human. As upstream, a ``SlackChannel`` is added from ``$SLACK_BOT_TOKEN`` when
+            none is given (see docs/channels.md).
         log_file: while started, polos_nb's (and litellm's) log records go to this file
             instead of the console (upstream redirects all logging; here the root logger
             of the notebook or script is left alone).
@@ -86,12 +87,6 @@ class Polos(PolosClient):
         journal: str | os.PathLike[str] | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if channels:
-            raise UserError(
-                "Polos(channels=...) is not supported: polos_nb has no notification channels "
-                "(Slack). Approvals appear inline in the notebook and through "
-                "polos_nb.pending_approvals(); drop channels=."
-            )
         if max_concurrent_workflows is not None and (
             not isinstance(max_concurrent_workflows, int) or max_concurrent_workflows < 1
         ):
@@ -105,10 +100,10 @@ class Polos(PolosClient):
             api_url=api_url,
             api_key=api_key,
             deployment_id=deployment_id,
+            channels=channels,
         )
         self.port = int(port or os.environ.get("POLOS_WORKER_PORT") or 8000)
         self.max_concurrent_workflows = max_concurrent_workflows
-        self.channels: list[Any] = []
         self.log_file = os.fspath(log_file) if log_file is not None else None
         self.worker = Worker(
             self,

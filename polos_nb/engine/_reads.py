@@ -67,6 +67,28 @@ class ReadsMixin(RuntimeHost):
             info = info.model_copy(update={"status": held[0], "error": held[1]})
         return info
 
+    async def channel_context(self, execution_id: str) -> dict[str, Any] | None:
+        """Where the run tree of ``execution_id`` was started from (``invoke(channel_context=...)``).
+
+        Read from the tree's root, so every execution of a Slack-started run answers the
+        Slack thread. ``None`` when the run was not started from a channel.
+        """
+        text = await self.read(self.journal.channel_context(execution_id))
+        if text is None:
+            return None
+        value = _serde.loads(text, strict=False)
+        return value if isinstance(value, dict) else None
+
+    async def channel_runs(self, *, active_only: bool = True) -> list[dict[str, Any]]:
+        """Root runs started from a channel, newest first (only those not over, by default):
+        ``{"id", "workflow_id", "root_workflow_id", "status", "created_at", "channel_context"}``."""
+        rows = await self.read(self.journal.channel_runs(active_only))
+        out = []
+        for row in rows:
+            context = _serde.loads(row.channel_context, strict=False)
+            out.append({**row._asdict(), "channel_context": context})
+        return out
+
     async def list_executions(
         self,
         *,

@@ -40,6 +40,7 @@ from ._admission import Admission
 from ._blocking import Blocking, block_reason
 from ._children import ChildrenMixin
 from ._context import CURRENT, WorkflowContext, _error_json, final_state_json
+from ._extensions import attach_extensions
 from ._policy import Queue, RetryPolicy
 from ._reads import ReadsMixin
 from ._records import (
@@ -119,7 +120,7 @@ _EVENT_COLUMNS = ("seq", "topic", "topic_seq", "event_type", "data", "execution_
 class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
     """Owns one journal and the engine thread. Get it through ``PolosClient``."""
 
-    def __init__(self, path: str, clock: Clock) -> None:
+    def __init__(self, path: str, clock: Clock, *, channels: list[Any] | None = None) -> None:
         self.path = path
         self.clock = clock
         self.journal: Journal = open_journal(path)
@@ -133,6 +134,9 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         self._unregistered: dict[str, set[str]] = {}
         self._subscribers: dict[str, list[Callable[[StreamEvent], None]]] = {}
         self._all_subscribers: list[Callable[[StreamEvent], None]] = []
+        self.channels: list[Any] = list(channels or [])
+        """Notification channels of the clients on this journal (``PolosClient(channels=...)``).
+        The engine never calls them: ``polos_nb.channels`` does, as a runtime extension."""
         self._batches_done: set[tuple[str, str]] = set()
         self.blocking = Blocking(self)
         self.closed = False
@@ -142,7 +146,10 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         self.scheduler = Scheduler(self)
         for wf in registry.get_all_workflows().values():
             self.admission.set_limit(wf.queue.name, wf.queue.concurrency_limit)
+        self._extensions: list[Any] = []
+        self._start_key_lock = asyncio.Lock()
         try:
+            self._extensions = attach_extensions(self)
             self.call(self._recover())
             for wf in registry.get_all_workflows().values():
                 self.call(self._register_flow(wf))
@@ -187,6 +194,13 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         registry.remove_listener(self._listener)
 
         async def shutdown() -> None:
+            for extension in self._extensions:
+                aclose = getattr(extension, "aclose", None)
+                if aclose is not None:
+                    try:
+                        await aclose()
+                    except Exception:
+                        log.exception("runtime extension failed to close")
             tasks = [
                 ex.task for ex in self.execs.values() if ex.task is not None and not ex.task.done()
             ]
@@ -371,8 +385,14 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
     def subscribe_all(self, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
         """Call ``callback(event)`` on the engine thread for every event delivered to
         subscribers of any topic (lifecycle, suspend/resume, step and published events).
-        Returns the function that unsubscribes. The notebook layer uses it to tell the
-        JupyterLab extension that runs changed; a callback must be quick and never block."""
+
+        Journaled events (``sequence_id`` set) arrive once they are committed (a
+        ``suspend_<key>`` event after the suspension is in the journal); live ones
+        (``sequence_id`` None: step progress, streamed text) only while some subscriber
+        watches their topic. Returns the function that unsubscribes. The notebook layer
+        uses it to tell the JupyterLab extension that runs changed, ``polos_nb.channels``
+        to notify channels; a callback must be quick and never block (schedule work on
+        ``runtime.loop`` instead)."""
         self._all_subscribers.append(callback)
 
         def unsubscribe() -> None:
@@ -956,8 +976,83 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         user_id: str | None = None,
         run_timeout_seconds: float | None = None,
         queue_concurrency_limit: int | None = None,
+        channel_context: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> ExecutionHandle:
+        if idempotency_key is not None:
+            if not isinstance(idempotency_key, str) or not idempotency_key:
+                raise UserError(
+                    f"idempotency_key must be a non-empty string (got {idempotency_key!r})."
+                )
+            # One keyed start at a time: the lookup and the commit below must not interleave.
+            async with self._start_key_lock:
+                existing = await self._started_by_key(idempotency_key)
+                if existing is not None:
+                    return existing
+                return await self._start(
+                    workflow,
+                    payload,
+                    initial_state=initial_state,
+                    queue_name=queue_name,
+                    concurrency_key=concurrency_key,
+                    session_id=session_id,
+                    user_id=user_id,
+                    run_timeout_seconds=run_timeout_seconds,
+                    queue_concurrency_limit=queue_concurrency_limit,
+                    channel_context=channel_context,
+                    idempotency_key=idempotency_key,
+                )
+        return await self._start(
+            workflow,
+            payload,
+            initial_state=initial_state,
+            queue_name=queue_name,
+            concurrency_key=concurrency_key,
+            session_id=session_id,
+            user_id=user_id,
+            run_timeout_seconds=run_timeout_seconds,
+            queue_concurrency_limit=queue_concurrency_limit,
+            channel_context=channel_context,
+        )
+
+    async def _started_by_key(self, key: str) -> ExecutionHandle | None:
+        row = await self.read(self.journal.started_by_key(key))
+        if row is None:
+            return None
+        return ExecutionHandle(
+            id=row.id,
+            workflow_id=row.workflow_id,
+            created_at=row.created_at,
+            root_workflow_id=row.root_workflow_id,
+            root_execution_id=row.root_execution_id,
+            session_id=row.session_id,
+            user_id=row.user_id,
+        )
+
+    async def _start(
+        self,
+        workflow: Any,
+        payload: Any = None,
+        *,
+        initial_state: Any,
+        queue_name: str | None,
+        concurrency_key: str | None,
+        session_id: str | None,
+        user_id: str | None,
+        run_timeout_seconds: float | None,
+        queue_concurrency_limit: int | None,
+        channel_context: dict[str, Any] | None,
+        idempotency_key: str | None = None,
     ) -> ExecutionHandle:
         wf, payload_json, state_json = self.prepare(workflow, payload, initial_state)
+        context_json = None
+        if channel_context is not None:
+            if not isinstance(channel_context, dict) or not channel_context.get("channel_id"):
+                raise UserError(
+                    "channel_context must be a dict with a 'channel_id' (and a 'source' dict), "
+                    f"e.g. {{'channel_id': 'slack', 'source': {{'channel': 'C1'}}}} (got {channel_context!r})."
+                )
+            context_json = _serde.dumps(channel_context)
         if queue_concurrency_limit is not None:  # without queue_name: the workflow's own queue
             Queue(queue_name or wf.queue.name, queue_concurrency_limit)  # validates the limit
             self.admission.set_limit(
@@ -982,7 +1077,20 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
                 (*insert.columns, "queue_concurrency_limit"),
                 (*insert.values, queue_concurrency_limit),
             )
-        await self.commit([insert])
+        if context_json is not None:
+            insert = Insert(
+                insert.table, (*insert.columns, "channel_context"), (*insert.values, context_json)
+            )
+        ops: list[Any] = [insert]
+        if idempotency_key is not None:  # the key and the execution: one transaction
+            ops.append(
+                Insert(
+                    "start_keys",
+                    ("key", "execution_id", "created_at"),
+                    (idempotency_key, ex.id, ex.created_at),
+                )
+            )
+        await self.commit(ops)
         self.adopt(ex)
         return ex.handle()
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from polos_nb.errors import PayloadValidationError, UserError
 
+from ._extensions import check_channels
 from ._policy import Queue, RetryPolicy, as_queue
 from ._schedules import ScheduleSpec, parse_schedule
 from ._topics import validate_topic
@@ -89,6 +90,7 @@ class Workflow:
         state_schema: type[BaseModel] | None = None,
         retry: RetryPolicy | None = None,
         run_timeout_seconds: float | None = None,
+        channels: list[Any] | None = None,
     ) -> None:
         self.func = func
         self.id = id or getattr(func, "__name__", None) or ""
@@ -123,6 +125,10 @@ class Workflow:
         self.run_timeout_seconds = run_timeout_seconds
         self.on_start = on_start
         self.on_end = on_end
+        # Told when a run of this workflow suspends, instead of the client's channels.
+        self.channels: list[Any] | None = (
+            None if channels is None else check_channels(channels, f"Workflow {self.id!r}")
+        )
         if state_schema is not None and not (
             isinstance(state_schema, type) and issubclass(state_schema, BaseModel)
         ):
@@ -321,6 +327,7 @@ def workflow(
     state_schema: type[BaseModel] | None = None,
     retry: RetryPolicy | None = None,
     run_timeout_seconds: float | None = None,
+    channels: list[Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Workflow]: ...
 
 
@@ -357,7 +364,9 @@ def workflow(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
       later with ``schedules.create(client, workflow, cron, timezone=..., key=...)``;
     - ``retry``: a :class:`RetryPolicy` for the whole run — after a failure the workflow
       re-runs (completed steps replay, failed ones run again);
-    - ``run_timeout_seconds``: default deadline of each run (``invoke`` can override).
+    - ``run_timeout_seconds``: default deadline of each run (``invoke`` can override);
+    - ``channels``: notification channels (``polos_nb.channels``) told when a run of this
+      workflow suspends for a human, instead of the client's (``[]``: none at all).
     Defining a workflow again under the same id (re-running its cell) replaces it.
     """
 

@@ -8,7 +8,9 @@ requires either: magics and widgets work without them.
 
 What it serves is described in ``_handlers``; how it reaches runs (kernels over comms,
 journals at rest directly) in ``_hub``. Every endpoint requires Jupyter's login and
-checks XSRF on posts.
+checks XSRF on posts, except Slack's two request URLs (``_slack``: ``polos/slack/...``),
+which Slack's servers call: they are authenticated by the Slack app's request signature
+(``$SLACK_SIGNING_SECRET``) instead.
 
 Routes from other parts of polos_nb (hook for channels)
 --------------------------------------------------------
@@ -21,8 +23,8 @@ lives: ``await context.hub.answer(run_id, key, decision, data)``; find one:
 
 Providers are collected when the server starts, from :data:`ROUTE_PROVIDERS` (strings
 ``"module:function"``, imported only then; a module that does not exist is skipped) and
-from :func:`add_route_provider`. ``polos_nb.channels:server_routes`` is listed, so
-``polos_nb.channels`` plugs in by defining that function. A provider's handlers should
+from :func:`add_route_provider`. ``polos_nb.server._slack:slack_routes`` is listed: the
+Slack channel's buttons and mentions (``polos_nb.channels``) answered through the hub. A provider's handlers should
 subclass ``jupyter_server.base.handlers.APIHandler`` and decorate every verb with
 ``tornado.web.authenticated``; a route that must be reachable without a Jupyter login
 (a callback from Slack) has to authenticate its caller itself (e.g. Slack's request
@@ -42,9 +44,10 @@ __all__ = [
     "ServerContext",
     "add_route_provider",
     "route_providers",
+    "slack_handlers",
 ]
 
-ROUTE_PROVIDERS: list[str] = ["polos_nb.channels:server_routes"]
+ROUTE_PROVIDERS: list[str] = ["polos_nb.server._slack:slack_routes"]
 """Route providers imported when the server starts (``"module:function"``)."""
 
 _EXTRA_PROVIDERS: list[Callable[[ServerContext], Any]] = []
@@ -89,6 +92,15 @@ def route_providers(log: Any = None) -> list[Callable[[ServerContext], Any]]:
             continue
         found.append(provider)
     return found + list(_EXTRA_PROVIDERS)
+
+
+def slack_handlers(endpoint: Any, base_url: str = "/") -> list[tuple[str, Any, Any]]:
+    """Tornado routes serving a ``polos_nb.channels.SlackEndpoint`` at
+    ``<base_url>polos/slack/interactions`` and ``<base_url>polos/slack/events``, for a
+    tornado application of your own (the Jupyter server mounts them by itself)."""
+    from ._slack import slack_handlers as handlers
+
+    return handlers(endpoint, base_url)
 
 
 def approval_base_url(serverapp: Any) -> str:

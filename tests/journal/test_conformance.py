@@ -227,6 +227,62 @@ async def test_suspend_survives_closing_and_reopening(journal_location: str) -> 
     assert effects == ["before", "after"]  # the completed step did not run again
 
 
+async def test_channel_context_and_start_keys_survive_reopening(journal_location: str) -> None:
+    # what channels rely on (a Slack-started run answers its thread, a Slack event retried
+    # after a restart starts no second run): the journal's channel_context, channel_runs
+    # and started_by_key, read the same on both backends
+    parent_id, child_id, plain_id = uid("conf_chan"), uid("conf_chan_kid"), uid("conf_plain")
+    context = {"channel_id": "slack", "source": {"channel": "C0TEAM", "thread_ts": "17.000100"}}
+
+    @workflow(id=child_id)
+    async def kid(ctx: WorkflowContext) -> str:
+        return ctx.execution_id
+
+    @workflow(id=parent_id)
+    async def parent(ctx: WorkflowContext) -> str:
+        [done] = await ctx.step.batch_invoke_and_wait("kid", [BatchWorkflowInput(id=child_id)])
+        await ctx.step.suspend("go")
+        return str(done.result)
+
+    @workflow(id=plain_id)
+    async def plain(ctx: WorkflowContext) -> str:
+        return "plain"
+
+    client = PolosClient(journal=journal_location)
+    try:
+        first = await client.invoke(parent, channel_context=context, idempotency_key="Ev-1")
+        again = await client.invoke(parent, channel_context=context, idempotency_key="Ev-1")
+        assert again.id == first.id
+        other = await plain.invoke(client)
+        assert await client.wait_for_result(other.id, timeout=20) == "plain"
+        await wait_status(client, first.id, "waiting")
+        assert await client.runtime.channel_context(first.id) == context
+        assert await client.runtime.channel_context(other.id) is None
+        [row] = await client.runtime.channel_runs()
+        assert (row["id"], row["workflow_id"], row["status"]) == (first.id, parent_id, "waiting")
+        assert row["channel_context"] == context
+    finally:
+        client.close()
+
+    client = PolosClient(journal=journal_location)  # the key and the context were journaled
+    try:
+        retried = await client.invoke(parent, channel_context=context, idempotency_key="Ev-1")
+        assert retried.id == first.id
+        assert [e.id for e in await client.list_executions(workflow_id=parent_id)] == [first.id]
+        found = client.runtime.journal.started_by_key("Ev-1").result()
+        assert found is not None and found.id == first.id
+        assert client.runtime.journal.started_by_key("Ev-unknown").result() is None
+        await client.resume(parent_id, first.id, "go", {})
+        kid_run = await client.wait_for_result(first.id, timeout=20)
+        assert kid_run != first.id
+        # a child's context is its root's: its output goes back to the same thread
+        assert await client.runtime.channel_context(kid_run) == context
+        assert await client.runtime.channel_runs() == []  # over: not active any more
+        assert [r["id"] for r in await client.runtime.channel_runs(active_only=False)] == [first.id]
+    finally:
+        client.close()
+
+
 async def test_child_workflows_and_events(journal_location: str) -> None:
     child_id, parent_id, topic = uid("conf_child"), uid("conf_parent"), uid("topic")
 

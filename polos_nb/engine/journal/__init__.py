@@ -11,6 +11,7 @@ from polos_nb.config import is_postgres_url
 from ._duckdb import DuckDBJournal, Sql, read_journal
 from ._interface import (
     ACTIVE_STATUSES,
+    ChannelRunRow,
     ChildRow,
     Delete,
     EventRow,
@@ -38,6 +39,7 @@ from ._migrations import SCHEMA_VERSION
 __all__ = [
     "ACTIVE_STATUSES",
     "SCHEMA_VERSION",
+    "ChannelRunRow",
     "ChildRow",
     "Delete",
     "DuckDBJournal",

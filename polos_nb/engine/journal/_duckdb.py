@@ -39,6 +39,7 @@ from polos_nb.errors import (
 
 from . import _files, _queries
 from ._interface import (
+    ChannelRunRow,
     Delete,
     EventRow,
     ExecutionRow,
@@ -254,6 +255,17 @@ class DuckDBJournal(Journal):
         self, run_id: str | None = None
     ) -> concurrent.futures.Future[list[SuspensionRow]]:
         return self.read(lambda con: _queries.pending_suspensions(con, run_id))
+
+    def channel_context(self, execution_id: str) -> concurrent.futures.Future[str | None]:
+        return self.read(lambda con: _queries.channel_context(con, execution_id))
+
+    def channel_runs(
+        self, active_only: bool = True
+    ) -> concurrent.futures.Future[list[ChannelRunRow]]:
+        return self.read(lambda con: _queries.channel_runs(con, active_only))
+
+    def started_by_key(self, key: str) -> concurrent.futures.Future[ExecutionRow | None]:
+        return self.read(lambda con: _queries.started_by_key(con, key))
 
     def trigger_cursor(self, workflow_id: str, topic: str) -> concurrent.futures.Future[int | None]:
         return self.read(lambda con: _queries.trigger_cursor(con, workflow_id, topic))

@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ChannelRunRow",
     "ChildRow",
     "Delete",
     "EventRow",
@@ -265,6 +266,18 @@ class SuspensionRow(NamedTuple):
     data: str | None
 
 
+class ChannelRunRow(NamedTuple):
+    """A root run started from a channel (``invoke(channel_context=...)``)."""
+
+    id: str
+    workflow_id: str
+    root_workflow_id: str
+    status: str
+    created_at: dt.datetime
+    channel_context: str
+    """JSON text: ``{"channel_id", "source"}``."""
+
+
 class Recovery(NamedTuple):
     """What opening a journal needs to take up the runs a previous process left."""
 
@@ -435,6 +448,20 @@ class Journal(abc.ABC):
     def pending_suspensions(self, run_id: str | None = None) -> Future[list[SuspensionRow]]:
         """Unresolved ``suspend`` waits of executions not over, oldest first; with ``run_id``
         only those of that execution and of the tree it is the root of."""
+
+    # ------------------------------------------------------------------ channels, start keys
+    @abc.abstractmethod
+    def channel_context(self, execution_id: str) -> Future[str | None]:
+        """The ``channel_context`` (JSON text) of the root of ``execution_id``'s tree, or None."""
+
+    @abc.abstractmethod
+    def channel_runs(self, active_only: bool = True) -> Future[list[ChannelRunRow]]:
+        """Root runs started from a channel (only those not over, with ``active_only``),
+        newest first."""
+
+    @abc.abstractmethod
+    def started_by_key(self, key: str) -> Future[ExecutionRow | None]:
+        """The execution ``invoke(idempotency_key=key)`` started (table ``start_keys``), or None."""
 
     # ------------------------------------------------------------------ triggers, schedules
     @abc.abstractmethod

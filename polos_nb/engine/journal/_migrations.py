@@ -40,6 +40,14 @@ Each migration is a list of SQL statements applied in one transaction and record
 Migration 5 adds ``trace_context`` to ``executions``: the OpenTelemetry trace context (a
 JSON object of W3C headers) the run's spans belong to (docs/observability.md).
 
+``start_keys`` (migration 6)
+    Idempotent starts: ``key`` (e.g. ``slack:<event id>``) and the ``execution_id`` it
+    started. ``invoke(..., idempotency_key=k)`` with a key already there returns that
+    execution instead of starting another; the row and the execution are committed together.
+
+Migration 6 also adds ``channel_context`` to ``executions``: where a run was started from
+(e.g. a Slack thread), so its output and approvals go back there (``polos_nb.channels``).
+
 Migration 2 also adds ``run_attempt`` to ``executions`` and ``steps``: a workflow-level
 retry starts a new run attempt, in which steps that failed in earlier attempts run again.
 
@@ -189,12 +197,25 @@ _M005 = [
     "ALTER TABLE executions ADD COLUMN trace_context VARCHAR",
 ]
 
+_M006 = [
+    # Runs started from a channel (a Slack mention) remember where, and start once per key.
+    "ALTER TABLE executions ADD COLUMN channel_context JSON",
+    """
+    CREATE TABLE start_keys (
+        key VARCHAR PRIMARY KEY,
+        execution_id VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial", _M001),
     (2, "run attempts, event triggers, schedules", _M002),
     (3, "invoke-time queue limits", _M003),
     (4, "forks", _M004),
     (5, "trace context", _M005),
+    (6, "channel context, idempotent starts", _M006),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

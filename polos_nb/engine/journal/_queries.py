@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._interface import (
+    ChannelRunRow,
     ChildRow,
     EventRow,
     ExecutionRow,
@@ -29,6 +30,8 @@ from ._interface import (
 )
 
 __all__ = [
+    "channel_context",
+    "channel_runs",
     "events_since",
     "execution",
     "find_ids",
@@ -43,6 +46,7 @@ __all__ = [
     "run_journal",
     "schedule",
     "schedules",
+    "started_by_key",
     "steps",
     "topic_events",
     "tree_steps",
@@ -314,3 +318,29 @@ def schedules(con: Any, workflow_id: str | None = None) -> list[ScheduleRow]:
         f"{_SCHEDULE}{where} ORDER BY workflow_id, key", [workflow_id] if workflow_id else []
     ).fetchall()
     return [_schedule(r) for r in rows]
+
+
+def channel_context(con: Any, execution_id: str) -> str | None:
+    row = con.execute(
+        "SELECT r.channel_context FROM executions e JOIN executions r"
+        " ON r.id = e.root_execution_id WHERE e.id = ?",
+        [execution_id],
+    ).fetchone()
+    return str(row[0]) if row is not None and row[0] is not None else None
+
+
+def channel_runs(con: Any, active_only: bool = True) -> list[ChannelRunRow]:
+    active = f" AND status IN {_ACTIVE}" if active_only else ""
+    rows = con.execute(
+        "SELECT id, workflow_id, root_workflow_id, status, created_at, channel_context"
+        " FROM executions WHERE parent_execution_id IS NULL AND channel_context IS NOT NULL"
+        f"{active} ORDER BY created_at DESC, id DESC"
+    ).fetchall()
+    return [ChannelRunRow(r[0], r[1], r[2], r[3], utc(r[4]), str(r[5])) for r in rows]
+
+
+def started_by_key(con: Any, key: str) -> ExecutionRow | None:
+    row = con.execute(
+        f"{_EXEC} WHERE id = (SELECT execution_id FROM start_keys WHERE key = ?)", [key]
+    ).fetchone()
+    return _exec(row) if row is not None else None
