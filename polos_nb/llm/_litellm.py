@@ -112,6 +112,7 @@ def _lit() -> Any:
                 litellm.suppress_debug_info = True
                 litellm.telemetry = False
                 _short_lived_logging()
+                _logging_only_when_asked(litellm)
                 _prewarm()
                 _install_backends(litellm)
                 _LITELLM = litellm
@@ -134,6 +135,47 @@ def _prewarm() -> None:
     ModelResponseStream(
         choices=[{"index": 0, "delta": Delta(content="", reasoning_content="x")}]  # type: ignore[list-item]
     )
+
+
+_CALLBACK_LISTS = ("callbacks", "success_callback", "_async_success_callback")
+
+
+def _logging_callbacks_configured(lit: Any, logging_obj: Any) -> bool:
+    """True when someone asked litellm for logging callbacks (``litellm.callbacks = [...]``,
+    ``litellm.success_callback``, or per call)."""
+    return any(getattr(lit, name, None) for name in _CALLBACK_LISTS) or any(
+        getattr(logging_obj, name, None)
+        for name in ("dynamic_success_callbacks", "dynamic_async_success_callbacks")
+    )
+
+
+def _logging_only_when_asked(lit: Any) -> None:
+    """Skip litellm's per-call success logging while no logging callback is registered.
+
+    After every call (plain or streamed) litellm runs an async success handler on the
+    caller's loop. With no callback it has no one to tell, yet it copies the whole
+    transcript (to truncate base64 in it), prices the call a second time and builds a
+    logging payload: work that grows with the conversation and ran on the engine loop,
+    between an agent's turns (bench/bench_peers.py measures the overhead per turn).
+    Registering a callback (``litellm.callbacks = [MyLogger()]``) turns the handler back
+    on for the calls that follow.
+    """
+    try:
+        from litellm.litellm_core_utils.litellm_logging import Logging
+    except Exception:  # pragma: no cover - other litellm versions
+        return
+    original = Logging.async_success_handler
+    if getattr(original, "_polos_nb_gate", False):
+        return
+
+    async def async_success_handler(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _logging_callbacks_configured(lit, self):
+            return None
+        return await original(self, *args, **kwargs)
+
+    async_success_handler._polos_nb_gate = True  # type: ignore[attr-defined]
+    # A deliberate patch of litellm's class (see the docstring).
+    Logging.async_success_handler = async_success_handler  # type: ignore[method-assign]
 
 
 def _short_lived_logging() -> None:
