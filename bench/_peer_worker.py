@@ -18,8 +18,8 @@ trivial tool call per turn, N turns, then answers; the tool returns its argument
 Modes:
 
 * ``timed DIR ROUNDS N...``: warm up, then ROUNDS rounds of one run per N (order rotated
-  each round); reports each run's wall time. The model is instant, so the wall time is the
-  framework's overhead.
+  each round); reports each run's wall time and the CPU time the process used meanwhile
+  (all its threads). The model is instant, so the wall time is the framework's overhead.
 * ``once DIR N``: one run of N turns, then exit (``bench_peers.py`` runs it under strace
   to count fsyncs and bytes written).
 * ``crash DIR N K``: start a run of N turns; the tool of turn K kills the process
@@ -330,13 +330,16 @@ async def main() -> dict[str, Any]:
         out["imports_s"] = time.perf_counter() - T_START
         await fw.run(2)  # warm-up: first-call costs (lazy imports, caches) are not per turn
         walls: dict[int, list[float]] = {n: [] for n in turns_list}
+        cpus: dict[int, list[float]] = {n: [] for n in turns_list}
         for r in range(rounds):
             order = turns_list[r % len(turns_list) :] + turns_list[: r % len(turns_list)]
             for n in order:
-                t = time.perf_counter()
+                c, t = time.process_time(), time.perf_counter()
                 await fw.run(n)
                 walls[n].append(time.perf_counter() - t)
+                cpus[n].append(time.process_time() - c)
         out["walls"] = {str(n): w for n, w in walls.items()}
+        out["cpus"] = {str(n): w for n, w in cpus.items()}
         fw.close()
     elif mode == "once":
         (turns,) = args

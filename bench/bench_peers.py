@@ -3,7 +3,7 @@ DBOS agent, on one workload, one disk, in one run.
 
 Run with ``.venv/bin/python bench/bench_peers.py`` (``--quick`` for fewer rounds) after
 ``POLOS_EXTRAS=dev,bench bash scripts/bootstrap.sh``. It prints a table and writes
-docs/benchmarks-peers.md. Each framework runs in its own processes
+its section of docs/benchmarks.md. Each framework runs in its own processes
 (``bench/_peer_worker.py``, which describes the workload and each framework's setup).
 
 Figures:
@@ -106,6 +106,7 @@ def worker(args: list[str], *, strace: str | None = None, timeout: float = 900) 
 # ---------------------------------------------------------------------------- 1. overhead
 def overhead(work: Path, frameworks: list[str], rounds: int, inner: int) -> dict[str, Any]:
     walls: dict[str, dict[int, list[float]]] = {f: {10: [], 100: []} for f in frameworks}
+    cpus: dict[str, dict[int, list[float]]] = {f: {10: [], 100: []} for f in frameworks}
     for r in range(rounds):
         order = frameworks[r % len(frameworks) :] + frameworks[: r % len(frameworks)]
         for fw in order:
@@ -114,11 +115,13 @@ def overhead(work: Path, frameworks: list[str], rounds: int, inner: int) -> dict
             out = worker([fw, "timed", str(d), str(inner), "10", "100"])
             for n in (10, 100):
                 walls[fw][n] += out["walls"][str(n)]
+                cpus[fw][n] += out["cpus"][str(n)]
             shutil.rmtree(d, ignore_errors=True)
     return {
         fw: {
             n: {
                 "per_turn_ms": [w / n * 1000 for w in ws],
+                "cpu_per_turn_ms": [c / n * 1000 for c in cpus[fw][n]],
             }
             for n, ws in by_n.items()
         }
@@ -256,8 +259,29 @@ def build_rows(res: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
                 ]
             )
     for fw, by_n in ov.items():
+        for n in (10, 100):
+            xs = by_n[n]["cpu_per_turn_ms"]
+            base = ""
+            if lg is not None and fw != "langgraph":
+                lgc = med(lg[n]["cpu_per_turn_ms"])
+                base = f"{med(xs) / lgc:.2f}x LangGraph's {lgc:.2f} ms"
+            rows.append(
+                [
+                    f"CPU time per turn (all threads), N={n}: {LABELS[fw]}",
+                    f"{med(xs):.2f} ms ({spread(xs)})",
+                    base,
+                ]
+            )
+    for fw, by_n in ov.items():
         flat = med(by_n[100]["per_turn_ms"]) / med(by_n[10]["per_turn_ms"])
-        rows.append([f"Per turn at N=100 / at N=10: {LABELS[fw]}", f"{flat:.2f}x", "1.00x = flat"])
+        cflat = med(by_n[100]["cpu_per_turn_ms"]) / med(by_n[10]["cpu_per_turn_ms"])
+        rows.append(
+            [
+                f"Per turn at N=100 / at N=10, wall (CPU): {LABELS[fw]}",
+                f"{flat:.2f}x ({cflat:.2f}x)",
+                "1.00x = flat",
+            ]
+        )
     if "polos" in ov and lg is not None:
         ok = all(med(ov["polos"][n]["per_turn_ms"]) < med(lg[n]["per_turn_ms"]) for n in (10, 100))
         flat = med(ov["polos"][100]["per_turn_ms"]) / med(ov["polos"][10]["per_turn_ms"])
@@ -346,7 +370,7 @@ def versions() -> str:
 
 def write_doc(rows: list[list[str]], notes: list[str], meta: dict[str, Any]) -> None:
     lines = [
-        "# Durable agents side by side: polos_nb, LangGraph, Pydantic AI + DBOS",
+        "## Durable agents side by side: polos_nb, LangGraph, Pydantic AI + DBOS (bench/bench_peers.py)",
         "",
         f"Measured {meta['when']} with `.venv/bin/python bench/bench_peers.py{meta['argv']}` "
         f"({meta['took']:.0f} s) on {meta['cpus']} cores, Python {platform.python_version()}, "
@@ -366,7 +390,9 @@ def write_doc(rows: list[list[str]], notes: list[str], meta: dict[str, Any]) -> 
         *[f"- {n}" for n in notes],
         "",
     ]
-    (ROOT / "docs" / "benchmarks-peers.md").write_text("\n".join(lines))
+    from _doc import write_section
+
+    write_section("bench_peers", lines)
 
 
 def main() -> None:
@@ -374,7 +400,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     parser.add_argument("--dir", help="work directory (default: a new temp dir)")
     parser.add_argument(
-        "--no-doc", action="store_true", help="do not write docs/benchmarks-peers.md"
+        "--no-doc", action="store_true", help="do not write its section of docs/benchmarks.md"
     )
     parser.add_argument("--with-memory", action="store_true", help="also time polos_nb on :memory:")
     args = parser.parse_args()
