@@ -307,6 +307,24 @@ def preload(framework: str) -> None:
         import pydantic_ai.models.function  # noqa: F401
 
 
+def _time_litellm_import() -> None:
+    """polos_nb imports litellm at its first model call: time that import (a cause, reported)."""
+    import polos_nb.llm._litellm as lit
+
+    original = lit._lit
+
+    def timed() -> Any:
+        if lit._LITELLM is not None:
+            return original()
+        t = time.perf_counter()
+        try:
+            return original()
+        finally:
+            STATE["litellm_import_s"] = time.perf_counter() - t
+
+    lit._lit = timed
+
+
 def make(framework: str, work: str, turns_list: list[int]) -> Any:
     if framework == "polos":
         return Polos(work)
@@ -357,6 +375,8 @@ async def main() -> dict[str, Any]:
     elif mode == "resume":
         (turns,) = args
         STATE["log"] = os.path.join(work, "tools.log")
+        if framework.startswith("polos"):
+            _time_litellm_import()
         t_import = time.perf_counter()
         fw = make(framework, work, [turns])
         t_open = time.perf_counter()
@@ -369,6 +389,7 @@ async def main() -> dict[str, Any]:
             open_s=t_open - t_import,
             resume_s=t_done - t_import,
             to_first_new_model_call_s=(first - t_import) if first is not None else None,
+            litellm_import_s=STATE.get("litellm_import_s"),
             done_wall=time.time(),
         )
         fw.close()

@@ -333,6 +333,16 @@ def build_rows(res: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
             ]
         )
     for fw, runs in cr["runs"].items():
+        lit = [r["litellm_import_s"] for r in runs if r.get("litellm_import_s")]
+        if lit:
+            rows.append(
+                [
+                    f"Resume: of which importing litellm at the first new model call: {LABELS[fw]}",
+                    f"{med(lit) * 1000:.0f} ms",
+                    "polos_nb imports litellm lazily (the peers import their libraries up front)",
+                ]
+            )
+    for fw, runs in cr["runs"].items():
         total = [r["new_process_to_result_s"] for r in runs]
         imports = [r["imports_s"] for r in runs]
         rows.append(
