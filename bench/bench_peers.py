@@ -57,6 +57,10 @@ LABELS = {
 PEERS = ["langgraph", "pydantic-dbos"]
 CRASH_TURNS, CRASH_AT = 100, 80
 NEW_PROCESS_ALLOWANCE_S = 1.5  # goal: new process to result <= bare start + this
+CAUSES = [
+    "",
+    "Where polos_nb's time per turn goes (cProfile of the engine thread, an in-memory journal, 100-turn runs; not timed by this script): most of it is litellm's call path for the custom provider the fake plugs into, not the agent loop or the journal: `litellm.acompletion` runs its synchronous half on a worker thread (a thread hop per call), then prices the reply (`update_response_metadata`: model-info lookups) on every call. Its per-call success logging copied the whole transcript after every turn (the part that grew with N); it now runs only when a litellm logging callback is registered. The resume figure is dominated by `import litellm` at the first new model call (row above); polos_nb imports it lazily so `import polos_nb` and `%load_ext` stay light.",
+]  # measured by hand (cProfile), written under the figures
 
 
 def child_env() -> dict[str, str]:
@@ -398,6 +402,7 @@ def write_doc(rows: list[list[str]], notes: list[str], meta: dict[str, Any]) -> 
         *[f"| {a} | {b} | {c} |" for a, b, c in rows],
         "",
         *[f"- {n}" for n in notes],
+        *CAUSES,
         "",
     ]
     from _doc import write_section
