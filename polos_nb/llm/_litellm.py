@@ -45,7 +45,8 @@ PROVIDERS: dict[str, str] = {
 }
 """Provider names an ``Agent`` accepts, and the litellm prefix each maps to."""
 
-_OFFLINE_PREFIXES = {"polos-local", "polos-fake"}
+WARMUP_PREFIX = "polos-warmup"  # warm_up()'s own in-process model
+_OFFLINE_PREFIXES = {"polos-local", "polos-fake", WARMUP_PREFIX}
 _BACKENDS: dict[str, Backend] = {}
 _LOCK = threading.Lock()
 _LITELLM: Any = None
@@ -203,6 +204,40 @@ def _short_lived_logging() -> None:
 
     # A deliberate patch of litellm's worker instance (see the docstring).
     GLOBAL_LOGGING_WORKER.ensure_initialized_and_enqueue = enqueue  # type: ignore[method-assign]
+
+
+class _WarmUpBackend:
+    """Answers ``polos-warmup/...`` at once: a model call without a model."""
+
+    async def generate(self, request: BackendRequest) -> LLMResponse:
+        return LLMResponse(content="ok", usage=Usage(input_tokens=1, output_tokens=1))
+
+    async def stream(self, request: BackendRequest) -> AsyncIterator[dict[str, Any]]:
+        yield {"text": "ok"}
+        yield {"finish": {"usage": Usage(input_tokens=1, output_tokens=1), "finish_reason": "stop"}}
+
+
+def warm_up() -> None:
+    """Import litellm and make one plain and one streamed call with a tool, now.
+
+    ``import litellm`` takes seconds, and its first call imports more (its tokenizer, its
+    helpers) and builds more pydantic models; doing both here moves them off the first real
+    call. The calls go to an in-process backend: no network request. Blocks (run it on a
+    thread: the notebook layer does after ``%load_ext``); not from a running event loop.
+    """
+    _lit()
+    register_backend(WARMUP_PREFIX, _WarmUpBackend())
+    tool = {
+        "type": "function",
+        "function": {"name": "noop", "description": "Warm-up.", "parameters": {"type": "object"}},
+    }
+    messages = [{"role": "system", "content": "Warm-up."}, {"role": "user", "content": "hi"}]
+
+    async def calls() -> None:
+        await complete(f"{WARMUP_PREFIX}/ok", messages, tools=[tool])
+        await complete(f"{WARMUP_PREFIX}/ok", messages, tools=[tool], stream=True)
+
+    asyncio.run(calls())
 
 
 def register_backend(prefix: str, backend: Backend) -> None:

@@ -63,6 +63,7 @@ __all__ = [
     "start",
     "unfinished",
     "unload_ipython_extension",
+    "warm_up",
 ]
 
 _MATCHERS: dict[int, Any] = {}
@@ -70,6 +71,41 @@ _MATCHERS: dict[int, Any] = {}
 # In a Jupyter kernel, `asyncio.run(main())` in a cell runs (upstream's main.py pasted into
 # a cell); elsewhere nothing changes. See _asyncio_run.
 _asyncio_run.install()
+
+
+_WARMUP: Any = None  # the warm-up thread, once started
+
+
+def warm_up(wait: bool = False) -> Any:
+    """Import what the first agent run needs, on a daemon thread; returns the thread.
+
+    litellm (seconds to import, and its first call loads more), the agent layer and the
+    widget libraries. ``%load_ext polos_nb`` starts it and does not wait for it (turn it off
+    with ``%config PolosMagics.warm_up = False`` before loading); a model call made while it
+    still runs waits for litellm's import instead of starting a second one. Started once per
+    process; ``wait=True`` also waits for it. Makes no network request; a failure here is
+    silent (the first real call reports it).
+    """
+    global _WARMUP
+    import threading
+
+    if _WARMUP is None:
+
+        def work() -> None:
+            try:
+                from polos_nb.llm._litellm import warm_up as warm_litellm
+
+                warm_litellm()
+                import polos_nb.agents
+                import polos_nb.widgets  # noqa: F401
+            except Exception:  # a broken provider setup shows on the first real call
+                pass
+
+        _WARMUP = threading.Thread(target=work, name="polos_nb-warm-up", daemon=True)
+        _WARMUP.start()
+    if wait:
+        _WARMUP.join()
+    return _WARMUP
 
 
 def show(run: Any, *, client: Any = None) -> Run:
@@ -97,6 +133,8 @@ def load_ipython_extension(ip: Any) -> None:
         matcher.matcher_api_version = 2  # type: ignore[attr-defined]
         completer.custom_matchers.append(matcher)
         _MATCHERS[id(ip)] = matcher
+    if magics.warm_up:
+        warm_up()
     if magics.resume_on_load:
         from ._restart import journal_exists
 

@@ -178,6 +178,11 @@ class PolosMagics(Magics):
     flush_interval = Float(0.08, help="Seconds between widget updates of a streaming run.").tag(
         config=True
     )
+    warm_up = Bool(
+        True,
+        help="On load, import in a background thread what the first agent run needs "
+        "(litellm takes seconds), so that run does not wait for it.",
+    ).tag(config=True)
 
     # ================================================================== helpers
     def _ns(self) -> dict[str, Any]:
