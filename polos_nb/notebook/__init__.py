@@ -88,10 +88,14 @@ def warm_up(wait: bool = False) -> Any:
     """
     global _WARMUP
     import threading
+    import time
 
     if _WARMUP is None:
 
         def work() -> None:
+            # Imports hold the GIL for long stretches: let the cell that loaded the
+            # extension finish and reply first, so %load_ext itself stays as quick as before.
+            time.sleep(0.2)
             try:
                 from polos_nb.llm._litellm import warm_up as warm_litellm
 
