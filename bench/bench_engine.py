@@ -900,8 +900,8 @@ def notes(s: dict[str, Any]) -> list[str]:
             out.append(
                 f"**DBOS speedup goal missed** ({s['dbos_speedup']:.2f}x vs >= {GOALS['dbos_speedup']}x). DBOS's "
                 "per-step cost follows the disk's fsync latency (two SQLite rollback-journal commits per step; the "
-                "goal came from the reference measurement of ~19.7 ms/step on a loaded disk, durable-anchors.md "
-                f"App. A), and on this run it was {s['dbos_ms']:.2f} ms/step. A DuckDB commit is mostly CPU: even a "
+                "goal came from a measurement of ~19.7 ms/step on a loaded disk"
+                f"), and on this run it was {s['dbos_ms']:.2f} ms/step. A DuckDB commit is mostly CPU: even a "
                 f"raw plain-INSERT commit costs {s['raw_ms']:.2f} ms here, which caps any engine doing one DuckDB "
                 f"commit per step at about {s['dbos_ms'] / s['raw_ms']:.1f}x DBOS on this disk; "
                 + (
@@ -917,8 +917,8 @@ def notes(s: dict[str, Any]) -> list[str]:
                 f"DBOS speedup goal met: ours is {s['dbos_speedup']:.2f}x faster per step (DBOS {s['dbos_ms']:.2f} "
                 f"ms/step). This moves with the disk: DBOS does two SQLite rollback-journal commits (several fsyncs) "
                 f"per step, we do one DuckDB WAL fsync, so a busy disk widens the gap; on an idle disk DBOS was "
-                "measured at 3.8 ms/step (0.71x) in an earlier run, against 19.7 ms/step in the reference "
-                "measurement (durable-anchors.md App. A)."
+                "measured at 3.8 ms/step (0.71x) in an earlier run, against 19.7 ms/step on a "
+                "loaded disk."
             )
     prof = s["tp_stmt_profile"]
     if s["tp_ratio"] < GOALS["throughput_ratio"]:
@@ -1048,24 +1048,17 @@ def write_markdown(
         "checkpointed file size after 1,000 steps (DuckDB allocates 256 KiB blocks, so that one is coarse).",
         "",
         "Caveats: one small VM shared with other work; absolute numbers move with the disk's fsync latency and "
-        "CPU contention, ratios less so. Reference numbers for comparison are in "
-        "`/work/shared/reference/durable-anchors.md` §3 and `environment-probes.md` §2.",
+        "CPU contention, ratios less so.",
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "\n".join(lines)
-    if path.exists():  # keep the section bench/bench_flow.py maintains in the same file
-        old = path.read_text()
-        start, end = "<!-- bench_flow:start -->", "<!-- bench_flow:end -->"
-        if start in old and end in old:
-            text = (
-                text.rstrip("\n")
-                + "\n\n"
-                + start
-                + old.split(start, 1)[1].split(end, 1)[0]
-                + end
-                + "\n"
-            )
+    if path.exists():  # keep the sections the other bench scripts maintain in the same file
+        from _doc import sections
+
+        kept = sections(path.read_text())
+        if kept:
+            text = text.rstrip("\n") + "\n\n" + "\n\n".join(kept) + "\n"
     path.write_text(text)
 
 

@@ -232,7 +232,8 @@ def test_import_polos_nb_does_not_import_litellm() -> None:
 
 
 def test_load_ext_is_lazy() -> None:
-    # %load_ext polos_nb (no journal yet) must not import litellm, duckdb or anywidget.
+    # %load_ext polos_nb (no journal yet) must not import litellm, duckdb or anywidget itself
+    # (the background warm-up does, after the load: tests/notebook/test_warm_up.py).
     import subprocess
     import sys
     import tempfile
@@ -241,6 +242,7 @@ def test_load_ext_is_lazy() -> None:
         "import sys\n"
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "ip = InteractiveShell.instance()\n"
+        "ip.run_line_magic('config', 'PolosMagics.warm_up = False')\n"
         "ip.run_line_magic('load_ext', 'polos_nb')\n"
         "heavy = [m for m in ('litellm', 'duckdb', 'anywidget', 'pandas') if m in sys.modules]\n"
         "assert heavy == [], heavy\n"

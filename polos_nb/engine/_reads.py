@@ -120,6 +120,8 @@ class ReadsMixin(RuntimeHost):
             outcome = await asyncio.shield(ex.done)
             if isinstance(outcome, BaseException):
                 raise outcome
+            if isinstance(outcome, ExecutionInfo):
+                return outcome  # ended here: what was committed, without reading it back
         return await self.get_execution(execution_id)
 
     async def history(

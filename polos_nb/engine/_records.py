@@ -101,7 +101,9 @@ class Exec:
         None  # (final status, error JSON) when stopped from outside
     )
     deadline_timer: TimerHandle | None = None
-    done: asyncio.Future[Any] | None = None  # result: None (ended) or the error that blocked it
+    # result: the ExecutionInfo it ended with, None (ended: read it back), or the error that
+    # blocked it
+    done: asyncio.Future[Any] | None = None
     blocked: dict[str, Any] | None = None  # why it is parked (see _blocking), as journaled
     block_failures: int = 0
     block_retry_at: float = 0.0
@@ -345,6 +347,45 @@ def _info_from_row(row: Any) -> ExecutionInfo:
         created_at=_aware(created),
         started_at=_aware(started),
         completed_at=_aware(completed),
+    )
+
+
+def _terminal_info(
+    ex: Exec,
+    status: str,
+    result: str | None,
+    error: str | None,
+    state: str | None,
+    completed_at: dt.datetime,
+) -> ExecutionInfo:
+    """The :class:`ExecutionInfo` of an execution that just ended, from what was committed.
+
+    The same values, decoded the same way, as reading its row back from the journal
+    (:func:`_info_from_row`), without the read: a waiter gets the outcome from memory and
+    the writer thread does no SELECT per finished run.
+    """
+    return _info_from_row(
+        (
+            ex.id,
+            ex.workflow_id,
+            ex.workflow_type,
+            status,
+            ex.payload_json,
+            result,
+            error,
+            state,
+            ex.parent_id,
+            ex.root_id,
+            ex.root_workflow_id,
+            ex.parent_step_key,
+            ex.queue_name,
+            ex.concurrency_key,
+            ex.session_id,
+            ex.user_id,
+            ex.created_at,
+            ex.started_at,
+            completed_at,
+        )
     )
 
 

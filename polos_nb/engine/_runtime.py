@@ -53,6 +53,7 @@ from ._records import (
     _run_retryable,
     _step_event,
     _step_start_event,
+    _terminal_info,
     _wait_from_row,
 )
 from ._scheduler import Scheduler
@@ -796,7 +797,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             return
         self._emit(event)
         if ex.done is not None and not ex.done.done():
-            ex.done.set_result(None)
+            ex.done.set_result(_terminal_info(ex, status, result, error, state_json, now))
         if parent_ready is not None:
             self.schedule(parent_ready)
         elif ex.parent_id is not None:

@@ -45,7 +45,7 @@ PROVIDERS: dict[str, str] = {
 }
 """Provider names an ``Agent`` accepts, and the litellm prefix each maps to."""
 
-WARMUP_PREFIX = "polos-warmup"
+WARMUP_PREFIX = "polos-warmup"  # warm_up()'s own in-process model
 _OFFLINE_PREFIXES = {"polos-local", "polos-fake", WARMUP_PREFIX}
 _BACKENDS: dict[str, Backend] = {}
 _LOCK = threading.Lock()
@@ -113,6 +113,7 @@ def _lit() -> Any:
                 litellm.suppress_debug_info = True
                 litellm.telemetry = False
                 _short_lived_logging()
+                _logging_only_when_asked(litellm)
                 _prewarm()
                 _install_backends(litellm)
                 _LITELLM = litellm
@@ -135,6 +136,47 @@ def _prewarm() -> None:
     ModelResponseStream(
         choices=[{"index": 0, "delta": Delta(content="", reasoning_content="x")}]  # type: ignore[list-item]
     )
+
+
+_CALLBACK_LISTS = ("callbacks", "success_callback", "_async_success_callback")
+
+
+def _logging_callbacks_configured(lit: Any, logging_obj: Any) -> bool:
+    """True when someone asked litellm for logging callbacks (``litellm.callbacks = [...]``,
+    ``litellm.success_callback``, or per call)."""
+    return any(getattr(lit, name, None) for name in _CALLBACK_LISTS) or any(
+        getattr(logging_obj, name, None)
+        for name in ("dynamic_success_callbacks", "dynamic_async_success_callbacks")
+    )
+
+
+def _logging_only_when_asked(lit: Any) -> None:
+    """Skip litellm's per-call success logging while no logging callback is registered.
+
+    After every call (plain or streamed) litellm runs an async success handler on the
+    caller's loop. With no callback it has no one to tell, yet it copies the whole
+    transcript (to truncate base64 in it), prices the call a second time and builds a
+    logging payload: work that grows with the conversation and ran on the engine loop,
+    between an agent's turns (bench/bench_peers.py measures the overhead per turn).
+    Registering a callback (``litellm.callbacks = [MyLogger()]``) turns the handler back
+    on for the calls that follow.
+    """
+    try:
+        from litellm.litellm_core_utils.litellm_logging import Logging
+    except Exception:  # pragma: no cover - other litellm versions
+        return
+    original = Logging.async_success_handler
+    if getattr(original, "_polos_nb_gate", False):
+        return
+
+    async def async_success_handler(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _logging_callbacks_configured(lit, self):
+            return None
+        return await original(self, *args, **kwargs)
+
+    async_success_handler._polos_nb_gate = True  # type: ignore[attr-defined]
+    # A deliberate patch of litellm's class (see the docstring).
+    Logging.async_success_handler = async_success_handler  # type: ignore[method-assign]
 
 
 def _short_lived_logging() -> None:
@@ -165,27 +207,36 @@ def _short_lived_logging() -> None:
 
 
 class _WarmUpBackend:
-    """Answers ``polos-warmup/...``: a model call with no model, to load litellm's call path."""
+    """Answers ``polos-warmup/...`` at once: a model call without a model."""
 
     async def generate(self, request: BackendRequest) -> LLMResponse:
-        return LLMResponse(content="ok", tool_calls=[], usage=Usage(), model="polos-warmup/ok")
+        return LLMResponse(content="ok", usage=Usage(input_tokens=1, output_tokens=1))
 
     async def stream(self, request: BackendRequest) -> AsyncIterator[dict[str, Any]]:
         yield {"text": "ok"}
-        yield {"finish": {"usage": Usage(), "finish_reason": "stop"}}
+        yield {"finish": {"usage": Usage(input_tokens=1, output_tokens=1), "finish_reason": "stop"}}
 
 
 def warm_up() -> None:
-    """Load litellm and everything its first call loads, now (seconds; the notebook layer
-    does it in a background thread after ``%load_ext``). Makes no network request."""
+    """Import litellm and make one plain and one streamed call with a tool, now.
+
+    ``import litellm`` takes seconds, and its first call imports more (its tokenizer, its
+    helpers) and builds more pydantic models; doing both here moves them off the first real
+    call. The calls go to an in-process backend: no network request. Blocks (run it on a
+    thread: the notebook layer does after ``%load_ext``); not from a running event loop.
+    """
     with library_warnings_shown():
         _lit()
     register_backend(WARMUP_PREFIX, _WarmUpBackend())
-    messages = [{"role": "user", "content": "warm-up"}]
+    tool = {
+        "type": "function",
+        "function": {"name": "noop", "description": "Warm-up.", "parameters": {"type": "object"}},
+    }
+    messages = [{"role": "system", "content": "Warm-up."}, {"role": "user", "content": "hi"}]
 
     async def calls() -> None:
-        await complete(f"{WARMUP_PREFIX}/ok", messages)
-        await complete(f"{WARMUP_PREFIX}/ok", messages, stream=True, on_text=lambda _t: None)
+        await complete(f"{WARMUP_PREFIX}/ok", messages, tools=[tool])
+        await complete(f"{WARMUP_PREFIX}/ok", messages, tools=[tool], stream=True)
 
     asyncio.run(calls())
 

@@ -63,6 +63,7 @@ __all__ = [
     "start",
     "unfinished",
     "unload_ipython_extension",
+    "warm_up",
 ]
 
 _MATCHERS: dict[int, Any] = {}
@@ -88,20 +89,31 @@ _WARMUP: Any = None  # the warm-up thread, once started
 
 
 def warm_up(wait: bool = False) -> Any:
-    """Import what the first model call needs (litellm, a few seconds) in a background
-    thread, so that call does not wait for it. ``%load_ext polos_nb`` starts it (turn it
-    off with ``%config PolosMagics.warm_up = False`` before loading); the load itself
-    does not wait. Returns the thread (``wait=True`` joins it first)."""
+    """Import what the first agent run needs, on a daemon thread; returns the thread.
+
+    litellm (seconds to import, and its first call loads more), the agent layer and the
+    widget libraries. ``%load_ext polos_nb`` starts it and does not wait for it (turn it off
+    with ``%config PolosMagics.warm_up = False`` before loading); a model call made while it
+    still runs waits for litellm's import instead of starting a second one. Started once per
+    process; ``wait=True`` also waits for it. Makes no network request; a failure here is
+    silent (the first real call reports it).
+    """
     global _WARMUP
     import threading
+    import time
 
     if _WARMUP is None:
 
         def work() -> None:
+            # Imports hold the GIL for long stretches: let the cell that loaded the
+            # extension finish and reply first, so %load_ext itself stays as quick as before.
+            time.sleep(0.2)
             try:
-                from polos_nb.llm._litellm import warm_up as load_litellm
+                from polos_nb.llm._litellm import warm_up as warm_litellm
 
-                load_litellm()
+                warm_litellm()
+                import polos_nb.agents
+                import polos_nb.widgets  # noqa: F401
             except Exception:  # a broken provider setup shows on the first real call
                 pass
 

@@ -188,8 +188,8 @@ class PolosMagics(Magics):
     )
     warm_up = Bool(
         True,
-        help="On load, import what the first model call needs in a background thread "
-        "(litellm takes seconds), so the first run does not wait for it.",
+        help="On load, import in a background thread what the first agent run needs "
+        "(litellm takes seconds), so that run does not wait for it.",
     ).tag(config=True)
 
     # ================================================================== helpers

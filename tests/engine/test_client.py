@@ -353,3 +353,52 @@ async def test_abandoned_journal_write_does_not_kill_the_writer(client):
         return await ctx.step.run("x", lambda: 5)
 
     assert await flow.run(client, timeout=10) == 5
+
+
+async def test_waiting_for_a_run_that_ends_here_reads_nothing_back(client, monkeypatch):
+    # The outcome comes from what the engine committed, not from a SELECT on the writer
+    # thread per finished run; results and failures come out as the journal's would.
+    wf_id = uid("noreadback")
+    gate = threading.Event()
+
+    @workflow(id=wf_id)
+    async def outcome(ctx: WorkflowContext, payload: dict) -> dict:
+        await ctx.step.run("gate", lambda: gate.wait(30))
+        if payload.get("fail"):
+            raise ValueError("asked to fail")
+        return {"n": payload["n"], "when": payload.get("when")}
+
+    runtime = client._runtime
+    reads: list[str] = []
+    original = type(runtime).get_execution
+
+    async def counted(self: Any, execution_id: str) -> ExecutionInfo:
+        reads.append(execution_id)
+        return await original(self, execution_id)
+
+    monkeypatch.setattr(type(runtime), "get_execution", counted)
+
+    async def outcome_of(payload: dict) -> Any:
+        # Wait while the run is held at its gate (so it ends while waited for), then open it.
+        gate.clear()
+        handle = await outcome.invoke(client, payload)
+        waiter = asyncio.ensure_future(client.wait_for_result(handle.id, timeout=60))
+        for _ in range(600):
+            ex = runtime.execs.get(handle.id)
+            if ex is not None and ex.done is not None:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the waiter never registered")
+        gate.set()
+        return handle, await waiter
+
+    handle, result = await outcome_of({"n": 3})
+    assert result == {"n": 3, "when": None}
+    with pytest.raises(ExecutionFailedError, match="asked to fail"):
+        await outcome_of({"n": 0, "fail": True})
+    assert reads == []
+    # The journal holds the same outcome (read explicitly).
+    info = await client.get_execution(handle.id)
+    assert info.status == "completed" and info.result == {"n": 3, "when": None}
+    assert reads == [handle.id]
