@@ -128,12 +128,8 @@ def test_the_inbox_badge_appears_and_an_answer_in_the_sidebar_resumes_the_run(
     toast = lab.page.locator(".Toastify__toast", has_text="e2e_refund waits for you")
     toast.first.wait_for(state="visible")
     # the run is listed under its live kernel, waiting
-    source = source_of(
-        lab, sidebar, rel.rsplit("/", 1)[0] + "/.polos/refund.duckdb", "kernel"
-    )
-    source.locator(".polos-run-row .polos-status-waiting").first.wait_for(
-        state="visible"
-    )
+    source = source_of(lab, sidebar, rel.rsplit("/", 1)[0] + "/.polos/refund.duckdb", "kernel")
+    source.locator(".polos-run-row .polos-status-waiting").first.wait_for(state="visible")
     lab.snap("inbox-waiting", sidebar)
     lab.snap("lab-with-badge")
 
@@ -141,9 +137,7 @@ def test_the_inbox_badge_appears_and_an_answer_in_the_sidebar_resumes_the_run(
     item.locator("button.polos-approve").click()
     lab.wait_until(lambda: badge(lab) is None, what="the badge to go once answered")
     sidebar.locator(".polos-inbox .polos-empty").wait_for(state="visible")
-    source.locator(".polos-run-row .polos-status-completed").first.wait_for(
-        state="visible"
-    )
+    source.locator(".polos-run-row .polos-status-completed").first.wait_for(state="visible")
     lab.snap("inbox-answered", sidebar)
 
     # the kernel's run got exactly that answer
@@ -154,9 +148,7 @@ def test_the_inbox_badge_appears_and_an_answer_in_the_sidebar_resumes_the_run(
     source.locator(".polos-run-row").first.click()
     trace = lab.page.locator(".polos-inspector .polos-trace[data-status='completed']")
     trace.wait_for(state="visible")
-    assert (
-        "e2e_refund" in trace.inner_text() and '{"order":"A-17"}' in trace.inner_text()
-    )
+    assert "e2e_refund" in trace.inner_text() and '{"order":"A-17"}' in trace.inner_text()
     lab.snap("inspector")
     lab.page.locator(".polos-inspector-jump").click()
     lab.wait_js(
@@ -170,9 +162,7 @@ def test_the_approval_page_works_in_a_second_browser_after_logging_in(
     lab: Lab, workdir: Path, browser: Any
 ) -> None:
     open_refund_notebook(lab, workdir)
-    [approval] = lab.wait_until(
-        lambda: approvals(lab), what="the run to wait for a person"
-    )
+    [approval] = lab.wait_until(lambda: approvals(lab), what="the run to wait for a person")
     url = approval["url"]
     assert re.search(r"/polos/approve/[^/]+/review$", url), url
     assert url.startswith(lab.server.url.rstrip("/"))
@@ -188,27 +178,19 @@ def test_the_approval_page_works_in_a_second_browser_after_logging_in(
         page.locator("#login_submit").click()
         page.wait_for_url(re.compile(r"/polos/approve/"))
         assert "Refund order A-17?" in page.content()
-        page.screenshot(
-            path=str(lab.artifacts / "approval-page-phone.png"), full_page=True
-        )
+        page.screenshot(path=str(lab.artifacts / "approval-page-phone.png"), full_page=True)
 
         # a wrong answer comes back with the field's error, nothing is delivered
         page.locator("input[name=amount]").fill("")
         page.locator("button[value=approve]").click()
-        page.locator(".polos-field[data-field=amount].polos-invalid").wait_for(
-            state="visible"
-        )
+        page.locator(".polos-field[data-field=amount].polos-invalid").wait_for(state="visible")
         assert approvals(lab), "a refused answer must leave the run waiting"
-        page.screenshot(
-            path=str(lab.artifacts / "approval-page-error.png"), full_page=True
-        )
+        page.screenshot(path=str(lab.artifacts / "approval-page-error.png"), full_page=True)
 
         page.locator("input[name=amount]").fill("30")
         page.locator("button[value=approve]").click()
         page.get_by_text("Answered").first.wait_for(state="visible")
-        page.screenshot(
-            path=str(lab.artifacts / "approval-page-done.png"), full_page=True
-        )
+        page.screenshot(path=str(lab.artifacts / "approval-page-done.png"), full_page=True)
     finally:
         phone.close()
 
@@ -228,9 +210,7 @@ def test_a_saved_run_renders_without_a_kernel_and_its_journal_is_listed_at_rest(
     lab: Lab, workdir: Path
 ) -> None:
     rel = open_refund_notebook(lab, workdir, "saved.ipynb")
-    [approval] = lab.wait_until(
-        lambda: approvals(lab), what="the run to wait for a person"
-    )
+    [approval] = lab.wait_until(lambda: approvals(lab), what="the run to wait for a person")
     lab.server.api(
         "POST",
         "polos/api/answer",
@@ -249,18 +229,12 @@ def test_a_saved_run_renders_without_a_kernel_and_its_journal_is_listed_at_rest(
 
     # the file holds the run's final snapshot as JSON beside its HTML
     saved = lab.server.read_notebook(rel)
-    [snap] = [
-        o["data"][MIME]
-        for o in saved["cells"][1]["outputs"]
-        if MIME in o.get("data", {})
-    ]
+    [snap] = [o["data"][MIME] for o in saved["cells"][1]["outputs"] if MIME in o.get("data", {})]
     assert snap["status"] == "completed" and snap["workflow_id"] == "e2e_refund"
 
     # as a notebook from someone else opens (untrusted: its HTML would be sanitized, and
     # its kernel is not installed here): the trace, built from the JSON
-    absent = (
-        "polos-absent"  # no kernel of that name or language: JupyterLab starts none
-    )
+    absent = "polos-absent"  # no kernel of that name or language: JupyterLab starts none
     saved["metadata"]["kernelspec"] = {
         "name": absent,
         "display_name": absent,
@@ -294,7 +268,5 @@ def test_a_saved_run_renders_without_a_kernel_and_its_journal_is_listed_at_rest(
     sidebar = open_sidebar(lab)
     journal = rel.rsplit("/", 1)[0] + "/.polos/saved.duckdb"
     source = source_of(lab, sidebar, journal, "journal")
-    source.locator(".polos-run-row .polos-status-completed").first.wait_for(
-        state="visible"
-    )
+    source.locator(".polos-run-row .polos-status-completed").first.wait_for(state="visible")
     lab.snap("saved-trusted-with-sidebar")
