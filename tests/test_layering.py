@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "polos_nb"
@@ -296,3 +297,95 @@ def test_nothing_below_the_server_imports_it() -> None:
         if any(n == "polos_nb.server" or n.startswith("polos_nb.server.") for n in _imports(path)):
             offenders.append(str(rel))
     assert offenders == []
+
+
+# ---------------------------------------------------------------------- SQL and the runtime
+SQL_RE = re.compile(
+    r"\bSELECT\s.+?\sFROM\b|\bINSERT\s+INTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b"
+    r"|\bCREATE\s+TABLE\b|\bALTER\s+TABLE\b",
+    re.DOTALL,
+)
+SQL_ALLOWED = ("engine/journal/", "testing/")
+"""Only the journal backends hold SQL (and the test helpers); users' own SQL goes through
+``%polos sql`` / ``client.query``, whose help text may show an example query."""
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                ids.add(id(body[0].value))
+    return ids
+
+
+def _sql_offenders() -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith(SQL_ALLOWED):
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        docs = _docstrings(tree)
+        for joined in ast.walk(tree):  # an f-string is checked whole, not piece by piece
+            if isinstance(joined, ast.JoinedStr):
+                docs.update(id(v) for v in joined.values)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.JoinedStr):
+                text = "".join(
+                    v.value if isinstance(v, ast.Constant) else " x " for v in node.values
+                )
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if id(node) in docs:
+                    continue
+                text = node.value
+            else:
+                continue
+            if "%polos sql" in text:  # the user's own SQL, shown as an example
+                continue
+            if SQL_RE.search(text):
+                found.append(f"{rel}:{node.lineno}: {text[:60]!r}")
+    return sorted(set(found))
+
+
+RUNTIME_FREE = ("notebook", "widgets", "agents", "sandbox", "tools", "llm")
+"""Layers that use the client's public API, never the engine's runtime behind it."""
+
+
+def _runtime_offenders() -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] not in RUNTIME_FREE:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("runtime", "_runtime"):
+                found.append(f"{rel.as_posix()}:{node.lineno}: .{node.attr}")
+    return found
+
+
+def test_no_sql_outside_the_journal_backends() -> None:
+    assert _sql_offenders() == []
+
+
+def test_no_runtime_access_above_the_engine() -> None:
+    assert _runtime_offenders() == []
+
+
+def test_the_sql_and_runtime_checkers_see_violations() -> None:
+    bad = PACKAGE / "notebook" / "_layering_probe.py"
+    bad.write_text(
+        '"""SELECT id FROM executions is fine in a docstring."""\n'
+        "def f(client, run_id):\n"
+        '    q = f"SELECT id FROM executions WHERE id = {run_id}"\n'
+        "    return client.runtime.journal.read(lambda con: con.execute(q))\n"
+        'HELP = "%polos sql SELECT status FROM executions"\n'
+    )
+    try:
+        sql, runtime = _sql_offenders(), _runtime_offenders()
+    finally:
+        bad.unlink()
+    assert [p.split(":")[0:2] for p in sql] == [["notebook/_layering_probe.py", "3"]]
+    assert runtime == ["notebook/_layering_probe.py:4: .runtime"]

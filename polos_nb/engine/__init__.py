@@ -11,6 +11,7 @@ from ._context import Step, WorkflowContext, WorkflowState
 from ._journal_tools import ReplayReport, StepComparison
 from ._policy import Queue, RetryPolicy, queue
 from ._polos import Polos
+from ._run_record import PendingSuspension, QueryResult, RunRecord, StepInfo
 from ._schedules import ScheduleInfo, SchedulePayload
 from ._signals import Park
 from ._triggers import BatchEventPayload
@@ -36,16 +37,20 @@ __all__ = [
     "ExecutionHandle",
     "ExecutionInfo",
     "Park",
+    "PendingSuspension",
     "Polos",
     "PolosClient",
+    "QueryResult",
     "Queue",
     "QueueStatus",
     "ReplayReport",
     "RetryPolicy",
+    "RunRecord",
     "ScheduleInfo",
     "SchedulePayload",
     "Step",
     "StepComparison",
+    "StepInfo",
     "StreamEvent",
     "Worker",
     "Workflow",

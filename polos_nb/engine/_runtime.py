@@ -165,18 +165,28 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         if not self._thread.is_alive() and not self.loop.is_closed():
             self.loop.close()
 
-    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Schedule ``coro`` on the engine loop from any thread."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        """Run ``coro`` on the engine loop and block for its result (not from the engine thread)."""
-        if threading.current_thread() is self._thread:
+    def on_engine_thread(self) -> bool:
+        """Whether the caller runs on the engine's own thread (inside a workflow or a step)."""
+        return threading.current_thread() is self._thread
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the engine loop and block for its result.
+
+        The one guard against blocking the engine from its own thread: called there (from a
+        workflow, a step or an engine callback) it raises :class:`UserError` instead of
+        deadlocking, and ``coro`` never runs.
+        """
+        if self.on_engine_thread():
             coro.close()
             raise UserError(
-                "A blocking polos_nb call was made from inside a workflow; use await instead."
+                "A blocking polos_nb call was made from inside a workflow (the engine's own "
+                "thread), where it would wait for itself for ever; use the async form with await."
             )
-        return self.submit(coro).result()
+        return self.submit(coro).result(timeout)
 
     def close(self) -> None:
         """Stop driving executions and release the journal. Running ones resume on next open."""
@@ -404,7 +414,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             data=payload,
             created_at=self.clock.now(),
         )
-        if threading.current_thread() is self._thread:
+        if self.on_engine_thread():
             self._emit(event)
         else:  # e.g. from a sync step function running in a worker thread
             self.loop.call_soon_threadsafe(self._emit, event)

@@ -16,12 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from polos_nb import _serde
 from polos_nb.errors import ApprovalValidationError, ResumeError, UserError
 
 from . import _session
 from ._forms import AnswerErrors, FormSpec, form_spec, validate_answer
-from ._lab_reads import pending_rows
 
 __all__ = ["PendingApproval", "approve", "pending_approvals"]
 
@@ -62,21 +60,18 @@ def pending_approvals(run: Any = None, *, client: Any = None) -> list[PendingApp
     """Suspensions that wait for an answer: of one run's tree, or of the whole journal."""
     client = _session.client_of(run, client) if run is not None else _session.get_client(client)
     run_id = _session.run_id_of(run) if run is not None else None
-    rows = _session.read(client, lambda con: pending_rows(con, run_id))
+    found = _session.call(client, client.pending_suspensions(run_id))
     out = []
-    for exec_id, key, wf_id, root_id, _root_wf, created, data_json in rows:
-        data = _serde.loads(data_json, strict=False) if data_json else {}
-        if isinstance(data, dict):
-            data = {k: v for k, v in data.items() if k != "_metadata"}
+    for item in found:
         out.append(
             PendingApproval(
-                execution_id=exec_id,
-                root_execution_id=root_id,
-                workflow_id=wf_id,
-                key=key,
-                data=data,
-                created_at=created,
-                spec=form_spec(data, step_key=key),
+                execution_id=item.execution_id,
+                root_execution_id=item.root_execution_id,
+                workflow_id=item.workflow_id,
+                key=item.key,
+                data=item.data,
+                created_at=item.created_at,
+                spec=form_spec(item.data, step_key=item.key),
                 client=client,
             )
         )
@@ -137,7 +132,7 @@ def approve(
         if spec.get("approval") and always and not reject:
             cleaned["always"] = True
         payload = cleaned
-    future = client.runtime.submit(client.resume(wf_id, exec_id, str(key), payload))
+    future = client.submit(client.resume(wf_id, exec_id, str(key), payload))
     if not wait:
         out: concurrent.futures.Future[Any] = concurrent.futures.Future()
 

@@ -556,18 +556,17 @@ class Run:
     # ------------------------------------------------------------------ following the run
     def preload(self) -> Run:
         """Read the run's journaled events now, so the first display shows its whole state."""
+        # Events first, then the status: the status read is never older than the events
+        # fed (a run that suspended meanwhile shows waiting, not the running before it).
+        events = _session.call(self.client, self.client.run_events(self.id))
         info = _session.call(self.client, self.client.get_execution(self.id))
-        topic = f"workflow/{info.root_workflow_id}/{info.root_execution_id}"
-        pairs = _session.call(
-            self.client, self.client.runtime.history(info.root_execution_id, topic, 0)
-        )
         with self.state._lock:
             self.state.workflow_id = info.workflow_id
             self.state.workflow_type = info.workflow_type
             self.state.status = info.status
-            for seq, event in pairs:
+            for event in events:
                 self.state.feed(event)
-                self._after_seq = max(self._after_seq, seq)
+                self._after_seq = max(self._after_seq, event.journal_seq or 0)
             self.state.status = info.status
         self._preloaded = info
         try:
@@ -586,7 +585,7 @@ class Run:
     def follow(self) -> Run:
         """Start following the run's events on the engine loop (idempotent)."""
         if self._consumer is None and not self.state.done:
-            self._consumer = self.client.runtime.submit(self._consume())
+            self._consumer = self.client.submit(self._consume())
         return self
 
     async def _consume(self) -> None:
@@ -662,7 +661,7 @@ class Run:
 
     # ------------------------------------------------------------------ waiting
     def _result_future(self) -> concurrent.futures.Future[Any]:
-        return self.client.runtime.submit(self.client.wait_for_result(self.id))
+        return self.client.submit(self.client.wait_for_result(self.id))
 
     def __await__(self) -> Generator[Any, None, Any]:
         return asyncio.wrap_future(self._result_future()).__await__()

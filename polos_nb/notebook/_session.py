@@ -110,18 +110,7 @@ def call(client: Any, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0
     Unlike the ``*_sync`` methods this works inside a notebook cell: the cell thread
     blocks only for the short engine call, never for a human.
     """
-    runtime = client.runtime
-    if threading.current_thread() is getattr(runtime, "_thread", None):
-        coro.close()
-        raise UserError(
-            "This polos_nb call blocks; it cannot run inside a workflow. Use the async API there."
-        )
-    return runtime.submit(coro).result(timeout)
-
-
-def read(client: Any, reader: Any, timeout: float | None = 60.0) -> Any:
-    """Run ``reader(connection)`` on the journal thread (after earlier writes) and return its value."""
-    return client.runtime.journal.read(reader).result(timeout)
+    return client.call(coro, timeout)
 
 
 def run_id_of(run: Any) -> str:
@@ -141,30 +130,11 @@ def client_of(run: Any, client: Any = None) -> Any:
     if client is not None:
         return client
     bound = getattr(run, "client", None) or getattr(run, "_client", None)
-    if bound is not None and hasattr(bound, "runtime"):
+    if bound is not None and hasattr(bound, "run_record"):
         return bound
     return get_client()
 
 
 def resolve_run_id(client: Any, prefix: str) -> str:
     """A full execution id from a unique prefix (ids are long; notebooks show short ones)."""
-    prefix = prefix.strip()
-    rows = read(
-        client,
-        lambda con: con.execute(
-            "SELECT id FROM executions WHERE starts_with(id, ?) ORDER BY created_at DESC LIMIT 3",
-            [prefix],
-        ).fetchall(),
-    )
-    ids = [r[0] for r in rows]
-    if prefix in ids:
-        return prefix
-    if len(ids) == 1:
-        return str(ids[0])
-    if not ids:
-        from polos_nb.errors import ExecutionNotFoundError
-
-        raise ExecutionNotFoundError(prefix)
-    raise UserError(
-        f"Run id prefix {prefix!r} is ambiguous ({', '.join(ids)} ...); give more characters."
-    )
+    return call(client, client.resolve_run_id(prefix))

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from polos_nb import _serde
-
 from . import _session
 from ._html import e, table
 from ._run import Run, plain, short, show
@@ -77,26 +75,23 @@ def sql(query: str, *, client: Any = None, timeout: float | None = 600.0) -> Any
     up the runs that are writing to the journal.
     """
     client = _session.get_client(client)
-    import pandas  # noqa: F401 - DuckDB's fetchdf needs it; fail here with a clear ImportError
+    import pandas as pd  # fail here, before the query runs, with a clear ImportError
 
-    future = client.runtime.journal.query(query, lambda cursor: cursor.fetchdf())
-    return future.result(timeout)
+    result = client.query(query).result(timeout)
+    return pd.DataFrame.from_records(result.rows, columns=result.columns)
 
 
 def events(run: Any, *, client: Any = None) -> Any:
     """Every persisted event of a run's tree, in journal order, as a DataFrame."""
     client = _session.client_of(run, client)
     run_id = _session.run_id_of(run)
-    info = _session.call(client, client.get_execution(run_id))
-    topic = f"workflow/{info.root_workflow_id}/{info.root_execution_id}"
-    pairs = _session.call(client, client.runtime.history(info.root_execution_id, topic, 0))
     rows = []
-    for seq, ev in pairs:
+    for ev in _session.call(client, client.run_events(run_id)):
         data = ev.data if isinstance(ev.data, dict) else {}
         meta = data.get("_metadata") or {}
         rows.append(
             {
-                "seq": seq,
+                "seq": ev.journal_seq,
                 "type": ev.event_type,
                 "execution_id": meta.get("execution_id"),
                 "step_key": data.get("step_key"),
@@ -185,30 +180,23 @@ def inspect(run: Any, *, client: Any = None) -> Inspection:
     """The inspector for one run: steps, inputs, outputs, timings, LLM calls with tokens."""
     client = _session.client_of(run, client)
     run_id = _session.run_id_of(run)
-    info = _session.call(client, client.get_execution(run_id))
-    rows = _session.read(
-        client,
-        lambda con: con.execute(
-            "SELECT execution_id, position, step_key, kind, attempt, status, output, error, started_at, ended_at"
-            " FROM steps WHERE root_execution_id = ? ORDER BY seq",
-            [info.root_execution_id],
-        ).fetchall(),
-    )
+    record = _session.call(client, client.run_record(run_id))
     tool_args: dict[str, Any] = {}
     out: list[dict[str, Any]] = []
-    for exec_id, position, key, kind, attempt, status, output, error, started, ended in rows:
-        value = plain(_serde.loads(output, strict=False)) if output else None
-        err = plain(_serde.loads(error, strict=False)) if error else None
+    for step in record.steps:
+        key = step.key
+        value = plain(step.output) if step.output is not None else None
+        err = plain(step.error) if step.error is not None else None
         row: dict[str, Any] = {
-            "execution_id": exec_id,
-            "position": position,
+            "execution_id": step.execution_id,
+            "position": step.position,
             "key": key,
-            "kind": kind,
-            "attempt": attempt,
-            "status": status,
-            "started_at": started,
-            "ended_at": ended,
-            "ms": round((ended - started).total_seconds() * 1000, 1) if started and ended else None,
+            "kind": step.kind,
+            "attempt": step.attempt,
+            "status": step.status,
+            "started_at": step.started_at,
+            "ended_at": step.ended_at,
+            "ms": step.duration_ms,
             "input": None,
             "output": short(value, 300) if value is not None else None,
             "error": short(err, 300) if err is not None else None,
@@ -236,7 +224,7 @@ def inspect(run: Any, *, client: Any = None) -> Inspection:
             if len(parts) >= 3:
                 row["input"] = short(tool_args.get(parts[2]), 300)
         out.append(row)
-    return Inspection(info, out)
+    return Inspection(record.execution, out)
 
 
 def replay(run: Any, *, client: Any = None) -> Any:

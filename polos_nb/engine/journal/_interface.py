@@ -395,6 +395,10 @@ class Journal(abc.ABC):
         """Executions matching every filter given, newest first, at most ``limit``."""
 
     @abc.abstractmethod
+    def tree_infos(self, root_execution_id: str) -> Future[list[InfoRow]]:
+        """Every execution of a tree (the root and its descendants), oldest first."""
+
+    @abc.abstractmethod
     def find_ids(self, prefix: str, limit: int = 3) -> Future[list[str]]:
         """Ids of executions that start with ``prefix``, newest first."""
 

@@ -45,6 +45,7 @@ __all__ = [
     "schedules",
     "steps",
     "topic_events",
+    "tree_infos",
     "tree_steps",
     "trigger_cursor",
 ]
@@ -208,6 +209,13 @@ def list_infos(
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     params.append(limit)
     rows = con.execute(f"{_INFO}{clause} ORDER BY created_at DESC LIMIT ?", params).fetchall()
+    return [_info(r) for r in rows]
+
+
+def tree_infos(con: Any, root_execution_id: str) -> list[InfoRow]:
+    rows = con.execute(
+        f"{_INFO} WHERE root_execution_id = ? ORDER BY created_at, id", [root_execution_id]
+    ).fetchall()
     return [_info(r) for r in rows]
 
 

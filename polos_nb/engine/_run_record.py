@@ -1,0 +1,191 @@
+"""The typed read API over a run's journal: what notebooks, widgets and tools show.
+
+- **A run's record** (:class:`RunRecord`): the run, every execution of its tree, every step
+  attempt of the tree, and the run's events.
+- **A run's events** have one definition: the events journaled on its tree's topic
+  (``workflow/<root workflow id>/<root execution id>``: lifecycle, suspend/resume and
+  published events) merged with one ``step_finish`` event per ended step attempt of the
+  tree (retry attempts left out), in journal order. ``stream_events`` replays exactly these
+  and then follows the live ones; each carries its :attr:`StreamEvent.journal_seq`.
+- **Pending suspensions** (:class:`PendingSuspension`): suspensions waiting for an answer,
+  with the data their ``suspend_<key>`` event carried (the form to show).
+- **Run-id resolution**: a full id from a unique prefix.
+
+The functions here run on the engine loop; ``PolosClient`` exposes them (async and sync).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from polos_nb import _serde
+from polos_nb.errors import ExecutionNotFoundError, UserError
+
+from ._records import _info_from_row
+from ._types import ExecutionInfo, StreamEvent
+
+if TYPE_CHECKING:
+    from ._runtime import Runtime
+
+__all__ = [
+    "PendingSuspension",
+    "QueryResult",
+    "RunRecord",
+    "StepInfo",
+    "pending_suspensions",
+    "resolve_run_id",
+    "run_events",
+    "run_record",
+    "tree_topic",
+]
+
+
+class StepInfo(BaseModel):
+    """One journaled step attempt. ``output`` / ``error`` are decoded (leniently: a class
+    this process does not define comes back as plain data)."""
+
+    seq: int
+    execution_id: str
+    workflow_id: str
+    position: int | None
+    key: str
+    kind: str
+    attempt: int
+    status: str
+    output: Any = None
+    error: Any = None
+    started_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+
+    @property
+    def duration_ms(self) -> float | None:
+        """How long the attempt took, in milliseconds (None when its start is unknown)."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return round((self.ended_at - self.started_at).total_seconds() * 1000, 1)
+
+
+class RunRecord(BaseModel):
+    """Everything the journal holds about one run (``client.run_record(id)``)."""
+
+    execution: ExecutionInfo
+    """The run asked for."""
+    tree: list[ExecutionInfo]
+    """Every execution of its tree: the root and its descendants, oldest first."""
+    steps: list[StepInfo]
+    """Every step attempt of the tree, in journal order (retry attempts included)."""
+    events: list[StreamEvent]
+    """The run's events (see the module docstring), in journal order."""
+    last_seq: int
+    """The journal sequence of the last event; stream on from there."""
+
+    @property
+    def topic(self) -> str:
+        """The tree's event topic."""
+        return tree_topic(self.execution)
+
+
+class PendingSuspension(BaseModel):
+    """A suspension waiting for an answer: which run, which key, and its event's data."""
+
+    execution_id: str
+    root_execution_id: str
+    workflow_id: str
+    root_workflow_id: str
+    key: str
+    data: Any = None
+    """What ``suspend(key, data)`` was given (its form), without the ``_metadata`` entry."""
+    created_at: dt.datetime
+
+
+class QueryResult(BaseModel):
+    """The result of a user's SQL over the journal: column names and rows."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def tree_topic(info: ExecutionInfo) -> str:
+    """The topic an execution tree's events go to."""
+    return f"workflow/{info.root_workflow_id}/{info.root_execution_id}"
+
+
+def _step_info(row: Any) -> StepInfo:
+    return StepInfo(
+        seq=row.seq,
+        execution_id=row.execution_id,
+        workflow_id=row.workflow_id,
+        position=row.position,
+        key=row.step_key,
+        kind=row.kind,
+        attempt=row.attempt,
+        status=row.status,
+        output=_serde.loads(row.output, strict=False) if row.output else None,
+        error=_serde.loads(row.error, strict=False) if row.error else None,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+    )
+
+
+async def run_events(rt: Runtime, execution_id: str, after_seq: int = 0) -> list[StreamEvent]:
+    """The run's events after the journal sequence ``after_seq`` (see the module docstring)."""
+    info = await rt.get_execution(execution_id)
+    pairs = await rt.history(info.root_execution_id, tree_topic(info), after_seq)
+    return [event for _, event in pairs]
+
+
+async def run_record(rt: Runtime, execution_id: str) -> RunRecord:
+    info = await rt.get_execution(execution_id)
+    tree = await rt.read(rt.journal.tree_infos(info.root_execution_id))
+    steps = await rt.read(rt.journal.tree_steps(info.root_execution_id))
+    pairs = await rt.history(info.root_execution_id, tree_topic(info), 0)
+    return RunRecord(
+        execution=info,
+        tree=[_info_from_row(row) for row in tree],
+        steps=[_step_info(row) for row in steps],
+        events=[event for _, event in pairs],
+        last_seq=max((seq for seq, _ in pairs), default=0),
+    )
+
+
+async def pending_suspensions(
+    rt: Runtime, execution_id: str | None = None
+) -> list[PendingSuspension]:
+    rows = await rt.read(rt.journal.pending_suspensions(execution_id))
+    out = []
+    for row in rows:
+        data = _serde.loads(row.data, strict=False) if row.data else {}
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k != "_metadata"}
+        out.append(
+            PendingSuspension(
+                execution_id=row.execution_id,
+                root_execution_id=row.root_execution_id,
+                workflow_id=row.workflow_id,
+                root_workflow_id=row.root_workflow_id,
+                key=row.step_key,
+                data=data,
+                created_at=row.created_at,
+            )
+        )
+    return out
+
+
+async def resolve_run_id(rt: Runtime, prefix: str) -> str:
+    """A full execution id from a unique prefix (an exact id is returned as is)."""
+    prefix = prefix.strip()
+    if not prefix:
+        raise UserError("An empty run id was given.")
+    ids = await rt.read(rt.journal.find_ids(prefix, 3))
+    if prefix in ids:
+        return prefix
+    if len(ids) == 1:
+        return str(ids[0])
+    if not ids:
+        raise ExecutionNotFoundError(prefix)
+    raise UserError(
+        f"Run id prefix {prefix!r} is ambiguous ({', '.join(ids)} ...); give more characters."
+    )
