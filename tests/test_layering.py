@@ -8,7 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "polos_nb"
 
-FOUNDATION = {"errors", "config", "_serde", "_clock", "_ids", "_secrets", "_tracing"}
+FOUNDATION = {"errors", "config", "_serde", "_clock", "_ids", "_secrets", "_tracing", "contracts"}
 FORBIDDEN_BY_LAYER = {
     # layer prefix -> modules it must never import
     "foundation": {

@@ -34,7 +34,7 @@ class PendingApproval:
     key: str
     data: Any = None
     created_at: dt.datetime | None = None
-    spec: FormSpec = field(default_factory=dict)
+    spec: FormSpec = field(default_factory=lambda: FormSpec())
     client: Any = field(default=None, repr=False, compare=False)
 
     def approve(self, data: Any = None, **options: Any) -> dict[str, Any]:

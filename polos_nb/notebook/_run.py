@@ -26,6 +26,18 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from polos_nb import _secrets, _serde
+from polos_nb.contracts import (
+    AGENT_STEP_END,
+    STEP_FINISH,
+    STEP_START,
+    STREAM_START,
+    TEXT_DELTA,
+    TOOL_CALL_FINISH,
+    TOOL_CALL_START,
+    parse_step_key,
+    resumed_key,
+    suspended_key,
+)
 from polos_nb.errors import ApprovalPendingError
 
 from . import _session
@@ -150,7 +162,7 @@ class RunState:
         own = meta.get("execution_id") == self.run_id
         with self._lock:
             self.events_seen += 1
-            if kind == "step_start":
+            if kind == STEP_START:
                 key = str(data.get("step_key"))
                 step = self.steps.setdefault(key, {"key": key})
                 step.update(
@@ -160,9 +172,9 @@ class RunState:
                     started=_iso(event.created_at),
                     execution_id=meta.get("execution_id"),
                 )
-            elif kind == "step_finish":
+            elif kind == STEP_FINISH:
                 self._step_finish(data, event.created_at, meta)
-            elif kind == "text_delta":
+            elif kind == TEXT_DELTA:
                 text_key = str(data.get("step"))
                 text = str(data.get("content") or "")
                 if data.get("replay"):
@@ -170,13 +182,13 @@ class RunState:
                         self.texts[text_key] = text
                 else:
                     self.texts[text_key] = self.texts.get(text_key, "") + text
-            elif kind == "stream_start":
+            elif kind == STREAM_START:
                 text_key = str(data.get("step"))
                 if (data.get("attempt") or 0) > 1:
                     self.texts[text_key] = ""  # a retried call streams again from its start
                 else:
                     self.texts.setdefault(text_key, "")
-            elif kind == "tool_call_start":
+            elif kind == TOOL_CALL_START:
                 call_id = str(data.get("call_id"))
                 self.tools[call_id] = {
                     "call_id": call_id,
@@ -187,7 +199,7 @@ class RunState:
                     "result": None,
                     "error": None,
                 }
-            elif kind == "tool_call_finish":
+            elif kind == TOOL_CALL_FINISH:
                 call_id = str(data.get("call_id"))
                 tool = self.tools.setdefault(
                     call_id, {"call_id": call_id, "name": data.get("name"), "arguments": ""}
@@ -199,10 +211,10 @@ class RunState:
                     else None,
                     error=data.get("error"),
                 )
-            elif kind == "agent_step_end":
+            elif kind == AGENT_STEP_END:
                 self._add_usage(data.get("usage"))
-            elif kind.startswith("suspend_"):
-                key = kind[len("suspend_") :]
+            elif (suspended := suspended_key(kind)) is not None:
+                key = suspended
                 spec = form_spec({k: v for k, v in data.items() if k != "_metadata"}, step_key=key)
                 self.approvals[key] = {
                     **spec,
@@ -214,8 +226,8 @@ class RunState:
                 }
                 if own:
                     self.status = "waiting"
-            elif kind.startswith("resume_"):
-                key = kind[len("resume_") :]
+            elif (resumed := resumed_key(kind)) is not None:
+                key = resumed
                 entry = self.approvals.get(key)
                 answer = plain({k: v for k, v in data.items() if k != "_metadata"})
                 if entry is not None:
@@ -243,6 +255,7 @@ class RunState:
 
     def _step_finish(self, data: dict[str, Any], ended: Any, meta: dict[str, Any]) -> None:
         key = str(data.get("step_key"))
+        parsed = parse_step_key(key)
         step = self.steps.setdefault(key, {"key": key})
         started = data.get("started_at") or step.get("started")
         step.update(
@@ -257,7 +270,7 @@ class RunState:
         result = data.get("result")
         if data.get("status") == "completed":
             value = plain(result)
-            if key.startswith("llm:") and isinstance(value, dict):
+            if parsed.kind == "llm" and isinstance(value, dict):
                 usage = value.get("usage") or {}
                 step["tokens"] = {
                     "input": usage.get("input_tokens", 0),
@@ -284,7 +297,7 @@ class RunState:
                         self.tools[str(call["id"])] = {
                             "call_id": str(call["id"]),
                             "name": call.get("name"),
-                            "step": key.split(":")[1],
+                            "step": str(parsed.step),
                             "arguments": short(_parse_json(call.get("arguments")), 500),
                             "status": "running",
                             "result": None,
@@ -292,15 +305,10 @@ class RunState:
                         }
             else:
                 step["detail"] = short(value, 160)
-            parts = key.split("#")[0].split(":")
-            if (
-                key.startswith("tool:")
-                and len(parts) >= 4
-                and isinstance(value, dict)
-                and "ok" in value
-            ):
+            if parsed.kind == "tool" and isinstance(value, dict) and "ok" in value:
+                call_id = str(parsed.call_id)
                 tool = self.tools.setdefault(
-                    parts[2], {"call_id": parts[2], "name": parts[3], "arguments": ""}
+                    call_id, {"call_id": call_id, "name": parsed.tool_name, "arguments": ""}
                 )
                 if value.get("ok"):
                     tool.update(

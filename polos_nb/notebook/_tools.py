@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from polos_nb.contracts import parse_step_key
+
 from . import _session
 from ._html import e, table
 from ._run import Run, plain, short, show
@@ -117,7 +119,8 @@ class Inspection:
     @property
     def llm_calls(self) -> Any:
         return _frame(
-            [r for r in self.step_rows if str(r["key"]).startswith("llm:")], list(_STEP_COLUMNS)
+            [r for r in self.step_rows if parse_step_key(str(r["key"])).kind == "llm"],
+            list(_STEP_COLUMNS),
         )
 
     def __repr__(self) -> str:
@@ -184,13 +187,13 @@ def inspect(run: Any, *, client: Any = None) -> Inspection:
     tool_args: dict[str, Any] = {}
     out: list[dict[str, Any]] = []
     for step in record.steps:
-        key = step.key
+        key = parse_step_key(step.key)
         value = plain(step.output) if step.output is not None else None
         err = plain(step.error) if step.error is not None else None
         row: dict[str, Any] = {
             "execution_id": step.execution_id,
             "position": step.position,
-            "key": key,
+            "key": step.key,
             "kind": step.kind,
             "attempt": step.attempt,
             "status": step.status,
@@ -205,7 +208,7 @@ def inspect(run: Any, *, client: Any = None) -> Inspection:
             "tokens_out": None,
             "cost_usd": None,
         }
-        if key.startswith("llm:") and isinstance(value, dict):
+        if key.kind == "llm" and isinstance(value, dict):
             usage = value.get("usage") or {}
             row.update(
                 model=value.get("model"),
@@ -219,10 +222,8 @@ def inspect(run: Any, *, client: Any = None) -> Inspection:
             for call in value.get("tool_calls") or []:
                 if isinstance(call, dict):
                     tool_args[str(call.get("id"))] = call.get("arguments")
-        if key.startswith("tool:"):
-            parts = key.split(":")
-            if len(parts) >= 3:
-                row["input"] = short(tool_args.get(parts[2]), 300)
+        if key.kind == "tool":
+            row["input"] = short(tool_args.get(str(key.call_id)), 300)
         out.append(row)
     return Inspection(record.execution, out)
 
