@@ -23,7 +23,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "polos_nb"
         ("llm:compact", c.StepKey("llm:compact", "llm")),
         (
             "tool:2:call_9:web_search",
-            c.StepKey("tool:2:call_9:web_search", "tool", 2, call_id="call_9", tool_name="web_search"),
+            c.StepKey(
+                "tool:2:call_9:web_search", "tool", 2, call_id="call_9", tool_name="web_search"
+            ),
         ),
         (
             "tool:2:c1:mcp:files#approved",
