@@ -8,7 +8,17 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "polos_nb"
 
-FOUNDATION = {"errors", "config", "_serde", "_clock", "_ids", "_secrets", "_tracing", "contracts"}
+FOUNDATION = {
+    "errors",
+    "config",
+    "_serde",
+    "_clock",
+    "_ids",
+    "_journal_names",
+    "_secrets",
+    "_tracing",
+    "contracts",
+}
 FORBIDDEN_BY_LAYER = {
     # layer prefix -> modules it must never import
     "foundation": {

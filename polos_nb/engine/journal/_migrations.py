@@ -43,11 +43,17 @@ JSON object of W3C headers) the run's spans belong to (docs/observability.md).
 Migration 2 also adds ``run_attempt`` to ``executions`` and ``steps``: a workflow-level
 retry starts a new run attempt, in which steps that failed in earlier attempts run again.
 
+Migration 6 rewrites the class names inside typed JSON to polos_nb's public names
+(``polos_nb:EventPayload`` instead of ``polos_nb.engine._types:EventPayload``), see
+``polos_nb._journal_names``.
+
 Typed JSON is described in ``polos_nb._serde``; plain JSON values are stored as
 themselves, so ``SELECT output->>'$.total' FROM steps`` works for dict results.
 """
 
 from __future__ import annotations
+
+from polos_nb._journal_names import RENAMED
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
 
@@ -189,12 +195,45 @@ _M005 = [
     "ALTER TABLE executions ADD COLUMN trace_context VARCHAR",
 ]
 
+
+_JSON_COLUMNS = {
+    "executions": ("payload", "result", "error", "state", "initial_state"),
+    "steps": ("output", "error", "state"),
+    "events": ("data",),
+    "waits": ("detail",),
+    "mailbox": ("data",),
+}
+
+
+def _renames() -> list[str]:
+    """Migration 6: typed JSON names polos_nb's classes by their public names.
+
+    Rows written before it hold ``"cls":"polos_nb.engine._types:EventPayload"`` and the
+    like; each JSON column is rewritten with the names of ``polos_nb._journal_names.RENAMED``
+    (a quoted ``module:Qualname`` occurs in typed JSON only as a class name).
+    """
+    statements = []
+    for table, columns in _JSON_COLUMNS.items():
+        for column in columns:
+            expr = f"{column}::VARCHAR"
+            for old, new in RENAMED.items():
+                expr = f"replace({expr}, '\"{old}\"', '\"{new}\"')"
+            statements.append(
+                f"UPDATE {table} SET {column} = ({expr})::JSON"
+                f" WHERE {column}::VARCHAR LIKE '%\"polos\\_nb.%:%' ESCAPE '\\'"
+            )
+    return statements
+
+
+_M006 = _renames()
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial", _M001),
     (2, "run attempts, event triggers, schedules", _M002),
     (3, "invoke-time queue limits", _M003),
     (4, "forks", _M004),
     (5, "trace context", _M005),
+    (6, "public class names in typed JSON", _M006),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
