@@ -12,7 +12,7 @@ import concurrent.futures
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -20,6 +20,9 @@ from polos_nb.errors import ApprovalValidationError, ResumeError, UserError
 
 from . import _session
 from ._forms import AnswerErrors, FormSpec, form_spec, validate_answer
+
+if TYPE_CHECKING:
+    from polos_nb.engine import PolosClient
 
 __all__ = ["PendingApproval", "approve", "pending_approvals"]
 
@@ -35,7 +38,7 @@ class PendingApproval:
     data: Any = None
     created_at: dt.datetime | None = None
     spec: FormSpec = field(default_factory=lambda: FormSpec())
-    client: Any = field(default=None, repr=False, compare=False)
+    client: PolosClient | None = field(default=None, repr=False, compare=False)
 
     def approve(self, data: Any = None, **options: Any) -> dict[str, Any]:
         """Answer this suspension (see :func:`approve`)."""
@@ -56,7 +59,9 @@ class PendingApproval:
         return f"{self.workflow_id} {self.execution_id} waits at {self.key!r}: {self.spec.get('title', '')}"
 
 
-def pending_approvals(run: Any = None, *, client: Any = None) -> list[PendingApproval]:
+def pending_approvals(
+    run: Any = None, *, client: PolosClient | None = None
+) -> list[PendingApproval]:
     """Suspensions that wait for an answer: of one run's tree, or of the whole journal."""
     client = _session.client_of(run, client) if run is not None else _session.get_client(client)
     run_id = _session.run_id_of(run) if run is not None else None
@@ -87,7 +92,7 @@ def approve(
     feedback: str | None = None,
     always: bool = False,
     schema: type[BaseModel] | dict[str, Any] | None = None,
-    client: Any = None,
+    client: PolosClient | None = None,
     wait: bool = True,
     timeout: float | None = 60.0,
 ) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from polos_nb.config import redact_url
 
@@ -19,6 +19,9 @@ from . import _session
 from ._approve import PendingApproval, pending_approvals
 from ._html import e
 from ._run import Run, show
+
+if TYPE_CHECKING:
+    from polos_nb.engine import PolosClient
 
 __all__ = ["Unfinished", "unfinished"]
 
@@ -74,7 +77,7 @@ class Unfinished:
         )
 
 
-def unfinished(*, client: Any = None, limit: int = 20) -> Unfinished:
+def unfinished(*, client: PolosClient | None = None, limit: int = 20) -> Unfinished:
     """Unfinished root runs of the session's journal (queued, running or waiting)."""
     client = _session.get_client(client)
     infos = []

@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Generator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
@@ -42,6 +42,9 @@ from polos_nb.errors import ApprovalPendingError
 
 from . import _session
 from ._forms import form_spec
+
+if TYPE_CHECKING:
+    from polos_nb.engine import PolosClient
 
 __all__ = ["Run", "RunState", "Sink"]
 
@@ -542,7 +545,7 @@ class Run:
 
     def __init__(
         self,
-        client: Any,
+        client: PolosClient,
         run_id: str,
         *,
         workflow_id: str = "",
@@ -811,7 +814,7 @@ def start(
     target: Any,
     input: Any = None,
     *,
-    client: Any = None,
+    client: PolosClient | None = None,
     stream: bool = True,
     follow: bool = True,
     **options: Any,
@@ -840,7 +843,9 @@ _RUNS: dict[str, Run] = {}
 _RUNS_LOCK = threading.Lock()
 
 
-def show(run: Any, *, client: Any = None, follow: bool = True, workflow_id: str = "") -> Run:
+def show(
+    run: Any, *, client: PolosClient | None = None, follow: bool = True, workflow_id: str = ""
+) -> Run:
     """The :class:`Run` of an existing execution (one per run id in this kernel)."""
     client = _session.client_of(run, client)
     run_id = run if isinstance(run, str) else _session.run_id_of(run)

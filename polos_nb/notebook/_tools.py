@@ -7,13 +7,16 @@ DataFrames (pandas is imported on first use). Queries run on the journal's own t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polos_nb.contracts import parse_step_key
 
 from . import _session
 from ._html import e, table
 from ._run import Run, plain, short, show
+
+if TYPE_CHECKING:
+    from polos_nb.engine import PolosClient
 
 __all__ = [
     "Comparison",
@@ -39,7 +42,7 @@ def runs(
     *,
     workflow: str | None = None,
     limit: int = 50,
-    client: Any = None,
+    client: PolosClient | None = None,
     children: bool = False,
 ) -> Any:
     """Recent runs (newest first) as a DataFrame: id, workflow, type, status, times."""
@@ -64,7 +67,7 @@ def runs(
     )
 
 
-def sql(query: str, *, client: Any = None, timeout: float | None = 600.0) -> Any:
+def sql(query: str, *, client: PolosClient | None = None, timeout: float | None = 600.0) -> Any:
     """Run a read-only SQL query over the journal; returns a DataFrame.
 
     Tables: ``executions``, ``steps``, ``events``, ``waits``, ``mailbox``, ``schedules``,
@@ -83,7 +86,7 @@ def sql(query: str, *, client: Any = None, timeout: float | None = 600.0) -> Any
     return pd.DataFrame.from_records(result.rows, columns=result.columns)
 
 
-def events(run: Any, *, client: Any = None) -> Any:
+def events(run: Any, *, client: PolosClient | None = None) -> Any:
     """Every persisted event of a run's tree, in journal order, as a DataFrame."""
     client = _session.client_of(run, client)
     run_id = _session.run_id_of(run)
@@ -179,7 +182,7 @@ _STEP_COLUMNS = (
 )
 
 
-def inspect(run: Any, *, client: Any = None) -> Inspection:
+def inspect(run: Any, *, client: PolosClient | None = None) -> Inspection:
     """The inspector for one run: steps, inputs, outputs, timings, LLM calls with tokens."""
     client = _session.client_of(run, client)
     run_id = _session.run_id_of(run)
@@ -228,7 +231,7 @@ def inspect(run: Any, *, client: Any = None) -> Inspection:
     return Inspection(record.execution, out)
 
 
-def replay(run: Any, *, client: Any = None) -> Any:
+def replay(run: Any, *, client: PolosClient | None = None) -> Any:
     """Replay a finished run from its journal (no side effects); returns a ``ReplayReport``."""
     client = _session.client_of(run, client)
     return _session.call(client, client.replay(_session.run_id_of(run)))
@@ -238,7 +241,12 @@ _UNSET: Any = object()
 
 
 def fork(
-    run: Any, at: str | int, result: Any = _UNSET, *, payload: Any = _UNSET, client: Any = None
+    run: Any,
+    at: str | int,
+    result: Any = _UNSET,
+    *,
+    payload: Any = _UNSET,
+    client: PolosClient | None = None,
 ) -> Run:
     """Fork ``run`` at step ``at`` (a key or a position), optionally with an edited result for
     that step; returns the new :class:`Run` (compare them with :func:`compare`)."""
@@ -305,7 +313,7 @@ class Comparison:
         )
 
 
-def compare(a: Any, b: Any, *, client: Any = None) -> Comparison:
+def compare(a: Any, b: Any, *, client: PolosClient | None = None) -> Comparison:
     """Compare two runs (e.g. a run and its fork) step by step."""
     client = _session.client_of(a, client)
     ida, idb = _session.run_id_of(a), _session.run_id_of(b)
