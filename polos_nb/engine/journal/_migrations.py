@@ -220,7 +220,7 @@ def _renames() -> list[str]:
                 expr = f"replace({expr}, '\"{old}\"', '\"{new}\"')"
             statements.append(
                 f"UPDATE {table} SET {column} = ({expr})::JSON"
-                f" WHERE {column}::VARCHAR LIKE '%\"polos\\_nb.%:%' ESCAPE '\\'"
+                f" WHERE {column}::VARCHAR LIKE '%polos_nb.%'"
             )
     return statements
 
