@@ -14,9 +14,9 @@ from polos_nb.errors import (
 from ._admission import QueueStatus
 from ._host import RuntimeHost
 from ._records import (
-    _event_from_row,
-    _info_from_row,
-    _step_event,
+    event_from_row,
+    info_from_row,
+    step_event,
 )
 from ._topics import validate_topic
 from ._types import (
@@ -48,7 +48,7 @@ class ReadsMixin(RuntimeHost):
     ) -> list[StreamEvent]:
         validate_topic(topic)
         rows = await self.read(self.journal.topic_events(topic, after_sequence_id, limit))
-        return [_event_from_row(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     # ================================================================== reading
     def queue_status(self) -> list[QueueStatus]:
@@ -59,7 +59,7 @@ class ReadsMixin(RuntimeHost):
         row = await self.read(self.journal.info(execution_id))
         if row is None:
             raise ExecutionNotFoundError(execution_id)
-        info = _info_from_row(row)
+        info = info_from_row(row)
         held = self.blocking.blocked_view(
             execution_id
         )  # the journal cannot say it: it refuses writes
@@ -84,7 +84,7 @@ class ReadsMixin(RuntimeHost):
                 workflow_id=workflow_id, status=status, root_only=root_only, limit=limit
             )
         )
-        return [_info_from_row(r) for r in rows]
+        return [info_from_row(r) for r in rows]
 
     async def wait_terminal(self, execution_id: str) -> ExecutionInfo:
         """Wait until the execution ends; raise :class:`ExecutionBlockedError` if it is parked."""
@@ -110,14 +110,14 @@ class ReadsMixin(RuntimeHost):
 
 
 def _history_events(found: History, topic: str) -> list[tuple[int, StreamEvent]]:
-    out: list[tuple[int, StreamEvent]] = [(row.seq, _event_from_row(row)) for row in found.events]
+    out: list[tuple[int, StreamEvent]] = [(row.seq, event_from_row(row)) for row in found.events]
     for step in found.steps:
         if step.status == "retrying":
             continue
         out.append(
             (
                 step.seq,
-                _step_event(
+                step_event(
                     step.execution_id,
                     step.workflow_id,
                     topic,
@@ -152,4 +152,4 @@ def execution_from(con: Any, execution_id: str) -> ExecutionInfo:
     row = _queries.info(con, execution_id)
     if row is None:
         raise ExecutionNotFoundError(execution_id)
-    return _info_from_row(row)
+    return info_from_row(row)

@@ -30,7 +30,18 @@ from ._types import (
 )
 from .journal import EventRow, WaitRow
 
-__all__ = ["Exec", "StepRecord", "Wait", "raise_for_terminal"]
+__all__ = [
+    "Exec",
+    "StepRecord",
+    "Wait",
+    "event_from_row",
+    "exec_from_row",
+    "info_from_row",
+    "payload_of",
+    "raise_for_terminal",
+    "step_event",
+    "wait_from_row",
+]
 
 log = logging.getLogger("polos_nb.engine")
 
@@ -128,7 +139,7 @@ class Exec:
         )
 
 
-def _step_event(
+def step_event(
     exec_id: str,
     wf_id: str,
     topic: str,
@@ -172,7 +183,7 @@ def _as_event_data(data: Any) -> dict[str, Any]:
     return {"value": data}
 
 
-def _payload_of(event: StreamEvent) -> EventPayload:
+def payload_of(event: StreamEvent) -> EventPayload:
     return EventPayload(
         id=event.id,
         sequence_id=event.sequence_id or 0,
@@ -191,7 +202,7 @@ def _aware(value: Any) -> Any:
     return value
 
 
-def _exec_from_row(row: Any) -> Exec:
+def exec_from_row(row: Any) -> Exec:
     (
         id_,
         wf_id,
@@ -253,7 +264,7 @@ def _carrier(text: str | None) -> dict[str, str] | None:
     return None
 
 
-def _wait_from_row(row: WaitRow, *, strict: bool = True) -> Wait:
+def wait_from_row(row: WaitRow, *, strict: bool = True) -> Wait:
     """A journaled open wait as the engine holds it in memory."""
     return Wait(
         key=row.step_key,
@@ -267,7 +278,7 @@ def _wait_from_row(row: WaitRow, *, strict: bool = True) -> Wait:
     )
 
 
-def _event_from_row(row: EventRow) -> StreamEvent:
+def event_from_row(row: EventRow) -> StreamEvent:
     """A journaled event as subscribers and readers see it."""
     event = StreamEvent(
         id=str(row.seq),
@@ -281,7 +292,7 @@ def _event_from_row(row: EventRow) -> StreamEvent:
     return event
 
 
-def _info_from_row(row: Any) -> ExecutionInfo:
+def info_from_row(row: Any) -> ExecutionInfo:
     (
         id_,
         wf_id,

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from polos_nb import _serde
 from polos_nb.errors import ExecutionNotFoundError, UserError
 
-from ._records import _info_from_row
+from ._records import info_from_row
 from ._types import ExecutionInfo, StreamEvent
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ async def run_record(rt: Runtime, execution_id: str) -> RunRecord:
     pairs = await rt.history(info.root_execution_id, tree_topic(info), 0)
     return RunRecord(
         execution=info,
-        tree=[_info_from_row(row) for row in tree],
+        tree=[info_from_row(row) for row in tree],
         steps=[_step_info(row) for row in steps],
         events=[event for _, event in pairs],
         last_seq=max((seq for seq, _ in pairs), default=0),

@@ -46,12 +46,12 @@ from ._records import (
     Exec,
     StepRecord,
     Wait,
-    _exec_from_row,
     _log_failure,
-    _payload_of,
     _run_retryable,
-    _step_event,
-    _wait_from_row,
+    exec_from_row,
+    payload_of,
+    step_event,
+    wait_from_row,
 )
 from ._scheduler import Scheduler
 from ._signals import Park
@@ -457,7 +457,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             return
         self.loop.call_soon(
             self._emit,
-            _step_event(
+            step_event(
                 ex.id,
                 ex.workflow_id,
                 ex.topic,
@@ -485,7 +485,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             if (wait.after_topic_seq or 0) < (event.sequence_id or 0):
                 self._topic_waits[topic].discard((exec_id, key))
                 self.loop.create_task(
-                    self.resolve_quietly(ex, key, output=_serde.dumps(_payload_of(event)))
+                    self.resolve_quietly(ex, key, output=_serde.dumps(payload_of(event)))
                 )
 
     # ================================================================== recovery
@@ -497,13 +497,13 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         for queue_name, limit in found.queue_limits:  # invoke-time limits (a workflow's own wins)
             self.admission.set_limit(queue_name, limit, only_if_unset=True)
         for row in found.executions:
-            ex = _exec_from_row(row)
+            ex = exec_from_row(row)
             self.execs[ex.id] = ex
         for wait_row in found.waits:
             owner = self.execs.get(wait_row.execution_id)
             if owner is None:
                 continue
-            wait = _wait_from_row(wait_row)
+            wait = wait_from_row(wait_row)
             owner.waits[wait.key] = wait
         for ex in list(self.execs.values()):
             if ex.deadline is not None:

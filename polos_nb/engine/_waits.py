@@ -19,8 +19,8 @@ from ._records import (
     Exec,
     Wait,
     _as_event_data,
-    _event_from_row,
-    _payload_of,
+    event_from_row,
+    payload_of,
 )
 from ._topics import validate_topic
 from ._types import (
@@ -56,9 +56,9 @@ class WaitsMixin(RuntimeHost):
                 self.journal.topic_events(wait.topic, wait.after_topic_seq or 0, limit=1)
             )
             if rows:
-                event = _event_from_row(rows[0])
+                event = event_from_row(rows[0])
                 self._topic_waits[wait.topic].discard((ex.id, wait.key))
-                await self._resolve(ex, wait.key, output=_serde.dumps(_payload_of(event)))
+                await self._resolve(ex, wait.key, output=_serde.dumps(payload_of(event)))
                 return
         if wait.kind in ("sleep", "retry") and wait.wake_at is not None:
             wait.timer = self.clock.call_at(
