@@ -103,8 +103,8 @@ class PolosClient:
             runtime.clients += 1
         self._runtime = runtime
         self._key = key
-        if getattr(runtime, "default_client", None) is None:
-            runtime.default_client = self  # type: ignore[attr-defined]
+        if runtime.default_client is None:
+            runtime.default_client = self
         self._closed = False
 
     @property

@@ -136,6 +136,9 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         self.blocking = Blocking(self)
         self.closed = False
         self.clients = 0
+        self.default_client: Any = None
+        """The first ``PolosClient`` opened on this runtime: handles made inside workflows
+        (``ctx.step.invoke``) are bound to it, so ``await handle`` works."""
         self.admission = Admission()
         self.triggers = Triggers(self)
         self.scheduler = Scheduler(self)
