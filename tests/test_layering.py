@@ -399,3 +399,94 @@ def test_the_sql_and_runtime_checkers_see_violations() -> None:
         bad.unlink()
     assert [p.split(":")[0:2] for p in sql] == [["notebook/_layering_probe.py", "3"]]
     assert runtime == ["notebook/_layering_probe.py:4: .runtime"]
+
+
+# ---------------------------------------------------------------------- inside engine/
+ENGINE_ORDER = [
+    # types, signals, policies and the journal interface
+    "_types",
+    "_signals",
+    "_policy",
+    "_topics",
+    "_approval_url",
+    "_admission",
+    "_schedules",
+    "_host",
+    "journal",
+    # in-memory records, the workflow registry, the step API
+    "_records",
+    "_workflow",
+    "_context",
+    # the runtime's parts: waits, children, reads, parked runs, triggers, schedules, tools
+    "_waits",
+    "_children",
+    "_reads",
+    "_blocking",
+    "_triggers",
+    "_scheduler",
+    "_journal_tools",
+    "_run_record",
+    # the runtime, then the client and the modules users import
+    "_runtime",
+    "_client",
+    "events",
+    "schedules",
+    "_polos",
+    "__init__",
+]
+"""The dependency order inside ``polos_nb/engine/``: a module imports only modules before it.
+
+Imports made only for the type checker (``if TYPE_CHECKING:``) and imports inside
+functions (made when first called) are not load-order dependencies and are not counted.
+"""
+
+
+def _engine_import_order_violations(engine: Path) -> list[str]:
+    rank = {name: i for i, name in enumerate(ENGINE_ORDER)}
+    found = []
+    for path in sorted(engine.glob("*.py")):
+        if path.stem not in rank:
+            found.append(f"{path.stem} is not placed in ENGINE_ORDER")
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in tree.body:  # module level only (not in functions)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            for sub in ast.walk(node):
+                if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    break
+                if isinstance(sub, ast.ImportFrom) and sub.level == 1:
+                    targets = [sub.module] if sub.module else [a.name for a in sub.names]
+                    for target in targets:
+                        name = target.split(".")[0]
+                        if name in rank and rank[name] >= rank[path.stem]:
+                            found.append(f"engine/{path.name} imports {name} (later in the order)")
+    for path in sorted((engine / "journal").glob("*.py")):  # the journal needs no engine
+        for sub in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(sub, ast.ImportFrom) and (
+                sub.level >= 2
+                or (
+                    (sub.module or "").startswith("polos_nb.engine")
+                    and not (sub.module or "").startswith("polos_nb.engine.journal")
+                )
+            ):
+                found.append(f"engine/journal/{path.name} imports {'.' * sub.level}{sub.module}")
+    return found
+
+
+def test_engine_modules_import_in_one_order() -> None:
+    assert _engine_import_order_violations(PACKAGE / "engine") == []
+
+
+def test_the_engine_order_checker_sees_a_violation(tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "engine"
+    shutil.copytree(PACKAGE / "engine", copy)
+    (copy / "_types.py").write_text("from ._runtime import Runtime\n")
+    (copy / "_extra.py").write_text("")
+    (copy / "journal" / "_probe.py").write_text("from .._runtime import Runtime\n")
+    problems = _engine_import_order_violations(copy)
+    assert "engine/_types.py imports _runtime (later in the order)" in problems
+    assert "_extra is not placed in ENGINE_ORDER" in problems
+    assert "engine/journal/_probe.py imports .._runtime" in problems
