@@ -315,3 +315,46 @@ def test_a_killed_process_leaves_runs_a_new_one_finishes(
 
 async def _result(client: PolosClient, exec_id: str) -> Any:
     return await client.wait_for_result(exec_id, timeout=60)
+
+
+async def test_the_run_read_api_and_public_class_names(journal_location: str) -> None:
+    """The client's read API (run record, pending suspensions, id resolution, users' SQL)
+    and the class names in typed JSON are the same on both backends."""
+    child_id, parent_id = uid("rr_child"), uid("rr_parent")
+
+    @workflow(id=child_id)
+    async def child(ctx: WorkflowContext, n: int) -> int:
+        return await ctx.step.run("double", lambda: n * 2)
+
+    @workflow(id=parent_id)
+    async def parent(ctx: WorkflowContext) -> dict:
+        answer = await ctx.step.suspend("ok", {"amount": 3})
+        got = await ctx.step.invoke_and_wait("kid", child, 5)
+        return {"answer": answer, "got": got}
+
+    client = PolosClient(journal=journal_location)
+    try:
+        handle = await parent.invoke(client)
+        await wait_status(client, handle.id, "waiting")
+        pending = await client.pending_suspensions(handle.id)
+        assert [(p.key, p.data["amount"]) for p in pending] == [("ok", 3)]
+        assert await client.resolve_run_id(handle.id[:-4]) == handle.id
+        await client.resume(parent_id, handle.id, "ok", {"yes": True})
+        result = await client.wait_for_result(handle.id, timeout=20)
+        assert result["got"] == 10 and result["answer"].data == {"yes": True}
+        record = await client.run_record(handle.id)
+        assert [i.workflow_id for i in record.tree] == [parent_id, child_id]
+        assert {s.key for s in record.steps} >= {"ok", "kid", "double"}
+        types = [e.event_type for e in record.events]
+        assert types[0] == "workflow_start" and types[-1] == "workflow_finish"
+        assert [e.journal_seq for e in await client.run_events(handle.id)] == [
+            e.journal_seq for e in record.events
+        ]
+        assert await client.pending_suspensions(handle.id) == []
+        query = client.query(
+            f"SELECT output FROM steps WHERE execution_id = '{handle.id}' AND step_key = 'ok'"
+        ).result(30)
+        assert query.columns == ["output"]
+        assert '"polos_nb:EventPayload"' in str(query.rows[0][0])
+    finally:
+        client.close()

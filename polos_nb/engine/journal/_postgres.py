@@ -478,6 +478,9 @@ class PostgresJournal(Journal):
             )
         )
 
+    def tree_infos(self, root_execution_id: str) -> concurrent.futures.Future[list[InfoRow]]:
+        return self.read(lambda con: _queries.tree_infos(con, root_execution_id))
+
     def find_ids(self, prefix: str, limit: int = 3) -> concurrent.futures.Future[list[str]]:
         return self.read(lambda con: _queries.find_ids(con, prefix, limit))
 
