@@ -6,8 +6,8 @@ package that exports the class (``polos_nb:EventPayload``, ``polos_nb.llm:LLMRes
 never the private module that defines it, so moving code between private modules never
 makes a journal undecodable.
 
-Journals written before schema 6 named classes by their private modules.
-:data:`RENAMED` maps each of those names to its public one; migration 6 rewrites the
+Journals written before schema 7 named classes by their private modules.
+:data:`RENAMED` maps each of those names to its public one; migration 7 rewrites the
 stored names, and decoding consults the table too (a copy of an old journal decodes
 even before it is migrated). Never edit an entry: add new ones when a public class moves.
 """

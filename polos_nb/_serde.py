@@ -243,7 +243,7 @@ def _remember(cls: type) -> str:
 
 
 def _resolve(name: str) -> type | None:
-    name = RENAMED.get(name, name)  # a journal from before schema 6: private module paths
+    name = RENAMED.get(name, name)  # a journal from before schema 7: private module paths
     module_name, _, qualname = name.partition(":")
     module = sys.modules.get(module_name)
     if module is None and module_name != "__main__":

@@ -125,7 +125,7 @@ async def test_a_journal_recorded_at_schema_4_is_migrated_and_decodes(tmp_path: 
         ids = dict(await rows(client, "SELECT workflow_id, id FROM executions"))
         main_id, agent_id = ids["fx_main"], ids["fx_agent"]
         migrated = await rows(client, "SELECT max(version) FROM polos_schema_migrations")
-        assert migrated == [(SCHEMA_VERSION,)] and SCHEMA_VERSION >= 6
+        assert migrated == [(SCHEMA_VERSION,)] and SCHEMA_VERSION >= 7
         result = (await client.get_execution(main_id)).result
         assert isinstance(result["answer"], EventPayload)
         assert result["answer"].data == {"approved": True}

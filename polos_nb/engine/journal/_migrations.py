@@ -43,7 +43,7 @@ JSON object of W3C headers) the run's spans belong to (docs/observability.md).
 Migration 2 also adds ``run_attempt`` to ``executions`` and ``steps``: a workflow-level
 retry starts a new run attempt, in which steps that failed in earlier attempts run again.
 
-Migration 6 rewrites the class names inside typed JSON to polos_nb's public names
+Migration 7 rewrites the class names inside typed JSON to polos_nb's public names
 (``polos_nb:EventPayload`` instead of ``polos_nb.engine._types:EventPayload``), see
 ``polos_nb._journal_names``.
 
@@ -206,7 +206,7 @@ _JSON_COLUMNS = {
 
 
 def _renames() -> list[str]:
-    """Migration 6: typed JSON names polos_nb's classes by their public names.
+    """Migration 7: typed JSON names polos_nb's classes by their public names.
 
     Rows written before it hold ``"cls":"polos_nb.engine._types:EventPayload"`` and the
     like; each JSON column is rewritten with the names of ``polos_nb._journal_names.RENAMED``
@@ -225,7 +225,7 @@ def _renames() -> list[str]:
     return statements
 
 
-_M006 = _renames()
+_M007 = _renames()
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial", _M001),
@@ -233,7 +233,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (3, "invoke-time queue limits", _M003),
     (4, "forks", _M004),
     (5, "trace context", _M005),
-    (6, "public class names in typed JSON", _M006),
+    # 6 is the channels migration (channel context, idempotent starts)
+    (7, "public class names in typed JSON", _M007),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
