@@ -34,6 +34,7 @@ __all__ = [
     "AGENT_STEP_END",
     "AGENT_STEP_START",
     "COMPACT_STEP_KEY",
+    "LLM_KEY_PREFIX",
     "RESUME_PREFIX",
     "STEP_FINISH",
     "STEP_START",
@@ -62,6 +63,9 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------------- step keys
+LLM_KEY_PREFIX: Final = "llm:"
+"""What every model-call step key starts with (compactions' included)."""
+
 COMPACT_STEP_KEY: Final = "llm:compact"
 """The step key of a memory compaction's model call."""
 

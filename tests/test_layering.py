@@ -359,7 +359,7 @@ def _sql_offenders() -> list[str]:
     return sorted(set(found))
 
 
-RUNTIME_FREE = ("notebook", "widgets", "agents", "sandbox", "tools", "llm")
+RUNTIME_FREE = ("notebook", "widgets", "agents", "sandbox", "tools", "llm", "server")
 """Layers that use the client's public API, never the engine's runtime behind it."""
 
 

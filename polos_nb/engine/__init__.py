@@ -11,7 +11,7 @@ from ._context import Step, WorkflowContext, WorkflowState
 from ._journal_tools import ReplayReport, StepComparison
 from ._policy import Queue, RetryPolicy, queue
 from ._polos import Polos
-from ._run_record import PendingSuspension, QueryResult, RunRecord, StepInfo
+from ._run_record import PendingSuspension, QueryResult, RunReader, RunRecord, StepInfo, read_runs
 from ._schedules import ScheduleInfo, SchedulePayload
 from ._signals import Park
 from ._triggers import BatchEventPayload
@@ -45,6 +45,7 @@ __all__ = [
     "QueueStatus",
     "ReplayReport",
     "RetryPolicy",
+    "RunReader",
     "RunRecord",
     "ScheduleInfo",
     "SchedulePayload",
@@ -61,6 +62,7 @@ __all__ = [
     "get_all_workflows",
     "get_workflow",
     "queue",
+    "read_runs",
     "register_workflow",
     "schedules",
     "set_approval_base_url",

@@ -13,7 +13,7 @@ import atexit
 import concurrent.futures
 import os
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 from polos_nb import _secrets
@@ -28,7 +28,7 @@ from ._admission import QueueStatus
 from ._context import CURRENT
 from ._journal_tools import ReplayReport, StepComparison
 from ._records import raise_for_terminal
-from ._run_record import PendingSuspension, QueryResult, RunRecord
+from ._run_record import PendingSuspension, QueryResult, RunReader, RunRecord
 from ._runtime import Runtime
 from ._types import BatchWorkflowInput, ExecutionHandle, ExecutionInfo, StreamEvent
 from .journal._files import file_identity
@@ -355,6 +355,31 @@ class PolosClient:
         Raises ``ExecutionNotFoundError`` when none does and ``UserError`` when several do.
         """
         return await self._on_engine(_record.resolve_run_id(self._runtime, prefix))
+
+    def subscribe_all(self, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` on the engine thread for every event of every run
+        (lifecycle, suspend/resume, step and published events, live ones included).
+
+        Returns the function that unsubscribes. A callback must be quick and never block
+        (the JupyterLab extension's kernel side uses it to say that runs changed).
+        """
+        return self._runtime.subscribe_all(callback)
+
+    def run_reader(self, timeout: float | None = 60.0) -> RunReader:
+        """Blocking typed reads of this journal's runs (pages of runs, counts, a run's
+        events, pending suspensions) for a thread other than the engine's: what the
+        JupyterLab extension reads from a kernel. Each read runs on the journal's thread
+        after every earlier write; called from the engine's thread it raises ``UserError``."""
+        runtime = self._runtime
+
+        def guard() -> None:
+            if runtime.on_engine_thread():
+                raise UserError(
+                    "A blocking run read was made from inside a workflow (the engine's own "
+                    "thread); use the async client methods with await there."
+                )
+
+        return _record.RunReader(runtime.journal, timeout=timeout, guard=guard)
 
     def query(self, sql: str) -> concurrent.futures.Future[QueryResult]:
         """Run read-only SQL over the journal (``%polos sql``) on its own thread.

@@ -28,7 +28,7 @@ from ._types import (
     ExecutionInfo,
     StreamEvent,
 )
-from .journal import EventRow, WaitRow
+from .journal import EventRow, History, WaitRow
 
 __all__ = [
     "Exec",
@@ -36,6 +36,7 @@ __all__ = [
     "Wait",
     "event_from_row",
     "exec_from_row",
+    "history_events",
     "info_from_row",
     "payload_of",
     "raise_for_terminal",
@@ -378,3 +379,33 @@ def raise_for_terminal(info: ExecutionInfo) -> Any:
         str(error.get("type", "Error")) if isinstance(error, dict) else "Error",
         str(error.get("message", "")) if isinstance(error, dict) else str(error),
     )
+
+
+def history_events(found: History, topic: str) -> list[tuple[int, StreamEvent]]:
+    """A tree's journaled events as stream events: its topic's events merged with one
+    ``step_finish`` per ended step attempt (retrying attempts left out), by journal seq."""
+    out: list[tuple[int, StreamEvent]] = [(row.seq, event_from_row(row)) for row in found.events]
+    for step in found.steps:
+        if step.status == "retrying":
+            continue
+        out.append(
+            (
+                step.seq,
+                step_event(
+                    step.execution_id,
+                    step.workflow_id,
+                    topic,
+                    step.step_key,
+                    step.kind,
+                    step.attempt,
+                    step.status,
+                    step.output,
+                    step.error,
+                    step.seq,
+                    step.started_at,
+                    step.ended_at,
+                ),
+            )
+        )
+    out.sort(key=lambda pair: pair[0])
+    return out

@@ -16,26 +16,33 @@ The functions here run on the engine loop; ``PolosClient`` exposes them (async a
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
 from polos_nb import _serde
 from polos_nb.errors import ExecutionNotFoundError, UserError
 
-from ._records import info_from_row
+from ._records import history_events, info_from_row
 from ._types import ExecutionInfo, StreamEvent
+from .journal import Journal, SuspensionRow, read_journal_reads
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
+T = TypeVar("T")
+
 __all__ = [
     "PendingSuspension",
     "QueryResult",
+    "RunReader",
     "RunRecord",
     "StepInfo",
     "pending_suspensions",
+    "read_runs",
     "resolve_run_id",
     "run_events",
     "run_record",
@@ -154,7 +161,10 @@ async def run_record(rt: Runtime, execution_id: str) -> RunRecord:
 async def pending_suspensions(
     rt: Runtime, execution_id: str | None = None
 ) -> list[PendingSuspension]:
-    rows = await rt.read(rt.journal.pending_suspensions(execution_id))
+    return _pending(await rt.read(rt.journal.pending_suspensions(execution_id)))
+
+
+def _pending(rows: list[SuspensionRow]) -> list[PendingSuspension]:
     out = []
     for row in rows:
         data = _serde.loads(row.data, strict=False) if row.data else {}
@@ -189,3 +199,97 @@ async def resolve_run_id(rt: Runtime, prefix: str) -> str:
     raise UserError(
         f"Run id prefix {prefix!r} is ambiguous ({', '.join(ids)} ...); give more characters."
     )
+
+
+class RunReader:
+    """Blocking typed reads of the runs in one journal, for a thread that is not the engine's.
+
+    The same reads whether the journal is the client's own (``client.run_reader()``: they
+    run on the journal's thread after every earlier write) or one at rest that no process
+    owns (:func:`read_runs`: on a read-only connection). Tools that show runs (the
+    JupyterLab extension's kernel side and its server side) use it, so a run looks the same
+    from both. The async client methods (``run_record``, ``pending_suspensions``...) are the
+    API for code on the engine loop.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        timeout: float | None = 60.0,
+        guard: Callable[[], None] | None = None,
+    ) -> None:
+        self._journal = journal
+        self._timeout = timeout
+        self._guard = guard
+
+    def _get(self, future: concurrent.futures.Future[T]) -> T:
+        return future.result(self._timeout)
+
+    def _check(self) -> None:
+        if self._guard is not None:
+            self._guard()
+
+    def execution(self, execution_id: str) -> ExecutionInfo:
+        """One execution; raises ``ExecutionNotFoundError`` when the journal has none."""
+        self._check()
+        row = self._get(self._journal.info(execution_id))
+        if row is None:
+            raise ExecutionNotFoundError(execution_id)
+        return info_from_row(row)
+
+    def run_events(self, execution_id: str, after_seq: int = 0) -> list[StreamEvent]:
+        """A run's events (the module docstring's definition; ``client.run_events``)."""
+        info = self.execution(execution_id)
+        topic = tree_topic(info)
+        found = self._get(self._journal.history(info.root_execution_id, topic, after_seq))
+        return [event for _, event in history_events(found, topic)]
+
+    def pending_suspensions(self, execution_id: str | None = None) -> list[PendingSuspension]:
+        """Suspensions waiting for an answer, oldest first: of one run's tree, or all."""
+        self._check()
+        return _pending(self._get(self._journal.pending_suspensions(execution_id)))
+
+    def run_counts(self) -> dict[str, int]:
+        """How many runs (root executions) are in each status."""
+        self._check()
+        return self._get(self._journal.run_counts())
+
+    def runs(
+        self, *, status: str | None = None, offset: int = 0, limit: int = 100
+    ) -> list[ExecutionInfo]:
+        """One page of runs (root executions), newest first, of one status or all."""
+        self._check()
+        rows = self._get(self._journal.root_infos(status=status, offset=offset, limit=limit))
+        return [info_from_row(row) for row in rows]
+
+    def step_outputs(
+        self, root_execution_ids: Sequence[str], key_prefix: str
+    ) -> list[tuple[str, Any]]:
+        """``(run id, decoded output)`` of the completed steps of the given runs' trees
+        whose key starts with ``key_prefix`` (e.g. ``contracts.LLM_KEY_PREFIX``)."""
+        self._check()
+        ids = list(root_execution_ids)
+        if not ids:
+            return []
+        rows = self._get(self._journal.tree_step_outputs(ids, key_prefix))
+        return [
+            (root_id, _serde.loads(output, strict=False) if output else None)
+            for root_id, output in rows
+        ]
+
+    def pending_counts(self, root_execution_ids: Sequence[str]) -> dict[str, int]:
+        """How many suspensions wait for an answer in each given run's tree."""
+        self._check()
+        ids = list(root_execution_ids)
+        return self._get(self._journal.pending_counts(ids)) if ids else {}
+
+
+def read_runs(path: str, reader: Callable[[RunReader], T], *, retry: float = 0.0) -> T:
+    """``reader(run_reader)`` on a DuckDB journal at rest (no process owns it), read-only.
+
+    The file is held while ``reader`` runs: keep it short. Raises the errors of
+    ``polos_nb.engine.journal.read_journal`` (``JournalLockedError`` when a process owns
+    the journal: ask that process instead; ``retry`` seconds are spent retrying first).
+    """
+    return read_journal_reads(path, lambda journal: reader(RunReader(journal)), retry=retry)

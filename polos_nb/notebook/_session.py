@@ -45,12 +45,12 @@ def get_client(client: PolosClient | None = None) -> PolosClient:
     if client is not None:
         return client
     with _lock:
-        opened = _client is None or getattr(_client, "_closed", False)
-        if opened:
+        current = _client
+        opened = current is None or getattr(current, "_closed", False)
+        if current is None or opened:
             from polos_nb.engine import PolosClient
 
-            _client = PolosClient(journal=_journal)
-        current = _client
+            current = _client = PolosClient(journal=_journal)
         listeners = list(_listeners) if opened else []
     for callback in listeners:
         try:

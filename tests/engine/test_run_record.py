@@ -15,6 +15,7 @@ from polos_nb import (
     WorkflowContext,
     workflow,
 )
+from polos_nb.contracts import LLM_KEY_PREFIX, llm_step_key
 from polos_nb.engine import PendingSuspension, RunRecord
 from tests.engine.helpers import rows, wait_status
 
@@ -183,3 +184,62 @@ async def test_blocking_from_the_engine_thread_is_refused(client: PolosClient) -
     # From another thread the same call works.
     info = await asyncio.to_thread(client.call, client.get_execution(handle.id), 10)
     assert info.status == "completed"
+
+
+async def test_the_run_reader_reads_pages_counts_and_step_outputs(client: PolosClient) -> None:
+    wf_id = uid("paged")
+
+    @workflow(id=wf_id)
+    async def paged(ctx: WorkflowContext, n: int) -> int:
+        await ctx.step.run(llm_step_key(1), lambda: {"usage": {"input_tokens": n}})
+        await ctx.step.run("other", lambda: {"usage": {"input_tokens": 100}})
+        if n == 2:
+            await ctx.step.suspend("ask", {"q": n})
+        return n
+
+    ids = []
+    for n in (1, 2, 3):
+        handle = await paged.invoke(client, n)
+        await wait_status(client, handle.id, "waiting" if n == 2 else "completed")
+        ids.append(handle.id)
+    reads = client.run_reader()
+    assert await asyncio.to_thread(reads.run_counts) == {"completed": 2, "waiting": 1}
+    newest_first = await asyncio.to_thread(reads.runs)
+    assert [i.id for i in newest_first] == ids[::-1]
+    second = await asyncio.to_thread(lambda: reads.runs(offset=1, limit=1))
+    assert [i.id for i in second] == [ids[1]]
+    waiting = await asyncio.to_thread(lambda: reads.runs(status="waiting"))
+    assert [i.id for i in waiting] == [ids[1]]
+    outputs = await asyncio.to_thread(lambda: reads.step_outputs(ids, LLM_KEY_PREFIX))
+    assert sorted((r, o["usage"]["input_tokens"]) for r, o in outputs) == sorted(
+        zip(ids, (1, 2, 3), strict=True)
+    )
+    assert await asyncio.to_thread(lambda: reads.pending_counts(ids)) == {ids[1]: 1}
+    assert await asyncio.to_thread(lambda: reads.pending_counts([])) == {}
+    pending = await asyncio.to_thread(reads.pending_suspensions)
+    assert [(p.execution_id, p.key, p.data["q"]) for p in pending] == [(ids[1], "ask", 2)]
+    events = await asyncio.to_thread(lambda: reads.run_events(ids[0]))
+    assert [e.journal_seq for e in events] == [
+        e.journal_seq for e in await client.run_events(ids[0])
+    ]
+    with pytest.raises(ExecutionNotFoundError):
+        await asyncio.to_thread(lambda: reads.execution("no-such-run"))
+    await client.resume(wf_id, ids[1], "ask", {})
+    assert await client.wait_for_result(ids[1], timeout=20) == 2
+
+
+async def test_the_run_reader_refuses_the_engine_thread(client: PolosClient) -> None:
+    wf_id = uid("reader_guard")
+    seen: list[str] = []
+
+    @workflow(id=wf_id)
+    async def guarded(ctx: WorkflowContext) -> str:
+        try:
+            client.run_reader().run_counts()
+        except UserError as exc:
+            seen.append(str(exc))
+        return "done"
+
+    handle = await guarded.invoke(client)
+    assert await client.wait_for_result(handle.id, timeout=10) == "done"
+    assert len(seen) == 1 and "inside a workflow" in seen[0]

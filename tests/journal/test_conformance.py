@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from polos_nb import BatchWorkflowInput, PolosClient, WorkflowContext, workflow
+from polos_nb.contracts import llm_step_key
 from polos_nb.engine.journal import Insert, Update, open_journal
 from polos_nb.engine.journal._migrations import SCHEMA_VERSION
 from polos_nb.errors import UserError
@@ -356,5 +357,47 @@ async def test_the_run_read_api_and_public_class_names(journal_location: str) ->
         ).result(30)
         assert query.columns == ["output"]
         assert '"polos_nb:EventPayload"' in str(query.rows[0][0])
+    finally:
+        client.close()
+
+
+async def test_the_run_reader_pages_and_counts(journal_location: str) -> None:
+    """The typed run reads the JupyterLab extension shows (pages of runs, counts per status,
+    model-call outputs, open suspensions per run) are the same on both backends."""
+    wf_id = uid("reader")
+
+    @workflow(id=wf_id)
+    async def flow(ctx: WorkflowContext, n: int) -> int:
+        await ctx.step.run(llm_step_key(1), lambda: {"usage": {"input_tokens": n}})
+        await ctx.step.run("plain", lambda: n)
+        if n == 2:
+            await ctx.step.suspend("ask", {"q": n})
+        return n
+
+    client = PolosClient(journal=journal_location)
+    try:
+        ids = []
+        for n in (1, 2, 3):
+            handle = await flow.invoke(client, n)
+            await wait_status(client, handle.id, "waiting" if n == 2 else "completed")
+            ids.append(handle.id)
+        reads = client.run_reader()
+
+        def look() -> tuple[Any, ...]:
+            return (
+                reads.run_counts(),
+                [i.id for i in reads.runs()],
+                [i.id for i in reads.runs(status="completed", offset=1, limit=5)],
+                sorted((r, o["usage"]["input_tokens"]) for r, o in reads.step_outputs(ids, "llm:")),
+                reads.pending_counts(ids),
+            )
+
+        counts, newest, completed, outputs, waiting = await asyncio.to_thread(look)
+        assert counts == {"completed": 2, "waiting": 1}
+        assert newest == ids[::-1] and completed == [ids[0]]
+        assert outputs == sorted(zip(ids, (1, 2, 3), strict=True))
+        assert waiting == {ids[1]: 1}
+        await client.resume(wf_id, ids[1], "ask", {})
+        assert await client.wait_for_result(ids[1], timeout=20) == 2
     finally:
         client.close()
