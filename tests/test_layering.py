@@ -411,6 +411,7 @@ ENGINE_ORDER = [
     "_approval_url",
     "_admission",
     "_schedules",
+    "_extensions",  # runtime extensions (the channels layer registers one)
     "_host",
     "journal",
     # in-memory records, the workflow registry, the step API
