@@ -371,15 +371,9 @@ class PolosClient:
         JupyterLab extension reads from a kernel. Each read runs on the journal's thread
         after every earlier write; called from the engine's thread it raises ``UserError``."""
         runtime = self._runtime
-
-        def guard() -> None:
-            if runtime.on_engine_thread():
-                raise UserError(
-                    "A blocking run read was made from inside a workflow (the engine's own "
-                    "thread); use the async client methods with await there."
-                )
-
-        return _record.RunReader(runtime.journal, timeout=timeout, guard=guard)
+        return _record.RunReader(
+            runtime.journal, timeout=timeout, guard=runtime.refuse_engine_thread
+        )
 
     def query(self, sql: str) -> concurrent.futures.Future[QueryResult]:
         """Run read-only SQL over the journal (``%polos sql``) on its own thread.

@@ -183,13 +183,22 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         workflow, a step or an engine callback) it raises :class:`UserError` instead of
         deadlocking, and ``coro`` never runs.
         """
-        if self.on_engine_thread():
+        try:
+            self.refuse_engine_thread()
+        except UserError:
             coro.close()
+            raise
+        return self.submit(coro).result(timeout)
+
+    def refuse_engine_thread(self) -> None:
+        """Raise :class:`UserError` when called on the engine's own thread (a blocking call
+        there would wait for itself for ever); :meth:`call` and the client's blocking run
+        reads check it."""
+        if self.on_engine_thread():
             raise UserError(
                 "A blocking polos_nb call was made from inside a workflow (the engine's own "
                 "thread), where it would wait for itself for ever; use the async form with await."
             )
-        return self.submit(coro).result(timeout)
 
     def close(self) -> None:
         """Stop driving executions and release the journal. Running ones resume on next open."""
