@@ -62,6 +62,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from polos_nb import _secrets
+from polos_nb._journal_names import PUBLIC_PACKAGES, RENAMED
 from polos_nb.errors import SerializationError, UnresolvedClassError
 
 __all__ = [
@@ -205,8 +206,34 @@ def view(value: Any) -> Any:
 
 
 def qualified_name(cls: type) -> str:
-    """``module:Qualname`` of a class, as stored in the journal."""
-    return f"{cls.__module__}:{cls.__qualname__}"
+    """``module:Qualname`` of a class, as stored in the journal.
+
+    polos_nb's own classes are named by the package that exports them
+    (``polos_nb:EventPayload``), not by their private module (see ``_journal_names``).
+    """
+    module = cls.__module__
+    if module.startswith("polos_nb.") and "._" in f".{module}":
+        public = _PUBLIC.get(cls)
+        if public is None:
+            public = _public_name(cls)
+            if public is not None:
+                _PUBLIC[cls] = public
+        if public is not None:
+            return public
+    return f"{module}:{cls.__qualname__}"
+
+
+_PUBLIC: dict[type, str] = {}
+
+
+def _public_name(cls: type) -> str | None:
+    # Only packages already imported are looked at: a class of polos_nb is defined once
+    # its package is being imported, and this module never imports upward.
+    for package in PUBLIC_PACKAGES:
+        module = sys.modules.get(package)
+        if module is not None and getattr(module, cls.__qualname__, None) is cls:
+            return f"{package}:{cls.__qualname__}"
+    return None
 
 
 def _remember(cls: type) -> str:
@@ -216,6 +243,7 @@ def _remember(cls: type) -> str:
 
 
 def _resolve(name: str) -> type | None:
+    name = RENAMED.get(name, name)  # a journal from before schema 7: private module paths
     module_name, _, qualname = name.partition(":")
     module = sys.modules.get(module_name)
     if module is None and module_name != "__main__":

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "polos_nb"
 
-FOUNDATION = {"errors", "config", "_serde", "_clock", "_ids", "_secrets", "_tracing"}
+FOUNDATION = {
+    "errors",
+    "config",
+    "_serde",
+    "_clock",
+    "_ids",
+    "_journal_names",
+    "_secrets",
+    "_tracing",
+    "contracts",
+}
 FORBIDDEN_BY_LAYER = {
     # layer prefix -> modules it must never import
     "foundation": {
@@ -316,3 +327,187 @@ def test_nothing_below_the_server_imports_it() -> None:
         if any(n == "polos_nb.server" or n.startswith("polos_nb.server.") for n in _imports(path)):
             offenders.append(str(rel))
     assert offenders == []
+
+
+# ---------------------------------------------------------------------- SQL and the runtime
+SQL_RE = re.compile(
+    r"\bSELECT\s.+?\sFROM\b|\bINSERT\s+INTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b"
+    r"|\bCREATE\s+TABLE\b|\bALTER\s+TABLE\b",
+    re.DOTALL,
+)
+SQL_ALLOWED = ("engine/journal/", "testing/")
+"""Only the journal backends hold SQL (and the test helpers); users' own SQL goes through
+``%polos sql`` / ``client.query``, whose help text may show an example query."""
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                ids.add(id(body[0].value))
+    return ids
+
+
+def _sql_offenders() -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith(SQL_ALLOWED):
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        docs = _docstrings(tree)
+        for joined in ast.walk(tree):  # an f-string is checked whole, not piece by piece
+            if isinstance(joined, ast.JoinedStr):
+                docs.update(id(v) for v in joined.values)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.JoinedStr):
+                text = "".join(
+                    v.value if isinstance(v, ast.Constant) else " x " for v in node.values
+                )
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if id(node) in docs:
+                    continue
+                text = node.value
+            else:
+                continue
+            if "%polos sql" in text:  # the user's own SQL, shown as an example
+                continue
+            if SQL_RE.search(text):
+                found.append(f"{rel}:{node.lineno}: {text[:60]!r}")
+    return sorted(set(found))
+
+
+RUNTIME_FREE = ("notebook", "widgets", "agents", "sandbox", "tools", "llm", "server")
+"""Layers that use the client's public API, never the engine's runtime behind it."""
+
+
+def _runtime_offenders() -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] not in RUNTIME_FREE:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("runtime", "_runtime"):
+                found.append(f"{rel.as_posix()}:{node.lineno}: .{node.attr}")
+    return found
+
+
+def test_no_sql_outside_the_journal_backends() -> None:
+    assert _sql_offenders() == []
+
+
+def test_no_runtime_access_above_the_engine() -> None:
+    assert _runtime_offenders() == []
+
+
+def test_the_sql_and_runtime_checkers_see_violations() -> None:
+    bad = PACKAGE / "notebook" / "_layering_probe.py"
+    bad.write_text(
+        '"""SELECT id FROM executions is fine in a docstring."""\n'
+        "def f(client, run_id):\n"
+        '    q = f"SELECT id FROM executions WHERE id = {run_id}"\n'
+        "    return client.runtime.journal.read(lambda con: con.execute(q))\n"
+        'HELP = "%polos sql SELECT status FROM executions"\n'
+    )
+    try:
+        sql, runtime = _sql_offenders(), _runtime_offenders()
+    finally:
+        bad.unlink()
+    assert [p.split(":")[0:2] for p in sql] == [["notebook/_layering_probe.py", "3"]]
+    assert runtime == ["notebook/_layering_probe.py:4: .runtime"]
+
+
+# ---------------------------------------------------------------------- inside engine/
+ENGINE_ORDER = [
+    # types, signals, policies and the journal interface
+    "_types",
+    "_signals",
+    "_policy",
+    "_topics",
+    "_approval_url",
+    "_admission",
+    "_schedules",
+    "_extensions",  # runtime extensions (the channels layer registers one)
+    "_host",
+    "journal",
+    # in-memory records, the workflow registry, the step API
+    "_records",
+    "_workflow",
+    "_context",
+    # the runtime's parts: waits, children, reads, parked runs, triggers, schedules, tools
+    "_waits",
+    "_children",
+    "_reads",
+    "_blocking",
+    "_triggers",
+    "_scheduler",
+    "_journal_tools",
+    "_run_record",
+    # the runtime, then the client and the modules users import
+    "_runtime",
+    "_client",
+    "events",
+    "schedules",
+    "_polos",
+    "__init__",
+]
+"""The dependency order inside ``polos_nb/engine/``: a module imports only modules before it.
+
+Imports made only for the type checker (``if TYPE_CHECKING:``) and imports inside
+functions (made when first called) are not load-order dependencies and are not counted.
+"""
+
+
+def _engine_import_order_violations(engine: Path) -> list[str]:
+    rank = {name: i for i, name in enumerate(ENGINE_ORDER)}
+    found = []
+    for path in sorted(engine.glob("*.py")):
+        if path.stem not in rank:
+            found.append(f"{path.stem} is not placed in ENGINE_ORDER")
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in tree.body:  # module level only (not in functions)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            for sub in ast.walk(node):
+                if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    break
+                if isinstance(sub, ast.ImportFrom) and sub.level == 1:
+                    targets = [sub.module] if sub.module else [a.name for a in sub.names]
+                    for target in targets:
+                        name = target.split(".")[0]
+                        if name in rank and rank[name] >= rank[path.stem]:
+                            found.append(f"engine/{path.name} imports {name} (later in the order)")
+    for path in sorted((engine / "journal").glob("*.py")):  # the journal needs no engine
+        for sub in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(sub, ast.ImportFrom) and (
+                sub.level >= 2
+                or (
+                    (sub.module or "").startswith("polos_nb.engine")
+                    and not (sub.module or "").startswith("polos_nb.engine.journal")
+                )
+            ):
+                found.append(f"engine/journal/{path.name} imports {'.' * sub.level}{sub.module}")
+    return found
+
+
+def test_engine_modules_import_in_one_order() -> None:
+    assert _engine_import_order_violations(PACKAGE / "engine") == []
+
+
+def test_the_engine_order_checker_sees_a_violation(tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "engine"
+    shutil.copytree(PACKAGE / "engine", copy)
+    (copy / "_types.py").write_text("from ._runtime import Runtime\n")
+    (copy / "_extra.py").write_text("")
+    (copy / "journal" / "_probe.py").write_text("from .._runtime import Runtime\n")
+    problems = _engine_import_order_violations(copy)
+    assert "engine/_types.py imports _runtime (later in the order)" in problems
+    assert "_extra is not placed in ENGINE_ORDER" in problems
+    assert "engine/journal/_probe.py imports .._runtime" in problems

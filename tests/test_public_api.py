@@ -260,3 +260,18 @@ def test_load_ext_is_lazy() -> None:
         )
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""
+
+
+def test_the_package_is_marked_typed() -> None:
+    """PEP 561: ``py.typed`` is in the package and declared as package data, so users'
+    type checkers read polos_nb's annotations; the engine is type-checked strictly."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "polos_nb" / "py.typed").is_file()
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["polos_nb"]
+    strict = [o for o in config["tool"]["mypy"]["overrides"] if "polos_nb.engine.*" in o["module"]]
+    assert strict and strict[0]["disallow_untyped_defs"] and strict[0]["warn_return_any"]
+    assert "polos_nb.contracts" in strict[0]["module"]

@@ -24,6 +24,19 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from polos_nb import _secrets
+from polos_nb.contracts import (
+    AGENT_STEP_END,
+    AGENT_STEP_START,
+    COMPACT_STEP_KEY,
+    STREAM_START,
+    TEXT_DELTA,
+    TEXT_FINAL,
+    TOOL_CALL,
+    TOOL_CALL_FINISH,
+    TOOL_CALL_START,
+    llm_step_key,
+    tool_step_key,
+)
 from polos_nb.engine import RetryPolicy, WorkflowContext
 from polos_nb.errors import (
     GuardrailFailedError,
@@ -241,7 +254,7 @@ class _Run:
                 return previous or ""  # fall back to the recent turns only
             return reply.content or previous or ""
 
-        return await self.ctx.step.run("llm:compact", call, max_retries=0)
+        return await self.ctx.step.run(COMPACT_STEP_KEY, call, max_retries=0)
 
     async def _store_memory(self, new_messages: list[dict[str, Any]]) -> None:
         if not self.conversation_id:
@@ -276,11 +289,11 @@ class _Run:
 
             def on_text(text: str) -> None:
                 nonlocal index
-                self.emit("text_delta", {"step": key, "content": text, "chunk_index": index})
+                self.emit(TEXT_DELTA, {"step": key, "content": text, "chunk_index": index})
                 index += 1
 
             if live:
-                self.emit("stream_start", {"step": key, "attempt": attempt})
+                self.emit(STREAM_START, {"step": key, "attempt": attempt})
             return await complete(
                 agent.litellm_model,
                 messages,
@@ -304,7 +317,7 @@ class _Run:
                 return []
             return [
                 (
-                    "tool_call",
+                    TOOL_CALL,
                     {
                         "step": n,
                         "chunk_index": i,
@@ -414,7 +427,7 @@ class _Run:
         attempt = 0
         guard_retries = output_retries = 0
         while True:
-            key = f"llm:{self.n}" + (f"#retry{attempt}" if attempt else "")
+            key = llm_step_key(self.n, attempt)
             raw = _unique_call_ids(await self._llm_call(key, extra), self.n, self.call_ids)
             usage = usage + raw.usage
             response, verdict = (
@@ -461,15 +474,15 @@ class _Run:
                     attempt += 1
                     continue
             if agent.guardrails and self.streaming and not self.ctx.step.recorded(f"text:{self.n}"):
-                self.emit("stream_start", {"step": key, "attempt": 1})
+                self.emit(STREAM_START, {"step": key, "attempt": 1})
                 if response.content:
                     self.emit(
-                        "text_delta", {"step": key, "content": response.content, "chunk_index": 0}
+                        TEXT_DELTA, {"step": key, "content": response.content, "chunk_index": 0}
                     )
                     await self.ctx.step.publish_workflow_event(
                         f"text:{self.n}",
                         {"step": key, "content": response.content},
-                        event_type="text_final",
+                        event_type=TEXT_FINAL,
                     )
             return response, parsed, usage
 
@@ -546,12 +559,12 @@ class _Run:
             args_json: Any = call.arguments
             tool = self.tools.get(call.name)
             fresh[call.id] = not self._turn_replayed or not (
-                self.ctx.step.known(f"tool:{n}:{call.id}:{call.name}")
+                self.ctx.step.known(tool_step_key(n, call.id, call.name))
                 or self.ctx.step.known(f"ask_user:{n}:{call.id}")
             )
             if fresh[call.id]:
                 self.emit(
-                    "tool_call_start",
+                    TOOL_CALL_START,
                     {"step": n, "call_id": call.id, "name": call.name, "arguments": call.arguments},
                 )
             if tool is None:
@@ -607,7 +620,7 @@ class _Run:
             runnable.append((call, tool, args))
         outcomes = await asyncio.gather(
             *(
-                self._tool_step(f"tool:{n}:{call.id}:{call.name}", tool, args)
+                self._tool_step(tool_step_key(n, call.id, call.name), tool, args)
                 for call, tool, args in runnable
             )
         )
@@ -624,11 +637,11 @@ class _Run:
                 )
                 if own:  # the tool decides what any answer means: it runs again with it
                     out = await self._tool_step(
-                        f"tool:{n}:{call.id}:{call.name}#answer", tool, args, answer
+                        tool_step_key(n, call.id, call.name, "answer"), tool, args, answer
                     )
                 elif answer.get("approved") is True:
                     out = await self._tool_step(
-                        f"tool:{n}:{call.id}:{call.name}#approved", tool, args, answer
+                        tool_step_key(n, call.id, call.name, "approved"), tool, args, answer
                     )
                 else:
                     out = {"ok": False, "error": rejection_message(tool.id, answer)}
@@ -665,7 +678,7 @@ class _Run:
                     )
             if fresh[call.id]:
                 self.emit(
-                    "tool_call_finish",
+                    TOOL_CALL_FINISH,
                     {
                         "step": n,
                         "call_id": call.id,
@@ -736,10 +749,10 @@ class _Run:
             self.n += 1
             n = self.n
             # A turn whose model call is in the journal replays: its live events were sent.
-            self._turn_replayed = self.ctx.step.recorded(f"llm:{n}")
+            self._turn_replayed = self.ctx.step.recorded(llm_step_key(n))
             self._fresh_tools = False
             if not self._turn_replayed:
-                self.emit("agent_step_start", {"step": n})
+                self.emit(AGENT_STEP_START, {"step": n})
             if agent.hooks["on_agent_step_start"]:
                 await self._run_hooks(
                     "on_agent_step_start",
@@ -760,7 +773,7 @@ class _Run:
             self.steps.append(step)
             if not self._turn_replayed or self._fresh_tools:
                 self.emit(
-                    "agent_step_end",
+                    AGENT_STEP_END,
                     {
                         "step": n,
                         "usage": usage.model_dump(),

@@ -6,6 +6,19 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+from polos_nb.contracts import (
+    AGENT_STEP_END,
+    AGENT_STEP_START,
+    STEP_FINISH,
+    STEP_START,
+    STREAM_START,
+    TEXT_DELTA,
+    TEXT_FINAL,
+    TOOL_CALL,
+    TOOL_CALL_FINISH,
+    TOOL_CALL_START,
+    parse_step_key,
+)
 from polos_nb.engine import ExecutionHandle, PolosClient, StreamEvent, events
 
 __all__ = ["StreamResult"]
@@ -50,40 +63,39 @@ class _TextTracker:
         if exec_id != self.execution_id and not self.every_execution:
             return ""
         kind = event.event_type
-        if kind == "stream_start":
+        if kind == STREAM_START:
             self.current[(exec_id, str(data.get("step")))] = ""
-        elif kind == "text_delta":
+        elif kind == TEXT_DELTA:
             step = (exec_id, str(data.get("step")))
             text = self.current.get(step, "") + str(data.get("content") or "")
             self.current[step] = text
             return self._advance(step, text)
-        elif kind == "text_final":
+        elif kind == TEXT_FINAL:
             return self._advance((exec_id, str(data.get("step"))), str(data.get("content") or ""))
-        elif kind == "step_finish" and not self.guarded:
+        elif kind == STEP_FINISH and not self.guarded:
             key = str(data.get("step_key", ""))
-            if key.startswith("llm:") and data.get("status") == "completed":
+            if parse_step_key(key).kind == "llm" and data.get("status") == "completed":
                 content = _content_of(data.get("result"))
                 if content:
                     return self._advance((exec_id, key), content)
         return ""
 
 
-_STEP_KEY = re.compile(r"^llm:(\d+)(#.*)?$")
 _GUARD_KEY = re.compile(r"^guardrail:(\d+):")
 # Events that belong to an LLM call still being decided (retries, guardrails): the tool
 # calls it asked for are announced once the agent moves past it.
-_IN_CALL = ("stream_start", "text_delta", "text_final", "step_start", "tool_call")
+_IN_CALL = (STREAM_START, TEXT_DELTA, TEXT_FINAL, STEP_START, TOOL_CALL)
 
 
 def _belongs_to_call(kind: str, key: str, n: int) -> bool:
     """Is this event still about the agent's n-th LLM call (its attempts, its guardrails)?"""
     if kind in _IN_CALL:
         return True
-    if kind != "step_finish":
+    if kind != STEP_FINISH:
         return False
-    llm = _STEP_KEY.match(key)
-    if llm:
-        return int(llm.group(1)) == n
+    parsed = parse_step_key(key)
+    if parsed.kind == "llm" and parsed.step is not None:
+        return parsed.step == n
     return key.startswith(f"guardrail:{n}:")
 
 
@@ -187,17 +199,18 @@ class StreamResult:
             data = event.data if isinstance(event.data, dict) else {}
             exec_id = str((data.get("_metadata") or {}).get("execution_id"))
             kind = event.event_type or ""
-            key = str(data.get("step_key", "")) if kind == "step_finish" else ""
-            llm = _STEP_KEY.match(key)
+            key = str(data.get("step_key", "")) if kind == STEP_FINISH else ""
+            parsed = parse_step_key(key)
+            llm = parsed.step if parsed.kind == "llm" else None
             if exec_id in pending and not _belongs_to_call(kind, key, pending[exec_id][0]):
                 for extra in flush(exec_id):
                     yield extra
             if kind in (
-                "tool_call_start",
-                "tool_call_finish",
-                "tool_call",
-                "agent_step_start",
-                "agent_step_end",
+                TOOL_CALL_START,
+                TOOL_CALL_FINISH,
+                TOOL_CALL,
+                AGENT_STEP_START,
+                AGENT_STEP_END,
             ):
                 ident: tuple[Any, ...] = (
                     kind,
@@ -210,23 +223,23 @@ class StreamResult:
                 seen.add(ident)
                 yield event
                 continue
-            if kind == "text_delta":
+            if kind == TEXT_DELTA:
                 piece = tracker.feed(event)
                 if piece:
                     yield event if piece == data.get("content") else _with_content(event, piece)
                 continue
-            if kind in ("step_finish", "text_final"):
+            if kind in (STEP_FINISH, TEXT_FINAL):
                 piece = tracker.feed(event)
                 if piece:
                     yield _synthetic_delta(event, piece)
-            if llm and data.get("status") == "completed":
+            if llm is not None and data.get("status") == "completed":
                 result = data.get("result")
                 calls = result.get("tool_calls") if isinstance(result, dict) else None
                 if calls:
-                    pending[exec_id] = (int(llm.group(1)), event, list(calls))
+                    pending[exec_id] = (llm, event, list(calls))
                 else:
                     pending.pop(exec_id, None)
-            if data.get("replay") and kind == "stream_start":
+            if data.get("replay") and kind == STREAM_START:
                 ident = (kind, exec_id, data.get("step"))
                 if ident in seen:
                     continue
@@ -264,11 +277,11 @@ def _with_content(event: StreamEvent, content: str) -> StreamEvent:
 
 def _synthetic_delta(event: StreamEvent, content: str) -> StreamEvent:
     data = event.data if isinstance(event.data, dict) else {}
-    step = data.get("step_key") if event.event_type == "step_finish" else data.get("step")
+    step = data.get("step_key") if event.event_type == STEP_FINISH else data.get("step")
     return event.model_copy(
         update={
             "id": f"{event.id}:text",
-            "event_type": "text_delta",
+            "event_type": TEXT_DELTA,
             "data": {
                 "step": step,
                 "chunk_index": 0,

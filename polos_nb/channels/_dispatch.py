@@ -32,6 +32,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from polos_nb import _serde
+from polos_nb.contracts import STEP_FINISH, TOOL_CALL, TOOL_CALL_START
 from polos_nb.engine import StreamEvent, add_runtime_extension, get_all_workflows, get_workflow
 
 from ._channel import Channel, ChannelContext, notification_from_suspend
@@ -48,7 +49,7 @@ _DISPATCHERS: weakref.WeakKeyDictionary[Any, ChannelDispatcher] = weakref.WeakKe
 _RUN_TYPES = ("workflow", "agent", "tool")
 _STARTS = frozenset(f"{t}_start" for t in _RUN_TYPES)
 _ENDS = frozenset(f"{t}_{e}" for t in _RUN_TYPES for e in ("finish", "error", "cancel"))
-_PER_STEP = ("tool_call_start", "tool_call", "step_finish")
+_PER_STEP = (TOOL_CALL_START, TOOL_CALL, STEP_FINISH)
 
 
 def dispatcher_for(runtime: Any) -> ChannelDispatcher | None:
@@ -367,7 +368,7 @@ class ChannelDispatcher:
                 wanted = ended or (mode == "per_step" and kind in _PER_STEP)
                 if ended and mode == "final" and kind.endswith("_cancel"):
                     wanted = False
-                if kind == "tool_call_start" and isinstance(event.data, dict):
+                if kind == TOOL_CALL_START and isinstance(event.data, dict):
                     call = (event.data.get("step"), event.data.get("call_id"))
                     if call in calls_shown:  # announced again when the run goes on after a wait
                         wanted = False

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from polos_nb import _secrets
+from polos_nb.contracts import TOOL_CALL, TOOL_CALL_START
 from polos_nb.errors import ChannelError, UserError
 
 from ._channel import Channel, ChannelContext, ChannelOutputMode, SuspendNotification
@@ -349,7 +350,7 @@ def output_text(event: Any) -> str | None:
         return f"❌ *{label}* failed: {message}"
     if kind in ("workflow_cancel", "agent_cancel", "tool_cancel"):
         return f"⏹ *{label}* was cancelled"
-    if kind in ("tool_call_start", "tool_call"):
+    if kind in (TOOL_CALL_START, TOOL_CALL):
         name = data.get("name")
         call = data.get("tool_call")
         if not name and isinstance(call, dict) and isinstance(call.get("function"), dict):

@@ -12,6 +12,7 @@ from ._extensions import add_runtime_extension
 from ._journal_tools import ReplayReport, StepComparison
 from ._policy import Queue, RetryPolicy, queue
 from ._polos import Polos
+from ._run_record import PendingSuspension, QueryResult, RunReader, RunRecord, StepInfo, read_runs
 from ._schedules import ScheduleInfo, SchedulePayload
 from ._signals import Park
 from ._triggers import BatchEventPayload
@@ -37,16 +38,21 @@ __all__ = [
     "ExecutionHandle",
     "ExecutionInfo",
     "Park",
+    "PendingSuspension",
     "Polos",
     "PolosClient",
+    "QueryResult",
     "Queue",
     "QueueStatus",
     "ReplayReport",
     "RetryPolicy",
+    "RunReader",
+    "RunRecord",
     "ScheduleInfo",
     "SchedulePayload",
     "Step",
     "StepComparison",
+    "StepInfo",
     "StreamEvent",
     "Worker",
     "Workflow",
@@ -58,6 +64,7 @@ __all__ = [
     "get_all_workflows",
     "get_workflow",
     "queue",
+    "read_runs",
     "register_workflow",
     "schedules",
     "set_approval_base_url",

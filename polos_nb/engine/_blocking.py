@@ -47,7 +47,7 @@ from polos_nb.errors import (
 )
 
 from ._context import final_state_json
-from ._records import Exec, Wait, _exec_from_row, _wait_from_row
+from ._records import Exec, Wait, exec_from_row, wait_from_row
 from ._types import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
@@ -278,7 +278,7 @@ class Blocking:
         if row is None:
             self.rt.execs.pop(exec_id, None)
             return
-        ex = _exec_from_row(row)
+        ex = exec_from_row(row)
         if old is not None:
             ex.children = old.children
         # Never reuse a sequence number the journal holds.
@@ -288,7 +288,7 @@ class Blocking:
             return
         self.rt.execs[exec_id] = ex
         for wait_row in waits:
-            wait = _wait_from_row(wait_row, strict=False)
+            wait = wait_from_row(wait_row, strict=False)
             ex.waits[wait.key] = wait
             if wait.kind == "blocked":
                 ex.blocked = wait.detail if isinstance(wait.detail, dict) else {}

@@ -194,7 +194,7 @@ class ChildrenMixin(RuntimeHost):
         return [self.bind_handle(h) for h in handles]
 
     def bind_handle(self, handle: ExecutionHandle) -> ExecutionHandle:
-        client = getattr(self, "default_client", None)
+        client = self.default_client
         if client is not None:
             handle._bind(client)
         return handle

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import os
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 from polos_nb import _secrets
@@ -21,12 +22,14 @@ from polos_nb.config import MEMORY, is_postgres_url, redact_url, resolve_journal
 from polos_nb.errors import UserError, WorkflowTimeoutError
 
 from . import _journal_tools as _tools
+from . import _run_record as _record
 from . import _workflow as registry
 from ._admission import QueueStatus
 from ._context import CURRENT
 from ._extensions import check_channels
 from ._journal_tools import ReplayReport, StepComparison
 from ._records import raise_for_terminal
+from ._run_record import PendingSuspension, QueryResult, RunReader, RunRecord
 from ._runtime import Runtime
 from ._types import BatchWorkflowInput, ExecutionHandle, ExecutionInfo, StreamEvent
 from .journal._files import file_identity
@@ -108,8 +111,8 @@ class PolosClient:
             runtime.clients += 1
         self._runtime = runtime
         self._key = key
-        if getattr(runtime, "default_client", None) is None:
-            runtime.default_client = self  # type: ignore[attr-defined]
+        if runtime.default_client is None:
+            runtime.default_client = self
         self._closed = False
 
     @property
@@ -128,6 +131,27 @@ class PolosClient:
     @property
     def clock(self) -> Clock:
         return self._runtime.clock
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The engine's event loop (it runs on the engine's own thread)."""
+        return self._runtime.loop
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coro`` on the engine loop from any thread; returns its future at once.
+
+        For code that must not block (a widget callback, a cell that returns a live view).
+        """
+        return self._runtime.submit(coro)
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
+        """Run ``coro`` on the engine loop and wait up to ``timeout`` seconds for its result.
+
+        Unlike the ``*_sync`` methods this works inside a notebook cell (whose event loop
+        is running): the cell's thread blocks only for the engine call. From inside a
+        workflow it raises :class:`UserError` (use ``await`` there).
+        """
+        return self._runtime.call(coro, timeout)
 
     # ------------------------------------------------------------------ plumbing
     async def _on_engine(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -319,6 +343,75 @@ class PolosClient:
 
         return stream_workflow(self, None, execution_id, last_sequence_id)
 
+    # ------------------------------------------------------------------ the run read API
+    async def run_record(self, execution_id: str) -> RunRecord:
+        """Everything the journal holds about a run: the run, its execution tree, every step
+        attempt of the tree, and the run's events (see :meth:`run_events`)."""
+        return await self._on_engine(_record.run_record(self._runtime, execution_id))
+
+    async def run_events(
+        self, execution_id: str, *, after_seq: int = 0, running: bool = False
+    ) -> list[StreamEvent]:
+        """A run's journaled events, after the journal sequence ``after_seq``.
+
+        A run's events are the events of its tree's topic (lifecycle, suspend/resume and
+        published ones) merged with one ``step_finish`` per ended step attempt of the tree,
+        in journal order; :meth:`stream_events` replays the same ones, then follows live.
+        ``running=True`` appends the live-only ``step_start`` of the tree's steps running
+        now (not journaled: their ``journal_seq`` is None).
+        """
+        return await self._on_engine(
+            _record.run_events(self._runtime, execution_id, after_seq, running=running)
+        )
+
+    async def pending_suspensions(self, execution_id: str | None = None) -> list[PendingSuspension]:
+        """Suspensions waiting for an answer, oldest first: of one run's tree, or all."""
+        return await self._on_engine(_record.pending_suspensions(self._runtime, execution_id))
+
+    async def recent_runs(self, limit: int = 30) -> list[ExecutionInfo]:
+        """The newest root runs (executions without a parent), newest first."""
+        return await self.list_executions(limit=limit, root_only=True)
+
+    async def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the run whose id starts with ``prefix``.
+
+        Raises ``ExecutionNotFoundError`` when none does and ``UserError`` when several do.
+        """
+        return await self._on_engine(_record.resolve_run_id(self._runtime, prefix))
+
+    def subscribe_all(self, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` on the engine thread for every event of every run
+        (lifecycle, suspend/resume, step and published events, live ones included).
+
+        Returns the function that unsubscribes. A callback must be quick and never block
+        (the JupyterLab extension's kernel side uses it to say that runs changed).
+        """
+        return self._runtime.subscribe_all(callback)
+
+    def run_reader(self, timeout: float | None = 60.0) -> RunReader:
+        """Blocking typed reads of this journal's runs (pages of runs, counts, a run's
+        events, pending suspensions) for a thread other than the engine's: what the
+        JupyterLab extension reads from a kernel. Each read runs on the journal's thread
+        after every earlier write; called from the engine's thread it raises ``UserError``."""
+        runtime = self._runtime
+        return _record.RunReader(
+            runtime.journal, timeout=timeout, guard=runtime.refuse_engine_thread
+        )
+
+    def query(self, sql: str) -> concurrent.futures.Future[QueryResult]:
+        """Run read-only SQL over the journal (``%polos sql``) on its own thread.
+
+        Returns a future at once. Only queries are accepted (anything else raises
+        ``UserError`` and nothing runs); the query never holds up the runs writing.
+        """
+        return self._runtime.journal.query(
+            sql,
+            lambda cursor: QueryResult(
+                columns=[d[0] for d in cursor.description or ()],
+                rows=[tuple(r) for r in cursor.fetchall()],
+            ),
+        )
+
     def pending_workflows(self) -> dict[str, list[str]]:
         """Executions in the journal that wait for their workflow to be defined, by workflow id."""
         return self._runtime.call(_wrap_value(self._runtime.pending_unregistered))
@@ -348,6 +441,26 @@ class PolosClient:
         return self._call_sync(
             self.resume(suspend_workflow_id, suspend_execution_id, suspend_step_key, data)
         )
+
+    def run_record_sync(self, execution_id: str) -> RunRecord:
+        """Blocking twin of :meth:`run_record`."""
+        return self._call_sync(self.run_record(execution_id))
+
+    def run_events_sync(self, execution_id: str, *, after_seq: int = 0) -> list[StreamEvent]:
+        """Blocking twin of :meth:`run_events`."""
+        return self._call_sync(self.run_events(execution_id, after_seq=after_seq))
+
+    def pending_suspensions_sync(self, execution_id: str | None = None) -> list[PendingSuspension]:
+        """Blocking twin of :meth:`pending_suspensions`."""
+        return self._call_sync(self.pending_suspensions(execution_id))
+
+    def recent_runs_sync(self, limit: int = 30) -> list[ExecutionInfo]:
+        """Blocking twin of :meth:`recent_runs`."""
+        return self._call_sync(self.recent_runs(limit))
+
+    def resolve_run_id_sync(self, prefix: str) -> str:
+        """Blocking twin of :meth:`resolve_run_id`."""
+        return self._call_sync(self.resolve_run_id(prefix))
 
     def get_execution_sync(self, execution_id: str) -> ExecutionInfo:
         """Blocking twin of :meth:`get_execution`."""

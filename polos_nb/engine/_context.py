@@ -19,7 +19,7 @@ import random as _random
 import traceback
 import uuid as _uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from ._workflow import Workflow
 
 __all__ = ["CURRENT", "Step", "WorkflowContext", "WorkflowState"]
+
+_V = TypeVar("_V")
 
 CURRENT: contextvars.ContextVar[WorkflowContext | None] = contextvars.ContextVar(
     "polos_nb_current", default=None
@@ -271,11 +273,11 @@ class Step:
         return StepExecutionError(record.key, etype, message)
 
     async def _record_value(
-        self, key: str, kind: str, value: Any, extra_ops: list[Any] | None = None
-    ) -> Any:
+        self, key: str, kind: str, value: _V, extra_ops: list[Any] | None = None
+    ) -> _V:
         position, record = self._begin(key, kind)
         if record is not None:
-            return self._replay(record)
+            return cast(_V, self._replay(record))  # what was recorded for this value
         now = self._rt.clock.now()
         ops = list(extra_ops or [])
         output = _serde.dumps(value, what=f"The value of step {key!r}")
@@ -501,7 +503,7 @@ class Step:
         """
         position, record = self._begin(key, "publish")
         if record is not None:
-            return self._replay(record)
+            return cast(int, self._replay(record))
         data_json = _serde.dumps(
             data if data is not None else {}, what=f"The data of event step {key!r}"
         )
@@ -550,7 +552,7 @@ class Step:
         timeout_s = _as_seconds(timeout)
         position, record = self._begin(key, "event_wait")
         if record is not None:
-            return _as_event(self._replay(record))
+            return cast(EventPayload, _as_event(self._replay(record)))
         await self._rt.wait(self._ex, key, position, "event", topic=topic, timeout=timeout_s)
         raise Park()
 
@@ -571,7 +573,7 @@ class Step:
         timeout_s = _as_seconds(timeout)
         position, record = self._begin(key, "suspend")
         if record is not None:
-            return _as_event(self._replay(record))
+            return cast(EventPayload, _as_event(self._replay(record)))
         if isinstance(data, BaseModel):
             data = data.model_dump(mode="json")
         if data is not None and not isinstance(data, dict):
@@ -739,7 +741,7 @@ class Step:
     ) -> list[StreamEvent]:
         """Read the events on ``topic`` once; the list is journaled, so a replay returns the same list."""
         events = None if self.recorded(key) else await self._rt.read_topic(topic, after_sequence_id)
-        return await self._record_value(key, "read_topic", events)
+        return cast(list[StreamEvent], await self._record_value(key, "read_topic", events))
 
     # ------------------------------------------------------------------ resume another execution
     async def resume(

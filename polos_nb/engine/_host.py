@@ -40,6 +40,7 @@ class RuntimeHost:
         journal: Journal
         loop: asyncio.AbstractEventLoop
         execs: dict[str, Exec]
+        default_client: Any
         admission: Admission
         blocking: Blocking
         _topic_seq: dict[str, int]

@@ -62,14 +62,14 @@ class StepComparison(BaseModel):
 
 
 async def _load_exec(rt: Runtime, execution_id: str) -> tuple[Exec, Any]:
-    from ._records import _exec_from_row
+    from ._records import exec_from_row
 
     row = await rt.read(rt.journal.execution(execution_id))
     if row is None:
         raise ExecutionNotFoundError(execution_id)
     found = await rt.read(rt.journal.outcomes([execution_id]))
     extra = (found[0].result, found[0].error) if found else (None, None)
-    return _exec_from_row(row), extra
+    return exec_from_row(row), extra
 
 
 def _finished(rows: list[StepRow]) -> list[StepRow]:

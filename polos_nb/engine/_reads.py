@@ -13,20 +13,15 @@ from polos_nb.errors import (
 
 from ._admission import QueueStatus
 from ._host import RuntimeHost
-from ._records import (
-    _event_from_row,
-    _info_from_row,
-    _step_event,
-)
+from ._records import event_from_row, history_events, info_from_row
 from ._topics import validate_topic
 from ._types import (
     TERMINAL_STATUSES,
     ExecutionInfo,
     StreamEvent,
 )
-from .journal import History, _queries
 
-__all__ = ["ReadsMixin", "execution_from", "history_from"]
+__all__ = ["ReadsMixin"]
 
 
 class ReadsMixin(RuntimeHost):
@@ -48,7 +43,7 @@ class ReadsMixin(RuntimeHost):
     ) -> list[StreamEvent]:
         validate_topic(topic)
         rows = await self.read(self.journal.topic_events(topic, after_sequence_id, limit))
-        return [_event_from_row(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     # ================================================================== reading
     def queue_status(self) -> list[QueueStatus]:
@@ -59,7 +54,7 @@ class ReadsMixin(RuntimeHost):
         row = await self.read(self.journal.info(execution_id))
         if row is None:
             raise ExecutionNotFoundError(execution_id)
-        info = _info_from_row(row)
+        info = info_from_row(row)
         held = self.blocking.blocked_view(
             execution_id
         )  # the journal cannot say it: it refuses writes
@@ -106,7 +101,7 @@ class ReadsMixin(RuntimeHost):
                 workflow_id=workflow_id, status=status, root_only=root_only, limit=limit
             )
         )
-        return [_info_from_row(r) for r in rows]
+        return [info_from_row(r) for r in rows]
 
     async def wait_terminal(self, execution_id: str) -> ExecutionInfo:
         """Wait until the execution ends; raise :class:`ExecutionBlockedError` if it is parked."""
@@ -130,50 +125,4 @@ class ReadsMixin(RuntimeHost):
         """Persisted events of an execution tree (its topic events and step records), in journal order."""
 
         found = await self.read(self.journal.history(root_execution_id, topic, after_seq))
-        return _history_events(found, topic)
-
-
-def _history_events(found: History, topic: str) -> list[tuple[int, StreamEvent]]:
-    out: list[tuple[int, StreamEvent]] = [(row.seq, _event_from_row(row)) for row in found.events]
-    for step in found.steps:
-        if step.status == "retrying":
-            continue
-        out.append(
-            (
-                step.seq,
-                _step_event(
-                    step.execution_id,
-                    step.workflow_id,
-                    topic,
-                    step.step_key,
-                    step.kind,
-                    step.attempt,
-                    step.status,
-                    step.output,
-                    step.error,
-                    step.seq,
-                    step.started_at,
-                    step.ended_at,
-                ),
-            )
-        )
-    out.sort(key=lambda pair: pair[0])
-    return out
-
-
-def history_from(
-    con: Any, root_execution_id: str, topic: str, after_seq: int = 0
-) -> list[tuple[int, StreamEvent]]:
-    """:meth:`ReadsMixin.history` on a DuckDB journal connection: the owner's writer thread
-    (``DuckDBJournal.read``) or a read-only connection to a journal no process owns
-    (``read_journal``)."""
-    return _history_events(_queries.history(con, root_execution_id, topic, after_seq), topic)
-
-
-def execution_from(con: Any, execution_id: str) -> ExecutionInfo:
-    """:meth:`ReadsMixin.get_execution` on a DuckDB journal connection (see
-    :func:`history_from`)."""
-    row = _queries.info(con, execution_id)
-    if row is None:
-        raise ExecutionNotFoundError(execution_id)
-    return _info_from_row(row)
+        return history_events(found, topic)

@@ -28,9 +28,21 @@ from ._types import (
     ExecutionInfo,
     StreamEvent,
 )
-from .journal import EventRow, WaitRow
+from .journal import EventRow, History, WaitRow
 
-__all__ = ["Exec", "StepRecord", "Wait", "raise_for_terminal"]
+__all__ = [
+    "Exec",
+    "StepRecord",
+    "Wait",
+    "event_from_row",
+    "exec_from_row",
+    "history_events",
+    "info_from_row",
+    "payload_of",
+    "raise_for_terminal",
+    "step_event",
+    "wait_from_row",
+]
 
 log = logging.getLogger("polos_nb.engine")
 
@@ -152,7 +164,7 @@ def _step_start_event(
     )
 
 
-def _step_event(
+def step_event(
     exec_id: str,
     wf_id: str,
     topic: str,
@@ -196,7 +208,7 @@ def _as_event_data(data: Any) -> dict[str, Any]:
     return {"value": data}
 
 
-def _payload_of(event: StreamEvent) -> EventPayload:
+def payload_of(event: StreamEvent) -> EventPayload:
     return EventPayload(
         id=event.id,
         sequence_id=event.sequence_id or 0,
@@ -215,7 +227,7 @@ def _aware(value: Any) -> Any:
     return value
 
 
-def _exec_from_row(row: Any) -> Exec:
+def exec_from_row(row: Any) -> Exec:
     (
         id_,
         wf_id,
@@ -277,7 +289,7 @@ def _carrier(text: str | None) -> dict[str, str] | None:
     return None
 
 
-def _wait_from_row(row: WaitRow, *, strict: bool = True) -> Wait:
+def wait_from_row(row: WaitRow, *, strict: bool = True) -> Wait:
     """A journaled open wait as the engine holds it in memory."""
     return Wait(
         key=row.step_key,
@@ -291,7 +303,7 @@ def _wait_from_row(row: WaitRow, *, strict: bool = True) -> Wait:
     )
 
 
-def _event_from_row(row: EventRow) -> StreamEvent:
+def event_from_row(row: EventRow) -> StreamEvent:
     """A journaled event as subscribers and readers see it."""
     event = StreamEvent(
         id=str(row.seq),
@@ -305,7 +317,7 @@ def _event_from_row(row: EventRow) -> StreamEvent:
     return event
 
 
-def _info_from_row(row: Any) -> ExecutionInfo:
+def info_from_row(row: Any) -> ExecutionInfo:
     (
         id_,
         wf_id,
@@ -361,10 +373,10 @@ def _terminal_info(
     """The :class:`ExecutionInfo` of an execution that just ended, from what was committed.
 
     The same values, decoded the same way, as reading its row back from the journal
-    (:func:`_info_from_row`), without the read: a waiter gets the outcome from memory and
+    (:func:`info_from_row`), without the read: a waiter gets the outcome from memory and
     the writer thread does no SELECT per finished run.
     """
-    return _info_from_row(
+    return info_from_row(
         (
             ex.id,
             ex.workflow_id,
@@ -430,3 +442,33 @@ def raise_for_terminal(info: ExecutionInfo) -> Any:
         str(error.get("type", "Error")) if isinstance(error, dict) else "Error",
         str(error.get("message", "")) if isinstance(error, dict) else str(error),
     )
+
+
+def history_events(found: History, topic: str) -> list[tuple[int, StreamEvent]]:
+    """A tree's journaled events as stream events: its topic's events merged with one
+    ``step_finish`` per ended step attempt (retrying attempts left out), by journal seq."""
+    out: list[tuple[int, StreamEvent]] = [(row.seq, event_from_row(row)) for row in found.events]
+    for step in found.steps:
+        if step.status == "retrying":
+            continue
+        out.append(
+            (
+                step.seq,
+                step_event(
+                    step.execution_id,
+                    step.workflow_id,
+                    topic,
+                    step.step_key,
+                    step.kind,
+                    step.attempt,
+                    step.status,
+                    step.output,
+                    step.error,
+                    step.seq,
+                    step.started_at,
+                    step.ended_at,
+                ),
+            )
+        )
+    out.sort(key=lambda pair: pair[0])
+    return out

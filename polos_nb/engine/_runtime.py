@@ -47,14 +47,14 @@ from ._records import (
     Exec,
     StepRecord,
     Wait,
-    _exec_from_row,
     _log_failure,
-    _payload_of,
     _run_retryable,
-    _step_event,
     _step_start_event,
     _terminal_info,
-    _wait_from_row,
+    exec_from_row,
+    payload_of,
+    step_event,
+    wait_from_row,
 )
 from ._scheduler import Scheduler
 from ._signals import Park
@@ -142,6 +142,9 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         self.blocking = Blocking(self)
         self.closed = False
         self.clients = 0
+        self.default_client: Any = None
+        """The first ``PolosClient`` opened on this runtime: handles made inside workflows
+        (``ctx.step.invoke``) are bound to it, so ``await handle`` works."""
         self.admission = Admission()
         self.triggers = Triggers(self)
         self.scheduler = Scheduler(self)
@@ -174,18 +177,37 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         if not self._thread.is_alive() and not self.loop.is_closed():
             self.loop.close()
 
-    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Schedule ``coro`` on the engine loop from any thread."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        """Run ``coro`` on the engine loop and block for its result (not from the engine thread)."""
-        if threading.current_thread() is self._thread:
+    def on_engine_thread(self) -> bool:
+        """Whether the caller runs on the engine's own thread (inside a workflow or a step)."""
+        return threading.current_thread() is self._thread
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the engine loop and block for its result.
+
+        The one guard against blocking the engine from its own thread: called there (from a
+        workflow, a step or an engine callback) it raises :class:`UserError` instead of
+        deadlocking, and ``coro`` never runs.
+        """
+        try:
+            self.refuse_engine_thread()
+        except UserError:
             coro.close()
+            raise
+        return self.submit(coro).result(timeout)
+
+    def refuse_engine_thread(self) -> None:
+        """Raise :class:`UserError` when called on the engine's own thread (a blocking call
+        there would wait for itself for ever); :meth:`call` and the client's blocking run
+        reads check it."""
+        if self.on_engine_thread():
             raise UserError(
-                "A blocking polos_nb call was made from inside a workflow; use await instead."
+                "A blocking polos_nb call was made from inside a workflow (the engine's own "
+                "thread), where it would wait for itself for ever; use the async form with await."
             )
-        return self.submit(coro).result()
 
     def close(self) -> None:
         """Stop driving executions and release the journal. Running ones resume on next open."""
@@ -427,7 +449,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             data=payload,
             created_at=self.clock.now(),
         )
-        if threading.current_thread() is self._thread:
+        if self.on_engine_thread():
             self._emit(event)
         else:  # e.g. from a sync step function running in a worker thread
             self.loop.call_soon_threadsafe(self._emit, event)
@@ -468,7 +490,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             return
         self.loop.call_soon(
             self._emit,
-            _step_event(
+            step_event(
                 ex.id,
                 ex.workflow_id,
                 ex.topic,
@@ -496,7 +518,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             if (wait.after_topic_seq or 0) < (event.sequence_id or 0):
                 self._topic_waits[topic].discard((exec_id, key))
                 self.loop.create_task(
-                    self.resolve_quietly(ex, key, output=_serde.dumps(_payload_of(event)))
+                    self.resolve_quietly(ex, key, output=_serde.dumps(payload_of(event)))
                 )
 
     # ================================================================== recovery
@@ -508,13 +530,13 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         for queue_name, limit in found.queue_limits:  # invoke-time limits (a workflow's own wins)
             self.admission.set_limit(queue_name, limit, only_if_unset=True)
         for row in found.executions:
-            ex = _exec_from_row(row)
+            ex = exec_from_row(row)
             self.execs[ex.id] = ex
         for wait_row in found.waits:
             owner = self.execs.get(wait_row.execution_id)
             if owner is None:
                 continue
-            wait = _wait_from_row(wait_row)
+            wait = wait_from_row(wait_row)
             owner.waits[wait.key] = wait
         for ex in list(self.execs.values()):
             if ex.deadline is not None:

@@ -204,6 +204,12 @@ class StreamEvent(_DictAccess, BaseModel):
 
     _journal_seq: int | None = PrivateAttr(default=None)
 
+    @property
+    def journal_seq(self) -> int | None:
+        """The journal sequence of a journaled event (topic events and step records), which
+        orders a run's events; None for live-only ones (``step_start``, streamed text)."""
+        return self._journal_seq
+
     @field_validator("data", mode="after")
     @classmethod
     def _json_data(cls, value: Any) -> Any:

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from polos_nb import _serde
+from polos_nb.contracts import resume_event, suspend_event
 from polos_nb.errors import (
     ExecutionNotFoundError,
     JournalError,
@@ -18,8 +19,8 @@ from ._records import (
     Exec,
     Wait,
     _as_event_data,
-    _event_from_row,
-    _payload_of,
+    event_from_row,
+    payload_of,
 )
 from ._topics import validate_topic
 from ._types import (
@@ -55,9 +56,9 @@ class WaitsMixin(RuntimeHost):
                 self.journal.topic_events(wait.topic, wait.after_topic_seq or 0, limit=1)
             )
             if rows:
-                event = _event_from_row(rows[0])
+                event = event_from_row(rows[0])
                 self._topic_waits[wait.topic].discard((ex.id, wait.key))
-                await self._resolve(ex, wait.key, output=_serde.dumps(_payload_of(event)))
+                await self._resolve(ex, wait.key, output=_serde.dumps(payload_of(event)))
                 return
         if wait.kind in ("sleep", "retry") and wait.wake_at is not None:
             wait.timer = self.clock.call_at(
@@ -100,7 +101,7 @@ class WaitsMixin(RuntimeHost):
                 id=str(event_seq or 0),
                 sequence_id=event_seq or 0,
                 topic=ex.topic,
-                event_type=f"resume_{key}",
+                event_type=resume_event(key),
                 data=_serde.loads(data_json) if data_json else None,
                 created_at=created,
             )
@@ -146,7 +147,7 @@ class WaitsMixin(RuntimeHost):
         if kind == "suspend":
             data = dict(data or {})
             data.setdefault("_approval_url", approval_url(ex.root_id, key))
-            insert, event = self._lifecycle_event(ex, f"suspend_{key}", data)
+            insert, event = self._lifecycle_event(ex, suspend_event(key), data)
             ops.append(insert)
         await self.commit(ops)
         if event is not None:
@@ -298,12 +299,12 @@ class WaitsMixin(RuntimeHost):
         """Deliver a resume payload to ``execution_id``'s suspension ``step_key`` (D8, D10)."""
         ex = await self._find_suspended(execution_id, step_key)
         data_json = _serde.dumps(data, what=f"The resume data for {step_key!r}")
-        insert, event = self._lifecycle_event(ex, f"resume_{step_key}", _as_event_data(data))
+        insert, event = self._lifecycle_event(ex, resume_event(step_key), _as_event_data(data))
         payload = EventPayload(
             id=event.id,
             sequence_id=event.sequence_id or 0,
             topic=ex.topic,
-            event_type=f"resume_{step_key}",
+            event_type=resume_event(step_key),
             data=data,
             created_at=event.created_at,
         )

@@ -21,6 +21,8 @@ import re
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
+from polos_nb.contracts import RESUME_PREFIX, SUSPEND_PREFIX
+
 from ._types import EventData, StreamEvent
 
 if TYPE_CHECKING:
@@ -135,7 +137,7 @@ def stream_workflow(
             kind = event.event_type or ""
             return (
                 bool(_TERMINAL.match(kind))
-                and not kind.startswith(("step_", "suspend_", "resume_"))
+                and not kind.startswith(("step_", SUSPEND_PREFIX, RESUME_PREFIX))
                 and meta.get("execution_id") == workflow_run_id
             )
 

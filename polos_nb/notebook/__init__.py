@@ -25,7 +25,7 @@ Every magic has a plain-Python twin here, usable from scripts and other frontend
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _asyncio_run
 from ._approve import PendingApproval, approve, pending_approvals
@@ -35,6 +35,9 @@ from ._run import Run, RunState, start
 from ._run import show as _show
 from ._session import get_client, journal_path, set_journal
 from ._tools import Comparison, Inspection, compare, events, fork, inspect, replay, runs, sql
+
+if TYPE_CHECKING:
+    from polos_nb.engine import PolosClient
 
 __all__ = [
     "Comparison",
@@ -124,7 +127,7 @@ def warm_up(wait: bool = False) -> Any:
     return _WARMUP
 
 
-def show(run: Any, *, client: Any = None) -> Run:
+def show(run: Any, *, client: PolosClient | None = None) -> Run:
     """The live :class:`Run` of an existing execution (``%polos show``)."""
     return _show(run, client=client)
 

@@ -12,16 +12,17 @@ import concurrent.futures
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from polos_nb import _serde
 from polos_nb.errors import ApprovalValidationError, ResumeError, UserError
 
 from . import _session
 from ._forms import AnswerErrors, FormSpec, form_spec, validate_answer
-from ._lab_reads import pending_rows
+
+if TYPE_CHECKING:
+    from polos_nb.engine import PolosClient
 
 __all__ = ["PendingApproval", "approve", "pending_approvals"]
 
@@ -36,8 +37,8 @@ class PendingApproval:
     key: str
     data: Any = None
     created_at: dt.datetime | None = None
-    spec: FormSpec = field(default_factory=dict)
-    client: Any = field(default=None, repr=False, compare=False)
+    spec: FormSpec = field(default_factory=lambda: FormSpec())
+    client: PolosClient | None = field(default=None, repr=False, compare=False)
 
     def approve(self, data: Any = None, **options: Any) -> dict[str, Any]:
         """Answer this suspension (see :func:`approve`)."""
@@ -58,25 +59,24 @@ class PendingApproval:
         return f"{self.workflow_id} {self.execution_id} waits at {self.key!r}: {self.spec.get('title', '')}"
 
 
-def pending_approvals(run: Any = None, *, client: Any = None) -> list[PendingApproval]:
+def pending_approvals(
+    run: Any = None, *, client: PolosClient | None = None
+) -> list[PendingApproval]:
     """Suspensions that wait for an answer: of one run's tree, or of the whole journal."""
     client = _session.client_of(run, client) if run is not None else _session.get_client(client)
     run_id = _session.run_id_of(run) if run is not None else None
-    rows = _session.read(client, lambda con: pending_rows(con, run_id))
+    found = _session.call(client, client.pending_suspensions(run_id))
     out = []
-    for exec_id, key, wf_id, root_id, _root_wf, created, data_json in rows:
-        data = _serde.loads(data_json, strict=False) if data_json else {}
-        if isinstance(data, dict):
-            data = {k: v for k, v in data.items() if k != "_metadata"}
+    for item in found:
         out.append(
             PendingApproval(
-                execution_id=exec_id,
-                root_execution_id=root_id,
-                workflow_id=wf_id,
-                key=key,
-                data=data,
-                created_at=created,
-                spec=form_spec(data, step_key=key),
+                execution_id=item.execution_id,
+                root_execution_id=item.root_execution_id,
+                workflow_id=item.workflow_id,
+                key=item.key,
+                data=item.data,
+                created_at=item.created_at,
+                spec=form_spec(item.data, step_key=item.key),
                 client=client,
             )
         )
@@ -92,7 +92,7 @@ def approve(
     feedback: str | None = None,
     always: bool = False,
     schema: type[BaseModel] | dict[str, Any] | None = None,
-    client: Any = None,
+    client: PolosClient | None = None,
     wait: bool = True,
     timeout: float | None = 60.0,
 ) -> Any:
@@ -143,7 +143,7 @@ def approve(
         if spec.get("approval") and always and not reject:
             cleaned["always"] = True
         payload = cleaned
-    future = client.runtime.submit(client.resume(wf_id, exec_id, str(key), payload))
+    future = client.submit(client.resume(wf_id, exec_id, str(key), payload))
     if not wait:
         out: concurrent.futures.Future[Any] = concurrent.futures.Future()
 

@@ -21,6 +21,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from polos_nb.contracts import FormSpec
+
 __all__ = [
     "FormSpec",
     "approval_form",
@@ -30,8 +32,6 @@ __all__ = [
     "validate_answer",
 ]
 
-FormSpec = dict[str, Any]
-"""``{title, description, context, schema, approval, tool, source}`` — JSON, sent to the widget."""
 
 _FIELD_TYPES = {
     "text",

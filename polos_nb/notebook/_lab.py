@@ -35,6 +35,7 @@ the same when JupyterLab delivers comm messages on a subshell thread.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import json
 import logging
 import os
@@ -167,7 +168,7 @@ class LabChannel:
     def __init__(self, comm: Any) -> None:
         self.comm = comm
         self.closed = False
-        self._runtime: Any = None
+        self._client: Any = None
         self._unsubscribe: Any = None
         self._push_timer: threading.Timer | None = None
         self._push_lock = threading.Lock()
@@ -191,13 +192,12 @@ class LabChannel:
 
     # ------------------------------------------------------------------ watching the engine
     def _watch(self, client: Any) -> None:
-        runtime = getattr(client, "runtime", None)
-        if runtime is None or runtime is self._runtime or self.closed:
+        if client is self._client or self.closed:
             return
         if self._unsubscribe is not None:
             self._unsubscribe()
-        self._runtime = runtime
-        self._unsubscribe = runtime.subscribe_all(self._on_event)
+        self._client = client
+        self._unsubscribe = client.subscribe_all(self._on_event)
         self.hello()  # the kernel owns its journal now
 
     def _on_event(self, event: Any) -> None:
@@ -282,16 +282,17 @@ class LabChannel:
         future.add_done_callback(done)
 
     def _journal_read(self, request_id: Any, reader: Any, empty: Any) -> None:
-        """Answer with ``reader(connection)`` on the journal thread, or ``empty`` when
-        this kernel has no journal yet."""
+        """Answer with ``reader(run_reader)`` (``_lab_reads``) over this kernel's journal,
+        or ``empty`` when this kernel has no journal yet. The reads run on a thread of
+        their own, so the kernel's main thread never waits for the journal."""
         if not _session.has_client():
             from ._restart import journal_exists
 
             if not journal_exists():
                 self._reply(request_id, empty)
                 return
-        client = _session.get_client()
-        self._when_done(request_id, client.runtime.journal.read(reader))
+        reads = _session.get_client().run_reader()
+        self._when_done(request_id, _readers().submit(reader, reads))
 
     def _do_hello(self, request_id: Any, params: dict[str, Any]) -> None:
         self._reply(request_id, _hello())
@@ -305,7 +306,7 @@ class LabChannel:
         empty = {"total": 0, "matching": 0, "counts": {}, "offset": offset, "runs": []}
         self._journal_read(
             request_id,
-            lambda con: run_page(con, status=status, offset=offset, limit=limit),
+            lambda reads: run_page(reads, status=status, offset=offset, limit=limit),
             empty,
         )
 
@@ -313,7 +314,7 @@ class LabChannel:
         from ._lab_reads import run_detail
 
         run_id = str(params.get("id") or "")
-        self._journal_read(request_id, lambda con: run_detail(con, run_id), None)
+        self._journal_read(request_id, lambda reads: run_detail(reads, run_id), None)
 
     def _do_summary(self, request_id: Any, params: dict[str, Any]) -> None:
         from ._lab_reads import summary
@@ -323,7 +324,7 @@ class LabChannel:
     def _do_pending(self, request_id: Any, params: dict[str, Any]) -> None:
         from ._lab_reads import pending_from
 
-        self._journal_read(request_id, lambda con: pending_from(con), [])
+        self._journal_read(request_id, lambda reads: pending_from(reads), [])
 
     def _do_answer(self, request_id: Any, params: dict[str, Any]) -> None:
         from ._approve import approve
@@ -344,6 +345,18 @@ class LabChannel:
             **options,
         )
         self._when_done(request_id, future)
+
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _readers() -> concurrent.futures.ThreadPoolExecutor:
+    """The thread that runs the extension's journal reads (one at a time, in order)."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="polos-lab-reads")
+        return _pool
 
 
 def _hello() -> dict[str, Any]:

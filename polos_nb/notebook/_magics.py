@@ -738,15 +738,8 @@ def _recent_run_ids(limit: int = 30) -> list[str]:
     if _session.has_client():
         try:
             client = _session.get_client()
-            rows = _session.read(
-                client,
-                lambda con: con.execute(
-                    "SELECT id FROM executions WHERE parent_execution_id IS NULL ORDER BY created_at DESC LIMIT ?",
-                    [limit],
-                ).fetchall(),
-                timeout=2,
-            )
-            ids += [r[0] for r in rows]
+            recent = _session.call(client, client.recent_runs(limit), timeout=2)
+            ids += [info.id for info in recent]
         except Exception:
             pass
     seen: set[str] = set()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from polos_nb.config import redact_url
 
@@ -20,6 +20,9 @@ from . import _session
 from ._approve import PendingApproval, pending_approvals
 from ._html import e
 from ._run import Run, show
+
+if TYPE_CHECKING:
+    from polos_nb.engine import PolosClient
 
 __all__ = ["Unfinished", "unfinished"]
 
@@ -122,7 +125,7 @@ def defining_cell(workflow_id: str) -> str | None:
     return f"[{line}] {when}: {first}"
 
 
-def unfinished(*, client: Any = None, limit: int = 20) -> Unfinished:
+def unfinished(*, client: PolosClient | None = None, limit: int = 20) -> Unfinished:
     """Unfinished root runs of the session's journal (queued, running or waiting)."""
     client = _session.get_client(client)
     infos = []

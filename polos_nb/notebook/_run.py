@@ -21,15 +21,29 @@ import re
 import threading
 import time
 from collections.abc import Callable, Generator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
 from polos_nb import _secrets, _serde
+from polos_nb.contracts import (
+    STEP_FINISH,
+    STEP_START,
+    STREAM_START,
+    TEXT_DELTA,
+    TOOL_CALL_FINISH,
+    TOOL_CALL_START,
+    parse_step_key,
+    resumed_key,
+    suspended_key,
+)
 from polos_nb.errors import ApprovalPendingError
 
 from . import _session
 from ._forms import form_spec
+
+if TYPE_CHECKING:
+    from polos_nb.engine import PolosClient
 
 __all__ = ["Run", "RunState", "Sink"]
 
@@ -153,7 +167,7 @@ class RunState:
         own = meta.get("execution_id") == self.run_id
         with self._lock:
             self.events_seen += 1
-            if kind == "step_start":
+            if kind == STEP_START:
                 key = str(data.get("step_key"))
                 step = self.steps.setdefault(key, {"key": key})
                 step.update(
@@ -163,9 +177,9 @@ class RunState:
                     started=_iso(event.created_at),
                     execution_id=meta.get("execution_id"),
                 )
-            elif kind == "step_finish":
+            elif kind == STEP_FINISH:
                 self._step_finish(data, event.created_at, meta)
-            elif kind == "text_delta":
+            elif kind == TEXT_DELTA:
                 text_key = str(data.get("step"))
                 text = str(data.get("content") or "")
                 if not self._latest_attempt(text_key) or text_key in self._final_texts:
@@ -175,7 +189,7 @@ class RunState:
                         self.texts[text_key] = text
                 else:
                     self.texts[text_key] = self.texts.get(text_key, "") + text
-            elif kind == "stream_start":
+            elif kind == STREAM_START:
                 text_key = str(data.get("step"))
                 if not self._latest_attempt(text_key) or text_key in self._final_texts:
                     pass
@@ -183,7 +197,7 @@ class RunState:
                     self.texts[text_key] = ""  # a retried call streams again from its start
                 else:
                     self.texts.setdefault(text_key, "")
-            elif kind == "tool_call_start":
+            elif kind == TOOL_CALL_START:
                 call_id = str(data.get("call_id"))
                 self.tools[call_id] = {
                     "call_id": call_id,
@@ -194,7 +208,7 @@ class RunState:
                     "result": None,
                     "error": None,
                 }
-            elif kind == "tool_call_finish":
+            elif kind == TOOL_CALL_FINISH:
                 call_id = str(data.get("call_id"))
                 tool = self.tools.setdefault(
                     call_id, {"call_id": call_id, "name": data.get("name"), "arguments": ""}
@@ -206,8 +220,8 @@ class RunState:
                     else None,
                     error=data.get("error"),
                 )
-            elif kind.startswith("suspend_"):
-                key = kind[len("suspend_") :]
+            elif (suspended := suspended_key(kind)) is not None:
+                key = suspended
                 spec = form_spec({k: v for k, v in data.items() if k != "_metadata"}, step_key=key)
                 self.approvals[key] = {
                     **spec,
@@ -231,8 +245,8 @@ class RunState:
                 if own:
                     self.status = "waiting"
                 self._tool_approval(key, "waiting")
-            elif kind.startswith("resume_"):
-                key = kind[len("resume_") :]
+            elif (resumed := resumed_key(kind)) is not None:
+                key = resumed
                 entry = self.approvals.get(key)
                 answer = plain({k: v for k, v in data.items() if k != "_metadata"})
                 if entry is not None:
@@ -304,6 +318,7 @@ class RunState:
 
     def _step_finish(self, data: dict[str, Any], ended: Any, meta: dict[str, Any]) -> None:
         key = str(data.get("step_key"))
+        parsed = parse_step_key(key)
         step = self.steps.setdefault(key, {"key": key})
         started = data.get("started_at") or step.get("started")
         suspended = data.get("step_type") == "suspend" or step.get("kind") == "suspend"
@@ -321,7 +336,7 @@ class RunState:
         result = data.get("result")
         if data.get("status") == "completed":
             value = plain(result)
-            if key.startswith("llm:") and isinstance(value, dict):
+            if parsed.kind == "llm" and isinstance(value, dict):
                 usage = value.get("usage") or {}
                 step["tokens"] = {
                     "input": usage.get("input_tokens", 0),
@@ -351,7 +366,7 @@ class RunState:
                         self.tools[str(call["id"])] = {
                             "call_id": str(call["id"]),
                             "name": call.get("name"),
-                            "step": key.split(":")[1],
+                            "step": str(parsed.step),
                             "arguments": short(_parse_json(call.get("arguments")), 500),
                             "status": "running",
                             "result": None,
@@ -361,15 +376,10 @@ class RunState:
                 step["detail"] = short(value["data"], 160)  # the answer, not the event around it
             else:
                 step["detail"] = short(value, 160)
-            parts = key.split("#")[0].split(":")
-            if (
-                key.startswith("tool:")
-                and len(parts) >= 4
-                and isinstance(value, dict)
-                and "ok" in value
-            ):
+            if parsed.kind == "tool" and isinstance(value, dict) and "ok" in value:
+                call_id = str(parsed.call_id)
                 tool = self.tools.setdefault(
-                    parts[2], {"call_id": parts[2], "name": parts[3], "arguments": ""}
+                    call_id, {"call_id": call_id, "name": parsed.tool_name, "arguments": ""}
                 )
                 if value.get("ok"):
                     tool.update(
@@ -615,7 +625,7 @@ class Run:
 
     def __init__(
         self,
-        client: Any,
+        client: PolosClient,
         run_id: str,
         *,
         workflow_id: str = "",
@@ -642,27 +652,17 @@ class Run:
         The status is read *after* the events: a run that ends while they are read is seen
         ended (its end is in the events, or in the status read after them). Reading the
         status first would miss that end for good, because following the run starts after
-        the events read here.
+        the events read here. The events end with the live ``step_start`` of the steps
+        running now, so a view opened mid-step shows them.
         """
-        first = _session.call(self.client, self.client.get_execution(self.id))
-        topic = f"workflow/{first.root_workflow_id}/{first.root_execution_id}"
-        runtime = self.client.runtime
-
-        async def read() -> tuple[Any, list[Any]]:
-            # on the engine loop: the journal's events, then the steps running now
-            pairs = await runtime.history(first.root_execution_id, topic, 0)
-            return pairs, runtime.running_step_events(first.root_execution_id)
-
-        pairs, running = _session.call(self.client, read())
+        events = _session.call(self.client, self.client.run_events(self.id, running=True))
         info = _session.call(self.client, self.client.get_execution(self.id))
         with self.state._lock:
             self.state.workflow_id = info.workflow_id
             self.state.workflow_type = info.workflow_type
-            for seq, event in pairs:
+            for event in events:
                 self.state.feed(event)
-                self._after_seq = max(self._after_seq, seq)
-            for event in running:
-                self.state.feed(event)
+                self._after_seq = max(self._after_seq, event.journal_seq or 0)
             self.state.status = info.status
         self._preloaded = info
         self._note_undefined(info)
@@ -703,7 +703,7 @@ class Run:
     def follow(self) -> Run:
         """Start following the run's events on the engine loop (idempotent)."""
         if self._consumer is None and not self.state.done:
-            self._consumer = self.client.runtime.submit(self._consume())
+            self._consumer = self.client.submit(self._consume())
         return self
 
     async def _consume(self) -> None:
@@ -779,7 +779,7 @@ class Run:
 
     # ------------------------------------------------------------------ waiting
     def _result_future(self) -> concurrent.futures.Future[Any]:
-        return self.client.runtime.submit(self.client.wait_for_result(self.id))
+        return self.client.submit(self.client.wait_for_result(self.id))
 
     def __await__(self) -> Generator[Any, None, Any]:
         return asyncio.wrap_future(self._result_future()).__await__()
@@ -926,7 +926,7 @@ def start(
     target: Any,
     input: Any = None,
     *,
-    client: Any = None,
+    client: PolosClient | None = None,
     stream: bool = True,
     follow: bool = True,
     **options: Any,
@@ -955,7 +955,9 @@ _RUNS: dict[str, Run] = {}
 _RUNS_LOCK = threading.Lock()
 
 
-def show(run: Any, *, client: Any = None, follow: bool = True, workflow_id: str = "") -> Run:
+def show(
+    run: Any, *, client: PolosClient | None = None, follow: bool = True, workflow_id: str = ""
+) -> Run:
     """The :class:`Run` of an existing execution (one per run id in this kernel)."""
     client = _session.client_of(run, client)
     run_id = run if isinstance(run, str) else _session.run_id_of(run)

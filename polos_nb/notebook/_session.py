@@ -8,46 +8,49 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from polos_nb.config import resolve_journal_path
 from polos_nb.errors import UserError
 
+if TYPE_CHECKING:
+    from polos_nb.engine import PolosClient
+
 T = TypeVar("T")
 
 _lock = threading.RLock()
-_client: Any = None
+_client: PolosClient | None = None
 _journal: str | None = None
 
 
-_listeners: list[Callable[[Any], None]] = []
+_listeners: list[Callable[[PolosClient], None]] = []
 
 
-def on_client(callback: Callable[[Any], None]) -> None:
+def on_client(callback: Callable[[PolosClient], None]) -> None:
     """Call ``callback(client)`` each time the session opens a client (its journal)."""
     with _lock:
         if callback not in _listeners:
             _listeners.append(callback)
 
 
-def off_client(callback: Callable[[Any], None]) -> None:
+def off_client(callback: Callable[[PolosClient], None]) -> None:
     with _lock:
         if callback in _listeners:
             _listeners.remove(callback)
 
 
-def get_client(client: Any = None) -> Any:
+def get_client(client: PolosClient | None = None) -> PolosClient:
     """``client`` if given, else the session's client (opened on first use)."""
     global _client
     if client is not None:
         return client
     with _lock:
-        opened = _client is None or getattr(_client, "_closed", False)
-        if opened:
+        current = _client
+        opened = current is None or getattr(current, "_closed", False)
+        if current is None or opened:
             from polos_nb.engine import PolosClient
 
-            _client = PolosClient(journal=_journal)
-        current = _client
+            current = _client = PolosClient(journal=_journal)
         listeners = list(_listeners) if opened else []
     for callback in listeners:
         try:
@@ -57,7 +60,7 @@ def get_client(client: Any = None) -> Any:
     return current
 
 
-def set_journal(path: str | os.PathLike[str] | None) -> Any:
+def set_journal(path: str | os.PathLike[str] | None) -> PolosClient:
     """Use another journal for this session.
 
     The new journal is opened first; if that fails (a bad path, a file that is not a
@@ -104,24 +107,13 @@ def reset() -> None:
         _journal = None
 
 
-def call(client: Any, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
+def call(client: PolosClient, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
     """Run ``coro`` on ``client``'s engine loop and wait for it, from any thread but the engine's.
 
     Unlike the ``*_sync`` methods this works inside a notebook cell: the cell thread
     blocks only for the short engine call, never for a human.
     """
-    runtime = client.runtime
-    if threading.current_thread() is getattr(runtime, "_thread", None):
-        coro.close()
-        raise UserError(
-            "This polos_nb call blocks; it cannot run inside a workflow. Use the async API there."
-        )
-    return runtime.submit(coro).result(timeout)
-
-
-def read(client: Any, reader: Any, timeout: float | None = 60.0) -> Any:
-    """Run ``reader(connection)`` on the journal thread (after earlier writes) and return its value."""
-    return client.runtime.journal.read(reader).result(timeout)
+    return client.call(coro, timeout)
 
 
 def run_id_of(run: Any) -> str:
@@ -137,34 +129,15 @@ def run_id_of(run: Any) -> str:
     raise UserError(f"Expected a run, a handle or a run id, got {run!r}.")
 
 
-def client_of(run: Any, client: Any = None) -> Any:
+def client_of(run: Any, client: PolosClient | None = None) -> PolosClient:
     if client is not None:
         return client
     bound = getattr(run, "client", None) or getattr(run, "_client", None)
-    if bound is not None and hasattr(bound, "runtime"):
+    if bound is not None and hasattr(bound, "run_record"):
         return bound
     return get_client()
 
 
-def resolve_run_id(client: Any, prefix: str) -> str:
+def resolve_run_id(client: PolosClient, prefix: str) -> str:
     """A full execution id from a unique prefix (ids are long; notebooks show short ones)."""
-    prefix = prefix.strip()
-    rows = read(
-        client,
-        lambda con: con.execute(
-            "SELECT id FROM executions WHERE starts_with(id, ?) ORDER BY created_at DESC LIMIT 3",
-            [prefix],
-        ).fetchall(),
-    )
-    ids = [r[0] for r in rows]
-    if prefix in ids:
-        return prefix
-    if len(ids) == 1:
-        return str(ids[0])
-    if not ids:
-        from polos_nb.errors import ExecutionNotFoundError
-
-        raise ExecutionNotFoundError(prefix)
-    raise UserError(
-        f"Run id prefix {prefix!r} is ambiguous ({', '.join(ids)} ...); give more characters."
-    )
+    return call(client, client.resolve_run_id(prefix))

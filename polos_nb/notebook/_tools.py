@@ -7,13 +7,16 @@ DataFrames (pandas is imported on first use). Queries run on the journal's own t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from polos_nb import _serde
+from polos_nb.contracts import parse_step_key
 
 from . import _session
 from ._html import e, table
 from ._run import Run, plain, short, show
+
+if TYPE_CHECKING:
+    from polos_nb.engine import PolosClient
 
 __all__ = [
     "Comparison",
@@ -39,7 +42,7 @@ def runs(
     *,
     workflow: str | None = None,
     limit: int = 50,
-    client: Any = None,
+    client: PolosClient | None = None,
     children: bool = False,
 ) -> Any:
     """Recent runs (newest first) as a DataFrame: id, workflow, type, status, times."""
@@ -64,7 +67,7 @@ def runs(
     )
 
 
-def sql(query: str, *, client: Any = None, timeout: float | None = 600.0) -> Any:
+def sql(query: str, *, client: PolosClient | None = None, timeout: float | None = 600.0) -> Any:
     """Run a read-only SQL query over the journal; returns a DataFrame.
 
     Tables: ``executions``, ``steps``, ``events``, ``waits``, ``mailbox``, ``schedules``,
@@ -77,26 +80,23 @@ def sql(query: str, *, client: Any = None, timeout: float | None = 600.0) -> Any
     up the runs that are writing to the journal.
     """
     client = _session.get_client(client)
-    import pandas  # noqa: F401 - DuckDB's fetchdf needs it; fail here with a clear ImportError
+    import pandas as pd  # fail here, before the query runs, with a clear ImportError
 
-    future = client.runtime.journal.query(query, lambda cursor: cursor.fetchdf())
-    return future.result(timeout)
+    result = client.query(query).result(timeout)
+    return pd.DataFrame.from_records(result.rows, columns=result.columns)
 
 
-def events(run: Any, *, client: Any = None) -> Any:
+def events(run: Any, *, client: PolosClient | None = None) -> Any:
     """Every persisted event of a run's tree, in journal order, as a DataFrame."""
     client = _session.client_of(run, client)
     run_id = _session.run_id_of(run)
-    info = _session.call(client, client.get_execution(run_id))
-    topic = f"workflow/{info.root_workflow_id}/{info.root_execution_id}"
-    pairs = _session.call(client, client.runtime.history(info.root_execution_id, topic, 0))
     rows = []
-    for seq, ev in pairs:
+    for ev in _session.call(client, client.run_events(run_id)):
         data = ev.data if isinstance(ev.data, dict) else {}
         meta = data.get("_metadata") or {}
         rows.append(
             {
-                "seq": seq,
+                "seq": ev.journal_seq,
                 "type": ev.event_type,
                 "execution_id": meta.get("execution_id"),
                 "step_key": data.get("step_key"),
@@ -122,7 +122,8 @@ class Inspection:
     @property
     def llm_calls(self) -> Any:
         return _frame(
-            [r for r in self.step_rows if str(r["key"]).startswith("llm:")], list(_STEP_COLUMNS)
+            [r for r in self.step_rows if parse_step_key(str(r["key"])).kind == "llm"],
+            list(_STEP_COLUMNS),
         )
 
     def __repr__(self) -> str:
@@ -181,34 +182,27 @@ _STEP_COLUMNS = (
 )
 
 
-def inspect(run: Any, *, client: Any = None) -> Inspection:
+def inspect(run: Any, *, client: PolosClient | None = None) -> Inspection:
     """The inspector for one run: steps, inputs, outputs, timings, LLM calls with tokens."""
     client = _session.client_of(run, client)
     run_id = _session.run_id_of(run)
-    info = _session.call(client, client.get_execution(run_id))
-    rows = _session.read(
-        client,
-        lambda con: con.execute(
-            "SELECT execution_id, position, step_key, kind, attempt, status, output, error, started_at, ended_at"
-            " FROM steps WHERE root_execution_id = ? ORDER BY seq",
-            [info.root_execution_id],
-        ).fetchall(),
-    )
+    record = _session.call(client, client.run_record(run_id))
     tool_args: dict[str, Any] = {}
     out: list[dict[str, Any]] = []
-    for exec_id, position, key, kind, attempt, status, output, error, started, ended in rows:
-        value = plain(_serde.loads(output, strict=False)) if output else None
-        err = plain(_serde.loads(error, strict=False)) if error else None
+    for step in record.steps:
+        key = parse_step_key(step.key)
+        value = plain(step.output) if step.output is not None else None
+        err = plain(step.error) if step.error is not None else None
         row: dict[str, Any] = {
-            "execution_id": exec_id,
-            "position": position,
-            "key": key,
-            "kind": kind,
-            "attempt": attempt,
-            "status": status,
-            "started_at": started,
-            "ended_at": ended,
-            "ms": round((ended - started).total_seconds() * 1000, 1) if started and ended else None,
+            "execution_id": step.execution_id,
+            "position": step.position,
+            "key": step.key,
+            "kind": step.kind,
+            "attempt": step.attempt,
+            "status": step.status,
+            "started_at": step.started_at,
+            "ended_at": step.ended_at,
+            "ms": step.duration_ms,
             "input": None,
             "output": short(value, 300) if value is not None else None,
             "error": short(err, 300) if err is not None else None,
@@ -217,7 +211,7 @@ def inspect(run: Any, *, client: Any = None) -> Inspection:
             "tokens_out": None,
             "cost_usd": None,
         }
-        if key.startswith("llm:") and isinstance(value, dict):
+        if key.kind == "llm" and isinstance(value, dict):
             usage = value.get("usage") or {}
             row.update(
                 model=value.get("model"),
@@ -231,15 +225,13 @@ def inspect(run: Any, *, client: Any = None) -> Inspection:
             for call in value.get("tool_calls") or []:
                 if isinstance(call, dict):
                     tool_args[str(call.get("id"))] = call.get("arguments")
-        if key.startswith("tool:"):
-            parts = key.split(":")
-            if len(parts) >= 3:
-                row["input"] = short(tool_args.get(parts[2]), 300)
+        if key.kind == "tool":
+            row["input"] = short(tool_args.get(str(key.call_id)), 300)
         out.append(row)
-    return Inspection(info, out)
+    return Inspection(record.execution, out)
 
 
-def replay(run: Any, *, client: Any = None) -> Any:
+def replay(run: Any, *, client: PolosClient | None = None) -> Any:
     """Replay a finished run from its journal (no side effects); returns a ``ReplayReport``."""
     client = _session.client_of(run, client)
     return _session.call(client, client.replay(_session.run_id_of(run)))
@@ -249,7 +241,12 @@ _UNSET: Any = object()
 
 
 def fork(
-    run: Any, at: str | int, result: Any = _UNSET, *, payload: Any = _UNSET, client: Any = None
+    run: Any,
+    at: str | int,
+    result: Any = _UNSET,
+    *,
+    payload: Any = _UNSET,
+    client: PolosClient | None = None,
 ) -> Run:
     """Fork ``run`` at step ``at`` (a key or a position), optionally with an edited result for
     that step; returns the new :class:`Run` (compare them with :func:`compare`)."""
@@ -316,7 +313,7 @@ class Comparison:
         )
 
 
-def compare(a: Any, b: Any, *, client: Any = None) -> Comparison:
+def compare(a: Any, b: Any, *, client: PolosClient | None = None) -> Comparison:
     """Compare two runs (e.g. a run and its fork) step by step."""
     client = _session.client_of(a, client)
     ida, idb = _session.run_id_of(a), _session.run_id_of(b)

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from polos_nb.engine import RunReader
 from polos_nb.errors import (
     ApprovalValidationError,
     JournalError,
@@ -546,7 +547,7 @@ def _real(path: str) -> str:
     return os.path.realpath(path)
 
 
-def _summary_reader(con: Any) -> dict[str, Any]:
+def _summary_reader(reads: RunReader) -> dict[str, Any]:
     from polos_nb.notebook._lab_reads import summary
 
-    return summary(con)
+    return summary(reads)

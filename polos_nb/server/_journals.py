@@ -3,7 +3,7 @@
 The one place where the server extension touches a journal file. A journal owned by a
 live kernel is never opened here (the kernel is asked instead, see ``_kernels``); a
 journal at rest is opened read-only for the few milliseconds a read takes
-(``read_journal``), and read-write only to deliver an answer (``answer``), through the
+(``polos_nb.engine.read_runs``: the engine's typed run reads, no SQL here), and read-write only to deliver an answer (``answer``), through the
 engine's own ``PolosClient`` so the answer is journaled exactly as a kernel would.
 
 Reads are cached by the files' modification times: a journal nobody writes is read once.
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from polos_nb.engine.journal import read_journal
+from polos_nb.engine import RunReader, read_runs
 
 __all__ = ["JournalFile", "find_journals"]
 
@@ -111,11 +111,11 @@ class JournalFile:
     def stamp(self) -> tuple[Any, ...]:
         return _stamp(self.path)
 
-    def read(self, key: Any, reader: Callable[[Any], Any]) -> Any:
-        """``reader(connection)`` on the journal, cached under ``key`` until the file changes.
+    def read(self, key: Any, reader: Callable[[RunReader], Any]) -> Any:
+        """``reader(run_reader)`` on the journal, cached under ``key`` until the file changes.
 
         Blocking (a thread of the server's executor calls it). Raises the journal errors
-        of ``read_journal`` (``JournalLockedError`` when a process owns the file).
+        of ``read_runs`` (``JournalLockedError`` when a process owns the file).
         """
         stamp = self.stamp()
         with self._lock:
@@ -123,7 +123,7 @@ class JournalFile:
             if hit is not None and hit.stamp == stamp:
                 return hit.value
         with self._io:
-            value = read_journal(self.path, reader)
+            value = read_runs(self.path, reader)
         with self._lock:
             if len(self._cache) > 64:
                 self._cache.clear()
@@ -136,14 +136,14 @@ class JournalFile:
         return dict(
             self.read(
                 ("runs", status, offset, limit),
-                lambda con: run_page(con, status=status, offset=offset, limit=limit),
+                lambda reads: run_page(reads, status=status, offset=offset, limit=limit),
             )
         )
 
     def run(self, run_id: str) -> dict[str, Any]:
         from polos_nb.notebook._lab_reads import run_detail
 
-        return dict(self.read(("run", run_id), lambda con: run_detail(con, run_id)))
+        return dict(self.read(("run", run_id), lambda reads: run_detail(reads, run_id)))
 
     def pending(self) -> list[dict[str, Any]]:
         from polos_nb.notebook._lab_reads import pending_from

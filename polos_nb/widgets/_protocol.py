@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
+from polos_nb.contracts import ApprovalAnswer, FormSpec
+
 __all__ = ["ApprovalEntry", "CancelMsg", "Decision", "DeltaMsg", "SubmitMsg"]
 
 Decision = Literal["approve", "always", "reject", "submit"]
@@ -24,27 +26,23 @@ class DeltaMsg(TypedDict):
 
 
 class SubmitMsg(TypedDict, total=False):
+    """An answer from the form: ``data`` is the form's fields (for a yes/no approval an
+    :class:`polos_nb.contracts.ApprovalAnswer` is built from ``decision``)."""
+
     kind: Literal["submit"]
     key: str
     decision: Decision
-    data: dict[str, Any]
+    data: dict[str, Any] | ApprovalAnswer
 
 
 class CancelMsg(TypedDict):
     kind: Literal["cancel"]
 
 
-class ApprovalEntry(TypedDict, total=False):
-    """One suspension in the ``approvals`` trait."""
+class ApprovalEntry(FormSpec, total=False):
+    """One suspension in the ``approvals`` trait: its form (``polos_nb.contracts.FormSpec``,
+    one definition for Python and the widget) and where the answer stands."""
 
-    key: str
-    title: str
-    description: str
-    context: Any
-    schema: dict[str, Any]
-    approval: bool
-    tool: str | None
-    source: str | None
     execution_id: str
     workflow_id: str
     status: Literal[

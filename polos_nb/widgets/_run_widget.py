@@ -74,7 +74,7 @@ class RunWidget(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self._run = run
         self.on_msg(self._on_msg)
-        run.state.attach(self, loop=run.client.runtime.loop)
+        run.state.attach(self, loop=run.client.loop)
 
     def __repr__(self) -> str:
         return f"<RunWidget {self.workflow_id} {self.run_id} status={self.status}>"
@@ -119,7 +119,7 @@ class RunWidget(anywidget.AnyWidget):
             )
         elif kind == "cancel":
             run = self._run
-            run.client.runtime.submit(run.client.cancel(run.id))
+            run.client.submit(run.client.cancel(run.id))
 
     def submit(self, key: str, decision: str, data: dict[str, Any]) -> None:
         """Validate an answer from the form and deliver it (what a click does)."""

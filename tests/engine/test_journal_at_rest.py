@@ -2,7 +2,8 @@
 
 The JupyterLab server extension reads the journals no kernel owns (``read_journal``); a
 kernel that opens its journal during such a read waits for it instead of failing; and
-``Runtime.subscribe_all`` tells the notebook layer about every run change.
+``PolosClient.subscribe_all`` tells the notebook layer about every run change; the typed
+run reads (``read_runs``) work on a journal at rest.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from polos_nb import JournalLockedError, JournalVersionError, PolosClient, WorkflowContext, workflow
-from polos_nb.engine import unregister_workflow
-from polos_nb.engine.journal import read_journal
+from polos_nb.engine import RunReader, read_runs, unregister_workflow
+from polos_nb.engine.journal import read_journal, read_journal_reads
+from polos_nb.errors import JournalError
 from tests.engine.helpers import wait_status
 
 
@@ -110,7 +113,7 @@ async def test_subscribe_all_sees_every_run_change(client: PolosClient) -> None:
         await ctx.step.suspend("ok")
         return "done"
 
-    unsubscribe = client.runtime.subscribe_all(lambda event: seen.append(event.event_type or ""))
+    unsubscribe = client.subscribe_all(lambda event: seen.append(event.event_type or ""))
     try:
         handle = await flow.invoke(client)
         await wait_status(client, handle.id, "waiting")
@@ -120,3 +123,39 @@ async def test_subscribe_all_sees_every_run_change(client: PolosClient) -> None:
         unsubscribe()
         unregister_workflow(wf_id)
     assert "suspend_ok" in seen and "resume_ok" in seen and "workflow_finish" in seen
+
+
+async def test_read_runs_gives_the_typed_run_reads_of_a_journal_at_rest(tmp_path: Path) -> None:
+    path = tmp_path / "rest.duckdb"
+    wf_id = f"rest_reads_{uuid.uuid4().hex[:8]}"
+
+    @workflow(id=wf_id)
+    async def flow(ctx: WorkflowContext) -> int:
+        await ctx.step.run("one", lambda: 1)
+        await ctx.step.suspend("check", {"why": "look"})
+        return 2
+
+    client = PolosClient(journal=path)
+    try:
+        handle = await flow.invoke(client)
+        await wait_status(client, handle.id, "waiting")
+        live = await client.run_events(handle.id)
+    finally:
+        client.close()
+        unregister_workflow(wf_id)
+
+    def look(reads: RunReader) -> tuple[Any, ...]:
+        return (
+            reads.run_counts(),
+            [i.id for i in reads.runs()],
+            [(p.key, p.data["why"]) for p in reads.pending_suspensions()],
+            reads.pending_counts([handle.id]),
+            [e.journal_seq for e in reads.run_events(handle.id)],
+        )
+
+    counts, ids, pending, waiting, seqs = read_runs(str(path), look)
+    assert counts == {"waiting": 1} and ids == [handle.id]
+    assert pending == [("check", "look")] and waiting == {handle.id: 1}
+    assert seqs == [e.journal_seq for e in live]
+    with pytest.raises(JournalError, match="read-only"):
+        read_journal_reads(str(path), lambda journal: journal.submit([]))

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from polos_nb import BatchWorkflowInput, PolosClient, WorkflowContext, workflow
+from polos_nb.contracts import llm_step_key
 from polos_nb.engine.journal import Insert, Update, open_journal
 from polos_nb.engine.journal._migrations import SCHEMA_VERSION
 from polos_nb.errors import UserError
@@ -371,3 +372,88 @@ def test_a_killed_process_leaves_runs_a_new_one_finishes(
 
 async def _result(client: PolosClient, exec_id: str) -> Any:
     return await client.wait_for_result(exec_id, timeout=60)
+
+
+async def test_the_run_read_api_and_public_class_names(journal_location: str) -> None:
+    """The client's read API (run record, pending suspensions, id resolution, users' SQL)
+    and the class names in typed JSON are the same on both backends."""
+    child_id, parent_id = uid("rr_child"), uid("rr_parent")
+
+    @workflow(id=child_id)
+    async def child(ctx: WorkflowContext, n: int) -> int:
+        return await ctx.step.run("double", lambda: n * 2)
+
+    @workflow(id=parent_id)
+    async def parent(ctx: WorkflowContext) -> dict:
+        answer = await ctx.step.suspend("ok", {"amount": 3})
+        got = await ctx.step.invoke_and_wait("kid", child, 5)
+        return {"answer": answer, "got": got}
+
+    client = PolosClient(journal=journal_location)
+    try:
+        handle = await parent.invoke(client)
+        await wait_status(client, handle.id, "waiting")
+        pending = await client.pending_suspensions(handle.id)
+        assert [(p.key, p.data["amount"]) for p in pending] == [("ok", 3)]
+        assert await client.resolve_run_id(handle.id[:-4]) == handle.id
+        await client.resume(parent_id, handle.id, "ok", {"yes": True})
+        result = await client.wait_for_result(handle.id, timeout=20)
+        assert result["got"] == 10 and result["answer"].data == {"yes": True}
+        record = await client.run_record(handle.id)
+        assert [i.workflow_id for i in record.tree] == [parent_id, child_id]
+        assert {s.key for s in record.steps} >= {"ok", "kid", "double"}
+        types = [e.event_type for e in record.events]
+        assert types[0] == "workflow_start" and types[-1] == "workflow_finish"
+        assert [e.journal_seq for e in await client.run_events(handle.id)] == [
+            e.journal_seq for e in record.events
+        ]
+        assert await client.pending_suspensions(handle.id) == []
+        query = client.query(
+            f"SELECT output FROM steps WHERE execution_id = '{handle.id}' AND step_key = 'ok'"
+        ).result(30)
+        assert query.columns == ["output"]
+        assert '"polos_nb:EventPayload"' in str(query.rows[0][0])
+    finally:
+        client.close()
+
+
+async def test_the_run_reader_pages_and_counts(journal_location: str) -> None:
+    """The typed run reads the JupyterLab extension shows (pages of runs, counts per status,
+    model-call outputs, open suspensions per run) are the same on both backends."""
+    wf_id = uid("reader")
+
+    @workflow(id=wf_id)
+    async def flow(ctx: WorkflowContext, n: int) -> int:
+        await ctx.step.run(llm_step_key(1), lambda: {"usage": {"input_tokens": n}})
+        await ctx.step.run("plain", lambda: n)
+        if n == 2:
+            await ctx.step.suspend("ask", {"q": n})
+        return n
+
+    client = PolosClient(journal=journal_location)
+    try:
+        ids = []
+        for n in (1, 2, 3):
+            handle = await flow.invoke(client, n)
+            await wait_status(client, handle.id, "waiting" if n == 2 else "completed")
+            ids.append(handle.id)
+        reads = client.run_reader()
+
+        def look() -> tuple[Any, ...]:
+            return (
+                reads.run_counts(),
+                [i.id for i in reads.runs()],
+                [i.id for i in reads.runs(status="completed", offset=1, limit=5)],
+                sorted((r, o["usage"]["input_tokens"]) for r, o in reads.step_outputs(ids, "llm:")),
+                reads.pending_counts(ids),
+            )
+
+        counts, newest, completed, outputs, waiting = await asyncio.to_thread(look)
+        assert counts == {"completed": 2, "waiting": 1}
+        assert newest == ids[::-1] and completed == [ids[0]]
+        assert outputs == sorted(zip(ids, (1, 2, 3), strict=True))
+        assert waiting == {ids[1]: 1}
+        await client.resume(wf_id, ids[1], "ask", {})
+        assert await client.wait_for_result(ids[1], timeout=20) == 2
+    finally:
+        client.close()

@@ -8,7 +8,7 @@ layout is documented in ``polos_nb.engine.journal._migrations``.
 
 from polos_nb.config import is_postgres_url
 
-from ._duckdb import DuckDBJournal, Sql, read_journal
+from ._duckdb import DuckDBJournal, Sql, read_journal, read_journal_reads
 from ._interface import (
     ACTIVE_STATUSES,
     ChannelRunRow,
@@ -64,6 +64,7 @@ __all__ = [
     "WaitRow",
     "open_journal",
     "read_journal",
+    "read_journal_reads",
     "utc",
 ]
 

@@ -60,7 +60,7 @@ from ._interface import (
 from ._migrations import MIGRATIONS, SCHEMA_VERSION
 from ._readonly import check_read_only
 
-__all__ = ["DuckDBJournal", "Sql", "read_journal"]
+__all__ = ["DuckDBJournal", "Sql", "read_journal", "read_journal_reads"]
 
 T = TypeVar("T")
 
@@ -218,12 +218,37 @@ class DuckDBJournal(Journal):
             )
         )
 
+    def tree_infos(self, root_execution_id: str) -> concurrent.futures.Future[list[InfoRow]]:
+        return self.read(lambda con: _queries.tree_infos(con, root_execution_id))
+
     def find_ids(self, prefix: str, limit: int = 3) -> concurrent.futures.Future[list[str]]:
         return self.read(lambda con: _queries.find_ids(con, prefix, limit))
 
     def outcomes(self, execution_ids: Sequence[str]) -> concurrent.futures.Future[list[OutcomeRow]]:
         ids = list(execution_ids)
         return self.read(lambda con: _queries.outcomes(con, ids))
+
+    def run_counts(self) -> concurrent.futures.Future[dict[str, int]]:
+        return self.read(_queries.run_counts)
+
+    def root_infos(
+        self, *, status: str | None = None, offset: int = 0, limit: int = 100
+    ) -> concurrent.futures.Future[list[InfoRow]]:
+        return self.read(
+            lambda con: _queries.root_infos(con, status=status, offset=offset, limit=limit)
+        )
+
+    def tree_step_outputs(
+        self, root_execution_ids: Sequence[str], key_prefix: str
+    ) -> concurrent.futures.Future[list[tuple[str, str | None]]]:
+        ids = list(root_execution_ids)
+        return self.read(lambda con: _queries.tree_step_outputs(con, ids, key_prefix))
+
+    def pending_counts(
+        self, root_execution_ids: Sequence[str]
+    ) -> concurrent.futures.Future[dict[str, int]]:
+        ids = list(root_execution_ids)
+        return self.read(lambda con: _queries.pending_counts(con, ids))
 
     def steps(self, execution_id: str) -> concurrent.futures.Future[list[StepRow]]:
         return self.read(lambda con: _queries.steps(con, execution_id))
@@ -836,3 +861,45 @@ def read_journal(path: str, reader: Callable[[Any], T], *, retry: float = 0.0) -
             raise JournalCorruptError(path, str(exc).strip().splitlines()[0]) from exc
     finally:
         con.close()
+
+
+class _AtRest(DuckDBJournal):
+    """The interface's named reads on one read-only connection to a journal at rest.
+
+    Made by :func:`read_journal_reads` for the time of one reader; each read runs at once on
+    the connection (there is no writer thread), and writes are refused.
+    """
+
+    def __init__(self, con: Any, path: str) -> None:  # no writer thread: nothing to start
+        self.path = path
+        self.read_hook = None
+        self._con = con
+
+    def read(self, reader: Callable[[Any], T]) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        try:
+            future.set_result(reader(self._con))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+    def submit(self, ops: Sequence[DuckOp]) -> concurrent.futures.Future[None]:
+        raise JournalError(f"The journal {self.path} is open read-only here; nothing is written.")
+
+    def probe(self) -> concurrent.futures.Future[None]:
+        return self.submit([])
+
+    def query(
+        self, sql: str, fetch: Callable[[Any], Any] | None = None
+    ) -> concurrent.futures.Future[Any]:
+        raise JournalError(f"The journal {self.path} is open for the named reads only.")
+
+    def close(self) -> None:
+        pass  # read_journal closes the connection
+
+
+def read_journal_reads(path: str, reader: Callable[[Journal], T], *, retry: float = 0.0) -> T:
+    """:func:`read_journal` with the interface's named reads: ``reader(journal)`` gets a
+    :class:`Journal` whose reads (``info``, ``history``, ``run_counts``...) run on the
+    read-only connection and resolve at once; writes raise ``JournalError``."""
+    return read_journal(path, lambda con: reader(_AtRest(con, path)), retry=retry)

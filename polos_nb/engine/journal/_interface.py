@@ -408,12 +408,38 @@ class Journal(abc.ABC):
         """Executions matching every filter given, newest first, at most ``limit``."""
 
     @abc.abstractmethod
+    def tree_infos(self, root_execution_id: str) -> Future[list[InfoRow]]:
+        """Every execution of a tree (the root and its descendants), oldest first."""
+
+    @abc.abstractmethod
     def find_ids(self, prefix: str, limit: int = 3) -> Future[list[str]]:
         """Ids of executions that start with ``prefix``, newest first."""
 
     @abc.abstractmethod
     def outcomes(self, execution_ids: Sequence[str]) -> Future[list[OutcomeRow]]:
         """Status and outcome of each execution given that exists (any order)."""
+
+    @abc.abstractmethod
+    def run_counts(self) -> Future[dict[str, int]]:
+        """How many root executions (runs) the journal holds in each status."""
+
+    @abc.abstractmethod
+    def root_infos(
+        self, *, status: str | None = None, offset: int = 0, limit: int = 100
+    ) -> Future[list[InfoRow]]:
+        """One page of root executions (of one status, or all), newest first."""
+
+    @abc.abstractmethod
+    def tree_step_outputs(
+        self, root_execution_ids: Sequence[str], key_prefix: str
+    ) -> Future[list[tuple[str, str | None]]]:
+        """``(root execution id, output)`` of the completed step attempts of the given
+        trees whose step key starts with ``key_prefix`` (any order)."""
+
+    @abc.abstractmethod
+    def pending_counts(self, root_execution_ids: Sequence[str]) -> Future[dict[str, int]]:
+        """How many unresolved ``suspend`` waits each given tree has (trees without one are
+        left out)."""
 
     # ------------------------------------------------------------------ steps
     @abc.abstractmethod

@@ -51,11 +51,17 @@ Migration 6 also adds ``channel_context`` to ``executions``: where a run was sta
 Migration 2 also adds ``run_attempt`` to ``executions`` and ``steps``: a workflow-level
 retry starts a new run attempt, in which steps that failed in earlier attempts run again.
 
+Migration 7 rewrites the class names inside typed JSON to polos_nb's public names
+(``polos_nb:EventPayload`` instead of ``polos_nb.engine._types:EventPayload``), see
+``polos_nb._journal_names``.
+
 Typed JSON is described in ``polos_nb._serde``; plain JSON values are stored as
 themselves, so ``SELECT output->>'$.total' FROM steps`` works for dict results.
 """
 
 from __future__ import annotations
+
+from polos_nb._journal_names import RENAMED
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
 
@@ -209,6 +215,37 @@ _M006 = [
     """,
 ]
 
+_JSON_COLUMNS = {
+    "executions": ("payload", "result", "error", "state", "initial_state"),
+    "steps": ("output", "error", "state"),
+    "events": ("data",),
+    "waits": ("detail",),
+    "mailbox": ("data",),
+}
+
+
+def _renames() -> list[str]:
+    """Migration 7: typed JSON names polos_nb's classes by their public names.
+
+    Rows written before it hold ``"cls":"polos_nb.engine._types:EventPayload"`` and the
+    like; each JSON column is rewritten with the names of ``polos_nb._journal_names.RENAMED``
+    (a quoted ``module:Qualname`` occurs in typed JSON only as a class name).
+    """
+    statements = []
+    for table, columns in _JSON_COLUMNS.items():
+        for column in columns:
+            expr = f"{column}::VARCHAR"
+            for old, new in RENAMED.items():
+                expr = f"replace({expr}, '\"{old}\"', '\"{new}\"')"
+            statements.append(
+                f"UPDATE {table} SET {column} = ({expr})::JSON"
+                f" WHERE {column}::VARCHAR LIKE '%polos_nb.%'"
+            )
+    return statements
+
+
+_M007 = _renames()
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial", _M001),
     (2, "run attempts, event triggers, schedules", _M002),
@@ -216,6 +253,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (4, "forks", _M004),
     (5, "trace context", _M005),
     (6, "channel context, idempotent starts", _M006),
+    (7, "public class names in typed JSON", _M007),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

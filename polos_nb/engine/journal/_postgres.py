@@ -479,12 +479,37 @@ class PostgresJournal(Journal):
             )
         )
 
+    def tree_infos(self, root_execution_id: str) -> concurrent.futures.Future[list[InfoRow]]:
+        return self.read(lambda con: _queries.tree_infos(con, root_execution_id))
+
     def find_ids(self, prefix: str, limit: int = 3) -> concurrent.futures.Future[list[str]]:
         return self.read(lambda con: _queries.find_ids(con, prefix, limit))
 
     def outcomes(self, execution_ids: Sequence[str]) -> concurrent.futures.Future[list[OutcomeRow]]:
         ids = list(execution_ids)
         return self.read(lambda con: _queries.outcomes(con, ids))
+
+    def run_counts(self) -> concurrent.futures.Future[dict[str, int]]:
+        return self.read(_queries.run_counts)
+
+    def root_infos(
+        self, *, status: str | None = None, offset: int = 0, limit: int = 100
+    ) -> concurrent.futures.Future[list[InfoRow]]:
+        return self.read(
+            lambda con: _queries.root_infos(con, status=status, offset=offset, limit=limit)
+        )
+
+    def tree_step_outputs(
+        self, root_execution_ids: Sequence[str], key_prefix: str
+    ) -> concurrent.futures.Future[list[tuple[str, str | None]]]:
+        ids = list(root_execution_ids)
+        return self.read(lambda con: _queries.tree_step_outputs(con, ids, key_prefix))
+
+    def pending_counts(
+        self, root_execution_ids: Sequence[str]
+    ) -> concurrent.futures.Future[dict[str, int]]:
+        ids = list(root_execution_ids)
+        return self.read(lambda con: _queries.pending_counts(con, ids))
 
     def steps(self, execution_id: str) -> concurrent.futures.Future[list[StepRow]]:
         return self.read(lambda con: _queries.steps(con, execution_id))

@@ -40,15 +40,20 @@ __all__ = [
     "list_infos",
     "max_topic_seq",
     "outcomes",
+    "pending_counts",
     "pending_suspensions",
     "recovery",
     "reload",
+    "root_infos",
+    "run_counts",
     "run_journal",
     "schedule",
     "schedules",
     "started_by_key",
     "steps",
     "topic_events",
+    "tree_infos",
+    "tree_step_outputs",
     "tree_steps",
     "trigger_cursor",
 ]
@@ -215,6 +220,13 @@ def list_infos(
     return [_info(r) for r in rows]
 
 
+def tree_infos(con: Any, root_execution_id: str) -> list[InfoRow]:
+    rows = con.execute(
+        f"{_INFO} WHERE root_execution_id = ? ORDER BY created_at, id", [root_execution_id]
+    ).fetchall()
+    return [_info(r) for r in rows]
+
+
 def find_ids(con: Any, prefix: str, limit: int = 3) -> list[str]:
     rows = con.execute(
         "SELECT id FROM executions WHERE starts_with(id, ?) ORDER BY created_at DESC LIMIT ?",
@@ -230,6 +242,49 @@ def outcomes(con: Any, execution_ids: Sequence[str]) -> list[OutcomeRow]:
         [list(execution_ids)],
     ).fetchall()
     return [OutcomeRow(*r) for r in rows]
+
+
+def run_counts(con: Any) -> dict[str, int]:
+    rows = con.execute(
+        "SELECT status, count(*) FROM executions WHERE parent_execution_id IS NULL GROUP BY status"
+    ).fetchall()
+    return {str(s): int(n) for s, n in rows}
+
+
+def root_infos(
+    con: Any, *, status: str | None = None, offset: int = 0, limit: int = 100
+) -> list[InfoRow]:
+    where = "parent_execution_id IS NULL"
+    params: list[Any] = []
+    if status is not None:
+        where += " AND status = ?"
+        params.append(status)
+    rows = con.execute(
+        f"{_INFO} WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    ).fetchall()
+    return [_info(r) for r in rows]
+
+
+def tree_step_outputs(
+    con: Any, root_execution_ids: Sequence[str], key_prefix: str
+) -> list[tuple[str, str | None]]:
+    rows = con.execute(
+        "SELECT root_execution_id, output FROM steps WHERE root_execution_id IN"
+        " (SELECT unnest(?)) AND starts_with(step_key, ?) AND status = 'completed'",
+        [list(root_execution_ids), key_prefix],
+    ).fetchall()
+    return [(str(r[0]), r[1]) for r in rows]
+
+
+def pending_counts(con: Any, root_execution_ids: Sequence[str]) -> dict[str, int]:
+    rows = con.execute(
+        "SELECT e.root_execution_id, count(*) FROM waits w JOIN executions e"
+        " ON e.id = w.execution_id WHERE w.kind = 'suspend' AND w.resolved_at IS NULL"
+        " AND e.root_execution_id IN (SELECT unnest(?)) GROUP BY e.root_execution_id",
+        [list(root_execution_ids)],
+    ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
 
 
 def steps(con: Any, execution_id: str) -> list[StepRow]:
