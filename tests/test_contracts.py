@@ -101,7 +101,8 @@ def test_the_widget_javascript_mirrors_the_protocol() -> None:
     assert entry_fields, "run.js reads approval entries"
     assert entry_fields <= _keys(_protocol.ApprovalEntry)
     assert _keys(c.FormSpec) <= _keys(_protocol.ApprovalEntry)  # one form shape, two layers
-    sent = re.findall(r"model\.send\(\{\s*kind:\s*\"([a-z]+)\"([^}]*)\}", js)
+    # messages go out through a send() helper that marks the view disconnected on failure
+    sent = re.findall(r"\bsend\(\{\s*kind:\s*\"([a-z]+)\"([^}]*)\}", js)
     kinds = {kind for kind, _ in sent}
     assert kinds == {"submit", "cancel"}
     submit_fields = {"kind", *re.findall(r"([a-z_]+)(?::|,|\s*$)", dict(sent)["submit"])}

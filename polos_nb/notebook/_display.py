@@ -168,7 +168,7 @@ def _snapshots(run: Run) -> Snapshots:
     if pub is None:
         pub = Snapshots(run)
         run._snapshots = pub
-        run.state.attach(pub, loop=run.client.runtime.loop)
+        run.state.attach(pub, loop=run.client.loop)
     return pub
 
 
