@@ -53,10 +53,23 @@ CHROMIUM_ARGS = [
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Mark the browser tests ``e2e`` and run them last.
+
+    Playwright's sync API keeps an event loop marked running on the main thread for as long
+    as the session's browser is open, so an asyncio test that came after the first browser
+    test would fail ("Runner.run() cannot be called from a running event loop"). Running
+    the browser tests after every other test (in their own order) keeps the one shared
+    JupyterLab and Chromium, started at the first of them.
+    """
     here = Path(__file__).parent
+    browser, others = [], []
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(pytest.mark.e2e)
+            browser.append(item)
+        else:
+            others.append(item)
+    items[:] = others + browser
 
 
 def _require_chromium() -> None:
