@@ -7,10 +7,13 @@ from typing import Any
 
 from polos_nb import _serde
 from polos_nb.errors import (
+    ChildWorkflowError,
+    ExecutionCancelledError,
     ExecutionNotFoundError,
     WaitTimeoutError,
 )
 
+from ._error_records import error_names
 from ._host import RuntimeHost
 from ._records import (
     Exec,
@@ -232,7 +235,7 @@ class ChildrenMixin(RuntimeHost):
     def _cancel_error(self, ex: Exec) -> str:
         return _serde.dumps(
             {
-                "type": "polos_nb.errors.ExecutionCancelledError",
+                **error_names(ExecutionCancelledError),
                 "message": f"Execution {ex.id} was cancelled.",
                 "execution_id": ex.id,
             }
@@ -278,7 +281,7 @@ class ChildrenMixin(RuntimeHost):
             "failed",
             _serde.dumps(
                 {
-                    "type": "polos_nb.errors.WaitTimeoutError",
+                    **error_names(WaitTimeoutError),
                     "message": str(error),
                     "what": error.what,
                     "deadline": error.deadline,
@@ -292,7 +295,7 @@ def _child_error(workflow_id: str, child_id: str, status: str, error: str | None
     info = _serde.loads(error, strict=False) if error else {}
     return _serde.dumps(
         {
-            "type": "polos_nb.errors.ChildWorkflowError",
+            **error_names(ChildWorkflowError),
             "message": f"child {workflow_id} ({child_id}) {status}: {info.get('type', '')}: {info.get('message', '')}",
             "child_error": info,
         }

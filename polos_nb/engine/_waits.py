@@ -11,9 +11,11 @@ from polos_nb.errors import (
     ExecutionNotFoundError,
     JournalError,
     ResumeError,
+    WaitTimeoutError,
 )
 
 from ._approval_url import approval_url
+from ._error_records import error_names
 from ._host import RuntimeHost
 from ._records import (
     Exec,
@@ -195,7 +197,7 @@ class WaitsMixin(RuntimeHost):
                 "event": f"Event wait {key!r} on {wait.topic!r}",
             }.get(wait.kind, f"Wait {key!r}")
             error = {
-                "type": "polos_nb.errors.WaitTimeoutError",
+                **error_names(WaitTimeoutError),
                 "message": f"{what} of execution {exec_id} timed out at {wait.expires_at.isoformat()}.",
                 "what": f"{what} of execution {exec_id}",
                 "deadline": wait.expires_at.isoformat(),
