@@ -433,6 +433,7 @@ ENGINE_ORDER = [
     "_schedules",
     "_extensions",  # runtime extensions (the channels layer registers one)
     "_host",
+    "_error_records",  # journaled errors: their stable names, how replay rebuilds them
     "journal",
     # in-memory records, the workflow registry, the step API
     "_records",

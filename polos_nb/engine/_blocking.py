@@ -115,7 +115,7 @@ class Blocking:
         previous = ex.status
         ops = [
             self.rt._status_op(ex, "waiting", error=_serde.dumps(info), state=state_json),
-            self.rt._wait_insert(ex, wait, now),
+            self.rt.waits.wait_insert(ex, wait, now),
             insert,
         ]
         try:
@@ -261,7 +261,7 @@ class Blocking:
         ex.blocked = None
         ex.loaded = False  # read its steps again (a read error may have left them partial)
         try:
-            await self.rt._resolve(ex, keys[0], extra_ops=[insert], events=[event])
+            await self.rt.waits.resolve(ex, keys[0], extra_ops=[insert], events=[event])
         except JournalError as exc:
             self.journal_down(ex, exc)
 
@@ -293,10 +293,10 @@ class Blocking:
             if wait.kind == "blocked":
                 ex.blocked = wait.detail if isinstance(wait.detail, dict) else {}
         if ex.deadline is not None:
-            self.rt._arm_deadline(ex)
+            self.rt.children.arm_deadline(ex)
         log.warning("polos_nb: the journal can be written again; run %s goes on", ex.id)
         if ex.status == "waiting":
             for wait in list(ex.waits.values()):
-                await self.rt._rearm(ex, wait)
+                await self.rt.waits.rearm(ex, wait)
         else:
             self.rt.schedule(ex)

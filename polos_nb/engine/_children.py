@@ -7,11 +7,14 @@ from typing import Any
 
 from polos_nb import _serde
 from polos_nb.errors import (
+    ChildWorkflowError,
+    ExecutionCancelledError,
     ExecutionNotFoundError,
     WaitTimeoutError,
 )
 
-from ._host import RuntimeHost
+from ._error_records import error_names
+from ._host import ChildrenHost
 from ._records import (
     Exec,
     Wait,
@@ -22,61 +25,68 @@ from ._types import (
     ExecutionHandle,
 )
 
-__all__ = ["ChildrenMixin"]
+__all__ = ["Children"]
 
 
-class ChildrenMixin(RuntimeHost):
-    """Part of :class:`Runtime` (mixed in); see its docstring."""
+class Children:
+    """Child executions (invoke, batches), cancellation of execution trees and run deadlines.
 
-    def _notify_parent_ops(
+    A part of :class:`~polos_nb.engine._runtime.Runtime` (``rt.children``); it reaches the
+    runtime only through ``self.rt``, typed :class:`~polos_nb.engine._host.ChildrenHost`.
+    """
+
+    def __init__(self, host: ChildrenHost) -> None:
+        self.rt = host
+
+    def notify_parent_ops(
         self, ex: Exec, status: str, result: str | None, error: str | None, ops: list[Any]
     ) -> Exec | None:
         """For a child of invoke_and_wait, journal its outcome in the parent in the same transaction."""
         if ex.parent_id is None or ex.parent_step_key is None:
             return None
-        parent = self.execs.get(ex.parent_id)
+        parent = self.rt.execs.get(ex.parent_id)
         if parent is None:
             return None
         wait = parent.waits.get(ex.parent_step_key)
         if wait is None or wait.kind != "child":
             return None
         if status == "completed":
-            self._resolve_ops(parent, wait, ops, output=result)
+            self.rt.waits.resolve_ops(parent, wait, ops, output=result)
         else:
-            self._resolve_ops(
+            self.rt.waits.resolve_ops(
                 parent, wait, ops, error=_child_error(ex.workflow_id, ex.id, status, error)
             )
         return parent
 
-    async def _check_children_done(self, parent: Exec, wait: Wait) -> None:
+    async def check_children_done(self, parent: Exec, wait: Wait) -> None:
         child_ids: list[str] = list(wait.detail or [])
         if wait.kind == "child":
-            found = await self.read(self.journal.outcomes(child_ids[:1]))
+            found = await self.rt.read(self.rt.journal.outcomes(child_ids[:1]))
             row = found[0] if found else None
             if row is not None and row.status in TERMINAL_STATUSES and wait.key in parent.waits:
                 ops: list[Any] = []
                 if row.status == "completed":
-                    self._resolve_ops(parent, wait, ops, output=row.result)
+                    self.rt.waits.resolve_ops(parent, wait, ops, output=row.result)
                 else:
-                    self._resolve_ops(
+                    self.rt.waits.resolve_ops(
                         parent,
                         wait,
                         ops,
                         error=_child_error(row.workflow_id, row.id, row.status, row.error),
                     )
-                await self.commit(ops)
-                self.schedule(parent)
+                await self.rt.commit(ops)
+                self.rt.schedule(parent)
             return
         marker = (parent.id, wait.key)
-        if marker in self._batches_done:
+        if marker in self.rt._batches_done:
             return
-        rows = await self.read(self.journal.outcomes(child_ids))
+        rows = await self.rt.read(self.rt.journal.outcomes(child_ids))
         by_id = {r[0]: r for r in rows}
         if len(by_id) < len(child_ids) or any(r[2] not in TERMINAL_STATUSES for r in rows):
             return
-        if marker in self._batches_done or wait.key not in parent.waits:
+        if marker in self.rt._batches_done or wait.key not in parent.waits:
             return
-        self._batches_done.add(marker)
+        self.rt._batches_done.add(marker)
         items = []
         for child_id in child_ids:
             _, wf_id, status, result, error = by_id[child_id]
@@ -95,9 +105,9 @@ class ChildrenMixin(RuntimeHost):
                 }
             )
         ops = []
-        self._resolve_ops(parent, wait, ops, output=_serde.dumps(items))
-        await self.commit(ops)
-        self.schedule(parent)
+        self.rt.waits.resolve_ops(parent, wait, ops, output=_serde.dumps(items))
+        await self.rt.commit(ops)
+        self.rt.schedule(parent)
 
     async def start_children(
         self,
@@ -122,23 +132,23 @@ class ChildrenMixin(RuntimeHost):
                     detail=existing,
                 )
                 parent.waits[key] = wait
-                await self.commit(
+                await self.rt.commit(
                     [
-                        self._wait_insert(parent, wait, self.clock.now()),
-                        self._status_op(parent, "waiting"),
+                        self.rt.waits.wait_insert(parent, wait, self.rt.clock.now()),
+                        self.rt._status_op(parent, "waiting"),
                     ]
                 )
-                await self._check_children_done(parent, wait)
+                await self.check_children_done(parent, wait)
             parent.status = "waiting"
             return []
-        prepared = [self.prepare(spec.id, spec.payload, spec.initial_state) for spec in specs]
+        prepared = [self.rt.prepare(spec.id, spec.payload, spec.initial_state) for spec in specs]
         ops: list[Any] = []
         children: list[Exec] = []
         batch = kind in ("batch_invoke", "batch_wait")
         for index, ((wf, payload_json, state_json), spec) in enumerate(
             zip(prepared, specs, strict=False)
         ):
-            child, insert = self.new_exec(
+            child, insert = self.rt.new_exec(
                 wf.id,
                 wf.workflow_type,
                 payload_json,
@@ -155,11 +165,11 @@ class ChildrenMixin(RuntimeHost):
             ops.append(insert)
             children.append(child)
         handles = [c.handle() for c in children]
-        now = self.clock.now()
+        now = self.rt.clock.now()
         if kind in ("invoke", "batch_invoke"):
             value: Any = handles[0] if kind == "invoke" else handles
             ops.append(
-                self.step_insert(
+                self.rt.step_insert(
                     parent,
                     key,
                     position,
@@ -182,19 +192,19 @@ class ChildrenMixin(RuntimeHost):
                 detail=[c.id for c in children],
             )
             parent.waits[key] = wait
-            ops.append(self._wait_insert(parent, wait, now))
-            ops.append(self._status_op(parent, "waiting"))
-        await self.commit(ops)
+            ops.append(self.rt.waits.wait_insert(parent, wait, now))
+            ops.append(self.rt._status_op(parent, "waiting"))
+        await self.rt.commit(ops)
         parent.children[key] = [c.id for c in children]
         for child in children:
-            self.execs[child.id] = child
+            self.rt.execs[child.id] = child
             if child.deadline is not None:
-                self._arm_deadline(child)
-            self.schedule(child)
+                self.arm_deadline(child)
+            self.rt.schedule(child)
         return [self.bind_handle(h) for h in handles]
 
     def bind_handle(self, handle: ExecutionHandle) -> ExecutionHandle:
-        client = self.default_client
+        client = self.rt.default_client
         if client is not None:
             handle._bind(client)
         return handle
@@ -202,11 +212,11 @@ class ChildrenMixin(RuntimeHost):
     # ================================================================== cancel and deadlines
     async def cancel(self, execution_id: str) -> bool:
         """Cancel an execution and all its descendants (never its parent). False if already ended."""
-        ex = self.execs.get(execution_id)
+        ex = self.rt.execs.get(execution_id)
         if ex is not None:
-            ex = await self.blocking.fresh(ex)
+            ex = await self.rt.blocking.fresh(ex)
         if ex is None:
-            found = await self.read(self.journal.outcomes([execution_id]))
+            found = await self.rt.read(self.rt.journal.outcomes([execution_id]))
             if not found:
                 raise ExecutionNotFoundError(execution_id)
             return False
@@ -216,7 +226,7 @@ class ChildrenMixin(RuntimeHost):
         frontier = [ex.id]
         while frontier:
             parent_id = frontier.pop()
-            for other in list(self.execs.values()):
+            for other in list(self.rt.execs.values()):
                 if other.parent_id == parent_id and other.status not in TERMINAL_STATUSES:
                     tree.append(other)
                     frontier.append(other.id)
@@ -232,7 +242,7 @@ class ChildrenMixin(RuntimeHost):
     def _cancel_error(self, ex: Exec) -> str:
         return _serde.dumps(
             {
-                "type": "polos_nb.errors.ExecutionCancelledError",
+                **error_names(ExecutionCancelledError),
                 "message": f"Execution {ex.id} was cancelled.",
                 "execution_id": ex.id,
             }
@@ -252,16 +262,16 @@ class ChildrenMixin(RuntimeHost):
             except BaseException:
                 pass
         if ex.status not in TERMINAL_STATUSES:
-            await self._finish(ex, status, error=error)
+            await self.rt._finish(ex, status, error=error)
 
-    def _arm_deadline(self, ex: Exec) -> None:
+    def arm_deadline(self, ex: Exec) -> None:
         assert ex.deadline is not None
-        ex.deadline_timer = self.clock.call_at(
-            ex.deadline, lambda: self.loop.create_task(self._deadline(ex.id)), self.loop
+        ex.deadline_timer = self.rt.clock.call_at(
+            ex.deadline, lambda: self.rt.loop.create_task(self._deadline(ex.id)), self.rt.loop
         )
 
     async def _deadline(self, exec_id: str) -> None:
-        ex = self.execs.get(exec_id)
+        ex = self.rt.execs.get(exec_id)
         if ex is None or ex.status in TERMINAL_STATUSES or ex.deadline is None:
             return
         error = WaitTimeoutError(
@@ -269,7 +279,7 @@ class ChildrenMixin(RuntimeHost):
         )
         for child in [
             c
-            for c in self.execs.values()
+            for c in self.rt.execs.values()
             if c.parent_id == ex.id and c.status not in TERMINAL_STATUSES
         ]:
             await self.cancel(child.id)  # children first, then the run itself
@@ -278,7 +288,7 @@ class ChildrenMixin(RuntimeHost):
             "failed",
             _serde.dumps(
                 {
-                    "type": "polos_nb.errors.WaitTimeoutError",
+                    **error_names(WaitTimeoutError),
                     "message": str(error),
                     "what": error.what,
                     "deadline": error.deadline,
@@ -292,7 +302,7 @@ def _child_error(workflow_id: str, child_id: str, status: str, error: str | None
     info = _serde.loads(error, strict=False) if error else {}
     return _serde.dumps(
         {
-            "type": "polos_nb.errors.ChildWorkflowError",
+            **error_names(ChildWorkflowError),
             "message": f"child {workflow_id} ({child_id}) {status}: {info.get('type', '')}: {info.get('message', '')}",
             "child_error": info,
         }

@@ -25,7 +25,6 @@ from pydantic import BaseModel
 
 from polos_nb import _serde, _tracing
 from polos_nb.errors import (
-    ChildWorkflowError,
     DuplicateStepKeyError,
     ExecutionCancelledError,
     NonDeterminismError,
@@ -37,6 +36,7 @@ from polos_nb.errors import (
     WaitTimeoutError,
 )
 
+from ._error_records import ATTEMPT_TIMEOUT, error_names, fix_error_name, step_error
 from ._policy import RetryPolicy
 from ._signals import Park
 from ._types import (
@@ -149,7 +149,7 @@ def _error_json(exc: BaseException) -> str:
     # written out as an escape instead of refusing the record.
     return _serde.dumps(
         {
-            "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+            **error_names(type(exc)),
             "message": _serde.clean_text(str(exc)),
             "traceback": _serde.clean_text("".join(traceback.format_exception(exc))[-4000:]),
             **(
@@ -259,18 +259,8 @@ class Step:
         raise self._rebuild_error(record)
 
     def _rebuild_error(self, record: StepRecord) -> BaseException:
-        info = _serde.loads(record.error) if record.error else {}
-        etype = str(info.get("type", "Exception"))
-        message = str(info.get("message", ""))
-        if etype.endswith("WaitTimeoutError"):
-            return WaitTimeoutError(info.get("what", record.key), info.get("deadline", "?"))
-        if etype.endswith("ExecutionCancelledError"):
-            return ExecutionCancelledError(info.get("execution_id", self._ex.id))
-        if record.kind in ("invoke_wait",):
-            return ChildWorkflowError(record.key, etype, message)
-        if etype.endswith("_AttemptTimeout"):
-            return StepTimeoutError(record.key, etype, message)
-        return StepExecutionError(record.key, etype, message)
+        # From the error's exact stable name (polos_nb/engine/_error_records.py).
+        return step_error(record.error, record.key, record.kind, self._ex.id)
 
     async def _record_value(
         self, key: str, kind: str, value: _V, extra_ops: list[Any] | None = None
@@ -790,6 +780,8 @@ def _as_event(value: Any) -> Any:
 class _AttemptTimeout(TimeoutError):
     """One attempt of a step ran past its timeout (journaled as the attempt's error)."""
 
+
+fix_error_name(_AttemptTimeout, ATTEMPT_TIMEOUT)
 
 _DEFAULT_POLICY = RetryPolicy()
 

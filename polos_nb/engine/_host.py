@@ -1,15 +1,16 @@
-"""What the runtime's mixins rely on, declared for the type checker.
+"""What each part of the runtime needs from the runtime that holds it, declared as protocols.
 
-``WaitsMixin``, ``ChildrenMixin`` and ``ReadsMixin`` are parts of :class:`Runtime`: their
-methods use attributes and methods that ``Runtime`` (or a sibling mixin) defines. They
-inherit from :class:`RuntimeHost`, which declares exactly those names with their types so
-that mypy checks every use. The declarations exist only while type checking; at run time
-``RuntimeHost`` is an empty class and every name resolves to the real definition.
+:class:`Runtime` is composed of parts (``rt.waits``, ``rt.children``, ``rt.reads``), each a
+class that receives its host explicitly and reaches it only through ``self.rt``. Each part's
+host type below names exactly what that part uses, with its type; ``Runtime`` satisfies
+all three structurally (mypy checks it where the parts are built), and a part can be built
+on anything else that provides the same names. The protocols exist only for the type
+checker: nothing here runs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import asyncio
@@ -26,112 +27,142 @@ if TYPE_CHECKING:
     from ._workflow import Workflow
     from .journal import Insert, Journal, Update
 
-__all__ = ["RuntimeHost"]
+__all__ = ["ChildrenHost", "ChildrenOfWaits", "ReadsHost", "WaitsHost", "WaitsOfChildren"]
 
 _T = TypeVar("_T")
 
 
-class RuntimeHost:
-    """Names the mixins use; ``Runtime`` and the sibling mixins define them."""
+class _Journaling(Protocol):
+    """What every part uses: the journal's reads, the engine loop, the live runs."""
 
-    if TYPE_CHECKING:
-        # Defined by Runtime (polos_nb/engine/_runtime.py).
-        clock: Clock
-        journal: Journal
-        loop: asyncio.AbstractEventLoop
-        execs: dict[str, Exec]
-        default_client: Any
-        admission: Admission
-        blocking: Blocking
-        _topic_seq: dict[str, int]
-        _topic_waits: dict[str, set[tuple[str, str]]]
-        _batches_done: set[tuple[str, str]]
+    journal: Journal
+    loop: asyncio.AbstractEventLoop
+    execs: dict[str, Exec]
+    blocking: Blocking
 
-        async def commit(self, ops: list[Any]) -> None: ...
+    async def read(self, future: concurrent.futures.Future[_T]) -> _T: ...
 
-        async def commit_publish(self, topic: str, event: StreamEvent, ops: list[Any]) -> None: ...
 
-        async def read(self, future: concurrent.futures.Future[_T]) -> _T: ...
+class _Stepping(_Journaling, Protocol):
+    """Writing (commits, a run's step records and status) and scheduling a run to go on."""
 
-        def step_insert(
-            self,
-            ex: Exec,
-            key: str,
-            position: int | None,
-            kind: str,
-            attempt: int,
-            status: str,
-            input_hash: str | None,
-            output: str | None,
-            error: str | None,
-            state: str | None,
-            started: dt.datetime | None,
-            ended: dt.datetime,
-        ) -> Insert: ...
+    clock: Clock
 
-        def _status_op(self, ex: Exec, status: str, **extra: Any) -> Update: ...
+    async def commit(self, ops: list[Any]) -> None: ...
 
-        async def _topic_next(self, topic: str) -> int: ...
+    def step_insert(
+        self,
+        ex: Exec,
+        key: str,
+        position: int | None,
+        kind: str,
+        attempt: int,
+        status: str,
+        input_hash: str | None,
+        output: str | None,
+        error: str | None,
+        state: str | None,
+        started: dt.datetime | None,
+        ended: dt.datetime,
+    ) -> Insert: ...
 
-        async def event_insert(
-            self, topic: str, event_type: str | None, data_json: str, execution_id: str | None
-        ) -> tuple[Insert, StreamEvent]: ...
+    def _status_op(self, ex: Exec, status: str, **extra: Any) -> Update: ...
 
-        def _lifecycle_event(
-            self, ex: Exec, event_type: str, data: dict[str, Any]
-        ) -> tuple[Insert, StreamEvent]: ...
+    def schedule(self, ex: Exec) -> bool: ...
 
-        def _emit(self, event: StreamEvent) -> None: ...
 
-        def after_publish(self, topic: str, event: StreamEvent) -> None: ...
+class ChildrenOfWaits(Protocol):
+    """What ``Waits`` uses of the children part: is a child or batch wait over?"""
 
-        def schedule(self, ex: Exec) -> bool: ...
+    async def check_children_done(self, parent: Exec, wait: Wait) -> None: ...
 
-        async def _load(self, ex: Exec) -> None: ...
 
-        async def _finish(
-            self,
-            ex: Exec,
-            status: str,
-            *,
-            result: str | None = None,
-            error: str | None = None,
-            ctx: WorkflowContext | None = None,
-        ) -> None: ...
+class WaitsOfChildren(Protocol):
+    """What ``Children`` uses of the waits part: journal a wait, resolve it."""
 
-        def new_exec(
-            self,
-            wf_id: str,
-            workflow_type: str,
-            payload_json: str | None,
-            *,
-            parent: Exec | None = None,
-            parent_step_key: str | None = None,
-            batch_index: int | None = None,
-            initial_state_json: str | None = None,
-            queue_name: str | None = None,
-            concurrency_key: str | None = None,
-            session_id: str | None = None,
-            user_id: str | None = None,
-            run_timeout_seconds: float | None = None,
-        ) -> tuple[Exec, Insert]: ...
+    def wait_insert(self, ex: Exec, wait: Wait, now: dt.datetime) -> Insert: ...
 
-        def prepare(
-            self, workflow: Any, payload: Any, initial_state: Any
-        ) -> tuple[Workflow, str | None, str | None]: ...
+    def resolve_ops(
+        self,
+        ex: Exec,
+        wait: Wait,
+        ops: list[Any],
+        *,
+        output: str | None = None,
+        error: str | None = None,
+    ) -> None: ...
 
-        # Defined by WaitsMixin (polos_nb/engine/_waits.py).
-        def _wait_insert(self, ex: Exec, wait: Wait, now: dt.datetime) -> Insert: ...
 
-        def _resolve_ops(
-            self,
-            ex: Exec,
-            wait: Wait,
-            ops: list[Any],
-            *,
-            output: str | None = None,
-            error: str | None = None,
-        ) -> None: ...
+class WaitsHost(_Stepping, Protocol):
+    """What :class:`~polos_nb.engine._waits.Waits` uses of its runtime."""
 
-        # Defined by ChildrenMixin (polos_nb/engine/_children.py).
-        async def _check_children_done(self, parent: Exec, wait: Wait) -> None: ...
+    _topic_seq: dict[str, int]
+    _topic_waits: dict[str, set[tuple[str, str]]]
+
+    @property
+    def children(self) -> ChildrenOfWaits: ...
+
+    async def _topic_next(self, topic: str) -> int: ...
+
+    def _lifecycle_event(
+        self, ex: Exec, event_type: str, data: dict[str, Any]
+    ) -> tuple[Insert, StreamEvent]: ...
+
+    def _emit(self, event: StreamEvent) -> None: ...
+
+    async def _load(self, ex: Exec) -> None: ...
+
+
+class ChildrenHost(_Stepping, Protocol):
+    """What :class:`~polos_nb.engine._children.Children` uses of its runtime."""
+
+    _batches_done: set[tuple[str, str]]
+    default_client: Any
+
+    @property
+    def waits(self) -> WaitsOfChildren: ...
+
+    async def _finish(
+        self,
+        ex: Exec,
+        status: str,
+        *,
+        result: str | None = None,
+        error: str | None = None,
+        ctx: WorkflowContext | None = None,
+    ) -> None: ...
+
+    def new_exec(
+        self,
+        wf_id: str,
+        workflow_type: str,
+        payload_json: str | None,
+        *,
+        parent: Exec | None = None,
+        parent_step_key: str | None = None,
+        batch_index: int | None = None,
+        initial_state_json: str | None = None,
+        queue_name: str | None = None,
+        concurrency_key: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        run_timeout_seconds: float | None = None,
+    ) -> tuple[Exec, Insert]: ...
+
+    def prepare(
+        self, workflow: Any, payload: Any, initial_state: Any
+    ) -> tuple[Workflow, str | None, str | None]: ...
+
+
+class ReadsHost(_Journaling, Protocol):
+    """What :class:`~polos_nb.engine._reads.Reads` uses of its runtime."""
+
+    admission: Admission
+
+    async def commit_publish(self, topic: str, event: StreamEvent, ops: list[Any]) -> None: ...
+
+    async def event_insert(
+        self, topic: str, event_type: str | None, data_json: str, execution_id: str | None
+    ) -> tuple[Insert, StreamEvent]: ...
+
+    def after_publish(self, topic: str, event: StreamEvent) -> None: ...

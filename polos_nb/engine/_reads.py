@@ -12,7 +12,7 @@ from polos_nb.errors import (
 )
 
 from ._admission import QueueStatus
-from ._host import RuntimeHost
+from ._host import ReadsHost
 from ._records import event_from_row, history_events, info_from_row
 from ._topics import validate_topic
 from ._types import (
@@ -21,11 +21,18 @@ from ._types import (
     StreamEvent,
 )
 
-__all__ = ["ReadsMixin"]
+__all__ = ["Reads"]
 
 
-class ReadsMixin(RuntimeHost):
-    """Part of :class:`Runtime` (mixed in); see its docstring."""
+class Reads:
+    """Reading the journal for users (executions, topics, histories, queues) and publishing.
+
+    A part of :class:`~polos_nb.engine._runtime.Runtime` (``rt.reads``); it reaches the
+    runtime only through ``self.rt``, typed :class:`~polos_nb.engine._host.ReadsHost`.
+    """
+
+    def __init__(self, host: ReadsHost) -> None:
+        self.rt = host
 
     async def publish(self, topic: str, event_type: str | None, data: Any) -> StreamEvent:
         """Publish one event from outside a workflow; returns it with its per-topic sequence."""
@@ -33,29 +40,29 @@ class ReadsMixin(RuntimeHost):
         data_json = _serde.dumps(
             data if data is not None else {}, what=f"The data of the event on {topic!r}"
         )
-        insert, event = await self.event_insert(topic, event_type, data_json, None)
-        await self.commit_publish(topic, event, [insert])
-        self.after_publish(topic, event)
+        insert, event = await self.rt.event_insert(topic, event_type, data_json, None)
+        await self.rt.commit_publish(topic, event, [insert])
+        self.rt.after_publish(topic, event)
         return event
 
     async def read_topic(
         self, topic: str, after_sequence_id: int = 0, limit: int | None = None
     ) -> list[StreamEvent]:
         validate_topic(topic)
-        rows = await self.read(self.journal.topic_events(topic, after_sequence_id, limit))
+        rows = await self.rt.read(self.rt.journal.topic_events(topic, after_sequence_id, limit))
         return [event_from_row(row) for row in rows]
 
     # ================================================================== reading
     def queue_status(self) -> list[QueueStatus]:
         """Running and queued executions per queue and concurrency key (queues with a limit)."""
-        return self.admission.status()
+        return self.rt.admission.status()
 
     async def get_execution(self, execution_id: str) -> ExecutionInfo:
-        row = await self.read(self.journal.info(execution_id))
+        row = await self.rt.read(self.rt.journal.info(execution_id))
         if row is None:
             raise ExecutionNotFoundError(execution_id)
         info = info_from_row(row)
-        held = self.blocking.blocked_view(
+        held = self.rt.blocking.blocked_view(
             execution_id
         )  # the journal cannot say it: it refuses writes
         if held is not None and info.status not in TERMINAL_STATUSES:
@@ -68,7 +75,7 @@ class ReadsMixin(RuntimeHost):
         Read from the tree's root, so every execution of a Slack-started run answers the
         Slack thread. ``None`` when the run was not started from a channel.
         """
-        text = await self.read(self.journal.channel_context(execution_id))
+        text = await self.rt.read(self.rt.journal.channel_context(execution_id))
         if text is None:
             return None
         value = _serde.loads(text, strict=False)
@@ -77,7 +84,7 @@ class ReadsMixin(RuntimeHost):
     async def channel_runs(self, *, active_only: bool = True) -> list[dict[str, Any]]:
         """Root runs started from a channel, newest first (only those not over, by default):
         ``{"id", "workflow_id", "root_workflow_id", "status", "created_at", "channel_context"}``."""
-        rows = await self.read(self.journal.channel_runs(active_only))
+        rows = await self.rt.read(self.rt.journal.channel_runs(active_only))
         out = []
         for row in rows:
             context = _serde.loads(row.channel_context, strict=False)
@@ -96,8 +103,8 @@ class ReadsMixin(RuntimeHost):
             raise UserError(
                 f"list_executions: limit must be a whole number of 1 or more (got {limit!r})."
             )
-        rows = await self.read(
-            self.journal.list_infos(
+        rows = await self.rt.read(
+            self.rt.journal.list_infos(
                 workflow_id=workflow_id, status=status, root_only=root_only, limit=limit
             )
         )
@@ -105,13 +112,13 @@ class ReadsMixin(RuntimeHost):
 
     async def wait_terminal(self, execution_id: str) -> ExecutionInfo:
         """Wait until the execution ends; raise :class:`ExecutionBlockedError` if it is parked."""
-        ex = self.execs.get(execution_id)
+        ex = self.rt.execs.get(execution_id)
         if ex is not None and ex.status not in TERMINAL_STATUSES:
-            blocked = self.blocking.blocked_error(ex)
+            blocked = self.rt.blocking.blocked_error(ex)
             if blocked is not None:
                 raise blocked
             if ex.done is None:
-                ex.done = self.loop.create_future()
+                ex.done = self.rt.loop.create_future()
             outcome = await asyncio.shield(ex.done)
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -124,5 +131,5 @@ class ReadsMixin(RuntimeHost):
     ) -> list[tuple[int, StreamEvent]]:
         """Persisted events of an execution tree (its topic events and step records), in journal order."""
 
-        found = await self.read(self.journal.history(root_execution_id, topic, after_seq))
+        found = await self.rt.read(self.rt.journal.history(root_execution_id, topic, after_seq))
         return history_events(found, topic)

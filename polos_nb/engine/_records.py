@@ -14,13 +14,12 @@ from polos_nb import _serde
 from polos_nb._clock import TimerHandle
 from polos_nb.errors import (
     ExecutionCancelledError,
-    ExecutionFailedError,
     NonDeterminismError,
     StepExecutionError,
     UserError,
-    WaitTimeoutError,
 )
 
+from ._error_records import execution_error
 from ._policy import RetryPolicy
 from ._types import (
     EventPayload,
@@ -432,16 +431,7 @@ def raise_for_terminal(info: ExecutionInfo) -> Any:
         return info.result
     if info.status == "cancelled":
         raise ExecutionCancelledError(info.id)
-    error = info.error or {}
-    if isinstance(error, dict) and str(error.get("type", "")).endswith("WaitTimeoutError"):
-        raise WaitTimeoutError(
-            error.get("what", f"Execution {info.id}"), error.get("deadline", "?")
-        )
-    raise ExecutionFailedError(
-        info.id,
-        str(error.get("type", "Error")) if isinstance(error, dict) else "Error",
-        str(error.get("message", "")) if isinstance(error, dict) else str(error),
-    )
+    raise execution_error(info.id, info.error)
 
 
 def history_events(found: History, topic: str) -> list[tuple[int, StreamEvent]]:

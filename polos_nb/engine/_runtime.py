@@ -9,6 +9,10 @@ Lifecycle of an execution: ``queued`` → ``running`` → (``waiting`` → ``que
 ``running``)* → ``completed`` | ``failed`` | ``cancelled``. Waiting executions hold no
 task: the workflow function unwinds with ``Park`` and re-runs from the top when the wait
 is resolved (a resume, an event, a timer, or a child finishing).
+
+The runtime is composed of parts held as attributes (``waits``, ``children``, ``reads``,
+``blocking``, ``triggers``, ``scheduler``); each receives the runtime as its host and uses
+only what its protocol in ``_host.py`` declares (docs/architecture.md, "engine/").
 """
 
 from __future__ import annotations
@@ -36,13 +40,13 @@ from polos_nb.errors import (
 )
 
 from . import _workflow as registry
-from ._admission import Admission
+from ._admission import Admission, QueueStatus
 from ._blocking import Blocking, block_reason
-from ._children import ChildrenMixin
+from ._children import Children
 from ._context import CURRENT, WorkflowContext, _error_json, final_state_json
 from ._extensions import attach_extensions
 from ._policy import Queue, RetryPolicy
-from ._reads import ReadsMixin
+from ._reads import Reads
 from ._records import (
     Exec,
     StepRecord,
@@ -62,10 +66,13 @@ from ._topics import validate_topic
 from ._triggers import Triggers
 from ._types import (
     TERMINAL_STATUSES,
+    BatchWorkflowInput,
+    EventPayload,
     ExecutionHandle,
+    ExecutionInfo,
     StreamEvent,
 )
-from ._waits import WaitsMixin
+from ._waits import Waits
 from .journal import Insert, Journal, Update, UpdateWhere, open_journal
 
 __all__ = ["Runtime"]
@@ -118,7 +125,7 @@ _EXEC_COLUMNS = (
 _EVENT_COLUMNS = ("seq", "topic", "topic_seq", "event_type", "data", "execution_id", "created_at")
 
 
-class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
+class Runtime:
     """Owns one journal and the engine thread. Get it through ``PolosClient``."""
 
     def __init__(self, path: str, clock: Clock, *, channels: list[Any] | None = None) -> None:
@@ -139,6 +146,11 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         """Notification channels of the clients on this journal (``PolosClient(channels=...)``).
         The engine never calls them: ``polos_nb.channels`` does, as a runtime extension."""
         self._batches_done: set[tuple[str, str]] = set()
+        # The runtime's parts, each given the runtime as its host (engine/_host.py says
+        # what each one uses of it).
+        self.waits = Waits(self)
+        self.children = Children(self)
+        self.reads = Reads(self)
         self.blocking = Blocking(self)
         self.closed = False
         self.clients = 0
@@ -164,6 +176,109 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         listener = _WeakListener(self)
         self._listener = listener
         registry.add_listener(listener)
+
+    # ================================================================== the parts' entry points
+    # What other modules call on the runtime, answered by its parts (one line each).
+    async def wait(
+        self,
+        ex: Exec,
+        key: str,
+        position: int,
+        kind: str,
+        *,
+        topic: str | None = None,
+        data: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        wake_at: dt.datetime | None = None,
+    ) -> EventPayload | None:
+        """See :meth:`Waits.wait <polos_nb.engine._waits.Waits.wait>`."""
+        return await self.waits.wait(
+            ex, key, position, kind, topic=topic, data=data, timeout=timeout, wake_at=wake_at
+        )
+
+    async def resume(
+        self,
+        workflow_id: str | None,
+        execution_id: str,
+        step_key: str,
+        data: Any,
+        extra_ops: list[Any] | None = None,
+    ) -> None:
+        """See :meth:`Waits.resume <polos_nb.engine._waits.Waits.resume>`."""
+        await self.waits.resume(workflow_id, execution_id, step_key, data, extra_ops)
+
+    async def start_children(
+        self,
+        parent: Exec,
+        key: str,
+        position: int,
+        kind: str,
+        specs: list[BatchWorkflowInput],
+        *,
+        queue: str | None = None,
+        concurrency_key: str | None = None,
+    ) -> list[ExecutionHandle]:
+        """See :meth:`Children.start_children <polos_nb.engine._children.Children.start_children>`."""
+        return await self.children.start_children(
+            parent, key, position, kind, specs, queue=queue, concurrency_key=concurrency_key
+        )
+
+    def bind_handle(self, handle: ExecutionHandle) -> ExecutionHandle:
+        """See :meth:`Children.bind_handle <polos_nb.engine._children.Children.bind_handle>`."""
+        return self.children.bind_handle(handle)
+
+    async def cancel(self, execution_id: str) -> bool:
+        """See :meth:`Children.cancel <polos_nb.engine._children.Children.cancel>`."""
+        return await self.children.cancel(execution_id)
+
+    async def publish(self, topic: str, event_type: str | None, data: Any) -> StreamEvent:
+        """See :meth:`Reads.publish <polos_nb.engine._reads.Reads.publish>`."""
+        return await self.reads.publish(topic, event_type, data)
+
+    async def read_topic(
+        self, topic: str, after_sequence_id: int = 0, limit: int | None = None
+    ) -> list[StreamEvent]:
+        """See :meth:`Reads.read_topic <polos_nb.engine._reads.Reads.read_topic>`."""
+        return await self.reads.read_topic(topic, after_sequence_id, limit)
+
+    def queue_status(self) -> list[QueueStatus]:
+        """See :meth:`Reads.queue_status <polos_nb.engine._reads.Reads.queue_status>`."""
+        return self.reads.queue_status()
+
+    async def get_execution(self, execution_id: str) -> ExecutionInfo:
+        """See :meth:`Reads.get_execution <polos_nb.engine._reads.Reads.get_execution>`."""
+        return await self.reads.get_execution(execution_id)
+
+    async def channel_context(self, execution_id: str) -> dict[str, Any] | None:
+        """See :meth:`Reads.channel_context <polos_nb.engine._reads.Reads.channel_context>`."""
+        return await self.reads.channel_context(execution_id)
+
+    async def channel_runs(self, *, active_only: bool = True) -> list[dict[str, Any]]:
+        """See :meth:`Reads.channel_runs <polos_nb.engine._reads.Reads.channel_runs>`."""
+        return await self.reads.channel_runs(active_only=active_only)
+
+    async def list_executions(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        root_only: bool = False,
+    ) -> list[ExecutionInfo]:
+        """See :meth:`Reads.list_executions <polos_nb.engine._reads.Reads.list_executions>`."""
+        return await self.reads.list_executions(
+            workflow_id=workflow_id, status=status, limit=limit, root_only=root_only
+        )
+
+    async def wait_terminal(self, execution_id: str) -> ExecutionInfo:
+        """See :meth:`Reads.wait_terminal <polos_nb.engine._reads.Reads.wait_terminal>`."""
+        return await self.reads.wait_terminal(execution_id)
+
+    async def history(
+        self, root_execution_id: str, topic: str, after_seq: int = 0
+    ) -> list[tuple[int, StreamEvent]]:
+        """See :meth:`Reads.history <polos_nb.engine._reads.Reads.history>`."""
+        return await self.reads.history(root_execution_id, topic, after_seq)
 
     # ================================================================== threading glue
     def _run_loop(self) -> None:
@@ -518,7 +633,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             if (wait.after_topic_seq or 0) < (event.sequence_id or 0):
                 self._topic_waits[topic].discard((exec_id, key))
                 self.loop.create_task(
-                    self.resolve_quietly(ex, key, output=_serde.dumps(payload_of(event)))
+                    self.waits.resolve_quietly(ex, key, output=_serde.dumps(payload_of(event)))
                 )
 
     # ================================================================== recovery
@@ -540,10 +655,10 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             owner.waits[wait.key] = wait
         for ex in list(self.execs.values()):
             if ex.deadline is not None:
-                self._arm_deadline(ex)
+                self.children.arm_deadline(ex)
             if ex.status == "waiting":
                 for wait in list(ex.waits.values()):
-                    await self._rearm(ex, wait)
+                    await self.waits.rearm(ex, wait)
             else:
                 self.schedule(ex)
 
@@ -765,7 +880,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             await self.commit(
                 [
                     self._status_op(ex, "waiting", run_attempt=ex.run_attempt, state=state_json),
-                    self._wait_insert(ex, wait, now),
+                    self.waits.wait_insert(ex, wait, now),
                     insert,
                 ]
             )
@@ -773,7 +888,9 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             self.blocking.journal_down(ex, failed)
             return
         self._emit(event)
-        wait.timer = self.clock.call_at(wake_at, lambda: self._timer_fired(ex.id, key), self.loop)
+        wait.timer = self.clock.call_at(
+            wake_at, lambda: self.waits.timer_fired(ex.id, key), self.loop
+        )
 
     async def _finish(
         self,
@@ -811,7 +928,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             ex.waits.clear()
         if ex.deadline_timer is not None:
             ex.deadline_timer.cancel()
-        parent_ready = self._notify_parent_ops(ex, status, result, error, ops)
+        parent_ready = self.children.notify_parent_ops(ex, status, result, error, ops)
         try:
             await self.commit(ops)
         except JournalError as exc:
@@ -826,7 +943,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
             parent = self.execs.get(ex.parent_id)
             parent_wait = parent.waits.get(ex.parent_step_key or "") if parent else None
             if parent is not None and parent_wait is not None and parent_wait.kind == "batch":
-                await self._check_children_done(parent, parent_wait)
+                await self.children.check_children_done(parent, parent_wait)
         # Terminal executions leave memory; the journal has them.
         if ex.parent_id is None or ex.parent_id not in self.execs:
             self._forget(ex)
@@ -1121,7 +1238,7 @@ class Runtime(WaitsMixin, ChildrenMixin, ReadsMixin):
         """Take a newly committed execution in hand: arm its deadline and start it."""
         self.execs[ex.id] = ex
         if ex.deadline is not None:
-            self._arm_deadline(ex)
+            self.children.arm_deadline(ex)
         self.schedule(ex)
 
 

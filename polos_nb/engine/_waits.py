@@ -11,10 +11,12 @@ from polos_nb.errors import (
     ExecutionNotFoundError,
     JournalError,
     ResumeError,
+    WaitTimeoutError,
 )
 
 from ._approval_url import approval_url
-from ._host import RuntimeHost
+from ._error_records import error_names
+from ._host import WaitsHost
 from ._records import (
     Exec,
     Wait,
@@ -30,7 +32,7 @@ from ._types import (
 )
 from .journal import Delete, Insert, UpdateWhere
 
-__all__ = ["WaitsMixin"]
+__all__ = ["Waits"]
 
 _WAIT_COLUMNS = (
     "execution_id",
@@ -46,33 +48,40 @@ _WAIT_COLUMNS = (
 )
 
 
-class WaitsMixin(RuntimeHost):
-    """Part of :class:`Runtime` (mixed in); see its docstring."""
+class Waits:
+    """The waits of running executions: suspensions, event waits, sleeps, timers, resumes.
 
-    async def _rearm(self, ex: Exec, wait: Wait) -> None:
+    A part of :class:`~polos_nb.engine._runtime.Runtime` (``rt.waits``); it reaches the
+    runtime only through ``self.rt``, typed :class:`~polos_nb.engine._host.WaitsHost`.
+    """
+
+    def __init__(self, host: WaitsHost) -> None:
+        self.rt = host
+
+    async def rearm(self, ex: Exec, wait: Wait) -> None:
         if wait.kind == "event" and wait.topic:
-            self._topic_waits.setdefault(wait.topic, set()).add((ex.id, wait.key))
-            rows = await self.read(
-                self.journal.topic_events(wait.topic, wait.after_topic_seq or 0, limit=1)
+            self.rt._topic_waits.setdefault(wait.topic, set()).add((ex.id, wait.key))
+            rows = await self.rt.read(
+                self.rt.journal.topic_events(wait.topic, wait.after_topic_seq or 0, limit=1)
             )
             if rows:
                 event = event_from_row(rows[0])
-                self._topic_waits[wait.topic].discard((ex.id, wait.key))
-                await self._resolve(ex, wait.key, output=_serde.dumps(payload_of(event)))
+                self.rt._topic_waits[wait.topic].discard((ex.id, wait.key))
+                await self.resolve(ex, wait.key, output=_serde.dumps(payload_of(event)))
                 return
         if wait.kind in ("sleep", "retry") and wait.wake_at is not None:
-            wait.timer = self.clock.call_at(
-                wait.wake_at, lambda: self._timer_fired(ex.id, wait.key), self.loop
+            wait.timer = self.rt.clock.call_at(
+                wait.wake_at, lambda: self.timer_fired(ex.id, wait.key), self.rt.loop
             )
         if wait.expires_at is not None:
-            wait.timer = self.clock.call_at(
-                wait.expires_at, lambda: self._timer_fired(ex.id, wait.key), self.loop
+            wait.timer = self.rt.clock.call_at(
+                wait.expires_at, lambda: self.timer_fired(ex.id, wait.key), self.rt.loop
             )
         if wait.kind in ("child", "batch"):
-            await self._check_children_done(ex, wait)
+            await self.rt.children.check_children_done(ex, wait)
         if wait.kind == "blocked":  # parked before a restart: try again now
             ex.blocked = wait.detail if isinstance(wait.detail, dict) else {}
-            await self.blocking.unblock(ex)
+            await self.rt.blocking.unblock(ex)
 
     # ================================================================== waits
     async def wait(
@@ -94,7 +103,7 @@ class WaitsMixin(RuntimeHost):
         if key in ex.waits:
             ex.status = "waiting"
             return None
-        now = self.clock.now()
+        now = self.rt.clock.now()
         if kind == "suspend" and key in ex.mailbox:
             data_json, event_seq, created = ex.mailbox.pop(key)
             payload = EventPayload(
@@ -105,10 +114,10 @@ class WaitsMixin(RuntimeHost):
                 data=_serde.loads(data_json) if data_json else None,
                 created_at=created,
             )
-            await self.commit(
+            await self.rt.commit(
                 [
                     Delete("mailbox", (("execution_id", ex.id), ("step_key", key))),
-                    self.step_insert(
+                    self.rt.step_insert(
                         ex,
                         key,
                         position,
@@ -137,29 +146,31 @@ class WaitsMixin(RuntimeHost):
         ops: list[Any] = []
         if kind == "event":
             event_topic = validate_topic(topic)
-            await self._topic_next(event_topic)  # make sure the counter is loaded
-            self._topic_seq[event_topic] -= 1
-            wait.after_topic_seq = self._topic_seq[event_topic]
+            await self.rt._topic_next(event_topic)  # make sure the counter is loaded
+            self.rt._topic_seq[event_topic] -= 1
+            wait.after_topic_seq = self.rt._topic_seq[event_topic]
         ex.waits[key] = wait
-        ops.append(self._wait_insert(ex, wait, now))
-        ops.append(self._status_op(ex, "waiting"))
+        ops.append(self.wait_insert(ex, wait, now))
+        ops.append(self.rt._status_op(ex, "waiting"))
         event = None
         if kind == "suspend":
             data = dict(data or {})
             data.setdefault("_approval_url", approval_url(ex.root_id, key))
-            insert, event = self._lifecycle_event(ex, suspend_event(key), data)
+            insert, event = self.rt._lifecycle_event(ex, suspend_event(key), data)
             ops.append(insert)
-        await self.commit(ops)
+        await self.rt.commit(ops)
         if event is not None:
-            self._emit(event)
+            self.rt._emit(event)
         if kind == "event" and topic is not None:
-            self._topic_waits.setdefault(topic, set()).add((ex.id, key))
+            self.rt._topic_waits.setdefault(topic, set()).add((ex.id, key))
         when = wake_at if kind == "sleep" else expires_at
         if when is not None:
-            wait.timer = self.clock.call_at(when, lambda: self._timer_fired(ex.id, key), self.loop)
+            wait.timer = self.rt.clock.call_at(
+                when, lambda: self.timer_fired(ex.id, key), self.rt.loop
+            )
         return None
 
-    def _wait_insert(self, ex: Exec, wait: Wait, now: dt.datetime) -> Insert:
+    def wait_insert(self, ex: Exec, wait: Wait, now: dt.datetime) -> Insert:
         return Insert(
             "waits",
             _WAIT_COLUMNS,
@@ -177,34 +188,34 @@ class WaitsMixin(RuntimeHost):
             ),
         )
 
-    def _timer_fired(self, exec_id: str, key: str) -> None:
-        ex = self.execs.get(exec_id)
+    def timer_fired(self, exec_id: str, key: str) -> None:
+        ex = self.rt.execs.get(exec_id)
         wait = ex.waits.get(key) if ex else None
         if ex is None or wait is None:
             return
         if (
             wait.kind in ("sleep", "retry")
             and wait.wake_at is not None
-            and self.clock.now() >= wait.wake_at
+            and self.rt.clock.now() >= wait.wake_at
         ):
-            self.loop.create_task(self.resolve_quietly(ex, key, output="null"))
+            self.rt.loop.create_task(self.resolve_quietly(ex, key, output="null"))
             return
-        if wait.expires_at is not None and self.clock.now() >= wait.expires_at:
+        if wait.expires_at is not None and self.rt.clock.now() >= wait.expires_at:
             what = {
                 "suspend": f"Suspension {key!r}",
                 "event": f"Event wait {key!r} on {wait.topic!r}",
             }.get(wait.kind, f"Wait {key!r}")
             error = {
-                "type": "polos_nb.errors.WaitTimeoutError",
+                **error_names(WaitTimeoutError),
                 "message": f"{what} of execution {exec_id} timed out at {wait.expires_at.isoformat()}.",
                 "what": f"{what} of execution {exec_id}",
                 "deadline": wait.expires_at.isoformat(),
             }
             if wait.topic:
-                self._topic_waits.get(wait.topic, set()).discard((exec_id, key))
-            self.loop.create_task(self.resolve_quietly(ex, key, error=_serde.dumps(error)))
+                self.rt._topic_waits.get(wait.topic, set()).discard((exec_id, key))
+            self.rt.loop.create_task(self.resolve_quietly(ex, key, error=_serde.dumps(error)))
 
-    def _resolve_ops(
+    def resolve_ops(
         self,
         ex: Exec,
         wait: Wait,
@@ -213,7 +224,7 @@ class WaitsMixin(RuntimeHost):
         output: str | None = None,
         error: str | None = None,
     ) -> None:
-        now = self.clock.now()
+        now = self.rt.clock.now()
         if wait.kind not in ("retry", "blocked"):  # back-offs and parks are not steps
             kind = {
                 "suspend": "suspend",
@@ -223,7 +234,7 @@ class WaitsMixin(RuntimeHost):
                 "batch": "batch_wait",
             }[wait.kind]
             ops.append(
-                self.step_insert(
+                self.rt.step_insert(
                     ex,
                     wait.key,
                     wait.position,
@@ -247,14 +258,14 @@ class WaitsMixin(RuntimeHost):
             )
         )
         if wait.kind == "blocked":
-            ops.append(self._status_op(ex, "queued", error=None))  # the park's reason goes
+            ops.append(self.rt._status_op(ex, "queued", error=None))  # the park's reason goes
         else:
-            ops.append(self._status_op(ex, "queued"))
+            ops.append(self.rt._status_op(ex, "queued"))
         if wait.timer is not None:
             wait.timer.cancel()
         ex.waits.pop(wait.key, None)
 
-    async def _resolve(
+    async def resolve(
         self,
         ex: Exec,
         key: str,
@@ -268,22 +279,22 @@ class WaitsMixin(RuntimeHost):
         if wait is None or ex.status in TERMINAL_STATUSES:
             return
         ops = list(extra_ops or [])
-        self._resolve_ops(ex, wait, ops, output=output, error=error)
+        self.resolve_ops(ex, wait, ops, output=output, error=error)
         try:
-            await self.commit(ops)
+            await self.rt.commit(ops)
         except JournalError as exc:  # memory ran ahead of the journal: read it back later
-            self.blocking.journal_down(ex, exc)
+            self.rt.blocking.journal_down(ex, exc)
             raise
         for event in events or ():
-            self._emit(event)
-        self.schedule(ex)
+            self.rt._emit(event)
+        self.rt.schedule(ex)
 
     async def resolve_quietly(
         self, ex: Exec, key: str, *, output: str | None = None, error: str | None = None
     ) -> None:
         """:meth:`_resolve` from a timer or an event: a journal failure is held, not raised."""
         try:
-            await self._resolve(ex, key, output=output, error=error)
+            await self.resolve(ex, key, output=output, error=error)
         except JournalError:
             pass  # the run is held (journal_down) and read back once the journal works
 
@@ -299,7 +310,7 @@ class WaitsMixin(RuntimeHost):
         """Deliver a resume payload to ``execution_id``'s suspension ``step_key`` (D8, D10)."""
         ex = await self._find_suspended(execution_id, step_key)
         data_json = _serde.dumps(data, what=f"The resume data for {step_key!r}")
-        insert, event = self._lifecycle_event(ex, resume_event(step_key), _as_event_data(data))
+        insert, event = self.rt._lifecycle_event(ex, resume_event(step_key), _as_event_data(data))
         payload = EventPayload(
             id=event.id,
             sequence_id=event.sequence_id or 0,
@@ -314,7 +325,7 @@ class WaitsMixin(RuntimeHost):
                 raise ResumeError(
                     f"Execution {ex.id} waits at {step_key!r} for {wait.kind!r}, not for a resume."
                 )
-            await self._resolve(
+            await self.resolve(
                 ex,
                 step_key,
                 output=_serde.dumps(payload),
@@ -325,7 +336,7 @@ class WaitsMixin(RuntimeHost):
         # Early resume: the suspension has not been reached yet; keep it in the mailbox —
         # unless the run waits at other suspensions now, when the key is most likely a typo.
         if not ex.loaded:
-            await self._load(ex)
+            await self.rt._load(ex)
         if step_key in ex.mailbox or step_key in ex.steps:
             raise ResumeError(f"Step {step_key!r} of execution {ex.id} was already resumed.")
         waiting = self._suspensions_in_tree(ex)
@@ -336,10 +347,10 @@ class WaitsMixin(RuntimeHost):
                 "(check the spelling); a resume for a suspension the run has not reached yet is "
                 "kept only while it waits at no other suspension. Nothing was delivered."
             )
-        now = self.clock.now()
+        now = self.rt.clock.now()
         ex.mailbox[step_key] = (data_json, event.sequence_id, now)
         try:
-            await self.commit(
+            await self.rt.commit(
                 [
                     Insert(
                         "mailbox",
@@ -353,7 +364,7 @@ class WaitsMixin(RuntimeHost):
         except JournalError:
             ex.mailbox.pop(step_key, None)
             raise
-        self._emit(event)
+        self.rt._emit(event)
 
     def _suspensions_in_tree(self, ex: Exec) -> list[str]:
         """Keys of the suspensions ``ex`` and its descendants wait at now."""
@@ -361,19 +372,21 @@ class WaitsMixin(RuntimeHost):
         frontier = [ex.id]
         while frontier:
             current = frontier.pop()
-            node = self.execs.get(current)
+            node = self.rt.execs.get(current)
             if node is None or node.status in TERMINAL_STATUSES:
                 continue
             keys.update(k for k, w in node.waits.items() if w.kind == "suspend")
-            frontier.extend(other.id for other in self.execs.values() if other.parent_id == current)
+            frontier.extend(
+                other.id for other in self.rt.execs.values() if other.parent_id == current
+            )
         return sorted(keys)
 
     async def _find_suspended(self, execution_id: str, step_key: str) -> Exec:
-        ex = self.execs.get(execution_id)
+        ex = self.rt.execs.get(execution_id)
         if ex is not None:
-            ex = await self.blocking.fresh(ex)
+            ex = await self.rt.blocking.fresh(ex)
         if ex is None:
-            found = await self.read(self.journal.outcomes([execution_id]))
+            found = await self.rt.read(self.rt.journal.outcomes([execution_id]))
             if not found:
                 raise ExecutionNotFoundError(execution_id)
             raise ResumeError(
@@ -389,7 +402,7 @@ class WaitsMixin(RuntimeHost):
         # Upstream addresses a suspension by the root execution and the key: look in its tree.
         matches = [
             other
-            for other in self.execs.values()
+            for other in self.rt.execs.values()
             if other.root_id == ex.id
             and other.id != ex.id
             and (w := other.waits.get(step_key)) is not None

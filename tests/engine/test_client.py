@@ -370,13 +370,13 @@ async def test_waiting_for_a_run_that_ends_here_reads_nothing_back(client, monke
 
     runtime = client._runtime
     reads: list[str] = []
-    original = type(runtime).get_execution
+    original = type(runtime.reads).get_execution
 
     async def counted(self: Any, execution_id: str) -> ExecutionInfo:
         reads.append(execution_id)
         return await original(self, execution_id)
 
-    monkeypatch.setattr(type(runtime), "get_execution", counted)
+    monkeypatch.setattr(type(runtime.reads), "get_execution", counted)
 
     async def outcome_of(payload: dict) -> Any:
         # Wait while the run is held at its gate (so it ends while waited for), then open it.
