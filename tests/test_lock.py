@@ -81,3 +81,27 @@ def test_every_locked_artifact_carries_a_hash() -> None:
         for artifact in [package.get("sdist"), *package.get("wheels", [])]:
             if artifact:
                 assert artifact.get("hash", "").startswith("sha256:"), package["name"]
+
+
+def test_the_installed_packages_carry_their_bytecode() -> None:
+    """scripts/bootstrap.sh compiles the environment once, at install.
+
+    Without the .pyc files every kernel and every subprocess compiles litellm's thousands of
+    modules again when Python may not write its cache (``PYTHONDONTWRITEBYTECODE``, as CI
+    machines often set), which adds seconds to each first model call.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("litellm")
+    assert spec is not None and spec.origin is not None
+    package = Path(spec.origin).parent
+    sources = [f for d in (package, package / "types") for f in d.glob("*.py")]
+    missing = [
+        str(p.relative_to(package))
+        for p in sources
+        if not Path(importlib.util.cache_from_source(str(p))).exists()
+    ]
+    assert sources and not missing, (
+        f"{len(missing)} of litellm's modules have no compiled bytecode (e.g. {missing[:3]}): "
+        "install with `bash scripts/bootstrap.sh`, which passes uv --compile-bytecode"
+    )
