@@ -41,6 +41,7 @@ from ._slack_inbound import (
     apply_slack_action,
     parse_event,
     parse_interaction,
+    tell_clicker,
     verify_slack_signature,
 )
 
@@ -145,6 +146,14 @@ class SlackEndpoint:
         exc = future.exception()
         if exc is not None:
             log.error("Could not deliver a Slack %s: %s", action.kind, exc)
+            if isinstance(action, SlackApproval):
+                # Slack does not retry a click, and its only sign of a failed request is a
+                # small warning icon: tell the person who clicked, privately, to try again.
+                await tell_clicker(
+                    action,
+                    f"Your {'approval' if action.approved else 'rejection'} was not recorded "
+                    f"({exc}). Nothing was changed: click the button again in a moment.",
+                )
             return _json(503, {"ok": False, "error": str(exc)})
         return _json(200, {"ok": True})
 

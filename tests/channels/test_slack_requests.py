@@ -367,3 +367,33 @@ async def test_a_delivery_that_fails_is_answered_503_so_slack_retries() -> None:
     answer = await endpoint.handle("events", sign_slack_request(SIGNING_SECRET, body), body)
     assert answer.status == 503
     await asyncio.sleep(0)
+
+
+async def test_a_click_that_cannot_be_delivered_tells_the_clicker_to_try_again(
+    slack: FakeSlack,
+) -> None:
+    """Slack never retries a click: the person who clicked hears that nothing was recorded."""
+
+    async def deliver(action: Any) -> None:
+        raise ConnectionError("the kernel that owns the journal is busy")
+
+    endpoint = SlackEndpoint(deliver, signing_secret=SIGNING_SECRET)
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0ADA", "username": "ada"},
+        "actions": [
+            {
+                "action_id": "polos_approve",
+                "value": json.dumps({"executionId": "exec-1", "stepKey": "approve"}),
+                "type": "button",
+            }
+        ],
+        "response_url": slack.response_url,
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    answer = await endpoint.handle("interactions", sign_slack_request(SIGNING_SECRET, body), body)
+    assert answer.status == 503
+    [note] = await slack.until(lambda: slack.responses, what="the response_url post")
+    assert note.body["response_type"] == "ephemeral"
+    assert "approval was not recorded" in note.body["text"]
+    assert "the kernel that owns the journal is busy" in note.body["text"]
