@@ -19,10 +19,10 @@ extension routes passes even when ``ServerApp.allow_unauthenticated_access`` is 
 A click is answered through the extension's hub, wherever its run lives (the kernel that
 owns the journal, or the journal at rest): ``approve`` or ``reject``, with no data. When
 nothing waits any more, the person who clicked is told so, privately; when the answer
-could not be delivered (the owning kernel busy, say), they are told to click again. The server defines
-no agents, so a mention is acknowledged (Slack would retry it otherwise) and logged with
-the advice to serve Slack's events URL with ``polos_nb.channels.serve_slack`` from the
-process that defines the agents.
+could not be delivered (the owning kernel busy, say), they are told to click again. The
+server defines no agents, so a mention is acknowledged (Slack would retry it otherwise)
+and logged with the advice to serve Slack's events URL with
+``polos_nb.channels.serve_slack`` from the process that defines the agents.
 
 :func:`slack_handlers` mounts any :class:`~polos_nb.channels.SlackEndpoint` in a tornado
 application of your own.
