@@ -439,10 +439,11 @@ ENGINE_ORDER = [
     "_records",
     "_workflow",
     "_context",
-    # the runtime's parts: waits, children, reads, parked runs, triggers, schedules, tools
+    # the runtime's parts: waits, children, reads, starts, parked runs, triggers, schedules, tools
     "_waits",
     "_children",
     "_reads",
+    "_starts",
     "_blocking",
     "_triggers",
     "_scheduler",

@@ -141,14 +141,16 @@ class Children:
                 await self.check_children_done(parent, wait)
             parent.status = "waiting"
             return []
-        prepared = [self.rt.prepare(spec.id, spec.payload, spec.initial_state) for spec in specs]
+        prepared = [
+            self.rt.starts.prepare(spec.id, spec.payload, spec.initial_state) for spec in specs
+        ]
         ops: list[Any] = []
         children: list[Exec] = []
         batch = kind in ("batch_invoke", "batch_wait")
         for index, ((wf, payload_json, state_json), spec) in enumerate(
             zip(prepared, specs, strict=False)
         ):
-            child, insert = self.rt.new_exec(
+            child, insert = self.rt.starts.new_exec(
                 wf.id,
                 wf.workflow_type,
                 payload_json,

@@ -207,7 +207,7 @@ class PolosClient:
                 "replay. Use ctx.step.invoke(key, workflow, payload) or ctx.step.invoke_and_wait(...)."
             )
         handle = await self._on_engine(
-            self._runtime.start(
+            self._runtime.starts.start(
                 workflow_id,
                 payload,
                 initial_state=initial_state,

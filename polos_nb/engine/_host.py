@@ -3,7 +3,7 @@
 :class:`Runtime` is composed of parts (``rt.waits``, ``rt.children``, ``rt.reads``), each a
 class that receives its host explicitly and reaches it only through ``self.rt``. Each part's
 host type below names exactly what that part uses, with its type; ``Runtime`` satisfies
-all three structurally (mypy checks it where the parts are built), and a part can be built
+each of them structurally (mypy checks it where the parts are built), and a part can be built
 on anything else that provides the same names. The protocols exist only for the type
 checker: nothing here runs.
 """
@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from ._workflow import Workflow
     from .journal import Insert, Journal, Update
 
-__all__ = ["ChildrenHost", "ChildrenOfWaits", "ReadsHost", "WaitsHost", "WaitsOfChildren"]
+__all__ = [
+    "ChildrenHost",
+    "ChildrenOfWaits",
+    "ReadsHost",
+    "StartsHost",
+    "StartsOfParts",
+    "WaitsHost",
+    "WaitsOfChildren",
+]
 
 _T = TypeVar("_T")
 
@@ -93,6 +101,31 @@ class WaitsOfChildren(Protocol):
     ) -> None: ...
 
 
+class StartsOfParts(Protocol):
+    """What ``Children`` (and triggers, schedules) use of the starts part."""
+
+    def new_exec(
+        self,
+        wf_id: str,
+        workflow_type: str,
+        payload_json: str | None,
+        *,
+        parent: Exec | None = None,
+        parent_step_key: str | None = None,
+        batch_index: int | None = None,
+        initial_state_json: str | None = None,
+        queue_name: str | None = None,
+        concurrency_key: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        run_timeout_seconds: float | None = None,
+    ) -> tuple[Exec, Insert]: ...
+
+    def prepare(
+        self, workflow: Any, payload: Any, initial_state: Any
+    ) -> tuple[Workflow, str | None, str | None]: ...
+
+
 class WaitsHost(_Stepping, Protocol):
     """What :class:`~polos_nb.engine._waits.Waits` uses of its runtime."""
 
@@ -132,26 +165,8 @@ class ChildrenHost(_Stepping, Protocol):
         ctx: WorkflowContext | None = None,
     ) -> None: ...
 
-    def new_exec(
-        self,
-        wf_id: str,
-        workflow_type: str,
-        payload_json: str | None,
-        *,
-        parent: Exec | None = None,
-        parent_step_key: str | None = None,
-        batch_index: int | None = None,
-        initial_state_json: str | None = None,
-        queue_name: str | None = None,
-        concurrency_key: str | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        run_timeout_seconds: float | None = None,
-    ) -> tuple[Exec, Insert]: ...
-
-    def prepare(
-        self, workflow: Any, payload: Any, initial_state: Any
-    ) -> tuple[Workflow, str | None, str | None]: ...
+    @property
+    def starts(self) -> StartsOfParts: ...
 
 
 class ReadsHost(_Journaling, Protocol):
@@ -166,3 +181,21 @@ class ReadsHost(_Journaling, Protocol):
     ) -> tuple[Insert, StreamEvent]: ...
 
     def after_publish(self, topic: str, event: StreamEvent) -> None: ...
+
+
+class StartsHost(Protocol):
+    """What :class:`~polos_nb.engine._starts.Starts` uses of its runtime."""
+
+    journal: Journal
+    clock: Clock
+    admission: Admission
+    _topic_seq: dict[str, int]
+    _start_key_lock: asyncio.Lock
+
+    def next_seq(self) -> int: ...
+
+    async def read(self, future: concurrent.futures.Future[_T]) -> _T: ...
+
+    async def commit(self, ops: list[Any]) -> None: ...
+
+    def adopt(self, ex: Exec) -> None: ...

@@ -175,7 +175,7 @@ async def fork(
     payload_json = source.payload_json
     if payload is not _UNSET:
         payload_json = _serde.dumps(wf.validate_payload(payload)) if wf._takes_payload else None
-    ex, insert = rt.new_exec(
+    ex, insert = rt.starts.new_exec(
         wf.id,
         wf.workflow_type,
         payload_json,

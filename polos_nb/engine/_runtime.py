@@ -36,7 +36,6 @@ from polos_nb.errors import (
     JournalError,
     JournalUnavailableError,
     UserError,
-    WorkflowNotFoundError,
 )
 
 from . import _workflow as registry
@@ -45,7 +44,7 @@ from ._blocking import Blocking, block_reason
 from ._children import Children
 from ._context import CURRENT, WorkflowContext, _error_json, final_state_json
 from ._extensions import attach_extensions
-from ._policy import Queue, RetryPolicy
+from ._policy import RetryPolicy
 from ._reads import Reads
 from ._records import (
     Exec,
@@ -62,6 +61,7 @@ from ._records import (
 )
 from ._scheduler import Scheduler
 from ._signals import Park
+from ._starts import Starts
 from ._topics import validate_topic
 from ._triggers import Triggers
 from ._types import (
@@ -98,30 +98,6 @@ _STEP_COLUMNS = (
     "ended_at",
     "run_attempt",
 )
-_EXEC_COLUMNS = (
-    "id",
-    "workflow_id",
-    "workflow_type",
-    "status",
-    "payload",
-    "initial_state",
-    "state",
-    "parent_execution_id",
-    "root_execution_id",
-    "root_workflow_id",
-    "parent_step_key",
-    "batch_index",
-    "queue_name",
-    "concurrency_key",
-    "session_id",
-    "user_id",
-    "run_timeout_seconds",
-    "deadline",
-    "created_at",
-    "updated_at",
-    "seq",
-    "trace_context",
-)
 _EVENT_COLUMNS = ("seq", "topic", "topic_seq", "event_type", "data", "execution_id", "created_at")
 
 
@@ -152,6 +128,10 @@ class Runtime:
         self.children = Children(self)
         self.reads = Reads(self)
         self.blocking = Blocking(self)
+        self.starts = Starts(self)
+        # One keyed start at a time (Starts.start): the lookup of an idempotency key and the
+        # commit of the execution it names must not interleave.
+        self._start_key_lock = asyncio.Lock()
         self.closed = False
         self.clients = 0
         self.default_client: Any = None
@@ -163,7 +143,6 @@ class Runtime:
         for wf in registry.get_all_workflows().values():
             self.admission.set_limit(wf.queue.name, wf.queue.concurrency_limit)
         self._extensions: list[Any] = []
-        self._start_key_lock = asyncio.Lock()
         try:
             self._extensions = attach_extensions(self)
             self.call(self._recover())
@@ -995,244 +974,6 @@ class Runtime:
         if ex.task is not None and ex.task is not asyncio.current_task() and not ex.task.done():
             return
         self.execs.pop(ex.id, None)
-
-    # ================================================================== starting executions
-    def new_exec(
-        self,
-        wf_id: str,
-        workflow_type: str,
-        payload_json: str | None,
-        *,
-        parent: Exec | None = None,
-        parent_step_key: str | None = None,
-        batch_index: int | None = None,
-        initial_state_json: str | None = None,
-        queue_name: str | None = None,
-        concurrency_key: str | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        run_timeout_seconds: float | None = None,
-    ) -> tuple[Exec, Insert]:
-        now = self.clock.now()
-        exec_id = new_id()
-        ex = Exec(
-            id=exec_id,
-            workflow_id=wf_id,
-            workflow_type=workflow_type,
-            status="queued",
-            payload_json=payload_json,
-            initial_state_json=initial_state_json,
-            state_json=None,
-            parent_id=parent.id if parent else None,
-            root_id=parent.root_id if parent else exec_id,
-            root_workflow_id=parent.root_workflow_id if parent else wf_id,
-            parent_step_key=parent_step_key,
-            batch_index=batch_index,
-            queue_name=queue_name or wf_id,
-            concurrency_key=concurrency_key,
-            session_id=session_id
-            if session_id is not None
-            else (parent.session_id if parent else None),
-            user_id=user_id if user_id is not None else (parent.user_id if parent else None),
-            created_at=now,
-            loaded=True,
-            # The span this run is started from: the caller's, or the parent run's step.
-            trace_carrier=_tracing.current_carrier(),
-        )
-        if run_timeout_seconds is not None:
-            if run_timeout_seconds <= 0:
-                raise UserError(
-                    f"run_timeout_seconds must be positive (got {run_timeout_seconds})."
-                )
-            ex.deadline = now + dt.timedelta(seconds=run_timeout_seconds)
-        if parent is None:
-            self._topic_seq.setdefault(ex.topic, 0)
-        insert = Insert(
-            "executions",
-            _EXEC_COLUMNS,
-            (
-                ex.id,
-                wf_id,
-                workflow_type,
-                "queued",
-                payload_json,
-                initial_state_json,
-                None,
-                ex.parent_id,
-                ex.root_id,
-                ex.root_workflow_id,
-                parent_step_key,
-                batch_index,
-                ex.queue_name,
-                concurrency_key,
-                ex.session_id,
-                ex.user_id,
-                run_timeout_seconds,
-                ex.deadline,
-                now,
-                now,
-                self.next_seq(),
-                json.dumps(ex.trace_carrier) if ex.trace_carrier else None,
-            ),
-        )
-        return ex, insert
-
-    def prepare(
-        self, workflow: Any, payload: Any, initial_state: Any
-    ) -> tuple[registry.Workflow, str | None, str | None]:
-        """Validate a start request; nothing is written if this raises."""
-        wf_id = workflow.id if isinstance(workflow, registry.Workflow) else workflow
-        if not isinstance(wf_id, str):
-            raise UserError(f"Expected a workflow or a workflow id, got {workflow!r}.")
-        wf = registry.get_workflow(wf_id)
-        if wf is None and isinstance(workflow, registry.Workflow):
-            registry.register(workflow)
-            wf = workflow
-        if wf is None:
-            raise WorkflowNotFoundError(wf_id, list(registry.get_all_workflows()))
-        value = wf.validate_payload(payload)
-        payload_json = (
-            _serde.dumps(value, what=f"The input of workflow {wf.id!r}")
-            if wf._takes_payload
-            else None
-        )
-        state = wf.initial_state(initial_state)
-        state_json = (
-            _serde.dumps(state, what=f"The initial state of workflow {wf.id!r}")
-            if state is not None
-            else None
-        )
-        return wf, payload_json, state_json
-
-    async def start(
-        self,
-        workflow: Any,
-        payload: Any = None,
-        *,
-        initial_state: Any = None,
-        queue_name: str | None = None,
-        concurrency_key: str | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        run_timeout_seconds: float | None = None,
-        queue_concurrency_limit: int | None = None,
-        channel_context: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-    ) -> ExecutionHandle:
-        if idempotency_key is not None:
-            if not isinstance(idempotency_key, str) or not idempotency_key:
-                raise UserError(
-                    f"idempotency_key must be a non-empty string (got {idempotency_key!r})."
-                )
-            # One keyed start at a time: the lookup and the commit below must not interleave.
-            async with self._start_key_lock:
-                existing = await self._started_by_key(idempotency_key)
-                if existing is not None:
-                    return existing
-                return await self._start(
-                    workflow,
-                    payload,
-                    initial_state=initial_state,
-                    queue_name=queue_name,
-                    concurrency_key=concurrency_key,
-                    session_id=session_id,
-                    user_id=user_id,
-                    run_timeout_seconds=run_timeout_seconds,
-                    queue_concurrency_limit=queue_concurrency_limit,
-                    channel_context=channel_context,
-                    idempotency_key=idempotency_key,
-                )
-        return await self._start(
-            workflow,
-            payload,
-            initial_state=initial_state,
-            queue_name=queue_name,
-            concurrency_key=concurrency_key,
-            session_id=session_id,
-            user_id=user_id,
-            run_timeout_seconds=run_timeout_seconds,
-            queue_concurrency_limit=queue_concurrency_limit,
-            channel_context=channel_context,
-        )
-
-    async def _started_by_key(self, key: str) -> ExecutionHandle | None:
-        row = await self.read(self.journal.started_by_key(key))
-        if row is None:
-            return None
-        return ExecutionHandle(
-            id=row.id,
-            workflow_id=row.workflow_id,
-            created_at=row.created_at,
-            root_workflow_id=row.root_workflow_id,
-            root_execution_id=row.root_execution_id,
-            session_id=row.session_id,
-            user_id=row.user_id,
-        )
-
-    async def _start(
-        self,
-        workflow: Any,
-        payload: Any = None,
-        *,
-        initial_state: Any,
-        queue_name: str | None,
-        concurrency_key: str | None,
-        session_id: str | None,
-        user_id: str | None,
-        run_timeout_seconds: float | None,
-        queue_concurrency_limit: int | None,
-        channel_context: dict[str, Any] | None,
-        idempotency_key: str | None = None,
-    ) -> ExecutionHandle:
-        wf, payload_json, state_json = self.prepare(workflow, payload, initial_state)
-        context_json = None
-        if channel_context is not None:
-            if not isinstance(channel_context, dict) or not channel_context.get("channel_id"):
-                raise UserError(
-                    "channel_context must be a dict with a 'channel_id' (and a 'source' dict), "
-                    f"e.g. {{'channel_id': 'slack', 'source': {{'channel': 'C1'}}}} (got {channel_context!r})."
-                )
-            context_json = _serde.dumps(channel_context)
-        if queue_concurrency_limit is not None:  # without queue_name: the workflow's own queue
-            Queue(queue_name or wf.queue.name, queue_concurrency_limit)  # validates the limit
-            self.admission.set_limit(
-                queue_name or wf.queue.name, queue_concurrency_limit, only_if_unset=True
-            )
-        ex, insert = self.new_exec(
-            wf.id,
-            wf.workflow_type,
-            payload_json,
-            initial_state_json=state_json,
-            queue_name=queue_name or wf.queue.name,
-            concurrency_key=concurrency_key,
-            session_id=session_id,
-            user_id=user_id,
-            run_timeout_seconds=run_timeout_seconds
-            if run_timeout_seconds is not None
-            else wf.run_timeout_seconds,
-        )
-        if queue_concurrency_limit is not None:  # journaled so the limit holds across a restart
-            insert = Insert(
-                insert.table,
-                (*insert.columns, "queue_concurrency_limit"),
-                (*insert.values, queue_concurrency_limit),
-            )
-        if context_json is not None:
-            insert = Insert(
-                insert.table, (*insert.columns, "channel_context"), (*insert.values, context_json)
-            )
-        ops: list[Any] = [insert]
-        if idempotency_key is not None:  # the key and the execution: one transaction
-            ops.append(
-                Insert(
-                    "start_keys",
-                    ("key", "execution_id", "created_at"),
-                    (idempotency_key, ex.id, ex.created_at),
-                )
-            )
-        await self.commit(ops)
-        self.adopt(ex)
-        return ex.handle()
 
     def adopt(self, ex: Exec) -> None:
         """Take a newly committed execution in hand: arm its deadline and start it."""

@@ -256,8 +256,8 @@ class Scheduler:
         declared = wf._payload_type
         if declared is not None and declared is not SchedulePayload and declared not in (dict, Any):
             value = payload.model_dump()
-        _, payload_json, state_json = rt.prepare(wf, value, None)
-        ex, insert = rt.new_exec(
+        _, payload_json, state_json = rt.starts.prepare(wf, value, None)
+        ex, insert = rt.starts.new_exec(
             wf.id,
             wf.workflow_type,
             payload_json,

@@ -138,12 +138,12 @@ class Triggers:
         value = _fit_payload(wf, payload)
         failure: UserError | None = None
         try:
-            _, payload_json, state_json = rt.prepare(wf, value, None)
+            _, payload_json, state_json = rt.starts.prepare(wf, value, None)
         except (
             UserError
         ) as exc:  # an event the payload type refuses: a failed run, not a stuck trigger
             failure, payload_json, state_json = exc, _serde.dumps(payload), None
-        ex, insert = rt.new_exec(
+        ex, insert = rt.starts.new_exec(
             wf.id,
             wf.workflow_type,
             payload_json,
