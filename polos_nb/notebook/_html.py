@@ -227,7 +227,7 @@ def run_card(s: dict[str, Any]) -> str:
 
 
 def _elapsed(s: dict[str, Any]) -> str:
-    from ._run import _ms
+    from ._run_state import _ms
 
     a, b = s.get("started_at"), s.get("ended_at")
     return fmt_ms(_ms(a, b)) if a and b else ""

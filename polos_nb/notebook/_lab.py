@@ -371,6 +371,6 @@ def _hello() -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    from ._run import plain
+    from ._run_state import plain
 
     return plain(value)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from polos_nb.contracts import LLM_KEY_PREFIX
 
 from ._forms import form_spec
-from ._run import RunState, plain
+from ._run_state import RunState, plain
 
 if TYPE_CHECKING:
     from polos_nb.engine import RunReader

@@ -13,7 +13,8 @@ from polos_nb.contracts import parse_step_key
 
 from . import _session
 from ._html import e, table
-from ._run import Run, plain, short, show
+from ._run import Run, show
+from ._run_state import plain, short
 
 if TYPE_CHECKING:
     from polos_nb.engine import PolosClient
