@@ -14,12 +14,12 @@ import concurrent.futures
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from polos_nb import _secrets
 from polos_nb._clock import Clock, SystemClock
 from polos_nb.config import MEMORY, is_postgres_url, redact_url, resolve_journal_path
-from polos_nb.errors import UserError, WorkflowTimeoutError
+from polos_nb.errors import JournalLockedError, UserError, WorkflowTimeoutError
 
 from . import _journal_tools as _tools
 from . import _run_record as _record
@@ -27,6 +27,7 @@ from . import _workflow as registry
 from ._admission import QueueStatus
 from ._context import CURRENT
 from ._extensions import check_channels
+from ._inbox import forward_resume, inbox_dir
 from ._journal_tools import ReplayReport, StepComparison
 from ._records import raise_for_terminal
 from ._run_record import PendingSuspension, QueryResult, RunReader, RunRecord
@@ -67,8 +68,15 @@ class PolosClient:
             client is open. Workflows and agents may name their own (``channels=``).
 
     Opening the journal resumes executions a dead process left running, as soon as their
-    workflow is defined (D13). Raises ``JournalLockedError`` if another process owns it.
+    workflow is defined (D13). Raises ``JournalLockedError`` if another process owns it,
+    except for a client given upstream's ``project_id`` or ``api_url`` (an upstream-style
+    client, e.g. a script that approves a run of a ``main.py`` still running): it opens,
+    and its :meth:`resume` is delivered by the process that owns the journal; its other
+    methods raise that ``JournalLockedError``.
     """
+
+    _runtime: Runtime
+    _key: Any
 
     def __init__(
         self,
@@ -92,6 +100,32 @@ class PolosClient:
         _secrets.register(self._api_key)  # recorded, never journaled
         _secrets.register_env()  # credentials in the environment are never journaled
         self.journal_path = resolve_journal_path(journal)
+        self._elsewhere: JournalLockedError | None = None
+        try:
+            self._open_runtime(clock)
+        except JournalLockedError as exc:
+            if not self._may_forward(exc):
+                raise
+            # Upstream-style client of a journal another process runs: resumes reach
+            # that process through the journal's inbox (engine/_inbox.py).
+            self._elsewhere = exc
+            self._runtime = cast(Runtime, _Elsewhere(exc))
+            self._key = None
+        self._closed = False
+
+    def _may_forward(self, exc: JournalLockedError) -> bool:
+        """Whether this client talks to the process that owns the journal, as upstream's
+        clients talk to their orchestrator: it was given upstream's connection settings
+        (``project_id``/``api_url``), and another live process owns a journal file."""
+        upstream_style = self.project_id is not None or self.api_url is not None
+        return (
+            upstream_style
+            and exc.open_as is None
+            and exc.pid != os.getpid()
+            and inbox_dir(exc.path) is not None
+        )
+
+    def _open_runtime(self, clock: Clock | None) -> None:
         with _RUNTIMES_LOCK:
             # One file, one engine: a symlink, a hard link or another spelling of the path
             # finds the engine that already has the file open.
@@ -113,7 +147,6 @@ class PolosClient:
         self._key = key
         if runtime.default_client is None:
             runtime.default_client = self
-        self._closed = False
 
     @property
     def api_key(self) -> str | None:
@@ -258,8 +291,14 @@ class PolosClient:
         execution of its tree also works when exactly one execution in the tree waits
         under that key. A resume that arrives before the suspension is reached is kept
         and delivered then (D8). Raises ``ResumeError`` if it was resumed already or the
-        execution has ended.
+        execution has ended. From a process other than the journal's owner (see the class
+        docs), the owner delivers it and its answer is waited for.
         """
+        if self._elsewhere is not None:
+            await forward_resume(
+                self._elsewhere, suspend_workflow_id, suspend_execution_id, suspend_step_key, data
+            )
+            return
         await self._on_engine(
             self._runtime.resume(suspend_workflow_id, suspend_execution_id, suspend_step_key, data)
         )
@@ -486,6 +525,8 @@ class PolosClient:
         if self._closed:
             return
         self._closed = True
+        if self._elsewhere is not None:
+            return
         runtime = self._runtime
         with _RUNTIMES_LOCK:
             for channel in self.channels:
@@ -522,6 +563,16 @@ def _close_all() -> None:
             runtime.close()
         except Exception:
             pass
+
+
+class _Elsewhere:
+    """The engine of a client whose journal another process owns: using it raises."""
+
+    def __init__(self, error: JournalLockedError) -> None:
+        self._error = error
+
+    def __getattr__(self, name: str) -> Any:
+        raise JournalLockedError(self._error.path, self._error.pid) from None
 
 
 async def _wrap(coro: Coroutine[Any, Any, T]) -> T:

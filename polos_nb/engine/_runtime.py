@@ -44,6 +44,7 @@ from ._blocking import Blocking, block_reason
 from ._children import Children
 from ._context import CURRENT, WorkflowContext, _error_json, final_state_json
 from ._extensions import attach_extensions
+from ._inbox import Inbox
 from ._policy import RetryPolicy
 from ._reads import Reads
 from ._records import (
@@ -148,6 +149,8 @@ class Runtime:
             self.call(self._recover())
             for wf in registry.get_all_workflows().values():
                 self.call(self._register_flow(wf))
+            # Resumes sent by other processes (engine/_inbox.py).
+            self._extensions.append(self.call(_open_inbox(self)))
         except BaseException:
             self._stop_loop()
             self.journal.close()
@@ -981,6 +984,10 @@ class Runtime:
         if ex.deadline is not None:
             self.children.arm_deadline(ex)
         self.schedule(ex)
+
+
+async def _open_inbox(runtime: Runtime) -> Inbox:
+    return Inbox(runtime)
 
 
 def close_waits_op(execution_id: str, now: dt.datetime) -> UpdateWhere:

@@ -1,0 +1,202 @@
+"""Resumes from another process: a mailbox next to a journal file.
+
+A DuckDB journal belongs to one process. Upstream Polos lets any process resume a
+suspended run (``approve_order.py`` next to a running ``main.py``), because every process
+talks to one orchestrator. Here the process that owns the journal watches a directory
+beside it, ``<journal>.inbox/``: another process drops a request file there, the owner
+delivers it with its own engine (so it is journaled once, by the owner) and writes a
+reply file, which the sender waits for.
+
+Files are written to a temporary name and renamed, so a reader never sees half a file.
+Requests are ``<id>.request.json``; replies ``<id>.reply.json`` (``{"ok": true}`` or
+``{"ok": false, "error": <class name>, "message": ...}``). Only resumes travel this way;
+everything else needs the journal itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from polos_nb import _serde
+from polos_nb import errors as _errors
+from polos_nb.config import MEMORY, is_postgres_url
+
+if TYPE_CHECKING:
+    from ._runtime import Runtime
+
+__all__ = ["Inbox", "forward_resume", "inbox_dir"]
+
+log = logging.getLogger("polos_nb.engine")
+
+POLL_SECONDS = 0.2
+"""How often the owner looks for requests (and the sender for its reply)."""
+
+
+def inbox_dir(journal_path: str) -> Path | None:
+    """The mailbox directory of a journal file; None for in-memory and PostgreSQL journals."""
+    if journal_path == MEMORY or is_postgres_url(journal_path):
+        return None
+    return Path(journal_path + ".inbox")
+
+
+def _write_atomically(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def _requests(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("*.request.json"))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def _answer(request: Path, reply: Path, answer: dict[str, Any]) -> None:
+    _write_atomically(reply, answer)
+    request.unlink(missing_ok=True)
+
+
+def _take_reply(request: Path, reply: Path) -> dict[str, Any] | None:
+    """The reply to ``request`` (removed from the inbox), or None while there is none."""
+    if not reply.exists():
+        return None
+    answer = _read(reply)
+    reply.unlink(missing_ok=True)
+    return answer
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return True  # unknown owner: let the timeout decide
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Inbox:
+    """The owner's side: delivers the requests other processes leave for this journal."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self.path = inbox_dir(runtime.path)
+        self._task: asyncio.Task[None] | None = None
+        if self.path is not None:
+            self._task = runtime.loop.create_task(self._watch(), name="polos:inbox")
+
+    async def _watch(self) -> None:
+        assert self.path is not None
+        while True:
+            for request in _requests(self.path):
+                await self._deliver(request)
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def _deliver(self, request: Path) -> None:
+        name = request.name[: -len(".request.json")]
+        reply = request.with_name(f"{name}.reply.json")
+        try:
+            body = _read(request)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            answer: dict[str, Any] = {
+                "ok": False,
+                "error": "UserError",
+                "message": f"unreadable request: {exc}",
+            }
+        else:
+            answer = await self._apply(body)
+        try:
+            _answer(request, reply, answer)
+        except OSError:
+            log.exception("could not answer the inbox request %s", request)
+
+    async def _apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("op") != "resume":
+            return {
+                "ok": False,
+                "error": "UserError",
+                "message": f"unknown request {body.get('op')!r}",
+            }
+        try:
+            await self._runtime.resume(
+                body.get("workflow_id"),
+                str(body["execution_id"]),
+                str(body["step_key"]),
+                _serde.decode(body.get("data"), strict=False),
+            )
+        except Exception as exc:  # reported to the sender, which raises it
+            return {"ok": False, "error": type(exc).__name__, "message": str(exc)}
+        return {"ok": True}
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def forward_resume(
+    locked: _errors.JournalLockedError,
+    workflow_id: str | None,
+    execution_id: str,
+    step_key: str,
+    data: Any,
+    *,
+    timeout: float = 60.0,
+) -> None:
+    """Ask the process that owns ``locked.path`` to resume a suspension; wait for its answer.
+
+    Raises what the owner's resume raised (same class when it is a ``polos_nb.errors``
+    class), or ``locked`` itself if the owner is gone or does not answer in ``timeout``.
+    """
+    folder = inbox_dir(locked.path)
+    if folder is None:
+        raise locked
+    os.makedirs(folder, exist_ok=True)
+    name = uuid.uuid4().hex
+    request = folder / f"{name}.request.json"
+    reply = folder / f"{name}.reply.json"
+    body = {
+        "op": "resume",
+        "workflow_id": workflow_id,
+        "execution_id": execution_id,
+        "step_key": step_key,
+        "data": _serde.encode(data),
+    }
+    _write_atomically(request, body)
+    deadline = time.monotonic() + timeout
+    while (answer := _take_reply(request, reply)) is None:
+        if time.monotonic() > deadline or not _alive(locked.pid):
+            request.unlink(missing_ok=True)
+            raise locked
+        await asyncio.sleep(POLL_SECONDS / 2)
+    if answer.get("ok"):
+        return
+    cls = getattr(_errors, str(answer.get("error")), None)
+    message = f"{answer.get('message')} (answered by process {locked.pid}, which owns the journal)"
+    if isinstance(cls, type) and issubclass(cls, _errors.PolosError):
+        try:
+            error = cls(message)
+        except TypeError:  # a class with another constructor
+            error = _errors.ResumeError(message)
+        raise error
+    raise _errors.ResumeError(message)
