@@ -86,6 +86,36 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
             "Records cleaned: 42",
         ],
     ),
+    "refunds": (
+        [],
+        [
+            "T-1: done, notified=True",
+            "Waiting for a supervisor: rf_T-2",
+            "Status: completed",
+            "T-2: done, reviewed=True, notified=True, refund=rf_T-2",
+        ],
+    ),
+    "chat": (
+        ["convert 10 EUR", "count one two three", "what did I ask?", "quit"],
+        [
+            '[Using to_usd...] Done: {"usd":10.8,"rate":1.08}',
+            '[Using word_count...] Done: {"words": 3}',
+            'You said before: ["convert 10 EUR", "count one two three"]',
+            'Streamed plan: {"goal":"tea","steps":["boil water","steep 3 minutes"],',
+            "Plan steps: ['boil water', 'steep 3 minutes'] (Plan)",
+        ],
+    ),
+    "pipelines": (
+        [],
+        [
+            "Graded: 2, average: 6.0",
+            "Failed: ['empty essay']",
+            "Uploads: ['uploaded ada on attempt 2']",
+            "Skipped: ['broken: StepExecutionError']",
+            "Ack: {'topic': 'grades/ack/ada', 'seen': {'student': 'ada', 'mark': 9}}",
+            "Digest of 3 comments: ['great', 'needs sources', 'late']",
+        ],
+    ),
     "blog": (
         [],
         [
