@@ -295,10 +295,20 @@ class PolosClient:
         docs), the owner delivers it and its answer is waited for.
         """
         if self._elsewhere is not None:
-            await forward_resume(
-                self._elsewhere, suspend_workflow_id, suspend_execution_id, suspend_step_key, data
-            )
-            return
+            try:
+                await forward_resume(
+                    self._elsewhere,
+                    suspend_workflow_id,
+                    suspend_execution_id,
+                    suspend_step_key,
+                    data,
+                )
+                return
+            except JournalLockedError:
+                # The owner is gone (or does not answer): if the journal is free now, this
+                # client opens it and resumes itself; if not, the lock error stands.
+                self._open_runtime(None)
+                self._elsewhere = None
         await self._on_engine(
             self._runtime.resume(suspend_workflow_id, suspend_execution_id, suspend_step_key, data)
         )

@@ -142,6 +142,41 @@ def test_a_client_without_upstream_settings_still_refuses_a_locked_journal(
         _stop(proc)
 
 
+def test_a_client_takes_the_journal_over_when_its_owner_has_exited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = tmp_path / "shop.duckdb"
+    proc, execution_id = _start_owner(tmp_path, journal)
+    monkeypatch.delenv("POLOS_JOURNAL", raising=False)
+    try:
+        client = PolosClient(str(journal), project_id="shop")  # the owner still runs
+        with pytest.raises(JournalLockedError):
+            asyncio.run(client.get_execution(execution_id))
+    finally:
+        _stop(proc)  # the run waits in the journal, which is free now
+
+    async def approve_and_look() -> str:
+        await client.resume(
+            suspend_workflow_id="refund_request",
+            suspend_execution_id=execution_id,
+            suspend_step_key="manager_review",
+            data={"approved": True},
+        )
+        with pytest.raises(ResumeError):  # delivered once, here
+            await client.resume(
+                suspend_workflow_id="refund_request",
+                suspend_execution_id=execution_id,
+                suspend_step_key="manager_review",
+                data={"approved": True},
+            )
+        return str((await client.get_execution(execution_id)).get("status"))
+
+    try:
+        assert asyncio.run(approve_and_look()) in ("waiting", "running", "pending", "queued")
+    finally:
+        client.close()
+
+
 def test_a_resume_for_an_owner_that_died_raises_the_lock_error(tmp_path: Path) -> None:
     from polos_nb.engine._inbox import forward_resume
 
