@@ -9,8 +9,8 @@ reply file, which the sender waits for.
 
 Files are written to a temporary name and renamed, so a reader never sees half a file.
 Requests are ``<id>.request.json``; replies ``<id>.reply.json`` (``{"ok": true}`` or
-``{"ok": false, "error": <class name>, "message": ...}``). Only resumes travel this way;
-everything else needs the journal itself.
+``{"ok": false, "error": <class name>, "message": ...}``). Only resumes and published
+events travel this way; everything else needs the journal itself.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from polos_nb.config import MEMORY, is_postgres_url
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ["Inbox", "forward_resume", "inbox_dir"]
+__all__ = ["Inbox", "forward_publish", "forward_resume", "inbox_dir"]
 
 log = logging.getLogger("polos_nb.engine")
 
@@ -130,22 +130,25 @@ class Inbox:
             log.exception("could not answer the inbox request %s", request)
 
     async def _apply(self, body: dict[str, Any]) -> dict[str, Any]:
-        if body.get("op") != "resume":
-            return {
-                "ok": False,
-                "error": "UserError",
-                "message": f"unknown request {body.get('op')!r}",
-            }
+        op = body.get("op")
         try:
-            await self._runtime.resume(
-                body.get("workflow_id"),
-                str(body["execution_id"]),
-                str(body["step_key"]),
-                _serde.decode(body.get("data"), strict=False),
-            )
+            data = _serde.decode(body.get("data"), strict=False)
+            if op == "resume":
+                await self._runtime.resume(
+                    body.get("workflow_id"),
+                    str(body["execution_id"]),
+                    str(body["step_key"]),
+                    data,
+                )
+                return {"ok": True}
+            if op == "publish":
+                event = await self._runtime.publish(
+                    str(body["topic"]), body.get("event_type"), data
+                )
+                return {"ok": True, "value": event.sequence_id}
         except Exception as exc:  # reported to the sender, which raises it
             return {"ok": False, "error": type(exc).__name__, "message": str(exc)}
-        return {"ok": True}
+        return {"ok": False, "error": "UserError", "message": f"unknown request {op!r}"}
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -168,13 +171,6 @@ async def forward_resume(
     Raises what the owner's resume raised (same class when it is a ``polos_nb.errors``
     class), or ``locked`` itself if the owner is gone or does not answer in ``timeout``.
     """
-    folder = inbox_dir(locked.path)
-    if folder is None:
-        raise locked
-    os.makedirs(folder, exist_ok=True)
-    name = uuid.uuid4().hex
-    request = folder / f"{name}.request.json"
-    reply = folder / f"{name}.reply.json"
     body = {
         "op": "resume",
         "workflow_id": workflow_id,
@@ -182,6 +178,36 @@ async def forward_resume(
         "step_key": step_key,
         "data": _serde.encode(data),
     }
+    await _forward(locked, body, timeout, _errors.ResumeError)
+
+
+async def forward_publish(
+    locked: _errors.JournalLockedError,
+    topic: str,
+    event_type: str | None,
+    data: Any,
+    *,
+    timeout: float = 60.0,
+) -> int:
+    """Ask the process that owns ``locked.path`` to publish an event; returns its sequence
+    number on the topic (errors as :func:`forward_resume`)."""
+    body = {"op": "publish", "topic": topic, "event_type": event_type, "data": _serde.encode(data)}
+    return int((await _forward(locked, body, timeout, _errors.UserError)) or 0)
+
+
+async def _forward(
+    locked: _errors.JournalLockedError,
+    body: dict[str, Any],
+    timeout: float,
+    fallback: type[_errors.PolosError],
+) -> Any:
+    folder = inbox_dir(locked.path)
+    if folder is None:
+        raise locked
+    os.makedirs(folder, exist_ok=True)
+    name = uuid.uuid4().hex
+    request = folder / f"{name}.request.json"
+    reply = folder / f"{name}.reply.json"
     _write_atomically(request, body)
     deadline = time.monotonic() + timeout
     while (answer := _take_reply(request, reply)) is None:
@@ -190,13 +216,13 @@ async def forward_resume(
             raise locked
         await asyncio.sleep(POLL_SECONDS / 2)
     if answer.get("ok"):
-        return
+        return answer.get("value")
     cls = getattr(_errors, str(answer.get("error")), None)
     message = f"{answer.get('message')} (answered by process {locked.pid}, which owns the journal)"
     if isinstance(cls, type) and issubclass(cls, _errors.PolosError):
         try:
             error = cls(message)
         except TypeError:  # a class with another constructor
-            error = _errors.ResumeError(message)
+            error = fallback(message)
         raise error
-    raise _errors.ResumeError(message)
+    raise fallback(message)

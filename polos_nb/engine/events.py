@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from polos_nb.contracts import RESUME_PREFIX, SUSPEND_PREFIX
 
+from ._inbox import forward_publish
 from ._types import EventData, StreamEvent
 
 if TYPE_CHECKING:
@@ -61,6 +62,9 @@ async def publish(
             if set(event_data) <= {"event_type", "data"}
             else EventData(data=event_data)
         )
+    locked = client._elsewhere
+    if locked is not None:  # another process owns the journal: it publishes (engine/_inbox.py)
+        return await forward_publish(locked, topic, event_data.event_type, event_data.data)
     event = await client._on_engine(
         client.runtime.publish(topic, event_data.event_type, event_data.data)
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from polos_nb import JournalLockedError, PolosClient, ResumeError
+from polos_nb import JournalLockedError, PolosClient, ResumeError, events
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,9 +52,11 @@ asyncio.run(main())
 """
 
 
-def _start_owner(tmp_path: Path, journal: Path) -> tuple[subprocess.Popen[str], str]:
+def _start_owner(
+    tmp_path: Path, journal: Path, program: str = OWNER
+) -> tuple[subprocess.Popen[str], str]:
     script = tmp_path / "owner.py"
-    script.write_text(OWNER)
+    script.write_text(program)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "POLOS_"))}
     env.update({"POLOS_JOURNAL": str(journal), "PYTHONPATH": str(ROOT)})
     proc = subprocess.Popen(
@@ -125,6 +127,57 @@ def test_a_second_process_approves_a_running_workflow(
         out + err
     )
     assert not list((tmp_path / "shop.duckdb.inbox").glob("*.json"))  # nothing left behind
+
+
+LISTENER = """
+import asyncio
+from polos_nb import Polos, workflow, WorkflowContext
+
+@workflow(id="await_delivery")
+async def await_delivery(ctx: WorkflowContext, payload: dict) -> dict:
+    event = await ctx.step.wait_for_event("delivered", topic="parcels/delivered", timeout=120)
+    return {"parcel": event.data["parcel"], "type": event.event_type}
+
+async def main():
+    async with Polos(log_file="polos.log") as polos:
+        handle = await await_delivery.invoke(polos, {})
+        print("EXECUTION", handle.id, flush=True)
+        execution = await handle.get(polos)
+        while execution.get("status") not in ("completed", "failed"):
+            await asyncio.sleep(0.2)
+            execution = await handle.get(polos)
+        print("RESULT", execution.get("result"), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_a_second_process_publishes_an_event_a_running_workflow_waits_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = tmp_path / "parcels.duckdb"
+    proc, _ = _start_owner(tmp_path, journal, LISTENER)
+    try:
+        monkeypatch.delenv("POLOS_JOURNAL", raising=False)
+        monkeypatch.setenv("POLOS_PROJECT_ID", "parcels")  # an upstream-style client
+
+        async def publish() -> int:
+            client = PolosClient(str(journal))
+            try:
+                return await events.publish(
+                    client=client,
+                    topic="parcels/delivered",
+                    event_data=events.EventData(event_type="delivered", data={"parcel": "P-7"}),
+                )
+            finally:
+                client.close()
+
+        assert asyncio.run(publish()) >= 1
+        out, err = proc.communicate(timeout=120)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0, err
+    assert "RESULT {'parcel': 'P-7', 'type': 'delivered'}" in out, out + err
 
 
 def test_a_client_without_upstream_settings_still_refuses_a_locked_journal(
