@@ -449,7 +449,7 @@ ENGINE_ORDER = [
     "_scheduler",
     "_journal_tools",
     "_run_record",
-    "_inbox",  # resumes other processes leave for the journal's owner
+    "_inbox",  # resumes and events other processes leave for the journal's owner
     # the runtime, then the client and the modules users import
     "_runtime",
     "_client",
