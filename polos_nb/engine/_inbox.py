@@ -39,6 +39,9 @@ log = logging.getLogger("polos_nb.engine")
 POLL_SECONDS = 0.2
 """How often the owner looks for requests (and the sender for its reply)."""
 
+STALE_REPLY_SECONDS = 600.0
+"""A reply older than this was not collected: its sender is gone."""
+
 
 def inbox_dir(journal_path: str) -> Path | None:
     """The mailbox directory of a journal file; None for in-memory and PostgreSQL journals."""
@@ -54,8 +57,15 @@ def _write_atomically(path: Path, data: dict[str, Any]) -> None:
 
 
 def _requests(folder: Path) -> list[Path]:
+    """The requests waiting in ``folder``; replies nobody came for (their sender died)
+    are removed after :data:`STALE_REPLY_SECONDS`."""
     if not folder.is_dir():
         return []
+    now = time.time()
+    for reply in folder.glob("*.reply.json"):
+        with contextlib.suppress(OSError):
+            if now - reply.stat().st_mtime > STALE_REPLY_SECONDS:
+                reply.unlink()
     return sorted(folder.glob("*.request.json"))
 
 

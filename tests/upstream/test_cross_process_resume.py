@@ -241,3 +241,18 @@ def test_a_resume_for_an_owner_that_died_raises_the_lock_error(tmp_path: Path) -
         asyncio.run(forward_resume(locked, None, "run-1", "review", {"approved": True}))
     assert time.monotonic() - started < 60  # it did not wait for the full timeout
     assert not list((tmp_path / "old.duckdb.inbox").glob("*.json"))
+
+
+def test_the_owner_removes_replies_nobody_collected(tmp_path: Path) -> None:
+    from polos_nb.engine import _inbox
+
+    folder = tmp_path / "j.duckdb.inbox"
+    folder.mkdir()
+    old, fresh = folder / "a.reply.json", folder / "b.reply.json"
+    for reply in (old, fresh):
+        reply.write_text('{"ok": true}')
+    long_ago = time.time() - _inbox.STALE_REPLY_SECONDS - 5
+    os.utime(old, (long_ago, long_ago))
+    (folder / "c.request.json").write_text("{}")
+    assert [p.name for p in _inbox._requests(folder)] == ["c.request.json"]
+    assert not old.exists() and fresh.exists()
