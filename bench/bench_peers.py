@@ -111,6 +111,7 @@ def worker(args: list[str], *, strace: str | None = None, timeout: float = 900) 
 def overhead(work: Path, frameworks: list[str], rounds: int, inner: int) -> dict[str, Any]:
     walls: dict[str, dict[int, list[float]]] = {f: {10: [], 100: []} for f in frameworks}
     cpus: dict[str, dict[int, list[float]]] = {f: {10: [], 100: []} for f in frameworks}
+    threads: dict[str, dict[int, dict[str, float]]] = {f: {10: {}, 100: {}} for f in frameworks}
     for r in range(rounds):
         order = frameworks[r % len(frameworks) :] + frameworks[: r % len(frameworks)]
         for fw in order:
@@ -120,12 +121,18 @@ def overhead(work: Path, frameworks: list[str], rounds: int, inner: int) -> dict
             for n in (10, 100):
                 walls[fw][n] += out["walls"][str(n)]
                 cpus[fw][n] += out["cpus"][str(n)]
+                for group, used in out.get("thread_cpu", {}).get(str(n), {}).items():
+                    threads[fw][n][group] = threads[fw][n].get(group, 0.0) + used
             shutil.rmtree(d, ignore_errors=True)
     return {
         fw: {
             n: {
                 "per_turn_ms": [w / n * 1000 for w in ws],
                 "cpu_per_turn_ms": [c / n * 1000 for c in cpus[fw][n]],
+                # CPU per turn by thread group, over all the runs of this N (a mean)
+                "thread_ms_per_turn": {
+                    g: used / (n * len(ws)) * 1000 for g, used in threads[fw][n].items()
+                },
             }
             for n, ws in by_n.items()
         }
@@ -274,6 +281,19 @@ def build_rows(res: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
                     f"CPU time per turn (all threads), N={n}: {LABELS[fw]}",
                     f"{med(xs):.2f} ms ({spread(xs)})",
                     base,
+                ]
+            )
+    for fw, by_n in ov.items():
+        for n in (10, 100):
+            split = by_n[n].get("thread_ms_per_turn") or {}
+            if not split:
+                continue
+            parts = sorted(split.items(), key=lambda kv: -kv[1])
+            rows.append(
+                [
+                    f"CPU per turn by thread (mean), N={n}: {LABELS[fw]}",
+                    ", ".join(f"{g} {ms:.2f} ms" for g, ms in parts if ms >= 0.005),
+                    f"sum {sum(split.values()):.2f} ms",
                 ]
             )
     for fw, by_n in ov.items():
