@@ -19,7 +19,9 @@ Modes:
 
 * ``timed DIR ROUNDS N...``: warm up, then ROUNDS rounds of one run per N (order rotated
   each round); reports each run's wall time and the CPU time the process used meanwhile
-  (all its threads). The model is instant, so the wall time is the framework's overhead.
+  (all its threads), and that CPU time split by thread (Linux: from ``/proc/self/task``;
+  threads grouped by name, see :func:`thread_cpu`). The model is instant, so the wall
+  time is the framework's overhead.
 * ``once DIR N``: one run of N turns, then exit (``bench_peers.py`` runs it under strace
   to count fsyncs and bytes written).
 * ``crash DIR N K``: start a run of N turns; the tool of turn K kills the process
@@ -291,6 +293,45 @@ class PydanticDBOS:
 
 
 # ============================================================================ driver
+def _thread_group(name: str) -> str:
+    """Threads grouped by what runs on them (names as the frameworks set them)."""
+    if name == "MainThread":
+        return "main"
+    if name.startswith("polos-engine"):
+        return "engine loop"
+    if name.startswith("polos-journal"):
+        return "journal writer"
+    if name.startswith(("asyncio_", "ThreadPoolExecutor")):
+        return "worker threads"
+    return "other Python threads"
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds used so far by this process's threads, summed per :func:`_thread_group`.
+
+    Python's threads are read from their own CPU clocks (``pthread_getcpuclockid``); what
+    the process used besides them (threads Python did not start, such as DuckDB's own
+    workers, and threads that ended meanwhile) is "other threads". Empty where the clocks are missing.
+    """
+    import threading
+
+    if not hasattr(time, "pthread_getcpuclockid"):
+        return {}
+    out: dict[str, float] = {}
+    total = time.process_time()
+    seen = 0.0
+    for t in threading.enumerate():
+        try:
+            used = time.clock_gettime(time.pthread_getcpuclockid(t.ident))  # type: ignore[arg-type]
+        except (OSError, TypeError, OverflowError):  # the thread ended meanwhile
+            continue
+        group = _thread_group(t.name)
+        out[group] = out.get(group, 0.0) + used
+        seen += used
+    out["other threads"] = max(0.0, total - seen)
+    return out
+
+
 def preload(framework: str) -> None:
     """Import what the framework's program imports at its top (timed as "imports")."""
     if framework.startswith("polos"):
@@ -349,15 +390,23 @@ async def main() -> dict[str, Any]:
         await fw.run(2)  # warm-up: first-call costs (lazy imports, caches) are not per turn
         walls: dict[int, list[float]] = {n: [] for n in turns_list}
         cpus: dict[int, list[float]] = {n: [] for n in turns_list}
+        by_thread: dict[int, dict[str, float]] = {n: {} for n in turns_list}
         for r in range(rounds):
             order = turns_list[r % len(turns_list) :] + turns_list[: r % len(turns_list)]
             for n in order:
+                before = thread_cpu()
                 c, t = time.process_time(), time.perf_counter()
                 await fw.run(n)
                 walls[n].append(time.perf_counter() - t)
                 cpus[n].append(time.process_time() - c)
+                after = thread_cpu()
+                for group, used in after.items():
+                    by_thread[n][group] = (
+                        by_thread[n].get(group, 0.0) + used - before.get(group, 0.0)
+                    )
         out["walls"] = {str(n): w for n, w in walls.items()}
         out["cpus"] = {str(n): w for n, w in cpus.items()}
+        out["thread_cpu"] = {str(n): g for n, g in by_thread.items()}
         fw.close()
     elif mode == "once":
         (turns,) = args

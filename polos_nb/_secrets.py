@@ -23,6 +23,7 @@ treated as credentials.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -84,8 +85,12 @@ def fingerprint(value: str) -> str:
     return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)
 def is_credential_name(name: str) -> bool:
-    """Whether a keyword or variable name marks a credential (``api_key``, ``X_TOKEN``, ...)."""
+    """Whether a keyword or variable name marks a credential (``api_key``, ``X_TOKEN``, ...).
+
+    Remembered per name: every model call looks at every environment variable's name.
+    """
     return bool(_NAME.search(name))
 
 

@@ -785,14 +785,15 @@ class _Run:
             if not response.tool_calls:
                 final = parsed
                 break
-            sctx = StopConditionContext(
-                steps=self.steps, agent_id=agent.id, agent_run_id=ctx.execution_id
-            )
             fired = None
-            for cond in agent.stop_conditions:
-                if await cond.evaluate(sctx):
-                    fired = cond.name
-                    break
+            if agent.stop_conditions:
+                sctx = StopConditionContext(
+                    steps=self.steps, agent_id=agent.id, agent_run_id=ctx.execution_id
+                )
+                for cond in agent.stop_conditions:
+                    if await cond.evaluate(sctx):
+                        fired = cond.name
+                        break
             if fired is not None:
                 stop_reason = f"stop_condition:{fired}"
             elif n >= cap:

@@ -114,6 +114,7 @@ def _lit() -> Any:
                 litellm.telemetry = False
                 _short_lived_logging()
                 _logging_only_when_asked(litellm)
+                _backends_price_their_replies()
                 _prewarm()
                 _install_backends(litellm)
                 _LITELLM = litellm
@@ -177,6 +178,38 @@ def _logging_only_when_asked(lit: Any) -> None:
     async_success_handler._polos_nb_gate = True  # type: ignore[attr-defined]
     # A deliberate patch of litellm's class (see the docstring).
     Logging.async_success_handler = async_success_handler  # type: ignore[method-assign]
+
+
+_PRICED = "polos_nb_priced"  # hidden-params flag: an in-process backend priced this reply
+
+
+def _backends_price_their_replies() -> None:
+    """Let litellm take the price of an in-process backend's reply from the reply itself.
+
+    The adapter of the in-process backends (the test doubles, the local model) prices each
+    reply it builds with :func:`_cost` (``set_price``, else litellm's price list) and
+    stamps it on the reply. litellm would otherwise price the same reply again after the
+    call (model-info lookups over its whole price list, then a "zero cost" diagnosis when
+    no price is found: about a millisecond a call, every agent turn). Replies of other
+    providers are priced by litellm as before.
+    """
+    try:
+        from litellm.litellm_core_utils.litellm_logging import Logging
+    except Exception:  # pragma: no cover - other litellm versions
+        return
+    original = Logging.response_cost_calculator
+    if getattr(original, "_polos_nb_gate", False):
+        return
+
+    def response_cost_calculator(self: Any, result: Any = None, *args: Any, **kwargs: Any) -> Any:
+        hidden = getattr(result, "_hidden_params", None)
+        if isinstance(hidden, dict) and hidden.get(_PRICED):
+            return hidden.get("response_cost")
+        return original(self, result, *args, **kwargs)
+
+    response_cost_calculator._polos_nb_gate = True  # type: ignore[attr-defined]
+    # A deliberate patch of litellm's class (see the docstring).
+    Logging.response_cost_calculator = response_cost_calculator  # type: ignore[method-assign]
 
 
 def _short_lived_logging() -> None:
@@ -316,7 +349,7 @@ def _adapter_class(lit: Any) -> Any:
             ]
             message = Message(role="assistant", content=out.content, tool_calls=calls or None)
             u = out.usage
-            return ModelResponse(
+            response = ModelResponse(
                 model=model,
                 choices=[
                     Choices(
@@ -331,6 +364,10 @@ def _adapter_class(lit: Any) -> Any:
                     total_tokens=u.total_tokens or u.input_tokens + u.output_tokens,
                 ),
             )
+            response._hidden_params[_PRICED] = True
+            priced = model if model.startswith(self.prefix + "/") else f"{self.prefix}/{model}"
+            response._hidden_params["response_cost"] = _cost(lit, priced, u)
+            return response
 
         async def astreaming(
             self, model: str, messages: list[Any], *args: Any, **kwargs: Any
@@ -433,6 +470,7 @@ def _usage_from(raw: Any) -> Usage:
 
 
 _PRICES: dict[str, tuple[float, float]] = {}
+_UNPRICED: dict[str, int] = {}  # models litellm had no price for -> len(litellm.model_cost) then
 
 
 def set_price(model: str, input_per_token: float, output_per_token: float) -> None:
@@ -444,11 +482,17 @@ def _cost(lit: Any, model: str, usage: Usage) -> float | None:
     if model in _PRICES:
         inp, out = _PRICES[model]
         return usage.input_tokens * inp + usage.output_tokens * out
+    # litellm searches its whole price list before it gives up on a model it does not know
+    # (a test double's, every turn): remember the miss until a model is added to the list.
+    known = len(getattr(lit, "model_cost", None) or ())
+    if _UNPRICED.get(model) == known:
+        return None
     try:
         prompt_cost, completion_cost = lit.cost_per_token(
             model=model, prompt_tokens=usage.input_tokens, completion_tokens=usage.output_tokens
         )
     except Exception:
+        _UNPRICED[model] = known
         return None
     return float(prompt_cost) + float(completion_cost)
 
@@ -621,7 +665,11 @@ async def _complete(
         raise
     except Exception as exc:
         raise LLMError(model, f"{type(exc).__name__}: {exc}") from exc
-    usage.cost_usd = _cost(lit, model, usage)
+    hidden = getattr(resp, "_hidden_params", None) if not stream else None
+    if isinstance(hidden, dict) and hidden.get(_PRICED):
+        usage.cost_usd = hidden.get("response_cost")  # priced by the in-process backend
+    else:
+        usage.cost_usd = _cost(lit, model, usage)
     return LLMResponse(
         content=content, tool_calls=calls, usage=usage, model=model, finish_reason=finish
     )

@@ -159,3 +159,11 @@ async def test_read_runs_gives_the_typed_run_reads_of_a_journal_at_rest(tmp_path
     assert seqs == [e.journal_seq for e in live]
     with pytest.raises(JournalError, match="read-only"):
         read_journal_reads(str(path), lambda journal: journal.submit([]))
+
+
+async def test_the_journal_runs_duckdb_on_one_thread(client: PolosClient) -> None:
+    # Each journal write is one small statement: DuckDB's worker threads, woken for every
+    # statement, only cost CPU and wall time there (docs/benchmarks.md, bench_peers).
+    from tests.engine.helpers import rows
+
+    assert await rows(client, "SELECT current_setting('threads')") == [(1,)]

@@ -55,6 +55,7 @@ async def test_no_logging_handler_runs_without_a_callback(handler_runs: list[str
     assert handler_runs == []
 
 
+@pytest.mark.usefixtures("litellm_callback_lists")
 async def test_a_registered_callback_still_hears_of_every_call(
     handler_runs: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
