@@ -43,6 +43,7 @@ from ._admission import Admission, QueueStatus
 from ._blocking import Blocking, block_reason
 from ._children import Children
 from ._context import CURRENT, WorkflowContext, _error_json, final_state_json
+from ._delivery import Delivery
 from ._extensions import attach_extensions
 from ._policy import RetryPolicy
 from ._reads import Reads
@@ -111,6 +112,8 @@ class Runtime:
         self.loop: asyncio.AbstractEventLoop = _EngineLoop()
         self._thread = threading.Thread(target=self._run_loop, name="polos-engine", daemon=True)
         self._thread.start()
+        self.delivery = Delivery(self.loop)
+        """Awaits journal futures on the engine loop, one wake-up per group commit."""
         self.execs: dict[str, Exec] = {}
         self._seq = 0
         self._topic_seq: dict[str, int] = {}
@@ -348,7 +351,7 @@ class Runtime:
         user code cannot hide that the journal did not take a step's record.
         """
         try:
-            await asyncio.wrap_future(self.journal.submit(ops))
+            await self.delivery.wait(self.journal.submit(ops))
         except JournalError as exc:
             exc.polos_on_write = True  # type: ignore[attr-defined]
             self._mark_fatal(exc)
@@ -379,7 +382,7 @@ class Runtime:
         as the run's fatal error (see :meth:`commit`).
         """
         try:
-            return await asyncio.wrap_future(future)
+            return await self.delivery.wait(future)
         except JournalError as exc:
             self._mark_fatal(exc)
             raise
