@@ -176,6 +176,15 @@ def test_a_bad_submission_in_a_merged_group_fails_alone(journal):
     assert all(fired[i - 1] == ("before_commit", fired[i][1]) for i in after)
 
 
+def test_the_journal_runs_duckdb_on_one_thread(journal):
+    # Its statements are a few rows each: waking a worker pool for each costs more CPU
+    # than it saves (docs/benchmarks.md, the throughput rows).
+    got = journal.read(
+        lambda con: con.execute("SELECT current_setting('threads')").fetchone()
+    ).result(30)
+    assert got == (1,)
+
+
 # ---------------------------------------------------------------------- batched delivery
 class _LoopThread:
     def __init__(self) -> None:

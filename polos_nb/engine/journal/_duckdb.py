@@ -117,6 +117,11 @@ _CONFIG: dict[str, str | bool | int | float | list[str]] = {
     # DuckDB fetch an extension.
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
+    # One thread: the journal's statements are tiny (a few rows), and with DuckDB's worker
+    # pool each one wakes workers and waits for them. Measured with 32 concurrent
+    # workflows (docs/benchmarks.md): 7-18% less CPU per step on the writer. Users' own
+    # queries (``query``) run on this database too, single-threaded: journals are small.
+    "threads": 1,
 }
 
 
