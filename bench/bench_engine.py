@@ -996,8 +996,8 @@ def notes(s: dict[str, Any]) -> list[str]:
             text += (
                 f" Step rows went {rows_each:.0f} to a statement ({ins['count']:.0f} step INSERTs, each its own "
                 f"commit, {each:.1f} ms each against {s['step_stmt_ms']:.1f} ms for one row alone): the cost "
-                "is per statement more than per row, and the statements come in two cohorts per step index "
-                "(while the writer commits one cohort's rows, the engine prepares the other's)."
+                "is per statement more than per row (32 workflows at most give 32 rows to a statement, and "
+                "the writer commits what queued while the engine was busy)."
             )
         if "tp_writer_cpu_ms" in s:
             text += (

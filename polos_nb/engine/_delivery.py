@@ -8,6 +8,11 @@ futures in a row, so :class:`Delivery` queues the outcomes instead and wakes the
 for all that arrived before it runs: the waiting tasks then resume together, in commit
 order, and their next writes reach the journal together (a larger next group).
 
+The journal may also take turns with the engine (``on_ring`` / ``on_turn``): when a group's
+outcomes are on their way, the DuckDB writer waits (briefly, bounded) until the engine has
+run the tasks they resume, so the writes those tasks make join whatever queued meanwhile in
+the next group, instead of the workflows splitting into two cohorts that commit in turn.
+
 Nothing about durability changes: a waiter is settled only after its future is, and the
 future is settled only after the commit.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 __all__ = ["Delivery"]
@@ -27,8 +33,19 @@ T = TypeVar("T")
 class Delivery:
     """Awaitable twins of journal futures, settled on ``loop`` in batches."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        on_ring: Callable[[], None] | None = None,
+        on_turn: Callable[[], None] | None = None,
+    ) -> None:
+        """``on_ring()`` runs on the settling thread when it schedules a batch for the loop;
+        ``on_turn()`` runs on the loop after the tasks the batch resumed have run up to
+        their next ``await`` (the journal's writer waits for it)."""
         self._loop = loop
+        self._on_ring = on_ring
+        self._on_turn = on_turn
         self._lock = threading.Lock()
         self._ready: list[tuple[asyncio.Future[Any], concurrent.futures.Future[Any]]] = []
 
@@ -52,6 +69,8 @@ class Delivery:
             self._ready.append((waiter, future))
             first = len(self._ready) == 1
         if first:
+            if self._on_ring is not None:
+                self._on_ring()
             try:
                 self._loop.call_soon_threadsafe(self._settle)
             except RuntimeError:  # the loop is closed: nobody waits any more
@@ -71,3 +90,6 @@ class Delivery:
                 waiter.set_result(future.result())
             else:
                 waiter.set_exception(exc)
+        if self._on_turn is not None:
+            # Scheduled after the resumed tasks' steps (set_result scheduled them first).
+            self._loop.call_soon(self._on_turn)

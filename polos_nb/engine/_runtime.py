@@ -112,7 +112,12 @@ class Runtime:
         self.loop: asyncio.AbstractEventLoop = _EngineLoop()
         self._thread = threading.Thread(target=self._run_loop, name="polos-engine", daemon=True)
         self._thread.start()
-        self.delivery = Delivery(self.loop)
+        self.delivery = Delivery(
+            self.loop,
+            # A journal that takes turns with the engine (DuckDB: engine/_delivery.py).
+            on_ring=getattr(self.journal, "expect_engine", None),
+            on_turn=getattr(self.journal, "engine_done", None),
+        )
         """Awaits journal futures on the engine loop, one wake-up per group commit."""
         self.execs: dict[str, Exec] = {}
         self._seq = 0

@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,37 @@ def test_the_journal_runs_duckdb_on_one_thread(journal):
     assert got == (1,)
 
 
+def test_after_a_group_for_the_engine_the_writer_waits_for_its_turn(journal, monkeypatch):
+    from polos_nb.engine.journal import _duckdb
+
+    monkeypatch.setattr(_duckdb, "ENGINE_TURN_SECONDS", 30.0)  # only engine_done ends the wait
+    transactions: list[list[Any]] = []
+    journal.write_hook = lambda ops: transactions.append(list(ops))
+    held = _Held(journal)
+    first = [journal.submit([event(1)]), journal.submit([event(2)])]
+    journal.expect_engine()  # as the engine's delivery does while this group settles
+    held.release()
+    for f in first:
+        f.result(30)
+    # the writer now waits for the engine's turn: these two queue behind it
+    later = [journal.submit([event(3)]), journal.submit([event(4)])]
+    journal.engine_done()
+    for f in later:
+        f.result(30)
+    assert [len(t) for t in transactions] == [2, 2]  # the two share one commit
+
+
+def test_without_a_turn_to_wait_for_the_writer_goes_on(journal, monkeypatch):
+    from polos_nb.engine.journal import _duckdb
+
+    monkeypatch.setattr(_duckdb, "ENGINE_TURN_SECONDS", 30.0)
+    journal.submit([event(1)]).result(30)  # no expect_engine: nothing to wait for
+    journal.submit([event(2)]).result(30)  # would hang for 30 s if the writer waited
+    journal.expect_engine()
+    journal.submit([event(3)]).result(30)  # a lone submission: no turn to wait for either
+    journal.submit([event(4)]).result(30)
+
+
 # ---------------------------------------------------------------------- batched delivery
 class _LoopThread:
     def __init__(self) -> None:
@@ -281,9 +313,52 @@ def test_an_already_settled_future_and_another_loop(loop_thread):
     assert asyncio.run(elsewhere()) == "ready"
 
 
+def test_delivery_rings_on_the_settling_thread_and_hands_the_turn_back_after_the_tasks(
+    loop_thread,
+):
+    log: list[str] = []
+    delivery = Delivery(
+        loop_thread.loop,
+        on_ring=lambda: log.append(f"ring on {threading.current_thread().name}"),
+        on_turn=lambda: log.append("turn"),
+    )
+    futures: list[concurrent.futures.Future[Any]] = [concurrent.futures.Future() for _ in range(3)]
+
+    async def waiters() -> list[asyncio.Task[Any]]:
+        async def one(i: int) -> None:
+            await delivery.wait(futures[i])
+            log.append(f"task {i} went on")  # up to its next await: its next write
+
+        return [asyncio.ensure_future(one(i)) for i in range(3)]
+
+    tasks = loop_thread.run(waiters())
+
+    def settle_all() -> None:
+        for f in futures:
+            f.set_result(None)
+
+    settler = threading.Thread(target=settle_all, name="settler")
+    busy, go = threading.Event(), threading.Event()
+    loop_thread.loop.call_soon_threadsafe(lambda: (busy.set(), go.wait(30)))
+    assert busy.wait(30)
+    settler.start()
+    settler.join(30)
+    go.set()
+
+    async def done() -> None:
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(0)
+
+    loop_thread.run(done())
+    assert log == ["ring on settler", "task 0 went on", "task 1 went on", "task 2 went on", "turn"]
+
+
 async def test_a_group_of_step_commits_resumes_its_workflows_with_one_wakeup(
-    journal_path: Path,
+    journal_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from polos_nb.engine.journal import _duckdb
+
+    monkeypatch.setattr(_duckdb, "ENGINE_TURN_SECONDS", 30.0)  # only the engine ends its turn
     client = PolosClient(journal=journal_path)
     try:
         runtime = client.runtime
@@ -303,7 +378,11 @@ async def test_a_group_of_step_commits_resumes_its_workflows_with_one_wakeup(
 
         @workflow(id=wf_id)
         async def gated(ctx: WorkflowContext, payload: dict) -> str:
-            return await ctx.step.run("gate", wait_gate)
+            result = await ctx.step.run("gate", wait_gate)
+            # Work that holds the engine loop a while (CPU-bound code would): an idle writer
+            # not waiting for the engine's turn would commit the first finish on its own.
+            time.sleep(0.01)
+            return result
 
         handles = [await client.invoke(wf_id, {}) for _ in range(n)]
         await until(lambda: inside == n, what="every run inside its step")
@@ -351,6 +430,11 @@ async def test_a_group_of_step_commits_resumes_its_workflows_with_one_wakeup(
         results = [await client.wait_for_result(h.id, timeout=30) for h in handles]
         assert results == ["through"] * n
         assert wakeups[0] == n  # and came back to the engine with one wake-up
+        # The runs then finished in that same turn of the engine, and the writer waited for
+        # the turn: the n finishes (status update + lifecycle event each) share one commit.
+        finishes = transactions[1]
+        assert len(finishes) == 2 * n
+        assert {type(op).__name__ for op in finishes} == {"Update", "Insert"}
         got = await rows(client, "SELECT count(*) FROM steps WHERE step_key = 'gate'")
         assert got == [(n,)]
     finally:
