@@ -82,10 +82,12 @@ journal_mod.DuckDBJournal._transaction = _timed_transaction  # type: ignore[meth
 _STMT_LOG: list[tuple[str, int, float]] | None = None
 
 
-def _classify(sql: str) -> tuple[str, int]:
+def _classify(sql: str, params: Any = None) -> tuple[str, int]:
     words = sql.split(None, 3)
     verb = words[0].upper() if words else "?"
     if verb == "INSERT" and len(words) > 2:
+        if "unnest(" in sql and params:  # many rows: one typed list per column
+            return f"INSERT {words[2]}", len(params[0])
         return f"INSERT {words[2]}", sql.count("), (") + 1
     if verb == "UPDATE" and len(words) > 1:
         if "FROM (VALUES" in sql:
@@ -113,7 +115,7 @@ class _TimedConnection:
         try:
             return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
         finally:
-            kind, rows = _classify(sql)
+            kind, rows = _classify(sql, params)
             log.append((kind, rows, time.perf_counter() - t))
 
     def __getattr__(self, name: str) -> Any:
@@ -346,6 +348,29 @@ def _stmt_profile(log: list[tuple[str, int, float]]) -> dict[str, list[float]]:
     return out
 
 
+def _thread_sched() -> dict[str, tuple[float, float]]:
+    """(CPU seconds, seconds waiting for a CPU) so far of the engine's and the writer's threads
+    (Linux ``/proc/self/task/<tid>/schedstat``; empty elsewhere)."""
+    out: dict[str, tuple[float, float]] = {}
+    for t in threading.enumerate():
+        role = (
+            "writer"
+            if t.name.startswith("polos-journal:")
+            else "engine"
+            if t.name == "polos-engine"
+            else None
+        )
+        if role is None or t.native_id is None:
+            continue
+        try:
+            with open(f"/proc/self/task/{t.native_id}/schedstat") as f:
+                on_cpu, waiting, _ = f.read().split()
+        except OSError:
+            continue
+        out[role] = (int(on_cpu) / 1e9, int(waiting) / 1e9)
+    return out
+
+
 async def throughput_rounds(
     client: PolosClient, raw: RawDuckDB, rounds: int, block: int, res: dict[str, Any]
 ) -> None:
@@ -360,11 +385,22 @@ async def throughput_rounds(
         c0 = journal.commits
         _TX_LOG = []
         _STMT_LOG = []
+        sched0 = _thread_sched()
+        cpu0 = time.process_time()
         t = time.perf_counter()
         await asyncio.gather(
             *(bench_steps.run(client, payload) for _ in range(CONCURRENT_WORKFLOWS))
         )
         elapsed = time.perf_counter() - t
+        res["tp_process_cpu"].append(time.process_time() - cpu0)
+        sched1 = _thread_sched()
+        res["tp_sched"].append(
+            {
+                role: (sched1[role][0] - sched0[role][0], sched1[role][1] - sched0[role][1])
+                for role in sched1
+                if role in sched0
+            }
+        )
         log, _TX_LOG = _TX_LOG, None
         stmts, _STMT_LOG = _STMT_LOG, None
         res["tp_stmts"].append(_stmt_profile(stmts))
@@ -511,6 +547,8 @@ async def run_all(work: str, args: argparse.Namespace) -> dict[str, Any]:
             "tp_other_ops",
             "tp_stmts",
             "tp_txn_sizes",
+            "tp_process_cpu",
+            "tp_sched",
         )
     }
     journal_path = os.path.join(work, "ours.duckdb")
@@ -618,6 +656,12 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     s["tp_stmt_profile"] = dict(sorted(prof.items(), key=lambda kv: -kv[1]["ms"]))
     s["tp_stmt_total_ms"] = sum(v["ms"] for v in prof.values())
     s["tp_txns"] = _med([len(sizes) for sizes in res["tp_txn_sizes"]])
+    s["tp_process_cpu_ms"] = _ms(_med(res["tp_process_cpu"]))
+    for role in ("writer", "engine"):
+        per = [rnd[role] for rnd in res["tp_sched"] if role in rnd]
+        if per:
+            s[f"tp_{role}_cpu_ms"] = _ms(_med([c for c, _ in per]))
+            s[f"tp_{role}_wait_ms"] = _ms(_med([w for _, w in per]))
     rec = res["recovery"]
     for kind in ("running", "suspended"):
         trials = rec[kind]
@@ -745,6 +789,17 @@ def table_rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "",
         )
     )
+    if "tp_writer_cpu_ms" in s and "tp_engine_cpu_ms" in s:
+        rows.append(
+            (
+                "  CPU per round: whole process / writer thread / engine thread (each thread's wait for a CPU)",
+                f"{s['tp_process_cpu_ms']:.0f} ms / {s['tp_writer_cpu_ms']:.0f} ms "
+                f"({s['tp_writer_wait_ms']:.0f} ms) / {s['tp_engine_cpu_ms']:.0f} ms "
+                f"({s['tp_engine_wait_ms']:.0f} ms)",
+                "info",
+                "",
+            )
+        )
     total = s["tp_stmt_total_ms"]
     for kind, v in s["tp_stmt_profile"].items():
         if not v["count"]:
@@ -929,22 +984,34 @@ def notes(s: dict[str, Any]) -> list[str]:
         )
         text = (
             f"**Throughput goal missed** ({s['tp_ratio']:.1f}x vs >= {GOALS['throughput_ratio']}x): "
-            f"{s['tp_rows_per_commit']:.1f} steps per commit on average, so group commit does merge rows, but the "
-            f"writer thread is the bottleneck (busy {s['tp_writer_busy'] * 100:.0f}% of the "
-            f"{s['tp_elapsed_ms']:.0f} ms round). Per round it ran {s['tp_txns']:.0f} transactions; DuckDB time "
+            f"{s['tp_rows_per_commit']:.1f} steps per commit on average. The writer thread was busy "
+            f"{s['tp_writer_busy'] * 100:.0f}% of the {s['tp_elapsed_ms']:.0f} ms round"
+            + (
+                " (the bottleneck)"
+                if s["tp_writer_busy"] >= 0.8
+                else "; the rest of the time it waited for the engine's turn (the engine runs the "
+                "workflows a commit resumed, and their next writes join the next commit)"
+            )
+            + f". Per round it ran {s['tp_txns']:.0f} transactions; DuckDB time "
             f"by statement (median per round): {top}."
         )
         ins = prof.get("INSERT steps")
         if ins and ins["count"] and ins["rows"] / ins["count"] > 1.5:
             rows_each = ins["rows"] / ins["count"]
             each = ins["ms"] / ins["count"]
-            per_row = (each - s["step_stmt_ms"]) / (rows_each - 1)
             text += (
-                f" A merged step INSERT of {rows_each:.0f} rows costs {each:.1f} ms against {s['step_stmt_ms']:.1f} ms "
-                f"for one row ({each / s['step_stmt_ms']:.1f}x, ~{per_row:.2f} ms per extra row: the multi-row "
-                f"`VALUES (?, ...), (?, ...)` statement binds {len(_STEP_COLUMNS)} parameters per row), so group "
-                "commit saves fsyncs but not all the CPU. Even with nothing else on the writer, step INSERTs of "
-                f"this size cap the ratio at about {rows_each * s['raw_ms'] / each:.1f}x."
+                f" Step rows went {rows_each:.0f} to a statement ({ins['count']:.0f} step INSERTs, each its own "
+                f"commit, {each:.1f} ms each against {s['step_stmt_ms']:.1f} ms for one row alone): the cost "
+                "is per statement more than per row (32 workflows at most give 32 rows to a statement, and "
+                "the writer commits what queued while the engine was busy)."
+            )
+        if "tp_writer_cpu_ms" in s:
+            text += (
+                f" CPU per round: {s['tp_process_cpu_ms']:.0f} ms for the process, {s['tp_writer_cpu_ms']:.0f} ms on "
+                f"the writer thread and {s['tp_engine_cpu_ms']:.0f} ms on the engine thread, which also waited "
+                f"{s['tp_writer_wait_ms']:.0f} ms and {s['tp_engine_wait_ms']:.0f} ms for a CPU (2 cores, shared "
+                "with the load above): the round is CPU-bound, so a higher ratio needs less CPU per step on "
+                "both threads."
             )
         sel = prof.get("SELECT")
         if sel and sel["count"]:
@@ -1033,11 +1100,15 @@ def write_markdown(
         f"- **Throughput**: {CONCURRENT_WORKFLOWS} workflows of {STEPS_PER_CONCURRENT_WF} no-op steps each, started "
         "together (`asyncio.gather` of `wf.run`), wall time from start to all results, including workflow "
         "start/finish writes. The journal's writer thread merges whatever queued while a commit was in flight "
-        "into one transaction (group commit): consecutive inserts into a table become one multi-row INSERT, "
-        "consecutive status updates one `UPDATE ... FROM (VALUES ...)`. Compared with the single-commit rate "
-        "(1 / raw plain commit, measured in blocks between throughput rounds). The statement rows time every "
-        "`execute` on the journal's connection during a round (median per round; BEGIN/COMMIT included, COMMIT "
-        "being where the WAL is fsync'd for multi-statement transactions).",
+        "into one transaction (group commit): inserts of one shape become one statement (a typed list per "
+        "column, `SELECT unnest(?::T[]), ...`, from 4 rows), consecutive status updates one "
+        "`UPDATE ... FROM (VALUES ...)`; the engine gets a commit's outcomes back with one wake-up of its loop. "
+        "Compared with the single-commit rate (1 / raw plain commit, measured in blocks between throughput "
+        "rounds). The statement rows time every `execute` on the journal's connection during a round (median "
+        "per round; BEGIN/COMMIT included, COMMIT being where the WAL is fsync'd for multi-statement "
+        "transactions; a lone INSERT is its own transaction and includes its fsync). The CPU row reads "
+        "`/proc/self/task/<tid>/schedstat` of the writer and engine threads: time on a CPU, and time "
+        "runnable but waiting for one (the other work on the machine, and each other).",
         f"- **Recovery**: a journal holding one execution with {RECOVERY_STEPS} completed steps, copied afresh for "
         "each trial (so the file is in the page cache: warm-cache figures). 'running': the process was closed "
         "while the execution was inside step 1,001, so reopening resumes it by itself; measured from "

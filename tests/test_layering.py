@@ -435,6 +435,7 @@ ENGINE_ORDER = [
     "_host",
     "_error_records",  # journaled errors: their stable names, how replay rebuilds them
     "journal",
+    "_delivery",  # journal outcomes handed to the engine loop in batches
     # in-memory records, the workflow registry, the step API
     "_records",
     "_workflow",

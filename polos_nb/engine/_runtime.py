@@ -43,6 +43,7 @@ from ._admission import Admission, QueueStatus
 from ._blocking import Blocking, block_reason
 from ._children import Children
 from ._context import CURRENT, WorkflowContext, _error_json, final_state_json
+from ._delivery import Delivery
 from ._extensions import attach_extensions
 from ._inbox import Inbox
 from ._policy import RetryPolicy
@@ -112,6 +113,13 @@ class Runtime:
         self.loop: asyncio.AbstractEventLoop = _EngineLoop()
         self._thread = threading.Thread(target=self._run_loop, name="polos-engine", daemon=True)
         self._thread.start()
+        self.delivery = Delivery(
+            self.loop,
+            # A journal that takes turns with the engine (DuckDB: engine/_delivery.py).
+            on_ring=getattr(self.journal, "expect_engine", None),
+            on_turn=getattr(self.journal, "engine_done", None),
+        )
+        """Awaits journal futures on the engine loop, one wake-up per group commit."""
         self.execs: dict[str, Exec] = {}
         self._seq = 0
         self._topic_seq: dict[str, int] = {}
@@ -351,7 +359,7 @@ class Runtime:
         user code cannot hide that the journal did not take a step's record.
         """
         try:
-            await asyncio.wrap_future(self.journal.submit(ops))
+            await self.delivery.wait(self.journal.submit(ops))
         except JournalError as exc:
             exc.polos_on_write = True  # type: ignore[attr-defined]
             self._mark_fatal(exc)
@@ -382,7 +390,7 @@ class Runtime:
         as the run's fatal error (see :meth:`commit`).
         """
         try:
-            return await asyncio.wrap_future(future)
+            return await self.delivery.wait(future)
         except JournalError as exc:
             self._mark_fatal(exc)
             raise
