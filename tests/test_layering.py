@@ -440,7 +440,9 @@ ENGINE_ORDER = [
     "_records",
     "_workflow",
     "_context",
-    # the runtime's parts: waits, children, reads, starts, parked runs, triggers, schedules, tools
+    # the runtime's parts: live events, waits, children, reads, starts, parked runs, triggers,
+    # schedules, tools
+    "_live",
     "_waits",
     "_children",
     "_reads",

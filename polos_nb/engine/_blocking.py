@@ -130,7 +130,7 @@ class Blocking:
         ex.block_failures += 1
         ex.block_retry_at = time.monotonic() + min(_MAX_BACKOFF, 0.5 * 2 ** (ex.block_failures - 1))
         log.warning("polos_nb: run %s is blocked (%s): %s", ex.id, reason, info["message"])
-        self.rt._emit(event)
+        self.rt.live.emit(event)
         self.wake_waiters(ex)
         self.ensure_watch()
 

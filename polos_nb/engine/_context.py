@@ -112,7 +112,7 @@ class WorkflowContext:
         For progress that is cheap to lose and must not cost a commit, such as streamed
         tokens. Subscribers see it with ``sequence_id=None``; ``_metadata`` is added.
         """
-        self._runtime.emit_live(self._ex, event_type, data or {})
+        self._runtime.live.emit_live(self._ex, event_type, data or {})
 
     def subscribe(self, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
         """Call ``callback`` with each event of this execution tree's stream (live, this
@@ -386,7 +386,7 @@ class Step:
         is_async = inspect.iscoroutinefunction(func)
         while True:
             started = rt.clock.now()
-            rt.emit_step_start(ex, key, "run", attempt, started)
+            rt.live.emit_step_start(ex, key, "run", attempt, started)
             try:
                 with _tracing.span(
                     f"step {key}",
@@ -467,7 +467,7 @@ class Step:
                 published.append(event)
             await rt.commit(ops)
             for event in published:
-                rt._emit(event)
+                rt.live.emit(event)
             return result
 
     # ------------------------------------------------------------------ deterministic helpers

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import asyncio
     import concurrent.futures
     import datetime as dt
+    from collections.abc import Callable
 
     from polos_nb._clock import Clock
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ChildrenHost",
     "ChildrenOfWaits",
+    "LiveHost",
+    "LiveOfParts",
     "ReadsHost",
     "StartsHost",
     "StartsOfParts",
@@ -141,7 +144,8 @@ class WaitsHost(_Stepping, Protocol):
         self, ex: Exec, event_type: str, data: dict[str, Any]
     ) -> tuple[Insert, StreamEvent]: ...
 
-    def _emit(self, event: StreamEvent) -> None: ...
+    @property
+    def live(self) -> LiveOfParts: ...
 
     async def _load(self, ex: Exec) -> None: ...
 
@@ -199,3 +203,21 @@ class StartsHost(Protocol):
     async def commit(self, ops: list[Any]) -> None: ...
 
     def adopt(self, ex: Exec) -> None: ...
+
+
+class LiveOfParts(Protocol):
+    """What the other parts use of the live event bus: deliver a committed event."""
+
+    def emit(self, event: StreamEvent) -> None: ...
+
+
+class LiveHost(Protocol):
+    """What :class:`~polos_nb.engine._live.Live` uses of its runtime."""
+
+    clock: Clock
+    loop: asyncio.AbstractEventLoop
+    execs: dict[str, Exec]
+    _subscribers: dict[str, list[Callable[[StreamEvent], None]]]
+    _all_subscribers: list[Callable[[StreamEvent], None]]
+
+    def on_engine_thread(self) -> bool: ...

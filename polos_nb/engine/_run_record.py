@@ -146,7 +146,7 @@ async def run_events(
     pairs = await rt.history(info.root_execution_id, tree_topic(info), after_seq)
     events = [event for _, event in pairs]
     if running:
-        events.extend(rt.running_step_events(info.root_execution_id))
+        events.extend(rt.live.running_step_events(info.root_execution_id))
     return events
 
 

@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 
 from polos_nb import _serde, _tracing
 from polos_nb._clock import Clock
-from polos_nb._ids import new_id
 from polos_nb.errors import (
     ExecutionCancelledError,
     JournalError,
@@ -46,6 +45,7 @@ from ._context import CURRENT, WorkflowContext, _error_json, final_state_json
 from ._delivery import Delivery
 from ._extensions import attach_extensions
 from ._inbox import Inbox
+from ._live import Live
 from ._policy import RetryPolicy
 from ._reads import Reads
 from ._records import (
@@ -54,11 +54,9 @@ from ._records import (
     Wait,
     _log_failure,
     _run_retryable,
-    _step_start_event,
     _terminal_info,
     exec_from_row,
     payload_of,
-    step_event,
     wait_from_row,
 )
 from ._scheduler import Scheduler
@@ -133,6 +131,7 @@ class Runtime:
         self._batches_done: set[tuple[str, str]] = set()
         # The runtime's parts, each given the runtime as its host (engine/_host.py says
         # what each one uses of it).
+        self.live = Live(self)
         self.waits = Waits(self)
         self.children = Children(self)
         self.reads = Reads(self)
@@ -418,7 +417,7 @@ class Runtime:
             if position is not None:
                 ex.positions[position] = key
         if status in ("completed", "failed"):
-            self._emit_step_finish(
+            self.live.emit_step_finish(
                 ex, key, kind, attempt, status, output, error, seq, started, ended
             )
         return Insert(
@@ -501,119 +500,16 @@ class Runtime:
 
     # ================================================================== live event bus
     def subscribe(self, topic: str, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
-        self._subscribers.setdefault(topic, []).append(callback)
-
-        def unsubscribe() -> None:
-            subs = self._subscribers.get(topic, [])
-            if callback in subs:
-                subs.remove(callback)
-
-        return unsubscribe
+        """See :meth:`Live.subscribe <polos_nb.engine._live.Live.subscribe>`."""
+        return self.live.subscribe(topic, callback)
 
     def subscribe_all(self, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
-        """Call ``callback(event)`` on the engine thread for every event delivered to
-        subscribers of any topic (lifecycle, suspend/resume, step and published events).
-
-        Journaled events (``sequence_id`` set) arrive once they are committed (a
-        ``suspend_<key>`` event after the suspension is in the journal); live ones
-        (``sequence_id`` None: step progress, streamed text) only while some subscriber
-        watches their topic. Returns the function that unsubscribes. The notebook layer
-        uses it to tell the JupyterLab extension that runs changed, ``polos_nb.channels``
-        to notify channels; a callback must be quick and never block (schedule work on
-        ``runtime.loop`` instead)."""
-        self._all_subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._all_subscribers:
-                self._all_subscribers.remove(callback)
-
-        return unsubscribe
-
-    def _emit(self, event: StreamEvent) -> None:
-        for callback in list(self._all_subscribers):
-            try:
-                callback(event)
-            except Exception:
-                log.exception("event subscriber failed")
-        for callback in list(self._subscribers.get(event.topic, ())):
-            try:
-                callback(event)
-            except Exception:
-                log.exception("event subscriber failed")
-
-    def emit_live(self, ex: Exec, event_type: str, data: dict[str, Any]) -> None:
-        if not self._subscribers.get(ex.topic):
-            return
-        payload = dict(data)
-        payload["_metadata"] = {"execution_id": ex.id, "workflow_id": ex.workflow_id}
-        event = StreamEvent(
-            id=f"live:{new_id()}",
-            sequence_id=None,
-            topic=ex.topic,
-            event_type=event_type,
-            data=payload,
-            created_at=self.clock.now(),
-        )
-        if self.on_engine_thread():
-            self._emit(event)
-        else:  # e.g. from a sync step function running in a worker thread
-            self.loop.call_soon_threadsafe(self._emit, event)
-
-    def emit_step_start(
-        self, ex: Exec, key: str, kind: str, attempt: int, started: dt.datetime
-    ) -> None:
-        ex.running[key] = (kind, attempt, started)
-        if not self._subscribers.get(ex.topic):
-            return
-        self._emit(_step_start_event(ex, key, kind, attempt, started))
-
-    def running_step_events(self, root_id: str) -> list[StreamEvent]:
-        """``step_start`` events of the steps of ``root_id``'s tree that run now (engine
-        loop only): a stream that begins mid-step shows the step running, not only once
-        it ends (step starts are live-only events, not journaled)."""
-        return [
-            _step_start_event(ex, key, kind, attempt, started)
-            for ex in list(self.execs.values())
-            if ex.root_id == root_id and ex.status not in TERMINAL_STATUSES
-            for key, (kind, attempt, started) in list(ex.running.items())
-        ]
-
-    def _emit_step_finish(
-        self,
-        ex: Exec,
-        key: str,
-        kind: str,
-        attempt: int,
-        status: str,
-        output: str | None,
-        error: str | None,
-        seq: int,
-        started: dt.datetime | None,
-        ended: dt.datetime,
-    ) -> None:
-        if not self._subscribers.get(ex.topic):
-            return
-        self.loop.call_soon(
-            self._emit,
-            step_event(
-                ex.id,
-                ex.workflow_id,
-                ex.topic,
-                key,
-                kind,
-                attempt,
-                status,
-                output,
-                error,
-                seq,
-                started,
-                ended,
-            ),
-        )
+        """See :meth:`Live.subscribe_all <polos_nb.engine._live.Live.subscribe_all>`."""
+        return self.live.subscribe_all(callback)
 
     def after_publish(self, topic: str, event: StreamEvent) -> None:
         """Deliver a committed event to live subscribers and to executions waiting on its topic."""
-        self._emit(event)
+        self.live.emit(event)
         self.triggers.on_event(topic, event)
         for exec_id, key in list(self._topic_waits.get(topic, ())):
             ex = self.execs.get(exec_id)
@@ -784,7 +680,7 @@ class Runtime:
                         {"payload": _serde.loads(ex.payload_json, strict=False)},
                     )
                     ops.append(insert)
-                    self.loop.call_soon(self._emit, event)
+                    self.loop.call_soon(self.live.emit, event)
                 else:
                     ops.append(self._status_op(ex, "running"))
                 self.commit_nowait(ops)
@@ -877,7 +773,7 @@ class Runtime:
         except JournalError as failed:  # held until the journal takes writes again
             self.blocking.journal_down(ex, failed)
             return
-        self._emit(event)
+        self.live.emit(event)
         wait.timer = self.clock.call_at(
             wake_at, lambda: self.waits.timer_fired(ex.id, key), self.loop
         )
@@ -924,7 +820,7 @@ class Runtime:
         except JournalError as exc:
             await self._finish_failed_write(ex, status, exc, parent_ready)
             return
-        self._emit(event)
+        self.live.emit(event)
         if ex.done is not None and not ex.done.done():
             ex.done.set_result(_terminal_info(ex, status, result, error, state_json, now))
         if parent_ready is not None:
@@ -969,7 +865,7 @@ class Runtime:
             except JournalError as again:
                 exc = again
             else:
-                self._emit(event)
+                self.live.emit(event)
                 if ex.done is not None and not ex.done.done():
                     ex.done.set_result(None)
                 if parent is not None:

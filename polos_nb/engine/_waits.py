@@ -160,7 +160,7 @@ class Waits:
             ops.append(insert)
         await self.rt.commit(ops)
         if event is not None:
-            self.rt._emit(event)
+            self.rt.live.emit(event)
         if kind == "event" and topic is not None:
             self.rt._topic_waits.setdefault(topic, set()).add((ex.id, key))
         when = wake_at if kind == "sleep" else expires_at
@@ -286,7 +286,7 @@ class Waits:
             self.rt.blocking.journal_down(ex, exc)
             raise
         for event in events or ():
-            self.rt._emit(event)
+            self.rt.live.emit(event)
         self.rt.schedule(ex)
 
     async def resolve_quietly(
@@ -364,7 +364,7 @@ class Waits:
         except JournalError:
             ex.mailbox.pop(step_key, None)
             raise
-        self.rt._emit(event)
+        self.rt.live.emit(event)
 
     def _suspensions_in_tree(self, ex: Exec) -> list[str]:
         """Keys of the suspensions ``ex`` and its descendants wait at now."""

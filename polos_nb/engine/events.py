@@ -150,7 +150,7 @@ def stream_workflow(
             pairs: list[tuple[int | None, StreamEvent]] = list(
                 await client.runtime.history(info.root_execution_id, topic, last_sequence_id)
             )
-            running = client.runtime.running_step_events(info.root_execution_id)
+            running = client.runtime.live.running_step_events(info.root_execution_id)
             return pairs + [(None, e) for e in running]
 
         async for event in _stream(client, topic, history, last_sequence_id, stop):

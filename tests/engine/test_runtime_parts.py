@@ -1,6 +1,6 @@
 """The runtime is composed of parts with declared interfaces (docs/architecture.md, engine/).
 
-Each part (``Waits``, ``Children``, ``Reads``, ``Starts``) reaches its runtime only through ``self.rt``
+Each part (``Waits``, ``Children``, ``Reads``, ``Starts``, ``Live``) reaches its runtime only through ``self.rt``
 and only for the names its host protocol in ``engine/_host.py`` declares; the runtime
 provides every declared name; and a part works on any host that provides them.
 """
@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from polos_nb import PolosClient, WorkflowContext, workflow
 from polos_nb.engine import _host
 from polos_nb.engine._children import Children
+from polos_nb.engine._live import Live
 from polos_nb.engine._reads import Reads
 from polos_nb.engine._starts import Starts
 from polos_nb.engine._waits import Waits
@@ -31,12 +32,14 @@ PARTS: dict[str, tuple[type, type]] = {
     "_children": (Children, _host.ChildrenHost),
     "_reads": (Reads, _host.ReadsHost),
     "_starts": (Starts, _host.StartsHost),
+    "_live": (Live, _host.LiveHost),
 }
 # Parts a part reaches through its host, and the protocol that declares what it uses of them.
 SIBLINGS: dict[str, type] = {
     "children": _host.ChildrenOfWaits,
     "waits": _host.WaitsOfChildren,
     "starts": _host.StartsOfParts,
+    "live": _host.LiveOfParts,
 }
 
 _T = TypeVar("_T")
@@ -128,6 +131,7 @@ def test_the_runtime_provides_every_declared_name(client: PolosClient) -> None:
     assert isinstance(runtime.children, Children) and runtime.children.rt is runtime
     assert isinstance(runtime.reads, Reads) and runtime.reads.rt is runtime
     assert isinstance(runtime.starts, Starts) and runtime.starts.rt is runtime
+    assert isinstance(runtime.live, Live) and runtime.live.rt is runtime
 
 
 class _ReadsOnlyHost:

@@ -1,0 +1,151 @@
+"""The live event bus: subscribers of a topic, or of everything, and what they are sent.
+
+:class:`Live` is the runtime's part (``rt.live``) that delivers events to code watching
+runs in this process: ``events.stream``, a run's widget, the JupyterLab extension,
+notification channels. Journaled events are emitted once committed; live ones (step
+starts and finishes, streamed text, tool progress) only while someone watches their topic,
+so an unwatched run pays nothing for them. What it uses of the runtime is declared by
+``LiveHost`` in ``_host.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from polos_nb._ids import new_id
+
+from ._records import Exec, _step_start_event, step_event
+from ._types import TERMINAL_STATUSES, StreamEvent
+
+if TYPE_CHECKING:
+    from ._host import LiveHost
+
+__all__ = ["Live"]
+
+log = logging.getLogger("polos_nb.engine")
+
+
+class Live:
+    """Who watches which topic, and delivering events to them (engine thread)."""
+
+    def __init__(self, rt: LiveHost) -> None:
+        self.rt = rt
+
+    def subscribe(self, topic: str, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` on the engine thread for every event of ``topic``
+        (journaled ones once committed, live ones as they happen); returns the function
+        that unsubscribes."""
+        self.rt._subscribers.setdefault(topic, []).append(callback)
+
+        def unsubscribe() -> None:
+            subs = self.rt._subscribers.get(topic, [])
+            if callback in subs:
+                subs.remove(callback)
+
+        return unsubscribe
+
+    def subscribe_all(self, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` on the engine thread for every event delivered to
+        subscribers of any topic (lifecycle, suspend/resume, step and published events).
+
+        Journaled events (``sequence_id`` set) arrive once they are committed (a
+        ``suspend_<key>`` event after the suspension is in the journal); live ones
+        (``sequence_id`` None: step progress, streamed text) only while some subscriber
+        watches their topic. Returns the function that unsubscribes. The notebook layer
+        uses it to tell the JupyterLab extension that runs changed, ``polos_nb.channels``
+        to notify channels; a callback must be quick and never block (schedule work on
+        ``runtime.loop`` instead)."""
+        self.rt._all_subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self.rt._all_subscribers:
+                self.rt._all_subscribers.remove(callback)
+
+        return unsubscribe
+
+    def emit(self, event: StreamEvent) -> None:
+        """Deliver ``event`` to every subscriber of all events, then to its topic's."""
+        for callback in list(self.rt._all_subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber failed")
+        for callback in list(self.rt._subscribers.get(event.topic, ())):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber failed")
+
+    def emit_live(self, ex: Exec, event_type: str, data: dict[str, Any]) -> None:
+        """A live (not journaled) event of run ``ex``, if anyone watches its topic; any thread."""
+        if not self.rt._subscribers.get(ex.topic):
+            return
+        payload = dict(data)
+        payload["_metadata"] = {"execution_id": ex.id, "workflow_id": ex.workflow_id}
+        event = StreamEvent(
+            id=f"live:{new_id()}",
+            sequence_id=None,
+            topic=ex.topic,
+            event_type=event_type,
+            data=payload,
+            created_at=self.rt.clock.now(),
+        )
+        if self.rt.on_engine_thread():
+            self.emit(event)
+        else:  # e.g. from a sync step function running in a worker thread
+            self.rt.loop.call_soon_threadsafe(self.emit, event)
+
+    def emit_step_start(
+        self, ex: Exec, key: str, kind: str, attempt: int, started: dt.datetime
+    ) -> None:
+        ex.running[key] = (kind, attempt, started)
+        if not self.rt._subscribers.get(ex.topic):
+            return
+        self.emit(_step_start_event(ex, key, kind, attempt, started))
+
+    def running_step_events(self, root_id: str) -> list[StreamEvent]:
+        """``step_start`` events of the steps of ``root_id``'s tree that run now (engine
+        loop only): a stream that begins mid-step shows the step running, not only once
+        it ends (step starts are live-only events, not journaled)."""
+        return [
+            _step_start_event(ex, key, kind, attempt, started)
+            for ex in list(self.rt.execs.values())
+            if ex.root_id == root_id and ex.status not in TERMINAL_STATUSES
+            for key, (kind, attempt, started) in list(ex.running.items())
+        ]
+
+    def emit_step_finish(
+        self,
+        ex: Exec,
+        key: str,
+        kind: str,
+        attempt: int,
+        status: str,
+        output: str | None,
+        error: str | None,
+        seq: int,
+        started: dt.datetime | None,
+        ended: dt.datetime,
+    ) -> None:
+        if not self.rt._subscribers.get(ex.topic):
+            return
+        self.rt.loop.call_soon(
+            self.emit,
+            step_event(
+                ex.id,
+                ex.workflow_id,
+                ex.topic,
+                key,
+                kind,
+                attempt,
+                status,
+                output,
+                error,
+                seq,
+                started,
+                ended,
+            ),
+        )
