@@ -109,8 +109,11 @@ class Inbox:
         self._runtime = runtime
         self.path = inbox_dir(runtime.path)
         self._task: asyncio.Task[None] | None = None
-        if self.path is not None:
-            self._task = runtime.loop.create_task(self._watch(), name="polos:inbox")
+
+    async def start(self) -> None:
+        """Start watching (on the engine loop); a journal without a mailbox has nothing to watch."""
+        if self.path is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._watch(), name="polos:inbox")
 
     async def _watch(self) -> None:
         assert self.path is not None

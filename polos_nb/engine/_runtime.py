@@ -151,13 +151,15 @@ class Runtime:
         for wf in registry.get_all_workflows().values():
             self.admission.set_limit(wf.queue.name, wf.queue.concurrency_limit)
         self._extensions: list[Any] = []
+        self.inbox = Inbox(self)
+        """Resumes and events other processes leave for this journal (engine/_inbox.py)."""
         try:
             self._extensions = attach_extensions(self)
             self.call(self._recover())
             for wf in registry.get_all_workflows().values():
                 self.call(self._register_flow(wf))
-            # Resumes sent by other processes (engine/_inbox.py).
-            self._extensions.append(self.call(_open_inbox(self)))
+            # Resumes and events sent by other processes (engine/_inbox.py).
+            self.call(self.inbox.start())
         except BaseException:
             self._stop_loop()
             self.journal.close()
@@ -321,6 +323,7 @@ class Runtime:
         registry.remove_listener(self._listener)
 
         async def shutdown() -> None:
+            await self.inbox.aclose()
             for extension in self._extensions:
                 aclose = getattr(extension, "aclose", None)
                 if aclose is not None:
@@ -888,10 +891,6 @@ class Runtime:
         if ex.deadline is not None:
             self.children.arm_deadline(ex)
         self.schedule(ex)
-
-
-async def _open_inbox(runtime: Runtime) -> Inbox:
-    return Inbox(runtime)
 
 
 def close_waits_op(execution_id: str, now: dt.datetime) -> UpdateWhere:
