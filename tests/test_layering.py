@@ -453,6 +453,7 @@ ENGINE_ORDER = [
     "_journal_tools",
     "_run_record",
     "_inbox",  # resumes and events other processes leave for the journal's owner
+    "_workers",  # the runtime as one of several workers sharing a journal
     # the runtime, then the client and the modules users import
     "_runtime",
     "_client",

@@ -265,8 +265,12 @@ class Blocking:
         except JournalError as exc:
             self.journal_down(ex, exc)
 
-    async def reload(self, exec_id: str) -> None:
-        """Drop what memory holds about a run and take it up again from the journal."""
+    async def reload(self, exec_id: str, *, taken_over: bool = False) -> None:
+        """Drop what memory holds about a run and take it up again from the journal.
+
+        ``taken_over``: the run was claimed from the journal (several workers share it), not
+        held here while the journal refused writes.
+        """
         old = self.rt.execs.get(exec_id)
 
         found = await self.rt.read(self.rt.journal.reload(exec_id))
@@ -294,7 +298,10 @@ class Blocking:
                 ex.blocked = wait.detail if isinstance(wait.detail, dict) else {}
         if ex.deadline is not None:
             self.rt.children.arm_deadline(ex)
-        log.warning("polos_nb: the journal can be written again; run %s goes on", ex.id)
+        if taken_over:
+            log.info("polos_nb: run %s is driven by this worker now", ex.id)
+        else:
+            log.warning("polos_nb: the journal can be written again; run %s goes on", ex.id)
         if ex.status == "waiting":
             for wait in list(ex.waits.values()):
                 await self.rt.waits.rearm(ex, wait)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ._context import WorkflowContext
     from ._records import Exec, Wait
     from ._types import StreamEvent
+    from ._workers import Workers
     from ._workflow import Workflow
     from .journal import Insert, Journal, Update
 
@@ -177,6 +178,7 @@ class ReadsHost(_Journaling, Protocol):
     """What :class:`~polos_nb.engine._reads.Reads` uses of its runtime."""
 
     admission: Admission
+    workers: Workers
 
     async def commit_publish(self, topic: str, event: StreamEvent, ops: list[Any]) -> None: ...
 
@@ -193,6 +195,7 @@ class StartsHost(Protocol):
     journal: Journal
     clock: Clock
     admission: Admission
+    workers: Workers
     _topic_seq: dict[str, int]
     _start_key_lock: asyncio.Lock
 

@@ -73,7 +73,8 @@ from ._types import (
     StreamEvent,
 )
 from ._waits import Waits
-from .journal import Insert, Journal, Update, UpdateWhere, open_journal
+from ._workers import Workers
+from .journal import Insert, Journal, TopicSeqConflict, Update, UpdateWhere, open_journal
 
 __all__ = ["Runtime"]
 
@@ -120,6 +121,8 @@ class Runtime:
         """Awaits journal futures on the engine loop, one wake-up per group commit."""
         self.execs: dict[str, Exec] = {}
         self._seq = 0
+        self._seq_end: int | None = None
+        """The last number of this worker's block (several workers: ``renew_seq``)."""
         self._topic_seq: dict[str, int] = {}
         self._topic_waits: dict[str, set[tuple[str, str]]] = {}
         self._unregistered: dict[str, set[str]] = {}
@@ -153,11 +156,16 @@ class Runtime:
         self._extensions: list[Any] = []
         self.inbox = Inbox(self)
         """Resumes and events other processes leave for this journal (engine/_inbox.py)."""
+        self.workers = Workers(self)
+        """This runtime as one of several workers of a shared journal (engine/_workers.py)."""
         try:
             self._extensions = attach_extensions(self)
-            self.call(self._recover())
-            for wf in registry.get_all_workflows().values():
-                self.call(self._register_flow(wf))
+            if self.workers.shared:  # claims its share of the runs instead of all of them
+                self.call(self.workers.start())
+            else:
+                self.call(self._recover())
+                for wf in registry.get_all_workflows().values():
+                    self.call(self._register_flow(wf))
             # Resumes and events sent by other processes (engine/_inbox.py).
             self.call(self.inbox.start())
         except BaseException:
@@ -195,7 +203,17 @@ class Runtime:
         data: Any,
         extra_ops: list[Any] | None = None,
     ) -> None:
-        """See :meth:`Waits.resume <polos_nb.engine._waits.Waits.resume>`."""
+        """See :meth:`Waits.resume <polos_nb.engine._waits.Waits.resume>`.
+
+        Several workers: a run another worker drives is resumed by that worker, through
+        the journal (:meth:`Workers.forward_resume <polos_nb.engine._workers.Workers.forward_resume>`).
+        """
+        if (
+            self.workers.shared
+            and execution_id not in self.execs
+            and await self.workers.forward_resume(workflow_id, execution_id, step_key, data)
+        ):
+            return
         await self.waits.resume(workflow_id, execution_id, step_key, data, extra_ops)
 
     async def start_children(
@@ -323,6 +341,7 @@ class Runtime:
         registry.remove_listener(self._listener)
 
         async def shutdown() -> None:
+            await self.workers.aclose()
             await self.inbox.aclose()
             for extension in self._extensions:
                 aclose = getattr(extension, "aclose", None)
@@ -351,7 +370,18 @@ class Runtime:
     # ================================================================== journal helpers
     def next_seq(self) -> int:
         self._seq += 1
+        if self._seq_end is not None and self._seq > self._seq_end:
+            self.renew_seq()
+            self._seq += 1
         return self._seq
+
+    def renew_seq(self) -> None:
+        """Several workers: go on numbering from a fresh block of the journal's sequence
+        (above every number any worker has used so far)."""
+        seat = getattr(self.journal, "seat", None)
+        if seat is not None:
+            first, last = seat.seq_block()
+            self._seq, self._seq_end = first - 1, last
 
     async def commit(self, ops: list[Any]) -> None:
         """Write ``ops`` in one transaction and wait for the commit.
@@ -373,13 +403,26 @@ class Runtime:
             ctx._fatal = exc
 
     async def commit_publish(self, topic: str, event: StreamEvent, ops: list[Any]) -> None:
-        """Commit a publish; if it fails, its topic sequence number is given back (when unused)."""
-        try:
-            await self.commit(ops)
-        except BaseException:
-            if self._topic_seq.get(topic) == event.sequence_id:
-                self._topic_seq[topic] -= 1
-            raise
+        """Commit a publish; if it fails, its topic sequence number is given back (when unused).
+
+        Several workers: when another worker's event took the number meanwhile, the event is
+        numbered again and the commit retried.
+        """
+        for _ in range(20):
+            try:
+                await self.commit(ops)
+                return
+            except TopicSeqConflict:
+                seq = await self._topic_next(topic)
+                for op in ops:
+                    if isinstance(op, Insert) and op.table == "events" and op.values[1] == topic:
+                        op.values = (*op.values[:2], seq, *op.values[3:])
+                event.sequence_id = seq
+            except BaseException:
+                if self._topic_seq.get(topic) == event.sequence_id:
+                    self._topic_seq[topic] -= 1
+                raise
+        raise JournalError(f"Could not number an event on {topic!r}: other workers kept taking it.")
 
     def commit_nowait(self, ops: list[Any]) -> None:
         future = self.journal.submit(ops)
@@ -452,9 +495,11 @@ class Runtime:
         return Update("executions", "id", ex.id, columns, values)
 
     async def _topic_next(self, topic: str) -> int:
-        if topic not in self._topic_seq:
+        if topic not in self._topic_seq or (
+            self.workers.shared and not topic.startswith("workflow/")
+        ):  # other workers publish on the same topics: ask the journal each time
             top = await self.read(self.journal.max_topic_seq(topic))
-            self._topic_seq.setdefault(topic, top)
+            self._topic_seq[topic] = max(self._topic_seq.get(topic, 0), top)
         self._topic_seq[topic] += 1
         return self._topic_seq[topic]
 
@@ -514,6 +559,10 @@ class Runtime:
         """Deliver a committed event to live subscribers and to executions waiting on its topic."""
         self.live.emit(event)
         self.triggers.on_event(topic, event)
+        self.deliver_to_waits(topic, event)
+
+    def deliver_to_waits(self, topic: str, event: StreamEvent) -> None:
+        """Resolve the waits of runs here that ``event`` (committed on ``topic``) satisfies."""
         for exec_id, key in list(self._topic_waits.get(topic, ())):
             ex = self.execs.get(exec_id)
             wait = ex.waits.get(key) if ex else None
@@ -555,6 +604,7 @@ class Runtime:
         """A workflow was (re)defined: start executions that were waiting for its code."""
         self.admission.set_limit(wf.queue.name, wf.queue.concurrency_limit)
         self.loop.create_task(self._register_flow(wf))
+        self.workers.wake()  # runs of it other workers left may be claimed now
         self.blocking.unblock_for(wf.id)  # runs parked by a code mismatch try again
         pending = self._unregistered.pop(wf.id, set())
         for exec_id in pending:
@@ -563,7 +613,10 @@ class Runtime:
                 self.schedule(ex)
 
     async def _register_flow(self, wf: registry.Workflow) -> None:
-        """Set up ``wf``'s event trigger and schedules in this journal."""
+        """Set up ``wf``'s event trigger and schedules in this journal (the leader only,
+        when several workers share it)."""
+        if not self.workers.leads:
+            return
         try:
             await self.triggers.register(wf)
             await self.scheduler.register(wf)
@@ -886,7 +939,13 @@ class Runtime:
         self.execs.pop(ex.id, None)
 
     def adopt(self, ex: Exec) -> None:
-        """Take a newly committed execution in hand: arm its deadline and start it."""
+        """Take a newly committed execution in hand: arm its deadline and start it.
+
+        Several workers: a run whose workflow is not defined here is left to the workers
+        that define it (it was journaled without an owner; they claim it).
+        """
+        if not self.workers.keeps(ex):
+            return
         self.execs[ex.id] = ex
         if ex.deadline is not None:
             self.children.arm_deadline(ex)

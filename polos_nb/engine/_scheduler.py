@@ -177,6 +177,8 @@ class Scheduler:
         if registry.get_workflow(info.workflow_id) is None:
             return  # armed when the workflow is defined
         rt = self._rt
+        if not rt.workers.leads:
+            return  # several workers: the leader fires schedules (it reads this one)
         if catch_up and info.next_fire_at <= rt.clock.now():
             await self._fire(info.id, catch_up=True)
             return
@@ -190,9 +192,17 @@ class Scheduler:
         rt = self._rt
         async with self._lock:
             info = self._rows.get(schedule_id)
+            if info is not None and rt.workers.shared:
+                # Another worker may have paused, changed or removed it: the journal says.
+                info = await self._load(info.workflow_id, info.key)
+                if info is None or info.id != schedule_id:
+                    self._rows.pop(schedule_id, None)
+                    return
+                self._rows[schedule_id] = info
             wf = registry.get_workflow(info.workflow_id) if info else None
             if (
-                info is None
+                not rt.workers.leads
+                or info is None
                 or wf is None
                 or info.status != "active"
                 or info.next_fire_at is None

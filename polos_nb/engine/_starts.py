@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from polos_nb import _serde, _tracing
@@ -51,7 +52,26 @@ _EXEC_COLUMNS = (
     "updated_at",
     "seq",
     "trace_context",
+    "owner",
 )
+
+
+@dataclass(frozen=True)
+class _Queue:
+    name: str
+
+
+@dataclass(frozen=True)
+class _Elsewhere:
+    """A workflow defined in other workers only: what a start needs of it."""
+
+    id: str
+    workflow_type: str = "workflow"
+    run_timeout_seconds: float | None = None
+
+    @property
+    def queue(self) -> _Queue:
+        return _Queue(self.id)
 
 
 class Starts:
@@ -137,6 +157,7 @@ class Starts:
                 now,
                 self.rt.next_seq(),
                 json.dumps(ex.trace_carrier) if ex.trace_carrier else None,
+                self.rt.workers.owner_for(wf_id, parent),
             ),
         )
         return ex, insert
@@ -152,6 +173,15 @@ class Starts:
         if wf is None and isinstance(workflow, registry.Workflow):
             registry.register(workflow)
             wf = workflow
+        if wf is None and self.rt.workers.shared:
+            # Several workers: a workflow defined only in other workers' code is started by
+            # its id, its payload as given (the worker that runs it validates it).
+            payload_json = (
+                _serde.dumps(payload, what=f"The input of workflow {wf_id!r}")
+                if payload is not None
+                else None
+            )
+            return _Elsewhere(wf_id), payload_json, None  # type: ignore[return-value]
         if wf is None:
             raise WorkflowNotFoundError(wf_id, list(registry.get_all_workflows()))
         value = wf.validate_payload(payload)

@@ -93,12 +93,23 @@ class Triggers:
         await self.process(key)
 
     def on_event(self, topic: str, event: StreamEvent) -> None:
-        """A committed event on ``topic``: process the triggers listening to it."""
+        """A committed event on ``topic``: process the triggers listening to it (the leader
+        only, when several workers share the journal)."""
+        if not self._rt.workers.leads:
+            return
         for key in list(self._cursors):
             if key[1] == topic:
                 self._rt.loop.create_task(self.process(key, event))
 
+    def on_topic(self, topic: str) -> None:
+        """Another worker committed events on ``topic``: process its triggers from their cursors."""
+        for key in list(self._cursors):
+            if key[1] == topic:
+                self._rt.loop.create_task(self.process(key))
+
     async def process(self, key: tuple[str, str], event: StreamEvent | None = None) -> None:
+        if not self._rt.workers.leads:
+            return
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             await self._process(key, event)

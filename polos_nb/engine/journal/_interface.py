@@ -58,6 +58,7 @@ __all__ = [
     "ScheduleRow",
     "StepRow",
     "SuspensionRow",
+    "TopicSeqConflict",
     "Update",
     "UpdateWhere",
     "WaitRow",
@@ -66,6 +67,15 @@ __all__ = [
 
 ACTIVE_STATUSES = ("queued", "running", "waiting")
 """Statuses of executions that are not over."""
+
+
+class TopicSeqConflict(Exception):
+    """An event's per-topic sequence number was taken by another worker's commit meanwhile.
+
+    Raised by a journal shared by several workers (``_pg_workers``); the engine numbers the
+    event again and retries. It is a plain ``Exception`` (not a ``JournalError``) so that
+    nothing mistakes it for a journal that cannot be written.
+    """
 
 
 # ====================================================================== row operations
@@ -351,6 +361,14 @@ class Journal(abc.ABC):
     fault_hook: Callable[[str, int], None] | None
     write_hook: Callable[[list[Any]], None] | None
     read_hook: Callable[[str], None] | None
+
+    @property
+    def worker_id(self) -> str | None:
+        """This process's worker id when several workers share the journal (a PostgreSQL
+        journal with ``POLOS_JOURNAL_SHARED``); None when one process owns it. A shared
+        journal also provides ``seat`` (``_pg_workers.WorkerSeat``), ``claim``,
+        ``requests``, ``request_answer`` and ``owner_of``."""
+        return None
 
     # ------------------------------------------------------------------ writing
     @abc.abstractmethod

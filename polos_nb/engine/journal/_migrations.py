@@ -55,6 +55,14 @@ Migration 7 rewrites the class names inside typed JSON to polos_nb's public name
 (``polos_nb:EventPayload`` instead of ``polos_nb.engine._types:EventPayload``), see
 ``polos_nb._journal_names``.
 
+``workers`` and ``requests`` (migration 8)
+    Several processes sharing one PostgreSQL journal (docs/postgres.md, "Several workers"):
+    each live worker has a ``workers`` row (``id``, ``pid``, ``host``, ``heartbeat_at``);
+    ``executions.owner`` names the worker that drives a run (NULL: any worker may claim
+    it); ``requests`` carries a resume from one worker to the owner of the run it is for
+    (``body``), and the owner's ``answer``. A DuckDB journal has the tables and leaves them
+    empty.
+
 Typed JSON is described in ``polos_nb._serde``; plain JSON values are stored as
 themselves, so ``SELECT output->>'$.total' FROM steps`` works for dict results.
 """
@@ -215,6 +223,31 @@ _M006 = [
     """,
 ]
 
+_M008 = [
+    # Several workers on one (PostgreSQL) journal: who drives each run, who is alive, and
+    # the resumes one worker hands to another.
+    "ALTER TABLE executions ADD COLUMN owner VARCHAR",
+    """
+    CREATE TABLE workers (
+        id VARCHAR PRIMARY KEY,
+        pid INTEGER,
+        host VARCHAR,
+        started_at TIMESTAMPTZ NOT NULL,
+        heartbeat_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE requests (
+        id VARCHAR PRIMARY KEY,
+        execution_id VARCHAR NOT NULL,
+        body JSON NOT NULL,
+        answer JSON,
+        created_at TIMESTAMPTZ NOT NULL,
+        answered_at TIMESTAMPTZ
+    )
+    """,
+]
+
 _JSON_COLUMNS = {
     "executions": ("payload", "result", "error", "state", "initial_state"),
     "steps": ("output", "error", "state"),
@@ -254,6 +287,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (5, "trace context", _M005),
     (6, "channel context, idempotent starts", _M006),
     (7, "public class names in typed JSON", _M007),
+    (8, "workers sharing a journal", _M008),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -58,10 +58,12 @@ from ._interface import (
     ScheduleRow,
     StepRow,
     SuspensionRow,
+    TopicSeqConflict,
     Update,
     UpdateWhere,
 )
 from ._migrations import MIGRATIONS, SCHEMA_VERSION
+from ._pg_workers import CHANNEL, SETUP_LOCK, WorkerSeat, shared_mode
 from ._readonly import check_read_only
 
 __all__ = ["PostgresJournal", "postgres_migration_sql"]
@@ -145,7 +147,9 @@ class PostgresJournal(Journal):
         connect_timeout: seconds to wait for the server when connecting.
     """
 
-    def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, connect_timeout: float = 10.0, shared: bool | None = None
+    ) -> None:
         self.path = url
         self.display = redact_url(url)
         self.fault_hook: Callable[[str, int], None] | None = None
@@ -160,10 +164,18 @@ class PostgresJournal(Journal):
         self._owner: Any = None
         self._readers: concurrent.futures.ThreadPoolExecutor | None = None
         self._readers_lock = threading.Lock()
-        self._own()  # raises JournalLockedError / JournalUnavailableError before any thread
+        self.seat: WorkerSeat | None = None
+        """This process's place among several workers (``POLOS_JOURNAL_SHARED``), or None
+        for the single owner (``_pg_workers``)."""
+        if shared if shared is not None else shared_mode():
+            self.seat = WorkerSeat(lambda: self._connect(autocommit=True), self.display, self._pg)
+        else:
+            self._own()  # raises JournalLockedError / JournalUnavailableError before any thread
         try:
             self._conn = self._connect()
             self._migrate(self._conn)
+            if self.seat is not None:
+                self.seat.join()
         except BaseException:
             self._drop_connection()
             self._release_owner()
@@ -234,6 +246,8 @@ class PostgresJournal(Journal):
 
     def _migrate(self, conn: Any) -> None:
         with conn.transaction():
+            # Workers starting together migrate one at a time.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [SETUP_LOCK])
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS polos_schema_migrations ("
                 " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
@@ -342,6 +356,8 @@ class PostgresJournal(Journal):
         try:
             if job.probe:
                 with conn.transaction():
+                    if self.seat is not None:
+                        self.seat.fence_check(conn)
                     conn.execute("SELECT 1")
                 return None
             if job.reader is not None:
@@ -355,6 +371,15 @@ class PostgresJournal(Journal):
             raise JournalUnavailableError(
                 self.display, f"the PostgreSQL server connection broke ({_first_line(exc)})"
             ) from None
+        except pg.errors.UniqueViolation as exc:
+            if "events_topic_seq" in str(exc):
+                raise TopicSeqConflict(
+                    f"Another worker numbered an event on the same topic at the same time "
+                    f"({_first_line(exc)})."
+                ) from None
+            raise JournalError(
+                f"The PostgreSQL journal {self.display} refused a write: {str(exc).strip()}"
+            ) from None
         except pg.Error as exc:
             raise JournalError(
                 f"The PostgreSQL journal {self.display} refused a write: {str(exc).strip()}"
@@ -362,7 +387,7 @@ class PostgresJournal(Journal):
 
     def _reconnect(self) -> None:
         self._drop_connection()
-        if not self._owner_alive():
+        if self.seat is None and not self._owner_alive():
             # The server restarted: the owner session, and its lock, went with it.
             self._release_owner()
             self._own()
@@ -389,9 +414,15 @@ class PostgresJournal(Journal):
         if self.write_hook is not None:
             self.write_hook(ops)
         with conn.transaction():
+            seat = self.seat
+            if seat is not None:
+                seat.fence_check(conn)
             for op in ops:
                 sql, params = _statement(op)
                 conn.execute(sql, params)
+            if seat is not None:
+                for note in seat.notifications(ops):  # delivered when this commits
+                    conn.execute("SELECT pg_notify(%s, %s)", [CHANNEL, note])
             n = self.commits + 1
             if self.fault_hook is not None:
                 self.fault_hook("before_commit", n)
@@ -446,8 +477,53 @@ class PostgresJournal(Journal):
         with self._readers_lock:
             if self._readers is not None:
                 self._readers.shutdown(wait=True, cancel_futures=True)
+        if self.seat is not None:
+            conn = self._conn
+            if conn is None or conn.closed or conn.broken:
+                try:
+                    conn = self._conn = self._connect()
+                except JournalError:
+                    conn = None
+            self.seat.leave(conn)
         self._drop_connection()
         self._release_owner()
+
+    # ------------------------------------------------------------------ several workers
+    @property
+    def worker_id(self) -> str | None:
+        """This worker's id among the workers sharing the journal; None for a single owner."""
+        return self.seat.id if self.seat is not None else None
+
+    def claim(
+        self, workflow_ids: Sequence[str], limit: int
+    ) -> concurrent.futures.Future[list[str]]:
+        """Claim trees of runs that have no live owner (see ``_pg_workers``)."""
+        seat, ids = self.seat, list(workflow_ids)
+        assert seat is not None
+        return self.read(lambda con: seat.claim(con._conn, ids, limit))
+
+    def requests(self) -> concurrent.futures.Future[list[tuple[str, str]]]:
+        """Unanswered resumes other workers sent for runs this worker owns."""
+        seat = self.seat
+        assert seat is not None
+        return self.read(lambda con: seat.requests(con._conn))
+
+    def request_answer(self, request_id: str) -> concurrent.futures.Future[str | None]:
+        """The answer to a request this worker sent (None while unanswered)."""
+
+        def answer(con: Any) -> str | None:
+            row = con.execute("SELECT answer FROM requests WHERE id = ?", [request_id]).fetchone()
+            return None if row is None else row[0]
+
+        return self.read(answer)
+
+    def owner_of(
+        self, execution_id: str
+    ) -> concurrent.futures.Future[tuple[str | None, bool] | None]:
+        """``(owner, alive)`` of a run, or None when the journal has no such run."""
+        seat = self.seat
+        assert seat is not None
+        return self.read(lambda con: seat.owner_of(con._conn, execution_id))
 
     # ------------------------------------------------------------------ the interface's reads
     def recovery(self) -> concurrent.futures.Future[Recovery]:

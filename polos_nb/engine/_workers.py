@@ -1,0 +1,312 @@
+"""The runtime as one of several workers sharing a journal (``rt.workers``).
+
+A journal that several processes share (PostgreSQL with ``POLOS_JOURNAL_SHARED=1``; the
+journal side is ``journal/_pg_workers.py``) gives each runtime a worker id. Instead of
+taking up every unfinished run when it opens, the runtime then:
+
+- **claims** trees of runs that have no live owner and whose workflow it defines (at open,
+  when woken by ``NOTIFY``, and every second), and takes each claimed run up from its
+  journal as recovery would (a fresh block of sequence numbers first, so the tree's
+  numbers keep growing);
+- **answers requests**: a resume sent by another worker for a run this one owns is
+  delivered here, and the answer is journaled in the same transaction as the resume;
+- **forwards** a resume for a run another worker owns to that worker, and waits for its
+  answer; waits for the end of a run another worker drives by reading the journal;
+- **delivers events** other workers published to the runs here that wait for them;
+- **leads or not**: only the leader arms schedules and event triggers.
+
+With a journal owned by one process (DuckDB, or PostgreSQL without the setting) nothing
+here runs: ``shared`` is False and ``leads`` True.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from polos_nb import _serde
+from polos_nb import errors as _errors
+
+from . import _workflow as registry
+from ._types import TERMINAL_STATUSES, ExecutionInfo
+from .journal import Delete, Insert, Update
+
+if TYPE_CHECKING:
+    from ._records import Exec
+    from ._runtime import Runtime
+
+__all__ = ["Workers"]
+
+log = logging.getLogger("polos_nb.engine")
+
+TICK_SECONDS = 1.0
+"""How often a worker looks for work with no wake-up (dead workers' runs, missed notes)."""
+
+CLAIM_BATCH = 8
+"""Trees claimed per claim transaction (small, so that workers woken together share work)."""
+
+RESCAN_ROUNDS = 5
+"""The leader reads the schedules and triggers of its workflows again every this many rounds."""
+
+REQUEST_TIMEOUT = 60.0
+"""How long a forwarded resume waits for the owner's answer."""
+
+
+class Workers:
+    """The runtime's side of a journal shared by several workers (see the module docstring)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.id: str | None = rt.journal.worker_id
+        self._seat: Any = getattr(rt.journal, "seat", None)
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._topics: set[str] = set()
+        self._all_topics = False
+        self._was_leader = False
+        self._rounds = 0
+
+    @property
+    def shared(self) -> bool:
+        """Whether other workers share this runtime's journal."""
+        return self.id is not None
+
+    @property
+    def leads(self) -> bool:
+        """Whether this runtime fires schedules and event triggers (the only one, or the leader)."""
+        return not self.shared or bool(self._seat.leads)
+
+    def owner_for(self, workflow_id: str, parent: Exec | None) -> str | None:
+        """The owner a new run is journaled with: this worker for a child (trees stay on one
+        worker) or a workflow defined here; None (any worker that defines it) otherwise."""
+        if not self.shared:
+            return None
+        if parent is not None or registry.get_workflow(workflow_id) is not None:
+            return self.id
+        return None
+
+    def keeps(self, ex: Exec) -> bool:
+        """Whether a run this runtime started is driven here (see :meth:`owner_for`)."""
+        return self.owner_for(ex.workflow_id, None) is not None or not self.shared
+
+    # ------------------------------------------------------------------ the loop
+    async def start(self) -> None:
+        """Take a block of sequence numbers, claim what waits, and keep looking (engine loop)."""
+        rt = self.rt
+        self._wake = asyncio.Event()
+        loop = rt.loop
+        self._seat.on_wake = lambda what: loop.call_soon_threadsafe(self._note, what)
+        rt.renew_seq()
+        await self._round()
+        self._task = loop.create_task(self._run(), name="polos:workers")
+
+    def wake(self) -> None:
+        """Look for work now (a workflow was defined, say)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    def _note(self, what: str) -> None:
+        if what.startswith("event:"):
+            topic = what[len("event:") :]
+            if topic == "*":
+                self._all_topics = True
+            else:
+                self._topics.add(topic)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while not self.rt.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), TICK_SECONDS)
+            self._wake.clear()
+            try:
+                await self._round()
+            except asyncio.CancelledError:
+                raise
+            except _errors.JournalError as exc:
+                log.warning("polos_nb: worker %s could not look for work: %s", self.id, exc)
+            except Exception:
+                log.exception("polos_nb: worker %s failed looking for work", self.id)
+
+    async def _round(self) -> None:
+        if self._seat.fenced or self.rt.closed:
+            return
+        await self._lead()
+        await self._deliver_events()
+        await self._claim()
+        await self._serve_requests()
+
+    async def _lead(self) -> None:
+        rt = self.rt
+        leads = await asyncio.to_thread(self._seat.try_lead)
+        self._rounds += 1
+        if leads and (not self._was_leader or self._rounds % RESCAN_ROUNDS == 0):
+            if not self._was_leader:
+                log.info("polos_nb: worker %s fires schedules and event triggers now", self.id)
+            self._was_leader = True
+            # Also picks up schedules other workers created since (schedules.create).
+            for wf in registry.get_all_workflows().values():
+                await rt._register_flow(wf)
+        elif not leads:
+            self._was_leader = False
+
+    async def _claim(self) -> None:
+        rt = self.rt
+        ids = [wf.id for wf in registry.get_all_workflows().values()]
+        while ids and not rt.closed:
+            claimed = await rt.read(rt.journal.claim(ids, CLAIM_BATCH))  # type: ignore[attr-defined]
+            if not claimed:
+                return
+            rt.renew_seq()  # numbers above any this tree has had
+            for exec_id in claimed:
+                if exec_id not in rt.execs:
+                    await rt.blocking.reload(exec_id, taken_over=True)
+            if len(claimed) < CLAIM_BATCH:
+                return
+
+    # ------------------------------------------------------------------ requests
+    async def _serve_requests(self) -> None:
+        rt = self.rt
+        for request_id, body_json in await rt.read(rt.journal.requests()):  # type: ignore[attr-defined]
+            await self._answer(request_id, body_json)
+
+    async def _answer(self, request_id: str, body_json: str) -> None:
+        rt = self.rt
+
+        def answer_op(answer: dict[str, Any]) -> Update:
+            return Update(
+                "requests",
+                "id",
+                request_id,
+                ("answer", "answered_at"),
+                (_serde.dumps(answer), rt.clock.now()),
+            )
+
+        try:
+            body = _serde.loads(body_json, strict=False)
+            if not isinstance(body, dict) or body.get("op") != "resume":
+                raise _errors.UserError(f"unknown request {body!r}")
+            data = _serde.decode(body.get("data"), strict=False)
+            # The answer commits with the resume: delivered once, answered once.
+            await rt.waits.resume(
+                body.get("workflow_id"),
+                str(body["execution_id"]),
+                str(body["step_key"]),
+                data,
+                [answer_op({"ok": True})],
+            )
+        except _errors.JournalUnavailableError:
+            return  # asked again once the journal answers
+        except Exception as exc:  # reported to the sender, which raises it
+            answer = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
+            try:
+                await rt.commit([answer_op(answer)])
+            except _errors.JournalError:
+                log.warning("polos_nb: could not answer request %s", request_id)
+
+    async def forward_resume(
+        self, workflow_id: str | None, execution_id: str, step_key: str, data: Any
+    ) -> bool:
+        """Send a resume to the worker that owns ``execution_id`` and wait for its answer.
+
+        Returns False when no other worker holds the run (it is here, it ended, or the
+        journal has no such run): the caller resumes it itself. Raises what the owner's
+        resume raised.
+        """
+        rt = self.rt
+        owner = await rt.read(rt.journal.owner_of(execution_id))  # type: ignore[attr-defined]
+        if owner is None or owner[0] == self.id or execution_id in rt.execs:
+            return False
+        info = await rt.read(rt.journal.outcomes([execution_id]))
+        if info and info[0].status in TERMINAL_STATUSES:
+            return False
+        request_id = uuid.uuid4().hex
+        body = {
+            "op": "resume",
+            "workflow_id": workflow_id,
+            "execution_id": execution_id,
+            "step_key": step_key,
+            "data": _serde.encode(data),
+        }
+        await rt.commit(
+            [
+                Insert(
+                    "requests",
+                    ("id", "execution_id", "body", "created_at"),
+                    (request_id, execution_id, _serde.dumps(body), rt.clock.now()),
+                )
+            ]
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REQUEST_TIMEOUT
+        while (answer_json := await rt.read(rt.journal.request_answer(request_id))) is None:  # type: ignore[attr-defined]
+            if loop.time() > deadline:
+                await rt.commit([_delete_request(request_id)])
+                raise _errors.ResumeError(
+                    f"No worker answered the resume of {execution_id} at {step_key!r} within "
+                    f"{REQUEST_TIMEOUT:.0f} s: is a worker that defines its workflow running? "
+                    "Nothing was delivered."
+                )
+            await asyncio.sleep(0.05)
+        await rt.commit([_delete_request(request_id)])
+        answer = _serde.loads(answer_json, strict=False)
+        if answer.get("ok"):
+            return True
+        cls = getattr(_errors, str(answer.get("error")), None)
+        message = f"{answer.get('message')} (answered by the worker that drives the run)"
+        error: Exception = _errors.ResumeError(message)
+        if isinstance(cls, type) and issubclass(cls, _errors.PolosError):
+            with contextlib.suppress(TypeError):  # a class with another constructor
+                error = cls(message)
+        raise error
+
+    async def wait_elsewhere(self, execution_id: str) -> ExecutionInfo:
+        """Wait for the end of a run another worker drives (reads the journal as it goes)."""
+        rt = self.rt
+        while True:
+            info = await rt.get_execution(execution_id)
+            if info.status in TERMINAL_STATUSES or execution_id in rt.execs:
+                return info
+            await asyncio.sleep(0.1)
+
+    # ------------------------------------------------------------------ events
+    async def _deliver_events(self) -> None:
+        """Events other workers committed: to the runs waiting here, and to the triggers."""
+        rt = self.rt
+        topics, everything = self._topics, self._all_topics
+        self._topics, self._all_topics = set(), False
+        waiting = set(rt._topic_waits)
+        if everything:
+            topics = topics | waiting | rt.triggers.topics()
+        for topic in topics:
+            if topic in waiting and rt._topic_waits.get(topic):
+                after = min(
+                    (
+                        ex.waits[key].after_topic_seq or 0
+                        for exec_id, key in rt._topic_waits[topic]
+                        if (ex := rt.execs.get(exec_id)) is not None and key in ex.waits
+                    ),
+                    default=None,
+                )
+                if after is not None:
+                    for event in await rt.read_topic(topic, after):
+                        rt.deliver_to_waits(topic, event)
+            if self.leads and topic in rt.triggers.topics():
+                rt.triggers.on_topic(topic)
+
+    async def aclose(self) -> None:
+        if self._seat is not None:
+            self._seat.on_wake = None  # the engine loop closes first
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def _delete_request(request_id: str) -> Delete:
+    return Delete("requests", (("id", request_id),))

@@ -1,0 +1,383 @@
+"""Several workers on one PostgreSQL journal: membership, leases, claims, wake-ups.
+
+With ``POLOS_JOURNAL_SHARED=1`` every process that opens a PostgreSQL journal is a
+*worker* of it instead of its only owner (docs/postgres.md, "Several workers"):
+
+- **Membership and leases.** A worker registers a ``workers`` row and a thread renews its
+  ``heartbeat_at`` every third of the lease (``POLOS_WORKER_LEASE`` seconds, 15 by
+  default), with the server's clock, so machines need not agree on the time.
+- **Fencing.** Every write transaction of a worker first takes a share lock on its own
+  ``workers`` row. A worker whose heartbeat lapsed is deleted by the next claim of another
+  worker (the delete waits for the lapsed worker's transaction in flight, if any); from
+  then on each of its writes fails, so a worker that was presumed dead cannot record a
+  step of a run another worker has taken over. It stops driving runs (restart it).
+- **Claims.** Runs belong to trees (a root and its children): a worker claims whole trees
+  of active runs that have no live owner, oldest first, ``FOR UPDATE SKIP LOCKED``, one
+  claim transaction at a time (an advisory transaction lock, so two workers never split a
+  tree). A run started in a worker that defines its workflow is that worker's from the
+  start; one started where the workflow is not defined is left for the workers that
+  define it.
+- **Wake-ups.** ``NOTIFY polos_nb`` is sent in the transaction that leaves work for others
+  (``work``: an unowned run; ``request``: a resume for another worker's run;
+  ``event:<topic>``: an event), so it arrives when the transaction commits; a listener
+  thread turns each notification (and a tick every second) into a call of ``on_wake``.
+- **Sequence numbers** come from the ``polos_seq`` sequence in blocks (each worker numbers
+  its own writes within its block; a worker takes a fresh block when it claims runs, so a
+  tree's numbers keep growing when it changes hands).
+- **One leader** (a session advisory lock) fires schedules and event triggers, so each
+  fires once whatever the number of workers; another worker takes the lead when it goes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from polos_nb.errors import JournalLockedError, JournalUnavailableError, UserError
+
+from ._interface import ACTIVE_STATUSES
+
+__all__ = [
+    "CHANNEL",
+    "WorkerFencedError",
+    "WorkerSeat",
+    "lease_seconds",
+    "shared_mode",
+]
+
+log = logging.getLogger("polos_nb.engine")
+
+CHANNEL = "polos_nb"
+"""The LISTEN/NOTIFY channel of a journal database."""
+
+SEQ_BLOCK = 1000
+"""Sequence numbers a worker takes from ``polos_seq`` at a time."""
+
+OWNER_LOCK = 0x706F6C6F735F6E62
+"""The advisory lock of ``_postgres``'s single owner; shared workers hold it in share mode."""
+LEADER_LOCK = OWNER_LOCK + 1
+CLAIM_LOCK = OWNER_LOCK + 2
+SETUP_LOCK = OWNER_LOCK + 3
+
+_ACTIVE_SQL = "(" + ", ".join(f"'{s}'" for s in ACTIVE_STATUSES) + ")"
+
+
+class WorkerFencedError(JournalUnavailableError):
+    """This worker's lease lapsed and another worker took over its runs: it writes no more."""
+
+    def __init__(self, path: str, worker_id: str) -> None:
+        super().__init__(
+            path,
+            f"worker {worker_id} lost its lease (no heartbeat for too long) and other workers "
+            "took its runs over; it writes no more. Restart this process",
+        )
+        self.worker_id = worker_id
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.path, self.worker_id))
+
+
+def shared_mode() -> bool:
+    """Whether ``$POLOS_JOURNAL_SHARED`` asks for several workers on one PostgreSQL journal."""
+    text = os.environ.get("POLOS_JOURNAL_SHARED", "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise UserError(f"POLOS_JOURNAL_SHARED must be 1 or 0 (got {text!r}).")
+
+
+def lease_seconds() -> float:
+    """``$POLOS_WORKER_LEASE``: seconds without a heartbeat after which a worker is presumed dead."""
+    text = os.environ.get("POLOS_WORKER_LEASE", "").strip()
+    if not text:
+        return 15.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0.5:
+        raise UserError(f"POLOS_WORKER_LEASE must be a number of seconds >= 0.5 (got {text!r}).")
+    return value
+
+
+class WorkerSeat:
+    """One process's place among the workers of a journal database.
+
+    Args:
+        connect: makes a new autocommit connection to the database.
+        display: the database's URL without its password (for messages).
+    """
+
+    def __init__(self, connect: Callable[[], Any], display: str, pg: Any) -> None:
+        self._connect = connect
+        self._pg = pg
+        self.display = display
+        self.lease = lease_seconds()
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.fenced = False
+        self.leads = False
+        self.on_wake: Callable[[str], None] | None = None
+        self._closing = threading.Event()
+        self._side_lock = threading.Lock()
+        self._side: Any = None
+        self._listener_thread: threading.Thread | None = None
+        self._heart_thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ joining
+    def join(self) -> None:
+        """Register this worker (after migrations); start the heartbeat and the listener."""
+        side = self._connect()
+        ok = side.execute("SELECT pg_try_advisory_lock_shared(%s)", [OWNER_LOCK]).fetchone()[0]
+        if not ok:
+            side.close()
+            raise JournalLockedError(self.display, None)
+        with side.transaction():
+            side.execute("SELECT pg_advisory_xact_lock(%s)", [SETUP_LOCK])
+            side.execute(f"CREATE SEQUENCE IF NOT EXISTS polos_seq INCREMENT BY {SEQ_BLOCK}")
+            # Never below what the journal holds (runs written by a single owner, say).
+            side.execute(
+                "SELECT setval('polos_seq', greatest((SELECT last_value FROM polos_seq),"
+                " coalesce((SELECT max(seq) FROM executions), 0),"
+                " coalesce((SELECT max(seq) FROM steps), 0),"
+                " coalesce((SELECT max(seq) FROM events), 0), 1))"
+            )
+            try:
+                with side.transaction():
+                    side.execute(
+                        "CREATE UNIQUE INDEX IF NOT EXISTS events_topic_seq"
+                        " ON events (topic, topic_seq)"
+                    )
+            except self._pg.Error as exc:  # old duplicates: publishes are then unchecked
+                log.warning("polos_nb: no unique index on events (topic, topic_seq): %s", exc)
+            side.execute(
+                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at)"
+                " VALUES (%s, %s, %s, now(), now())",
+                [self.id, os.getpid(), socket.gethostname()],
+            )
+        self._side = side
+        self._heart_thread = threading.Thread(
+            target=self._heartbeat, name="polos-worker-heartbeat", daemon=True
+        )
+        self._heart_thread.start()
+        self._listener_thread = threading.Thread(
+            target=self._listen, name="polos-worker-listen", daemon=True
+        )
+        self._listener_thread.start()
+
+    def leave(self, conn: Any) -> None:
+        """Hand this worker's unfinished runs back (another worker claims them at once)."""
+        self._closing.set()
+        if not self.fenced and conn is not None:
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        f"UPDATE executions SET owner = NULL WHERE owner = %s"
+                        f" AND status IN {_ACTIVE_SQL}",
+                        [self.id],
+                    )
+                    conn.execute("DELETE FROM workers WHERE id = %s", [self.id])
+                    conn.execute("SELECT pg_notify(%s, 'work')", [CHANNEL])
+            except Exception as exc:
+                log.warning("polos_nb: worker %s could not hand its runs back: %s", self.id, exc)
+        for thread in (self._heart_thread, self._listener_thread):
+            if thread is not None:
+                thread.join(timeout=5)
+        with self._side_lock:
+            if self._side is not None:
+                try:
+                    self._side.close()
+                except Exception:
+                    pass
+                self._side = None
+
+    # ------------------------------------------------------------------ the side connection
+    def _on_side(self, work: Callable[[Any], Any]) -> Any:
+        with self._side_lock:
+            for attempt in (1, 2):
+                try:
+                    if self._side is None or self._side.closed or self._side.broken:
+                        self._side = self._connect()
+                        self.leads = False  # the old session's locks went with it
+                        self._side.execute("SELECT pg_try_advisory_lock_shared(%s)", [OWNER_LOCK])
+                    return work(self._side)
+                except (self._pg.OperationalError, self._pg.InterfaceError):
+                    try:
+                        if self._side is not None:
+                            self._side.close()
+                    except Exception:
+                        pass
+                    self._side = None
+                    if attempt == 2:
+                        raise
+        return None
+
+    def seq_block(self) -> tuple[int, int]:
+        """A fresh block of journal sequence numbers: ``(first, last)``."""
+        start = self._on_side(lambda c: c.execute("SELECT nextval('polos_seq')").fetchone()[0])
+        return int(start), int(start) + SEQ_BLOCK - 1
+
+    def try_lead(self) -> bool:
+        """Whether this worker leads (takes the lead if nobody holds it)."""
+        if self.fenced:
+            return False
+
+        def attempt(conn: Any) -> bool:
+            if self.leads:
+                conn.execute("SELECT 1")
+                return True
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", [LEADER_LOCK]).fetchone()[0]
+            return bool(got)
+
+        try:
+            self.leads = bool(self._on_side(attempt))
+        except self._pg.Error:
+            self.leads = False
+        return self.leads
+
+    # ------------------------------------------------------------------ threads
+    def _heartbeat(self) -> None:
+        conn: Any = None
+        while not self._closing.wait(self.lease / 3):
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    conn = self._connect()
+                cur = conn.execute(
+                    "UPDATE workers SET heartbeat_at = now() WHERE id = %s", [self.id]
+                )
+                if cur.rowcount == 0 and not self._closing.is_set():
+                    self._fence()
+                    return
+            except self._pg.Error as exc:
+                log.warning("polos_nb: worker %s heartbeat failed: %s", self.id, exc)
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def _fence(self) -> None:
+        if not self.fenced:
+            self.fenced = True
+            self.leads = False
+            log.error(
+                "polos_nb: worker %s missed its lease; other workers took its runs over. It "
+                "drives no more runs: restart this process.",
+                self.id,
+            )
+            self._wake("fenced")
+
+    def _wake(self, what: str) -> None:
+        callback = self.on_wake
+        if callback is not None:
+            try:
+                callback(what)
+            except Exception:
+                log.exception("polos_nb: worker wake-up failed")
+
+    def _listen(self) -> None:
+        conn: Any = None
+        while not self._closing.is_set():
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    conn = self._connect()
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._wake("tick")
+                for note in conn.notifies(timeout=1.0):
+                    self._wake(note.payload)
+                    if self._closing.is_set():
+                        break
+                self._wake("tick")
+            except self._pg.Error:
+                conn = None
+                self._closing.wait(0.5)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    # ------------------------------------------------------------------ in the writer's transactions
+    def fence_check(self, conn: Any) -> None:
+        """First statement of each write transaction: this worker still holds its lease."""
+        if not self.fenced:
+            row = conn.execute(
+                "SELECT 1 FROM workers WHERE id = %s FOR SHARE", [self.id]
+            ).fetchone()
+            if row is not None:
+                return
+            self._fence()
+        raise WorkerFencedError(self.display, self.id)
+
+    def notifications(self, ops: Sequence[Any]) -> list[str]:
+        """What to ``NOTIFY`` for a transaction of ``ops`` (sent at its commit)."""
+        notes: list[str] = []
+        for op in ops:
+            table = getattr(op, "table", None)
+            if type(op).__name__ != "Insert":
+                continue
+            if table == "executions":
+                columns = op.columns
+                if "owner" in columns and op.values[columns.index("owner")] is None:
+                    notes.append("work")
+            elif table == "requests":
+                notes.append("request")
+            elif table == "events":
+                topic = str(op.values[op.columns.index("topic")])
+                notes.append(f"event:{topic}" if len(topic) < 7000 else "event:*")
+        return list(dict.fromkeys(notes))
+
+    def claim(self, conn: Any, workflow_ids: list[str], limit: int) -> list[str]:
+        """Claim up to ``limit`` trees of runs with no live owner; returns the claimed run ids."""
+        if self.fenced or not workflow_ids or limit <= 0:
+            return []
+        self.fence_check(conn)
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
+        # Presumed dead: no heartbeat for a lease. Deleting the row fences the worker.
+        conn.execute(
+            "DELETE FROM workers WHERE heartbeat_at < now() - make_interval(secs => %s)",
+            [self.lease],
+        )
+        roots = conn.execute(
+            "SELECT e.root_execution_id FROM executions e"
+            f" WHERE e.status IN {_ACTIVE_SQL} AND e.workflow_id = ANY(%s)"
+            " AND (e.owner IS NULL OR NOT EXISTS"
+            " (SELECT 1 FROM workers w WHERE w.id = e.owner))"
+            " ORDER BY e.created_at LIMIT %s FOR UPDATE OF e SKIP LOCKED",
+            [list(workflow_ids), limit],
+        ).fetchall()
+        if not roots:
+            return []
+        rows = conn.execute(
+            "UPDATE executions e SET owner = %s"
+            f" WHERE e.root_execution_id = ANY(%s) AND e.status IN {_ACTIVE_SQL}"
+            " AND (e.owner IS NULL OR NOT EXISTS"
+            " (SELECT 1 FROM workers w WHERE w.id = e.owner))"
+            " RETURNING e.id, e.created_at",
+            [self.id, list({r[0] for r in roots})],
+        ).fetchall()
+        return [r[0] for r in sorted(rows, key=lambda r: r[1])]
+
+    def requests(self, conn: Any) -> list[tuple[str, str]]:
+        """Unanswered requests for runs this worker owns: ``(id, body)``."""
+        return [
+            (r[0], r[1])
+            for r in conn.execute(
+                "SELECT r.id, r.body FROM requests r JOIN executions e ON e.id = r.execution_id"
+                " WHERE r.answer IS NULL AND e.owner = %s ORDER BY r.created_at",
+                [self.id],
+            ).fetchall()
+        ]
+
+    def owner_of(self, conn: Any, execution_id: str) -> tuple[str | None, bool] | None:
+        """``(owner, owner alive)`` of a run, or None if the journal has no such run."""
+        row = conn.execute(
+            "SELECT e.owner, EXISTS (SELECT 1 FROM workers w WHERE w.id = e.owner"
+            " AND w.heartbeat_at >= now() - make_interval(secs => %s))"
+            " FROM executions e WHERE e.id = %s",
+            [self.lease, execution_id],
+        ).fetchone()
+        return None if row is None else (row[0], bool(row[1]))

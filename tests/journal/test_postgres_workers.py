@@ -1,0 +1,230 @@
+"""Several workers on one PostgreSQL journal (``POLOS_JOURNAL_SHARED=1``).
+
+Worker processes (``workers_child.py``) share the runs a client starts: each run is claimed
+by one worker, a worker killed with SIGKILL has its runs taken over by another once its
+lease lapses (a completed step is not run again), a resume sent from any process reaches
+the worker that drives the run, an event triggers its workflow once whatever the number of
+workers, and a worker whose lease was taken cannot write any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from polos_nb import PolosClient, events
+from polos_nb.engine.journal import Insert, open_journal
+from polos_nb.engine.journal._pg_workers import WorkerFencedError
+from polos_nb.errors import JournalLockedError
+
+ROOT = Path(__file__).resolve().parents[2]
+LEASE = "2"
+
+
+@pytest.fixture
+def shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLOS_JOURNAL_SHARED", "1")
+    monkeypatch.setenv("POLOS_WORKER_LEASE", LEASE)
+
+
+class Workers:
+    """Worker subprocesses of one journal, started and stopped by a test."""
+
+    def __init__(self, url: str, counter: Path) -> None:
+        self.url, self.counter = url, counter
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def start(self) -> subprocess.Popen[str]:
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        env = {
+            **os.environ,
+            "PYTHONPATH": path,
+            "POLOS_JOURNAL_SHARED": "1",
+            "POLOS_WORKER_LEASE": LEASE,
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.journal.workers_child", self.url, str(self.counter)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("ready "), f"worker did not start: {line!r}"
+        self.procs.append(proc)
+        return proc
+
+    def kill(self, proc: subprocess.Popen[str]) -> None:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+    def lines(self) -> list[tuple[str, int]]:
+        if not self.counter.exists():
+            return []
+        out = []
+        for line in self.counter.read_text().splitlines():
+            what, pid = line.rsplit(" ", 1)
+            out.append((what, int(pid)))
+        return out
+
+
+@pytest.fixture
+def workers(postgres_db: str, tmp_path: Path, shared: None) -> Iterator[Workers]:
+    group = Workers(postgres_db, tmp_path / "counter.txt")
+    try:
+        yield group
+    finally:
+        group.stop_all()
+
+
+def _wait_for(predicate, timeout: float = 90.0, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_workers_share_runs_and_take_over_a_killed_workers_runs(workers: Workers) -> None:
+    procs = [workers.start() for _ in range(3)]
+    client = PolosClient(journal=workers.url)  # defines none of the workflows: starts only
+    try:
+        handles = [client.invoke_sync("shared_job", {"n": n, "pause": 0.05}) for n in range(30)]
+        victim = procs[0]
+        # Kill a worker while it is in the middle of its runs.
+        _wait_for(
+            lambda: sum(1 for _, pid in workers.lines() if pid == victim.pid) >= 3,
+            what="the first worker to run steps",
+        )
+        workers.kill(victim)
+        results = asyncio.run(_results(client, [h.id for h in handles]))
+    finally:
+        client.close()
+    assert results == list(range(30))
+    lines = workers.lines()
+    runs_by_pid = collections.defaultdict(set)
+    for what, pid in lines:
+        runs_by_pid[pid].add(what.split(":")[0])
+    assert len([p for p in runs_by_pid if p != victim.pid]) >= 2, "the runs were not shared"
+    counts = collections.Counter(what for what, _ in lines)
+    for handle in handles:
+        for key in ("a", "b", "c"):
+            assert counts[f"{handle.id}:{key}"] >= 1
+    # A step ran twice only if the killed worker was in it when it died: at most one per
+    # run that worker held, and never a step the killed worker did not run.
+    twice = [what for what, n in counts.items() if n > 1]
+    victim_steps = {what for what, pid in lines if pid == victim.pid}
+    assert all(what in victim_steps for what in twice)
+    assert len(twice) <= len(runs_by_pid[victim.pid])
+
+
+async def _results(client: PolosClient, ids: list[str]) -> list[int]:
+    return list(await asyncio.gather(*(client.wait_for_result(i, timeout=120) for i in ids)))
+
+
+def test_a_resume_from_another_process_reaches_the_worker_that_drives_the_run(
+    workers: Workers,
+) -> None:
+    proc = workers.start()
+    client = PolosClient(journal=workers.url)
+    try:
+        handle = client.invoke_sync("shared_approval", {"order": "A-1"})
+        _wait_for(
+            lambda: client.get_execution_sync(handle.id).status == "waiting",
+            what="the run to suspend",
+        )
+        client.resume_sync("shared_approval", handle.id, "approve", {"approved": True})
+        result = asyncio.run(client.wait_for_result(handle.id, timeout=60))
+    finally:
+        client.close()
+    assert result == {"order": "A-1", "approved": True, "pid": proc.pid}
+    counts = collections.Counter(what for what, _ in workers.lines())
+    assert counts[f"{handle.id}:before"] == 1 and counts[f"{handle.id}:after"] == 1
+
+
+def test_an_event_triggers_its_workflow_once_across_workers(workers: Workers) -> None:
+    for _ in range(2):
+        workers.start()
+    client = PolosClient(journal=workers.url)
+    try:
+        _wait_for(lambda: _leader_count(client) == 1, what="one worker to lead")
+        time.sleep(1.5)  # the leader registered its trigger's cursor
+        for n in range(5):
+            asyncio.run(events.publish(client, "shared-orders", {"data": {"n": n}}))
+        _wait_for(
+            lambda: sum(1 for w, _ in workers.lines() if w.endswith(":seen")) >= 5,
+            what="five triggered runs",
+        )
+        time.sleep(2.0)  # a second worker firing too would show up by now
+    finally:
+        client.close()
+    seen = [w for w, _ in workers.lines() if w.endswith(":seen")]
+    assert len(seen) == 5 and len(set(seen)) == 5
+
+
+def _leader_count(client: PolosClient) -> int:
+    rows = client.runtime.journal.query(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND mode = 'ExclusiveLock'"
+    ).result()
+    return int(rows[0][0])
+
+
+def test_a_worker_whose_lease_was_taken_writes_no_more(postgres_db: str, shared: None) -> None:
+    journal = open_journal(postgres_db)
+    other = open_journal(postgres_db)
+    try:
+        assert journal.worker_id and other.worker_id and journal.worker_id != other.worker_id
+        # Another worker decided this one is dead (its heartbeat lapsed) and removed it.
+        other.read(
+            lambda con: con.execute("DELETE FROM workers WHERE id = ?", [journal.worker_id])
+        ).result()
+        row = Insert(
+            "requests",
+            ("id", "execution_id", "body", "created_at"),
+            ("r1", "x", '{"op": "none"}', "2026-01-01T00:00:00+00:00"),
+        )
+        with pytest.raises(WorkerFencedError, match="lost its lease"):
+            journal.submit([row]).result()
+        with pytest.raises(WorkerFencedError):
+            journal.probe().result()
+        other.submit([row]).result()  # the live worker still writes
+    finally:
+        journal.close()
+        other.close()
+
+
+def test_single_owner_and_shared_workers_do_not_mix(
+    postgres_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = open_journal(postgres_db)  # one owner (POLOS_JOURNAL_SHARED unset)
+    try:
+        monkeypatch.setenv("POLOS_JOURNAL_SHARED", "1")
+        with pytest.raises(JournalLockedError):
+            open_journal(postgres_db)
+    finally:
+        owner.close()
+    worker = open_journal(postgres_db)
+    try:
+        monkeypatch.delenv("POLOS_JOURNAL_SHARED")
+        with pytest.raises(JournalLockedError):
+            open_journal(postgres_db)
+    finally:
+        worker.close()

@@ -1,0 +1,65 @@
+"""A worker process of a shared PostgreSQL journal (``test_postgres_workers.py``).
+
+``python -m tests.journal.workers_child <journal url> <counter file>`` opens the journal as
+one of several workers (the test sets ``POLOS_JOURNAL_SHARED=1``), defines the workflows
+below, prints ``ready <worker id>`` and serves until killed. Every step appends
+``<execution id>:<step key> <pid>`` to the counter file (fsynced) before it returns, so the
+test can count how often each step ran, and where.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from polos_nb import PolosClient, Worker, WorkflowContext, workflow
+
+COUNTER = ""
+
+
+def _effect(line: str) -> None:
+    with open(COUNTER, "a") as f:
+        f.write(f"{line} {os.getpid()}\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+async def _step(line: str, pause: float) -> str:
+    _effect(line)
+    if pause:
+        await asyncio.sleep(pause)
+    return line
+
+
+@workflow(id="shared_job")
+async def shared_job(ctx: WorkflowContext, payload: dict) -> int:
+    for key in ("a", "b", "c"):
+        await ctx.step.run(key, _step, f"{ctx.execution_id}:{key}", payload.get("pause", 0.0))
+    return int(payload["n"])
+
+
+@workflow(id="shared_approval")
+async def shared_approval(ctx: WorkflowContext, payload: dict) -> dict:
+    await ctx.step.run("before", _step, f"{ctx.execution_id}:before", 0.0)
+    got = await ctx.step.suspend("approve", data={"order": payload["order"]})
+    await ctx.step.run("after", _step, f"{ctx.execution_id}:after", 0.0)
+    return {"order": payload["order"], "approved": got.data["approved"], "pid": os.getpid()}
+
+
+@workflow(id="shared_on_order", trigger_on_event="shared-orders")
+async def shared_on_order(ctx: WorkflowContext, payload: object) -> None:
+    await ctx.step.run("seen", _step, f"{ctx.execution_id}:seen", 0.0)
+
+
+def main() -> None:
+    global COUNTER
+    url, COUNTER = sys.argv[1], sys.argv[2]
+    client = PolosClient(journal=url)
+    worker = Worker(client, workflows=[shared_job, shared_approval, shared_on_order])
+    print("ready", client.runtime.workers.id, flush=True)
+    asyncio.run(worker.run())
+
+
+if __name__ == "__main__":
+    main()
