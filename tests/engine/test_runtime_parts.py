@@ -138,7 +138,7 @@ class _ReadsOnlyHost:
     """A host for ``Reads`` that is not a runtime: exactly the names ReadsHost declares,
     backed by a real journal and a loop of its own."""
 
-    __slots__ = ("admission", "blocking", "execs", "journal", "loop")
+    __slots__ = ("admission", "blocking", "execs", "journal", "loop", "workers")
 
     def __init__(self, journal: Journal, loop: asyncio.AbstractEventLoop) -> None:
         from polos_nb.engine._admission import Admission
@@ -148,6 +148,7 @@ class _ReadsOnlyHost:
         self.execs: dict[str, Any] = {}
         self.admission = Admission()
         self.blocking = _NothingParked()
+        self.workers = _OneOwner()
 
     async def read(self, future: concurrent.futures.Future[_T]) -> _T:
         return await asyncio.wrap_future(future)
@@ -160,6 +161,10 @@ class _ReadsOnlyHost:
 
     def after_publish(self, topic: str, event: Any) -> None:
         raise AssertionError("not used by these reads")
+
+
+class _OneOwner:
+    shared = False
 
 
 class _NothingParked:
