@@ -158,16 +158,18 @@ class Workers:
     async def _claim(self) -> None:
         rt = self.rt
         ids = [wf.id for wf in registry.get_all_workflows().values()]
-        while ids and not rt.closed:
-            claimed = await rt.read(rt.journal.claim(ids, CLAIM_BATCH))  # type: ignore[attr-defined]
-            if not claimed:
-                return
-            rt.renew_seq()  # numbers above any this tree has had
-            for exec_id in claimed:
-                if exec_id not in rt.execs:
-                    await rt.blocking.reload(exec_id, taken_over=True)
-            if len(claimed) < CLAIM_BATCH:
-                return
+        if not ids or rt.closed:
+            return
+        claimed = await rt.read(rt.journal.claim(ids, CLAIM_BATCH))  # type: ignore[attr-defined]
+        if not claimed:
+            return
+        rt.renew_seq()  # numbers above any this tree has had
+        for exec_id in claimed:
+            if exec_id not in rt.execs:
+                await rt.blocking.reload(exec_id, taken_over=True)
+        if len(claimed) >= CLAIM_BATCH:
+            # More may wait: claim again at once, after the other workers' turn.
+            self.wake()
 
     # ------------------------------------------------------------------ requests
     async def _serve_requests(self) -> None:

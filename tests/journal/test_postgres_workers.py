@@ -28,6 +28,7 @@ from polos_nb.errors import JournalLockedError
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE = "2"
+"""Seconds without a heartbeat before a worker is presumed dead (short, for the tests)."""
 
 
 @pytest.fixture
@@ -41,6 +42,7 @@ class Workers:
 
     def __init__(self, url: str, counter: Path) -> None:
         self.url, self.counter = url, counter
+        self.lease = LEASE
         self.procs: list[subprocess.Popen[str]] = []
 
     def start(self) -> subprocess.Popen[str]:
@@ -49,7 +51,7 @@ class Workers:
             **os.environ,
             "PYTHONPATH": path,
             "POLOS_JOURNAL_SHARED": "1",
-            "POLOS_WORKER_LEASE": LEASE,
+            "POLOS_WORKER_LEASE": self.lease,
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.journal.workers_child", self.url, str(self.counter)],
@@ -228,3 +230,48 @@ def test_single_owner_and_shared_workers_do_not_mix(
             open_journal(postgres_db)
     finally:
         worker.close()
+
+
+def test_soak_three_workers_two_hundred_runs_fifty_kills(
+    workers: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3 workers, 200 runs, a worker killed with SIGKILL 50 times (and replaced at once):
+    every run completes once with its result, and a step ran again only where a killed
+    worker was in it (each earlier run of a step was by a worker that was then killed)."""
+    import random
+
+    monkeypatch.setenv("POLOS_WORKER_LEASE", "1")
+    workers.lease = "1"
+    rng = random.Random(15)
+    live = [workers.start() for _ in range(3)]
+    client = PolosClient(journal=workers.url)
+    killed: set[int] = set()
+    try:
+        handles = [client.invoke_sync("shared_job", {"n": n, "pause": 0.1}) for n in range(200)]
+        for _ in range(50):
+            time.sleep(rng.uniform(0.1, 0.4))
+            victim = live.pop(rng.randrange(len(live)))
+            workers.kill(victim)
+            killed.add(victim.pid)
+            live.append(workers.start())
+        results = asyncio.run(_results(client, [h.id for h in handles]))
+    finally:
+        client.close()
+    assert results == list(range(200))
+    by_step: dict[str, list[int]] = collections.defaultdict(list)
+    for what, pid in workers.lines():
+        by_step[what].append(pid)
+    for handle in handles:
+        for key in ("a", "b", "c"):
+            pids = by_step[f"{handle.id}:{key}"]
+            assert pids, f"{handle.id}:{key} never ran"
+            assert all(pid in killed for pid in pids[:-1]), (
+                f"{handle.id}:{key} ran again although the worker that ran it lived: {pids}"
+            )
+    assert len(killed) == 50
+    moved = [
+        h.id for h in handles if len({pid for k in "abc" for pid in by_step[f"{h.id}:{k}"]}) > 1
+    ]
+    assert moved, "no run was taken over by another worker: the kills missed every run"
+    reruns = sum(len(pids) - 1 for pids in by_step.values())
+    print(f"soak: {len(moved)} runs taken over, {reruns} interrupted steps run again")
