@@ -161,6 +161,25 @@ def test_a_resume_from_another_process_reaches_the_worker_that_drives_the_run(
     assert counts[f"{handle.id}:before"] == 1 and counts[f"{handle.id}:after"] == 1
 
 
+def test_an_event_published_in_one_process_wakes_a_run_waiting_in_another(
+    workers: Workers,
+) -> None:
+    proc = workers.start()
+    client = PolosClient(journal=workers.url)
+    try:
+        handle = client.invoke_sync("shared_waiter", {"topic": "shared-signals"})
+        _wait_for(
+            lambda: any(w == f"{handle.id}:armed" for w, _ in workers.lines()),
+            what="the run to start waiting",
+        )
+        time.sleep(0.5)  # its wait is committed right after the step
+        asyncio.run(events.publish(client, "shared-signals", {"data": {"go": 1}}))
+        result = asyncio.run(client.wait_for_result(handle.id, timeout=60))
+    finally:
+        client.close()
+    assert result == {"got": {"go": 1}, "pid": proc.pid}
+
+
 def test_an_event_triggers_its_workflow_once_across_workers(workers: Workers) -> None:
     for _ in range(2):
         workers.start()

@@ -47,6 +47,13 @@ async def shared_approval(ctx: WorkflowContext, payload: dict) -> dict:
     return {"order": payload["order"], "approved": got.data["approved"], "pid": os.getpid()}
 
 
+@workflow(id="shared_waiter")
+async def shared_waiter(ctx: WorkflowContext, payload: dict) -> dict:
+    await ctx.step.run("armed", _step, f"{ctx.execution_id}:armed", 0.0)
+    event = await ctx.step.wait_for_event("wait", topic=payload["topic"])
+    return {"got": event.data, "pid": os.getpid()}
+
+
 @workflow(id="shared_on_order", trigger_on_event="shared-orders")
 async def shared_on_order(ctx: WorkflowContext, payload: object) -> None:
     await ctx.step.run("seen", _step, f"{ctx.execution_id}:seen", 0.0)
@@ -56,7 +63,7 @@ def main() -> None:
     global COUNTER
     url, COUNTER = sys.argv[1], sys.argv[2]
     client = PolosClient(journal=url)
-    worker = Worker(client, workflows=[shared_job, shared_approval, shared_on_order])
+    worker = Worker(client, workflows=[shared_job, shared_approval, shared_waiter, shared_on_order])
     print("ready", client.runtime.workers.id, flush=True)
     asyncio.run(worker.run())
 
