@@ -639,9 +639,12 @@ class Runtime:
         if ex.task is not None and not ex.task.done():
             ex.rerun = True
             return True
-        if registry.get_workflow(ex.workflow_id) is None:
+        wf = registry.get_workflow(ex.workflow_id)
+        if wf is None:
             self._unregistered.setdefault(ex.workflow_id, set()).add(ex.id)
             return False
+        if ex.queue_name is None:  # started by id in a process that does not define it
+            ex.queue_name = wf.queue.name
         if not self.admission.try_acquire(ex.id, ex.queue_name, ex.concurrency_key):
             return False
         ex.task = self.loop.create_task(self._drive(ex), name=f"polos:{ex.workflow_id}:{ex.id}")
@@ -681,7 +684,12 @@ class Runtime:
         ex.loaded = True
 
     async def _drive(self, ex: Exec) -> None:
+        slot = False  # several workers: a slot of a limited queue, counted across workers
         try:
+            if self.workers.shared:
+                if not await self.workers.take_slot(ex):
+                    return  # tried again when another worker gives a slot back
+                slot = True
             while True:
                 ex.rerun = False
                 with _tracing.span(
@@ -709,6 +717,8 @@ class Runtime:
                     return
         finally:
             # Waiting or ended: the slot goes to the next execution queued for it.
+            if slot:
+                self.workers.give_slot(ex)
             self.admission.release(ex.id, ex.queue_name, ex.concurrency_key, self._schedule_id)
 
     async def _drive_once(self, ex: Exec) -> None:

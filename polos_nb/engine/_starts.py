@@ -310,6 +310,13 @@ class Starts:
             if run_timeout_seconds is not None
             else wf.run_timeout_seconds,
         )
+        if isinstance(wf, _Elsewhere) and queue_name is None:
+            # The queue is the workflow's own, which only the workers that define it know:
+            # journaled as NULL, and read from the definition by the worker that runs it.
+            ex.queue_name = None
+            values = list(insert.values)
+            values[insert.columns.index("queue_name")] = None
+            insert = Insert(insert.table, insert.columns, tuple(values))
         if queue_concurrency_limit is not None:  # journaled so the limit holds across a restart
             insert = Insert(
                 insert.table,

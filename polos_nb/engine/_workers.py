@@ -68,6 +68,8 @@ class Workers:
         self._all_topics = False
         self._was_leader = False
         self._rounds = 0
+        self._slot_waiting: set[str] = set()
+        """Runs here that wait for a queue slot other workers hold."""
 
     @property
     def shared(self) -> bool:
@@ -109,6 +111,8 @@ class Workers:
             self._wake.set()
 
     def _note(self, what: str) -> None:
+        if what == "slot" and not self._slot_waiting:
+            return  # nothing here waits for a slot
         if what.startswith("event:"):
             topic = what[len("event:") :]
             if topic == "*":
@@ -137,6 +141,7 @@ class Workers:
         if self._seat.fenced or self.rt.closed:
             return
         await self._lead()
+        self._retry_slots()
         await self._deliver_events()
         await self._claim()
         await self._serve_requests()
@@ -170,6 +175,45 @@ class Workers:
         if len(claimed) >= CLAIM_BATCH:
             # More may wait: claim again at once, after the other workers' turn.
             self.wake()
+
+    # ------------------------------------------------------------------ queue slots
+    async def take_slot(self, ex: Exec) -> bool:
+        """Whether ``ex`` may run now under its queue's limit counted across all workers.
+
+        Called when the run already holds this worker's own slot. False: other workers'
+        runs hold the queue's slots; ``ex`` is tried again when one is given back.
+        """
+        rt = self.rt
+        limit = rt.admission.limits.get(ex.queue_name or "")
+        if not self.shared or limit is None:
+            return True
+        try:
+            took = await rt.read(
+                rt.journal.take_slot(  # type: ignore[attr-defined]
+                    ex.id, ex.queue_name or "", ex.concurrency_key or "", limit
+                )
+            )
+        except _errors.JournalError as exc:
+            log.warning("polos_nb: could not take a queue slot for run %s: %s", ex.id, exc)
+            took = False
+        if not took:
+            self._slot_waiting.add(ex.id)
+        return bool(took)
+
+    def give_slot(self, ex: Exec) -> None:
+        """``ex`` waits or ended: its slot across workers goes back (and they are told)."""
+        if self.shared and rt_limited(self.rt, ex):
+            self.rt.commit_nowait([Delete("queue_slots", (("execution_id", ex.id),))])
+
+    def _retry_slots(self) -> None:
+        waiting, self._slot_waiting = self._slot_waiting, set()
+        runs = [
+            ex
+            for exec_id in waiting
+            if (ex := self.rt.execs.get(exec_id)) is not None and ex.status not in TERMINAL_STATUSES
+        ]
+        for ex in sorted(runs, key=lambda e: e.created_at):  # oldest first
+            self.rt.schedule(ex)
 
     # ------------------------------------------------------------------ requests
     async def _serve_requests(self) -> None:
@@ -308,6 +352,11 @@ class Workers:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def rt_limited(rt: Runtime, ex: Exec) -> bool:
+    """Whether ``ex``'s queue has a concurrency limit."""
+    return rt.admission.limits.get(ex.queue_name or "") is not None
 
 
 def _delete_request(request_id: str) -> Delete:

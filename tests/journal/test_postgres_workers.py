@@ -180,6 +180,29 @@ def test_an_event_published_in_one_process_wakes_a_run_waiting_in_another(
     assert result == {"got": {"go": 1}, "pid": proc.pid}
 
 
+def test_a_queue_limit_holds_across_workers(workers: Workers) -> None:
+    for _ in range(2):
+        workers.start()
+    client = PolosClient(journal=workers.url)
+    try:
+        handles = [client.invoke_sync("shared_limited", {"n": n}) for n in range(6)]
+        results = asyncio.run(_results(client, [h.id for h in handles]))
+    finally:
+        client.close()
+    assert results == list(range(6))
+    lines = [(w, pid) for w, pid in workers.lines() if w.endswith((":start", ":end"))]
+    assert len({pid for _, pid in lines}) == 2, "both workers should have run some"
+    running = None
+    for what, _pid in lines:  # file order: one run between its start and its end, at most
+        run, _, edge = what.partition(":")
+        if edge == "start":
+            assert running is None, f"{run} started while {running} ran (limit 1)"
+            running = run
+        else:
+            assert running == run
+            running = None
+
+
 def test_an_event_triggers_its_workflow_once_across_workers(workers: Workers) -> None:
     for _ in range(2):
         workers.start()

@@ -54,6 +54,13 @@ async def shared_waiter(ctx: WorkflowContext, payload: dict) -> dict:
     return {"got": event.data, "pid": os.getpid()}
 
 
+@workflow(id="shared_limited", queue={"name": "shared-limited-q", "concurrency_limit": 1})
+async def shared_limited(ctx: WorkflowContext, payload: dict) -> int:
+    await ctx.step.run("start", _step, f"{ctx.execution_id}:start", 0.3)
+    await ctx.step.run("end", _step, f"{ctx.execution_id}:end", 0.0)
+    return int(payload["n"])
+
+
 @workflow(id="shared_on_order", trigger_on_event="shared-orders")
 async def shared_on_order(ctx: WorkflowContext, payload: object) -> None:
     await ctx.step.run("seen", _step, f"{ctx.execution_id}:seen", 0.0)
@@ -63,7 +70,10 @@ def main() -> None:
     global COUNTER
     url, COUNTER = sys.argv[1], sys.argv[2]
     client = PolosClient(journal=url)
-    worker = Worker(client, workflows=[shared_job, shared_approval, shared_waiter, shared_on_order])
+    worker = Worker(
+        client,
+        workflows=[shared_job, shared_approval, shared_waiter, shared_limited, shared_on_order],
+    )
     print("ready", client.runtime.workers.id, flush=True)
     asyncio.run(worker.run())
 

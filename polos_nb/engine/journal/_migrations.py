@@ -60,8 +60,9 @@ Migration 7 rewrites the class names inside typed JSON to polos_nb's public name
     each live worker has a ``workers`` row (``id``, ``pid``, ``host``, ``heartbeat_at``);
     ``executions.owner`` names the worker that drives a run (NULL: any worker may claim
     it); ``requests`` carries a resume from one worker to the owner of the run it is for
-    (``body``), and the owner's ``answer``. A DuckDB journal has the tables and leaves them
-    empty.
+    (``body``), and the owner's ``answer``; ``queue_slots`` holds one row per run whose code
+    runs now in a queue with a concurrency limit (the limit counts them across workers). A
+    DuckDB journal has the tables and leaves them empty.
 
 Typed JSON is described in ``polos_nb._serde``; plain JSON values are stored as
 themselves, so ``SELECT output->>'$.total' FROM steps`` works for dict results.
@@ -244,6 +245,15 @@ _M008 = [
         answer JSON,
         created_at TIMESTAMPTZ NOT NULL,
         answered_at TIMESTAMPTZ
+    )
+    """,
+    """
+    CREATE TABLE queue_slots (
+        execution_id VARCHAR PRIMARY KEY,
+        queue_name VARCHAR NOT NULL,
+        concurrency_key VARCHAR NOT NULL,
+        worker_id VARCHAR NOT NULL,
+        acquired_at TIMESTAMPTZ NOT NULL
     )
     """,
 ]

@@ -317,6 +317,8 @@ class WorkerSeat:
         notes: list[str] = []
         for op in ops:
             table = getattr(op, "table", None)
+            if table == "queue_slots" and type(op).__name__ == "Delete":
+                notes.append("slot")
             if type(op).__name__ != "Insert":
                 continue
             if table == "executions":
@@ -360,6 +362,35 @@ class WorkerSeat:
             [self.id, list({r[0] for r in roots})],
         ).fetchall()
         return [r[0] for r in sorted(rows, key=lambda r: r[1])]
+
+    def take_slot(
+        self, conn: Any, execution_id: str, queue_name: str, concurrency_key: str, limit: int
+    ) -> bool:
+        """Take one of a queue's ``limit`` slots (per concurrency key) across all workers.
+
+        Slots of workers that are no longer alive do not count. Requests for one queue and
+        key are decided one at a time (an advisory transaction lock on their names).
+        """
+        self.fence_check(conn)
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"polos_nb queue {queue_name}\x1f{concurrency_key}"],
+        )
+        taken = conn.execute(
+            "SELECT count(*) FROM queue_slots s JOIN workers w ON w.id = s.worker_id"
+            " WHERE s.queue_name = %s AND s.concurrency_key = %s AND s.execution_id <> %s"
+            " AND w.heartbeat_at >= now() - make_interval(secs => %s)",
+            [queue_name, concurrency_key, execution_id, self.lease],
+        ).fetchone()[0]
+        if taken >= limit:
+            return False
+        conn.execute(
+            "INSERT INTO queue_slots (execution_id, queue_name, concurrency_key, worker_id,"
+            " acquired_at) VALUES (%s, %s, %s, %s, now()) ON CONFLICT (execution_id) DO UPDATE"
+            " SET worker_id = excluded.worker_id, acquired_at = excluded.acquired_at",
+            [execution_id, queue_name, concurrency_key, self.id],
+        )
+        return True
 
     def requests(self, conn: Any) -> list[tuple[str, str]]:
         """Unanswered requests for runs this worker owns: ``(id, body)``."""

@@ -502,6 +502,16 @@ class PostgresJournal(Journal):
         assert seat is not None
         return self.read(lambda con: seat.claim(con._conn, ids, limit))
 
+    def take_slot(
+        self, execution_id: str, queue_name: str, concurrency_key: str, limit: int
+    ) -> concurrent.futures.Future[bool]:
+        """Take a queue slot for a run across all workers (see ``_pg_workers``)."""
+        seat = self.seat
+        assert seat is not None
+        return self.read(
+            lambda con: seat.take_slot(con._conn, execution_id, queue_name, concurrency_key, limit)
+        )
+
     def requests(self) -> concurrent.futures.Future[list[tuple[str, str]]]:
         """Unanswered resumes other workers sent for runs this worker owns."""
         seat = self.seat
