@@ -237,7 +237,14 @@ class Runtime:
         return self.children.bind_handle(handle)
 
     async def cancel(self, execution_id: str) -> bool:
-        """See :meth:`Children.cancel <polos_nb.engine._children.Children.cancel>`."""
+        """See :meth:`Children.cancel <polos_nb.engine._children.Children.cancel>`.
+
+        Several workers: a run another worker drives is cancelled by that worker.
+        """
+        if self.workers.shared and execution_id not in self.execs:
+            sent, done = await self.workers.forward_cancel(execution_id)
+            if sent:
+                return bool(done)
         return await self.children.cancel(execution_id)
 
     async def publish(self, topic: str, event_type: str | None, data: Any) -> StreamEvent:

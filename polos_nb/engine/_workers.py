@@ -10,8 +10,8 @@ taking up every unfinished run when it opens, the runtime then:
   numbers keep growing);
 - **answers requests**: a resume sent by another worker for a run this one owns is
   delivered here, and the answer is journaled in the same transaction as the resume;
-- **forwards** a resume for a run another worker owns to that worker, and waits for its
-  answer; waits for the end of a run another worker drives by reading the journal;
+- **forwards** a resume (or a cancel) for a run another worker owns to that worker, and
+  waits for its answer; waits for the end of a run another worker drives by reading the journal;
 - **delivers events** other workers published to the runs here that wait for them;
 - **leads or not**: only the leader arms schedules and event triggers.
 
@@ -235,17 +235,23 @@ class Workers:
 
         try:
             body = _serde.loads(body_json, strict=False)
-            if not isinstance(body, dict) or body.get("op") != "resume":
-                raise _errors.UserError(f"unknown request {body!r}")
-            data = _serde.decode(body.get("data"), strict=False)
-            # The answer commits with the resume: delivered once, answered once.
-            await rt.waits.resume(
-                body.get("workflow_id"),
-                str(body["execution_id"]),
-                str(body["step_key"]),
-                data,
-                [answer_op({"ok": True})],
-            )
+            op = body.get("op") if isinstance(body, dict) else None
+            if op == "resume":
+                data = _serde.decode(body.get("data"), strict=False)
+                # The answer commits with the resume: delivered once, answered once.
+                await rt.waits.resume(
+                    body.get("workflow_id"),
+                    str(body["execution_id"]),
+                    str(body["step_key"]),
+                    data,
+                    [answer_op({"ok": True})],
+                )
+                return
+            if op == "cancel":  # cancelling twice is harmless: answered after it
+                done = await rt.children.cancel(str(body["execution_id"]))
+                await rt.commit([answer_op({"ok": True, "value": done})])
+                return
+            raise _errors.UserError(f"unknown request {body!r}")
         except _errors.JournalUnavailableError:
             return  # asked again once the journal answers
         except Exception as exc:  # reported to the sender, which raises it
@@ -264,14 +270,6 @@ class Workers:
         journal has no such run): the caller resumes it itself. Raises what the owner's
         resume raised.
         """
-        rt = self.rt
-        owner = await rt.read(rt.journal.owner_of(execution_id))  # type: ignore[attr-defined]
-        if owner is None or owner[0] == self.id or execution_id in rt.execs:
-            return False
-        info = await rt.read(rt.journal.outcomes([execution_id]))
-        if info and info[0].status in TERMINAL_STATUSES:
-            return False
-        request_id = uuid.uuid4().hex
         body = {
             "op": "resume",
             "workflow_id": workflow_id,
@@ -279,6 +277,32 @@ class Workers:
             "step_key": step_key,
             "data": _serde.encode(data),
         }
+        return (
+            await self._forward(execution_id, body, f"resume of {execution_id} at {step_key!r}")
+        )[0]
+
+    async def forward_cancel(self, execution_id: str) -> tuple[bool, bool]:
+        """Ask the worker that owns ``execution_id`` to cancel it: ``(sent, cancelled)``.
+
+        ``sent`` is False when no other worker holds the run (the caller cancels it itself).
+        """
+        return await self._forward(
+            execution_id,
+            {"op": "cancel", "execution_id": execution_id},
+            f"cancel of {execution_id}",
+        )
+
+    async def _forward(
+        self, execution_id: str, body: dict[str, Any], what: str
+    ) -> tuple[bool, Any]:
+        rt = self.rt
+        owner = await rt.read(rt.journal.owner_of(execution_id))  # type: ignore[attr-defined]
+        if owner is None or owner[0] == self.id or execution_id in rt.execs:
+            return False, None
+        info = await rt.read(rt.journal.outcomes([execution_id]))
+        if info and info[0].status in TERMINAL_STATUSES:
+            return False, None
+        request_id = uuid.uuid4().hex
         await rt.commit(
             [
                 Insert(
@@ -294,15 +318,14 @@ class Workers:
             if loop.time() > deadline:
                 await rt.commit([_delete_request(request_id)])
                 raise _errors.ResumeError(
-                    f"No worker answered the resume of {execution_id} at {step_key!r} within "
-                    f"{REQUEST_TIMEOUT:.0f} s: is a worker that defines its workflow running? "
-                    "Nothing was delivered."
+                    f"No worker answered the {what} within {REQUEST_TIMEOUT:.0f} s: is a worker "
+                    "that defines its workflow running? Nothing was delivered."
                 )
             await asyncio.sleep(0.05)
         await rt.commit([_delete_request(request_id)])
         answer = _serde.loads(answer_json, strict=False)
         if answer.get("ok"):
-            return True
+            return True, answer.get("value")
         cls = getattr(_errors, str(answer.get("error")), None)
         message = f"{answer.get('message')} (answered by the worker that drives the run)"
         error: Exception = _errors.ResumeError(message)

@@ -161,6 +161,29 @@ def test_a_resume_from_another_process_reaches_the_worker_that_drives_the_run(
     assert counts[f"{handle.id}:before"] == 1 and counts[f"{handle.id}:after"] == 1
 
 
+def test_a_cancel_from_another_process_reaches_the_worker_that_drives_the_run(
+    workers: Workers,
+) -> None:
+    workers.start()
+    client = PolosClient(journal=workers.url)
+    try:
+        handle = client.invoke_sync("shared_approval", {"order": "B-2"})
+        _wait_for(
+            lambda: client.get_execution_sync(handle.id).status == "waiting",
+            what="the run to suspend",
+        )
+        assert asyncio.run(client.cancel(handle.id)) is True
+        _wait_for(
+            lambda: client.get_execution_sync(handle.id).status == "cancelled",
+            what="the run to be cancelled",
+        )
+        assert asyncio.run(client.cancel(handle.id)) is False  # over: nothing to cancel
+    finally:
+        client.close()
+    counts = collections.Counter(what for what, _ in workers.lines())
+    assert counts[f"{handle.id}:before"] == 1 and counts[f"{handle.id}:after"] == 0
+
+
 def test_an_event_published_in_one_process_wakes_a_run_waiting_in_another(
     workers: Workers,
 ) -> None:
