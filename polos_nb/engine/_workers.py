@@ -45,6 +45,9 @@ log = logging.getLogger("polos_nb.engine")
 TICK_SECONDS = 1.0
 """How often a worker looks for work with no wake-up (dead workers' runs, missed notes)."""
 
+FOLLOW_SECONDS = 0.25
+"""How often the journal is read for the runs other workers drive that someone here watches."""
+
 CLAIM_BATCH = 8
 """Trees claimed per claim transaction (small, so that workers woken together share work)."""
 
@@ -68,6 +71,9 @@ class Workers:
         self._all_topics = False
         self._was_leader = False
         self._rounds = 0
+        self._followed: dict[str, int] = {}
+        """Topics of runs other workers drive that someone here watches: the last journal
+        sequence number delivered to the watchers."""
         self._slot_waiting: set[str] = set()
         """Runs here that wait for a queue slot other workers hold."""
 
@@ -125,8 +131,9 @@ class Workers:
     async def _run(self) -> None:
         assert self._wake is not None
         while not self.rt.closed:
+            tick = FOLLOW_SECONDS if self._followed else TICK_SECONDS
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), tick)
             self._wake.clear()
             try:
                 await self._round()
@@ -143,6 +150,7 @@ class Workers:
         await self._lead()
         self._retry_slots()
         await self._deliver_events()
+        await self._follow_elsewhere()
         await self._claim()
         await self._serve_requests()
 
@@ -367,6 +375,34 @@ class Workers:
                         rt.deliver_to_waits(topic, event)
             if self.leads and topic in rt.triggers.topics():
                 rt.triggers.on_topic(topic)
+
+    async def _follow_elsewhere(self) -> None:
+        """Live views of runs other workers drive: what they journaled since the last look.
+
+        A watcher here (``stream_events``, a notebook's run widget) subscribes to the run
+        tree's topic; while no run of that tree is driven here, its journaled events and
+        step ends are read back and delivered to the watchers, in journal order.
+        """
+        rt = self.rt
+        topics = {
+            topic
+            for topic, callbacks in rt._subscribers.items()
+            if callbacks and topic.startswith("workflow/")
+        }
+        for topic in list(self._followed):
+            if topic not in topics:
+                del self._followed[topic]
+        for topic in topics:
+            root_id = topic.rsplit("/", 1)[-1]
+            if any(ex.root_id == root_id for ex in rt.execs.values()):
+                self._followed.pop(topic, None)  # driven here: its events are live already
+                continue
+            after = self._followed.get(topic, 0)
+            for seq, event in await rt.history(root_id, topic, after):
+                event._journal_seq = seq
+                rt.live.emit(event)
+                after = max(after, seq)
+            self._followed[topic] = after
 
     async def aclose(self) -> None:
         if self._seat is not None:

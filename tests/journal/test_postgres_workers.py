@@ -161,6 +161,27 @@ def test_a_resume_from_another_process_reaches_the_worker_that_drives_the_run(
     assert counts[f"{handle.id}:before"] == 1 and counts[f"{handle.id}:after"] == 1
 
 
+def test_a_run_another_worker_drives_streams_live_here(workers: Workers) -> None:
+    proc = workers.start()
+    client = PolosClient(journal=workers.url)  # a notebook kernel, say: it drives none of it
+
+    async def watch(execution_id: str) -> list[tuple[str, str | None]]:
+        seen = []
+        async for event in client.stream_events(execution_id):
+            data = event.data if isinstance(event.data, dict) else {}
+            seen.append((event.event_type or "", data.get("step_key")))
+        return seen
+
+    try:
+        handle = client.invoke_sync("shared_job", {"n": 7, "pause": 0.4})
+        seen = asyncio.run(asyncio.wait_for(watch(handle.id), 60))
+    finally:
+        client.close()
+    assert [key for kind, key in seen if kind == "step_finish"] == ["a", "b", "c"]
+    assert seen[-1][0] == "workflow_finish"
+    assert {pid for what, pid in workers.lines()} == {proc.pid}
+
+
 def test_a_cancel_from_another_process_reaches_the_worker_that_drives_the_run(
     workers: Workers,
 ) -> None:
