@@ -24,7 +24,9 @@ import pytest
 from polos_nb import PolosClient, events
 from polos_nb.engine.journal import Insert, open_journal
 from polos_nb.engine.journal._pg_workers import WorkerFencedError
-from polos_nb.errors import JournalLockedError
+from polos_nb.errors import JournalError, JournalLockedError
+
+from .test_postgres_restart import PrivateServer, private_server  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE = "2"
@@ -361,3 +363,46 @@ def test_soak_three_workers_two_hundred_runs_fifty_kills(
     assert moved, "no run was taken over by another worker: the kills missed every run"
     reruns = sum(len(pids) - 1 for pids in by_step.values())
     print(f"soak: {len(moved)} runs taken over, {reruns} interrupted steps run again")
+
+
+def test_workers_go_on_after_a_server_restart(
+    private_server: PrivateServer, tmp_path: Path
+) -> None:
+    """Two workers and a client; the server stops mid-run and starts again: every run
+    completes, and a step ran twice only where a worker was in it when the server went."""
+    group = Workers(private_server.url, tmp_path / "counter.txt")
+    group.lease = "10"  # longer than the restart: nobody is presumed dead meanwhile
+    os.environ["POLOS_JOURNAL_SHARED"] = "1"
+    os.environ["POLOS_WORKER_LEASE"] = group.lease
+    try:
+        for _ in range(2):
+            group.start()
+        client = PolosClient(journal=private_server.url)
+        try:
+            ids = [client.invoke_sync("shared_job", {"n": n, "pause": 0.5}).id for n in range(6)]
+            _wait_for(lambda: len(group.lines()) >= 4, what="the runs to start")
+            private_server.stop()
+            time.sleep(2.0)
+            private_server.start()
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    statuses = [client.get_execution_sync(i).status for i in ids]
+                except JournalError:
+                    statuses = []
+                if statuses == ["completed"] * 6:
+                    break
+                assert time.monotonic() < deadline, f"runs after the restart: {statuses}"
+                time.sleep(0.2)
+            results = asyncio.run(_results(client, ids))
+        finally:
+            client.close()
+    finally:
+        group.stop_all()
+        os.environ.pop("POLOS_JOURNAL_SHARED", None)
+        os.environ.pop("POLOS_WORKER_LEASE", None)
+    assert results == list(range(6))
+    counts = collections.Counter(what for what, _ in group.lines())
+    for exec_id in ids:
+        runs = [counts[f"{exec_id}:{k}"] for k in "abc"]
+        assert all(n >= 1 for n in runs) and sum(runs) <= 4, (exec_id, runs)

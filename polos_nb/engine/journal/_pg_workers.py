@@ -206,7 +206,11 @@ class WorkerSeat:
                         self.leads = False  # the old session's locks went with it
                         self._side.execute("SELECT pg_try_advisory_lock_shared(%s)", [OWNER_LOCK])
                     return work(self._side)
-                except (self._pg.OperationalError, self._pg.InterfaceError):
+                except (
+                    self._pg.OperationalError,
+                    self._pg.InterfaceError,
+                    JournalUnavailableError,
+                ):
                     try:
                         if self._side is not None:
                             self._side.close()
@@ -236,7 +240,7 @@ class WorkerSeat:
 
         try:
             self.leads = bool(self._on_side(attempt))
-        except self._pg.Error:
+        except (self._pg.Error, JournalUnavailableError):
             self.leads = False
         return self.leads
 
@@ -253,7 +257,7 @@ class WorkerSeat:
                 if cur.rowcount == 0 and not self._closing.is_set():
                     self._fence()
                     return
-            except self._pg.Error as exc:
+            except Exception as exc:  # the server is away: try again next beat
                 log.warning("polos_nb: worker %s heartbeat failed: %s", self.id, exc)
                 conn = None
         if conn is not None:
@@ -291,7 +295,7 @@ class WorkerSeat:
                     if self._closing.is_set():
                         break
                 self._wake("tick")
-            except self._pg.Error:
+            except Exception:  # the server is away: listen again once it answers
                 conn = None
                 self._closing.wait(0.5)
         if conn is not None:
