@@ -9,6 +9,8 @@ import pytest
 
 from polos_nb.engine import get_all_workflows, unregister_workflow
 
+from .test_postgres_restart import private_server  # noqa: F401  (a private server, restartable)
+
 
 @pytest.fixture(params=["duckdb", "postgres"])
 def journal_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:

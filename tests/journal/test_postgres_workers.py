@@ -26,7 +26,7 @@ from polos_nb.engine.journal import Insert, open_journal
 from polos_nb.engine.journal._pg_workers import WorkerFencedError
 from polos_nb.errors import JournalError, JournalLockedError
 
-from .test_postgres_restart import PrivateServer, private_server  # noqa: F401  (a fixture)
+from .test_postgres_restart import PrivateServer
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE = "2"
