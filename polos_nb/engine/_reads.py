@@ -124,6 +124,8 @@ class Reads:
                 raise outcome
             if isinstance(outcome, ExecutionInfo):
                 return outcome  # ended here: what was committed, without reading it back
+            if self.rt.workers.shared:  # given up here (a lapsed lease): driven elsewhere
+                return await self.rt.workers.wait_elsewhere(execution_id)
         elif ex is None and self.rt.workers.shared:  # another worker may drive it
             return await self.rt.workers.wait_elsewhere(execution_id)
         return await self.get_execution(execution_id)

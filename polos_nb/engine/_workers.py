@@ -145,14 +145,52 @@ class Workers:
                 log.exception("polos_nb: worker %s failed looking for work", self.id)
 
     async def _round(self) -> None:
-        if self._seat.fenced or self.rt.closed:
+        if self.rt.closed:
             return
+        if self._seat.fenced:
+            await self._rejoin()
         await self._lead()
         self._retry_slots()
         await self._deliver_events()
         await self._follow_elsewhere()
         await self._claim()
         await self._serve_requests()
+
+    async def _rejoin(self) -> None:
+        """This worker was presumed dead (its lease lapsed) and fenced: stop driving every
+        run it held (other workers may have them now), wait until each write it had queued
+        was refused, and join again as a new worker that claims like any other."""
+        rt = self.rt
+        for _ in range(100):  # a cancelled run's slot may start the next one: until none runs
+            tasks = []
+            for ex in list(rt.execs.values()):
+                for wait in ex.waits.values():
+                    if wait.timer is not None:
+                        wait.timer.cancel()
+                if ex.deadline_timer is not None:
+                    ex.deadline_timer.cancel()
+                if ex.task is not None and not ex.task.done():
+                    ex.task.cancel()
+                    tasks.append(ex.task)
+            if not tasks:
+                break
+            await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):  # refused (fenced): it only marks the queue's end
+            await asyncio.wrap_future(rt.journal.probe())
+        dropped = list(rt.execs.values())
+        rt.execs.clear()
+        rt._topic_waits.clear()
+        rt._unregistered.clear()
+        rt.blocking.down.clear()
+        self._slot_waiting.clear()
+        for ex in dropped:
+            rt.admission.forget(ex.id)
+            if ex.done is not None and not ex.done.done():
+                ex.done.set_result(None)  # its waiters follow it through the journal
+        await asyncio.to_thread(self._seat.rejoin)
+        self.id = self._seat.id
+        self._was_leader = False
+        rt.renew_seq()
 
     async def _lead(self) -> None:
         rt = self.rt
@@ -346,8 +384,10 @@ class Workers:
         """Wait for the end of a run another worker drives (reads the journal as it goes)."""
         rt = self.rt
         while True:
+            if execution_id in rt.execs:  # claimed here meanwhile
+                return await rt.wait_terminal(execution_id)
             info = await rt.get_execution(execution_id)
-            if info.status in TERMINAL_STATUSES or execution_id in rt.execs:
+            if info.status in TERMINAL_STATUSES:
                 return info
             await asyncio.sleep(0.1)
 

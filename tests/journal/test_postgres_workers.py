@@ -301,6 +301,44 @@ def test_a_worker_whose_lease_was_taken_writes_no_more(postgres_db: str, shared:
         other.close()
 
 
+def test_a_fenced_worker_lets_its_runs_go_and_joins_again(workers: Workers) -> None:
+    """A worker presumed dead (its row removed, as another worker's claim does after a
+    lapsed lease) stops driving its runs, joins again under a new id and, being the only
+    worker, claims its old run back: the run goes on without re-running a completed step."""
+    import psycopg
+
+    workers.start()
+    client = PolosClient(journal=workers.url)
+    try:
+        handle = client.invoke_sync("shared_approval", {"order": "C-3"})
+        _wait_for(
+            lambda: client.get_execution_sync(handle.id).status == "waiting",
+            what="the run to suspend",
+        )
+        with psycopg.connect(workers.url, autocommit=True) as conn:
+            (old,) = conn.execute(
+                "SELECT owner FROM executions WHERE id = %s", [handle.id]
+            ).fetchone()
+            conn.execute("DELETE FROM workers WHERE id = %s", [old])
+
+            def owned_anew() -> bool:
+                row = conn.execute(
+                    "SELECT e.owner FROM executions e JOIN workers w ON w.id = e.owner"
+                    " WHERE e.id = %s",
+                    [handle.id],
+                ).fetchone()
+                return row is not None and row[0] != old
+
+            _wait_for(owned_anew, what="the worker to join again and claim its run")
+        client.resume_sync("shared_approval", handle.id, "approve", {"approved": True})
+        result = asyncio.run(client.wait_for_result(handle.id, timeout=60))
+    finally:
+        client.close()
+    assert result["approved"] is True
+    counts = collections.Counter(what for what, _ in workers.lines())
+    assert counts[f"{handle.id}:before"] == 1 and counts[f"{handle.id}:after"] == 1
+
+
 def test_single_owner_and_shared_workers_do_not_mix(
     postgres_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

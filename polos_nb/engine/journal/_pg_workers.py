@@ -196,6 +196,34 @@ class WorkerSeat:
                     pass
                 self._side = None
 
+    def rejoin(self) -> None:
+        """After a fence: join again as a new worker (the runs of the old one are anybody's).
+
+        The caller has stopped driving the old worker's runs and waited until every write
+        it had queued was refused.
+        """
+
+        def fresh(conn: Any) -> None:
+            conn.execute("SELECT pg_advisory_unlock_all()")  # the lead, if it had it
+            conn.execute("SELECT pg_try_advisory_lock_shared(%s)", [OWNER_LOCK])
+            conn.execute(
+                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at)"
+                " VALUES (%s, %s, %s, now(), now())",
+                [new_id, os.getpid(), socket.gethostname()],
+            )
+
+        new_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._on_side(fresh)
+        old, self.id = self.id, new_id
+        self.leads = False
+        self.fenced = False
+        log.warning("polos_nb: worker %s joins again as %s", old, new_id)
+        if self._heart_thread is None or not self._heart_thread.is_alive():
+            self._heart_thread = threading.Thread(
+                target=self._heartbeat, name="polos-worker-heartbeat", daemon=True
+            )
+            self._heart_thread.start()
+
     # ------------------------------------------------------------------ the side connection
     def _on_side(self, work: Callable[[Any], Any]) -> Any:
         with self._side_lock:
@@ -268,8 +296,8 @@ class WorkerSeat:
             self.fenced = True
             self.leads = False
             log.error(
-                "polos_nb: worker %s missed its lease; other workers took its runs over. It "
-                "drives no more runs: restart this process.",
+                "polos_nb: worker %s missed its lease; other workers may take its runs over. "
+                "It stops driving them and joins again as a new worker.",
                 self.id,
             )
             self._wake("fenced")
