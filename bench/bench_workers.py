@@ -6,6 +6,10 @@ For each worker count a fresh database gets that many worker processes
 defines none of the workflows, starts ``--runs`` runs of ``--steps`` no-op steps at once and
 waits for every result. The figure is steps per second from the first start to the last
 result, and its ratio to one worker, all in one run. This is a benchmark, not a test.
+
+DBOS Transact runs the same workload on the same server, side by side: as many DBOS
+executors (``bench/_dbos_queue_worker.py``, needs the ``bench`` extra) on a DBOS queue
+polled every 50 ms, the runs enqueued by a ``DBOSClient``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -78,11 +83,48 @@ def measure(url: str, workers: int, runs: int, steps: int) -> float:
     return runs * steps / seconds
 
 
+def measure_dbos(url: str, workers: int, runs: int, steps: int) -> float | None:
+    try:
+        from dbos import DBOSClient
+    except ImportError:
+        return None
+    name, db = _database(url)
+    procs = []
+    try:
+        for i in range(workers):
+            proc = subprocess.Popen(
+                [sys.executable, str(ROOT / "bench" / "_dbos_queue_worker.py"), db, f"w{i}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            procs.append(proc)
+        client = DBOSClient(system_database_url=db)
+        try:
+            options: Any = {"workflow_name": "bench_steps", "queue_name": "bench_workers"}
+            for handle in [client.enqueue(options, 2) for _ in range(4)]:  # warm-up
+                handle.get_result()
+            start = time.perf_counter()
+            handles = [client.enqueue(options, steps) for _ in range(runs)]
+            assert [h.get_result() for h in handles] == [steps] * runs
+            seconds = time.perf_counter() - start
+        finally:
+            client.destroy()
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        _drop(url, name)
+    return runs * steps / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--counts", default="1,2,4")
+    parser.add_argument("--no-dbos", action="store_true", help="leave DBOS out")
     args = parser.parse_args()
     os.environ["POLOS_JOURNAL_SHARED"] = "1"
     url = server_url()
@@ -92,13 +134,22 @@ def main() -> None:
         f" Python {platform.python_version()}, load {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f};"
         f" {args.runs} runs x {args.steps} steps"
     )
-    print("| Workers | Steps/s | vs 1 worker |")
-    print("|---|---|---|")
-    base = None
+    print(
+        "| Workers | polos_nb steps/s | vs 1 worker | DBOS steps/s | vs 1 executor"
+        " | polos_nb / DBOS |"
+    )
+    print("|---|---|---|---|---|---|")
+    base = dbos_base = None
     for count in [int(c) for c in args.counts.split(",")]:
         rate = measure(url, count, args.runs, args.steps)
+        dbos = None if args.no_dbos else measure_dbos(url, count, args.runs, args.steps)
         base = base or rate
-        print(f"| {count} | {rate:.0f} | {rate / base:.2f}x |", flush=True)
+        if dbos is not None:
+            dbos_base = dbos_base or dbos
+            peer = f"{dbos:.0f} | {dbos / dbos_base:.2f}x | {rate / dbos:.2f}x"
+        else:
+            peer = "- | - | -"
+        print(f"| {count} | {rate:.0f} | {rate / base:.2f}x | {peer} |", flush=True)
 
 
 if __name__ == "__main__":
