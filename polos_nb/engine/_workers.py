@@ -74,6 +74,9 @@ class Workers:
         self._followed: dict[str, int] = {}
         """Topics of runs other workers drive that someone here watches: the last journal
         sequence number delivered to the watchers."""
+        self._watched: dict[str, int] = {}
+        """Trees other workers drive whose events went to this runtime's subscribers of all
+        events (the JupyterLab runs panel): the last topic sequence number delivered."""
         self._slot_waiting: set[str] = set()
         """Runs here that wait for a queue slot other workers hold."""
 
@@ -415,6 +418,28 @@ class Workers:
                         rt.deliver_to_waits(topic, event)
             if self.leads and topic in rt.triggers.topics():
                 rt.triggers.on_topic(topic)
+            if rt._all_subscribers and topic.startswith("workflow/"):
+                await self._to_all_subscribers(topic)
+
+    async def _to_all_subscribers(self, topic: str) -> None:
+        """Events of a tree another worker drives, for this runtime's subscribers of all
+        events (those of trees driven here reach them live; watched trees are followed)."""
+        rt = self.rt
+        root_id = topic.rsplit("/", 1)[-1]
+        if topic in self._followed or any(ex.root_id == root_id for ex in rt.execs.values()):
+            return
+        after = self._watched.get(topic, 0)
+        for event in await rt.read_topic(topic, after):
+            rt.live.emit(event)
+            after = max(after, event.sequence_id or 0)
+            meta = event.data.get("_metadata", {}) if isinstance(event.data, dict) else {}
+            kind = event.event_type or ""
+            if meta.get("execution_id") == root_id and kind.endswith(
+                ("_finish", "_error", "_cancel")
+            ):
+                self._watched.pop(topic, None)  # the tree's run ended: nothing more comes
+                return
+        self._watched[topic] = after
 
     async def _follow_elsewhere(self) -> None:
         """Live views of runs other workers drive: what they journaled since the last look.

@@ -184,6 +184,26 @@ def test_a_run_another_worker_drives_streams_live_here(workers: Workers) -> None
     assert {pid for what, pid in workers.lines()} == {proc.pid}
 
 
+def test_subscribers_of_all_events_hear_of_runs_other_workers_drive(workers: Workers) -> None:
+    """What the JupyterLab runs panel of a kernel on the journal listens to."""
+    workers.start()
+    client = PolosClient(journal=workers.url)
+    heard: list[tuple[str, str]] = []
+    try:
+        unsubscribe = client.subscribe_all(lambda e: heard.append((e.event_type or "", e.topic)))
+        handle = client.invoke_sync("shared_job", {"n": 1, "pause": 0.0})
+        asyncio.run(client.wait_for_result(handle.id, timeout=60))
+        _wait_for(
+            lambda: ("workflow_finish", f"workflow/shared_job/{handle.id}") in heard,
+            what="the run's end to be heard",
+        )
+        unsubscribe()
+    finally:
+        client.close()
+    kinds = [kind for kind, topic in heard if topic.endswith(handle.id)]
+    assert kinds[0] == "workflow_start" and kinds.count("workflow_finish") == 1
+
+
 def test_a_cancel_from_another_process_reaches_the_worker_that_drives_the_run(
     workers: Workers,
 ) -> None:
