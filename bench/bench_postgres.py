@@ -16,8 +16,8 @@ Figures, all from one run:
    subprocess: ``bench/_dbos_worker.py``);
 3. throughput of 32 concurrent workflows of 20 steps each, on both journals.
 
-Multi-process scale-out (several workers sharing one PostgreSQL journal) is not measured:
-this version has one owner process per journal (docs/postgres.md).
+Several worker processes sharing one PostgreSQL journal are measured by
+``bench/bench_workers.py``.
 """
 
 from __future__ import annotations
