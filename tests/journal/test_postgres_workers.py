@@ -184,6 +184,26 @@ def test_a_run_another_worker_drives_streams_live_here(workers: Workers) -> None
     assert {pid for what, pid in workers.lines()} == {proc.pid}
 
 
+def test_a_notebook_run_view_follows_a_run_another_worker_drives(workers: Workers) -> None:
+    """A kernel on the journal (``%polos show``): the run's view fills in as the worker goes."""
+    from polos_nb.notebook import _run
+
+    workers.start()
+    client = PolosClient(journal=workers.url)
+    try:
+        handle = client.invoke_sync("shared_job", {"n": 3, "pause": 1.0})
+        view = _run.show(handle.id, client=client)
+        _wait_for(lambda: "a" in view.state.steps, what="the view to show the first step")
+        assert not view.state.done  # it was live, not read once at the end
+        _wait_for(lambda: view.state.done, what="the view to end")
+        steps = {key: step.get("status") for key, step in view.state.steps.items()}
+    finally:
+        _run.forget_runs()
+        client.close()
+    assert view.state.status == "completed"
+    assert steps == {"a": "completed", "b": "completed", "c": "completed"}
+
+
 def test_subscribers_of_all_events_hear_of_runs_other_workers_drive(workers: Workers) -> None:
     """What the JupyterLab runs panel of a kernel on the journal listens to."""
     workers.start()
