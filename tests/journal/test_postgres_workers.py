@@ -48,6 +48,10 @@ class Workers:
         self.procs: list[subprocess.Popen[str]] = []
 
     def start(self) -> subprocess.Popen[str]:
+        return self.start_many(1)[0]
+
+    def start_many(self, count: int) -> list[subprocess.Popen[str]]:
+        """Start ``count`` workers at once (they open the journal together)."""
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         env = {
             **os.environ,
@@ -55,18 +59,22 @@ class Workers:
             "POLOS_JOURNAL_SHARED": "1",
             "POLOS_WORKER_LEASE": self.lease,
         }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.journal.workers_child", self.url, str(self.counter)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line.startswith("ready "), f"worker did not start: {line!r}"
-        self.procs.append(proc)
-        return proc
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.journal.workers_child", self.url, str(self.counter)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(count)
+        ]
+        self.procs.extend(procs)
+        for proc in procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            assert line.startswith("ready "), f"worker did not start: {line!r}"
+        return procs
 
     def kill(self, proc: subprocess.Popen[str]) -> None:
         os.kill(proc.pid, signal.SIGKILL)
@@ -307,6 +315,38 @@ def test_an_event_triggers_its_workflow_once_across_workers(workers: Workers) ->
         client.close()
     seen = [w for w, _ in workers.lines() if w.endswith(":seen")]
     assert len(seen) == 5 and len(set(seen)) == 5
+
+
+def test_a_schedule_fires_once_across_workers(workers: Workers) -> None:
+    """A schedule due a few seconds after three workers started together: it fires once
+    (each worker would fire it at the same moment if each armed it)."""
+    import datetime as dt
+
+    import psycopg
+
+    PolosClient(journal=workers.url).close()  # the tables
+    with psycopg.connect(workers.url, autocommit=True) as conn:
+        due_at = conn.execute("SELECT now() + interval '5 seconds'").fetchone()[0]
+        conn.execute(
+            "INSERT INTO schedules (id, workflow_id, key, cron, timezone, catch_up, status,"
+            " last_fire_at, next_fire_at, created_at, updated_at) VALUES ('tick',"
+            " 'shared_tick', 'global', '0 0 1 1 *', 'UTC', 'all', 'active', NULL, %s, now(),"
+            " now())",
+            [due_at],
+        )
+    workers.start_many(3)
+    _wait_for(
+        lambda: any(w.endswith(":ticked") for w, _ in workers.lines()), what="the schedule to fire"
+    )
+    time.sleep(2.5)  # a second worker firing too would show up by now
+    ticked = [w for w, _ in workers.lines() if w.endswith(":ticked")]
+    assert len(ticked) == 1
+    with psycopg.connect(workers.url, autocommit=True) as conn:
+        runs, last = conn.execute(
+            "SELECT (SELECT count(*) FROM executions WHERE workflow_id = 'shared_tick'),"
+            " (SELECT last_fire_at FROM schedules WHERE id = 'tick')"
+        ).fetchone()
+    assert runs == 1 and last == due_at.astimezone(dt.UTC)
 
 
 def _leader_count(client: PolosClient) -> int:

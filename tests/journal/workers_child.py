@@ -61,6 +61,11 @@ async def shared_limited(ctx: WorkflowContext, payload: dict) -> int:
     return int(payload["n"])
 
 
+@workflow(id="shared_tick", schedule={"cron": "0 0 1 1 *", "catch_up": "all"})
+async def shared_tick(ctx: WorkflowContext, payload: object) -> None:
+    await ctx.step.run("ticked", _step, f"{ctx.execution_id}:ticked", 0.0)
+
+
 @workflow(id="shared_on_order", trigger_on_event="shared-orders")
 async def shared_on_order(ctx: WorkflowContext, payload: object) -> None:
     await ctx.step.run("seen", _step, f"{ctx.execution_id}:seen", 0.0)
@@ -72,7 +77,14 @@ def main() -> None:
     client = PolosClient(journal=url)
     worker = Worker(
         client,
-        workflows=[shared_job, shared_approval, shared_waiter, shared_limited, shared_on_order],
+        workflows=[
+            shared_job,
+            shared_approval,
+            shared_waiter,
+            shared_limited,
+            shared_tick,
+            shared_on_order,
+        ],
     )
     print("ready", client.runtime.workers.id, flush=True)
     asyncio.run(worker.run())
