@@ -91,12 +91,16 @@ _asyncio_run.install()
 _WARMUP: Any = None  # the warm-up thread, once started
 
 
-def warm_up(wait: bool = False) -> Any:
-    """Import what the first agent run needs, on a daemon thread; returns the thread.
+def warm_up(wait: bool = False, *, journal: bool = False) -> Any:
+    """Do ahead, on a daemon thread, what the first agent run does for the first time; returns
+    the thread.
 
-    litellm (seconds to import, and its first call loads more), the agent layer and the
-    widget libraries. ``%load_ext polos_nb`` starts it and does not wait for it (turn it off
-    with ``%config PolosMagics.warm_up = False`` before loading); a model call made while it
+    litellm's import (seconds) and first call, the agent layer and the widget libraries, one
+    agent turn with a tool on an in-memory journal, and with ``journal=True`` the opening of
+    the session's journal (``%load_ext`` asks for it in a Jupyter kernel, see
+    ``PolosMagics.warm_up_journal``; why that is right: ``polos_nb.notebook._warm_up``).
+    ``%load_ext polos_nb`` starts it and does not wait for it (turn it off with
+    ``%config PolosMagics.warm_up = False`` before loading); a model call made while it
     still runs waits for litellm's import instead of starting a second one. Started once per
     process; ``wait=True`` also waits for it. Makes no network request; a failure here is
     silent (the first real call reports it).
@@ -111,14 +115,9 @@ def warm_up(wait: bool = False) -> Any:
             # Imports hold the GIL for long stretches: let the cell that loaded the
             # extension finish and reply first, so %load_ext itself stays as quick as before.
             time.sleep(0.2)
-            try:
-                from polos_nb.llm._litellm import warm_up as warm_litellm
+            from . import _warm_up
 
-                warm_litellm()
-                import polos_nb.agents
-                import polos_nb.widgets  # noqa: F401
-            except Exception:  # a broken provider setup shows on the first real call
-                pass
+            _warm_up.run(journal=journal)
 
         _WARMUP = threading.Thread(target=work, name="polos_nb-warm-up", daemon=True)
         _WARMUP.start()
@@ -161,7 +160,9 @@ def load_ipython_extension(ip: Any) -> None:
         events.register("post_run_cell", _republish)
         _HOOKED.add(id(ip))
     if magics.warm_up:
-        warm_up()
+        # The journal too, in a Jupyter kernel only (a notebook's journal is where its runs
+        # go; a terminal or a test shell opens it on first use).
+        warm_up(journal=magics.warm_up_journal and getattr(ip, "kernel", None) is not None)
     if magics.resume_on_load:
         from ._restart import journal_exists
 

@@ -1,0 +1,133 @@
+"""The work ``%load_ext polos_nb`` does ahead, on a background thread, for the first agent cell.
+
+The first agent cell of a fresh kernel used to pay for everything done for the first time:
+``import litellm`` (seconds) and its first call, DuckDB's import, a new journal file with its
+migrations and the engine's threads (~150 ms on a quiet machine), the first pass through the
+engine, the agent loop and the tool step, and the display's imports. A person takes a few
+seconds to write that cell; :func:`run` does this work meanwhile (bench/bench_coldstart.py
+measures the result, docs/benchmarks.md reports it). Each step is independent (one failing
+does not skip the others) and silent: a broken setup shows on the first real call, with its
+usual error. No network request is made.
+
+1. ``litellm``: imported, then one plain and one streamed call with a tool through it, to an
+   in-process model (``polos_nb.llm._litellm.warm_up``).
+2. The agent layer, the widget libraries and the notebook's display are imported.
+3. The session's journal is opened (``get_client()``), when ``journal=True``, which
+   ``%load_ext`` passes in a Jupyter kernel (``PolosMagics.warm_up_journal``, on by default),
+   unless the session has one already, or the journal is a PostgreSQL URL (that would be a
+   network connection).
+4. One agent turn with a tool, run on an **in-memory** journal that is closed afterwards,
+   through litellm to the same in-process model: the engine's start, step and finish paths,
+   the agent loop, the tool step and the pydantic models they build on first use. Nothing
+   of it persists; the warm-up agent is unregistered at the end.
+
+Why step 3 opens, and creates, the notebook's journal before any run asks for it: loading
+polos_nb in a notebook says that its runs go to that notebook's journal
+(``.polos/<notebook>.duckdb``, or the one ``POLOS_JOURNAL`` names), which the first run
+creates anyway, a few seconds later; and a kernel restarted on an existing journal already
+opens it during ``%load_ext`` (to list unfinished runs), so this only extends to new journals
+what restarts have always done. What changes, and how to undo it:
+
+- A DuckDB journal belongs to one process, so the kernel holds it from the load rather than
+  from its first run. A second kernel on the same notebook finds it held: its warm-up leaves
+  it alone (after DuckDB's short wait for a held lock), and its first run raises
+  ``JournalLockedError`` naming the owner, as it did before once the first kernel had run
+  anything. Shut the other kernel down, or give this one another journal
+  (``%polos journal PATH``).
+- ``%polos journal PATH`` (or ``set_journal``) after the load closes the early journal and
+  leaves its file behind, empty of runs.
+- ``%config PolosMagics.warm_up_journal = False`` before ``%load_ext`` skips step 3 (the
+  journal opens on first use, as before); ``PolosMagics.warm_up = False`` turns everything
+  off.
+
+Outside a kernel (a terminal IPython, a test shell, a script calling
+``polos_nb.notebook.warm_up()``) step 3 does not run unless asked for.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+__all__ = ["DONE", "run"]
+
+DONE: set[str] = set()
+"""The steps that completed in this process: ``litellm``, ``imports``, ``agent_turn``,
+``journal`` (tests and the benchmark read it)."""
+
+_AGENT_ID = "polos_nb-warm-up"
+_DONE_LOCK = threading.Lock()
+
+
+def run(*, journal: bool = False) -> None:
+    """Do the warm-up now, on the calling thread (not from a running event loop)."""
+    _step("litellm", _litellm)
+    _step("imports", _imports)
+    if journal:
+        _step("journal", _journal)
+    _step("agent_turn", _agent_turn)
+
+
+def _step(name: str, work: Any) -> None:
+    try:
+        done = work()
+    except Exception:  # a broken provider setup or journal shows on the first real call
+        return
+    if done is not False:
+        with _DONE_LOCK:
+            DONE.add(name)
+
+
+def _litellm() -> None:
+    from polos_nb.llm._litellm import warm_up
+
+    warm_up()
+
+
+def _imports() -> None:
+    import polos_nb.agents
+    import polos_nb.widgets  # noqa: F401
+
+    from . import _display, _run  # noqa: F401
+
+
+def _journal() -> bool:
+    from polos_nb.config import is_postgres_url
+
+    from . import _session
+
+    if _session.has_client() or is_postgres_url(_session.journal_path()):
+        return False
+    _session.get_client()
+    return True
+
+
+def _agent_turn() -> None:
+    from polos_nb.agents import Agent
+    from polos_nb.engine import PolosClient, get_workflow, unregister_workflow
+    from polos_nb.llm._litellm import WARMUP_PREFIX
+    from polos_nb.tools import tool
+
+    if get_workflow(_AGENT_ID) is not None:
+        return  # a user's agent of that id, or a warm-up running elsewhere: leave it alone
+
+    @tool(id="polos_nb_warm_up_tool", description="Answers 'ok' (the notebook warm-up's tool).")
+    def noop() -> str:
+        return "ok"
+
+    agent = Agent(
+        id=_AGENT_ID,
+        provider="litellm",
+        model=f"{WARMUP_PREFIX}/tools",
+        tools=[noop],
+        system_prompt="Warm-up.",
+    )
+    client = PolosClient(journal=":memory:")
+    try:
+        result = agent.run_sync(client, "hi", timeout=120.0)
+    finally:
+        client.close()
+        if get_workflow(_AGENT_ID) is agent:
+            unregister_workflow(_AGENT_ID)
+    if result.result != "ok":
+        raise RuntimeError(f"the warm-up agent answered {result.result!r}")
