@@ -3,8 +3,9 @@
 ``%load_ext polos_nb`` calls :func:`load_ipython_extension`, which registers
 ``%%polos_agent`` and ``%polos`` and — when the session's journal already exists (a kernel
 restart) — lists unfinished runs and shows them again with their approval forms. It
-prints nothing otherwise, and imports neither litellm nor DuckDB nor anywidget when there
-is no journal yet (they load on first use).
+prints nothing otherwise, and imports neither litellm nor DuckDB nor anywidget itself when
+there is no journal yet: a background warm-up (:func:`warm_up`) does, after the load, with
+the rest of the first agent run's first-time work.
 
 Every magic has a plain-Python twin here, usable from scripts and other frontends:
 
