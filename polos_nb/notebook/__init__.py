@@ -92,14 +92,15 @@ _asyncio_run.install()
 _WARMUP: Any = None  # the warm-up thread, once started
 
 
-def warm_up(wait: bool = False, *, journal: bool = False) -> Any:
+def warm_up(wait: bool = False, *, journal: bool = False, agent_turn: bool = False) -> Any:
     """Do ahead, on a daemon thread, what the first agent run does for the first time; returns
     the thread.
 
-    litellm's import (seconds) and first call, the agent layer and the widget libraries, one
-    agent turn with a tool on an in-memory journal, and with ``journal=True`` the opening of
-    the session's journal (``%load_ext`` asks for it in a Jupyter kernel, see
-    ``PolosMagics.warm_up_journal``; why that is right: ``polos_nb.notebook._warm_up``).
+    litellm's import (seconds) and first call, the agent layer and the widget libraries; with
+    ``journal=True`` the opening of the session's journal, with ``agent_turn=True`` one agent
+    turn with a tool on an in-memory journal (``%load_ext`` asks for both in a Jupyter
+    kernel, the journal unless ``PolosMagics.warm_up_journal`` is off; the steps and why
+    opening the journal early is right: ``polos_nb.notebook._warm_up``).
     ``%load_ext polos_nb`` starts it and does not wait for it (turn it off with
     ``%config PolosMagics.warm_up = False`` before loading); a model call made while it
     still runs waits for litellm's import instead of starting a second one. Started once per
@@ -118,7 +119,7 @@ def warm_up(wait: bool = False, *, journal: bool = False) -> Any:
             time.sleep(0.2)
             from . import _warm_up
 
-            _warm_up.run(journal=journal)
+            _warm_up.run(journal=journal, agent_turn=agent_turn)
 
         _WARMUP = threading.Thread(target=work, name="polos_nb-warm-up", daemon=True)
         _WARMUP.start()
@@ -161,9 +162,10 @@ def load_ipython_extension(ip: Any) -> None:
         events.register("post_run_cell", _republish)
         _HOOKED.add(id(ip))
     if magics.warm_up:
-        # The journal too, in a Jupyter kernel only (a notebook's journal is where its runs
-        # go; a terminal or a test shell opens it on first use).
-        warm_up(journal=magics.warm_up_journal and getattr(ip, "kernel", None) is not None)
+        # The journal and an agent turn too, in a Jupyter kernel only (a notebook's journal
+        # is where its runs go; a terminal or a test shell opens it on first use).
+        in_kernel = getattr(ip, "kernel", None) is not None
+        warm_up(journal=in_kernel and magics.warm_up_journal, agent_turn=in_kernel)
     if magics.resume_on_load:
         from ._restart import journal_exists
 

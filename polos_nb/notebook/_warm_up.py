@@ -16,7 +16,11 @@ usual error. No network request is made.
 2. ``litellm``: imported, then one plain and one streamed call with a tool through it, to an
    in-process model (``polos_nb.llm._litellm.warm_up``).
 3. The agent layer, the widget libraries and the notebook's display are imported.
-4. One agent turn with a tool, run on an **in-memory** journal that is closed afterwards,
+4. One agent turn with a tool, run on an **in-memory** journal that is closed afterwards
+   (``agent_turn=True``, which ``%load_ext`` passes in a Jupyter kernel; skipped when any
+   workflow is registered already, since a new engine sets up the schedules and triggers
+   of every registered workflow and the throwaway one must run none of the user's; one
+   defined during the turn's tenth of a second would be set up there too, until it closes),
    through litellm to the same in-process model: the engine's start, step and finish paths,
    the agent loop, the tool step and the pydantic models they build on first use (measured
    outside a kernel: the first run on the opened journal then took a median 27 ms instead
@@ -43,7 +47,8 @@ what restarts have always done. What changes, and how to undo it:
   off.
 
 Outside a kernel (a terminal IPython, a test shell, a script calling
-``polos_nb.notebook.warm_up()``) step 1 does not run unless asked for.
+``polos_nb.notebook.warm_up()``) steps 1 and 4 do not run unless asked for: only imports and
+litellm's calls, which touch nothing of the session.
 """
 
 from __future__ import annotations
@@ -61,13 +66,15 @@ _AGENT_ID = "polos_nb-warm-up"
 _DONE_LOCK = threading.Lock()
 
 
-def run(*, journal: bool = False) -> None:
-    """Do the warm-up now, on the calling thread (not from a running event loop)."""
+def run(*, journal: bool = False, agent_turn: bool = False) -> None:
+    """Do the warm-up now, on the calling thread (not from a running event loop); steps 1
+    and 4 only when asked for."""
     if journal:  # first: the quickest to be ready, and useful without any model call
         _step("journal", _journal)
     _step("litellm", _litellm)
     _step("imports", _imports)
-    _step("agent_turn", _agent_turn)
+    if agent_turn:
+        _step("agent_turn", _agent_turn)
 
 
 def _step(name: str, work: Any) -> None:
@@ -104,14 +111,16 @@ def _journal() -> bool:
     return True
 
 
-def _agent_turn() -> None:
+def _agent_turn() -> bool:
     from polos_nb.agents import Agent
-    from polos_nb.engine import PolosClient, get_workflow, unregister_workflow
+    from polos_nb.engine import PolosClient, get_all_workflows, get_workflow, unregister_workflow
     from polos_nb.llm._litellm import WARMUP_PREFIX
     from polos_nb.tools import tool
 
-    if get_workflow(_AGENT_ID) is not None:
-        return  # a user's agent of that id, or a warm-up running elsewhere: leave it alone
+    if get_all_workflows():
+        # A new runtime sets up the schedules and triggers of every registered workflow:
+        # with the user's workflows defined already, the throwaway journal could run one.
+        return False
 
     @tool(id="polos_nb_warm_up_tool", description="Answers 'ok' (the notebook warm-up's tool).")
     def noop() -> str:
@@ -133,3 +142,4 @@ def _agent_turn() -> None:
             unregister_workflow(_AGENT_ID)
     if result.result != "ok":
         raise RuntimeError(f"the warm-up agent answered {result.result!r}")
+    return True

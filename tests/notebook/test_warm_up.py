@@ -87,8 +87,8 @@ def test_load_starts_the_warm_up_which_imports_off_the_kernel_thread(tmp_path: P
     line = next(x for x in out.splitlines() if x.startswith("importers "))
     assert "('litellm', 'polos_nb-warm-up')" in line, line
     assert "('anywidget', 'polos_nb-warm-up')" in line, line
-    # Outside a kernel the session's journal is left for the first use (no journal step).
-    assert "done ['agent_turn', 'imports', 'litellm']" in out, out
+    # Outside a kernel only imports and litellm's calls: the session is left alone.
+    assert "done ['imports', 'litellm']" in out, out
 
 
 def test_a_model_call_during_the_warm_up_waits_for_it_and_works(tmp_path: Path) -> None:
