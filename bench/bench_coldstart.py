@@ -69,6 +69,14 @@ print("@@new", ",".join(sorted({{m.split(".")[0] for m in set(_sys.modules) - _b
 """
 
 
+# After the timed cells: how long the warm-up and its steps took (builds that time them).
+SECONDS_CELL = """
+import json as _json
+from polos_nb.notebook import _warm_up as _wu
+print("@@secs", _json.dumps(getattr(_wu, "SECONDS", {})))
+"""
+
+
 def timed_cell(kernel: Any, code: str, timeout: float = 300.0) -> tuple[float, str]:
     t = time.perf_counter()
     reply, outputs = kernel.wait(kernel.send(code), timeout=timeout)
@@ -91,6 +99,10 @@ def trial(warm_up: bool, pause: float, warm_cells: int) -> dict[str, Any]:
         busy = "@@busy True" in text
         done = next((ln[7:] for ln in text.splitlines() if ln.startswith("@@done ")), "")
         warm = [timed_cell(kernel, CELL.format(i=k + 1))[0] for k in range(warm_cells)]
+        _, secs = timed_cell(kernel, SECONDS_CELL)
+        seconds = (
+            json.loads(secs.split("@@secs ", 1)[1].splitlines()[0]) if "@@secs " in secs else {}
+        )
     finally:
         kernel.close()
     heavy = [m for m in new.split(",") if m in HEAVY]
@@ -104,6 +116,7 @@ def trial(warm_up: bool, pause: float, warm_cells: int) -> dict[str, Any]:
         "warm_up_still_running": busy,
         "warm_up_steps_done": done,
         "heavy_imported_by_cold_cell": heavy,
+        "warm_up_seconds": seconds,
     }
 
 
@@ -120,6 +133,8 @@ def summarize(rows: list[dict[str, Any]], warm_up: bool) -> dict[str, Any]:
         "new_modules": statistics.median(r["new_modules"] for r in mine),
         "heavy": heavy,
         "busy": sum(1 for r in mine if r["warm_up_still_running"]),
+        "warm_up_s": [r["warm_up_seconds"].get("total") for r in mine],
+        "litellm_s": [r["warm_up_seconds"].get("litellm") for r in mine],
     }
 
 
@@ -166,7 +181,7 @@ def write_doc(res: dict[str, Any], meta: dict[str, str]) -> None:
         ),
         "- A cold cell that starts while the warm-up still runs waits for litellm's import "
         "(it holds litellm's lock) or competes with the warm-up for the interpreter; on a "
-        "loaded machine the warm-up (about 3.7 s quiet, mostly `import litellm`) takes longer "
+        "loaded machine the warm-up (mostly `import litellm`; timed below) can take longer "
         "than the pause, which the last column counts.",
         "- What the warm-up does ahead (`polos_nb/notebook/_warm_up.py`): it opens the "
         "notebook's journal (DuckDB's import, a new file and its migrations, the engine's "
@@ -175,6 +190,16 @@ def write_doc(res: dict[str, Any], meta: dict[str, str]) -> None:
         "What the cold cell of this benchmark still does for the first time: import the test "
         "models (`polos_nb.testing`, which nothing in the library imports), and whatever the "
         "warm-up had not finished. Without the warm-up the cold cell does all of it.",
+    ]
+    took = [t for t in (on or {}).get("warm_up_s", []) if t is not None]
+    if took:
+        lit = [t for t in (on or {}).get("litellm_s", []) if t is not None]
+        lines.append(
+            f"- The warm-up took {', '.join(f'{t:.1f}' for t in took)} s in the kernels above "
+            f"(of which importing and calling litellm {', '.join(f'{t:.1f}' for t in lit)} s); "
+            f"the pause was {meta['pause']} s."
+        )
+    lines += [
         "",
     ]
     from _doc import write_section

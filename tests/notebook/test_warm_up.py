@@ -20,14 +20,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 CODE = """
-import sys, threading
+import gc, sys, threading
+if {gc_off}:
+    gc.disable()  # the user's choice: the warm-up must leave it so
 importers = {}
+collecting_then = []
 
 class Spy:
     # Records which thread first imports each watched package (imports are not altered).
     def find_spec(self, name, path=None, target=None):
         if name in ("litellm", "anywidget", "polos_nb.agents") and name not in importers:
             importers[name] = threading.current_thread().name
+            if name == "litellm":
+                collecting_then.append(gc.isenabled())
         return None
 
 sys.meta_path.insert(0, Spy())
@@ -53,12 +58,14 @@ if {warm}:
     print("importers", sorted(importers.items()))
     from polos_nb.notebook import _warm_up
     print("done", sorted(_warm_up.DONE))
+    print("gc", gc.isenabled(), "while importing litellm", collecting_then)
+    print("timed", sorted(_warm_up.SECONDS))
 else:
     print("loaded", "litellm" in sys.modules)
 """
 
 
-def run(warm: bool, tmp: Path, call_at_once: bool = False) -> str:
+def run(warm: bool, tmp: Path, call_at_once: bool = False, gc_off: bool = False) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POLOS_JOURNAL", "PYTEST_"))}
     env.update(
         LITELLM_LOCAL_MODEL_COST_MAP="True",
@@ -69,7 +76,9 @@ def run(warm: bool, tmp: Path, call_at_once: bool = False) -> str:
         [
             sys.executable,
             "-c",
-            CODE.replace("{warm}", str(warm)).replace("{call_at_once}", str(call_at_once)),
+            CODE.replace("{warm}", str(warm))
+            .replace("{call_at_once}", str(call_at_once))
+            .replace("{gc_off}", str(gc_off)),
         ],
         cwd=tmp,
         env=env,
@@ -89,6 +98,15 @@ def test_load_starts_the_warm_up_which_imports_off_the_kernel_thread(tmp_path: P
     assert "('anywidget', 'polos_nb-warm-up')" in line, line
     # Outside a kernel only imports and litellm's calls: the session is left alone.
     assert "done ['imports', 'litellm']" in out, out
+    # The collector was paused while the warm-up imported litellm, and is on again.
+    assert "gc True while importing litellm [False]" in out, out
+    assert "timed ['imports', 'litellm', 'total']" in out, out
+
+
+def test_the_warm_up_leaves_a_collector_the_user_turned_off_off(tmp_path: Path) -> None:
+    out = run(True, tmp_path, gc_off=True)
+    assert "done ['imports', 'litellm']" in out, out
+    assert "gc False while importing litellm [False]" in out, out
 
 
 def test_a_model_call_during_the_warm_up_waits_for_it_and_works(tmp_path: Path) -> None:
