@@ -105,7 +105,8 @@ def warm_up(wait: bool = False, *, journal: bool = False, agent_turn: bool = Fal
     ``%config PolosMagics.warm_up = False`` before loading); a model call made while it
     still runs waits for litellm's import instead of starting a second one. Started once per
     process; ``wait=True`` also waits for it. Makes no network request; a failure here is
-    silent (the first real call reports it).
+    silent (the first real call reports it). The garbage collector is paused while it runs
+    and collects once at its end.
     """
     global _WARMUP
     import threading
