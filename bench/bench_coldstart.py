@@ -9,8 +9,8 @@ starts a fresh ipykernel (``tests/notebook/kernel_harness.py``, driven through
 jupyter_client like a frontend) with a fresh journal file, and times, from the client:
 
 * the ``%load_ext polos_nb`` cell;
-* the agent cell, the first time (cold: the journal is opened, litellm and the widget
-  libraries load if nothing loaded them yet);
+* the agent cell, the first time (cold: whatever the warm-up has not done yet is done
+  here: opening the journal, importing litellm, the widget libraries, the test models);
 * the same cell again twice, with new names (warm), in the same kernel.
 
 The ratio cold / warm is taken per kernel, then the median over trials (both sides come from
@@ -47,6 +47,8 @@ import sys as _sys
 _before = set(_sys.modules)
 import polos_nb.notebook as _nb
 print("@@busy", _nb._WARMUP is not None and _nb._WARMUP.is_alive())
+from polos_nb.notebook import _warm_up as _wu
+print("@@done", ",".join(sorted(getattr(_wu, "DONE", ()))))
 from polos_nb import Agent, tool
 from polos_nb.testing import FakeToolCall, ScriptedModel
 
@@ -64,6 +66,14 @@ run = %polos run geo_{i} "How many people live in Paris?"
 result = await run
 assert result.result == "Paris has about 2.1 million inhabitants.", result.result
 print("@@new", ",".join(sorted({{m.split(".")[0] for m in set(_sys.modules) - _before}})))
+"""
+
+
+# After the timed cells: how long the warm-up and its steps took (builds that time them).
+SECONDS_CELL = """
+import json as _json
+from polos_nb.notebook import _warm_up as _wu
+print("@@secs", _json.dumps(getattr(_wu, "SECONDS", {})))
 """
 
 
@@ -87,7 +97,12 @@ def trial(warm_up: bool, pause: float, warm_cells: int) -> dict[str, Any]:
         cold, text = timed_cell(kernel, CELL.format(i=0))
         new = next((ln.split(" ", 1)[1] for ln in text.splitlines() if ln.startswith("@@new ")), "")
         busy = "@@busy True" in text
+        done = next((ln[7:] for ln in text.splitlines() if ln.startswith("@@done ")), "")
         warm = [timed_cell(kernel, CELL.format(i=k + 1))[0] for k in range(warm_cells)]
+        _, secs = timed_cell(kernel, SECONDS_CELL)
+        seconds = (
+            json.loads(secs.split("@@secs ", 1)[1].splitlines()[0]) if "@@secs " in secs else {}
+        )
     finally:
         kernel.close()
     heavy = [m for m in new.split(",") if m in HEAVY]
@@ -99,7 +114,9 @@ def trial(warm_up: bool, pause: float, warm_cells: int) -> dict[str, Any]:
         "ratio": cold / statistics.median(warm),
         "new_modules": len([m for m in new.split(",") if m]),
         "warm_up_still_running": busy,
+        "warm_up_steps_done": done,
         "heavy_imported_by_cold_cell": heavy,
+        "warm_up_seconds": seconds,
     }
 
 
@@ -116,6 +133,8 @@ def summarize(rows: list[dict[str, Any]], warm_up: bool) -> dict[str, Any]:
         "new_modules": statistics.median(r["new_modules"] for r in mine),
         "heavy": heavy,
         "busy": sum(1 for r in mine if r["warm_up_still_running"]),
+        "warm_up_s": [r["warm_up_seconds"].get("total") for r in mine],
+        "litellm_s": [r["warm_up_seconds"].get("litellm") for r in mine],
     }
 
 
@@ -154,18 +173,33 @@ def write_doc(res: dict[str, Any], meta: dict[str, str]) -> None:
         + (
             f" with the warm-up on; {off['ratio']:.2f}x with it off, the baseline). "
             f"`%load_ext` takes {on['load_ms']:.0f} ms with the warm-up on against "
-            f"{off['load_ms']:.0f} ms off: the import runs on a daemon thread after the load "
+            f"{off['load_ms']:.0f} ms off: the warm-up runs on a daemon thread after the load "
             "returns."
             if on is not None
             else "; this build has no `PolosMagics.warm_up`: litellm is imported by the "
             "first model call, inside the cold cell)."
         ),
-        "- A cold cell that starts while the warm-up still imports waits for it (the import "
-        "holds litellm's lock); on a loaded machine the import takes longer than the pause, "
-        "which the last column counts.",
-        "- What the cold cell does that the warm one does not: open the journal (a new "
-        "DuckDB file, its migrations) and start the engine thread, import the packages listed "
-        "above, and build the widget of the first run.",
+        "- A cold cell that starts while the warm-up still runs waits for litellm's import "
+        "(it holds litellm's lock) or competes with the warm-up for the interpreter; on a "
+        "loaded machine the warm-up (mostly `import litellm`; timed below) can take longer "
+        "than the pause, which the last column counts.",
+        "- What the warm-up does ahead (`polos_nb/notebook/_warm_up.py`): it opens the "
+        "notebook's journal (DuckDB's import, a new file and its migrations, the engine's "
+        "threads), imports litellm and calls it once through an in-process model, imports the "
+        "agent and widget layers, and runs one agent turn with a tool on an in-memory journal. "
+        "What the cold cell of this benchmark still does for the first time: import the test "
+        "models (`polos_nb.testing`, which nothing in the library imports), and whatever the "
+        "warm-up had not finished. Without the warm-up the cold cell does all of it.",
+    ]
+    took = [t for t in (on or {}).get("warm_up_s", []) if t is not None]
+    if took:
+        lit = [t for t in (on or {}).get("litellm_s", []) if t is not None]
+        lines.append(
+            f"- The warm-up took {', '.join(f'{t:.1f}' for t in took)} s in the kernels above "
+            f"(of which importing and calling litellm {', '.join(f'{t:.1f}' for t in lit)} s); "
+            f"the pause was {meta['pause']} s."
+        )
+    lines += [
         "",
     ]
     from _doc import write_section

@@ -240,14 +240,29 @@ def _short_lived_logging() -> None:
 
 
 class _WarmUpBackend:
-    """Answers ``polos-warmup/...`` at once: a model call without a model."""
+    """Answers ``polos-warmup/...`` at once: a model call without a model.
+
+    ``polos-warmup/tools`` calls the request's first tool (no arguments) until a tool
+    result is in the conversation, then answers "ok": the notebook's warm-up runs an agent
+    turn with a tool on it. Every other name answers "ok" at once.
+    """
 
     async def generate(self, request: BackendRequest) -> LLMResponse:
-        return LLMResponse(content="ok", usage=Usage(input_tokens=1, output_tokens=1))
+        usage = Usage(input_tokens=1, output_tokens=1)
+        answered = any(_role(m) == "tool" for m in request.messages)
+        if request.model == "tools" and request.tools and not answered:
+            name = request.tools[0].get("function", {}).get("name", "")
+            call = ToolCall(id="warm-up-call", name=name, arguments="{}")
+            return LLMResponse(content=None, tool_calls=[call], usage=usage)
+        return LLMResponse(content="ok", usage=usage)
 
     async def stream(self, request: BackendRequest) -> AsyncIterator[dict[str, Any]]:
         yield {"text": "ok"}
         yield {"finish": {"usage": Usage(input_tokens=1, output_tokens=1), "finish_reason": "stop"}}
+
+
+def _role(message: Any) -> Any:
+    return message.get("role") if isinstance(message, dict) else getattr(message, "role", None)
 
 
 def warm_up() -> None:

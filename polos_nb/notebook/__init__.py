@@ -3,8 +3,9 @@
 ``%load_ext polos_nb`` calls :func:`load_ipython_extension`, which registers
 ``%%polos_agent`` and ``%polos`` and — when the session's journal already exists (a kernel
 restart) — lists unfinished runs and shows them again with their approval forms. It
-prints nothing otherwise, and imports neither litellm nor DuckDB nor anywidget when there
-is no journal yet (they load on first use).
+prints nothing otherwise, and imports neither litellm nor DuckDB nor anywidget itself when
+there is no journal yet: a background warm-up (:func:`warm_up`) does, after the load, with
+the rest of the first agent run's first-time work.
 
 Every magic has a plain-Python twin here, usable from scripts and other frontends:
 
@@ -91,15 +92,21 @@ _asyncio_run.install()
 _WARMUP: Any = None  # the warm-up thread, once started
 
 
-def warm_up(wait: bool = False) -> Any:
-    """Import what the first agent run needs, on a daemon thread; returns the thread.
+def warm_up(wait: bool = False, *, journal: bool = False, agent_turn: bool = False) -> Any:
+    """Do ahead, on a daemon thread, what the first agent run does for the first time; returns
+    the thread.
 
-    litellm (seconds to import, and its first call loads more), the agent layer and the
-    widget libraries. ``%load_ext polos_nb`` starts it and does not wait for it (turn it off
-    with ``%config PolosMagics.warm_up = False`` before loading); a model call made while it
+    litellm's import (seconds) and first call, the agent layer and the widget libraries; with
+    ``journal=True`` the opening of the session's journal, with ``agent_turn=True`` one agent
+    turn with a tool on an in-memory journal (``%load_ext`` asks for both in a Jupyter
+    kernel, the journal unless ``PolosMagics.warm_up_journal`` is off; the steps and why
+    opening the journal early is right: ``polos_nb.notebook._warm_up``).
+    ``%load_ext polos_nb`` starts it and does not wait for it (turn it off with
+    ``%config PolosMagics.warm_up = False`` before loading); a model call made while it
     still runs waits for litellm's import instead of starting a second one. Started once per
     process; ``wait=True`` also waits for it. Makes no network request; a failure here is
-    silent (the first real call reports it).
+    silent (the first real call reports it). The garbage collector is paused while it runs
+    and collects once at its end.
     """
     global _WARMUP
     import threading
@@ -111,14 +118,9 @@ def warm_up(wait: bool = False) -> Any:
             # Imports hold the GIL for long stretches: let the cell that loaded the
             # extension finish and reply first, so %load_ext itself stays as quick as before.
             time.sleep(0.2)
-            try:
-                from polos_nb.llm._litellm import warm_up as warm_litellm
+            from . import _warm_up
 
-                warm_litellm()
-                import polos_nb.agents
-                import polos_nb.widgets  # noqa: F401
-            except Exception:  # a broken provider setup shows on the first real call
-                pass
+            _warm_up.run(journal=journal, agent_turn=agent_turn)
 
         _WARMUP = threading.Thread(target=work, name="polos_nb-warm-up", daemon=True)
         _WARMUP.start()
@@ -161,7 +163,10 @@ def load_ipython_extension(ip: Any) -> None:
         events.register("post_run_cell", _republish)
         _HOOKED.add(id(ip))
     if magics.warm_up:
-        warm_up()
+        # The journal and an agent turn too, in a Jupyter kernel only (a notebook's journal
+        # is where its runs go; a terminal or a test shell opens it on first use).
+        in_kernel = getattr(ip, "kernel", None) is not None
+        warm_up(journal=in_kernel and magics.warm_up_journal, agent_turn=in_kernel)
     if magics.resume_on_load:
         from ._restart import journal_exists
 

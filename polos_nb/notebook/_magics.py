@@ -188,8 +188,13 @@ class PolosMagics(Magics):
     )
     warm_up = Bool(
         True,
-        help="On load, import in a background thread what the first agent run needs "
-        "(litellm takes seconds), so that run does not wait for it.",
+        help="On load, do in a background thread what the first agent run does for the "
+        "first time (litellm's import takes seconds), so that run does not wait for it.",
+    ).tag(config=True)
+    warm_up_journal = Bool(
+        True,
+        help="With warm_up, in a Jupyter kernel: also open (create) the session's journal "
+        "in that thread, instead of on first use. The kernel then holds it from the load.",
     ).tag(config=True)
 
     # ================================================================== helpers
