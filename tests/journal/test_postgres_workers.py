@@ -45,6 +45,7 @@ class Workers:
     def __init__(self, url: str, counter: Path) -> None:
         self.url, self.counter = url, counter
         self.lease = LEASE
+        self.max_runs: int | None = None
         self.procs: list[subprocess.Popen[str]] = []
 
     def start(self) -> subprocess.Popen[str]:
@@ -58,6 +59,7 @@ class Workers:
             "PYTHONPATH": path,
             "POLOS_JOURNAL_SHARED": "1",
             "POLOS_WORKER_LEASE": self.lease,
+            "WORKER_MAX_RUNS": str(self.max_runs or ""),
         }
         procs = [
             subprocess.Popen(
@@ -272,6 +274,28 @@ def test_an_event_published_in_one_process_wakes_a_run_waiting_in_another(
     finally:
         client.close()
     assert result == {"got": {"go": 1}, "pid": proc.pid}
+
+
+def test_a_worker_claims_no_more_runs_than_its_maximum(workers: Workers) -> None:
+    workers.max_runs = 2  # Worker(..., max_concurrent_workflows=2)
+    workers.start()
+    client = PolosClient(journal=workers.url)
+    try:
+        ids = [client.invoke_sync("shared_job", {"n": n, "pause": 0.2}).id for n in range(6)]
+        results = asyncio.run(_results(client, ids))
+    finally:
+        client.close()
+    assert results == list(range(6))
+    active: set[str] = set()
+    most = 0
+    for what, _pid in workers.lines():  # file order
+        run, _, key = what.partition(":")
+        if key == "a":
+            active.add(run)
+        elif key == "c":
+            active.discard(run)
+        most = max(most, len(active))
+    assert most == 2
 
 
 def test_a_queue_limit_holds_across_workers(workers: Workers) -> None:
