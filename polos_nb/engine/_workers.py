@@ -1,6 +1,6 @@
 """The runtime as one of several workers sharing a journal (``rt.workers``).
 
-A journal that several processes share (PostgreSQL with ``POLOS_JOURNAL_SHARED=1``; the
+A journal that several processes share (PostgreSQL, unless ``POLOS_JOURNAL_SHARED=0``; the
 journal side is ``journal/_pg_workers.py``) gives each runtime a worker id. Instead of
 taking up every unfinished run when it opens, the runtime then:
 
@@ -15,7 +15,7 @@ taking up every unfinished run when it opens, the runtime then:
 - **delivers events** other workers published to the runs here that wait for them;
 - **leads or not**: only the leader arms schedules and event triggers.
 
-With a journal owned by one process (DuckDB, or PostgreSQL without the setting) nothing
+With a journal owned by one process (DuckDB, or PostgreSQL with that setting) nothing
 here runs: ``shared`` is False and ``leads`` True.
 """
 

@@ -1,7 +1,7 @@
 """A worker process of a shared PostgreSQL journal (``test_postgres_workers.py``).
 
 ``python -m tests.journal.workers_child <journal url> <counter file>`` opens the journal as
-one of several workers (the test sets ``POLOS_JOURNAL_SHARED=1``), defines the workflows
+one of several workers (the default for PostgreSQL; the test sets ``POLOS_JOURNAL_SHARED=1``), defines the workflows
 below, prints ``ready <worker id>`` and serves until killed. Every step appends
 ``<execution id>:<step key> <pid>`` to the counter file (fsynced) before it returns, so the
 test can count how often each step ran, and where. ``WORKER_MAX_RUNS`` (a number) becomes
