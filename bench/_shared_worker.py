@@ -1,6 +1,6 @@
 """A worker process for ``bench_workers.py``: defines ``bench_shared_steps`` and serves.
 
-``python bench/_shared_worker.py <journal url>`` (with ``POLOS_JOURNAL_SHARED=1``) prints
+``python bench/_shared_worker.py <journal url>`` (a worker of the journal, PostgreSQL's default) prints
 ``ready`` once it is a worker of the journal, then serves until killed.
 """
 

@@ -2,7 +2,7 @@
 
 Run with ``.venv/bin/python bench/bench_workers.py`` after ``bash scripts/setup_postgres.sh``.
 For each worker count a fresh database gets that many worker processes
-(``bench/_shared_worker.py``, ``POLOS_JOURNAL_SHARED=1``); a client in this process, which
+(``bench/_shared_worker.py``, sharing the journal); a client in this process, which
 defines none of the workflows, starts ``--runs`` runs of ``--steps`` no-op steps at once and
 waits for every result. The figure is steps per second from the first start to the last
 result, and its ratio to one worker, all in one run. This is a benchmark, not a test.

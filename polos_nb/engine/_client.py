@@ -618,7 +618,17 @@ class Worker:
         # Told when any run of the client's journal suspends (see polos_nb.channels).
         client.runtime.channels.extend(c for c in self.channels if c not in client.runtime.channels)
         self.deployment_id = deployment_id or "default"
+        if max_concurrent_workflows is not None and (
+            not isinstance(max_concurrent_workflows, int) or max_concurrent_workflows < 1
+        ):
+            raise UserError(
+                "Worker(max_concurrent_workflows=...) takes a positive whole number "
+                f"(got {max_concurrent_workflows!r})."
+            )
         self.max_concurrent_workflows = max_concurrent_workflows
+        if max_concurrent_workflows is not None:
+            # Several workers on one journal: claim no more run trees than this at a time.
+            client.runtime.workers.max_trees = max_concurrent_workflows
         self.workflows: list[registry.Workflow] = []
         for item in [*(workflows or []), *(agents or [])]:
             if not isinstance(item, registry.Workflow):

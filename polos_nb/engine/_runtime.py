@@ -906,6 +906,8 @@ class Runtime:
         # Terminal executions leave memory; the journal has them.
         if ex.parent_id is None or ex.parent_id not in self.execs:
             self._forget(ex)
+        if ex.parent_id is None:
+            self.workers.wake()  # several workers: room for another claimed tree
 
     async def _finish_failed_write(
         self, ex: Exec, status: str, exc: JournalError, parent: Exec | None

@@ -1,6 +1,6 @@
 """The runtime as one of several workers sharing a journal (``rt.workers``).
 
-A journal that several processes share (PostgreSQL with ``POLOS_JOURNAL_SHARED=1``; the
+A journal that several processes share (PostgreSQL, unless ``POLOS_JOURNAL_SHARED=0``; the
 journal side is ``journal/_pg_workers.py``) gives each runtime a worker id. Instead of
 taking up every unfinished run when it opens, the runtime then:
 
@@ -15,7 +15,7 @@ taking up every unfinished run when it opens, the runtime then:
 - **delivers events** other workers published to the runs here that wait for them;
 - **leads or not**: only the leader arms schedules and event triggers.
 
-With a journal owned by one process (DuckDB, or PostgreSQL without the setting) nothing
+With a journal owned by one process (DuckDB, or PostgreSQL with that setting) nothing
 here runs: ``shared`` is False and ``leads`` True.
 """
 
@@ -77,6 +77,9 @@ class Workers:
         self._watched: dict[str, int] = {}
         """Trees other workers drive whose events went to this runtime's subscribers of all
         events (the JupyterLab runs panel): the last topic sequence number delivered."""
+        self.max_trees: int | None = None
+        """``Worker(max_concurrent_workflows=n)``: run trees this worker claims at most at a
+        time (runs started here are not counted against it)."""
         self._slot_waiting: set[str] = set()
         """Runs here that wait for a queue slot other workers hold."""
 
@@ -214,14 +217,20 @@ class Workers:
         ids = [wf.id for wf in registry.get_all_workflows().values()]
         if not ids or rt.closed:
             return
-        claimed = await rt.read(rt.journal.claim(ids, CLAIM_BATCH))  # type: ignore[attr-defined]
+        limit = CLAIM_BATCH
+        if self.max_trees is not None:
+            trees = {ex.root_id for ex in rt.execs.values() if ex.status not in TERMINAL_STATUSES}
+            limit = min(limit, self.max_trees - len(trees))
+            if limit <= 0:
+                return  # looked at again when one of its runs ends
+        claimed = await rt.read(rt.journal.claim(ids, limit))  # type: ignore[attr-defined]
         if not claimed:
             return
         rt.renew_seq()  # numbers above any this tree has had
         for exec_id in claimed:
             if exec_id not in rt.execs:
                 await rt.blocking.reload(exec_id, taken_over=True)
-        if len(claimed) >= CLAIM_BATCH:
+        if len(claimed) >= limit:
             # More may wait: claim again at once, after the other workers' turn.
             self.wake()
 

@@ -58,7 +58,10 @@ def test_a_new_journal_is_migrated_to_the_current_schema(journal_location: str) 
         again.close()
 
 
-def test_one_owner_at_a_time(journal_location: str) -> None:
+def test_one_owner_at_a_time(journal_location: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PostgreSQL: one owner when asked (several workers share it otherwise:
+    # test_postgres_workers.py); the probe process inherits the setting.
+    monkeypatch.setenv("POLOS_JOURNAL_SHARED", "0")
     probe = (
         "import sys\n"
         "from polos_nb.engine.journal import open_journal\n"

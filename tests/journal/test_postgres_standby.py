@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _env(**extra: str) -> dict[str, str]:
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, **extra}
+    # A standby waits for the single owner (POLOS_JOURNAL_SHARED=0); workers share instead.
+    return {**os.environ, "PYTHONPATH": path, "POLOS_JOURNAL_SHARED": "0", **extra}
 
 
 def _child(*args: str, **env: str) -> subprocess.Popen[str]:
@@ -80,6 +81,7 @@ def test_a_standby_takes_over_a_killed_owners_runs(postgres_db: str, tmp_path: P
 def test_polos_journal_wait_must_be_seconds(
     postgres_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("POLOS_JOURNAL_SHARED", "0")
     monkeypatch.setenv("POLOS_JOURNAL_WAIT", "soon")
     with pytest.raises(UserError, match="POLOS_JOURNAL_WAIT"):
         open_journal(postgres_db)

@@ -1,4 +1,4 @@
-"""Several workers on one PostgreSQL journal (``POLOS_JOURNAL_SHARED=1``).
+"""Several workers on one PostgreSQL journal (the default; ``POLOS_JOURNAL_SHARED=1``).
 
 Worker processes (``workers_child.py``) share the runs a client starts: each run is claimed
 by one worker, a worker killed with SIGKILL has its runs taken over by another once its
@@ -24,7 +24,7 @@ import pytest
 from polos_nb import PolosClient, events
 from polos_nb.engine.journal import Insert, open_journal
 from polos_nb.engine.journal._pg_workers import WorkerFencedError
-from polos_nb.errors import JournalError, JournalLockedError
+from polos_nb.errors import JournalError, JournalLockedError, UserError
 
 from .test_postgres_restart import PrivateServer
 
@@ -45,6 +45,7 @@ class Workers:
     def __init__(self, url: str, counter: Path) -> None:
         self.url, self.counter = url, counter
         self.lease = LEASE
+        self.max_runs: int | None = None
         self.procs: list[subprocess.Popen[str]] = []
 
     def start(self) -> subprocess.Popen[str]:
@@ -58,6 +59,7 @@ class Workers:
             "PYTHONPATH": path,
             "POLOS_JOURNAL_SHARED": "1",
             "POLOS_WORKER_LEASE": self.lease,
+            "WORKER_MAX_RUNS": str(self.max_runs or ""),
         }
         procs = [
             subprocess.Popen(
@@ -274,6 +276,28 @@ def test_an_event_published_in_one_process_wakes_a_run_waiting_in_another(
     assert result == {"got": {"go": 1}, "pid": proc.pid}
 
 
+def test_a_worker_claims_no_more_runs_than_its_maximum(workers: Workers) -> None:
+    workers.max_runs = 2  # Worker(..., max_concurrent_workflows=2)
+    workers.start()
+    client = PolosClient(journal=workers.url)
+    try:
+        ids = [client.invoke_sync("shared_job", {"n": n, "pause": 0.2}).id for n in range(6)]
+        results = asyncio.run(_results(client, ids))
+    finally:
+        client.close()
+    assert results == list(range(6))
+    active: set[str] = set()
+    most = 0
+    for what, _pid in workers.lines():  # file order
+        run, _, key = what.partition(":")
+        if key == "a":
+            active.add(run)
+        elif key == "c":
+            active.discard(run)
+        most = max(most, len(active))
+    assert most == 2
+
+
 def test_a_queue_limit_holds_across_workers(workers: Workers) -> None:
     for _ in range(2):
         workers.start()
@@ -422,20 +446,54 @@ def test_a_fenced_worker_lets_its_runs_go_and_joins_again(workers: Workers) -> N
 def test_single_owner_and_shared_workers_do_not_mix(
     postgres_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    owner = open_journal(postgres_db)  # one owner (POLOS_JOURNAL_SHARED unset)
+    monkeypatch.setenv("POLOS_JOURNAL_SHARED", "0")
+    owner = open_journal(postgres_db)  # one owner
     try:
         monkeypatch.setenv("POLOS_JOURNAL_SHARED", "1")
         with pytest.raises(JournalLockedError):
             open_journal(postgres_db)
     finally:
         owner.close()
+    monkeypatch.delenv("POLOS_JOURNAL_SHARED")  # workers share by default
     worker = open_journal(postgres_db)
     try:
-        monkeypatch.delenv("POLOS_JOURNAL_SHARED")
+        assert worker.worker_id is not None
+        monkeypatch.setenv("POLOS_JOURNAL_SHARED", "0")
         with pytest.raises(JournalLockedError):
             open_journal(postgres_db)
     finally:
         worker.close()
+
+
+def test_polos_journal_shared_must_be_one_or_zero(
+    postgres_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLOS_JOURNAL_SHARED", "maybe")
+    with pytest.raises(UserError, match="POLOS_JOURNAL_SHARED must be 1"):
+        open_journal(postgres_db)
+
+
+def test_a_restarted_worker_takes_its_runs_up_without_waiting_for_the_lease(
+    workers: Workers,
+) -> None:
+    """A worker killed on this machine is seen dead at once (its process is gone), so the
+    next worker here claims its runs without waiting for the (long) lease."""
+    workers.lease = "600"
+    victim = workers.start()
+    client = PolosClient(journal=workers.url)
+    try:
+        handle = client.invoke_sync("shared_approval", {"order": "D-4"})
+        _wait_for(
+            lambda: client.get_execution_sync(handle.id).status == "waiting",
+            what="the run to suspend",
+        )
+        workers.kill(victim)
+        workers.start()
+        client.resume_sync("shared_approval", handle.id, "approve", {"approved": True})
+        result = asyncio.run(client.wait_for_result(handle.id, timeout=60))
+    finally:
+        client.close()
+    assert result["approved"] is True and result["pid"] != victim.pid
 
 
 def test_soak_three_workers_two_hundred_runs_fifty_kills(

@@ -1,10 +1,11 @@
 """A worker process of a shared PostgreSQL journal (``test_postgres_workers.py``).
 
 ``python -m tests.journal.workers_child <journal url> <counter file>`` opens the journal as
-one of several workers (the test sets ``POLOS_JOURNAL_SHARED=1``), defines the workflows
+one of several workers (the default for PostgreSQL; the test sets ``POLOS_JOURNAL_SHARED=1``), defines the workflows
 below, prints ``ready <worker id>`` and serves until killed. Every step appends
 ``<execution id>:<step key> <pid>`` to the counter file (fsynced) before it returns, so the
-test can count how often each step ran, and where.
+test can count how often each step ran, and where. ``WORKER_MAX_RUNS`` (a number) becomes
+``Worker(max_concurrent_workflows=...)``.
 """
 
 from __future__ import annotations
@@ -75,8 +76,10 @@ def main() -> None:
     global COUNTER
     url, COUNTER = sys.argv[1], sys.argv[2]
     client = PolosClient(journal=url)
+    most = int(os.environ.get("WORKER_MAX_RUNS") or 0) or None
     worker = Worker(
         client,
+        max_concurrent_workflows=most,
         workflows=[
             shared_job,
             shared_approval,

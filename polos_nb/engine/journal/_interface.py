@@ -365,7 +365,7 @@ class Journal(abc.ABC):
     @property
     def worker_id(self) -> str | None:
         """This process's worker id when several workers share the journal (a PostgreSQL
-        journal with ``POLOS_JOURNAL_SHARED``); None when one process owns it. A shared
+        journal, unless ``POLOS_JOURNAL_SHARED=0``); None when one process owns it. A shared
         journal also provides ``seat`` (``_pg_workers.WorkerSeat``), ``claim``,
         ``requests``, ``request_answer`` and ``owner_of``."""
         return None

@@ -1,11 +1,13 @@
 """Several workers on one PostgreSQL journal: membership, leases, claims, wake-ups.
 
-With ``POLOS_JOURNAL_SHARED=1`` every process that opens a PostgreSQL journal is a
-*worker* of it instead of its only owner (docs/postgres.md, "Several workers"):
+Every process that opens a PostgreSQL journal is a *worker* of it (docs/postgres.md,
+"Several workers"; ``POLOS_JOURNAL_SHARED=0`` asks for a single owner instead):
 
 - **Membership and leases.** A worker registers a ``workers`` row and a thread renews its
   ``heartbeat_at`` every third of the lease (``POLOS_WORKER_LEASE`` seconds, 15 by
-  default), with the server's clock, so machines need not agree on the time.
+  default), with the server's clock, so machines need not agree on the time. A worker of
+  the same machine (and process namespace) whose process is gone is dead at once: a
+  script restarted there takes its runs up without waiting for the lease.
 - **Fencing.** Every write transaction of a worker first takes a share lock on its own
   ``workers`` row. A worker whose heartbeat lapsed is deleted by the next claim of another
   worker (the delete waits for the lapsed worker's transaction in flight, if any); from
@@ -83,13 +85,35 @@ class WorkerFencedError(JournalUnavailableError):
 
 
 def shared_mode() -> bool:
-    """Whether ``$POLOS_JOURNAL_SHARED`` asks for several workers on one PostgreSQL journal."""
+    """Whether processes share a PostgreSQL journal as workers (the default) or one owns it
+    at a time (``$POLOS_JOURNAL_SHARED=0``)."""
     text = os.environ.get("POLOS_JOURNAL_SHARED", "").strip().lower()
-    if text in ("", "0", "false", "no", "off"):
+    if text in ("0", "false", "no", "off"):
         return False
-    if text in ("1", "true", "yes", "on"):
+    if text in ("", "1", "true", "yes", "on"):
         return True
-    raise UserError(f"POLOS_JOURNAL_SHARED must be 1 or 0 (got {text!r}).")
+    raise UserError(
+        f"POLOS_JOURNAL_SHARED must be 1 (workers share the journal) or 0 (one owner) (got {text!r})."
+    )
+
+
+def _machine() -> str:
+    """This machine and process namespace: where a worker's process id means something."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = "?"
+    return f"{socket.gethostname()}/{namespace}"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def lease_seconds() -> float:
@@ -158,7 +182,7 @@ class WorkerSeat:
             side.execute(
                 "INSERT INTO workers (id, pid, host, started_at, heartbeat_at)"
                 " VALUES (%s, %s, %s, now(), now())",
-                [self.id, os.getpid(), socket.gethostname()],
+                [self.id, os.getpid(), _machine()],
             )
         self._side = side
         self._heart_thread = threading.Thread(
@@ -209,7 +233,7 @@ class WorkerSeat:
             conn.execute(
                 "INSERT INTO workers (id, pid, host, started_at, heartbeat_at)"
                 " VALUES (%s, %s, %s, now(), now())",
-                [new_id, os.getpid(), socket.gethostname()],
+                [new_id, os.getpid(), _machine()],
             )
 
         new_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -375,6 +399,13 @@ class WorkerSeat:
             "DELETE FROM workers WHERE heartbeat_at < now() - make_interval(secs => %s)",
             [self.lease],
         )
+        # Dead for sure: a worker of this machine whose process is gone.
+        local = conn.execute(
+            "SELECT id, pid FROM workers WHERE host = %s AND id <> %s", [_machine(), self.id]
+        ).fetchall()
+        gone = [worker for worker, pid in local if pid is not None and _gone(int(pid))]
+        if gone:
+            conn.execute("DELETE FROM workers WHERE id = ANY(%s)", [gone])
         roots = conn.execute(
             "SELECT e.root_execution_id FROM executions e"
             f" WHERE e.status IN {_ACTIVE_SQL} AND e.workflow_id = ANY(%s)"

@@ -1,10 +1,11 @@
 """The PostgreSQL journal: the journal interface on a PostgreSQL database, with psycopg 3.
 
-One process owns a journal database at a time, as with a DuckDB file: the owner holds a
-session-level advisory lock on a connection of its own for as long as the journal is open,
-and a second owner gets :class:`JournalLockedError` — or, with ``POLOS_JOURNAL_WAIT``
-(seconds, or ``forever``), waits for the owner to go and then takes over its runs (a hot
-standby). Writes and the engine's reads run in
+Processes share a journal database as its workers (``_pg_workers``: claims, leases,
+wake-ups). With ``POLOS_JOURNAL_SHARED=0`` one process owns it at a time instead, as with a
+DuckDB file: the owner holds a session-level advisory lock on a connection of its own for
+as long as the journal is open, and a second owner gets :class:`JournalLockedError` — or,
+with ``POLOS_JOURNAL_WAIT`` (seconds, or ``forever``), waits for the owner to go and then
+takes over its runs (a hot standby). Writes and the engine's reads run in
 order on one writer thread and one connection (read-your-writes, as the interface asks);
 users' ``%polos sql`` runs in read-only transactions on connections of its own.
 
@@ -165,8 +166,8 @@ class PostgresJournal(Journal):
         self._readers: concurrent.futures.ThreadPoolExecutor | None = None
         self._readers_lock = threading.Lock()
         self.seat: WorkerSeat | None = None
-        """This process's place among several workers (``POLOS_JOURNAL_SHARED``), or None
-        for the single owner (``_pg_workers``)."""
+        """This process's place among the journal's workers (``_pg_workers``), or None for a
+        single owner (``POLOS_JOURNAL_SHARED=0``)."""
         if shared if shared is not None else shared_mode():
             self.seat = WorkerSeat(lambda: self._connect(autocommit=True), self.display, self._pg)
         else:
