@@ -107,13 +107,18 @@ def _machine() -> str:
 
 
 def _gone(pid: int) -> bool:
+    """Whether process ``pid`` of this machine has ended (a zombie not yet reaped has)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except OSError:
         return False
-    return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def lease_seconds() -> float:
