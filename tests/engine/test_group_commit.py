@@ -41,10 +41,15 @@ class _Counting:
     def __init__(self, con: Any) -> None:
         self._con = con
         self.statements: list[str] = []
+        self.parsed: list[str] = []
 
-    def execute(self, sql: str, *args: Any) -> Any:
-        self.statements.append(sql)
+    def execute(self, sql: Any, *args: Any) -> Any:
+        self.statements.append(getattr(sql, "query", sql))  # SQL text or a parsed statement
         return self._con.execute(sql, *args)
+
+    def extract_statements(self, sql: str) -> Any:
+        self.parsed.append(sql)
+        return self._con.extract_statements(sql)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
@@ -95,6 +100,21 @@ def test_inserts_queued_together_become_one_statement_and_one_commit(journal):
     assert journal.read(lambda con: con.execute("SELECT count(*) FROM events").fetchall()).result(
         30
     ) == [(10,)]
+
+
+def test_the_writer_parses_a_statement_once_and_binds_each_rows_values(journal, monkeypatch):
+    import polos_nb.engine.journal._duckdb as duck
+
+    monkeypatch.setattr(duck, "_PARSED", {})
+    for seq in range(1, 6):  # one at a time: five commits of the same one-row INSERT
+        journal.submit([event(seq, topic=f"topic-{seq}")]).result(30)
+    inserts = _statements(journal, "INSERT INTO EVENTS")
+    assert len(inserts) == 5 and len(set(inserts)) == 1
+    assert journal._con.parsed == inserts[:1]  # parsed for the first, reused after
+    got = journal.read(
+        lambda con: con.execute("SELECT seq, topic, topic_seq FROM events ORDER BY seq").fetchall()
+    ).result(30)
+    assert got == [(seq, f"topic-{seq}", seq) for seq in range(1, 6)]
 
 
 def test_a_delete_between_inserts_of_its_table_keeps_its_place(journal):
