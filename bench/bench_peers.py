@@ -59,7 +59,13 @@ CRASH_TURNS, CRASH_AT = 100, 80
 NEW_PROCESS_ALLOWANCE_S = 1.5  # goal: new process to result <= bare start + this
 CAUSES = [
     "",
-    "Where polos_nb's time per turn goes. The rows \"CPU per turn by thread\" above split it, measured in the timed runs: the journal writer is DuckDB committing the turn's two step records (the model's reply, then the tool's result, each committed before the next action, which is what keeps tools exactly-once); the engine loop is mostly litellm's asynchronous half of the call (its per-call setup, its logging object, its message checks) and under 1 ms of agent loop and engine; the worker threads run litellm's synchronous half (`litellm.acompletion` runs `completion` on a thread) and the sync tool; other threads are DuckDB's own. Measured by hand on this machine (2 cores, load 3-4): one one-row INSERT into an in-memory DuckDB table takes 1.3 ms of CPU with one thread (1.7 ms and 2.6 ms wall with DuckDB's default of a thread per core, which the journal used before; it now runs DuckDB on one thread); one call of the fake through `polos_nb.llm.complete` takes 2.5-3.5 ms of CPU (it was about 1 ms more while litellm priced every reply again after the call: the in-process backends now price their own replies). LangGraph's whole turn takes 6-7.5 ms of CPU; DuckDB's two commits (3.5-5 ms) and litellm's call path (engine loop and worker threads, 4.5-5 ms) each take more than half of that, so the per-turn goal needs a cheaper commit (the engine's per-step goal of issue 16) or fewer journaled records per turn, and a cheaper model call path than litellm's.",
+    "Where polos_nb's CPU per turn goes, measured by hand on this machine (2 cores, load 2-4) in one process, by taking parts out of the same timed loop of runs on a DuckDB file (an experiment, not the product): with every part 6.1-6.8 ms at N=10 and 5.8-6.5 ms at N=100; with the fake model called directly instead of through litellm 4.1-4.4 / 3.1-3.3 ms; with, in addition, the journal's SQL statements not run 0.8 / 0.6-0.7 ms. So, of a turn: DuckDB's commits 2.5 ms at N=100 (3.3-3.6 ms at N=10, where each run's own commits weigh more: below), two per turn, one step record each (the model's reply, then the tool's result, each committed before the next action, which is what keeps tools exactly-once); the model call through litellm 2-3 ms, about half on the engine loop (litellm's async wrapper, its per-call logging object and response metadata, the custom-provider adapter) and half on a worker thread (litellm's synchronous `completion`, which `acompletion` runs in an executor: provider resolution, optional-parameter mapping, message checks, model-info lookups); polos_nb's engine, agent loop, tool call and serialisation 0.6-0.8 ms. LangGraph's whole turn is 4-6 ms of CPU (rows above): going clearly below it needs a cheaper model-call path than litellm's or a cheaper commit than DuckDB's, and neither cost is in polos_nb's own code.",
+    "",
+    "DuckDB's commit, measured by hand: a one-row INSERT of a step record (14 columns) took 1.1-1.3 ms of CPU on disk and 0.8 ms in memory, and the cost grows with the columns (a 2-column row: 0.4 ms): DuckDB's per-statement work, not the data. The journal now parses each statement's SQL once (DuckDB parsed it on every execute: -0.1 ms a statement) and commits a lone INSERT on a second connection with DuckDB's optimizer off (-0.15 ms on disk); what remains is binding, planning, the append and the WAL write with its fdatasync. Tried and no faster: DuckDB's appender, its relation API, leaving NULL columns out, `preserve_insertion_order=false`.",
+    "",
+    "litellm's per-call work and its public settings: its success logging already runs only while a logging callback is registered, and the in-process backends price their own replies (litellm does not price them again); caching is off unless configured, and `modify_params` / `drop_params` do no work here. Nothing else of the work listed above has a public switch: registering the fake models in litellm's price list made calls slower, and running litellm's synchronous half inline instead of on a worker thread (an experiment) saved only 0.09 ms a call. polos_nb's own part of a call (credential check, span, adapter, reply) is about 0.15 ms since the environment's credentials are read again only when the environment changed.",
+    "",
+    "The N=10 figure also carries each run's own cost, spread over its 10 turns (the row \"per turn + per run\" above splits the two, from N=10 and N=100; where polos_nb's per-turn part is about LangGraph's, as in the run above, N=10's gap is this per-run part). Measured by hand, of a run's own cost: its row, its start and its finish are three more journal commits (an executions row of 22 columns with a primary key; an UPDATE with an event row, in one transaction: about 2 ms of CPU each); the final answer is one more model call and commit (about 3.5 ms); the engine's own work for a run (starting it, then writing its result and reading it back for the finish event and for the waiter) about 2.5 ms. All of it is the engine's run lifecycle (`polos_nb/engine/_runtime.py`), not the agent loop.",
     "",
     "Where the resume goes (measured by hand, 100-turn run crashed at turn 80, DuckDB journal): opening the journal and recovering the run about 0.2 s; replaying the 80 recorded turns about 45 ms (llm:1 to llm:80, 0.6 ms a turn: the agent loop runs again over journaled replies, no model or tool is called); then the first new model call imports litellm (the row above: seconds) and pays litellm's first-call setup (about 1 s: lazy imports and pydantic model builds inside its `completion`); then 20 new turns. LangGraph's resume has neither of the last two in it: its libraries are imported before the timer starts.",
 ]  # measured by hand (cProfile), written under the figures
@@ -306,6 +312,19 @@ def build_rows(res: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
                 f"Per turn at N=100 / at N=10, wall (CPU): {LABELS[fw]}",
                 f"{flat:.2f}x ({cflat:.2f}x)",
                 "1.00x = flat",
+            ]
+        )
+    for fw, by_n in ov.items():
+        # CPU of a run of N turns = N x (per turn) + (per run): two lengths give both parts.
+        c10, c100 = med(by_n[10]["cpu_per_turn_ms"]), med(by_n[100]["cpu_per_turn_ms"])
+        fixed = (c10 - c100) / (1 / 10 - 1 / 100)
+        rows.append(
+            [
+                f"CPU split into per turn + per run (from N=10 and N=100): {LABELS[fw]}",
+                f"{c100 - fixed / 100:.2f} ms per turn + {fixed:.1f} ms per run",
+                "the per-run part weighs 1/10 in N=10's figure"
+                if fixed >= 0
+                else "negative per-run part: the cost of a turn grows with N",
             ]
         )
     if "polos" in ov and lg is not None:

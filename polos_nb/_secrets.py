@@ -119,12 +119,28 @@ def register_kwargs(kwargs: Mapping[str, Any]) -> None:
                 register_kwargs(value)
 
 
+_env_seen: dict[Any, Any] | None = None  # os.environ's raw entries when last registered
+
+
 def register_env(environ: Mapping[str, str] | None = None) -> None:
-    """Register the values of environment variables whose names mark a credential."""
+    """Register the values of environment variables whose names mark a credential.
+
+    Runs before every model call: for ``os.environ`` it does the work only when the
+    environment changed since the last time (one dictionary comparison otherwise, where
+    reading every variable decodes each name and value).
+    """
+    global _env_seen
+    raw = getattr(os.environ, "_data", None) if environ is None else None
+    if isinstance(raw, dict):
+        if raw == _env_seen:
+            return
+        snapshot = dict(raw)
     env = os.environ if environ is None else environ
     for name, value in list(env.items()):
         if name not in _ENV_SKIP and is_credential_name(name):
             register(value, min_length=ENV_MIN_LENGTH)
+    if isinstance(raw, dict):
+        _env_seen = snapshot
 
 
 def known() -> bool:

@@ -41,10 +41,26 @@ class _Counting:
     def __init__(self, con: Any) -> None:
         self._con = con
         self.statements: list[str] = []
+        self.parsed: list[str] = []
+        self.cursors: list[_Counting] = []
+        self.own: list[str] = []  # the statements run on this connection itself
 
-    def execute(self, sql: str, *args: Any) -> Any:
-        self.statements.append(sql)
+    def execute(self, sql: Any, *args: Any) -> Any:
+        text = getattr(sql, "query", sql)  # SQL text or a parsed statement
+        self.statements.append(text)
+        self.own.append(text)
         return self._con.execute(sql, *args)
+
+    def extract_statements(self, sql: str) -> Any:
+        self.parsed.append(sql)
+        return self._con.extract_statements(sql)
+
+    def cursor(self) -> _Counting:
+        """Another connection to the database; its statements count here too (``on`` says where)."""
+        other = _Counting(self._con.cursor())
+        other.statements, other.parsed = self.statements, self.parsed
+        self.cursors.append(other)
+        return other
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
@@ -95,6 +111,44 @@ def test_inserts_queued_together_become_one_statement_and_one_commit(journal):
     assert journal.read(lambda con: con.execute("SELECT count(*) FROM events").fetchall()).result(
         30
     ) == [(10,)]
+
+
+def test_the_writer_parses_a_statement_once_and_binds_each_rows_values(journal, monkeypatch):
+    import polos_nb.engine.journal._duckdb as duck
+
+    monkeypatch.setattr(duck, "_PARSED", {})
+    for seq in range(1, 6):  # one at a time: five commits of the same one-row INSERT
+        journal.submit([event(seq, topic=f"topic-{seq}")]).result(30)
+    inserts = _statements(journal, "INSERT INTO EVENTS")
+    assert len(inserts) == 5 and len(set(inserts)) == 1
+    assert journal._con.parsed == inserts[:1]  # parsed for the first, reused after
+    got = journal.read(
+        lambda con: con.execute("SELECT seq, topic, topic_seq FROM events ORDER BY seq").fetchall()
+    ).result(30)
+    assert got == [(seq, f"topic-{seq}", seq) for seq in range(1, 6)]
+
+
+def test_a_lone_insert_runs_without_the_optimizer_and_updates_with_it(journal):
+    """A step record's INSERT commits on a connection with DuckDB's optimizer off; an
+    UPDATE (which finds its row with the optimizer's help) stays on the main one."""
+    cols = ("id", "workflow_id", "workflow_type", "status", "root_execution_id")
+    cols += ("root_workflow_id", "created_at", "updated_at", "seq")
+    journal.submit(
+        [Insert("executions", cols, ("x", "w", "workflow", "queued", "x", "w", NOW, NOW, 1))]
+    ).result(30)
+    journal.submit([Update("executions", "id", "x", ("status",), ("running",))]).result(30)
+    journal.submit([event(1)]).result(30)
+    main = journal._con
+    [inserts] = main.cursors
+    assert inserts.own[0] == "PRAGMA disable_optimizer"
+    assert [s.split(" (")[0] for s in inserts.own[1:]] == [
+        "INSERT INTO executions",
+        "INSERT INTO events",
+    ]
+    assert any(s.startswith("UPDATE executions") for s in main.own)
+    assert not any(s.startswith("INSERT") for s in main.own)
+    got = journal.read(lambda con: con.execute("SELECT id, status FROM executions").fetchall())
+    assert got.result(30) == [("x", "running")]
 
 
 def test_a_delete_between_inserts_of_its_table_keeps_its_place(journal):
@@ -389,6 +443,10 @@ async def test_a_group_of_step_commits_resumes_its_workflows_with_one_wakeup(
         journal.submit = counting_submit  # type: ignore[method-assign]
         counting = journal.read(lambda con: _Counting(con)).result()
         journal._con = counting
+        if journal._inserts is not None:  # the connection of lone inserts, made already
+            inserts = _Counting(journal._inserts)
+            inserts.statements = counting.statements
+            journal._inserts = inserts
         transactions: list[list[Any]] = []
         journal.write_hook = lambda ops: transactions.append(list(ops))
         wakeups: list[int] = []

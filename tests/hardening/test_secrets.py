@@ -243,3 +243,37 @@ def test_short_values_and_plain_names_are_not_treated_as_credentials() -> None:
     assert _secrets.is_credential_name("aws_secret_access_key")
     assert not _secrets.is_credential_name("max_tokens")
     assert not _secrets.is_credential_name("input_tokens")
+
+
+def test_the_environment_is_read_again_only_when_it_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every model call registers the environment's credentials; an unchanged environment
+    costs one comparison, a changed one (a key set or replaced since) is read again."""
+    calls: list[str] = []
+    register = _secrets.register
+
+    def counted(value: Any, *, min_length: int = _secrets.MIN_LENGTH) -> None:
+        calls.append(value)
+        register(value, min_length=min_length)
+
+    monkeypatch.setattr(_secrets, "register", counted)
+    first, second = new_key("env-one") + "x" * 16, new_key("env-two") + "x" * 16
+    monkeypatch.setenv("POLOS_TEST_ONE_API_KEY", first)
+    _secrets.register_env()
+    assert first in calls and _secrets.secret_for(first) is not None
+    calls.clear()
+    _secrets.register_env()
+    _secrets.register_env()
+    assert calls == []  # nothing changed: no variable was read
+    monkeypatch.setenv("POLOS_TEST_ONE_API_KEY", second)  # the same name, a new value
+    _secrets.register_env()
+    assert second in calls and _secrets.secret_for(second) is not None
+    calls.clear()
+    monkeypatch.setenv("POLOS_TEST_TWO_TOKEN", first[::-1])
+    _secrets.register_env()
+    assert first[::-1] in calls and _secrets.secret_for(first[::-1]) is not None
+    # An explicit mapping is always read (it is not the process environment).
+    calls.clear()
+    _secrets.register_env({"OTHER_API_KEY": second})
+    assert calls == [second]
