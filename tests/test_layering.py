@@ -448,6 +448,7 @@ ENGINE_ORDER = [
     "_reads",
     "_starts",
     "_blocking",
+    "_endings",  # how runs end (finished, failed, cancelled, retried)
     "_triggers",
     "_scheduler",
     "_journal_tools",

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChildrenHost",
+    "ChildrenOfParts",
     "ChildrenOfWaits",
+    "EndingsHost",
     "LiveHost",
     "LiveOfParts",
     "ReadsHost",
@@ -39,6 +41,7 @@ __all__ = [
     "StartsOfParts",
     "WaitsHost",
     "WaitsOfChildren",
+    "WaitsOfParts",
 ]
 
 _T = TypeVar("_T")
@@ -103,6 +106,54 @@ class WaitsOfChildren(Protocol):
         output: str | None = None,
         error: str | None = None,
     ) -> None: ...
+
+
+class ChildrenOfParts(ChildrenOfWaits, Protocol):
+    """What ``Endings`` (and ``Waits``) use of the children part: a child's outcome in its
+    parent's journal, and whether a batch is over."""
+
+    def notify_parent_ops(
+        self, ex: Exec, status: str, result: str | None, error: str | None, ops: list[Any]
+    ) -> Exec | None: ...
+
+
+class WaitsOfParts(WaitsOfChildren, Protocol):
+    """What ``Endings`` (and ``Children``) use of the waits part: journal a wait, resolve it,
+    and fire a timer."""
+
+    def timer_fired(self, exec_id: str, key: str) -> None: ...
+
+
+class EndingsHost(Protocol):
+    """What :class:`~polos_nb.engine._endings.Endings` uses of its runtime."""
+
+    admission: Admission
+    blocking: Blocking
+    clock: Clock
+    execs: dict[str, Exec]
+    loop: asyncio.AbstractEventLoop
+    workers: Workers
+
+    @property
+    def children(self) -> ChildrenOfParts: ...
+
+    @property
+    def waits(self) -> WaitsOfParts: ...
+
+    @property
+    def live(self) -> LiveOfParts: ...
+
+    async def commit(self, ops: list[Any]) -> None: ...
+
+    def _status_op(self, ex: Exec, status: str, **extra: Any) -> Update: ...
+
+    def _lifecycle_event(
+        self, ex: Exec, event_type: str, data: dict[str, Any]
+    ) -> tuple[Insert, StreamEvent]: ...
+
+    def schedule(self, ex: Exec) -> bool: ...
+
+    def _forget(self, ex: Exec) -> None: ...
 
 
 class StartsOfParts(Protocol):

@@ -10,8 +10,9 @@ Lifecycle of an execution: ``queued`` → ``running`` → (``waiting`` → ``que
 task: the workflow function unwinds with ``Park`` and re-runs from the top when the wait
 is resolved (a resume, an event, a timer, or a child finishing).
 
-The runtime is composed of parts held as attributes (``waits``, ``children``, ``reads``,
-``blocking``, ``triggers``, ``scheduler``); each receives the runtime as its host and uses
+The runtime is composed of parts held as attributes (``live``, ``waits``, ``children``,
+``reads``, ``starts``, ``endings``, ``blocking``, ``triggers``, ``scheduler``, ``inbox``,
+``workers``); each receives the runtime as its host and uses
 only what its protocol in ``_host.py`` declares (docs/architecture.md, "engine/").
 """
 
@@ -33,7 +34,6 @@ from polos_nb._clock import Clock
 from polos_nb.errors import (
     ExecutionCancelledError,
     JournalError,
-    JournalUnavailableError,
     UserError,
 )
 
@@ -41,8 +41,9 @@ from . import _workflow as registry
 from ._admission import Admission, QueueStatus
 from ._blocking import Blocking, block_reason
 from ._children import Children
-from ._context import CURRENT, WorkflowContext, _error_json, final_state_json
+from ._context import CURRENT, WorkflowContext, _error_json
 from ._delivery import Delivery
+from ._endings import Endings
 from ._extensions import attach_extensions
 from ._inbox import Inbox
 from ._live import Live
@@ -51,10 +52,8 @@ from ._reads import Reads
 from ._records import (
     Exec,
     StepRecord,
-    Wait,
     _log_failure,
     _run_retryable,
-    _terminal_info,
     exec_from_row,
     payload_of,
     wait_from_row,
@@ -74,7 +73,7 @@ from ._types import (
 )
 from ._waits import Waits
 from ._workers import Workers
-from .journal import Insert, Journal, TopicSeqConflict, Update, UpdateWhere, open_journal
+from .journal import Insert, Journal, TopicSeqConflict, Update, open_journal
 
 __all__ = ["Runtime"]
 
@@ -140,6 +139,7 @@ class Runtime:
         self.reads = Reads(self)
         self.blocking = Blocking(self)
         self.starts = Starts(self)
+        self.endings = Endings(self)
         # One keyed start at a time (Starts.start): the lookup of an idempotency key and the
         # commit of the execution it names must not interleave.
         self._start_key_lock = asyncio.Lock()
@@ -812,44 +812,8 @@ class Runtime:
     async def _retry_run(
         self, ex: Exec, exc: Exception, policy: RetryPolicy, ctx: WorkflowContext
     ) -> None:
-        """Journal a failed run attempt and schedule the next one after the policy's back-off."""
-        now = self.clock.now()
-        wake_at = now + dt.timedelta(seconds=policy.delay(ex.run_attempt - 1))
-        failed_attempt = ex.run_attempt
-        ex.run_attempt += 1
-        for key in [k for k, r in ex.steps.items() if r.status == "failed"]:
-            record = ex.steps.pop(key)
-            if record.position is not None:
-                ex.positions.pop(record.position, None)
-        key = f"__run_retry:{ex.run_attempt}"
-        wait = Wait(key=key, kind="retry", position=None, wake_at=wake_at)
-        ex.waits[key] = wait
-        insert, event = self._lifecycle_event(
-            ex,
-            f"{ex.workflow_type}_retry",
-            {
-                "attempt": failed_attempt,
-                "next_attempt": ex.run_attempt,
-                "next_attempt_at": wake_at.isoformat(),
-                "error": _serde.loads(_error_json(exc), strict=False),
-            },
-        )
-        state_json = final_state_json(ctx, ex.state_json)
-        try:
-            await self.commit(
-                [
-                    self._status_op(ex, "waiting", run_attempt=ex.run_attempt, state=state_json),
-                    self.waits.wait_insert(ex, wait, now),
-                    insert,
-                ]
-            )
-        except JournalError as failed:  # held until the journal takes writes again
-            self.blocking.journal_down(ex, failed)
-            return
-        self.live.emit(event)
-        wait.timer = self.clock.call_at(
-            wake_at, lambda: self.waits.timer_fired(ex.id, key), self.loop
-        )
+        """See :meth:`Endings.retry_run <polos_nb.engine._endings.Endings.retry_run>`."""
+        await self.endings.retry_run(ex, exc, policy, ctx)
 
     async def _finish(
         self,
@@ -860,97 +824,8 @@ class Runtime:
         error: str | None = None,
         ctx: WorkflowContext | None = None,
     ) -> None:
-        if ex.status in TERMINAL_STATUSES:
-            return
-        self.admission.forget(ex.id)
-        now = self.clock.now()
-        state_json = final_state_json(ctx, ex.state_json)
-        ops: list[Any] = [
-            self._status_op(
-                ex, status, result=result, error=error, state=state_json, completed_at=now
-            )
-        ]
-        ex.state_json = state_json
-        event_type = {"completed": "finish", "failed": "error", "cancelled": "cancel"}[status]
-        data: dict[str, Any] = {}
-        if status == "completed":
-            data["result"] = _serde.loads(result, strict=False)
-        elif error is not None:
-            data["error"] = _serde.loads(error, strict=False)
-        insert, event = self._lifecycle_event(ex, f"{ex.workflow_type}_{event_type}", data)
-        ops.append(insert)
-        if ex.waits:  # a cancelled or timed-out run leaves its waits behind: close them
-            for wait in ex.waits.values():
-                if wait.timer is not None:
-                    wait.timer.cancel()
-            ops.append(close_waits_op(ex.id, now))
-            ex.waits.clear()
-        if ex.deadline_timer is not None:
-            ex.deadline_timer.cancel()
-        parent_ready = self.children.notify_parent_ops(ex, status, result, error, ops)
-        try:
-            await self.commit(ops)
-        except JournalError as exc:
-            await self._finish_failed_write(ex, status, exc, parent_ready)
-            return
-        self.live.emit(event)
-        if ex.done is not None and not ex.done.done():
-            ex.done.set_result(_terminal_info(ex, status, result, error, state_json, now))
-        if parent_ready is not None:
-            self.schedule(parent_ready)
-        elif ex.parent_id is not None:
-            parent = self.execs.get(ex.parent_id)
-            parent_wait = parent.waits.get(ex.parent_step_key or "") if parent else None
-            if parent is not None and parent_wait is not None and parent_wait.kind == "batch":
-                await self.children.check_children_done(parent, parent_wait)
-        # Terminal executions leave memory; the journal has them.
-        if ex.parent_id is None or ex.parent_id not in self.execs:
-            self._forget(ex)
-        if ex.parent_id is None:
-            self.workers.wake()  # several workers: room for another claimed tree
-
-    async def _finish_failed_write(
-        self, ex: Exec, status: str, exc: JournalError, parent: Exec | None
-    ) -> None:
-        """The run's last write failed: end it plainly, or hold it until the journal works.
-
-        A write the journal refused for its content ends the run ``failed`` with an error
-        that says so (without the result that could not be written). A journal that takes
-        no writes at all (a full disk) holds the run, and its parent, in memory; they go on
-        from their last committed step once a write works again.
-        """
-        if not isinstance(exc, JournalUnavailableError) and block_reason(exc) is None:
-            error = _error_json(
-                JournalError(
-                    f"Run {ex.id} ended {status}, but its outcome could not be written to the "
-                    f"journal ({exc}); it is recorded as failed instead."
-                )
-            )
-            now = self.clock.now()
-            insert, event = self._lifecycle_event(
-                ex, f"{ex.workflow_type}_error", {"error": _serde.loads(error)}
-            )
-            fallback = [
-                self._status_op(ex, "failed", error=error, completed_at=now),
-                insert,
-                close_waits_op(ex.id, now),
-            ]
-            try:
-                await self.commit(fallback)
-            except JournalError as again:
-                exc = again
-            else:
-                self.live.emit(event)
-                if ex.done is not None and not ex.done.done():
-                    ex.done.set_result(None)
-                if parent is not None:
-                    self.blocking.journal_down(parent, exc)  # its wait was resolved in memory only
-                self._forget(ex)
-                return
-        ex.status = "running"  # the journal still says so; it is driven again from there
-        self.blocking.journal_down(ex, exc)
-        if parent is not None:
-            self.blocking.journal_down(parent, exc)
+        """See :meth:`Endings.finish <polos_nb.engine._endings.Endings.finish>`."""
+        await self.endings.finish(ex, status, result=result, error=error, ctx=ctx)
 
     def _forget(self, ex: Exec) -> None:
         if ex.task is not None and ex.task is not asyncio.current_task() and not ex.task.done():
@@ -969,13 +844,6 @@ class Runtime:
         if ex.deadline is not None:
             self.children.arm_deadline(ex)
         self.schedule(ex)
-
-
-def close_waits_op(execution_id: str, now: dt.datetime) -> UpdateWhere:
-    """Mark every open wait of an execution resolved (it ended)."""
-    return UpdateWhere(
-        "waits", ("resolved_at",), (now,), (("execution_id", execution_id),), ("resolved_at",)
-    )
 
 
 class _EngineLoop(asyncio.SelectorEventLoop):

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from polos_nb import PolosClient, WorkflowContext, workflow
 from polos_nb.engine import _host
 from polos_nb.engine._children import Children
+from polos_nb.engine._endings import Endings
 from polos_nb.engine._live import Live
 from polos_nb.engine._reads import Reads
 from polos_nb.engine._starts import Starts
@@ -33,11 +34,12 @@ PARTS: dict[str, tuple[type, type]] = {
     "_reads": (Reads, _host.ReadsHost),
     "_starts": (Starts, _host.StartsHost),
     "_live": (Live, _host.LiveHost),
+    "_endings": (Endings, _host.EndingsHost),
 }
 # Parts a part reaches through its host, and the protocol that declares what it uses of them.
 SIBLINGS: dict[str, type] = {
-    "children": _host.ChildrenOfWaits,
-    "waits": _host.WaitsOfChildren,
+    "children": _host.ChildrenOfParts,
+    "waits": _host.WaitsOfParts,
     "starts": _host.StartsOfParts,
     "live": _host.LiveOfParts,
 }
@@ -132,6 +134,7 @@ def test_the_runtime_provides_every_declared_name(client: PolosClient) -> None:
     assert isinstance(runtime.reads, Reads) and runtime.reads.rt is runtime
     assert isinstance(runtime.starts, Starts) and runtime.starts.rt is runtime
     assert isinstance(runtime.live, Live) and runtime.live.rt is runtime
+    assert isinstance(runtime.endings, Endings) and runtime.endings.rt is runtime
 
 
 class _ReadsOnlyHost:

@@ -23,7 +23,7 @@ import pytest
 
 from polos_nb import PolosClient, events
 from polos_nb.engine.journal import Insert, open_journal
-from polos_nb.engine.journal._pg_workers import WorkerFencedError
+from polos_nb.engine.journal._pg_workers import LEADER_LOCK, WorkerFencedError
 from polos_nb.errors import JournalError, JournalLockedError, UserError
 
 from .test_postgres_restart import PrivateServer
@@ -374,9 +374,13 @@ def test_a_schedule_fires_once_across_workers(workers: Workers) -> None:
 
 
 def _leader_count(client: PolosClient) -> int:
+    """Sessions holding this database's leader lock (other databases on the server have
+    their own)."""
     rows = client.runtime.journal.query(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
         " AND mode = 'ExclusiveLock'"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        f" AND (classid::bigint << 32 | objid::bigint) = {LEADER_LOCK}"
     ).result()
     return int(rows[0][0])
 
