@@ -503,10 +503,14 @@ def test_a_restarted_worker_takes_its_runs_up_without_waiting_for_the_lease(
 def test_soak_three_workers_two_hundred_runs_fifty_kills(
     workers: Workers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """3 workers, 200 runs, a worker killed with SIGKILL 50 times (and replaced at once):
-    every run completes once with its result, and a step ran again only where a killed
-    worker was in it (each earlier run of a step was by a worker that was then killed)."""
+    """3 workers, 200 runs started in waves, a worker killed with SIGKILL 50 times (and
+    replaced at once). Every run completes with its result; a step ran again only where a
+    killed worker was in it (each earlier run of a step was by a worker then killed); the
+    journal holds one completed record per step; and the 50 runs of a queue limited to one
+    never overlapped while their workers lived."""
     import random
+
+    import psycopg
 
     monkeypatch.setenv("POLOS_WORKER_LEASE", "1")
     workers.lease = "1"
@@ -514,20 +518,28 @@ def test_soak_three_workers_two_hundred_runs_fifty_kills(
     live = [workers.start() for _ in range(3)]
     client = PolosClient(journal=workers.url)
     killed: set[int] = set()
+    handles, limited = [], []
     try:
-        handles = [client.invoke_sync("shared_job", {"n": n, "pause": 0.1}) for n in range(200)]
-        for _ in range(50):
+        for wave in range(50):  # runs start in waves, so that kills find runs mid-way
+            handles += [
+                client.invoke_sync("shared_job", {"n": n, "pause": 0.3})
+                for n in range(3 * wave, 3 * wave + 3)
+            ]
+            limited.append(client.invoke_sync("shared_limited", {"n": wave}))
             time.sleep(rng.uniform(0.1, 0.4))
             victim = live.pop(rng.randrange(len(live)))
+            with open(workers.counter, "a") as f:  # where the kill falls among the steps
+                f.write(f"KILL {victim.pid}\n")
             workers.kill(victim)
             killed.add(victim.pid)
             live.append(workers.start())
-        results = asyncio.run(_results(client, [h.id for h in handles]))
+        results = asyncio.run(_results(client, [h.id for h in handles + limited]))
     finally:
         client.close()
-    assert results == list(range(200))
+    assert results == list(range(150)) + list(range(50))
+    lines = workers.lines()
     by_step: dict[str, list[int]] = collections.defaultdict(list)
-    for what, pid in workers.lines():
+    for what, pid in lines:
         by_step[what].append(pid)
     for handle in handles:
         for key in ("a", "b", "c"):
@@ -537,11 +549,36 @@ def test_soak_three_workers_two_hundred_runs_fifty_kills(
                 f"{handle.id}:{key} ran again although the worker that ran it lived: {pids}"
             )
     assert len(killed) == 50
+    # The journal: one completed record per step, whatever ran twice.
+    with psycopg.connect(workers.url) as conn:
+        doubled = conn.execute(
+            "SELECT execution_id, step_key, count(*) FROM steps WHERE status = 'completed'"
+            " GROUP BY execution_id, step_key HAVING count(*) > 1"
+        ).fetchall()
+    assert doubled == []
+    # The limited queue: at each start, no other run of it in progress on a live worker.
+    limited_ids = {h.id for h in limited}
+    running: dict[str, int] = {}
+    dead: set[int] = set()
+    for what, pid in lines:
+        if what == "KILL":  # written just before the kill: what that worker writes after dies
+            dead.add(pid)
+            running = {run: p for run, p in running.items() if p != pid}
+            continue
+        run, _, key = what.partition(":")
+        if run not in limited_ids or pid in dead:
+            continue
+        if key == "start":
+            others = {r: p for r, p in running.items() if r != run}
+            assert not others, f"{run} started while {others} ran (limit 1)"
+            running[run] = pid
+        elif key == "end":
+            running.pop(run, None)
     moved = [
         h.id for h in handles if len({pid for k in "abc" for pid in by_step[f"{h.id}:{k}"]}) > 1
     ]
     assert moved, "no run was taken over by another worker: the kills missed every run"
-    reruns = sum(len(pids) - 1 for pids in by_step.values())
+    reruns = sum(len(pids) - 1 for what, pids in by_step.items() if what != "KILL")
     print(f"soak: {len(moved)} runs taken over, {reruns} interrupted steps run again")
 
 
