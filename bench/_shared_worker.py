@@ -28,9 +28,19 @@ async def bench_shared_steps(ctx: WorkflowContext, payload: dict) -> int:
     return int(payload["steps"])
 
 
+async def _sleep(seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+@workflow(id="bench_shared_sleep")
+async def bench_shared_sleep(ctx: WorkflowContext, payload: dict) -> float:
+    return await ctx.step.run("sleep", _sleep, float(payload["seconds"]))
+
+
 def main() -> None:
     client = PolosClient(journal=sys.argv[1])
-    worker = Worker(client, workflows=[bench_shared_steps])
+    worker = Worker(client, workflows=[bench_shared_steps, bench_shared_sleep])
     print("ready", flush=True)
     asyncio.run(worker.run())
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import subprocess
@@ -83,6 +84,66 @@ def measure(url: str, workers: int, runs: int, steps: int) -> float:
     return runs * steps / seconds
 
 
+def _workers(db: str, count: int, env: dict[str, str]) -> list[subprocess.Popen[str]]:
+    procs = []
+    for _ in range(count):
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "_shared_worker.py"), db],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        procs.append(proc)
+    return procs
+
+
+def measure_takeover(url: str, how: str, lease: float, step: float = 0.5) -> float:
+    """Seconds from a worker's end (``kill``: SIGKILL; ``stop``: SIGSTOP, a hung process
+    whose lease lapses) in the middle of a run's step to that run completing on another
+    worker, less the step's own time (it runs again there)."""
+    import signal
+
+    name, db = _database(url)
+    env = {**os.environ, "POLOS_WORKER_LEASE": str(lease)}
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        first = _workers(db, 1, env)[0]
+        procs.append(first)
+        client = PolosClient(journal=db)
+        try:
+            handle = asyncio.run(client.invoke("bench_shared_sleep", {"seconds": 30.0}))
+            with psycopg.connect(db, autocommit=True) as conn:
+                while conn.execute(
+                    "SELECT count(*) FROM steps WHERE execution_id = %s", [handle.id]
+                ).fetchone()[0] == 0 and (
+                    conn.execute(
+                        "SELECT status FROM executions WHERE id = %s", [handle.id]
+                    ).fetchone()[0]
+                    != "running"
+                ):
+                    time.sleep(0.01)
+                time.sleep(0.2)  # inside the step now
+                # The run goes on elsewhere with a short step (the payload is the journal's).
+                conn.execute(
+                    "UPDATE executions SET payload = %s WHERE id = %s",
+                    [json.dumps({"seconds": step}), handle.id],
+                )
+            procs += _workers(db, 1, env)
+            start = time.perf_counter()
+            os.kill(first.pid, signal.SIGKILL if how == "kill" else signal.SIGSTOP)
+            asyncio.run(client.wait_for_result(handle.id, timeout=120))
+            seconds = time.perf_counter() - start - step
+        finally:
+            client.close()
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        _drop(url, name)
+    return seconds
+
+
 def measure_dbos(url: str, workers: int, runs: int, steps: int) -> float | None:
     try:
         from dbos import DBOSClient
@@ -125,6 +186,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--counts", default="1,2,4")
     parser.add_argument("--no-dbos", action="store_true", help="leave DBOS out")
+    parser.add_argument("--no-takeover", action="store_true", help="leave takeover times out")
     args = parser.parse_args()
     os.environ["POLOS_JOURNAL_SHARED"] = "1"
     url = server_url()
@@ -150,6 +212,19 @@ def main() -> None:
         else:
             peer = "- | - | -"
         print(f"| {count} | {rate:.0f} | {rate / base:.2f}x | {peer} |", flush=True)
+    if not args.no_takeover:
+        print()
+        print("| A worker ends mid-step | run completed on another worker after (less the step) |")
+        print("|---|---|")
+        kills = sorted(measure_takeover(url, "kill", lease=15.0) for _ in range(3))
+        print(
+            "| SIGKILL, same machine (its process is gone: dead at once), median of 3"
+            f" | {kills[1]:.2f} s (range {kills[0]:.2f}-{kills[2]:.2f}) |"
+        )
+        hung = measure_takeover(url, "stop", lease=3.0)
+        print(
+            f"| SIGSTOP (hung), lease 3 s (dead when the lease lapses) | {hung:.2f} s |", flush=True
+        )
 
 
 if __name__ == "__main__":

@@ -447,6 +447,34 @@ def test_a_fenced_worker_lets_its_runs_go_and_joins_again(workers: Workers) -> N
     assert counts[f"{handle.id}:before"] == 1 and counts[f"{handle.id}:after"] == 1
 
 
+def test_each_worker_is_judged_by_its_own_lease(
+    postgres_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker with a short lease does not presume dead a worker whose longer lease has
+    not lapsed (its heartbeat is older than the short lease, as it should be)."""
+    monkeypatch.setenv("POLOS_JOURNAL_SHARED", "1")
+    monkeypatch.setenv("POLOS_WORKER_LEASE", "60")
+    patient = open_journal(postgres_db)
+    monkeypatch.setenv("POLOS_WORKER_LEASE", "0.5")
+    hasty = open_journal(postgres_db)
+    try:
+        time.sleep(1.5)  # the patient one beats every 20 s; the hasty lease is long over
+        hasty.claim(["any_workflow"], 1).result()  # a claim removes the dead
+        alive = hasty.read(
+            lambda con: con.execute("SELECT id FROM workers ORDER BY id").fetchall()
+        ).result()
+        assert sorted(r[0] for r in alive) == sorted([patient.worker_id, hasty.worker_id])
+        row = Insert(
+            "requests",
+            ("id", "execution_id", "body", "created_at"),
+            ("r2", "x", '{"op": "none"}', "2026-01-01T00:00:00+00:00"),
+        )
+        patient.submit([row]).result()  # not fenced
+    finally:
+        hasty.close()
+        patient.close()
+
+
 def test_single_owner_and_shared_workers_do_not_mix(
     postgres_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -57,7 +57,9 @@ Migration 7 rewrites the class names inside typed JSON to polos_nb's public name
 
 ``workers`` and ``requests`` (migration 8)
     Several processes sharing one PostgreSQL journal (docs/postgres.md, "Several workers"):
-    each live worker has a ``workers`` row (``id``, ``pid``, ``host``, ``heartbeat_at``);
+    each live worker has a ``workers`` row (``id``, ``pid``, ``host``, ``heartbeat_at``, and
+    from migration 9 ``lease_seconds``: how long without a heartbeat before it is presumed
+    dead, its own setting);
     ``executions.owner`` names the worker that drives a run (NULL: any worker may claim
     it); ``requests`` carries a resume from one worker to the owner of the run it is for
     (``body``), and the owner's ``answer``; ``queue_slots`` holds one row per run whose code
@@ -258,6 +260,12 @@ _M008 = [
     """,
 ]
 
+_M009 = [
+    # Each worker's own lease: workers started with different POLOS_WORKER_LEASE settings
+    # judge each other by the other's lease, not their own.
+    "ALTER TABLE workers ADD COLUMN lease_seconds DOUBLE DEFAULT 15",
+]
+
 _JSON_COLUMNS = {
     "executions": ("payload", "result", "error", "state", "initial_state"),
     "steps": ("output", "error", "state"),
@@ -298,6 +306,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (6, "channel context, idempotent starts", _M006),
     (7, "public class names in typed JSON", _M007),
     (8, "workers sharing a journal", _M008),
+    (9, "each worker's own lease", _M009),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

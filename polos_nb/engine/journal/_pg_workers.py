@@ -76,7 +76,8 @@ class WorkerFencedError(JournalUnavailableError):
         super().__init__(
             path,
             f"worker {worker_id} lost its lease (no heartbeat for too long) and other workers "
-            "took its runs over; it writes no more. Restart this process",
+            "may have taken its runs over; it writes no more under that id (a runtime joins "
+            "again as a new worker by itself)",
         )
         self.worker_id = worker_id
 
@@ -185,9 +186,9 @@ class WorkerSeat:
             except self._pg.Error as exc:  # old duplicates: publishes are then unchecked
                 log.warning("polos_nb: no unique index on events (topic, topic_seq): %s", exc)
             side.execute(
-                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at)"
-                " VALUES (%s, %s, %s, now(), now())",
-                [self.id, os.getpid(), _machine()],
+                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at, lease_seconds)"
+                " VALUES (%s, %s, %s, now(), now(), %s)",
+                [self.id, os.getpid(), _machine(), self.lease],
             )
         self._side = side
         self._heart_thread = threading.Thread(
@@ -236,9 +237,9 @@ class WorkerSeat:
             conn.execute("SELECT pg_advisory_unlock_all()")  # the lead, if it had it
             conn.execute("SELECT pg_try_advisory_lock_shared(%s)", [OWNER_LOCK])
             conn.execute(
-                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at)"
-                " VALUES (%s, %s, %s, now(), now())",
-                [new_id, os.getpid(), _machine()],
+                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at, lease_seconds)"
+                " VALUES (%s, %s, %s, now(), now(), %s)",
+                [new_id, os.getpid(), _machine(), self.lease],
             )
 
         new_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -399,10 +400,9 @@ class WorkerSeat:
             return []
         self.fence_check(conn)
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
-        # Presumed dead: no heartbeat for a lease. Deleting the row fences the worker.
+        # Presumed dead: no heartbeat for its own lease. Deleting the row fences the worker.
         conn.execute(
-            "DELETE FROM workers WHERE heartbeat_at < now() - make_interval(secs => %s)",
-            [self.lease],
+            "DELETE FROM workers WHERE heartbeat_at < now() - make_interval(secs => lease_seconds)"
         )
         # Dead for sure: a worker of this machine whose process is gone.
         local = conn.execute(
@@ -447,8 +447,8 @@ class WorkerSeat:
         taken = conn.execute(
             "SELECT count(*) FROM queue_slots s JOIN workers w ON w.id = s.worker_id"
             " WHERE s.queue_name = %s AND s.concurrency_key = %s AND s.execution_id <> %s"
-            " AND w.heartbeat_at >= now() - make_interval(secs => %s)",
-            [queue_name, concurrency_key, execution_id, self.lease],
+            " AND w.heartbeat_at >= now() - make_interval(secs => w.lease_seconds)",
+            [queue_name, concurrency_key, execution_id],
         ).fetchone()[0]
         if taken >= limit:
             return False
@@ -475,8 +475,8 @@ class WorkerSeat:
         """``(owner, owner alive)`` of a run, or None if the journal has no such run."""
         row = conn.execute(
             "SELECT e.owner, EXISTS (SELECT 1 FROM workers w WHERE w.id = e.owner"
-            " AND w.heartbeat_at >= now() - make_interval(secs => %s))"
+            " AND w.heartbeat_at >= now() - make_interval(secs => w.lease_seconds))"
             " FROM executions e WHERE e.id = %s",
-            [self.lease, execution_id],
+            [execution_id],
         ).fetchone()
         return None if row is None else (row[0], bool(row[1]))
