@@ -82,7 +82,8 @@ journal_mod.DuckDBJournal._transaction = _timed_transaction  # type: ignore[meth
 _STMT_LOG: list[tuple[str, int, float]] | None = None
 
 
-def _classify(sql: str, params: Any = None) -> tuple[str, int]:
+def _classify(sql: Any, params: Any = None) -> tuple[str, int]:
+    sql = getattr(sql, "query", sql)  # the journal passes DuckDB Statements parsed once
     words = sql.split(None, 3)
     verb = words[0].upper() if words else "?"
     if verb == "INSERT" and len(words) > 2:
@@ -107,7 +108,7 @@ class _TimedConnection:
     def __init__(self, con: Any) -> None:
         self._con = con
 
-    def execute(self, sql: str, params: Any = None) -> Any:
+    def execute(self, sql: Any, params: Any = None) -> Any:
         log = _STMT_LOG
         if log is None:
             return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
@@ -117,6 +118,10 @@ class _TimedConnection:
         finally:
             kind, rows = _classify(sql, params)
             log.append((kind, rows, time.perf_counter() - t))
+
+    def cursor(self) -> _TimedConnection:
+        # The journal's second connection (lone INSERTs, without the optimizer): timed too.
+        return _TimedConnection(self._con.cursor())
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
