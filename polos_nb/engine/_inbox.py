@@ -32,7 +32,15 @@ from polos_nb.config import MEMORY, is_postgres_url
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ["Inbox", "forward_publish", "forward_resume", "inbox_dir"]
+__all__ = [
+    "Inbox",
+    "failure_answer",
+    "forward_publish",
+    "forward_resume",
+    "inbox_dir",
+    "raise_answer",
+    "resume_request",
+]
 
 log = logging.getLogger("polos_nb.engine")
 
@@ -160,7 +168,7 @@ class Inbox:
                 )
                 return {"ok": True, "value": event.sequence_id}
         except Exception as exc:  # reported to the sender, which raises it
-            return {"ok": False, "error": type(exc).__name__, "message": str(exc)}
+            return failure_answer(exc)
         return {"ok": False, "error": "UserError", "message": f"unknown request {op!r}"}
 
     async def aclose(self) -> None:
@@ -184,13 +192,7 @@ async def forward_resume(
     Raises what the owner's resume raised (same class when it is a ``polos_nb.errors``
     class), or ``locked`` itself if the owner is gone or does not answer in ``timeout``.
     """
-    body = {
-        "op": "resume",
-        "workflow_id": workflow_id,
-        "execution_id": execution_id,
-        "step_key": step_key,
-        "data": _serde.encode(data),
-    }
+    body = resume_request(workflow_id, execution_id, step_key, data)
     await _forward(locked, body, timeout, _errors.ResumeError)
 
 
@@ -228,10 +230,39 @@ async def _forward(
             request.unlink(missing_ok=True)
             raise locked
         await asyncio.sleep(POLL_SECONDS / 2)
+    return raise_answer(answer, f"process {locked.pid}, which owns the journal", fallback)
+
+
+# ---------------------------------------------------------------- requests and answers
+# What travels between processes, whatever carries it (this folder, or a shared
+# PostgreSQL journal's ``requests`` table: engine/_workers.py).
+def resume_request(
+    workflow_id: str | None, execution_id: str, step_key: str, data: Any
+) -> dict[str, Any]:
+    """The request to resume ``execution_id`` at ``step_key`` with ``data``."""
+    return {
+        "op": "resume",
+        "workflow_id": workflow_id,
+        "execution_id": execution_id,
+        "step_key": step_key,
+        "data": _serde.encode(data),
+    }
+
+
+def failure_answer(exc: BaseException) -> dict[str, Any]:
+    """The answer that reports ``exc`` to the sender (which raises it again)."""
+    return {"ok": False, "error": type(exc).__name__, "message": str(exc)}
+
+
+def raise_answer(
+    answer: dict[str, Any], answered_by: str, fallback: type[_errors.PolosError]
+) -> Any:
+    """The value of an ``ok`` answer; else raise the error it names (the same
+    ``polos_nb.errors`` class when there is one, ``fallback`` otherwise)."""
     if answer.get("ok"):
         return answer.get("value")
     cls = getattr(_errors, str(answer.get("error")), None)
-    message = f"{answer.get('message')} (answered by process {locked.pid}, which owns the journal)"
+    message = f"{answer.get('message')} (answered by {answered_by})"
     if isinstance(cls, type) and issubclass(cls, _errors.PolosError):
         try:
             error = cls(message)

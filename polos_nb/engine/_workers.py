@@ -31,6 +31,7 @@ from polos_nb import _serde
 from polos_nb import errors as _errors
 
 from . import _workflow as registry
+from ._inbox import failure_answer, raise_answer, resume_request
 from ._types import TERMINAL_STATUSES, ExecutionInfo
 from .journal import Delete, Insert, Update
 
@@ -313,9 +314,8 @@ class Workers:
         except _errors.JournalUnavailableError:
             return  # asked again once the journal answers
         except Exception as exc:  # reported to the sender, which raises it
-            answer = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
             try:
-                await rt.commit([answer_op(answer)])
+                await rt.commit([answer_op(failure_answer(exc))])
             except _errors.JournalError:
                 log.warning("polos_nb: could not answer request %s", request_id)
 
@@ -328,13 +328,7 @@ class Workers:
         journal has no such run): the caller resumes it itself. Raises what the owner's
         resume raised.
         """
-        body = {
-            "op": "resume",
-            "workflow_id": workflow_id,
-            "execution_id": execution_id,
-            "step_key": step_key,
-            "data": _serde.encode(data),
-        }
+        body = resume_request(workflow_id, execution_id, step_key, data)
         return (
             await self._forward(execution_id, body, f"resume of {execution_id} at {step_key!r}")
         )[0]
@@ -382,15 +376,7 @@ class Workers:
             await asyncio.sleep(0.05)
         await rt.commit([_delete_request(request_id)])
         answer = _serde.loads(answer_json, strict=False)
-        if answer.get("ok"):
-            return True, answer.get("value")
-        cls = getattr(_errors, str(answer.get("error")), None)
-        message = f"{answer.get('message')} (answered by the worker that drives the run)"
-        error: Exception = _errors.ResumeError(message)
-        if isinstance(cls, type) and issubclass(cls, _errors.PolosError):
-            with contextlib.suppress(TypeError):  # a class with another constructor
-                error = cls(message)
-        raise error
+        return True, raise_answer(answer, "the worker that drives the run", _errors.ResumeError)
 
     async def wait_elsewhere(self, execution_id: str) -> ExecutionInfo:
         """Wait for the end of a run another worker drives (reads the journal as it goes)."""
