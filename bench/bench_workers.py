@@ -56,34 +56,6 @@ async def _round(client: PolosClient, runs: int, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def measure(url: str, workers: int, runs: int, steps: int) -> float:
-    name, db = _database(url)
-    env = {**os.environ, "POLOS_JOURNAL_SHARED": "1"}
-    procs = []
-    try:
-        for _ in range(workers):
-            proc = subprocess.Popen(
-                [sys.executable, str(ROOT / "bench" / "_shared_worker.py"), db],
-                env=env,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-            procs.append(proc)
-        client = PolosClient(journal=db)
-        try:
-            asyncio.run(_round(client, 4, 2))  # warm-up: every worker has connected
-            seconds = asyncio.run(_round(client, runs, steps))
-        finally:
-            client.close()
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
-        _drop(url, name)
-    return runs * steps / seconds
-
-
 def _workers(db: str, count: int, env: dict[str, str]) -> list[subprocess.Popen[str]]:
     procs = []
     for _ in range(count):
@@ -96,6 +68,26 @@ def _workers(db: str, count: int, env: dict[str, str]) -> list[subprocess.Popen[
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         procs.append(proc)
     return procs
+
+
+def measure(url: str, workers: int, runs: int, steps: int) -> float:
+    name, db = _database(url)
+    env = {**os.environ, "POLOS_JOURNAL_SHARED": "1"}
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        procs += _workers(db, workers, env)
+        client = PolosClient(journal=db)
+        try:
+            asyncio.run(_round(client, 4, 2))  # warm-up: every worker has connected
+            seconds = asyncio.run(_round(client, runs, steps))
+        finally:
+            client.close()
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        _drop(url, name)
+    return runs * steps / seconds
 
 
 def measure_takeover(url: str, how: str, lease: float, step: float = 0.5) -> float:
