@@ -505,6 +505,16 @@ def test_polos_journal_shared_must_be_one_or_zero(
         open_journal(postgres_db)
 
 
+def test_polos_worker_lease_must_be_seconds(
+    postgres_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLOS_JOURNAL_SHARED", "1")
+    for bad in ("soon", "0.1", "-3"):
+        monkeypatch.setenv("POLOS_WORKER_LEASE", bad)
+        with pytest.raises(UserError, match="POLOS_WORKER_LEASE must be a number of seconds"):
+            open_journal(postgres_db)
+
+
 def test_a_restarted_worker_takes_its_runs_up_without_waiting_for_the_lease(
     workers: Workers,
 ) -> None:
