@@ -83,6 +83,8 @@ class Workers:
         time (runs started here are not counted against it)."""
         self._slot_waiting: set[str] = set()
         """Runs here that wait for a queue slot other workers hold."""
+        self._ends: dict[str, set[asyncio.Event]] = {}
+        """Waiters for the end of runs other workers drive, by the topic of their tree."""
 
     @property
     def shared(self) -> bool:
@@ -132,6 +134,9 @@ class Workers:
                 self._all_topics = True
             else:
                 self._topics.add(topic)
+            for watchers in self._ends.values() if topic == "*" else [self._ends.get(topic, ())]:
+                for changed in watchers:
+                    changed.set()
         if self._wake is not None:
             self._wake.set()
 
@@ -379,15 +384,36 @@ class Workers:
         return True, raise_answer(answer, "the worker that drives the run", _errors.ResumeError)
 
     async def wait_elsewhere(self, execution_id: str) -> ExecutionInfo:
-        """Wait for the end of a run another worker drives (reads the journal as it goes)."""
+        """Wait for the end of a run another worker drives.
+
+        The run's status is read again when an event of its tree is committed (the
+        notification of its end among them), and at least every :data:`TICK_SECONDS`;
+        not on a timer per waiter, which would load the journal with reads.
+        """
         rt = self.rt
-        while True:
-            if execution_id in rt.execs:  # claimed here meanwhile
-                return await rt.wait_terminal(execution_id)
-            info = await rt.get_execution(execution_id)
-            if info.status in TERMINAL_STATUSES:
-                return info
-            await asyncio.sleep(0.1)
+        changed: asyncio.Event | None = None
+        topic = ""
+        try:
+            while True:
+                if execution_id in rt.execs:  # claimed here meanwhile
+                    return await rt.wait_terminal(execution_id)
+                info = await rt.get_execution(execution_id)
+                if info.status in TERMINAL_STATUSES:
+                    return info
+                if changed is None:  # watch the tree, then read once more (no gap)
+                    changed = asyncio.Event()
+                    topic = f"workflow/{info.root_workflow_id}/{info.root_execution_id}"
+                    self._ends.setdefault(topic, set()).add(changed)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), TICK_SECONDS)
+                changed.clear()
+        finally:
+            if changed is not None:
+                watchers = self._ends.get(topic, set())
+                watchers.discard(changed)
+                if not watchers:
+                    self._ends.pop(topic, None)
 
     # ------------------------------------------------------------------ events
     async def _deliver_events(self) -> None:
