@@ -8,8 +8,9 @@ Every process that opens a PostgreSQL journal is a *worker* of it (docs/postgres
   default), with the server's clock, so machines need not agree on the time. A worker of
   the same machine (and process namespace) whose process is gone is dead at once: a
   script restarted there takes its runs up without waiting for the lease.
-- **Fencing.** Every write transaction of a worker first takes a share lock on its own
-  ``workers`` row. A worker whose heartbeat lapsed is deleted by the next claim of another
+- **Fencing.** Every write transaction of a worker first takes a key-share lock on its own
+  ``workers`` row (``FOR KEY SHARE``: it holds off the row's delete, never its heartbeat,
+  so a busy writer cannot starve its own heartbeat into a lapsed lease). A worker whose heartbeat lapsed is deleted by the next claim of another
   worker (the delete waits for the lapsed worker's transaction in flight, if any); from
   then on each of its writes fails, so a worker that was presumed dead cannot record a
   step of a run another worker has taken over. It stops driving runs (restart it).
@@ -25,7 +26,8 @@ Every process that opens a PostgreSQL journal is a *worker* of it (docs/postgres
   thread turns each notification (and a tick every second) into a call of ``on_wake``.
 - **Sequence numbers** come from the ``polos_seq`` sequence in blocks (each worker numbers
   its own writes within its block; a worker takes a fresh block when it claims runs, so a
-  tree's numbers keep growing when it changes hands).
+  tree's numbers keep growing when it changes hands). A block that runs out while the
+  server is away waits for it, like the writes themselves.
 - **One leader** (a session advisory lock) fires schedules and event triggers, so each
   fires once whatever the number of workers; another worker takes the lead when it goes.
 """
@@ -280,9 +282,37 @@ class WorkerSeat:
         return None
 
     def seq_block(self) -> tuple[int, int]:
-        """A fresh block of journal sequence numbers: ``(first, last)``."""
-        start = self._on_side(lambda c: c.execute("SELECT nextval('polos_seq')").fetchone()[0])
-        return int(start), int(start) + SEQ_BLOCK - 1
+        """A fresh block of journal sequence numbers: ``(first, last)``.
+
+        Waits while the server is away (as the runs' writes do), trying again every half
+        second: a block that ran out during an outage holds up the next number rather than
+        failing the step that asked for it. Raises :class:`JournalUnavailableError` only if
+        the worker closes meanwhile.
+        """
+        warned = False
+        while True:
+            try:
+                start = self._on_side(
+                    lambda c: c.execute("SELECT nextval('polos_seq')").fetchone()[0]
+                )
+                return int(start), int(start) + SEQ_BLOCK - 1
+            except (
+                self._pg.OperationalError,
+                self._pg.InterfaceError,
+                JournalUnavailableError,
+            ) as exc:
+                if not warned:
+                    log.warning(
+                        "polos_nb: worker %s waits for the database server to number its"
+                        " next writes: %s",
+                        self.id,
+                        exc,
+                    )
+                    warned = True
+                if self._closing.wait(0.5):
+                    raise JournalUnavailableError(
+                        self.display, "the worker closed while the server was away"
+                    ) from exc
 
     def try_lead(self) -> bool:
         """Whether this worker leads (takes the lead if nobody holds it)."""
@@ -367,7 +397,7 @@ class WorkerSeat:
         """First statement of each write transaction: this worker still holds its lease."""
         if not self.fenced:
             row = conn.execute(
-                "SELECT 1 FROM workers WHERE id = %s FOR SHARE", [self.id]
+                "SELECT 1 FROM workers WHERE id = %s FOR KEY SHARE", [self.id]
             ).fetchone()
             if row is not None:
                 return
