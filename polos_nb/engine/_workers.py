@@ -13,7 +13,8 @@ taking up every unfinished run when it opens, the runtime then:
 - **forwards** a resume (or a cancel) for a run another worker owns to that worker, and
   waits for its answer; waits for the end of a run another worker drives by reading the journal;
 - **delivers events** other workers published to the runs here that wait for them;
-- **leads or not**: only the leader arms schedules and event triggers.
+- **leads or not**: only the leader arms schedules and event triggers (and sweeps the
+  requests that senders which died left behind).
 
 With a journal owned by one process (DuckDB, or PostgreSQL with that setting) nothing
 here runs: ``shared`` is False and ``leads`` True.
@@ -215,6 +216,8 @@ class Workers:
             # Also picks up schedules other workers created since (schedules.create).
             for wf in registry.get_all_workflows().values():
                 await rt._register_flow(wf)
+            with contextlib.suppress(Exception):  # the server away: next time
+                await asyncio.to_thread(self._seat.sweep_requests)
         elif not leads:
             self._was_leader = False
 

@@ -711,3 +711,26 @@ def test_a_block_of_sequence_numbers_waits_for_the_server_to_return(
         assert fresh_first > last and fresh_last - fresh_first == last - first
     finally:
         journal.close()
+
+
+def test_the_leader_sweeps_requests_their_senders_left(workers: Workers) -> None:
+    """A resume request whose sender died before reading the answer stays in ``requests``;
+    the leading worker deletes such rows once they are older than any sender waits, and
+    keeps a request that is still fresh."""
+    import psycopg
+
+    with psycopg.connect(workers.url, autocommit=True) as conn:
+        workers.start()  # migrates and leads
+        for request_id, age in (("stale", "1 hour"), ("fresh", "0 seconds")):
+            conn.execute(
+                "INSERT INTO requests (id, execution_id, body, answer, created_at, answered_at)"
+                " VALUES (%s, 'gone', '{\"op\": \"cancel\"}', '{\"ok\": true}',"
+                f" now() - interval '{age}', now())",
+                [request_id],
+            )
+
+        def left() -> set[str]:
+            return {row[0] for row in conn.execute("SELECT id FROM requests").fetchall()}
+
+        _wait_for(lambda: "stale" not in left(), timeout=30, what="the stale request to go")
+        assert left() == {"fresh"}

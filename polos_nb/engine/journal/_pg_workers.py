@@ -61,6 +61,9 @@ CHANNEL = "polos_nb"
 
 SEQ_BLOCK = 1000
 """Sequence numbers a worker takes from ``polos_seq`` at a time."""
+REQUEST_KEEP = 600.0
+"""Seconds after which a request between workers is swept, answered or not (its sender,
+which waits at most a minute, has gone)."""
 
 OWNER_LOCK = 0x706F6C6F735F6E62
 """The advisory lock of ``_postgres``'s single owner; shared workers hold it in share mode."""
@@ -313,6 +316,23 @@ class WorkerSeat:
                     raise JournalUnavailableError(
                         self.display, "the worker closed while the server was away"
                     ) from exc
+
+    def sweep_requests(self) -> int:
+        """Delete requests older than :data:`REQUEST_KEEP` seconds; how many went.
+
+        A sender reads its answer within seconds and deletes the request, or gives up and
+        deletes it after a minute; what is older was left by a sender that died meanwhile
+        (or asked about a run that ended). The leader sweeps now and then.
+        """
+        if self.fenced:
+            return 0
+        cur = self._on_side(
+            lambda c: c.execute(
+                "DELETE FROM requests WHERE created_at < now() - make_interval(secs => %s)",
+                [REQUEST_KEEP],
+            )
+        )
+        return int(cur.rowcount) if cur is not None else 0
 
     def try_lead(self) -> bool:
         """Whether this worker leads (takes the lead if nobody holds it)."""
