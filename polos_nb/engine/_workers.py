@@ -86,6 +86,14 @@ class Workers:
         """Runs here that wait for a queue slot other workers hold."""
         self._ends: dict[str, set[asyncio.Event]] = {}
         """Waiters for the end of runs other workers drive, by the topic of their tree."""
+        self._untaken: dict[str, None] = {}
+        """Runs this worker claimed but could not take up yet (the journal failed a read
+        meanwhile), oldest first: taken up at the next round. Without this they would stay
+        owned by a live worker that does not drive them, and nobody would."""
+        self._recheck_before: Any = None
+        """A claim failed, and its commit may have landed all the same: at the next round,
+        runs owned here that were created before this time and are not driven here are
+        taken up (later runs are left alone: they may be starting here right now)."""
 
     @property
     def shared(self) -> bool:
@@ -196,6 +204,8 @@ class Workers:
         rt._unregistered.clear()
         rt.blocking.down.clear()
         self._slot_waiting.clear()
+        self._untaken.clear()  # claimed under the old id: claimed again like any other run
+        self._recheck_before = None
         for ex in dropped:
             rt.admission.forget(ex.id)
             if ex.done is not None and not ex.done.done():
@@ -232,16 +242,40 @@ class Workers:
             limit = min(limit, self.max_trees - len(trees))
             if limit <= 0:
                 return  # looked at again when one of its runs ends
-        claimed = await rt.read(rt.journal.claim(ids, limit))  # type: ignore[attr-defined]
+        await self._take_up_missed()
+        started = rt.clock.now()
+        try:
+            claimed = await rt.read(rt.journal.claim(ids, limit))  # type: ignore[attr-defined]
+        except _errors.JournalError:
+            self._recheck_before = started
+            raise
         if not claimed:
             return
         rt.renew_seq()  # numbers above any this tree has had
-        for exec_id in claimed:
-            if exec_id not in rt.execs:
-                await rt.blocking.reload(exec_id, taken_over=True)
+        self._untaken.update(dict.fromkeys(claimed))
+        await self._take_up()
         if len(claimed) >= limit:
             # More may wait: claim again at once, after the other workers' turn.
             self.wake()
+
+    async def _take_up(self) -> None:
+        """Take up the claimed runs not driven yet, oldest first (each leaves the list
+        once taken up; a failed read leaves the rest for the next round)."""
+        rt = self.rt
+        for exec_id in list(self._untaken):
+            if exec_id not in rt.execs:
+                await rt.blocking.reload(exec_id, taken_over=True)
+            self._untaken.pop(exec_id, None)
+
+    async def _take_up_missed(self) -> None:
+        rt = self.rt
+        if self._recheck_before is not None:
+            owned = await rt.read(rt.journal.owned_runs(self._recheck_before))  # type: ignore[attr-defined]
+            self._recheck_before = None
+            self._untaken.update(dict.fromkeys(i for i in owned if i not in rt.execs))
+        if self._untaken:
+            rt.renew_seq()
+            await self._take_up()
 
     # ------------------------------------------------------------------ queue slots
     async def take_slot(self, ex: Exec) -> bool:

@@ -734,3 +734,86 @@ def test_the_leader_sweeps_requests_their_senders_left(workers: Workers) -> None
 
         _wait_for(lambda: "stale" not in left(), timeout=30, what="the stale request to go")
         assert left() == {"fresh"}
+
+
+def test_a_claimed_run_whose_take_up_failed_is_taken_up_next_round(
+    postgres_db: str, shared: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal failed the read that takes a claimed run up (the server went away right
+    after the claim committed): the run is this worker's, so the worker takes it up at its
+    next round rather than leave it owned by a live worker that does not drive it."""
+    import uuid
+
+    from polos_nb import WorkflowContext, workflow
+    from polos_nb.engine import _workflow
+    from polos_nb.engine._blocking import Blocking
+    from polos_nb.errors import JournalUnavailableError
+
+    real = Blocking.reload
+    failed: list[str] = []
+
+    async def reload_once_failing(
+        self: Blocking, exec_id: str, *, taken_over: bool = False
+    ) -> None:
+        if taken_over and not failed:
+            failed.append(exec_id)
+            raise JournalUnavailableError(postgres_db, "the server went away (a test's fault)")
+        await real(self, exec_id, taken_over=taken_over)
+
+    monkeypatch.setattr(Blocking, "reload", reload_once_failing)
+    workflow_id = f"defined_later_{uuid.uuid4().hex[:8]}"
+    client = PolosClient(journal=postgres_db)
+    try:
+        handle = client.invoke_sync(workflow_id, {"n": 7})  # defined nowhere yet: unowned
+
+        @workflow(id=workflow_id)  # now defined here: this worker claims the run
+        async def defined_later(ctx: WorkflowContext, payload: dict) -> int:
+            return int(payload["n"]) * 6
+
+        result = asyncio.run(client.wait_for_result(handle.id, timeout=30))
+    finally:
+        _workflow.unregister(workflow_id)
+        client.close()
+    assert failed == [handle.id] and result == 42
+
+
+def test_a_claim_whose_reply_was_lost_is_taken_up_next_round(
+    postgres_db: str, shared: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim committed but its reply never came (the connection broke at the commit):
+    the worker owns runs it does not know of. After a failed claim it looks for such runs
+    at its next round and takes them up."""
+    import uuid
+
+    from polos_nb import WorkflowContext, workflow
+    from polos_nb.engine import _workflow
+    from polos_nb.engine.journal._postgres import PostgresJournal
+    from polos_nb.errors import JournalUnavailableError
+
+    real = PostgresJournal.claim
+    lost: list[list[str]] = []
+
+    def claim_losing_its_reply(self: PostgresJournal, workflow_ids, limit):  # type: ignore[no-untyped-def]
+        future = real(self, workflow_ids, limit)
+        if lost or not future.result():
+            return future
+        lost.append(future.result())
+        raise JournalUnavailableError(
+            postgres_db, "the connection broke at the commit (a test's fault)"
+        )
+
+    monkeypatch.setattr(PostgresJournal, "claim", claim_losing_its_reply)
+    workflow_id = f"claimed_unawares_{uuid.uuid4().hex[:8]}"
+    client = PolosClient(journal=postgres_db)
+    try:
+        handle = client.invoke_sync(workflow_id, {"n": 5})  # defined nowhere yet: unowned
+
+        @workflow(id=workflow_id)
+        async def claimed_unawares(ctx: WorkflowContext, payload: dict) -> int:
+            return int(payload["n"]) + 1
+
+        result = asyncio.run(client.wait_for_result(handle.id, timeout=30))
+    finally:
+        _workflow.unregister(workflow_id)
+        client.close()
+    assert lost == [[handle.id]] and result == 6

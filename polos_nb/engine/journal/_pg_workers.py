@@ -521,6 +521,18 @@ class WorkerSeat:
             ).fetchall()
         ]
 
+    def owned(self, conn: Any, created_before: Any) -> list[str]:
+        """Unfinished runs this worker owns that were created before ``created_before``,
+        oldest first."""
+        return [
+            r[0]
+            for r in conn.execute(
+                f"SELECT id FROM executions WHERE owner = %s AND status IN {_ACTIVE_SQL}"
+                " AND created_at < %s ORDER BY created_at",
+                [self.id, created_before],
+            ).fetchall()
+        ]
+
     def owner_of(self, conn: Any, execution_id: str) -> tuple[str | None, bool] | None:
         """``(owner, owner alive)`` of a run, or None if the journal has no such run."""
         row = conn.execute(

@@ -528,6 +528,12 @@ class PostgresJournal(Journal):
 
         return self.read(answer)
 
+    def owned_runs(self, created_before: Any) -> concurrent.futures.Future[list[str]]:
+        """Unfinished runs this worker owns that were created before ``created_before``."""
+        seat = self.seat
+        assert seat is not None
+        return self.read(lambda con: seat.owned(con._conn, created_before))
+
     def owner_of(
         self, execution_id: str
     ) -> concurrent.futures.Future[tuple[str | None, bool] | None]:
