@@ -148,7 +148,12 @@ class EndingsHost(Protocol):
     def _status_op(self, ex: Exec, status: str, **extra: Any) -> Update: ...
 
     def _lifecycle_event(
-        self, ex: Exec, event_type: str, data: dict[str, Any]
+        self,
+        ex: Exec,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        encoded: dict[str, str | None] | None = None,
     ) -> tuple[Insert, StreamEvent]: ...
 
     def schedule(self, ex: Exec) -> bool: ...
@@ -180,6 +185,12 @@ class StartsOfParts(Protocol):
         self, workflow: Any, payload: Any, initial_state: Any
     ) -> tuple[Workflow, str | None, str | None]: ...
 
+    def start_ops(self, ex: Exec, insert: Insert) -> tuple[list[Any], StreamEvent | None]: ...
+
+    def started(self, ex: Exec, event: StreamEvent | None) -> None: ...
+
+    def not_started(self, ex: Exec, event: StreamEvent | None) -> None: ...
+
 
 class WaitsHost(_Stepping, Protocol):
     """What :class:`~polos_nb.engine._waits.Waits` uses of its runtime."""
@@ -193,7 +204,12 @@ class WaitsHost(_Stepping, Protocol):
     async def _topic_next(self, topic: str) -> int: ...
 
     def _lifecycle_event(
-        self, ex: Exec, event_type: str, data: dict[str, Any]
+        self,
+        ex: Exec,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        encoded: dict[str, str | None] | None = None,
     ) -> tuple[Insert, StreamEvent]: ...
 
     @property
@@ -247,10 +263,25 @@ class StartsHost(Protocol):
     clock: Clock
     admission: Admission
     workers: Workers
+    closed: bool
     _topic_seq: dict[str, int]
     _start_key_lock: asyncio.Lock
 
+    @property
+    def live(self) -> LiveOfParts: ...
+
     def next_seq(self) -> int: ...
+
+    def _lifecycle_event(
+        self,
+        ex: Exec,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        encoded: dict[str, str | None] | None = None,
+    ) -> tuple[Insert, StreamEvent]: ...
+
+    def _schedule_id(self, exec_id: str) -> bool: ...
 
     async def read(self, future: concurrent.futures.Future[_T]) -> _T: ...
 

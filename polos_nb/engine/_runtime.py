@@ -98,6 +98,8 @@ _STEP_COLUMNS = (
     "ended_at",
     "run_attempt",
 )
+_UNDECODED: Any = object()  # _event_row: the event's data is its JSON's, decoded there
+
 _EVENT_COLUMNS = ("seq", "topic", "topic_seq", "event_type", "data", "execution_id", "created_at")
 
 
@@ -520,13 +522,39 @@ class Runtime:
         )
 
     def _lifecycle_event(
-        self, ex: Exec, event_type: str, data: dict[str, Any]
+        self,
+        ex: Exec,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        encoded: dict[str, str | None] | None = None,
     ) -> tuple[Insert, StreamEvent]:
-        """An event on the execution tree's topic; the topic's counter is known (created with the root)."""
+        """An event on the execution tree's topic; the topic's counter is known (created with the root).
+
+        ``encoded``: more fields of the event's data whose values are journal JSON already
+        (a run's payload or result as journaled): their text goes into the event row as it
+        is and is decoded once for the live event, instead of being decoded, encoded again
+        and decoded again.
+        """
         topic = ex.topic
         self._topic_seq[topic] = self._topic_seq.get(topic, 0) + 1
         data = {**data, "_metadata": {"execution_id": ex.id, "workflow_id": ex.workflow_id}}
-        return self._event_row(topic, self._topic_seq[topic], event_type, _serde.dumps(data), ex.id)
+        data_json = _serde.dumps(data)
+        if not encoded:
+            return self._event_row(topic, self._topic_seq[topic], event_type, data_json, ex.id)
+        decoded = {key: _serde.loads(text, strict=False) for key, text in encoded.items()}
+        decoded.update(_serde.loads(data_json, strict=False))
+        fields = ",".join(
+            f"{json.dumps(key)}:{'null' if text is None else text}" for key, text in encoded.items()
+        )
+        return self._event_row(
+            topic,
+            self._topic_seq[topic],
+            event_type,
+            "{" + fields + "," + data_json[1:],  # data_json is an object with _metadata in it
+            ex.id,
+            decoded,
+        )
 
     def _event_row(
         self,
@@ -535,6 +563,7 @@ class Runtime:
         event_type: str | None,
         data_json: str,
         execution_id: str | None,
+        data: Any = _UNDECODED,
     ) -> tuple[Insert, StreamEvent]:
         seq = self.next_seq()
         now = self.clock.now()
@@ -543,7 +572,7 @@ class Runtime:
             sequence_id=topic_seq,
             topic=topic,
             event_type=event_type,
-            data=_serde.loads(data_json, strict=False),
+            data=_serde.loads(data_json, strict=False) if data is _UNDECODED else data,
             created_at=now,
         )
         event._journal_seq = seq
@@ -716,6 +745,20 @@ class Runtime:
                 ) as span:
                     if ex.trace_carrier is None:  # later segments (after a wait) join this trace
                         ex.trace_carrier = span.carrier()
+                        if ex.trace_carrier is not None and ex.status == "running":
+                            # Its start is journaled already (at once, with its row, or
+                            # before a restart): the trace goes in on its own.
+                            self.commit_nowait(
+                                [
+                                    Update(
+                                        "executions",
+                                        "id",
+                                        ex.id,
+                                        ("trace_context",),
+                                        (json.dumps(ex.trace_carrier),),
+                                    )
+                                ]
+                            )
                     await self._drive_once(ex)
                     span.set("polos.status", ex.status)
                     if ex.status == "failed":
@@ -748,9 +791,7 @@ class Runtime:
                         )
                     )
                     insert, event = self._lifecycle_event(
-                        ex,
-                        f"{ex.workflow_type}_start",
-                        {"payload": _serde.loads(ex.payload_json, strict=False)},
+                        ex, f"{ex.workflow_type}_start", {}, encoded={"payload": ex.payload_json}
                     )
                     ops.append(insert)
                     self.loop.call_soon(self.live.emit, event)
