@@ -23,7 +23,7 @@ from ._types import (
     TERMINAL_STATUSES,
     BatchWorkflowInput,
     ExecutionHandle,
-    StreamEvent,
+    MakeEvent,
 )
 
 __all__ = ["Children"]
@@ -147,7 +147,8 @@ class Children:
         ]
         ops: list[Any] = []
         children: list[Exec] = []
-        start_events: list[StreamEvent | None] = []  # of the children that start at once
+        # The start events of the children that start at once (made when delivered).
+        start_events: list[MakeEvent | None] = []
         batch = kind in ("batch_invoke", "batch_wait")
         for index, ((wf, payload_json, state_json), spec) in enumerate(
             zip(prepared, specs, strict=False)

@@ -103,7 +103,7 @@ class Endings:
             encoded["result"] = result
         elif error is not None:
             encoded["error"] = error
-        insert, event = self.rt._lifecycle_event(
+        insert, make_event = self.rt._lifecycle_row(
             ex, f"{ex.workflow_type}_{event_type}", {}, encoded=encoded
         )
         ops.append(insert)
@@ -121,7 +121,7 @@ class Endings:
         except JournalError as exc:
             await self._failed_write(ex, status, exc, parent_ready)
             return
-        self.rt.live.emit(event)
+        self.rt.live.emit_lazy(ex.topic, make_event)
         if ex.done is not None and not ex.done.done():
             ex.done.set_result(_terminal_info(ex, status, result, error, state_json, now))
         if parent_ready is not None:

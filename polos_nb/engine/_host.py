@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._blocking import Blocking
     from ._context import WorkflowContext
     from ._records import Exec, Wait
-    from ._types import StreamEvent
+    from ._types import MakeEvent, StreamEvent
     from ._workers import Workers
     from ._workflow import Workflow
     from .journal import Insert, Journal, Update
@@ -156,6 +156,15 @@ class EndingsHost(Protocol):
         encoded: dict[str, str | None] | None = None,
     ) -> tuple[Insert, StreamEvent]: ...
 
+    def _lifecycle_row(
+        self,
+        ex: Exec,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        encoded: dict[str, str | None] | None = None,
+    ) -> tuple[Insert, MakeEvent]: ...
+
     def schedule(self, ex: Exec) -> bool: ...
 
     def _forget(self, ex: Exec) -> None: ...
@@ -185,11 +194,11 @@ class StartsOfParts(Protocol):
         self, workflow: Any, payload: Any, initial_state: Any
     ) -> tuple[Workflow, str | None, str | None]: ...
 
-    def start_ops(self, ex: Exec, insert: Insert) -> tuple[list[Any], StreamEvent | None]: ...
+    def start_ops(self, ex: Exec, insert: Insert) -> tuple[list[Any], MakeEvent | None]: ...
 
-    def started(self, ex: Exec, event: StreamEvent | None) -> None: ...
+    def started(self, ex: Exec, event: MakeEvent | None) -> None: ...
 
-    def not_started(self, ex: Exec, event: StreamEvent | None) -> None: ...
+    def not_started(self, ex: Exec, event: MakeEvent | None) -> None: ...
 
 
 class WaitsHost(_Stepping, Protocol):
@@ -272,14 +281,14 @@ class StartsHost(Protocol):
 
     def next_seq(self) -> int: ...
 
-    def _lifecycle_event(
+    def _lifecycle_row(
         self,
         ex: Exec,
         event_type: str,
         data: dict[str, Any],
         *,
         encoded: dict[str, str | None] | None = None,
-    ) -> tuple[Insert, StreamEvent]: ...
+    ) -> tuple[Insert, MakeEvent]: ...
 
     def _schedule_id(self, exec_id: str) -> bool: ...
 
@@ -295,6 +304,8 @@ class LiveOfParts(Protocol):
 
     def emit(self, event: StreamEvent) -> None: ...
 
+    def emit_lazy(self, topic: str, make: MakeEvent) -> None: ...
+
 
 class LiveHost(Protocol):
     """What :class:`~polos_nb.engine._live.Live` uses of its runtime."""
@@ -304,5 +315,6 @@ class LiveHost(Protocol):
     execs: dict[str, Exec]
     _subscribers: dict[str, list[Callable[[StreamEvent], None]]]
     _all_subscribers: list[Callable[[StreamEvent], None]]
+    _light_subscribers: list[Callable[[StreamEvent], None]]
 
     def on_engine_thread(self) -> bool: ...

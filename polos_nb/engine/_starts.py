@@ -21,7 +21,7 @@ from polos_nb.errors import UserError, WorkflowNotFoundError
 from . import _workflow as registry
 from ._policy import Queue
 from ._records import Exec
-from ._types import ExecutionHandle, StreamEvent
+from ._types import ExecutionHandle, MakeEvent
 from .journal import Insert
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class Starts:
         )
         return ex, insert
 
-    def start_ops(self, ex: Exec, insert: Insert) -> tuple[list[Any], StreamEvent | None]:
+    def start_ops(self, ex: Exec, insert: Insert) -> tuple[list[Any], MakeEvent | None]:
         """The ops that journal the new run ``ex`` (``insert`` is its row from :meth:`new_exec`).
 
         A run that can start at once here (its workflow is defined in this process, its
@@ -172,17 +172,16 @@ class Starts:
         :meth:`started` before the run is adopted, or :meth:`not_started` if the commit
         failed. Any other run is journaled ``queued``, and its task journals its start.
         """
-        rt = self.rt
         if (
-            rt.closed
-            or rt.workers.shared  # workers count slots across processes when a run begins
+            self.rt.closed
+            or self.rt.workers.shared  # workers count slots across processes when a run begins
             or ex.status != "queued"
             or ex.queue_name is None
             or registry.get_workflow(ex.workflow_id) is None
-            or not rt.admission.free(ex.queue_name, ex.concurrency_key)
+            or not self.rt.admission.free(ex.queue_name, ex.concurrency_key)
         ):
             return [insert], None
-        rt.admission.try_acquire(ex.id, ex.queue_name, ex.concurrency_key)
+        self.rt.admission.try_acquire(ex.id, ex.queue_name, ex.concurrency_key)
         ex.status = "running"
         ex.started_at = ex.created_at
         values = list(insert.values)
@@ -193,18 +192,18 @@ class Starts:
             (*values, ex.started_at),
             insert.on_conflict,
         )
-        event_row, event = rt._lifecycle_event(
+        event_row, make_event = self.rt._lifecycle_row(
             ex, f"{ex.workflow_type}_start", {}, encoded={"payload": ex.payload_json}
         )
-        return [row, event_row], event
+        return [row, event_row], make_event
 
-    def started(self, ex: Exec, event: StreamEvent | None) -> None:
+    def started(self, ex: Exec, event: MakeEvent | None) -> None:
         """The ops of :meth:`start_ops` are committed: deliver the run's start event, if
         they carried it."""
         if event is not None:
-            self.rt.live.emit(event)
+            self.rt.live.emit_lazy(ex.topic, event)
 
-    def not_started(self, ex: Exec, event: StreamEvent | None) -> None:
+    def not_started(self, ex: Exec, event: MakeEvent | None) -> None:
         """The ops of :meth:`start_ops` were not committed: give back the slot they took."""
         if event is not None:
             ex.status = "queued"

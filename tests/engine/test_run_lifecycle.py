@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from polos_nb import PolosClient, WorkflowContext, workflow
 from polos_nb.engine.journal import Insert, Update
@@ -201,6 +201,55 @@ async def test_lifecycle_events_carry_the_payload_and_result_as_journaled(client
     )
     data, result_json = stored[0]
     assert json.loads(data)["result"] == json.loads(result_json)  # the row's result, as is
+
+
+DECODED: list[int] = []
+
+
+def result_id(events: list[Any]) -> str:
+    """The execution id of the last finish event among ``events``."""
+    return [e for e in events if e.event_type == "workflow_finish"][-1].data["_metadata"][
+        "execution_id"
+    ]
+
+
+class Counted(BaseModel):
+    """Counts how often a value of it is made (built, or decoded from the journal)."""
+
+    n: int
+
+    @model_validator(mode="after")
+    def _count(self) -> Counted:
+        DECODED.append(self.n)
+        return self
+
+
+async def test_a_result_is_decoded_for_a_finish_event_only_when_a_subscriber_reads_it(client):
+    @workflow(id=uid("counted"))
+    async def flow(ctx: WorkflowContext, payload: dict) -> Counted:
+        return Counted(n=payload["n"])
+
+    DECODED.clear()
+    light: list[Any] = []  # like polos_nb.channels, which every runtime has
+    unsubscribe_light = client.runtime.subscribe_all(light.append, payloads=False)
+    result = await flow.run(client, {"n": 7}, timeout=10)
+    assert isinstance(result, Counted) and result.n == 7
+    assert DECODED == [7, 7]  # made by the workflow, decoded for the waiter
+    mine = [e for e in light if e.data["_metadata"]["execution_id"] == result_id(light)]
+    assert [e.event_type for e in mine] == ["workflow_start", "workflow_finish"]
+    assert all(set(e.data) == {"_metadata"} for e in mine)  # no payload, no result
+    unsubscribe_light()
+    DECODED.clear()
+    seen: list[Any] = []
+    unsubscribe = client.runtime.subscribe_all(seen.append)
+    try:
+        result = await flow.run(client, {"n": 8}, timeout=10)
+    finally:
+        unsubscribe()
+    assert result.n == 8
+    assert DECODED == [8, 8, 8]  # and once for the finish event someone watched
+    (finish,) = [e for e in seen if e.event_type == "workflow_finish"]
+    assert finish.data["result"] == {"n": 8} and finish.data["result"].n == 8
 
 
 async def test_child_runs_start_at_once_in_their_parents_commit(client, monkeypatch):
