@@ -81,7 +81,8 @@ class ChannelDispatcher:
         self._bridged: set[str] = set()
         self._env_slack: tuple[str, SlackChannel] | None = None
         self._closed = False
-        self._unsubscribe = runtime.subscribe_all(self._on_event)
+        # Start and finish events are read for their type and _metadata only.
+        self._unsubscribe = runtime.subscribe_all(self._on_event, payloads=False)
         runtime.loop.call_soon_threadsafe(self._spawn, self._catch_up())
 
     # ------------------------------------------------------------------ lifetime

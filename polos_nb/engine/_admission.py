@@ -69,6 +69,15 @@ class Admission:
             waiting.append(exec_id)
         return False
 
+    def free(self, queue_name: str | None, concurrency_key: str | None) -> bool:
+        """Whether a new execution would take a slot of this queue and key at once (nothing
+        waits for one and the limit is not reached); nothing changes."""
+        limit = self.limits.get(queue_name or "")
+        if limit is None:
+            return True
+        slot = (queue_name or "", concurrency_key or "")
+        return not self._waiting.get(slot) and len(self._holders.get(slot, ())) < limit
+
     def release(
         self,
         exec_id: str,

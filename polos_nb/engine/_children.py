@@ -23,6 +23,7 @@ from ._types import (
     TERMINAL_STATUSES,
     BatchWorkflowInput,
     ExecutionHandle,
+    MakeEvent,
 )
 
 __all__ = ["Children"]
@@ -146,6 +147,8 @@ class Children:
         ]
         ops: list[Any] = []
         children: list[Exec] = []
+        # The start events of the children that start at once (made when delivered).
+        start_events: list[MakeEvent | None] = []
         batch = kind in ("batch_invoke", "batch_wait")
         for index, ((wf, payload_json, state_json), spec) in enumerate(
             zip(prepared, specs, strict=False)
@@ -164,8 +167,10 @@ class Children:
                 if spec.run_timeout_seconds is not None
                 else wf.run_timeout_seconds,
             )
-            ops.append(insert)
+            child_ops, event = self.rt.starts.start_ops(child, insert)
+            ops.extend(child_ops)
             children.append(child)
+            start_events.append(event)
         handles = [c.handle() for c in children]
         now = self.rt.clock.now()
         if kind in ("invoke", "batch_invoke"):
@@ -196,9 +201,15 @@ class Children:
             parent.waits[key] = wait
             ops.append(self.rt.waits.wait_insert(parent, wait, now))
             ops.append(self.rt._status_op(parent, "waiting"))
-        await self.rt.commit(ops)
+        try:
+            await self.rt.commit(ops)
+        except BaseException:
+            for child, event in zip(children, start_events, strict=True):
+                self.rt.starts.not_started(child, event)
+            raise
         parent.children[key] = [c.id for c in children]
-        for child in children:
+        for child, event in zip(children, start_events, strict=True):
+            self.rt.starts.started(child, event)
             self.rt.execs[child.id] = child
             if child.deadline is not None:
                 self.arm_deadline(child)

@@ -97,12 +97,15 @@ class Endings:
         ]
         ex.state_json = state_json
         event_type = {"completed": "finish", "failed": "error", "cancelled": "cancel"}[status]
-        data: dict[str, Any] = {}
+        # The result or error goes into the event as the journal JSON it is already.
+        encoded: dict[str, str | None] = {}
         if status == "completed":
-            data["result"] = _serde.loads(result, strict=False)
+            encoded["result"] = result
         elif error is not None:
-            data["error"] = _serde.loads(error, strict=False)
-        insert, event = self.rt._lifecycle_event(ex, f"{ex.workflow_type}_{event_type}", data)
+            encoded["error"] = error
+        insert, make_event = self.rt._lifecycle_row(
+            ex, f"{ex.workflow_type}_{event_type}", {}, encoded=encoded
+        )
         ops.append(insert)
         if ex.waits:  # a cancelled or timed-out run leaves its waits behind: close them
             for wait in ex.waits.values():
@@ -118,7 +121,7 @@ class Endings:
         except JournalError as exc:
             await self._failed_write(ex, status, exc, parent_ready)
             return
-        self.rt.live.emit(event)
+        self.rt.live.emit_lazy(ex.topic, make_event)
         if ex.done is not None and not ex.done.done():
             ex.done.set_result(_terminal_info(ex, status, result, error, state_json, now))
         if parent_ready is not None:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._blocking import Blocking
     from ._context import WorkflowContext
     from ._records import Exec, Wait
-    from ._types import StreamEvent
+    from ._types import MakeEvent, StreamEvent
     from ._workers import Workers
     from ._workflow import Workflow
     from .journal import Insert, Journal, Update
@@ -148,8 +148,22 @@ class EndingsHost(Protocol):
     def _status_op(self, ex: Exec, status: str, **extra: Any) -> Update: ...
 
     def _lifecycle_event(
-        self, ex: Exec, event_type: str, data: dict[str, Any]
+        self,
+        ex: Exec,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        encoded: dict[str, str | None] | None = None,
     ) -> tuple[Insert, StreamEvent]: ...
+
+    def _lifecycle_row(
+        self,
+        ex: Exec,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        encoded: dict[str, str | None] | None = None,
+    ) -> tuple[Insert, MakeEvent]: ...
 
     def schedule(self, ex: Exec) -> bool: ...
 
@@ -180,6 +194,12 @@ class StartsOfParts(Protocol):
         self, workflow: Any, payload: Any, initial_state: Any
     ) -> tuple[Workflow, str | None, str | None]: ...
 
+    def start_ops(self, ex: Exec, insert: Insert) -> tuple[list[Any], MakeEvent | None]: ...
+
+    def started(self, ex: Exec, event: MakeEvent | None) -> None: ...
+
+    def not_started(self, ex: Exec, event: MakeEvent | None) -> None: ...
+
 
 class WaitsHost(_Stepping, Protocol):
     """What :class:`~polos_nb.engine._waits.Waits` uses of its runtime."""
@@ -193,7 +213,12 @@ class WaitsHost(_Stepping, Protocol):
     async def _topic_next(self, topic: str) -> int: ...
 
     def _lifecycle_event(
-        self, ex: Exec, event_type: str, data: dict[str, Any]
+        self,
+        ex: Exec,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        encoded: dict[str, str | None] | None = None,
     ) -> tuple[Insert, StreamEvent]: ...
 
     @property
@@ -247,10 +272,25 @@ class StartsHost(Protocol):
     clock: Clock
     admission: Admission
     workers: Workers
+    closed: bool
     _topic_seq: dict[str, int]
     _start_key_lock: asyncio.Lock
 
+    @property
+    def live(self) -> LiveOfParts: ...
+
     def next_seq(self) -> int: ...
+
+    def _lifecycle_row(
+        self,
+        ex: Exec,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        encoded: dict[str, str | None] | None = None,
+    ) -> tuple[Insert, MakeEvent]: ...
+
+    def _schedule_id(self, exec_id: str) -> bool: ...
 
     async def read(self, future: concurrent.futures.Future[_T]) -> _T: ...
 
@@ -264,6 +304,8 @@ class LiveOfParts(Protocol):
 
     def emit(self, event: StreamEvent) -> None: ...
 
+    def emit_lazy(self, topic: str, make: MakeEvent) -> None: ...
+
 
 class LiveHost(Protocol):
     """What :class:`~polos_nb.engine._live.Live` uses of its runtime."""
@@ -273,5 +315,6 @@ class LiveHost(Protocol):
     execs: dict[str, Exec]
     _subscribers: dict[str, list[Callable[[StreamEvent], None]]]
     _all_subscribers: list[Callable[[StreamEvent], None]]
+    _light_subscribers: list[Callable[[StreamEvent], None]]
 
     def on_engine_thread(self) -> bool: ...

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from polos_nb._ids import new_id
 
 from ._records import Exec, _step_start_event, step_event
-from ._types import TERMINAL_STATUSES, StreamEvent
+from ._types import TERMINAL_STATUSES, MakeEvent, StreamEvent
 
 if TYPE_CHECKING:
     from ._host import LiveHost
@@ -47,7 +47,9 @@ class Live:
 
         return unsubscribe
 
-    def subscribe_all(self, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
+    def subscribe_all(
+        self, callback: Callable[[StreamEvent], None], *, payloads: bool = True
+    ) -> Callable[[], None]:
         """Call ``callback(event)`` on the engine thread for every event delivered to
         subscribers of any topic (lifecycle, suspend/resume, step and published events).
 
@@ -57,12 +59,20 @@ class Live:
         watches their topic. Returns the function that unsubscribes. The notebook layer
         uses it to tell the JupyterLab extension that runs changed, ``polos_nb.channels``
         to notify channels; a callback must be quick and never block (schedule work on
-        ``runtime.loop`` instead)."""
+        ``runtime.loop`` instead).
+
+        ``payloads=False`` for a callback that never reads a run's payload or result: the
+        start and finish events of runs then reach it with ``_metadata`` alone in their
+        data, and while only such callbacks watch, those values are not decoded for them."""
         self.rt._all_subscribers.append(callback)
+        if not payloads:
+            self.rt._light_subscribers.append(callback)
 
         def unsubscribe() -> None:
             if callback in self.rt._all_subscribers:
                 self.rt._all_subscribers.remove(callback)
+            if callback in self.rt._light_subscribers:
+                self.rt._light_subscribers.remove(callback)
 
         return unsubscribe
 
@@ -74,6 +84,25 @@ class Live:
             except Exception:
                 log.exception("event subscriber failed")
         for callback in list(self.rt._subscribers.get(event.topic, ())):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber failed")
+
+    def emit_lazy(self, topic: str, make: MakeEvent) -> None:
+        """:meth:`emit` the committed event ``make`` makes (``_types.MakeEvent``), made only
+        if anyone watches: in full for subscribers of ``topic`` and of all events, without
+        the run's payload or result when all that watch subscribed with ``payloads=False``."""
+        everyone = self.rt._all_subscribers
+        if self.rt._subscribers.get(topic) or any(
+            callback not in self.rt._light_subscribers for callback in everyone
+        ):
+            self.emit(make(True))
+            return
+        if not everyone:
+            return
+        event = make(False)
+        for callback in list(everyone):
             try:
                 callback(event)
             except Exception:

@@ -69,6 +69,7 @@ from ._types import (
     EventPayload,
     ExecutionHandle,
     ExecutionInfo,
+    MakeEvent,
     StreamEvent,
 )
 from ._waits import Waits
@@ -127,6 +128,8 @@ class Runtime:
         self._unregistered: dict[str, set[str]] = {}
         self._subscribers: dict[str, list[Callable[[StreamEvent], None]]] = {}
         self._all_subscribers: list[Callable[[StreamEvent], None]] = []
+        self._light_subscribers: list[Callable[[StreamEvent], None]] = []
+        """Those of ``_all_subscribers`` that never read a run's payload or result."""
         self.channels: list[Any] = list(channels or [])
         """Notification channels of the clients on this journal (``PolosClient(channels=...)``).
         The engine never calls them: ``polos_nb.channels`` does, as a runtime extension."""
@@ -520,13 +523,67 @@ class Runtime:
         )
 
     def _lifecycle_event(
-        self, ex: Exec, event_type: str, data: dict[str, Any]
+        self,
+        ex: Exec,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        encoded: dict[str, str | None] | None = None,
     ) -> tuple[Insert, StreamEvent]:
-        """An event on the execution tree's topic; the topic's counter is known (created with the root)."""
+        """An event on the execution tree's topic; the topic's counter is known (created with the root).
+
+        ``encoded``: more fields of the event's data whose values are journal JSON already
+        (a run's payload or result as journaled): their text goes into the event row as it
+        is, and is decoded for the live event, not decoded and encoded again.
+        """
+        insert, make = self._lifecycle_row(ex, event_type, data, encoded=encoded)
+        return insert, make(True)
+
+    def _lifecycle_row(
+        self,
+        ex: Exec,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        encoded: dict[str, str | None] | None = None,
+    ) -> tuple[Insert, MakeEvent]:
+        """:meth:`_lifecycle_event`, with the live event made by the function returned: hand
+        it to ``live.emit_lazy`` once committed, which makes it only for whoever watches,
+        and decodes the ``encoded`` fields (a run's payload or result) only for those who
+        read them."""
         topic = ex.topic
         self._topic_seq[topic] = self._topic_seq.get(topic, 0) + 1
         data = {**data, "_metadata": {"execution_id": ex.id, "workflow_id": ex.workflow_id}}
-        return self._event_row(topic, self._topic_seq[topic], event_type, _serde.dumps(data), ex.id)
+        data_json = _serde.dumps(data)
+        if not encoded:
+            return self._event_row_made(
+                topic,
+                self._topic_seq[topic],
+                event_type,
+                data_json,
+                ex.id,
+                lambda full: _serde.loads(data_json, strict=False),
+            )
+        fields = ",".join(
+            f"{json.dumps(key)}:{'null' if text is None else text}" for key, text in encoded.items()
+        )
+
+        def decode(full: bool) -> dict[str, Any]:
+            rest: dict[str, Any] = _serde.loads(data_json, strict=False)
+            if not full:
+                return rest
+            decoded = {key: _serde.loads(text, strict=False) for key, text in encoded.items()}
+            decoded.update(rest)
+            return decoded
+
+        return self._event_row_made(
+            topic,
+            self._topic_seq[topic],
+            event_type,
+            "{" + fields + "," + data_json[1:],  # data_json is an object with _metadata in it
+            ex.id,
+            decode,
+        )
 
     def _event_row(
         self,
@@ -536,31 +593,57 @@ class Runtime:
         data_json: str,
         execution_id: str | None,
     ) -> tuple[Insert, StreamEvent]:
+        insert, make = self._event_row_made(
+            topic,
+            topic_seq,
+            event_type,
+            data_json,
+            execution_id,
+            lambda full: _serde.loads(data_json, strict=False),
+        )
+        return insert, make(True)
+
+    def _event_row_made(
+        self,
+        topic: str,
+        topic_seq: int,
+        event_type: str | None,
+        data_json: str,
+        execution_id: str | None,
+        decode: Callable[[bool], Any],
+    ) -> tuple[Insert, MakeEvent]:
+        """An event row, and the function that makes its live event (its data: ``decode(full)``)."""
         seq = self.next_seq()
         now = self.clock.now()
-        event = StreamEvent(
-            id=str(seq),
-            sequence_id=topic_seq,
-            topic=topic,
-            event_type=event_type,
-            data=_serde.loads(data_json, strict=False),
-            created_at=now,
-        )
-        event._journal_seq = seq
+
+        def make(full: bool) -> StreamEvent:
+            event = StreamEvent(
+                id=str(seq),
+                sequence_id=topic_seq,
+                topic=topic,
+                event_type=event_type,
+                data=decode(full),
+                created_at=now,
+            )
+            event._journal_seq = seq
+            return event
+
         return Insert(
             "events",
             _EVENT_COLUMNS,
             (seq, topic, topic_seq, event_type, data_json, execution_id, now),
-        ), event
+        ), make
 
     # ================================================================== live event bus
     def subscribe(self, topic: str, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
         """See :meth:`Live.subscribe <polos_nb.engine._live.Live.subscribe>`."""
         return self.live.subscribe(topic, callback)
 
-    def subscribe_all(self, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
+    def subscribe_all(
+        self, callback: Callable[[StreamEvent], None], *, payloads: bool = True
+    ) -> Callable[[], None]:
         """See :meth:`Live.subscribe_all <polos_nb.engine._live.Live.subscribe_all>`."""
-        return self.live.subscribe_all(callback)
+        return self.live.subscribe_all(callback, payloads=payloads)
 
     def after_publish(self, topic: str, event: StreamEvent) -> None:
         """Deliver a committed event to live subscribers and to executions waiting on its topic."""
@@ -716,6 +799,20 @@ class Runtime:
                 ) as span:
                     if ex.trace_carrier is None:  # later segments (after a wait) join this trace
                         ex.trace_carrier = span.carrier()
+                        if ex.trace_carrier is not None and ex.status == "running":
+                            # Its start is journaled already (at once, with its row, or
+                            # before a restart): the trace goes in on its own.
+                            self.commit_nowait(
+                                [
+                                    Update(
+                                        "executions",
+                                        "id",
+                                        ex.id,
+                                        ("trace_context",),
+                                        (json.dumps(ex.trace_carrier),),
+                                    )
+                                ]
+                            )
                     await self._drive_once(ex)
                     span.set("polos.status", ex.status)
                     if ex.status == "failed":
@@ -747,13 +844,11 @@ class Runtime:
                             ex, "running", started_at=ex.started_at, trace_context=trace_context
                         )
                     )
-                    insert, event = self._lifecycle_event(
-                        ex,
-                        f"{ex.workflow_type}_start",
-                        {"payload": _serde.loads(ex.payload_json, strict=False)},
+                    insert, make_event = self._lifecycle_row(
+                        ex, f"{ex.workflow_type}_start", {}, encoded={"payload": ex.payload_json}
                     )
                     ops.append(insert)
-                    self.loop.call_soon(self.live.emit, event)
+                    self.loop.call_soon(self.live.emit_lazy, ex.topic, make_event)
                 else:
                     ops.append(self._status_op(ex, "running"))
                 self.commit_nowait(ops)

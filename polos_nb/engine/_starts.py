@@ -21,7 +21,7 @@ from polos_nb.errors import UserError, WorkflowNotFoundError
 from . import _workflow as registry
 from ._policy import Queue
 from ._records import Exec
-from ._types import ExecutionHandle
+from ._types import ExecutionHandle, MakeEvent
 from .journal import Insert
 
 if TYPE_CHECKING:
@@ -161,6 +161,56 @@ class Starts:
             ),
         )
         return ex, insert
+
+    def start_ops(self, ex: Exec, insert: Insert) -> tuple[list[Any], MakeEvent | None]:
+        """The ops that journal the new run ``ex`` (``insert`` is its row from :meth:`new_exec`).
+
+        A run that can start at once here (its workflow is defined in this process, its
+        queue has a free slot, the journal has a single worker) is journaled ``running``,
+        with its start event, in the transaction of its row: its task then begins without
+        another commit. Its slot is taken now: once the ops are committed, call
+        :meth:`started` before the run is adopted, or :meth:`not_started` if the commit
+        failed. Any other run is journaled ``queued``, and its task journals its start.
+        """
+        if (
+            self.rt.closed
+            or self.rt.workers.shared  # workers count slots across processes when a run begins
+            or ex.status != "queued"
+            or ex.queue_name is None
+            or registry.get_workflow(ex.workflow_id) is None
+            or not self.rt.admission.free(ex.queue_name, ex.concurrency_key)
+        ):
+            return [insert], None
+        self.rt.admission.try_acquire(ex.id, ex.queue_name, ex.concurrency_key)
+        ex.status = "running"
+        ex.started_at = ex.created_at
+        values = list(insert.values)
+        values[insert.columns.index("status")] = "running"
+        row = Insert(
+            insert.table,
+            (*insert.columns, "started_at"),
+            (*values, ex.started_at),
+            insert.on_conflict,
+        )
+        event_row, make_event = self.rt._lifecycle_row(
+            ex, f"{ex.workflow_type}_start", {}, encoded={"payload": ex.payload_json}
+        )
+        return [row, event_row], make_event
+
+    def started(self, ex: Exec, event: MakeEvent | None) -> None:
+        """The ops of :meth:`start_ops` are committed: deliver the run's start event, if
+        they carried it."""
+        if event is not None:
+            self.rt.live.emit_lazy(ex.topic, event)
+
+    def not_started(self, ex: Exec, event: MakeEvent | None) -> None:
+        """The ops of :meth:`start_ops` were not committed: give back the slot they took."""
+        if event is not None:
+            ex.status = "queued"
+            ex.started_at = None
+            self.rt.admission.release(
+                ex.id, ex.queue_name, ex.concurrency_key, self.rt._schedule_id
+            )
 
     def prepare(
         self, workflow: Any, payload: Any, initial_state: Any
@@ -327,7 +377,7 @@ class Starts:
             insert = Insert(
                 insert.table, (*insert.columns, "channel_context"), (*insert.values, context_json)
             )
-        ops: list[Any] = [insert]
+        ops, event = self.start_ops(ex, insert)
         if idempotency_key is not None:  # the key and the execution: one transaction
             ops.append(
                 Insert(
@@ -336,6 +386,11 @@ class Starts:
                     (idempotency_key, ex.id, ex.created_at),
                 )
             )
-        await self.rt.commit(ops)
+        try:
+            await self.rt.commit(ops)
+        except BaseException:
+            self.not_started(ex, event)
+            raise
+        self.started(ex, event)
         self.rt.adopt(ex)
         return ex.handle()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
@@ -216,6 +216,12 @@ class StreamEvent(_DictAccess, BaseModel):
         # Upstream hands out JSON event data (user code json.dumps it); a model in it
         # becomes a ModelView, which still answers its attributes.
         return _serde.view(value)
+
+
+MakeEvent = Callable[[bool], StreamEvent]
+"""Makes a committed event when it is delivered (``Live.emit_lazy``): ``make(True)`` with all
+its data, ``make(False)`` without the run's payload or result a start or finish event
+carries (for subscribers that never read them)."""
 
 
 class BatchWorkflowInput(BaseModel):

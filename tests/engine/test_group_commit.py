@@ -151,6 +151,49 @@ def test_a_lone_insert_runs_without_the_optimizer_and_updates_with_it(journal):
     assert got.result(30) == [("x", "running")]
 
 
+def test_a_transaction_of_inserts_only_runs_without_the_optimizer(journal):
+    """A run's row and its start event (inserts into two tables) commit together on the
+    connection without the optimizer; a transaction with an UPDATE in it stays on the main one."""
+    cols = ("id", "workflow_id", "workflow_type", "status", "root_execution_id")
+    cols += ("root_workflow_id", "created_at", "updated_at", "seq")
+    journal.submit(
+        [
+            Insert("executions", cols, ("x", "w", "workflow", "running", "x", "w", NOW, NOW, 1)),
+            event(2),
+        ]
+    ).result(30)
+    finish = [Update("executions", "id", "x", ("status",), ("completed",)), event(3)]
+    journal.submit(finish).result(30)
+    main = journal._con
+    [inserts] = main.cursors
+    assert [s.split(" (")[0] for s in inserts.own[1:]] == [
+        "BEGIN TRANSACTION",
+        "INSERT INTO executions",
+        "INSERT INTO events",
+        "COMMIT",
+    ]
+    assert [s.split(" ")[0] for s in main.own if not s.startswith("SELECT")] == [
+        "BEGIN",
+        "UPDATE",
+        "INSERT",
+        "COMMIT",
+    ]
+    got = journal.read(lambda con: con.execute("SELECT count(*) FROM events").fetchall())
+    assert got.result(30) == [(2,)]
+
+
+def test_a_failed_transaction_of_inserts_leaves_nothing(journal):
+    cols = ("id", "workflow_id", "workflow_type", "status", "root_execution_id")
+    cols += ("root_workflow_id", "created_at", "updated_at", "seq")
+    row = Insert("executions", cols, ("x", "w", "workflow", "running", "x", "w", NOW, NOW, 1))
+    journal.submit([row]).result(30)
+    with pytest.raises(JournalError):  # the second row's key exists: the event goes too
+        journal.submit([event(2), row]).result(30)
+    got = journal.read(lambda con: con.execute("SELECT count(*) FROM events").fetchall())
+    assert got.result(30) == [(0,)]
+    journal.submit([event(3)]).result(30)  # the connection is usable again
+
+
 def test_a_delete_between_inserts_of_its_table_keeps_its_place(journal):
     # Merging the second insert into the first would let the delete remove both rows.
     held = _Held(journal)

@@ -613,9 +613,10 @@ class DuckDBJournal(Journal):
         A second connection to the same database, with DuckDB's query optimizer off: an
         ``INSERT ... VALUES`` has nothing to optimise, yet DuckDB ran its optimizer passes
         on every one (measured: 1.16 -> 1.00 ms per one-row insert of a step record on
-        disk). Only these inserts run here; updates and deletes (which find their rows
-        with the optimizer's help) and multi-statement transactions stay on the main
-        connection. Made on first use, on the writer thread.
+        disk). Transactions of inserts only run here (a lone INSERT as its own
+        transaction, several in BEGIN/COMMIT); a transaction with an update or a delete
+        (which find their rows with the optimizer's help) runs on the main connection.
+        Made on first use, on the writer thread.
         """
         if self._inserts is None:
             inserts = self._con.cursor()
@@ -644,6 +645,10 @@ class DuckDBJournal(Journal):
                 return None
             except Exception as exc:
                 return exc
+        if ops and all(type(op) is Insert for op in ops):
+            # Only inserts (a run's row and its start event; step records with events):
+            # the connection without the optimizer takes them too, in one transaction.
+            con = self._insert_connection()
         try:
             con.execute("BEGIN TRANSACTION")
             for group in _group(ops):
