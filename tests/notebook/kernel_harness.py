@@ -110,12 +110,21 @@ class Kernel:
 
     @staticmethod
     def text(outputs: list[dict[str, Any]]) -> str:
-        parts = []
+        # One print may reach the frontend as several stream messages (the
+        # kernel flushes on a timer), so consecutive chunks join as they are.
+        parts: list[str] = []
+        streaming = False
         for m in outputs:
             c = m["content"]
             if m["msg_type"] == "stream":
-                parts.append(c["text"])
-            elif m["msg_type"] in ("display_data", "execute_result", "update_display_data"):
+                if streaming:
+                    parts[-1] += c["text"]
+                else:
+                    parts.append(c["text"])
+                streaming = True
+                continue
+            streaming = False
+            if m["msg_type"] in ("display_data", "execute_result", "update_display_data"):
                 parts.append(c["data"].get("text/plain", ""))
                 parts.append(c["data"].get("text/html", ""))
             elif m["msg_type"] == "error":
