@@ -5,6 +5,7 @@ child workflows in their parent's trace; nothing when tracing is off or not inst
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -307,3 +308,64 @@ def test_importing_polos_nb_does_not_import_opentelemetry() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_without_an_sdk_no_span_is_made_and_the_callers_trace_still_reaches_children(
+    tmp_path: Path,
+) -> None:
+    # A fresh process with the OpenTelemetry API and no SDK: spans would record nothing,
+    # so none is started; a trace context the caller brings still reaches the runs.
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import duckdb
+        from opentelemetry import trace
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+        from polos_nb import PolosClient, WorkflowContext, workflow
+
+        started = []
+        real = trace.ProxyTracer.start_span
+        def counting(self, name, *args, **kwargs):
+            started.append(name)
+            return real(self, name, *args, **kwargs)
+        trace.ProxyTracer.start_span = counting
+
+        @workflow(id="kid")
+        async def kid(ctx: WorkflowContext, payload: dict) -> int:
+            return await ctx.step.run("add", lambda: payload["x"] + 1)
+
+        @workflow(id="top")
+        async def top(ctx: WorkflowContext) -> int:
+            return await ctx.step.invoke_and_wait("kid", kid, {"x": 1})
+
+        path = sys.argv[1]
+        client = PolosClient(journal=path)
+        print(top.run_sync(client, timeout=30))
+        print(len(started))
+        remote = SpanContext(
+            trace_id=0x1234, span_id=0x5678, is_remote=True, trace_flags=TraceFlags(1)
+        )
+        with trace.use_span(NonRecordingSpan(remote)):
+            print(top.run_sync(client, timeout=30))
+        client.close()
+        con = duckdb.connect(path, read_only=True)
+        rows = con.execute(
+            "SELECT workflow_id, trace_context FROM executions"
+            " WHERE trace_context IS NOT NULL ORDER BY workflow_id"
+        ).fetchall()
+        print(json.dumps([[w, json.loads(t)["traceparent"].split("-")[1]] for w, t in rows]))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "j.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[:2] == ["2", "0"]  # a run with a child and steps, and not one span started
+    assert lines[2] == "2"
+    trace_id = f"{0x1234:032x}"
+    assert json.loads(lines[3]) == [["kid", trace_id], ["top", trace_id]]
