@@ -126,11 +126,16 @@ class WorkflowContext:
 
 
 def _fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    if not args and not kwargs:
+        return _NO_ARGUMENTS  # the common ``ctx.step.run("key", func)``: same hash, no JSON
     try:
         text = _serde.dumps([list(args), kwargs])
     except Exception:
         text = repr([type(a).__qualname__ for a in args] + sorted(kwargs))
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+_NO_ARGUMENTS = hashlib.blake2b(_serde.dumps([[], {}]).encode(), digest_size=8).hexdigest()
 
 
 def final_state_json(ctx: WorkflowContext | None, fallback: str | None) -> str | None:
