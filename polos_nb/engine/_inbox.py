@@ -59,8 +59,12 @@ def inbox_dir(journal_path: str) -> Path | None:
 
 
 def _write_atomically(path: Path, data: dict[str, Any]) -> None:
+    # Owner-only: a request may carry answers a person typed (resume data) until the owner
+    # takes it, and only the user who runs the journal's process reads it.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(json.dumps(data))
     os.replace(tmp, path)
 
 
@@ -219,7 +223,7 @@ async def _forward(
     folder = inbox_dir(locked.path)
     if folder is None:
         raise locked
-    os.makedirs(folder, exist_ok=True)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
     name = uuid.uuid4().hex
     request = folder / f"{name}.request.json"
     reply = folder / f"{name}.reply.json"

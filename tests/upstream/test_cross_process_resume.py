@@ -256,3 +256,26 @@ def test_the_owner_removes_replies_nobody_collected(tmp_path: Path) -> None:
     (folder / "c.request.json").write_text("{}")
     assert [p.name for p in _inbox._requests(folder)] == ["c.request.json"]
     assert not old.exists() and fresh.exists()
+
+
+def test_a_request_waiting_in_the_inbox_is_readable_by_its_user_only(tmp_path: Path) -> None:
+    from polos_nb.engine._inbox import forward_resume
+
+    folder = tmp_path / "j.duckdb.inbox"
+    locked = JournalLockedError(str(tmp_path / "j.duckdb"), os.getpid())  # alive, never answers
+    modes: list[int] = []
+
+    async def scenario() -> None:
+        sending = asyncio.ensure_future(
+            forward_resume(locked, None, "run-1", "review", {"card": "4111"}, timeout=1.5)
+        )
+        while not modes and not sending.done():
+            for request in folder.glob("*.request.json"):
+                modes.append(request.stat().st_mode & 0o777)
+            await asyncio.sleep(0.02)
+        with pytest.raises(JournalLockedError):
+            await sending
+
+    asyncio.run(scenario())
+    assert modes == [0o600]
+    assert folder.stat().st_mode & 0o077 == 0
