@@ -40,7 +40,10 @@ class _TextTracker:
     Text is tracked per LLM step key. A retry of a step (``stream_start``) or a replay
     re-sends text; only what goes beyond what was already shown for that step is new.
     The final text of a step (from its journaled ``step_finish``) fills in anything a
-    late subscriber missed.
+    late subscriber missed. A subscriber that joins while a step streams (its first
+    ``text_delta`` has a ``chunk_index`` above 0 and no ``stream_start`` came first)
+    has missed the step's beginning, which no event carries again: it holds that step's
+    deltas back and shows the step's whole text when the step ends.
     """
 
     def __init__(self, execution_id: str, guarded: bool, *, every_execution: bool = False) -> None:
@@ -49,6 +52,7 @@ class _TextTracker:
         self.every_execution = every_execution
         self.shown: dict[tuple[str, str], str] = {}
         self.current: dict[tuple[str, str], str] = {}
+        self.joined_late: set[tuple[str, str]] = set()  # steps whose beginning was missed
 
     def _advance(self, step: tuple[str, str], text: str) -> str:
         already = self.shown.get(step, "")
@@ -64,17 +68,27 @@ class _TextTracker:
             return ""
         kind = event.event_type
         if kind == STREAM_START:
-            self.current[(exec_id, str(data.get("step")))] = ""
+            step = (exec_id, str(data.get("step")))
+            self.current[step] = ""
+            self.joined_late.discard(step)
         elif kind == TEXT_DELTA:
             step = (exec_id, str(data.get("step")))
+            index = data.get("chunk_index")
+            if step not in self.current and isinstance(index, int) and index > 0:
+                self.joined_late.add(step)
+            if step in self.joined_late:
+                return ""  # the step's end brings its whole text
             text = self.current.get(step, "") + str(data.get("content") or "")
             self.current[step] = text
             return self._advance(step, text)
         elif kind == TEXT_FINAL:
-            return self._advance((exec_id, str(data.get("step"))), str(data.get("content") or ""))
+            step = (exec_id, str(data.get("step")))
+            self.joined_late.discard(step)
+            return self._advance(step, str(data.get("content") or ""))
         elif kind == STEP_FINISH and not self.guarded:
             key = str(data.get("step_key", ""))
             if parse_step_key(key).kind == "llm" and data.get("status") == "completed":
+                self.joined_late.discard((exec_id, key))
                 content = _content_of(data.get("result"))
                 if content:
                     return self._advance((exec_id, key), content)

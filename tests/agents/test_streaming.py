@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 
 from polos_nb import (
     Agent,
@@ -174,3 +175,68 @@ async def test_guarded_streaming_shows_only_accepted_text(client: PolosClient) -
     result = await agent.stream(client, "hi")
     assert await result.text() == "Hello there"
     assert (await result.result()).result == "Hello there"
+
+
+def test_tracker_that_joins_mid_step_shows_the_whole_step_once_it_ends() -> None:
+    tracker = _TextTracker("E", guarded=False)
+    feed = [
+        # joined after "Once " and "upon " were streamed: no stream_start, chunk 2 first
+        _ev("text_delta", {"step": "llm:1", "content": "a ", "chunk_index": 2}),
+        _ev("text_delta", {"step": "llm:1", "content": "time.", "chunk_index": 3}),
+        _ev(
+            "step_finish",
+            {
+                "step_key": "llm:1",
+                "status": "completed",
+                "result": {"content": "Once upon a time."},
+            },
+        ),
+        _ev("stream_start", {"step": "llm:2", "attempt": 1}),
+        _ev("text_delta", {"step": "llm:2", "content": "The ", "chunk_index": 0}),
+        _ev("text_delta", {"step": "llm:2", "content": "end.", "chunk_index": 1}),
+    ]
+    out = [tracker.feed(e) for e in feed]
+    assert out == ["", "", "Once upon a time.", "", "The ", "end."]
+
+
+class _PausingModel(ScriptedModel):
+    """Streams its turn and stops after the second chunk until ``go`` is set."""
+
+    def __init__(self, name: str, turns: list) -> None:
+        super().__init__(name, turns)
+        self.paused = threading.Event()
+        self.go = threading.Event()
+
+    async def stream(self, request):  # type: ignore[no-untyped-def]
+        texts = 0
+        async for piece in super().stream(request):
+            yield piece
+            texts += "text" in piece
+            if texts == 2 and not self.go.is_set():
+                self.paused.set()
+                await asyncio.to_thread(self.go.wait, 30)
+
+
+async def test_a_reader_who_starts_while_the_model_streams_gets_the_whole_text(
+    client: PolosClient,
+) -> None:
+    model = _PausingModel(
+        uid("m"), [FakeTurn(text="Once upon a time.", chunks=["Once ", "upon ", "a ", "time."])]
+    )
+    agent = Agent(id=uid("late"), provider="fake", model=model)
+    result = await agent.stream(client, "A story")
+    assert await asyncio.to_thread(model.paused.wait, 30)  # two chunks are out, unread
+    late = asyncio.create_task(result.text())
+    events_late = asyncio.create_task(
+        _texts(result.events)  # the same promise holds for `events`
+    )
+    await asyncio.sleep(0.5)  # the readers subscribe while the model is paused
+    model.go.set()
+    assert await asyncio.wait_for(late, 30) == "Once upon a time."
+    assert await asyncio.wait_for(events_late, 30) == "Once upon a time."
+
+
+async def _texts(events) -> str:  # type: ignore[no-untyped-def]
+    return "".join(
+        [str(e.data.get("content") or "") async for e in events if e.event_type == "text_delta"]
+    )
