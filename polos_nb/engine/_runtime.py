@@ -56,6 +56,7 @@ from ._records import (
     _log_failure,
     _run_retryable,
     exec_from_row,
+    load_run_journal,
     payload_of,
     wait_from_row,
 )
@@ -655,33 +656,7 @@ class Runtime:
         return ex is not None and self.schedule(ex)
 
     async def _load(self, ex: Exec) -> None:
-        found = await self.read(self.journal.run_journal(ex.id))
-        for step in found.steps:
-            key, status = step.step_key, step.status
-            ex.attempts[key] = max(step.attempt, ex.attempts.get(key, 0))
-            if status == "retrying" or (
-                status == "failed" and (step.run_attempt or 1) < ex.run_attempt
-            ):
-                if ex.steps.get(key) is not None and ex.steps[key].status == "failed":
-                    del ex.steps[key]  # a later run attempt runs this step again
-                continue
-            ex.steps[key] = StepRecord(
-                key,
-                step.position,
-                step.kind,
-                step.attempt,
-                status,
-                step.output,
-                step.error,
-                step.state,
-            )
-            if step.position is not None:
-                ex.positions[step.position] = key
-        for box in found.mailbox:
-            ex.mailbox[box.step_key] = (box.data, box.event_seq, box.created_at)
-        for child in found.children:
-            ex.children.setdefault(child.parent_step_key or "", []).append(child.id)
-        ex.loaded = True
+        load_run_journal(ex, await self.read(self.journal.run_journal(ex.id)))
 
     async def _drive(self, ex: Exec) -> None:
         slot = False  # several workers: a slot of a limited queue, counted across workers
