@@ -1,8 +1,9 @@
 """The journal rows of events the runtime writes, and the live events made from them.
 
-An event the runtime journals (a run's lifecycle events on its tree's topic: start,
-finish, suspend, resume, blocked, unblocked; and events published on a topic) is one row
-of the journal's ``events`` table, written in the transaction of the change it reports.
+An event the runtime journals (a run's events on its tree's topic: its start and end,
+retries, suspensions and resumes, being blocked and unblocked, and the events its steps
+add; and events published on a topic) is one row of the journal's ``events`` table,
+written in the transaction of the change it reports.
 This module builds that row and the function that makes its live event once the row is
 committed (``_types.MakeEvent``): ``Live.emit_lazy`` calls it only if anyone watches. A
 run's payload or result goes into a lifecycle event's row as the journal JSON it already
