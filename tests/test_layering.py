@@ -438,6 +438,7 @@ ENGINE_ORDER = [
     "_delivery",  # journal outcomes handed to the engine loop in batches
     # in-memory records, the workflow registry, the step API
     "_records",
+    "_lifecycle_events",  # event rows and the live events made from them
     "_workflow",
     "_context",
     # the runtime's parts: live events, waits, children, reads, starts, parked runs, triggers,

@@ -428,14 +428,25 @@ class PolosClient:
         """
         return await self._on_engine(_record.resolve_run_id(self._runtime, prefix))
 
-    def subscribe_all(self, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
+    def subscribe_all(
+        self, callback: Callable[[StreamEvent], None], *, payloads: bool = True
+    ) -> Callable[[], None]:
         """Call ``callback(event)`` on the engine thread for every event of every run
         (lifecycle, suspend/resume, step and published events, live ones included).
 
         Returns the function that unsubscribes. A callback must be quick and never block
         (the JupyterLab extension's kernel side uses it to say that runs changed).
+
+        ``payloads=False`` for a callback that never reads a run's payload, result or error,
+        so that they are not decoded from the journal for it: the events that start and end
+        a run (``workflow_start``, ``workflow_finish``, ``workflow_error``,
+        ``workflow_cancel``; ``agent_...`` for an agent) may then reach it with only
+        ``_metadata`` (the run's ``execution_id`` and ``workflow_id``) in their data. They
+        carry those values still when another subscriber reads them (a subscriber with
+        ``payloads=True``, or one of the run's topic, such as its widget): the event is made
+        once, for everyone. Every other event reaches it as it reaches anyone.
         """
-        return self._runtime.subscribe_all(callback)
+        return self._runtime.subscribe_all(callback, payloads=payloads)
 
     def run_reader(self, timeout: float | None = 60.0) -> RunReader:
         """Blocking typed reads of this journal's runs (pages of runs, counts, a run's

@@ -34,6 +34,7 @@ __all__ = [
     "ChildrenOfParts",
     "ChildrenOfWaits",
     "EndingsHost",
+    "EventRowsHost",
     "LiveHost",
     "LiveOfParts",
     "ReadsHost",
@@ -297,6 +298,16 @@ class StartsHost(Protocol):
     async def commit(self, ops: list[Any]) -> None: ...
 
     def adopt(self, ex: Exec) -> None: ...
+
+
+class EventRowsHost(Protocol):
+    """What the event rows of ``_lifecycle_events`` use of the runtime: its journal
+    sequence, its topics' counters and its clock."""
+
+    clock: Clock
+    _topic_seq: dict[str, int]
+
+    def next_seq(self) -> int: ...
 
 
 class LiveOfParts(Protocol):

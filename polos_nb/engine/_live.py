@@ -61,9 +61,10 @@ class Live:
         to notify channels; a callback must be quick and never block (schedule work on
         ``runtime.loop`` instead).
 
-        ``payloads=False`` for a callback that never reads a run's payload or result: the
-        start and finish events of runs then reach it with ``_metadata`` alone in their
-        data, and while only such callbacks watch, those values are not decoded for them."""
+        ``payloads=False`` for a callback that never reads a run's payload or result: while
+        only such callbacks watch, the start and end events of runs reach them with
+        ``_metadata`` alone in their data, those values not decoded (:meth:`emit_lazy`);
+        when anyone else watches, they get the event in full, as everyone does."""
         self.rt._all_subscribers.append(callback)
         if not payloads:
             self.rt._light_subscribers.append(callback)

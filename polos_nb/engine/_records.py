@@ -27,7 +27,7 @@ from ._types import (
     ExecutionInfo,
     StreamEvent,
 )
-from .journal import EventRow, History, WaitRow
+from .journal import EventRow, History, RunJournal, WaitRow
 
 __all__ = [
     "Exec",
@@ -37,6 +37,7 @@ __all__ = [
     "exec_from_row",
     "history_events",
     "info_from_row",
+    "load_run_journal",
     "payload_of",
     "raise_for_terminal",
     "step_event",
@@ -286,6 +287,38 @@ def _carrier(text: str | None) -> dict[str, str] | None:
     if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
         return {str(k): v for k, v in value.items()}
     return None
+
+
+def load_run_journal(ex: Exec, found: RunJournal) -> None:
+    """Take a run's journal (``journal.run_journal``) into its in-memory record ``ex``, to
+    replay it: the latest attempt of each step (a step that failed in an earlier run
+    attempt, or is being retried, runs again), early resumes, and children by parent step."""
+    for step in found.steps:
+        key, status = step.step_key, step.status
+        ex.attempts[key] = max(step.attempt, ex.attempts.get(key, 0))
+        if status == "retrying" or (
+            status == "failed" and (step.run_attempt or 1) < ex.run_attempt
+        ):
+            if ex.steps.get(key) is not None and ex.steps[key].status == "failed":
+                del ex.steps[key]  # a later run attempt runs this step again
+            continue
+        ex.steps[key] = StepRecord(
+            key,
+            step.position,
+            step.kind,
+            step.attempt,
+            status,
+            step.output,
+            step.error,
+            step.state,
+        )
+        if step.position is not None:
+            ex.positions[step.position] = key
+    for box in found.mailbox:
+        ex.mailbox[box.step_key] = (box.data, box.event_seq, box.created_at)
+    for child in found.children:
+        ex.children.setdefault(child.parent_step_key or "", []).append(child.id)
+    ex.loaded = True
 
 
 def wait_from_row(row: WaitRow, *, strict: bool = True) -> Wait:

@@ -46,6 +46,7 @@ from ._delivery import Delivery
 from ._endings import Endings
 from ._extensions import attach_extensions
 from ._inbox import Inbox
+from ._lifecycle_events import event_row, lifecycle_event, lifecycle_row
 from ._live import Live
 from ._policy import RetryPolicy
 from ._reads import Reads
@@ -55,6 +56,7 @@ from ._records import (
     _log_failure,
     _run_retryable,
     exec_from_row,
+    load_run_journal,
     payload_of,
     wait_from_row,
 )
@@ -99,7 +101,6 @@ _STEP_COLUMNS = (
     "ended_at",
     "run_attempt",
 )
-_EVENT_COLUMNS = ("seq", "topic", "topic_seq", "event_type", "data", "execution_id", "created_at")
 
 
 class Runtime:
@@ -518,8 +519,8 @@ class Runtime:
     ) -> tuple[Insert, StreamEvent]:
         """Build an event row (with its per-topic sequence); publish it with :meth:`after_publish`."""
         validate_topic(topic)
-        return self._event_row(
-            topic, await self._topic_next(topic), event_type, data_json, execution_id
+        return event_row(
+            self, topic, await self._topic_next(topic), event_type, data_json, execution_id
         )
 
     def _lifecycle_event(
@@ -530,14 +531,8 @@ class Runtime:
         *,
         encoded: dict[str, str | None] | None = None,
     ) -> tuple[Insert, StreamEvent]:
-        """An event on the execution tree's topic; the topic's counter is known (created with the root).
-
-        ``encoded``: more fields of the event's data whose values are journal JSON already
-        (a run's payload or result as journaled): their text goes into the event row as it
-        is, and is decoded for the live event, not decoded and encoded again.
-        """
-        insert, make = self._lifecycle_row(ex, event_type, data, encoded=encoded)
-        return insert, make(True)
+        """See :func:`lifecycle_event <polos_nb.engine._lifecycle_events.lifecycle_event>`."""
+        return lifecycle_event(self, ex, event_type, data, encoded=encoded)
 
     def _lifecycle_row(
         self,
@@ -547,92 +542,8 @@ class Runtime:
         *,
         encoded: dict[str, str | None] | None = None,
     ) -> tuple[Insert, MakeEvent]:
-        """:meth:`_lifecycle_event`, with the live event made by the function returned: hand
-        it to ``live.emit_lazy`` once committed, which makes it only for whoever watches,
-        and decodes the ``encoded`` fields (a run's payload or result) only for those who
-        read them."""
-        topic = ex.topic
-        self._topic_seq[topic] = self._topic_seq.get(topic, 0) + 1
-        data = {**data, "_metadata": {"execution_id": ex.id, "workflow_id": ex.workflow_id}}
-        data_json = _serde.dumps(data)
-        if not encoded:
-            return self._event_row_made(
-                topic,
-                self._topic_seq[topic],
-                event_type,
-                data_json,
-                ex.id,
-                lambda full: _serde.loads(data_json, strict=False),
-            )
-        fields = ",".join(
-            f"{json.dumps(key)}:{'null' if text is None else text}" for key, text in encoded.items()
-        )
-
-        def decode(full: bool) -> dict[str, Any]:
-            rest: dict[str, Any] = _serde.loads(data_json, strict=False)
-            if not full:
-                return rest
-            decoded = {key: _serde.loads(text, strict=False) for key, text in encoded.items()}
-            decoded.update(rest)
-            return decoded
-
-        return self._event_row_made(
-            topic,
-            self._topic_seq[topic],
-            event_type,
-            "{" + fields + "," + data_json[1:],  # data_json is an object with _metadata in it
-            ex.id,
-            decode,
-        )
-
-    def _event_row(
-        self,
-        topic: str,
-        topic_seq: int,
-        event_type: str | None,
-        data_json: str,
-        execution_id: str | None,
-    ) -> tuple[Insert, StreamEvent]:
-        insert, make = self._event_row_made(
-            topic,
-            topic_seq,
-            event_type,
-            data_json,
-            execution_id,
-            lambda full: _serde.loads(data_json, strict=False),
-        )
-        return insert, make(True)
-
-    def _event_row_made(
-        self,
-        topic: str,
-        topic_seq: int,
-        event_type: str | None,
-        data_json: str,
-        execution_id: str | None,
-        decode: Callable[[bool], Any],
-    ) -> tuple[Insert, MakeEvent]:
-        """An event row, and the function that makes its live event (its data: ``decode(full)``)."""
-        seq = self.next_seq()
-        now = self.clock.now()
-
-        def make(full: bool) -> StreamEvent:
-            event = StreamEvent(
-                id=str(seq),
-                sequence_id=topic_seq,
-                topic=topic,
-                event_type=event_type,
-                data=decode(full),
-                created_at=now,
-            )
-            event._journal_seq = seq
-            return event
-
-        return Insert(
-            "events",
-            _EVENT_COLUMNS,
-            (seq, topic, topic_seq, event_type, data_json, execution_id, now),
-        ), make
+        """See :func:`lifecycle_row <polos_nb.engine._lifecycle_events.lifecycle_row>`."""
+        return lifecycle_row(self, ex, event_type, data, encoded=encoded)
 
     # ================================================================== live event bus
     def subscribe(self, topic: str, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
@@ -745,33 +656,7 @@ class Runtime:
         return ex is not None and self.schedule(ex)
 
     async def _load(self, ex: Exec) -> None:
-        found = await self.read(self.journal.run_journal(ex.id))
-        for step in found.steps:
-            key, status = step.step_key, step.status
-            ex.attempts[key] = max(step.attempt, ex.attempts.get(key, 0))
-            if status == "retrying" or (
-                status == "failed" and (step.run_attempt or 1) < ex.run_attempt
-            ):
-                if ex.steps.get(key) is not None and ex.steps[key].status == "failed":
-                    del ex.steps[key]  # a later run attempt runs this step again
-                continue
-            ex.steps[key] = StepRecord(
-                key,
-                step.position,
-                step.kind,
-                step.attempt,
-                status,
-                step.output,
-                step.error,
-                step.state,
-            )
-            if step.position is not None:
-                ex.positions[step.position] = key
-        for box in found.mailbox:
-            ex.mailbox[box.step_key] = (box.data, box.event_seq, box.created_at)
-        for child in found.children:
-            ex.children.setdefault(child.parent_step_key or "", []).append(child.id)
-        ex.loaded = True
+        load_run_journal(ex, await self.read(self.journal.run_journal(ex.id)))
 
     async def _drive(self, ex: Exec) -> None:
         slot = False  # several workers: a slot of a limited queue, counted across workers

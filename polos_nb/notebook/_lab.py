@@ -197,7 +197,9 @@ class LabChannel:
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._client = client
-        self._unsubscribe = client.subscribe_all(self._on_event)
+        # _on_event reads an event's type, sequence and _metadata, never a run's payload,
+        # result or error: they need not be decoded from the journal for it.
+        self._unsubscribe = client.subscribe_all(self._on_event, payloads=False)
         self.hello()  # the kernel owns its journal now
 
     def _on_event(self, event: Any) -> None:

@@ -252,6 +252,42 @@ async def test_a_result_is_decoded_for_a_finish_event_only_when_a_subscriber_rea
     assert finish.data["result"] == {"n": 8} and finish.data["result"].n == 8
 
 
+async def test_the_clients_subscribe_all_without_payloads_gives_run_metadata_only(client):
+    @workflow(id=uid("counted"))
+    async def flow(ctx: WorkflowContext, payload: dict) -> Counted:
+        return Counted(n=payload["n"])
+
+    @workflow(id=uid("failing"))
+    async def failing(ctx: WorkflowContext, payload: None) -> None:
+        raise ValueError("no")
+
+    DECODED.clear()
+    light: list[Any] = []
+    unsubscribe = client.subscribe_all(light.append, payloads=False)
+    try:
+        result = await flow.run(client, {"n": 5}, timeout=10)
+        handle = await failing.invoke(client)
+        await wait_status(client, handle.id, "failed")
+        await until(lambda: any(e.event_type == "workflow_error" for e in light))
+    finally:
+        unsubscribe()
+    assert result.n == 5
+    assert DECODED == [5, 5]  # made by the workflow, decoded for the waiter: not for `light`
+    ran = result_id(light)
+    assert [
+        (e.event_type, e.data) for e in light if e.data["_metadata"]["execution_id"] == ran
+    ] == [
+        (kind, {"_metadata": {"execution_id": ran, "workflow_id": flow.id}})
+        for kind in ("workflow_start", "workflow_finish")
+    ]
+    failed = [e for e in light if e.data["_metadata"]["execution_id"] == handle.id]
+    assert [e.event_type for e in failed] == ["workflow_start", "workflow_error"]
+    assert all(set(e.data) == {"_metadata"} for e in failed)  # no error either
+    assert all(
+        e.sequence_id is not None for e in light if (e.event_type or "").startswith("workflow_")
+    )
+
+
 async def test_child_runs_start_at_once_in_their_parents_commit(client, monkeypatch):
     spy = Submissions(client)
     monkeypatch.setattr(client.runtime.journal, "submit", spy)

@@ -71,3 +71,83 @@ def test_a_runs_output_carries_its_state_as_json_for_the_saved_run_renderer(shel
     assert done["status"] == "completed" and done["done"] is True
     assert [s["key"] for s in done["steps"]][:1] == ["double"]
     assert "8" in str(done["output"])
+
+
+class _Comm:
+    """A comm with the server extension, as the kernel side sees it: what it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def on_msg(self, callback: Any) -> None:
+        pass
+
+    def on_close(self, callback: Any) -> None:
+        pass
+
+    def send(self, data: dict[str, Any]) -> None:
+        self.sent.append(data)
+
+
+def test_the_channel_says_when_runs_change_from_their_metadata_alone(
+    shell: Any, monkeypatch: Any
+) -> None:
+    from polos_nb import WorkflowContext, workflow
+    from polos_nb.notebook import _session
+
+    client = _session.get_client()
+    heard: list[Any] = []  # the events the channel is given, and how much it had sent then
+    subscribed: list[dict[str, Any]] = []
+    subscribe_all = client.subscribe_all
+
+    def spy(callback: Any, **options: Any) -> Any:
+        subscribed.append(options)
+
+        def both(event: Any) -> None:
+            heard.append((event, len(comm.sent)))
+            callback(event)
+
+        return subscribe_all(both, **options)
+
+    monkeypatch.setattr(client, "subscribe_all", spy)
+
+    @workflow(id=uid("plain"))
+    async def plain(ctx: WorkflowContext, payload: dict) -> dict:
+        return {"n": payload["n"] + 1}
+
+    def ends(run_id: str) -> list[tuple[Any, int]]:
+        return [
+            (e, n)
+            for e, n in list(heard)
+            if e.event_type in ("workflow_start", "workflow_finish")
+            and e.data["_metadata"]["execution_id"] == run_id
+        ]
+
+    comm = _Comm()
+    channel = _lab.LabChannel(comm)
+    try:
+        assert subscribed == [{"payloads": False}]
+        shell.user_ns["WF_ID"] = uid("lab")
+        shell.run_cell(SAVED_FLOW)
+        run = shell.run_line_magic("polos", 'run saved_flow {"n": 4}')
+        suspended = {"kind": "changed", "reason": "suspend", "execution_id": run.id, "key": "check"}
+        wait_until(lambda: suspended in comm.sent, what="the suspension to be pushed")
+        shell.run_line_magic("polos", f'approve {run.id} check {{"ok": true}}')
+        assert run.result(timeout=30) == {"n": 8, "ok": True}
+        # A run nobody shows: its start and finish reach the channel without its payload or
+        # result (nothing decodes them for it), and the panel hears that runs changed.
+        handle = plain.invoke_sync(client, {"n": 1})
+        assert client.wait_for_result_sync(handle.id, timeout=30) == {"n": 2}
+        wait_until(lambda: len(ends(handle.id)) == 2, what="the run's finish event")
+        (_, sent_before_finish) = ends(handle.id)[-1]
+        wait_until(
+            lambda: {"kind": "changed", "reason": "runs"} in comm.sent[sent_before_finish:],
+            what="the run's end to be pushed",
+        )
+    finally:
+        channel._on_close(None)
+    assert comm.sent[0]["kind"] == "hello"
+    assert [e.event_type for e, _ in ends(handle.id)] == ["workflow_start", "workflow_finish"]
+    assert [e.data for e, _ in ends(handle.id)] == [
+        {"_metadata": {"execution_id": handle.id, "workflow_id": plain.id}}
+    ] * 2
