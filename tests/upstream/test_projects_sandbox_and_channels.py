@@ -1,0 +1,203 @@
+"""Upstream-style programs with sandboxes, approval pages and Slack (upstream examples 18,
+19, 21, 22, 23, 24), each ``main.py`` run unchanged as a script.
+
+Beyond what the script prints, each test checks what really happened: the files the
+agent wrote in its workspace (a host directory under ``$POLOS_WORKSPACES_DIR``), that a
+command approved once ran once, that an answer given from outside reached the run, that
+Slack (a loopback fake, reached through ``$SLACK_API_URL``) got the messages.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.upstream.test_projects import _copy, _env, _in_order
+
+DOCKER_IMAGE = "polos-nb-sandbox:py3"
+
+
+def _docker_host() -> str | None:
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    for env_file in (
+        Path(__file__).resolve().parents[2] / ".cache" / "docker.env",
+        Path("/tmp/polos_nb-docker/env"),
+    ):
+        if env_file.exists():
+            for line in env_file.read_text().splitlines():
+                if line.startswith("DOCKER_HOST="):
+                    return line.split("=", 1)[1].strip()
+    return None
+
+
+@pytest.fixture(scope="module")
+def docker_host() -> str:
+    """The engine scripts/setup_docker.sh starts; skipped without it (failed in CI)."""
+    host = _docker_host()
+    problem = None
+    try:
+        import docker
+
+        if not host:
+            problem = "no Docker engine: run `bash scripts/setup_docker.sh`"
+        else:
+            docker.DockerClient(base_url=host, timeout=20).images.get(DOCKER_IMAGE)
+    except Exception as exc:
+        problem = f"the Docker engine at {host} cannot run {DOCKER_IMAGE}: {exc}"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the Docker tests, but {problem}", pytrace=False)
+        pytest.skip(problem)
+    assert host is not None
+    return host
+
+
+def _run(
+    project: str, tmp_path: Path, stdin: list[str] = (), **env: str
+) -> tuple[str, Path, Path]:
+    """Run the project's main.py; returns its output, its directory and the workspaces."""
+    cwd = _copy(project, tmp_path)
+    workspaces = tmp_path / "workspaces"
+    proc = subprocess.run(
+        [sys.executable, "main.py"],
+        cwd=cwd,
+        env={
+            **_env(tmp_path),
+            "POLOS_WORKSPACES_DIR": str(workspaces),
+            "POLOS_SANDBOX_PULL": "0",
+            **env,
+        },
+        input="".join(line + "\n" for line in stdin),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Polos started" in (cwd / "polos.log").read_text()
+    return proc.stdout, cwd, workspaces
+
+
+def _workspace(workspaces: Path) -> Path:
+    """The one workspace the run used."""
+    (workspace,) = [p for p in workspaces.glob("sandbox-*/*") if p.is_dir()]
+    return workspace
+
+
+def test_18_sandbox_tools_write_and_run_code_in_a_container(
+    docker_host: str, tmp_path: Path
+) -> None:
+    out, _, workspaces = _run("sandbox_tools", tmp_path, DOCKER_HOST=docker_host)
+    _in_order(
+        out,
+        [
+            "Invoking coding agent...",
+            "[Using write...]",
+            "[Using exec...]",
+            "[Using write...]",
+            "[Using exec...]",
+            "[Using glob...]",
+            "the first 10 Fibonacci numbers are 0 1 1 2 3 5 8 13 21 34.",
+            '"stdout": "Hello from the sandbox!\\n"',
+            '"stdout": "0 1 1 2 3 5 8 13 21 34\\n"',
+            '"/workspace/fibonacci.py"',
+        ],
+    )
+    workspace = _workspace(workspaces)
+    assert workspace.name.startswith("run-")  # scope "execution": one per run
+    assert (workspace / "hello.py").read_text() == 'print("Hello from the sandbox!")\n'
+    assert (workspace / "fibonacci.py").exists()
+
+
+def test_19_exec_security_asks_outside_the_allowlist(docker_host: str, tmp_path: Path) -> None:
+    answers = ["n", "no network in here: colour it with ANSI codes", "1", "y"]
+    out, _, workspaces = _run("exec_security", tmp_path, answers, DOCKER_HOST=docker_host)
+    _in_order(
+        out,
+        [
+            "[Using write...]",
+            "[Using exec...]",  # python3 greet.py Ada: allowlisted, no question
+            "[Using exec...]",
+            "COMMAND APPROVAL REQUIRED",
+            "Command:     pip install colorama",
+            "Directory:   /workspace",
+            "Environment: docker",
+            "-> Rejected.",
+            "[Using ask_user...]",
+            "Pick a colour",
+            "1. Green",
+            "[Using edit...]",
+            "[Using exec...]",
+            "Command:     python3 greet.py Ada > greeting.txt",  # a redirection: not simple
+            "-> Approved.",
+            "[Using exec...]",  # cat greeting.txt: allowlisted
+            "Agent Completed",
+            '"stderr": "Command rejected by user: pip install colorama\\nUser feedback: '
+            'no network in here: colour it with ANSI codes"',
+        ],
+    )
+    assert out.count("COMMAND APPROVAL REQUIRED") == 2
+    # the approved command ran once, in the container
+    greeting = (_workspace(workspaces) / "greeting.txt").read_text()
+    assert greeting == "\x1b[32mHello, Ada!\x1b[0m\n"
+    assert '"colour": "32"' in out  # the ask_user answer reached the model
+
+
+def test_21_local_sandbox_asks_before_every_command_and_write(tmp_path: Path) -> None:
+    answers = ["y", "y", "n", "name it fib.py", "y", "y"]
+    out, _, workspaces = _run("local_sandbox", tmp_path, answers)
+    _in_order(
+        out,
+        [
+            "WRITE APPROVAL REQUIRED",
+            "Path: hello.py",
+            'Content:\nprint("Hello from the local sandbox!")',
+            "-> Approved.",
+            "COMMAND APPROVAL REQUIRED",
+            "Command:   python3 hello.py",
+            f"Directory: {workspaces}",
+            "-> Approved.",
+            "WRITE APPROVAL REQUIRED",
+            "Path: fibonacci.py",
+            "-> Rejected.",
+            "Path: fib.py",
+            "-> Approved.",
+            "Command:   python3 fib.py",
+            "-> Approved.",
+            "[Using read...]",
+            "Agent Completed",
+            '"stdout": "Hello from the local sandbox!\\n"',
+            "The user rejected this write of fibonacci.py. User feedback: name it fib.py",
+            '"stdout": "0 1 1 2 3 5 8 13 21 34 \\n"',
+            # outside the workspace: refused, not asked (a difference from upstream)
+            "SandboxPathError: Refused: '/etc/hostname' is outside",
+        ],
+    )
+    assert "PATH OUTSIDE WORKSPACE" not in out
+    workspace = _workspace(workspaces)
+    assert sorted(p.name for p in workspace.iterdir()) == ["fib.py", "hello.py"]
+
+
+def test_24_session_sandbox_is_shared_by_two_runs(docker_host: str, tmp_path: Path) -> None:
+    out, _, workspaces = _run("session_sandbox", tmp_path, DOCKER_HOST=docker_host)
+    _in_order(
+        out,
+        [
+            "Run 1: create math_utils and test it",
+            "[Using exec...]",
+            '"stdout": "All tests passed!\\n"',
+            "Run 2: extend math_utils (same sandbox)",
+            "[Using exec...]",
+            # run 2 lists what run 1 wrote
+            '"stdout": "__pycache__\\nmath_utils.py\\ntest_math.py\\n"',
+            '"stdout": "All tests passed!\\n"',
+        ],
+    )
+    workspace = _workspace(workspaces)  # one workspace for both runs: the session's
+    assert workspace.name.startswith("session-")
+    assert "def subtract(a, b):" in (workspace / "math_utils.py").read_text()
+    assert "assert subtract(9, 4) == 5" in (workspace / "test_math.py").read_text()
