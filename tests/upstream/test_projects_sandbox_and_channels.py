@@ -201,3 +201,63 @@ def test_24_session_sandbox_is_shared_by_two_runs(docker_host: str, tmp_path: Pa
     assert workspace.name.startswith("session-")
     assert "def subtract(a, b):" in (workspace / "math_utils.py").read_text()
     assert "assert subtract(9, 4) == 5" in (workspace / "test_math.py").read_text()
+
+
+def test_22_approval_page_link_and_an_answer_from_another_process(tmp_path: Path) -> None:
+    """main.py prints the approval page's link and waits; the answer comes from another
+    process (what the page's Submit delivers): the run owned by main.py goes on with it.
+
+    The page itself (served by the Jupyter server extension) is exercised with this
+    project's workflow in tests/server/test_server_extension.py: it cannot read a journal
+    a running script holds.
+    """
+    cwd = _copy("approval_page", tmp_path)
+    env = {**_env(tmp_path), "POLOS_APPROVAL_BASE_URL": "http://localhost:8080"}
+    main = subprocess.Popen(
+        [sys.executable, "main.py"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert main.stdout is not None
+        lines: list[str] = []
+        while not any("Open this URL" in line for line in lines):
+            line = main.stdout.readline()
+            assert line, "".join(lines) + main.stderr.read()  # type: ignore[union-attr]
+            lines.append(line)
+        execution_id = next(
+            line.split()[-1] for line in lines if line.startswith("Execution ID:")
+        )
+        assert (
+            f"Open this URL in your browser: http://localhost:8080/polos/approve/"
+            f"{execution_id}/approve_deploy\n"
+        ) in lines[-1]
+        answer = subprocess.run(
+            [sys.executable, "answer_deploy.py", execution_id, "Ada", "ship it"],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert answer.returncode == 0, answer.stdout + answer.stderr
+        out, err = main.communicate(timeout=120)
+    finally:
+        if main.poll() is None:
+            main.kill()
+            main.wait()
+    assert main.returncode == 0, out + err
+    _in_order(
+        "".join(lines) + out,
+        [
+            "Waiting for approval of Deploy api-gateway v2.4.0",
+            "Workflow completed!",
+            "Service:     api-gateway",
+            "Status:      deployed",
+            "Approved by: Ada",
+            "Reason:      ship it",
+        ],
+    )
