@@ -9,11 +9,17 @@ Slack (a loopback fake, reached through ``$SLACK_API_URL``) got the messages.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.upstream.test_projects import _copy, _env, _in_order
@@ -58,7 +64,7 @@ def docker_host() -> str:
 
 
 def _run(
-    project: str, tmp_path: Path, stdin: list[str] = (), **env: str
+    project: str, tmp_path: Path, stdin: tuple[str, ...] | list[str] = (), **env: str
 ) -> tuple[str, Path, Path]:
     """Run the project's main.py; returns its output, its directory and the workspaces."""
     cwd = _copy(project, tmp_path)
@@ -228,9 +234,7 @@ def test_22_approval_page_link_and_an_answer_from_another_process(tmp_path: Path
             line = main.stdout.readline()
             assert line, "".join(lines) + main.stderr.read()  # type: ignore[union-attr]
             lines.append(line)
-        execution_id = next(
-            line.split()[-1] for line in lines if line.startswith("Execution ID:")
-        )
+        execution_id = next(line.split()[-1] for line in lines if line.startswith("Execution ID:"))
         assert (
             f"Open this URL in your browser: http://localhost:8080/polos/approve/"
             f"{execution_id}/approve_deploy\n"
@@ -248,7 +252,7 @@ def test_22_approval_page_link_and_an_answer_from_another_process(tmp_path: Path
     finally:
         if main.poll() is None:
             main.kill()
-            main.wait()
+            main.communicate()
     assert main.returncode == 0, out + err
     _in_order(
         "".join(lines) + out,
@@ -261,3 +265,95 @@ def test_22_approval_page_link_and_an_answer_from_another_process(tmp_path: Path
             "Reason:      ship it",
         ],
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_23_slack_channel_a_mention_runs_the_agent_and_its_approval_is_a_button(
+    tmp_path: Path,
+) -> None:
+    """main.py only serves (``await polos.serve()``); Slack, played by signed requests to
+    the request URLs ``serve()`` opens on the worker port, mentions the bot and clicks
+    Approve; the Slack Web API is a loopback fake reached through ``$SLACK_API_URL``."""
+    from tests.channels.fakes import BOT_TOKEN, SIGNING_SECRET, FakeSlack
+    from tests.channels.test_slack_requests import SlackSide, buttons
+
+    cwd = _copy("slack_channel", tmp_path)
+    port = _free_port()
+    with FakeSlack() as slack:
+        env = {
+            **_env(tmp_path),
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "SLACK_CHANNEL": "#general",
+            "POLOS_WORKER_PORT": str(port),
+        }
+        main = subprocess.Popen(
+            [sys.executable, "main.py"],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        side = SlackSide(f"http://127.0.0.1:{port}", slack)
+        try:
+            text = "<@U0BOT> @slack-assistant Send an email to alice@example.com about Q1"
+            deadline = time.monotonic() + 120
+            while True:  # until serve() listens (a refused connection reaches nothing)
+                assert main.poll() is None, main.communicate()
+                try:
+                    answer = await side.mention(text, event_id="Ev23", ts="1700000300.000300")
+                    break
+                except httpx.ConnectError:
+                    assert time.monotonic() < deadline, "main.py never served Slack's URLs"
+                    await asyncio.sleep(0.2)
+            assert answer.status_code == 200, answer.text
+            approval = await slack.until(
+                lambda: [c for c in slack.of("chat.postMessage") if c.body.get("blocks")],
+                timeout=120,
+                what="the approval message",
+            )
+            (call,) = approval
+            # in the thread of the mention, with the tool's input and the buttons
+            assert call.body["channel"] == "C0TEAM"
+            assert call.body["thread_ts"] == "1700000300.000300"
+            assert call.body["blocks"][0]["text"]["text"] == "Approve tool: send_email"
+            assert "alice@example.com" in json.dumps(call.body["blocks"])
+            assert (await side.click(buttons(call)["polos_approve"])).status_code == 200
+            await slack.until(
+                lambda: any(
+                    c.body.get("text") == "Sent the Q1 report to alice@example.com."
+                    for c in slack.of("chat.postMessage")
+                ),
+                timeout=120,
+                what="the agent's answer in the thread",
+            )
+            thread = [
+                c.body["text"]
+                for c in slack.of("chat.postMessage")
+                if c.body.get("thread_ts") == "1700000300.000300" and not c.body.get("blocks")
+            ]
+            assert thread == [
+                "🔧 Calling tool `send_email`",
+                "Sent the Q1 report to alice@example.com.",
+            ]
+            # Ctrl+C ends serve(), which stops Polos
+            main.send_signal(signal.SIGINT)
+            out, err = main.communicate(timeout=60)
+        finally:
+            await side.http.aclose()
+            if main.poll() is None:
+                main.kill()
+                main.communicate()
+    _in_order(out, ["Starting Slack Channel Example...", "Agent: slack-assistant"])
+    assert "KeyboardInterrupt" in err  # as upstream's script: asyncio.run re-raises it
+    log = (cwd / "polos.log").read_text()
+    _in_order(log, ["Polos started", "serving its request URLs at", "Polos stopped"])
+    # the token never reaches the log
+    assert BOT_TOKEN not in log and SIGNING_SECRET not in log

@@ -34,7 +34,9 @@ print(" ".join(map(str, numbers)))
 model = ScriptedModel(
     "sandbox-coder-model",
     [
-        FakeToolCall("write", {"path": "hello.py", "content": 'print("Hello from the sandbox!")\n'}),
+        FakeToolCall(
+            "write", {"path": "hello.py", "content": 'print("Hello from the sandbox!")\n'}
+        ),
         FakeToolCall("exec", {"command": "python3 hello.py"}),
         FakeToolCall("write", {"path": "fibonacci.py", "content": FIBONACCI}),
         FakeToolCall("exec", {"command": "python3 fibonacci.py"}),
