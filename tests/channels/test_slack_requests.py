@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -452,3 +453,22 @@ async def test_polos_serve_serves_slacks_request_urls_on_its_port(
         SlackChannelConfig(bot_token=BOT_TOKEN, default_channel="#general", base_url=slack.api_url)
     )
     assert unsigned.serve_requests(None, port=port) is None
+
+
+async def test_polos_serve_goes_on_when_its_port_is_taken(
+    journal_path: Path, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        polos = Polos(journal=journal_path, channels=[slack_channel(slack)], port=port)
+        with caplog.at_level(logging.WARNING, logger="polos_nb"):
+            serving = asyncio.create_task(polos.serve())
+            await asyncio.sleep(0.2)
+            assert not serving.done()  # still serving: schedules, triggers, resumes
+            await polos.stop()
+            await asyncio.wait_for(serving, 30)
+    assert f"cannot serve its requests on port {port}" in caplog.text
