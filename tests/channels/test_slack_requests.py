@@ -433,8 +433,14 @@ async def test_polos_serve_serves_slacks_request_urls_on_its_port(
                 break
             except httpx.ConnectError:
                 await asyncio.sleep(0.05)
-        assert answer.status_code == 200, answer.text
-        (run,) = await polos.list_executions(workflow_id=agent.id)
+        # 503: not started within Slack's three seconds (a loaded machine); it goes on
+        assert answer.status_code in (200, 503), answer.text
+        for _ in range(1200):
+            runs = await polos.list_executions(workflow_id=agent.id)
+            if runs:
+                break
+            await asyncio.sleep(0.05)
+        (run,) = runs
         assert (
             await polos.wait_for_result(run.id, timeout=60)
         ).result == "Served by Polos.serve()."

@@ -313,7 +313,9 @@ async def test_23_slack_channel_a_mention_runs_the_agent_and_its_approval_is_a_b
                 except httpx.ConnectError:
                     assert time.monotonic() < deadline, "main.py never served Slack's URLs"
                     await asyncio.sleep(0.2)
-            assert answer.status_code == 200, answer.text
+            # 503: not started within Slack's three seconds (a loaded machine); the start
+            # goes on, and Slack would retry (harmlessly)
+            assert answer.status_code in (200, 503), answer.text
             approval = await slack.until(
                 lambda: [c for c in slack.of("chat.postMessage") if c.body.get("blocks")],
                 timeout=120,
