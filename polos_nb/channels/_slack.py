@@ -117,6 +117,19 @@ class SlackChannel(Channel):
     def output_mode(self) -> ChannelOutputMode:
         return "per_step"
 
+    def serve_requests(self, client: Any, *, port: int, host: str = "127.0.0.1") -> Any:
+        """Serve Slack's request URLs (mentions start agents, buttons answer approvals) for
+        ``client`` on ``port``; what ``Polos.serve()`` calls for each Slack channel.
+
+        Returns the running server (``close()`` stops it), or ``None`` without a signing
+        secret: requests that cannot be checked are not served. See :func:`serve_slack`.
+        """
+        if not self.signing_secret:
+            return None
+        from ._slack_http import serve_slack
+
+        return serve_slack(client, host=host, port=port, slack=self)
+
     # ------------------------------------------------------------------ Web API
     def _client(self) -> AsyncWebClient:
         try:

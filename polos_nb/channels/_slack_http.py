@@ -173,7 +173,6 @@ class SlackServer:
         self._loop_thread = threading.Thread(
             target=self._loop.run_forever, name="polos-slack-loop", daemon=True
         )
-        self._loop_thread.start()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -199,7 +198,12 @@ class SlackServer:
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("slack server: %s", format % args)
 
-        self._http = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self._http = ThreadingHTTPServer((host, port), Handler)
+        except OSError:
+            self._loop.close()  # the port is taken: nothing started
+            raise
+        self._loop_thread.start()
         self._http.daemon_threads = True
         self._thread = threading.Thread(
             target=self._http.serve_forever, name="polos-slack-http", daemon=True

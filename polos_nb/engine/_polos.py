@@ -55,7 +55,9 @@ class Polos(PolosClient):
             fallbacks ``POLOS_PROJECT_ID``, ``POLOS_API_URL``, ``POLOS_API_KEY``,
             ``POLOS_DEPLOYMENT_ID``) and readable as properties; nothing connects to them,
             there is no orchestrator. The API key is never shown.
-        port: recorded; no worker HTTP server is started (the engine runs in-process).
+        port: no worker HTTP server is started (the engine runs in-process);
+            :meth:`serve` serves Slack's request URLs there instead. Default
+            ``$POLOS_WORKER_PORT``, else 8000.
         max_concurrent_workflows: recorded; not enforced. An execution holds no thread
             (it is an asyncio task on the engine's loop) and a waiting one holds nothing;
             bound concurrency with queues instead (``@workflow(queue={"concurrency_limit": n})``).
@@ -79,7 +81,7 @@ class Polos(PolosClient):
         api_url: str | None = None,
         api_key: str | None = None,
         deployment_id: str | None = None,
-        port: int = 8000,
+        port: int | None = None,
         max_concurrent_workflows: int | None = None,
         channels: list[Any] | None = None,
         log_file: str | os.PathLike[str] | None = None,
@@ -165,15 +167,41 @@ class Polos(PolosClient):
 
     async def serve(self) -> None:
         """Start, then serve (schedules, event triggers, resumes) until :meth:`stop` is
-        called or the task is cancelled (Ctrl-C in a script)."""
+        called or the task is cancelled (Ctrl-C in a script).
+
+        While serving, a ``SlackChannel`` with a signing secret (its config's, or
+        ``$SLACK_SIGNING_SECRET``) also serves Slack's request URLs on ``port``
+        (``/polos/slack/events``: mentions start agents; ``/polos/slack/interactions``:
+        buttons answer approvals), the part upstream's orchestrator plays.
+        """
         await self.start()
         stopped = asyncio.Event()
         self._serving = (asyncio.get_running_loop(), stopped)
+        servers = self._serve_channel_requests()
         try:
             await stopped.wait()
         finally:
+            for server in servers:
+                await asyncio.to_thread(server.close)
             if not self._closed:
                 await self.stop()
+
+    def _serve_channel_requests(self) -> list[Any]:
+        """Start the request servers of the channels that take requests (Slack's)."""
+        servers = []
+        for channel in self.channels:
+            serve = getattr(channel, "serve_requests", None)
+            if serve is None:
+                continue
+            try:
+                server = serve(self, port=self.port)
+            except OSError as exc:
+                log.warning("%r cannot serve its requests on port %d: %s", channel, self.port, exc)
+                continue
+            if server is not None:
+                log.info("%r: serving its request URLs at %s", channel, server.url)
+                servers.append(server)
+        return servers
 
     async def __aenter__(self) -> Polos:
         await self.start()

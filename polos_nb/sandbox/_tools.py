@@ -278,7 +278,6 @@ def _file_form(
     args: dict[str, Any],
 ) -> dict[str, Any]:
     verb = "create" if plan.before_sha is None else ("change" if tool_id == "edit" else "overwrite")
-    shown = {k: v for k, v in args.items() if k not in ("content",)}
     return {
         "_form": {
             "title": f"{tool_id}: {verb} {plan.path}?",
@@ -300,7 +299,7 @@ def _file_form(
                 "diff": plan.diff,
                 "sandbox": sandbox,
                 "sha256_before": plan.before_sha,
-                "input": shown,
+                "input": args,  # upstream's: a write's content too
             },
         },
         "_source": "tool_approval",

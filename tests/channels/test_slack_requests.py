@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,9 +23,11 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
-from polos_nb import Agent, PolosClient, tool
+from polos_nb import Agent, Polos, PolosClient, tool
 from polos_nb.channels import (
     SlackApproval,
+    SlackChannel,
+    SlackChannelConfig,
     SlackEndpoint,
     SlackMention,
     apply_slack_action,
@@ -35,7 +38,7 @@ from polos_nb.channels import (
 from polos_nb.server import slack_handlers
 from polos_nb.testing import FakeToolCall, ScriptedModel
 from tests.agents.helpers import uid, wait_status
-from tests.channels.fakes import SIGNING_SECRET, FakeSlack
+from tests.channels.fakes import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.channels.test_notify import approval_workflow, slack_channel
 
 
@@ -397,3 +400,81 @@ async def test_a_click_that_cannot_be_delivered_tells_the_clicker_to_try_again(
     assert note.body["response_type"] == "ephemeral"
     assert "approval was not recorded" in note.body["text"]
     assert "the kernel that owns the journal is busy" in note.body["text"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_polos_serve_serves_slacks_request_urls_on_its_port(
+    journal_path: Path, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upstream's Slack example only calls ``await polos.serve()``: mentions must reach it.
+
+    The port is upstream's worker port (``$POLOS_WORKER_PORT`` when not given); the URLs
+    close when serving ends, and a channel without a signing secret serves nothing.
+    """
+    model = ScriptedModel(uid("m"), ["Served by Polos.serve()."])
+    agent = Agent(id=uid("served"), provider="fake", model=model)
+    port = _free_port()
+    monkeypatch.setenv("POLOS_WORKER_PORT", str(port))
+    polos = Polos(journal=journal_path, channels=[slack_channel(slack)])
+    assert polos.port == port
+    serving = asyncio.create_task(polos.serve())
+    side = SlackSide(f"http://127.0.0.1:{port}", slack)
+    try:
+        for _ in range(200):
+            try:
+                answer = await side.mention(f"<@U0BOT> @{agent.id} hi", event_id="Ev0200")
+                break
+            except httpx.ConnectError:
+                await asyncio.sleep(0.05)
+        # 503: not started within Slack's three seconds (a loaded machine); it goes on
+        assert answer.status_code in (200, 503), answer.text
+        for _ in range(1200):
+            runs = await polos.list_executions(workflow_id=agent.id)
+            if runs:
+                break
+            await asyncio.sleep(0.05)
+        (run,) = runs
+        assert (
+            await polos.wait_for_result(run.id, timeout=60)
+        ).result == "Served by Polos.serve()."
+        await polos.stop()
+        await asyncio.wait_for(serving, 30)
+        with pytest.raises(httpx.ConnectError):
+            await side.mention(f"<@U0BOT> @{agent.id} again", event_id="Ev0201")
+    finally:
+        await side.http.aclose()
+        if not serving.done():
+            await polos.stop()
+            await asyncio.wait_for(serving, 30)
+
+    # without a signing secret, nothing is served (requests could not be checked)
+    unsigned = SlackChannel(
+        SlackChannelConfig(bot_token=BOT_TOKEN, default_channel="#general", base_url=slack.api_url)
+    )
+    assert unsigned.serve_requests(None, port=port) is None
+
+
+async def test_polos_serve_goes_on_when_its_port_is_taken(
+    journal_path: Path, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        polos = Polos(journal=journal_path, channels=[slack_channel(slack)], port=port)
+        with caplog.at_level(logging.WARNING, logger="polos_nb"):
+            serving = asyncio.create_task(polos.serve())
+            await asyncio.sleep(0.2)
+            assert not serving.done()  # still serving: schedules, triggers, resumes
+            await polos.stop()
+            await asyncio.wait_for(serving, 30)
+    assert f"cannot serve its requests on port {port}" in caplog.text

@@ -206,6 +206,8 @@ async def test_local_defaults_ask_before_commands_and_file_changes(
 
     write = await next_approval(client, handle.id)
     assert "+print(1)" in write.data["_form"]["context"]["diff"]
+    # upstream's context.input: the tool's arguments, a write's content included
+    assert write.data["_form"]["context"]["input"] == {"path": "new.py", "content": "print(1)\n"}
     write.reject("Do not create new files.")
 
     command = await next_approval(client, handle.id)

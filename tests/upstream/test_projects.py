@@ -155,12 +155,27 @@ def _in_order(text: str, expected: list[str]) -> None:
         position = found + len(piece)
 
 
+# Run by test_projects_sandbox_and_channels.py (Docker, a second process, Slack's side).
+OTHER_PROJECTS = [
+    "approval_page",
+    "exec_security",
+    "local_sandbox",
+    "sandbox_tools",
+    "session_sandbox",
+    "slack_channel",
+]
+
+
 def test_every_project_is_upstream_style() -> None:
-    assert sorted(SCRIPTS) == sorted(p.name for p in PROJECTS.iterdir() if p.is_dir())
-    for project in SCRIPTS:
+    projects = sorted([*SCRIPTS, *OTHER_PROJECTS])
+    assert projects == sorted(p.name for p in PROJECTS.iterdir() if p.is_dir())
+    for project in projects:
         main = (PROJECTS / project / "main.py").read_text()
         assert main.rstrip().endswith('if __name__ == "__main__":\n    asyncio.run(main())')
-        assert 'async with Polos(log_file="polos.log") as polos:' in main
+        if project == "slack_channel":  # upstream's example 23 serves until Ctrl+C
+            assert 'log_file="polos.log",' in main and "await polos.serve()" in main
+        else:
+            assert 'async with Polos(log_file="polos.log") as polos:' in main
         assert "polos_nb.testing" not in main  # scripted models live in the agent modules
 
 
