@@ -9,6 +9,7 @@ PolosError
 │   ├── DuplicateStepKeyError      a step key used twice in one execution (D3)
 │   ├── SerializationError         a value cannot be journaled (or read back)
 │   │   └── UnresolvedClassError   the journal holds a value of a class not defined here (yet)
+│   ├── SignatureError             a decorated function's parameters do not fit (also a TypeError)
 │   ├── InvalidTopicError          an event topic with illegal characters
 │   ├── ModelRequestBlockedError   a network model call while model requests are disabled (tests)
 │   ├── ResumeError                nothing is waiting under that key, or it was resumed already
@@ -80,6 +81,7 @@ __all__ = [
     "SandboxFileError",
     "SandboxPathError",
     "SerializationError",
+    "SignatureError",
     "StepExecutionError",
     "StepTimeoutError",
     "UnresolvedClassError",
@@ -154,6 +156,13 @@ class DuplicateStepKeyError(UserError):
 
 class SerializationError(UserError, TypeError):
     """A value cannot be written to the journal as typed JSON, or cannot be read back."""
+
+
+class SignatureError(UserError, TypeError):
+    """A hook, guardrail or stop condition whose parameters do not fit what it is given.
+
+    Also a ``TypeError``, as upstream Polos raises for the same mistake.
+    """
 
 
 class UnresolvedClassError(SerializationError):
