@@ -479,7 +479,7 @@ class WorkflowTimeoutError(PolosError, TimeoutError):
     ) -> None:
         self.execution_id = execution_id
         self.timeout_seconds = timeout_seconds
-        within = "in time" if timeout_seconds is None else f"within {timeout_seconds:g}s"
+        within = "in time" if timeout_seconds is None else f"within {timeout_seconds}s"
         super().__init__(
             f"Execution {execution_id or '(unknown)'} did not finish {within}. It keeps "
             "running: wait again with await handle, or stop it with client.cancel(id)."
