@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 
 from polos_nb import (
+    ExecutionHandle,
     Polos,
     StepExecutionError,
     UserError,
@@ -77,7 +78,7 @@ def test_workflow_errors_with_upstream_arguments() -> None:
 
     timeout = WorkflowTimeoutError(timeout_seconds=30.0)
     assert timeout.execution_id is None and timeout.timeout_seconds == 30.0
-    assert "30s" in str(timeout)
+    assert "30.0s" in str(timeout)
 
 
 async def test_step_failure_has_a_reason_and_a_raised_reason_fails_the_run() -> None:
@@ -101,3 +102,17 @@ async def test_step_failure_has_a_reason_and_a_raised_reason_fails_the_run() -> 
         assert "card declined" in result["reason"] and "charge" in result["reason"]
         with pytest.raises(Exception, match="refusing to continue"):
             await strict_pay.run(polos, {})
+
+
+async def test_execution_handle_from_a_stored_id() -> None:
+    @workflow(id=uid("answer"))
+    async def answer(ctx: WorkflowContext, payload: dict) -> int:
+        return 42
+
+    async with Polos() as polos:
+        started = await answer.invoke(polos, {})
+        assert await started == 42
+        handle = ExecutionHandle(id=started.id)  # e.g. the id kept in a database
+        assert handle.root_execution_id == started.id and handle.created_at is None
+        execution = await handle.get(polos)
+        assert execution["status"] == "completed" and execution["result"] == 42
