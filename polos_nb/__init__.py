@@ -119,6 +119,7 @@ from polos_nb.errors import (
 )
 from polos_nb.llm import ToolCall, ToolCallFunction, Usage
 from polos_nb.notebook import PendingApproval, approval_form, approve, pending_approvals
+from polos_nb.runtime.batch import batch_agent_invoke, batch_invoke
 from polos_nb.sandbox import (
     DockerEnvironmentConfig,
     E2BEnvironmentConfig,
@@ -143,7 +144,12 @@ from polos_nb.tools import (
     AskUserFieldOption,
     AskUserInput,
     Tool,
+    ToolApproval,
     ToolRetry,
+    WebSearchFunction,
+    WebSearchOptions,
+    WebSearchResult,
+    WebSearchResultItem,
     WebSearchToolConfig,
     create_ask_user_tool,
     create_web_search_tool,
@@ -151,6 +157,12 @@ from polos_nb.tools import (
 )
 
 __version__ = "0.1.0"
+
+AgentContext = WorkflowContext
+"""Upstream's name for the context an agent's code gets: here the same class."""
+Step = AgentStep
+"""Upstream's top-level name for one step of an agent run (``AgentStep``); ``ctx.step``'s
+class is ``polos_nb.core.step.Step``."""
 
 
 def __getattr__(name: str) -> type:
@@ -187,6 +199,7 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 __all__ = [
     "Agent",
+    "AgentContext",
     "AgentError",
     "AgentResult",
     "AgentRunConfig",
@@ -269,6 +282,7 @@ __all__ = [
     "SerializationError",
     "SlackChannel",
     "SlackChannelConfig",
+    "Step",
     "StepExecutionError",
     "StepTimeoutError",
     "StopCondition",
@@ -277,6 +291,7 @@ __all__ = [
     "StreamResult",
     "SuspendNotification",
     "Tool",
+    "ToolApproval",
     "ToolCall",
     "ToolCallFunction",
     "ToolResult",
@@ -285,6 +300,10 @@ __all__ = [
     "Usage",
     "UserError",
     "WaitTimeoutError",
+    "WebSearchFunction",
+    "WebSearchOptions",
+    "WebSearchResult",
+    "WebSearchResultItem",
     "WebSearchToolConfig",
     "Worker",
     "Workflow",
@@ -295,6 +314,8 @@ __all__ = [
     "__version__",
     "approval_form",
     "approve",
+    "batch_agent_invoke",
+    "batch_invoke",
     "create_ask_user_tool",
     "create_web_search_tool",
     "events",

@@ -210,12 +210,14 @@ def qualified_name(cls: type) -> str:
 
     polos_nb's own classes are named by the package that exports them
     (``polos_nb:EventPayload``), not by their private module (see ``_journal_names``).
+    A class listed in ``RENAMED`` keeps the name given there, even when it is later
+    exported from another package too (e.g. also at the top level).
     """
     module = cls.__module__
     if module.startswith("polos_nb.") and "._" in f".{module}":
         public = _PUBLIC.get(cls)
         if public is None:
-            public = _public_name(cls)
+            public = _fixed_name(cls) or _public_name(cls)
             if public is not None:
                 _PUBLIC[cls] = public
         if public is not None:
@@ -224,6 +226,16 @@ def qualified_name(cls: type) -> str:
 
 
 _PUBLIC: dict[type, str] = {}
+
+
+def _fixed_name(cls: type) -> str | None:
+    # The public name RENAMED gave this class, while that package (imported) still offers it.
+    name = RENAMED.get(f"{cls.__module__}:{cls.__qualname__}")
+    if name is None:
+        return None
+    package, _, qualname = name.partition(":")
+    module = sys.modules.get(package)
+    return name if module is not None and getattr(module, qualname, None) is cls else None
 
 
 def _public_name(cls: type) -> str | None:

@@ -9,6 +9,7 @@ PolosError
 │   ├── DuplicateStepKeyError      a step key used twice in one execution (D3)
 │   ├── SerializationError         a value cannot be journaled (or read back)
 │   │   └── UnresolvedClassError   the journal holds a value of a class not defined here (yet)
+│   ├── SignatureError             a decorated function's parameters do not fit (also a TypeError)
 │   ├── InvalidTopicError          an event topic with illegal characters
 │   ├── ModelRequestBlockedError   a network model call while model requests are disabled (tests)
 │   ├── ResumeError                nothing is waiting under that key, or it was resumed already
@@ -80,6 +81,7 @@ __all__ = [
     "SandboxFileError",
     "SandboxPathError",
     "SerializationError",
+    "SignatureError",
     "StepExecutionError",
     "StepTimeoutError",
     "UnresolvedClassError",
@@ -154,6 +156,13 @@ class DuplicateStepKeyError(UserError):
 
 class SerializationError(UserError, TypeError):
     """A value cannot be written to the journal as typed JSON, or cannot be read back."""
+
+
+class SignatureError(UserError, TypeError):
+    """A hook, guardrail or stop condition whose parameters do not fit what it is given.
+
+    Also a ``TypeError``, as upstream Polos raises for the same mistake.
+    """
 
 
 class UnresolvedClassError(SerializationError):
@@ -352,17 +361,34 @@ class NonDeterminismError(PolosError):
 class StepExecutionError(PolosError):
     """A step raised. Catch it in the workflow to recover, or let the execution fail.
 
+    ``StepExecutionError("reason")`` (upstream's form) is an error your own code may
+    raise to fail the workflow; ``step_key`` and ``error_type`` are then ``None``.
+
     Attributes:
         step_key: the failing step's key.
         error_type: qualified name of the original exception type.
         error_message: the original exception's message.
+        reason: the whole message (``str(error)``), upstream's name for it.
     """
 
-    def __init__(self, step_key: str, error_type: str, error_message: str) -> None:
+    def __init__(
+        self,
+        step_key: str | None = None,
+        error_type: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        if error_type is None and error_message is None:  # upstream's StepExecutionError(reason)
+            self.step_key: str | None = None
+            self.error_type: str | None = None
+            self.error_message: str | None = step_key
+            self.reason: str | None = step_key
+            super().__init__(step_key)
+            return
         self.step_key = step_key
         self.error_type = error_type
         self.error_message = error_message
-        super().__init__(f"Step {step_key!r} failed: {error_type}: {error_message}")
+        self.reason = f"Step {step_key!r} failed: {error_type}: {error_message}"
+        super().__init__(self.reason)
 
     def __reduce__(self) -> Any:
         return (type(self), (self.step_key, self.error_type, self.error_message))
@@ -448,11 +474,14 @@ class WorkflowTimeoutError(PolosError, TimeoutError):
     The execution itself goes on; wait again or cancel it.
     """
 
-    def __init__(self, execution_id: str, timeout_seconds: float) -> None:
+    def __init__(
+        self, execution_id: str | None = None, timeout_seconds: float | None = None
+    ) -> None:
         self.execution_id = execution_id
         self.timeout_seconds = timeout_seconds
+        within = "in time" if timeout_seconds is None else f"within {timeout_seconds}s"
         super().__init__(
-            f"Execution {execution_id} did not finish within {timeout_seconds:g}s. It keeps "
+            f"Execution {execution_id or '(unknown)'} did not finish {within}. It keeps "
             "running: wait again with await handle, or stop it with client.cancel(id)."
         )
 

@@ -14,6 +14,16 @@ import polos_nb.testing
 import polos_nb.tools
 
 EXPECTED_TOP_LEVEL = {
+    # upstream Polos's top-level names that polos_nb offers under the same name
+    "AgentContext",
+    "Step",
+    "ToolApproval",
+    "WebSearchFunction",
+    "WebSearchOptions",
+    "WebSearchResult",
+    "WebSearchResultItem",
+    "batch_agent_invoke",
+    "batch_invoke",
     "WorkflowNotFoundError",
     "BatchEventPayload",
     "Queue",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -73,7 +74,8 @@ class Agent(Workflow):
         tools: ``@tool`` functions (and ``create_ask_user_tool()``, ``create_web_search_tool()``).
         output_schema: a Pydantic class; ``result`` is then a validated instance. A reply
             that does not validate is sent back with the error, at most ``output_retries`` times.
-        stop_conditions: checked after every step that ran tools (see ``stop_conditions``).
+        stop_conditions: checked after every step that ran tools (see ``stop_conditions``);
+            a plain ``fn(ctx) -> bool`` (sync or async) is taken as a condition too.
             Without a ``max_steps`` condition the run stops after ``$POLOS_AGENT_MAX_STEPS``
             (default 10) steps, with ``stop_reason="max_steps_cap"``.
         guardrails / input_guardrails: checks on every reply / on the prompt.
@@ -97,7 +99,7 @@ class Agent(Workflow):
         system_prompt: str | None = None,
         tools: list[Tool] | None = None,
         output_schema: type[BaseModel] | None = None,
-        stop_conditions: list[StopCondition] | None = None,
+        stop_conditions: Sequence[StopCondition | Callable[..., Any]] | None = None,
         *,
         description: str | None = None,
         temperature: float | None = None,
@@ -140,7 +142,10 @@ class Agent(Workflow):
                 f"Agent {id!r}: output_schema must be a Pydantic model class (got {output_schema!r})."
             )
         self.output_schema = output_schema
-        self.stop_conditions = list(stop_conditions or [])
+        self.stop_conditions = [
+            StopCondition(c) if callable(c) and not isinstance(c, StopCondition) else c
+            for c in stop_conditions or []
+        ]
         for cond in self.stop_conditions:
             if not isinstance(cond, StopCondition):
                 raise UserError(

@@ -520,7 +520,7 @@ class _Run:
         except StepExecutionError as exc:
             return {
                 "ok": False,
-                "error": f"{exc.error_type.rsplit('.', 1)[-1]}: {exc.error_message}",
+                "error": f"{(exc.error_type or 'Error').rsplit('.', 1)[-1]}: {exc.error_message}",
             }
 
     async def _approve(

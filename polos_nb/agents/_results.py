@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, field_validator
 
 from polos_nb import _serde
 from polos_nb.llm import ToolCall, Usage
@@ -49,13 +49,36 @@ class AgentStep(BaseModel):
     tool_results: list[ToolResult] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
 
+    @field_validator("usage", mode="before")
+    @classmethod
+    def _no_usage(cls, value: Any) -> Any:
+        """``usage=None`` (upstream's "not reported") is zero usage."""
+        return Usage() if value is None else value
+
 
 class StopConditionContext(BaseModel):
-    """What a stop condition sees after each step: every step so far and the run's ids."""
+    """What a stop condition sees after each step: every step so far and the run's ids.
 
-    steps: list[AgentStep]
-    agent_id: str
-    agent_run_id: str
+    ``StopConditionContext(steps=[AgentStep(step=1, content="done")])`` builds one by hand
+    (to test a condition); the ids are then ``None``.
+    """
+
+    steps: list[AgentStep] = Field(default_factory=list)
+    agent_id: str | None = None
+    agent_run_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The context as JSON data."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: Any) -> StopConditionContext:
+        """A context from :meth:`to_dict`'s data (a context is returned as is)."""
+        if isinstance(data, StopConditionContext):
+            return data
+        if isinstance(data, dict):
+            return cls.model_validate(data)
+        raise TypeError(f"Cannot create StopConditionContext from {type(data).__name__}.")
 
     @property
     def usage(self) -> Usage:

@@ -36,31 +36,45 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field, model_validator
 
-from polos_nb.errors import UserError
+from polos_nb.errors import SignatureError, UserError
 from polos_nb.llm import ToolCall
 
 from ._results import AgentStep
-from .hooks import HookAction, HookResult
+from .hooks import HookAction, HookResult, _AsDict
 
 __all__ = ["Guardrail", "GuardrailContext", "GuardrailResult", "guardrail"]
 
 
-class GuardrailContext(BaseModel):
-    """What a guardrail checks: the reply (or the prompt) and the tool calls it asks for."""
+class GuardrailContext(_AsDict):
+    """What a guardrail checks: the reply (or the prompt) and the tool calls it asks for.
+
+    ``agent_workflow_id`` is upstream's name for the agent's id (``agent_id``); give either
+    and both read it, e.g. ``GuardrailContext(content="...", agent_workflow_id="my_agent")``
+    to test a guardrail by hand.
+    """
 
     kind: Literal["input", "output"] = "output"
     content: str | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
-    agent_id: str
-    agent_run_id: str
+    agent_id: str = ""
+    agent_workflow_id: str = ""
+    agent_run_id: str = ""
     session_id: str | None = None
     user_id: str | None = None
     conversation_id: str | None = None
     step: int = 0
     attempt: int = 0
     steps: list[AgentStep] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_agent_id(self) -> GuardrailContext:
+        if not self.agent_id:
+            self.agent_id = self.agent_workflow_id
+        elif not self.agent_workflow_id:
+            self.agent_workflow_id = self.agent_id
+        return self
 
 
 class GuardrailResult(HookResult):
@@ -104,8 +118,9 @@ class Guardrail:
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
         if len(params) != 2:
-            raise UserError(
-                f"A guardrail takes (ctx, guardrail_ctx); {getattr(func, '__name__', func)!r} takes {len(params)}."
+            raise SignatureError(
+                f"A guardrail must have exactly 2 parameters (ctx, guardrail_ctx); "
+                f"{getattr(func, '__name__', func)!r} takes {len(params)}."
             )
         self.func = func
         self.rule = None
@@ -127,12 +142,25 @@ class Guardrail:
             f"Guardrail {self.name!r} returned {type(value).__name__}; return a GuardrailResult."
         )
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.func is None:
+            raise UserError(
+                f"Guardrail {self.name!r} is a rule in words; the agent's model judges it."
+            )
+        return self.func(*args, **kwargs)
+
     def __repr__(self) -> str:
         return f"<Guardrail {self.name}>"
 
 
-def guardrail(func: Callable[..., Any] | str) -> Guardrail:
-    """Make ``fn(ctx, guardrail_ctx)`` (or a rule in words) a guardrail."""
+def guardrail(func: Callable[..., Any] | str | None = None) -> Any:
+    """Make ``fn(ctx, guardrail_ctx)`` (or a rule in words) a guardrail.
+
+    ``@guardrail`` and ``@guardrail()`` are the same; the guardrail stays callable as the
+    function (``my_guardrail(ctx, guardrail_ctx)``).
+    """
+    if func is None:
+        return guardrail
     return func if isinstance(func, Guardrail) else Guardrail(func)
 
 

@@ -40,9 +40,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from polos_nb.errors import UserError
+from polos_nb.errors import SignatureError, UserError
 
 from ._results import AgentStep, AnyValue
 
@@ -66,16 +66,34 @@ class HookAction(str, enum.Enum):
     RETRY = "retry"
 
 
-class HookContext(BaseModel):
+class _AsDict(BaseModel):
+    """``to_dict()`` / ``from_dict(data)``: the model as JSON data and back."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """This object as JSON data."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Any:
+        """An object from :meth:`to_dict`'s data (an instance is returned as is)."""
+        if isinstance(data, cls):
+            return data
+        if isinstance(data, dict):
+            return cls.model_validate(data)
+        raise TypeError(f"Cannot create {cls.__name__} from {type(data).__name__}.")
+
+
+class HookContext(_AsDict):
     """What a hook sees. ``current_payload``/``current_output`` may be any value.
 
-    ``workflow_id`` is upstream's name for the agent's id (``agent_id``).
+    ``workflow_id`` is upstream's name for the agent's id (``agent_id``); give either and
+    both read it, e.g. ``HookContext(workflow_id="my_agent")`` to test a hook by hand.
     """
 
-    hook_point: str
+    hook_point: str = ""
     workflow_id: str = ""
-    agent_id: str
-    agent_run_id: str
+    agent_id: str = ""
+    agent_run_id: str = ""
     session_id: str | None = None
     user_id: str | None = None
     conversation_id: str | None = None
@@ -85,8 +103,16 @@ class HookContext(BaseModel):
     current_payload: AnyValue = None
     current_output: AnyValue = None
 
+    @model_validator(mode="after")
+    def _one_agent_id(self) -> HookContext:
+        if not self.agent_id:
+            self.agent_id = self.workflow_id
+        elif not self.workflow_id:
+            self.workflow_id = self.agent_id
+        return self
 
-class HookResult(BaseModel):
+
+class HookResult(_AsDict):
     """A hook's decision. Build it with :meth:`continue_with` or :meth:`fail`."""
 
     action: HookAction = HookAction.CONTINUE
@@ -119,8 +145,9 @@ class Hook:
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
         if len(params) != 2:
-            raise UserError(
-                f"A hook takes (ctx, hook_ctx); {getattr(func, '__name__', func)!r} takes {len(params)}."
+            raise SignatureError(
+                f"A hook must have exactly 2 parameters (ctx, hook_ctx); "
+                f"{getattr(func, '__name__', func)!r} takes {len(params)}."
             )
         self.func = func
         func_name: str = getattr(func, "__name__", "hook")
@@ -148,8 +175,13 @@ class Hook:
         return f"<Hook {self.name}>"
 
 
-def hook(func: Callable[..., Any]) -> Hook:
-    """Make ``fn(ctx, hook_ctx)`` a lifecycle hook (see the module docs for the points)."""
+def hook(func: Callable[..., Any] | None = None) -> Any:
+    """Make ``fn(ctx, hook_ctx)`` a lifecycle hook (see the module docs for the points).
+
+    ``@hook`` and ``@hook()`` are the same.
+    """
+    if func is None:
+        return hook
     return func if isinstance(func, Hook) else Hook(func)
 
 

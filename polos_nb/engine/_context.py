@@ -72,10 +72,58 @@ class WorkflowState(BaseModel):
     model_config = {"validate_assignment": True}
 
 
-class WorkflowContext:
-    """What a running workflow knows about itself; ``ctx.step`` holds the durable calls."""
+_HAND_BUILT = {
+    "workflow_id": None,
+    "execution_id": None,
+    "deployment_id": "default",
+    "session_id": None,
+    "user_id": None,
+    "parent_execution_id": None,
+    "root_execution_id": None,
+    "root_workflow_id": None,
+    "retry_count": 0,
+    "created_at": None,
+    "workflow_type": "workflow",
+    "otel_traceparent": None,
+    "otel_span_id": None,
+}
+# upstream's AgentContext settings, kept as plain attributes on a hand-built context
+_HAND_BUILT_AGENT = ("model", "provider", "system_prompt", "tools", "temperature", "max_tokens")
 
-    def __init__(self, runtime: Runtime, ex: Exec, wf: Workflow) -> None:
+
+class _DetachedStep:
+    """``ctx.step`` of a context built by hand: there is no run to journal steps in."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise UserError(
+            f"ctx.step.{name} needs a running workflow; this WorkflowContext was built by hand "
+            "(its ids and state are readable only). Run the workflow (wf.run(client, ...)) to "
+            "use durable steps."
+        )
+
+
+class WorkflowContext:
+    """What a running workflow knows about itself; ``ctx.step`` holds the durable calls.
+
+    A context is made by the engine for each run. Built by hand with upstream Polos's
+    keywords (``WorkflowContext(workflow_id=..., execution_id=..., session_id=...,
+    state_schema=..., initial_state=...)``, or ``AgentContext(agent_id=..., ...)``), e.g. to
+    unit-test a function that takes one, it is detached: ids, state and ``to_dict()`` work,
+    and ``ctx.step`` raises ``UserError`` when used.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime | None = None,
+        ex: Exec | None = None,
+        wf: Workflow | None = None,
+        **fields: Any,
+    ) -> None:
+        if runtime is None or ex is None or wf is None:
+            self._build_by_hand(fields)
+            return
+        if fields:
+            raise TypeError(f"WorkflowContext() got unexpected keywords {sorted(fields)}")
         self._runtime = runtime
         self._ex = ex
         self.workflow_id = ex.workflow_id
@@ -100,6 +148,51 @@ class WorkflowContext:
             )
         self.step = Step(self, runtime, ex)
         self._fatal: BaseException | None = None
+
+    def _build_by_hand(self, fields: dict[str, Any]) -> None:
+        agent_id = fields.pop("agent_id", None)
+        if agent_id is not None:
+            fields.setdefault("workflow_id", agent_id)
+            fields.setdefault("workflow_type", "agent")
+            self.agent_id = agent_id
+            for name in _HAND_BUILT_AGENT:
+                setattr(self, name, fields.pop(name, None))
+            self.tools: list[Any] = getattr(self, "tools", None) or []
+        state_schema = fields.pop("state_schema", None)
+        initial_state = fields.pop("initial_state", None)
+        for name in ("cancel_event", "channels", "channel_context"):  # upstream's worker wiring
+            fields.pop(name, None)
+        unknown = sorted(set(fields) - set(_HAND_BUILT))
+        if unknown:
+            raise TypeError(f"WorkflowContext() got unexpected keywords {unknown}")
+        for name, default in _HAND_BUILT.items():
+            setattr(self, name, fields.get(name, default))
+        if self.workflow_id is None or self.execution_id is None:
+            raise TypeError("WorkflowContext() built by hand needs workflow_id and execution_id")
+        self.root_execution_id = self.root_execution_id or self.execution_id
+        self.root_workflow_id = self.root_workflow_id or self.workflow_id
+        self.state = None
+        if state_schema is not None:
+            self.state = state_schema.model_validate(initial_state or {})
+        self.step = cast(Step, _DetachedStep())
+        self._fatal = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The context's ids as JSON data (``created_at`` in ISO format)."""
+        return {
+            "workflow_id": self.workflow_id,
+            "execution_id": self.execution_id,
+            "deployment_id": self.deployment_id,
+            "parent_execution_id": self.parent_execution_id,
+            "root_execution_id": self.root_execution_id,
+            "root_workflow_id": self.root_workflow_id,
+            "retry_count": self.retry_count,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "session_id": self.session_id,
+            "user_id": self.user_id,
+            "workflow_type": self.workflow_type,
+            **{name: getattr(self, name) for name in _HAND_BUILT_AGENT if hasattr(self, name)},
+        }
 
     @property
     def topic(self) -> str:

@@ -280,20 +280,26 @@ class ExecutionHandle(BaseModel):
     """A started execution. ``await handle`` waits for its result.
 
     The upstream-compatible methods take the client explicitly:
-    ``await handle.get(client)`` and ``await handle.cancel(client)``.
+    ``await handle.get(client)`` and ``await handle.cancel(client)``. A handle can be
+    made from a stored id, ``ExecutionHandle(id=execution_id)``, as upstream allows; the
+    fields not given are then empty (the roots default to the execution itself).
     """
 
     id: str
-    workflow_id: str
-    created_at: dt.datetime
+    workflow_id: str = ""
+    created_at: dt.datetime | None = None
     parent_execution_id: str | None = None
-    root_workflow_id: str
-    root_execution_id: str
+    root_workflow_id: str = ""
+    root_execution_id: str = ""
     session_id: str | None = None
     user_id: str | None = None
     step_key: str | None = None
 
     _client: PolosClient | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.root_execution_id = self.root_execution_id or self.id
+        self.root_workflow_id = self.root_workflow_id or self.workflow_id
 
     def _bind(self, client: PolosClient) -> ExecutionHandle:
         self._client = client

@@ -11,8 +11,9 @@ from ._ask_user import (
     AskUserTool,
     create_ask_user_tool,
 )
-from ._tool import ApprovalRequired, Tool, ToolArgumentsError, ToolRetry, tool
+from ._tool import ApprovalRequired, Tool, ToolApproval, ToolArgumentsError, ToolRetry, tool
 from ._web_search import (
+    WebSearchFunction,
     WebSearchInput,
     WebSearchOptions,
     WebSearchResult,
@@ -28,8 +29,10 @@ __all__ = [
     "AskUserInput",
     "AskUserTool",
     "Tool",
+    "ToolApproval",
     "ToolArgumentsError",
     "ToolRetry",
+    "WebSearchFunction",
     "WebSearchInput",
     "WebSearchOptions",
     "WebSearchResult",

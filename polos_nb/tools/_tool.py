@@ -174,6 +174,10 @@ class Tool:
             },
         }
 
+    def to_llm_tool_definition(self) -> dict[str, Any]:
+        """Upstream Polos's name for :meth:`definition`."""
+        return self.definition()
+
     def parse_arguments(self, arguments: str | dict[str, Any] | None) -> Any:
         """Parse and validate the model's arguments; raises :class:`ToolArgumentsError`.
 

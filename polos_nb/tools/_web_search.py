@@ -15,6 +15,7 @@ from polos_nb.config import StrictConfig
 from ._tool import Tool
 
 __all__ = [
+    "WebSearchFunction",
     "WebSearchInput",
     "WebSearchOptions",
     "WebSearchResult",
@@ -58,6 +59,8 @@ class WebSearchInput(BaseModel):
 
 
 SearchFn = Callable[[str, WebSearchOptions], "WebSearchResult | Awaitable[WebSearchResult]"]
+WebSearchFunction = SearchFn
+"""A custom ``search`` function: ``(query, options) -> WebSearchResult`` (sync or async)."""
 
 
 class WebSearchToolConfig(StrictConfig):

@@ -65,6 +65,23 @@ UPSTREAM_NAMES = {
     "polos_nb.agents.stop_conditions": ["MaxStepsConfig", "max_steps", "stop_condition"],
     "polos_nb.runtime.client": ["ExecutionHandle", "PolosClient"],
     "polos_nb.runtime.worker": ["Worker"],
+    "polos_nb.runtime.batch": ["batch_agent_invoke", "batch_invoke"],
+    "polos_nb.agents.agent": ["Agent", "AgentRunConfig", "StreamResult"],
+    "polos_nb.tools.tool": ["Tool", "ToolApproval", "tool"],
+    "polos_nb.tools.ask_user": [
+        "AskUserField",
+        "AskUserFieldOption",
+        "AskUserInput",
+        "create_ask_user_tool",
+    ],
+    "polos_nb.tools.web_search": [
+        "WebSearchFunction",
+        "WebSearchOptions",
+        "WebSearchResult",
+        "WebSearchResultItem",
+        "WebSearchToolConfig",
+        "create_web_search_tool",
+    ],
     "polos_nb.polos": ["Polos"],
 }
 
