@@ -124,7 +124,7 @@ FORBIDDEN_BY_LAYER = {
         "docker",
     },
 }
-COMPAT_PACKAGES = {"features", "types", "memory", "core", "middleware", "runtime"}
+COMPAT_PACKAGES = {"features", "types", "memory", "core", "middleware", "runtime", "execution"}
 COMPAT_MODULES = {"polos"}
 PRIVATE_ENGINE_BANNED_IN = {"agents", "llm", "tools", "compat", "channels"}
 """Layers that must not import a private engine module (``polos_nb.engine._x``)."""
