@@ -19,8 +19,10 @@ known to it. So ``Polos`` is a :class:`PolosClient` with upstream's lifecycle on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import threading
 from typing import Any
 
 from polos_nb._clock import Clock
@@ -181,8 +183,7 @@ class Polos(PolosClient):
         try:
             await stopped.wait()
         finally:
-            for server in servers:
-                await asyncio.to_thread(server.close)
+            await _close_servers(servers)
             if not self._closed:
                 await self.stop()
 
@@ -248,3 +249,39 @@ class Polos(PolosClient):
         self._log_state.clear()
         if handler is not None:
             handler.close()
+
+
+SERVER_CLOSE_SECONDS = 15.0
+"""How long :meth:`Polos.serve` waits for its channels' request servers to stop."""
+
+
+async def _close_servers(servers: list[Any]) -> None:
+    """Close the channels' request servers on a thread of their own, for at most
+    :data:`SERVER_CLOSE_SECONDS`: Ctrl-C must end a script even if a request under way
+    does not finish (the servers' threads are daemons; they end with the process). Not
+    the loop's default executor, which ``asyncio.run`` waits for without a limit."""
+    if not servers:
+        return
+    loop = asyncio.get_running_loop()
+    closed: asyncio.Future[None] = loop.create_future()
+
+    def settle() -> None:
+        if not closed.done():
+            closed.set_result(None)
+
+    def close_all() -> None:
+        for server in servers:
+            try:
+                server.close()
+            except Exception:
+                log.exception("could not close %r", server)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+            loop.call_soon_threadsafe(settle)
+
+    threading.Thread(target=close_all, name="polos-close-servers", daemon=True).start()
+    try:
+        await asyncio.wait_for(asyncio.shield(closed), SERVER_CLOSE_SECONDS)
+    except TimeoutError:
+        log.warning(
+            "channel request servers did not stop within %.0f s; going on", SERVER_CLOSE_SECONDS
+        )

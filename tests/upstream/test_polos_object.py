@@ -165,3 +165,47 @@ def test_log_file_leaves_the_root_logger_alone(tmp_path: Path) -> None:
         assert logging.getLogger().handlers == root_handlers
     assert "to the file" in (tmp_path / "p.log").read_text()
     assert logging.getLogger("polos_nb").propagate is True
+
+
+async def test_serve_ends_even_if_a_channels_request_server_does_not_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+
+    from polos_nb.engine import _polos
+
+    monkeypatch.setattr(_polos, "SERVER_CLOSE_SECONDS", 0.5)
+    release = threading.Event()
+
+    class StuckServer:
+        url = "http://127.0.0.1:1"
+
+        def close(self) -> None:
+            release.wait(30)  # a request under way that never finishes
+
+    class Channel:
+        id = "stuck"
+
+        async def notify(self, notification: object) -> None:
+            return None
+
+        def serve_requests(self, client: object, *, port: int) -> StuckServer:
+            return StuckServer()
+
+    polos = Polos(journal=str(tmp_path / "j.duckdb"), channels=[Channel()])
+    serving = asyncio.create_task(polos.serve())
+    try:
+        for _ in range(200):
+            if polos._serving is not None:
+                break
+            await asyncio.sleep(0.02)
+        with caplog.at_level("WARNING", logger="polos_nb.engine"):
+            serving.cancel()  # Ctrl+C in a script
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(serving, 10)
+        assert polos._closed
+        assert "did not stop within" in caplog.text
+    finally:
+        release.set()
+        if not polos._closed:
+            await polos.stop()

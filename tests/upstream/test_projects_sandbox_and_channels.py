@@ -292,6 +292,7 @@ async def test_23_slack_channel_a_mention_runs_the_agent_and_its_approval_is_a_b
             "SLACK_API_URL": slack.api_url,
             "SLACK_CHANNEL": "#general",
             "POLOS_WORKER_PORT": str(port),
+            "PYTHONFAULTHANDLER": "1",
         }
         main = subprocess.Popen(
             [sys.executable, "main.py"],
@@ -347,7 +348,12 @@ async def test_23_slack_channel_a_mention_runs_the_agent_and_its_approval_is_a_b
             ]
             # Ctrl+C ends serve(), which stops Polos
             main.send_signal(signal.SIGINT)
-            out, err = main.communicate(timeout=60)
+            try:
+                out, err = main.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                main.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+                out, err = main.communicate(timeout=30)
+                raise AssertionError(f"main.py did not stop after Ctrl+C:\n{err[-6000:]}") from None
         finally:
             await side.http.aclose()
             if main.poll() is None:
