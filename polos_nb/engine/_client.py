@@ -26,6 +26,7 @@ from . import _run_record as _record
 from . import _workflow as registry
 from ._admission import QueueStatus
 from ._context import CURRENT
+from ._delivery import from_engine
 from ._extensions import check_channels
 from ._inbox import forward_resume, inbox_dir
 from ._journal_tools import ReplayReport, StepComparison
@@ -195,7 +196,7 @@ class PolosClient:
             running = None
         if running is runtime.loop:
             return await coro
-        return await asyncio.wrap_future(runtime.submit(coro))
+        return await from_engine(runtime.submit(coro))
 
     def _call_sync(self, coro: Coroutine[Any, Any, T]) -> T:
         try:

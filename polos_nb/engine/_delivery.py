@@ -15,6 +15,10 @@ the next group, instead of the workflows splitting into two cohorts that commit 
 
 Nothing about durability changes: a waiter is settled only after its future is, and the
 future is settled only after the commit.
+
+The same batching serves callers on other loops (:func:`from_engine`): a program that
+awaits many runs at once (``asyncio.gather`` of ``wf.run``) gets their handles and
+results back with one wake-up of its loop per batch, not one each.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["Delivery"]
+__all__ = ["Delivery", "from_engine"]
 
 T = TypeVar("T")
 
@@ -43,7 +48,7 @@ class Delivery:
         """``on_ring()`` runs on the settling thread when it schedules a batch for the loop;
         ``on_turn()`` runs on the loop after the tasks the batch resumed have run up to
         their next ``await`` (the journal's writer waits for it)."""
-        self._loop = loop
+        self._loop_ref = weakref.ref(loop)
         self._on_ring = on_ring
         self._on_turn = on_turn
         self._lock = threading.Lock()
@@ -56,9 +61,10 @@ class Delivery:
         (a backend may then skip a write that has not started). Awaited from another loop
         than the engine's, it is ``asyncio.wrap_future`` itself.
         """
-        if asyncio.get_running_loop() is not self._loop:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop_ref():
             return asyncio.wrap_future(future)
-        waiter: asyncio.Future[T] = self._loop.create_future()
+        waiter: asyncio.Future[T] = loop.create_future()
         waiter.add_done_callback(lambda w: future.cancel() if w.cancelled() else None)
         future.add_done_callback(lambda f: self._arrived(waiter, f))
         return waiter
@@ -71,8 +77,11 @@ class Delivery:
         if first:
             if self._on_ring is not None:
                 self._on_ring()
+            loop = self._loop_ref()
+            if loop is None:  # the loop is gone: nobody waits any more
+                return
             try:
-                self._loop.call_soon_threadsafe(self._settle)
+                loop.call_soon_threadsafe(self._settle)
             except RuntimeError:  # the loop is closed: nobody waits any more
                 pass
 
@@ -90,6 +99,28 @@ class Delivery:
                 waiter.set_result(future.result())
             else:
                 waiter.set_exception(exc)
-        if self._on_turn is not None:
+        loop = self._loop_ref()
+        if self._on_turn is not None and loop is not None:
             # Scheduled after the resumed tasks' steps (set_result scheduled them first).
-            self._loop.call_soon(self._on_turn)
+            loop.call_soon(self._on_turn)
+
+
+# One Delivery per caller loop; it refers to its loop weakly, so a loop that is gone
+# (``asyncio.run`` returned) takes its entry with it.
+_CALLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Delivery] = (
+    weakref.WeakKeyDictionary()
+)
+_CALLERS_LOCK = threading.Lock()
+
+
+def from_engine(future: concurrent.futures.Future[T]) -> asyncio.Future[T]:
+    """An asyncio future for the running loop with ``future``'s outcome (``future`` is
+    settled on the engine's thread), delivered in batches as :class:`Delivery` does."""
+    loop = asyncio.get_running_loop()
+    delivery = _CALLERS.get(loop)
+    if delivery is None:
+        with _CALLERS_LOCK:
+            delivery = _CALLERS.get(loop)
+            if delivery is None:
+                delivery = _CALLERS[loop] = Delivery(loop)
+    return delivery.wait(future)

@@ -531,3 +531,69 @@ async def test_a_group_of_step_commits_resumes_its_workflows_with_one_wakeup(
         assert got == [(n,)]
     finally:
         client.close()
+
+
+async def test_results_of_many_runs_reach_the_callers_loop_with_one_wakeup(
+    client: PolosClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A program awaiting many runs at once (``asyncio.gather``) gets the results that the
+    engine settled together with one wake-up of its own loop, not one per run."""
+    n = 12
+    wf_id = f"callers_{uuid.uuid4().hex[:8]}"
+
+    @workflow(id=wf_id)
+    async def doubled(ctx: WorkflowContext, payload: dict) -> int:
+        return await ctx.step.run("double", lambda: payload["x"] * 2)
+
+    handles = [await client.invoke(wf_id, {"x": i}) for i in range(n)]
+    loop = asyncio.get_running_loop()
+    wakeups: list[str] = []
+    threadsafe = loop.call_soon_threadsafe
+
+    def counting(callback: Any, *args: Any, **kwargs: Any) -> Any:
+        wakeups.append(threading.current_thread().name)
+        return threadsafe(callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counting)
+    waiters = [asyncio.ensure_future(client.wait_for_result(h.id)) for h in handles]
+    await asyncio.sleep(0)  # each waiter is now waiting on the engine
+    for h in handles:  # this loop is held (as a busy cell would be) until every run ended
+        client.call(client.runtime.wait_terminal(h.id))
+    from polos_nb.engine import _delivery
+
+    delivery = _delivery._CALLERS[loop]
+    deadline = time.monotonic() + 30
+    while len(delivery._ready) < n:  # the engine settles the waiters right after the runs end
+        assert time.monotonic() < deadline, "the waiters' outcomes did not arrive"
+        time.sleep(0.01)
+    assert await asyncio.gather(*waiters) == [i * 2 for i in range(n)]
+    assert len(wakeups) == 1, wakeups
+
+
+def test_a_callers_loop_that_is_gone_is_not_kept_alive(journal_path: Path) -> None:
+    import gc
+    import weakref
+
+    from polos_nb.engine import _delivery
+
+    client = PolosClient(journal=journal_path)
+    try:
+        wf_id = f"gone_{uuid.uuid4().hex[:8]}"
+
+        @workflow(id=wf_id)
+        async def one(ctx: WorkflowContext, payload: dict) -> int:
+            return 1
+
+        loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+        async def main() -> int:
+            loops.append(weakref.ref(asyncio.get_running_loop()))
+            return await one.run(client, {})
+
+        assert asyncio.run(main()) == 1
+        assert asyncio.run(main()) == 1
+        gc.collect()
+        assert [ref() for ref in loops] == [None, None]
+        assert all(loop.is_closed() for loop in _delivery._CALLERS)
+    finally:
+        client.close()

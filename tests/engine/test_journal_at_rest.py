@@ -102,6 +102,8 @@ def test_opening_a_journal_waits_while_a_reader_holds_it_briefly(tmp_path: Path)
     finally:
         proc.kill()
         proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 async def test_subscribe_all_sees_every_run_change(client: PolosClient) -> None:
