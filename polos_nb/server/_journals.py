@@ -135,12 +135,12 @@ class JournalFile:
         self,
         path: str,
         *,
-        owner_timeout: float = OWNER_TIMEOUT,
-        answer_timeout: float = ANSWER_TIMEOUT,
+        owner_timeout: float | None = None,
+        answer_timeout: float | None = None,
     ) -> None:
         self.path = path
-        self.owner_timeout = owner_timeout
-        self.answer_timeout = answer_timeout
+        self.owner_timeout = OWNER_TIMEOUT if owner_timeout is None else owner_timeout
+        self.answer_timeout = ANSWER_TIMEOUT if answer_timeout is None else answer_timeout
         self.held_by: int | None = None
         """The process that answered the last read, when one holds the journal."""
         self._cache: dict[Any, _Cached] = {}
