@@ -217,17 +217,18 @@ class JournalFile:
             options["reject"] = True
         elif decision == "always":
             options["always"] = True
-        with self._io:
+        try:
             try:
-                try:
-                    return self._answer_at_rest(execution_id, key, data, options)
-                except JournalLockedError as locked:
-                    if locked.open_as is not None or locked.pid == os.getpid():
-                        raise
-                    return self._answer_through_owner(locked, execution_id, key, data, options)
-            finally:
-                with self._lock:
-                    self._cache.clear()
+                return self._answer_at_rest(execution_id, key, data, options)
+            except JournalLockedError as locked:
+                if locked.open_as is not None or locked.pid == os.getpid():
+                    raise
+                # Not under self._io: this process does not open the file, and the reads
+                # of this journal need not wait for the holder to confirm.
+                return self._answer_through_owner(locked, execution_id, key, data, options)
+        finally:
+            with self._lock:
+                self._cache.clear()
 
     def _answer_at_rest(
         self, execution_id: str, key: str, data: dict[str, Any], options: dict[str, Any]
@@ -235,11 +236,12 @@ class JournalFile:
         from polos_nb.engine import PolosClient
         from polos_nb.notebook._approve import approve
 
-        client = PolosClient(journal=self.path)
-        try:
-            return dict(approve(execution_id, key or None, data, client=client, **options))
-        finally:
-            client.close()
+        with self._io:
+            client = PolosClient(journal=self.path)
+            try:
+                return dict(approve(execution_id, key or None, data, client=client, **options))
+            finally:
+                client.close()
 
     def _answer_through_owner(
         self,
@@ -253,11 +255,12 @@ class JournalFile:
 
         owner = f"process {locked.pid}" if locked.pid is not None else "another process"
         try:
-            found, held_by = read_runs(
-                self.path,
-                lambda reads: (reads.pending_suspensions(execution_id), reads.owner_pid),
-                owner_timeout=self.owner_timeout,
-            )
+            with self._io:  # as any read: it opens the file when the holder has let go
+                found, held_by = read_runs(
+                    self.path,
+                    lambda reads: (reads.pending_suspensions(execution_id), reads.owner_pid),
+                    owner_timeout=self.owner_timeout,
+                )
         except JournalLockedError:
             raise OwnerSilentError(
                 locked,
