@@ -9,6 +9,7 @@ from ._approval_url import approval_url, set_approval_base_url
 from ._client import PolosClient, Worker
 from ._context import Step, WorkflowContext, WorkflowState
 from ._extensions import add_runtime_extension
+from ._inbox import forward_resume
 from ._journal_tools import ReplayReport, StepComparison
 from ._policy import Queue, RetryPolicy, queue
 from ._polos import Polos
@@ -61,6 +62,7 @@ __all__ = [
     "add_runtime_extension",
     "approval_url",
     "events",
+    "forward_resume",
     "get_all_workflows",
     "get_workflow",
     "queue",

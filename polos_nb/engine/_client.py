@@ -28,7 +28,7 @@ from ._admission import QueueStatus
 from ._context import CURRENT
 from ._delivery import from_engine
 from ._extensions import check_channels
-from ._inbox import forward_resume, inbox_dir
+from ._inbox import forward_resume, may_ask_owner
 from ._journal_tools import ReplayReport, StepComparison
 from ._records import raise_for_terminal
 from ._run_record import PendingSuspension, QueryResult, RunReader, RunRecord
@@ -119,12 +119,7 @@ class PolosClient:
         clients talk to their orchestrator: it was given upstream's connection settings
         (``project_id``/``api_url``), and another live process owns a journal file."""
         upstream_style = self.project_id is not None or self.api_url is not None
-        return (
-            upstream_style
-            and exc.open_as is None
-            and exc.pid != os.getpid()
-            and inbox_dir(exc.path) is not None
-        )
+        return upstream_style and may_ask_owner(exc)
 
     def _open_runtime(self, clock: Clock | None) -> None:
         with _RUNTIMES_LOCK:

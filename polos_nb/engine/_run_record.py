@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 from polos_nb import _serde
-from polos_nb.errors import ExecutionNotFoundError, UserError
+from polos_nb.errors import ExecutionNotFoundError, JournalLockedError, UserError
 
 from ._records import history_events, info_from_row
 from ._types import ExecutionInfo, StreamEvent
@@ -229,6 +229,13 @@ class RunReader:
         self._timeout = timeout
         self._guard = guard
 
+    @property
+    def owner_pid(self) -> int | None:
+        """The process that answers these reads when it is not this one: set when another
+        process owns the journal and answers through the journal's inbox
+        (:func:`read_runs` with ``owner_timeout``); None when they read the journal itself."""
+        return None
+
     def _get(self, future: concurrent.futures.Future[T]) -> T:
         return future.result(self._timeout)
 
@@ -291,11 +298,33 @@ class RunReader:
         return self._get(self._journal.pending_counts(ids)) if ids else {}
 
 
-def read_runs(path: str, reader: Callable[[RunReader], T], *, retry: float = 0.0) -> T:
+def read_runs(
+    path: str,
+    reader: Callable[[RunReader], T],
+    *,
+    retry: float = 0.0,
+    owner_timeout: float | None = None,
+) -> T:
     """``reader(run_reader)`` on a DuckDB journal at rest (no process owns it), read-only.
 
     The file is held while ``reader`` runs: keep it short. Raises the errors of
     ``polos_nb.engine.journal.read_journal`` (``JournalLockedError`` when a process owns
-    the journal: ask that process instead; ``retry`` seconds are spent retrying first).
+    the journal; ``retry`` seconds are spent retrying first).
+
+    With ``owner_timeout``, a journal that another live process owns is not an error at
+    once: ``reader`` gets a :class:`RunReader` whose reads that process answers through
+    the journal's inbox (``engine/_inbox.py``; its ``owner_pid`` names the process), each
+    within ``owner_timeout`` seconds. ``JournalLockedError`` is raised when the owner does
+    not answer in time (it is busy, gone, or not a polos_nb engine).
     """
-    return read_journal_reads(path, lambda journal: reader(RunReader(journal)), retry=retry)
+    try:
+        return read_journal_reads(path, lambda journal: reader(RunReader(journal)), retry=retry)
+    except JournalLockedError as locked:
+        if owner_timeout is None:
+            raise
+        from ._inbox import OwnerRunReader, may_ask_owner  # after this module in the order
+
+        if not may_ask_owner(locked):
+            raise
+        owner_reads = OwnerRunReader(locked, timeout=owner_timeout)
+    return reader(owner_reads)

@@ -22,9 +22,9 @@ from . import _session
 from ._forms import AnswerErrors, FormSpec, form_spec, validate_answer
 
 if TYPE_CHECKING:
-    from polos_nb.engine import PolosClient
+    from polos_nb.engine import PendingSuspension, PolosClient
 
-__all__ = ["PendingApproval", "approve", "pending_approvals"]
+__all__ = ["PendingApproval", "approvals_of", "approve", "pending_approvals", "prepare_answer"]
 
 
 @dataclass
@@ -65,22 +65,26 @@ def pending_approvals(
     """Suspensions that wait for an answer: of one run's tree, or of the whole journal."""
     client = _session.client_of(run, client) if run is not None else _session.get_client(client)
     run_id = _session.run_id_of(run) if run is not None else None
-    found = _session.call(client, client.pending_suspensions(run_id))
-    out = []
-    for item in found:
-        out.append(
-            PendingApproval(
-                execution_id=item.execution_id,
-                root_execution_id=item.root_execution_id,
-                workflow_id=item.workflow_id,
-                key=item.key,
-                data=item.data,
-                created_at=item.created_at,
-                spec=form_spec(item.data, step_key=item.key),
-                client=client,
-            )
+    return approvals_of(_session.call(client, client.pending_suspensions(run_id)), client)
+
+
+def approvals_of(
+    found: list[PendingSuspension], client: PolosClient | None = None
+) -> list[PendingApproval]:
+    """The :class:`PendingApproval` of each pending suspension (the engine's typed read)."""
+    return [
+        PendingApproval(
+            execution_id=item.execution_id,
+            root_execution_id=item.root_execution_id,
+            workflow_id=item.workflow_id,
+            key=item.key,
+            data=item.data,
+            created_at=item.created_at,
+            spec=form_spec(item.data, step_key=item.key),
+            client=client,
         )
-    return out
+        for item in found
+    ]
 
 
 def approve(
@@ -117,6 +121,47 @@ def approve(
     client = _session.client_of(run, client)
     run_id = _session.run_id_of(run)
     pending = pending_approvals(run_id, client=client)
+    wf_id, exec_id, step_key, payload = prepare_answer(
+        run_id,
+        key,
+        data,
+        pending,
+        reject=reject,
+        feedback=feedback,
+        always=always,
+        schema=schema,
+    )
+    future = client.submit(client.resume(wf_id, exec_id, step_key, payload))
+    if not wait:
+        out: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def done(f: concurrent.futures.Future[Any]) -> None:
+            exc = f.exception()
+            if exc is not None:
+                out.set_exception(exc)
+            else:
+                out.set_result(payload)
+
+        future.add_done_callback(done)
+        return out
+    future.result(timeout)
+    return payload
+
+
+def prepare_answer(
+    run_id: str,
+    key: str | None,
+    data: Any,
+    pending: list[PendingApproval],
+    *,
+    reject: bool = False,
+    feedback: str | None = None,
+    always: bool = False,
+    schema: type[BaseModel] | dict[str, Any] | None = None,
+) -> tuple[str | None, str, str, Any]:
+    """The resume an answer makes, checked against the form of the suspension it answers:
+    ``(workflow id, execution id, step key, data)`` (the arguments of :func:`approve`;
+    ``pending``: the run's pending suspensions). Raises as :func:`approve` does."""
     target = _choose(run_id, key, pending)
     if target is None:
         # Not pending (yet): the engine keeps an early answer and delivers it when the run
@@ -143,21 +188,7 @@ def approve(
         if spec.get("approval") and always and not reject:
             cleaned["always"] = True
         payload = cleaned
-    future = client.submit(client.resume(wf_id, exec_id, str(key), payload))
-    if not wait:
-        out: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-        def done(f: concurrent.futures.Future[Any]) -> None:
-            exc = f.exception()
-            if exc is not None:
-                out.set_exception(exc)
-            else:
-                out.set_result(payload)
-
-        future.add_done_callback(done)
-        return out
-    future.result(timeout)
-    return payload
+    return wf_id, exec_id, str(key), payload
 
 
 def _choose(run_id: str, key: str | None, pending: list[PendingApproval]) -> PendingApproval | None:

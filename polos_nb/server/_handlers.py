@@ -15,7 +15,8 @@ Under the server's base URL:
 
 Errors are JSON ``{"message", "errors"}`` with 400 (the answer does not fit the form;
 ``errors`` maps each field to what is wrong), 404 (nothing waits / no such run), 409 (the
-journal is held by another process, the kernel went away) or 503 (the kernel is busy).
+suspension was answered already or its run ended, the process that holds the journal did
+not answer, the kernel went away) or 503 (the kernel is busy).
 """
 
 from __future__ import annotations
@@ -142,6 +143,13 @@ class ApprovalPageHandler(JupyterHandler):
             approval = self.hub.find_approval(run_id, key)
         return approval
 
+    def _missing(self, text: str) -> str:
+        """``text``, and why some runs cannot be looked at now, if that is so."""
+        reasons = [f"{s.label}: {s.error}" for s in self.hub.unreadable() if s.error]
+        if reasons:
+            text += " Runs that cannot be read now: " + "; ".join(reasons) + "."
+        return text
+
     @tornado.web.authenticated
     async def get(self, run_id: str, key: str) -> None:
         approval = await self._approval(run_id, key)
@@ -151,7 +159,9 @@ class ApprovalPageHandler(JupyterHandler):
                 approval=None,
                 run_id=run_id,
                 key=key,
-                message="Nothing waits here: it was answered already, or the run ended.",
+                message=self._missing(
+                    "Nothing waits here: it was answered already, or the run ended."
+                ),
             )
             return
         self._page(200, approval=approval, run_id=run_id, key=key)
@@ -165,7 +175,9 @@ class ApprovalPageHandler(JupyterHandler):
                 approval=None,
                 run_id=run_id,
                 key=key,
-                message="Nothing waits here any more: it was answered already, or the run ended.",
+                message=self._missing(
+                    "Nothing waits here any more: it was answered already, or the run ended."
+                ),
             )
             return
         fields = {

@@ -5,7 +5,11 @@
 - a **kernel** source per running kernel that loaded polos_nb: its runs are read by
   asking the kernel over a comm (``_kernels``), because the kernel owns its journal;
 - a **journal** source per ``.polos/*.duckdb`` file under the server root that no kernel
-  owns: read directly, read-only, for a few milliseconds (``_journals``).
+  owns: read directly, read-only, for a few milliseconds, or, while another process (a
+  script) holds it, by asking that process through the journal's inbox (``_journals``).
+  Reads that ask a process run in the background (that process may be slow to answer,
+  or not answer at all: the journal then shows as *locked*); the refresh does not wait
+  for them, but :meth:`PolosHub.refresh` called by a request does.
 
 It refreshes about once a second (cheap: a directory walk every few seconds and file
 times), and at once when a kernel reports a change (a run starting to wait for a person
@@ -13,7 +17,8 @@ is pushed by the kernel). Each time what it shows changes, ``version`` goes up a
 browsers waiting in :meth:`wait` (long polling) get the new state.
 
 Answers (from the sidebar, the approval page, or a channel such as Slack) go through
-:meth:`answer`: to the owning kernel, or into the journal when no kernel owns it.
+:meth:`answer`: to the owning kernel, into the journal when nobody has it open, or to
+the process that holds the journal.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from polos_nb.errors import (
     JournalError,
     JournalLockedError,
     PolosError,
+    ResumeError,
 )
 
 from ._journals import JournalFile, find_journals
@@ -75,6 +81,7 @@ class Source:
     total: int = 0
     pending: list[dict[str, Any]] = field(default_factory=list)
     stamp: Any = None  # when its summary was read (kernel: monotonic time; journal: file times)
+    held_by: int | None = None  # journal: the process that holds it and answers its reads
 
     def public(self, root: str) -> dict[str, Any]:
         return {
@@ -89,6 +96,7 @@ class Source:
             "counts": self.counts,
             "total": self.total,
             "pending": len(self.pending),
+            "held_by": self.held_by,
         }
 
 
@@ -126,6 +134,7 @@ class PolosHub:
         self._failed_hints: dict[str, Any] = {}
         self._dirty_kernels: set[str] = set()
         self._locked_until: dict[str, float] = {}
+        self._reading: dict[str, asyncio.Task[None]] = {}  # journal reads asking its holder
         self._journal_paths: list[str] = []
         self._scanned_at = 0.0
         self._published = ""
@@ -148,6 +157,11 @@ class PolosHub:
             with contextlib.suppress(BaseException):
                 await self._task
             self._task = None
+        for task in list(self._reading.values()):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        self._reading.clear()
         for link in list(self.links.values()):
             link.close()
         self.links.clear()
@@ -156,7 +170,7 @@ class PolosHub:
     async def _run(self) -> None:
         while True:
             try:
-                await self.refresh()
+                await self.refresh(settle=False)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -232,12 +246,18 @@ class PolosHub:
                     log.exception("polos_nb: an approval listener failed")
 
     # ------------------------------------------------------------------ refreshing
-    async def refresh(self) -> None:
-        """Bring every source up to date (see the module docstring)."""
+    async def refresh(self, *, settle: bool = True) -> None:
+        """Bring every source up to date (see the module docstring).
+
+        ``settle``: wait for the reads that ask a journal's holder, too (each is bounded
+        by ``_journals.OWNER_TIMEOUT``); the periodic refresh does not.
+        """
         self.refreshes += 1
         sessions = await self._sessions()
         await self._refresh_kernels(sessions)
         await self._refresh_journals()
+        if settle and self._reading:
+            await asyncio.gather(*list(self._reading.values()), return_exceptions=True)
         self._publish()
 
     async def _sessions(self) -> dict[str, str]:
@@ -384,26 +404,71 @@ class PolosHub:
             stamp = file.stamp()
             if source.stamp == stamp or self._locked_until.get(path, 0) > now:
                 continue
+            if path in self._reading:
+                continue  # its holder is being asked
+            if source.held_by is not None or source.status == "locked":
+                self._ask_holder(path, file, source, stamp)
+                continue
             try:
-                summary = await loop.run_in_executor(
-                    self._executor, file.read, ("summary",), _summary_reader
-                )
+                summary = await loop.run_in_executor(self._executor, _read_summary, file, False)
             except JournalLockedError:
-                source.status = "locked"
-                source.error = "another process has this journal open"
-                self._locked_until[path] = now + LOCKED_RETRY_EVERY
+                self._ask_holder(path, file, source, stamp)  # a process holds it: ask it
                 continue
             except JournalError as exc:
                 source.status, source.error = "error", str(exc)
                 source.stamp = stamp
                 continue
-            source.status, source.error = "ok", None
-            source.counts = dict(summary["counts"])
-            source.total = int(summary["total"])
-            source.pending = list(summary["pending"])
+            self._summarized(source, summary, stamp, file.held_by)
+
+    def _ask_holder(self, path: str, file: JournalFile, source: Source, stamp: Any) -> None:
+        """Read ``source``'s summary in the background, from the journal or its holder."""
+        self._reading[path] = asyncio.get_running_loop().create_task(
+            self._read_from_holder(path, file, source, stamp)
+        )
+
+    async def _read_from_holder(
+        self, path: str, file: JournalFile, source: Source, stamp: Any
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            summary = await loop.run_in_executor(self._executor, _read_summary, file, True)
+        except JournalLockedError as exc:
+            owner = f"process {exc.pid}" if exc.pid is not None else "another process"
+            source.status = "locked"
+            source.error = (
+                f"{owner} has this journal open and did not answer within "
+                f"{file.owner_timeout:g} s (it may be busy, or not a polos_nb engine); "
+                "its runs show here once it answers or exits"
+            )
+            source.held_by, source.pending = None, []
+            self._locked_until[path] = time.monotonic() + LOCKED_RETRY_EVERY
+        except JournalError as exc:
+            source.status, source.error = "error", str(exc)
             source.stamp = stamp
+        except Exception:
+            log.exception("polos_nb: reading the journal %s failed", path)
+        else:
+            self._summarized(source, summary, stamp, file.held_by)
+        finally:
+            self._reading.pop(path, None)
+        self._publish()
+
+    def _summarized(
+        self, source: Source, summary: dict[str, Any], stamp: Any, held_by: Any
+    ) -> None:
+        source.status, source.error = "ok", None
+        source.held_by = held_by
+        source.counts = dict(summary["counts"])
+        source.total = int(summary["total"])
+        source.pending = list(summary["pending"])
+        source.stamp = stamp
 
     # ------------------------------------------------------------------ reading one source
+    def unreadable(self) -> list[Source]:
+        """The journals whose runs cannot be shown now (a process holds one and does not
+        answer, or it cannot be read)."""
+        return [s for s in self.sources.values() if s.kind == "journal" and s.status != "ok"]
+
     def source(self, source_id: str) -> Source:
         source = self.sources.get(source_id)
         if source is None:
@@ -468,9 +533,11 @@ class PolosHub:
         except KernelGone as exc:
             raise AnswerError(409, str(exc)) from None
         except KernelRequestError as exc:
-            status = 400 if exc.errors or exc.type in ("UserError", "ResumeError") else 500
+            status = 400 if exc.errors or exc.type == "UserError" else 500
             if exc.type == "ExecutionNotFoundError":
                 status = 404
+            elif exc.type == "ResumeError":  # nothing waits there (any more)
+                status = 409
             raise AnswerError(status, str(exc), exc.errors) from None
 
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -480,6 +547,8 @@ class PolosHub:
         except ApprovalValidationError as exc:
             raise AnswerError(400, str(exc), exc.errors) from None
         except JournalLockedError as exc:
+            raise AnswerError(409, str(exc)) from None
+        except ResumeError as exc:  # nothing waits there (any more): answered, or ended
             raise AnswerError(409, str(exc)) from None
         except PolosError as exc:
             status = 404 if type(exc).__name__ == "ExecutionNotFoundError" else 400
@@ -511,8 +580,9 @@ class PolosHub:
 
         ``decision`` is ``approve``, ``always``, ``reject`` (approval forms) or ``submit``.
         Raises :class:`AnswerError` (``status`` 400 with per-field ``errors`` when the
-        answer does not fit the form; 404 when nothing waits; 409 when the journal is
-        held elsewhere; 503 when the kernel is busy).
+        answer does not fit the form; 404 when nothing waits; 409 when the suspension was
+        answered already or the run ended, or when the process that holds the journal did
+        not answer; 503 when the kernel is busy).
         """
         if decision not in ("approve", "always", "reject", "submit"):
             raise AnswerError(
@@ -545,6 +615,10 @@ class PolosHub:
 
 def _real(path: str) -> str:
     return os.path.realpath(path)
+
+
+def _read_summary(file: JournalFile, ask_owner: bool) -> dict[str, Any]:
+    return dict(file.read(("summary",), _summary_reader, ask_owner=ask_owner))
 
 
 def _summary_reader(reads: RunReader) -> dict[str, Any]:
