@@ -292,10 +292,12 @@ async def test_readers_who_join_while_deltas_are_emitted_miss_none_and_get_none_
     async def deltas() -> list[StreamEvent]:
         return [e async for e in result.events if e.event_type == "text_delta"]
 
+    finished = asyncio.create_task(result.result())
     readers = []
-    for _ in range(25):  # readers that join all along the reply
+    while not finished.done() and len(readers) < 30:  # readers join all along the reply
         readers.append(asyncio.create_task(deltas()))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.02)
+    await finished
     joined_mid_reply = 0
     for got in await asyncio.wait_for(asyncio.gather(*readers), 60):
         assert "".join(e.data["content"] for e in got) == "".join(words)
