@@ -200,7 +200,9 @@ class StreamResult:
         A reader who starts late (even after the run ended) gets the whole story: the
         text the model streamed before it started reading comes as ``text_delta`` events
         and the tool calls as ``tool_call`` events (both marked ``data["replay"]``),
-        rebuilt from the journal. No text is given twice, and each tool call once.
+        rebuilt from the journal; a reply still streaming comes as its ``stream_start``
+        and one ``text_delta`` with the text so far (both marked ``data["replay"]``), then
+        its next chunks. No text is given twice, and each tool call once.
         """
         return self._events()
 
@@ -286,7 +288,8 @@ class StreamResult:
     @property
     def text_chunks(self) -> AsyncIterator[str]:
         """The run's text as it is generated, each token once (also across retries and
-        replays, and for a reader who starts late: it gets the text from the start)."""
+        replays, and for a reader who starts late: it gets the text from the start, the
+        text so far of a reply still streaming in one chunk, then the next ones)."""
         return self._text_chunks()
 
     async def _text_chunks(self) -> AsyncIterator[str]:
