@@ -179,15 +179,18 @@ def resumed_key(event_type: str | None) -> str | None:
 
 
 class StreamStartData(TypedDict):
-    """``stream_start``: a model call (``step``: its step key) starts streaming."""
+    """``stream_start``: a model call (``step``: its step key) starts streaming. A reader
+    who starts watching while the call streams gets it first, marked ``replay``."""
 
     step: str
     attempt: int
 
 
 class TextDeltaData(TypedDict, total=False):
-    """``text_delta``: new text of the model call ``step``; ``replay`` when rebuilt from
-    the journal (then ``content`` is the call's whole text)."""
+    """``text_delta``: new text of the model call ``step``; ``replay`` when it catches a
+    late reader up: rebuilt from the journal (``content`` is the call's whole text), or
+    given to a reader who starts watching while the call streams (``content`` is the text
+    streamed so far, ``chunk_index`` 0; the live deltas that follow continue it)."""
 
     step: str
     content: str

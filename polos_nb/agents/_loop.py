@@ -52,6 +52,7 @@ from polos_nb.tools._approval import APPROVAL
 from . import memory
 from ._approvals import approval_key, approval_request, legacy_approval_key, rejection_message
 from ._results import AgentResult, AgentStep, StopConditionContext, ToolResult
+from ._stream import text_catch_up
 from .guardrails import Guardrail, GuardrailContext, GuardrailResult
 from .hooks import HookAction, HookContext, HookResult
 
@@ -286,24 +287,32 @@ class _Run:
         async def call() -> LLMResponse:
             attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
             index = 0
+            streamed: list[str] = []  # this attempt's text so far, for a reader who joins now
 
             def on_text(text: str) -> None:
                 nonlocal index
+                streamed.append(text)
                 self.emit(TEXT_DELTA, {"step": key, "content": text, "chunk_index": index})
                 index += 1
 
+            forget = None
             if live:
                 self.emit(STREAM_START, {"step": key, "attempt": attempt})
-            return await complete(
-                agent.litellm_model,
-                messages,
-                tools=tools,
-                response_format=fmt,
-                stream=live,
-                on_text=on_text if live else None,
-                prompt_cache=agent.prompt_cache,
-                **self.params,
-            )
+                forget = self.ctx.catch_up(key, lambda: text_catch_up(key, attempt, streamed))
+            try:
+                return await complete(
+                    agent.litellm_model,
+                    messages,
+                    tools=tools,
+                    response_format=fmt,
+                    stream=live,
+                    on_text=on_text if live else None,
+                    prompt_cache=agent.prompt_cache,
+                    **self.params,
+                )
+            finally:
+                if forget is not None:
+                    forget()
 
         policy = RetryPolicy(
             max_retries=agent.llm_retries, base_delay=0.5, max_delay=8.0, non_retryable=(UserError,)

@@ -34,16 +34,36 @@ def _content_of(result: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def text_catch_up(key: str, attempt: int, streamed: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """What a reader who starts watching while model call ``key`` streams gets first
+    (``ctx.catch_up``): its ``stream_start``, then the text streamed so far (``streamed``:
+    the call's deltas until now) as one ``text_delta`` with ``chunk_index`` 0; both are
+    marked ``replay``. The live deltas that follow continue it: nothing missed, nothing
+    twice."""
+    missed: list[tuple[str, dict[str, Any]]] = [
+        (STREAM_START, {"step": key, "attempt": attempt, "replay": True})
+    ]
+    if streamed:
+        text = "".join(streamed)
+        streamed[:] = [text]  # joined once: the next reader joins from here
+        missed.append(
+            (TEXT_DELTA, {"step": key, "content": text, "chunk_index": 0, "replay": True})
+        )
+    return missed
+
+
 class _TextTracker:
     """Turns text events into new text only: no token is shown twice (D22).
 
     Text is tracked per LLM step key. A retry of a step (``stream_start``) or a replay
     re-sends text; only what goes beyond what was already shown for that step is new.
     The final text of a step (from its journaled ``step_finish``) fills in anything a
-    late subscriber missed. A subscriber that joins while a step streams (its first
-    ``text_delta`` has a ``chunk_index`` above 0 and no ``stream_start`` came first)
-    has missed the step's beginning, which no event carries again: it holds that step's
-    deltas back and shows the step's whole text when the step ends.
+    late subscriber missed. A stream that begins while a step streams starts with the
+    step's catch-up (:func:`text_catch_up`: its ``stream_start``, then its text so far),
+    so its later deltas simply continue it. Should a subscriber get a step's deltas
+    without that beginning (its first ``text_delta`` has a ``chunk_index`` above 0 and
+    no ``stream_start`` came first: a subscriber that did not catch up), it holds that
+    step's deltas back and shows the step's whole text when the step ends.
     """
 
     def __init__(self, execution_id: str, guarded: bool, *, every_execution: bool = False) -> None:
@@ -180,7 +200,9 @@ class StreamResult:
         A reader who starts late (even after the run ended) gets the whole story: the
         text the model streamed before it started reading comes as ``text_delta`` events
         and the tool calls as ``tool_call`` events (both marked ``data["replay"]``),
-        rebuilt from the journal. No text is given twice, and each tool call once.
+        rebuilt from the journal; a reply still streaming comes as its ``stream_start``
+        and one ``text_delta`` with the text so far (both marked ``data["replay"]``), then
+        its next chunks. No text is given twice, and each tool call once.
         """
         return self._events()
 
@@ -266,7 +288,8 @@ class StreamResult:
     @property
     def text_chunks(self) -> AsyncIterator[str]:
         """The run's text as it is generated, each token once (also across retries and
-        replays, and for a reader who starts late: it gets the text from the start)."""
+        replays, and for a reader who starts late: it gets the text from the start, the
+        text so far of a reply still streaming in one chunk, then the next ones)."""
         return self._text_chunks()
 
     async def _text_chunks(self) -> AsyncIterator[str]:

@@ -207,6 +207,27 @@ class WorkflowContext:
         """
         self._runtime.live.emit_live(self._ex, event_type, data or {})
 
+    def catch_up(
+        self, key: str, events: Callable[[], list[tuple[str, dict[str, Any]]]]
+    ) -> Callable[[], None]:
+        """What a reader who starts watching this tree while step ``key`` runs gets of the
+        live events it missed: ``events()`` gives them as ``(event_type, data)`` pairs
+        (``_metadata`` is added), sent right after the step's ``step_start``.
+
+        For a step that streams (``emit``) its progress: ``events`` sums up what was
+        emitted so far, e.g. the text so far as one event, so a reader who joins late
+        misses nothing and gets nothing twice. It is called on the engine loop at the
+        moment the reader subscribes (keep it quick); update what it gives on the engine
+        loop too, together with each ``emit`` (from an ``async`` step). Forgotten when the
+        step's outcome is recorded, or by the function returned.
+        """
+        if not self._runtime.on_engine_thread():
+            raise UserError(
+                f"ctx.catch_up({key!r}, ...) needs the engine loop: call it from an async "
+                "step or workflow, where ctx.emit sends at once."
+            )
+        return self._runtime.live.catch_up(self._ex, key, events)
+
     def subscribe(self, callback: Callable[[StreamEvent], None]) -> Callable[[], None]:
         """Call ``callback`` with each event of this execution tree's stream (live, this
         process only, on the engine's thread: keep it short). Returns the function that

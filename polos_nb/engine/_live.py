@@ -4,8 +4,10 @@
 runs in this process: ``events.stream``, a run's widget, the JupyterLab extension,
 notification channels. Journaled events are emitted once committed; live ones (step
 starts and finishes, streamed text, tool progress) only while someone watches their topic,
-so an unwatched run pays nothing for them. What it uses of the runtime is declared by
-``LiveHost`` in ``_host.py``.
+so an unwatched run pays nothing for them. A stream that begins mid-step gets what it
+missed of the steps running then: their ``step_start``, and what a step gives to catch up
+(``ctx.catch_up``: an agent's model call gives the text it streamed so far). What it uses
+of the runtime is declared by ``LiveHost`` in ``_host.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from polos_nb._ids import new_id
 
 from ._records import Exec, _step_start_event, step_event
-from ._types import TERMINAL_STATUSES, MakeEvent, StreamEvent
+from ._types import TERMINAL_STATUSES, CatchUp, MakeEvent, StreamEvent
 
 if TYPE_CHECKING:
     from ._host import LiveHost
@@ -113,9 +115,16 @@ class Live:
         """A live (not journaled) event of run ``ex``, if anyone watches its topic; any thread."""
         if not self.rt._subscribers.get(ex.topic):
             return
+        event = self._live_event(ex, event_type, data)
+        if self.rt.on_engine_thread():
+            self.emit(event)
+        else:  # e.g. from a sync step function running in a worker thread
+            self.rt.loop.call_soon_threadsafe(self.emit, event)
+
+    def _live_event(self, ex: Exec, event_type: str, data: dict[str, Any]) -> StreamEvent:
         payload = dict(data)
         payload["_metadata"] = {"execution_id": ex.id, "workflow_id": ex.workflow_id}
-        event = StreamEvent(
+        return StreamEvent(
             id=f"live:{new_id()}",
             sequence_id=None,
             topic=ex.topic,
@@ -123,10 +132,18 @@ class Live:
             data=payload,
             created_at=self.rt.clock.now(),
         )
-        if self.rt.on_engine_thread():
-            self.emit(event)
-        else:  # e.g. from a sync step function running in a worker thread
-            self.rt.loop.call_soon_threadsafe(self.emit, event)
+
+    def catch_up(self, ex: Exec, key: str, events: CatchUp) -> Callable[[], None]:
+        """While step ``key`` of ``ex`` runs, a stream that begins gets ``events()`` right
+        after the step's ``step_start`` (engine loop only; ``ctx.catch_up``). Dropped when
+        the step's outcome is recorded, or by the function returned."""
+        ex.catch_up[key] = events
+
+        def forget() -> None:
+            if ex.catch_up.get(key) is events:
+                del ex.catch_up[key]
+
+        return forget
 
     def emit_step_start(
         self, ex: Exec, key: str, kind: str, attempt: int, started: dt.datetime
@@ -137,15 +154,41 @@ class Live:
         self.emit(_step_start_event(ex, key, kind, attempt, started))
 
     def running_step_events(self, root_id: str) -> list[StreamEvent]:
-        """``step_start`` events of the steps of ``root_id``'s tree that run now (engine
-        loop only): a stream that begins mid-step shows the step running, not only once
-        it ends (step starts are live-only events, not journaled)."""
-        return [
-            _step_start_event(ex, key, kind, attempt, started)
-            for ex in list(self.rt.execs.values())
-            if ex.root_id == root_id and ex.status not in TERMINAL_STATUSES
-            for key, (kind, attempt, started) in list(ex.running.items())
-        ]
+        """What a stream that begins now has missed of the steps of ``root_id``'s tree
+        that run now (engine loop only): each one's ``step_start`` (step starts are
+        live-only events, not journaled), so a stream that begins mid-step shows the step
+        running, not only once it ends, then the step's catch-up (:meth:`catch_up`), e.g.
+        the text a model call streamed so far."""
+        return [event for _, event in self._running(lambda ex: ex.root_id == root_id)]
+
+    def subscribe_caught_up(
+        self, topic: str, callback: Callable[[StreamEvent], None]
+    ) -> tuple[Callable[[], None], list[tuple[tuple[str, str], StreamEvent]]]:
+        """:meth:`subscribe`, and what the subscriber has missed of the steps running on
+        ``topic`` (as :meth:`running_step_events` gives it), each event with its step's
+        ``(execution id, step key)``. Engine loop only: both are done at once, so a live
+        event emitted meanwhile is neither lost nor also delivered to ``callback``."""
+        unsubscribe = self.subscribe(topic, callback)
+        return unsubscribe, self._running(lambda ex: ex.topic == topic)
+
+    def _running(self, chosen: Callable[[Exec], bool]) -> list[tuple[tuple[str, str], StreamEvent]]:
+        out: list[tuple[tuple[str, str], StreamEvent]] = []
+        for ex in list(self.rt.execs.values()):
+            if ex.status in TERMINAL_STATUSES or not chosen(ex):
+                continue
+            for key, (kind, attempt, started) in list(ex.running.items()):
+                step = (ex.id, key)
+                out.append((step, _step_start_event(ex, key, kind, attempt, started)))
+                events = ex.catch_up.get(key)
+                if events is None:
+                    continue
+                try:
+                    missed = events()
+                except Exception:
+                    log.exception("a step's catch-up failed")
+                    continue
+                out.extend((step, self._live_event(ex, name, data)) for name, data in missed)
+        return out
 
     def emit_step_finish(
         self,

@@ -22,6 +22,7 @@ from polos_nb.errors import (
 from ._error_records import execution_error
 from ._policy import RetryPolicy
 from ._types import (
+    CatchUp,
     EventPayload,
     ExecutionHandle,
     ExecutionInfo,
@@ -123,6 +124,9 @@ class Exec:
     # steps started and not recorded yet: key -> (kind, attempt, started); what a stream
     # that begins while they run replays as their step_start
     running: dict[str, tuple[str, int, dt.datetime]] = field(default_factory=dict)
+    # running steps' catch-ups (``ctx.catch_up``): key -> what a stream that begins while
+    # the step runs gets after its step_start, of the live events it missed
+    catch_up: dict[str, CatchUp] = field(default_factory=dict)
     # W3C trace context (polos_nb._tracing) the run's spans are children of: the caller's
     # span when it was started, the parent run's for a child, else its own first span.
     trace_carrier: dict[str, str] | None = None

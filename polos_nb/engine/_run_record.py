@@ -141,7 +141,8 @@ async def run_events(
     rt: Runtime, execution_id: str, after_seq: int = 0, *, running: bool = False
 ) -> list[StreamEvent]:
     """The run's events after the journal sequence ``after_seq`` (see the module docstring),
-    then, with ``running``, the live ``step_start`` of the tree's steps running now."""
+    then, with ``running``, what a stream that begins now has missed of the tree's steps
+    running now: their live ``step_start`` and catch-ups (``Live.running_step_events``)."""
     info = await rt.get_execution(execution_id)
     pairs = await rt.history(info.root_execution_id, tree_topic(info), after_seq)
     events = [event for _, event in pairs]

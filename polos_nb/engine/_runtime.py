@@ -469,6 +469,7 @@ class Runtime:
         """Build the journal row for one step attempt, and remember it in memory."""
         seq = self.next_seq()
         ex.running.pop(key, None)
+        ex.catch_up.pop(key, None)  # the journal has the step's outcome now
         if status != "retrying":
             ex.steps[key] = StepRecord(key, position, kind, attempt, status, output, error, state)
             if position is not None:

@@ -218,6 +218,10 @@ class StreamEvent(_DictAccess, BaseModel):
         return _serde.view(value)
 
 
+CatchUp = Callable[[], list[tuple[str, dict[str, Any]]]]
+"""What a running step gives a stream that begins while it runs (``ctx.catch_up``): the
+live events it missed of the step, as ``(event_type, data)`` pairs (``Live.catch_up``)."""
+
 MakeEvent = Callable[[bool], StreamEvent]
 """Makes a committed event when it is delivered (``Live.emit_lazy``): ``make(True)`` with all
 its data, ``make(False)`` without the run's payload or result a start or finish event

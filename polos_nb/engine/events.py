@@ -21,7 +21,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from polos_nb.contracts import RESUME_PREFIX, SUSPEND_PREFIX
+from polos_nb.contracts import RESUME_PREFIX, STEP_FINISH, SUSPEND_PREFIX
 
 from ._inbox import forward_publish
 from ._types import EventData, StreamEvent
@@ -97,17 +97,26 @@ async def _stream(
     def deliver(event: StreamEvent) -> None:
         loop.call_soon_threadsafe(inbox.put_nowait, event)
 
-    async def subscribe() -> Callable[[], None]:
-        return runtime.subscribe(topic, deliver)
+    async def subscribe() -> tuple[Callable[[], None], list[tuple[tuple[str, str], StreamEvent]]]:
+        # at once: the live events emitted from now on come to the inbox, and what was
+        # missed of the steps running now (their starts, the text they streamed so far)
+        return runtime.live.subscribe_caught_up(topic, deliver)
 
-    unsubscribe = await client._on_engine(subscribe())
+    unsubscribe, missed = await client._on_engine(subscribe())
     seen: set[int] = set()  # journal seqs already yielded; live events may arrive out of seq order
     try:
+        ended: set[tuple[str, str]] = set()  # steps whose step_finish the history holds
         for seq, event in await client._on_engine(history()):
             seen.add(seq)
+            if event.event_type == STEP_FINISH and isinstance(event.data, dict):
+                meta = event.data.get("_metadata") or {}
+                ended.add((str(meta.get("execution_id")), str(event.data.get("step_key"))))
             yield event
             if stop(event):
                 return
+        for step, event in missed:
+            if step not in ended:  # (a step that ended meanwhile is told by its step_finish)
+                yield event
         while True:
             event = await inbox.get()
             seq = event._journal_seq
@@ -145,13 +154,11 @@ def stream_workflow(
                 and meta.get("execution_id") == workflow_run_id
             )
 
-        async def history() -> list[tuple[int | None, StreamEvent]]:
-            # the journal's events, then the steps running now (their starts are live-only)
-            pairs: list[tuple[int | None, StreamEvent]] = list(
+        async def history() -> list[tuple[int, StreamEvent]]:
+            # the journal's events (then _stream gives what was missed of the running steps)
+            return list(
                 await client.runtime.history(info.root_execution_id, topic, last_sequence_id)
             )
-            running = client.runtime.live.running_step_events(info.root_execution_id)
-            return pairs + [(None, e) for e in running]
 
         async for event in _stream(client, topic, history, last_sequence_id, stop):
             yield event

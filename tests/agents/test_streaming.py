@@ -240,3 +240,73 @@ async def _texts(events) -> str:  # type: ignore[no-untyped-def]
     return "".join(
         [str(e.data.get("content") or "") async for e in events if e.event_type == "text_delta"]
     )
+
+
+async def test_a_reader_who_joins_mid_reply_gets_the_text_so_far_then_the_rest(
+    client: PolosClient,
+) -> None:
+    model = _PausingModel(
+        uid("m"), [FakeTurn(text="Once upon a time.", chunks=["Once ", "upon ", "a ", "time."])]
+    )
+    agent = Agent(id=uid("late"), provider="fake", model=model)
+    result = await agent.stream(client, "A story")
+    assert await asyncio.to_thread(model.paused.wait, 30)  # two chunks are out, unread
+    # While the model is still paused, a reader who starts now gets the text so far at once.
+    chunks = aiter(result.text_chunks)
+    assert await asyncio.wait_for(anext(chunks), 10) == "Once upon "
+    events = aiter(result.events)
+    seen: list[StreamEvent] = []
+    while not any(e.event_type == "text_delta" for e in seen):
+        seen.append(await asyncio.wait_for(anext(events), 10))
+    assert [e.event_type for e in seen][-2:] == ["stream_start", "text_delta"]
+    caught_up = seen[-1].data
+    assert caught_up["content"] == "Once upon " and caught_up["step"] == "llm:1"
+    assert caught_up["chunk_index"] == 0 and caught_up["replay"] is True
+    model.go.set()
+    rest = [c async for c in chunks]
+    assert rest == ["a ", "time."]  # then the following deltas: none missed, none twice
+    later = [e async for e in events if e.event_type == "text_delta"]
+    assert [(e.data["chunk_index"], e.data["content"]) for e in later] == [(2, "a "), (3, "time.")]
+    assert await result.text() == "Once upon a time."
+    # the text so far is kept only while the call runs
+    assert all(not ex.catch_up for ex in client.runtime.execs.values())
+
+
+class _SlowModel(ScriptedModel):
+    """Streams its turn one chunk per millisecond, so readers can join all along it."""
+
+    async def stream(self, request):  # type: ignore[no-untyped-def]
+        async for piece in super().stream(request):
+            yield piece
+            await asyncio.sleep(0.001)
+
+
+async def test_readers_who_join_while_deltas_are_emitted_miss_none_and_get_none_twice(
+    client: PolosClient,
+) -> None:
+    words = [f"w{i} " for i in range(300)]
+    model = _SlowModel(uid("m"), [FakeTurn(text="".join(words), chunks=words)])
+    agent = Agent(id=uid("race"), provider="fake", model=model)
+    result = await agent.stream(client, "Count")
+
+    async def deltas() -> list[StreamEvent]:
+        return [e async for e in result.events if e.event_type == "text_delta"]
+
+    finished = asyncio.create_task(result.result())
+    readers = []
+    while not finished.done() and len(readers) < 30:  # readers join all along the reply
+        readers.append(asyncio.create_task(deltas()))
+        await asyncio.sleep(0.02)
+    await finished
+    joined_mid_reply = 0
+    for got in await asyncio.wait_for(asyncio.gather(*readers), 60):
+        assert "".join(e.data["content"] for e in got) == "".join(words)
+        first, live = got[0], got[1:]
+        assert all(not e.data.get("replay") for e in live)
+        # the live deltas follow each other, and the first one (a catch-up when the reader
+        # joined mid-reply) holds exactly the chunks before them
+        start = live[0].data["chunk_index"] if live else len(words)
+        assert [e.data["chunk_index"] for e in live] == list(range(start, len(words)))
+        assert first.data["content"] == "".join(words[:start])
+        joined_mid_reply += bool(first.data.get("replay")) and 0 < start < len(words)
+    assert joined_mid_reply > 0

@@ -328,3 +328,56 @@ async def test_stream_workflow_stops_on_failure(client):
     got = await asyncio.wait_for(collect(), timeout=10)
     assert [e.event_type for e in got] == ["workflow_start", "workflow_error"]
     assert got[-1].data["error"]["type"] == "builtins.RuntimeError"
+
+
+async def test_a_stream_that_begins_mid_step_gets_the_steps_catch_up_first(client):
+    """``ctx.catch_up``: what a reader who joins while a step runs has missed of its live
+    events comes right after the step's step_start, then the live events that follow."""
+    import threading
+
+    wf_id = uid("catch_up")
+    paused, go = threading.Event(), threading.Event()
+
+    @workflow(id=wf_id)
+    async def flow(ctx: WorkflowContext) -> str:
+        async def count() -> int:
+            done: list[int] = []
+            ctx.catch_up("count", lambda: [("progress", {"done": list(done)})] if done else [])
+            for n in range(1, 5):
+                done.append(n)
+                ctx.emit("progress", {"done": [n]})
+                if n == 2:
+                    paused.set()
+                    await asyncio.to_thread(go.wait, 30)
+            return len(done)
+
+        return str(await ctx.step.run("count", count))
+
+    handle = await flow.invoke(client)
+    assert await asyncio.to_thread(paused.wait, 30)
+    info = await client.get_execution(handle.id)
+    topic = f"workflow/{info.root_workflow_id}/{info.root_execution_id}"
+
+    async def progress(stream: Any, out: list[Any]) -> None:
+        async for event in stream:
+            if event.event_type in ("step_start", "progress"):
+                out.append(event.data.get("done") or event.data["step_key"])
+            if event.event_type == "workflow_finish":
+                return
+
+    by_run: list[Any] = []
+    on_topic: list[Any] = []  # events.stream_topic on the run's topic, from now on
+    readers = [
+        asyncio.create_task(progress(events.stream_workflow(client, wf_id, handle.id), by_run)),
+        asyncio.create_task(progress(events.stream_topic(client, topic), on_topic)),
+    ]
+    for _ in range(200):
+        if len(by_run) == 2 and len(on_topic) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert by_run == on_topic == ["count", [1, 2]]  # before the step goes on
+    go.set()
+    await asyncio.wait_for(asyncio.gather(*readers), 10)
+    assert by_run == on_topic == ["count", [1, 2], [3], [4]]
+    assert await client.wait_for_result(handle.id, timeout=10) == "4"
+    assert all(not ex.catch_up for ex in client.runtime.execs.values())

@@ -3,12 +3,15 @@
 - the token totals of a run shown after it started count every model call (item 8);
 - a reply a guardrail rejected is not shown next to the one it kept (item 11);
 - a suspension is a step of the timeline while it waits (item 11);
-- a tool call a human rejected shows as failed, also to a view opened later.
+- a tool call a human rejected shows as failed, also to a view opened later;
+- a widget displayed while the model streams shows the text so far, then the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ from polos_nb import (
     workflow,
 )
 from polos_nb.notebook import _run, _session
-from polos_nb.testing import FakeToolCall, ScriptedModel
+from polos_nb.testing import FakeToolCall, FakeTurn, ScriptedModel
 from tests.notebook.conftest import uid, wait_until
 
 
@@ -130,3 +133,42 @@ def test_a_rejected_tool_call_shows_as_failed_to_a_later_view(client: PolosClien
     late = _run.show(handle.id, client=client)
     [tool_view] = late.state.tools.values()
     assert tool_view["status"] == "failed" and "not Bo" in (tool_view["error"] or "")
+
+
+class _PausingModel(ScriptedModel):
+    """Streams its turn and stops after the second chunk until ``go`` is set."""
+
+    def __init__(self, name: str, turns: list[Any]) -> None:
+        super().__init__(name, turns)
+        self.paused = threading.Event()
+        self.go = threading.Event()
+
+    async def stream(self, request):  # type: ignore[no-untyped-def]
+        texts = 0
+        async for piece in super().stream(request):
+            yield piece
+            texts += "text" in piece
+            if texts == 2 and not self.go.is_set():
+                self.paused.set()
+                await asyncio.to_thread(self.go.wait, 30)
+
+
+def test_a_widget_displayed_mid_reply_shows_the_text_so_far(client: PolosClient) -> None:
+    model = _PausingModel(
+        uid("story"), [FakeTurn(text="Once upon a time.", chunks=["Once ", "upon ", "a ", "time."])]
+    )
+    agent = Agent(id=uid("teller"), provider="fake", model=model)
+    handle = _session.call(client, agent.invoke(client, "A story", streaming=True))
+    assert model.paused.wait(30)  # two chunks are out, and nobody watched
+    run = _run.show(handle.id, client=client)  # a view opened mid-reply
+    widget = run.widget()
+    assert run.state.text == "Once upon " and widget.text == "Once upon "
+    sent: list[str] = []  # the deltas the frontend appends to the text it was given
+    widget.delta = lambda text: sent.append(text)  # type: ignore[method-assign]
+    time.sleep(0.3)  # the view follows the run now (and catches up again: nothing twice)
+    assert run.state.text == "Once upon "
+    model.go.set()
+    wait_until(lambda: run.state.done, what="the run to end")
+    assert run.state.text == "Once upon a time." and widget.text == "Once upon a time."
+    assert "Once upon a time.".startswith("Once upon " + "".join(sent))
+    assert run.state.output == "Once upon a time."
