@@ -403,7 +403,9 @@ class PolosClient:
         published ones) merged with one ``step_finish`` per ended step attempt of the tree,
         in journal order; :meth:`stream_events` replays the same ones, then follows live.
         ``running=True`` appends the live-only ``step_start`` of the tree's steps running
-        now (not journaled: their ``journal_seq`` is None).
+        now, each followed by what its step registered for a late reader (an agent's reply
+        streamed so far; ``WorkflowContext.catch_up``); these are not journaled: their
+        ``journal_seq`` is None.
         """
         return await self._on_engine(
             _record.run_events(self._runtime, execution_id, after_seq, running=running)
