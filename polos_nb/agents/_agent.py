@@ -117,7 +117,10 @@ class Agent(Workflow):
             (test doubles) or ``litellm`` (``model`` is then a full litellm model string).
         model: the provider's model name, or a test double from ``polos_nb.testing``.
         system_prompt: instructions sent first in every call.
-        tools: ``@tool`` functions (and ``create_ask_user_tool()``, ``create_web_search_tool()``).
+        tools: ``@tool`` functions (and ``create_ask_user_tool()``, ``create_web_search_tool()``),
+            and tools the provider runs itself, given as their definition dicts (e.g.
+            ``{"type": "web_search_20250305", "name": "web_search"}`` for Anthropic): those
+            are sent to the model unchanged (in ``agent.provider_tools``) and never run here.
         output_schema: a Pydantic class; ``result`` is then a validated instance. A reply
             that does not validate is sent back with the error, at most ``output_retries`` times.
         stop_conditions: checked after every step that ran tools (see ``stop_conditions``);
@@ -143,7 +146,7 @@ class Agent(Workflow):
         provider: str = "openai",
         model: Any = "gpt-4o",
         system_prompt: str | None = None,
-        tools: list[Tool] | None = None,
+        tools: Sequence[Tool | dict[str, Any]] | None = None,
         output_schema: type[BaseModel] | None = None,
         stop_conditions: Sequence[StopCondition | Callable[..., Any]] | None = None,
         *,
@@ -172,10 +175,16 @@ class Agent(Workflow):
         self.model = model
         self.litellm_model = _model_string(provider, model)
         self.system_prompt = system_prompt
-        self.tools: list[Tool] = list(tools or [])
+        # A dict is a tool the provider runs itself (e.g. Anthropic's web search); it is
+        # sent to the model as given, and never run here.
+        self.provider_tools: list[dict[str, Any]] = [t for t in tools or [] if isinstance(t, dict)]
+        self.tools: list[Tool] = [t for t in tools or [] if not isinstance(t, dict)]
         for t in self.tools:
             if not isinstance(t, Tool):
-                raise UserError(f"Agent {id!r}: tools must be @tool functions, got {t!r}.")
+                raise UserError(
+                    f"Agent {id!r}: tools must be @tool functions or provider tool "
+                    f"definitions (dicts), got {t!r}."
+                )
         ids = [t.id for t in self.tools]
         if len(set(ids)) != len(ids):
             raise UserError(

@@ -19,6 +19,7 @@ from polos_nb import (
     Workflow,
     WorkflowContext,
     batch_agent_invoke,
+    tool,
     workflow,
 )
 from polos_nb.agents.agent import AgentRunConfig, FullEventIterator, TextChunkIterator
@@ -88,6 +89,31 @@ async def test_run_timeout_seconds_is_the_runs_not_the_models() -> None:
     params = echo_agent.params[-1]  # type: ignore[attr-defined]
     assert params.get("temperature") == 0
     assert "run_timeout_seconds" not in params and "initial_state" not in params
+
+
+async def test_a_dict_tool_is_sent_to_the_provider_as_given() -> None:
+    builtin = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
+    seen: list[list[dict]] = []
+
+    def reply(messages: list[dict], info: dict) -> str:
+        seen.append(info["tools"])
+        return "searched"
+
+    @tool(description="Look up an order")
+    def lookup(order_id: str) -> str:
+        return order_id
+
+    agent = Agent(
+        id=uid("builtin"),
+        provider="fake",
+        model=FunctionModel(reply, uid("builtin")),
+        tools=[lookup, builtin],
+    )
+    assert agent.provider_tools == [builtin]
+    async with Polos() as polos:
+        assert (await agent.run(polos, "Search the web")).result == "searched"
+    assert builtin in seen[0]
+    assert any(t.get("function", {}).get("name") == "lookup" for t in seen[0])
 
 
 # ---------------------------------------------------------------- streams from handles
