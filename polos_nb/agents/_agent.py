@@ -136,6 +136,10 @@ class Agent(Workflow):
         channels: notification channels (``polos_nb.channels``) told when a run of this
             agent waits for an approval or an answer, instead of the client's.
         temperature, max_output_tokens, **provider_kwargs: passed to every model call.
+        provider_base_url: the provider's endpoint, e.g. an OpenAI-compatible server
+            (``http://localhost:11434/v1``); sent to every call as litellm's ``api_base``.
+        provider_llm_api: upstream's choice of OpenAI API (``"responses"`` or
+            ``"chat_completions"``); recorded only: litellm picks the API for the model.
     """
 
     workflow_type = "agent"
@@ -169,10 +173,21 @@ class Agent(Workflow):
         stream_to_workflow: bool = False,
         queue: Any = None,
         channels: list[Any] | None = None,
+        provider_base_url: str | None = None,
+        provider_llm_api: str | None = None,
         **provider_kwargs: Any,
     ) -> None:
         self.provider = provider
         self.model = model
+        if provider_llm_api not in (None, "responses", "chat_completions"):
+            raise UserError(
+                f"Agent {id!r}: provider_llm_api is 'responses' or 'chat_completions' "
+                f"(got {provider_llm_api!r})."
+            )
+        self.provider_base_url = provider_base_url
+        self.provider_llm_api = provider_llm_api
+        if provider_base_url is not None:
+            provider_kwargs.setdefault("api_base", provider_base_url)
         self.litellm_model = _model_string(provider, model)
         self.system_prompt = system_prompt
         # A dict is a tool the provider runs itself (e.g. Anthropic's web search); it is

@@ -116,6 +116,27 @@ async def test_a_dict_tool_is_sent_to_the_provider_as_given() -> None:
     assert any(t.get("function", {}).get("name") == "lookup" for t in seen[0])
 
 
+async def test_provider_base_url_is_the_endpoint_not_a_model_parameter() -> None:
+    agent = echo_agent("endpoint")
+    local = Agent(
+        id=uid("endpoint"),
+        provider="fake",
+        model=agent.model,
+        provider_base_url="http://localhost:11434/v1",
+        provider_llm_api="chat_completions",
+    )
+    assert local.provider_base_url == "http://localhost:11434/v1"
+    assert local.provider_llm_api == "chat_completions"
+    assert local.provider_kwargs["api_base"] == "http://localhost:11434/v1"
+    echo_agent.params.clear()  # type: ignore[attr-defined]
+    async with Polos() as polos:
+        assert (await local.run(polos, "hi")).result == "echo: hi"
+    params = echo_agent.params[-1]  # type: ignore[attr-defined]
+    assert "provider_base_url" not in params and "provider_llm_api" not in params
+    with pytest.raises(ValueError, match="provider_llm_api"):
+        Agent(id=uid("endpoint"), provider="openai", model="gpt-4o", provider_llm_api="graphql")
+
+
 # ---------------------------------------------------------------- streams from handles
 async def test_stream_result_from_a_handle() -> None:
     agent = Agent(
