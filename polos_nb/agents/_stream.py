@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from polos_nb.contracts import (
@@ -245,7 +245,7 @@ class StreamResult:
         """
         return FullEventIterator(self)
 
-    async def _events(self) -> AsyncIterator[StreamEvent]:
+    async def _events(self) -> AsyncGenerator[StreamEvent, None]:
         seen: set[tuple[Any, ...]] = set()
         tracker = _TextTracker(self.agent_run_id, self._guarded, every_execution=True)
         # Tool calls of an LLM step, per execution, not announced yet: (n, event, calls).
@@ -330,7 +330,7 @@ class StreamResult:
         replays, and for a reader who starts late: it gets the text from the start)."""
         return TextChunkIterator(self)
 
-    async def _text_chunks(self) -> AsyncIterator[str]:
+    async def _text_chunks(self) -> AsyncGenerator[str, None]:
         tracker = _TextTracker(self.agent_run_id, self._guarded)
         async for event in events.stream_workflow(self.client, self.workflow_id, self.agent_run_id):
             piece = tracker.feed(event)
@@ -355,7 +355,7 @@ class TextChunkIterator:
 
     def __init__(self, result: StreamResult) -> None:
         self.result = result
-        self._chunks: AsyncIterator[str] | None = None
+        self._chunks: AsyncGenerator[str, None] | None = None
 
     def __aiter__(self) -> TextChunkIterator:
         return self
@@ -364,6 +364,11 @@ class TextChunkIterator:
         if self._chunks is None:
             self._chunks = self.result._text_chunks()
         return await self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop reading (as an async generator's ``aclose``)."""
+        if self._chunks is not None:
+            await self._chunks.aclose()
 
 
 class FullEventIterator:
@@ -375,7 +380,7 @@ class FullEventIterator:
 
     def __init__(self, result: StreamResult) -> None:
         self.result = result
-        self._events: AsyncIterator[StreamEvent] | None = None
+        self._events: AsyncGenerator[StreamEvent, None] | None = None
 
     def __aiter__(self) -> FullEventIterator:
         return self
@@ -384,6 +389,11 @@ class FullEventIterator:
         if self._events is None:
             self._events = self.result._events()
         return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop reading (as an async generator's ``aclose``)."""
+        if self._events is not None:
+            await self._events.aclose()
 
 
 class AgentStreamHandle:

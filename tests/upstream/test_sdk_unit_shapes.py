@@ -159,6 +159,10 @@ async def test_stream_result_from_a_handle() -> None:
         assert await result.text() == "Hello World"
         assert (await result.result()).result == "Hello World"
         assert (await result.get())["status"] == "completed"
+        events = result.events
+        async for _event in events:
+            break  # a reader who stops early closes the iterator, as a generator
+        await events.aclose()
 
 
 async def test_agent_stream_handle_follows_a_run_by_its_ids() -> None:
