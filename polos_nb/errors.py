@@ -112,7 +112,7 @@ class WorkflowNotFoundError(UserError, LookupError):
             else " None are registered yet."
         )
         super().__init__(
-            f"No workflow registered with id {workflow_id!r}.{hint} "
+            f"Workflow {workflow_id!r} not found: no workflow is registered with that id.{hint} "
             "Define it with @workflow (run its cell) or pass it to Worker(workflows=[...])."
         )
 

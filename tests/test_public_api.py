@@ -16,6 +16,7 @@ import polos_nb.tools
 EXPECTED_TOP_LEVEL = {
     # upstream Polos's top-level names that polos_nb offers under the same name
     "AgentContext",
+    "AgentStreamHandle",
     "Step",
     "ToolApproval",
     "WebSearchFunction",

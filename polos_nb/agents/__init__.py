@@ -3,7 +3,7 @@ hooks, memory and streaming. Uses the engine only through ``polos_nb.engine``.""
 
 from ._agent import Agent, AgentRunConfig
 from ._results import AgentResult, AgentStep, StopConditionContext, ToolResult
-from ._stream import StreamResult
+from ._stream import AgentStreamHandle, StreamResult
 from .guardrails import Guardrail, GuardrailContext, GuardrailResult, guardrail
 from .hooks import Hook, HookAction, HookContext, HookResult, hook
 from .memory import CompactionConfig
@@ -25,6 +25,7 @@ __all__ = [
     "AgentResult",
     "AgentRunConfig",
     "AgentStep",
+    "AgentStreamHandle",
     "CompactionConfig",
     "ExecutedToolConfig",
     "Guardrail",

@@ -17,7 +17,7 @@ from polos_nb.engine import (
     WorkflowContext,
     register_workflow,
 )
-from polos_nb.errors import UserError
+from polos_nb.errors import SignatureError, UserError
 from polos_nb.llm import litellm_model
 from polos_nb.tools import Tool
 
@@ -33,15 +33,61 @@ __all__ = ["Agent", "AgentRunConfig"]
 
 
 class AgentRunConfig:
-    """An agent with its input, for ``ctx.step.agent_invoke*`` and the batch forms."""
+    """An agent with the input of one run, for ``ctx.step.agent_invoke*``,
+    ``ctx.step.batch_agent_invoke*`` and ``batch_agent_invoke``.
 
-    def __init__(self, agent: Agent, payload: dict[str, Any]) -> None:
+    ``agent.with_input("...")`` builds one; so does
+    ``AgentRunConfig(agent=agent, input="...", session_id="s1")``.
+
+    Args:
+        agent: the :class:`Agent` to run.
+        input: a prompt or a list of chat messages.
+        session_id: picks the agent's conversation memory (as ``conversation_id``).
+            Outside a workflow the run is also recorded under it; inside one, the child
+            run belongs to the parent's session.
+        user_id: recorded with a run started outside a workflow (a child has its
+            parent's).
+        streaming: publish the reply's text as ``text_delta`` events.
+        initial_state: the run's state, for an agent whose workflow has a state schema.
+        run_timeout_seconds: fail the run after this long.
+        conversation_id: polos_nb's name for the conversation; wins over ``session_id``.
+        **kwargs: passed to the provider unchanged (``temperature=0``), as in ``agent.run``.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        input: Any,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        streaming: bool = False,
+        initial_state: Any = None,
+        run_timeout_seconds: float | None = None,
+        *,
+        conversation_id: str | uuid.UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.agent = agent
         self.workflow = agent
-        self.payload = payload
+        self.input = input
+        self.session_id = session_id
+        self.user_id = user_id
+        self.streaming = streaming
+        self.initial_state = initial_state
+        self.run_timeout_seconds = run_timeout_seconds
+        self.conversation_id = conversation_id
+        self.kwargs = kwargs
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The agent run's payload, as journaled."""
+        cid = self.conversation_id if self.conversation_id is not None else self.session_id
+        return self.agent._payload(
+            self.input, streaming=self.streaming, conversation_id=cid, provider_kwargs=self.kwargs
+        )
 
     def __repr__(self) -> str:
-        return f"<AgentRunConfig {self.agent.id!r} input={self.payload.get('input')!r:.60}>"
+        return f"<AgentRunConfig {self.agent.id!r} input={self.input!r:.60}>"
 
 
 def _model_string(provider: str, model: Any) -> str:
@@ -71,7 +117,10 @@ class Agent(Workflow):
             (test doubles) or ``litellm`` (``model`` is then a full litellm model string).
         model: the provider's model name, or a test double from ``polos_nb.testing``.
         system_prompt: instructions sent first in every call.
-        tools: ``@tool`` functions (and ``create_ask_user_tool()``, ``create_web_search_tool()``).
+        tools: ``@tool`` functions (and ``create_ask_user_tool()``, ``create_web_search_tool()``),
+            and tools the provider runs itself, given as their definition dicts (e.g.
+            ``{"type": "web_search_20250305", "name": "web_search"}`` for Anthropic): those
+            are sent to the model unchanged (in ``agent.provider_tools``) and never run here.
         output_schema: a Pydantic class; ``result`` is then a validated instance. A reply
             that does not validate is sent back with the error, at most ``output_retries`` times.
         stop_conditions: checked after every step that ran tools (see ``stop_conditions``);
@@ -87,6 +136,10 @@ class Agent(Workflow):
         channels: notification channels (``polos_nb.channels``) told when a run of this
             agent waits for an approval or an answer, instead of the client's.
         temperature, max_output_tokens, **provider_kwargs: passed to every model call.
+        provider_base_url: the provider's endpoint, e.g. an OpenAI-compatible server
+            (``http://localhost:11434/v1``); sent to every call as litellm's ``api_base``.
+        provider_llm_api: upstream's choice of OpenAI API (``"responses"`` or
+            ``"chat_completions"``); recorded only: litellm picks the API for the model.
     """
 
     workflow_type = "agent"
@@ -97,7 +150,7 @@ class Agent(Workflow):
         provider: str = "openai",
         model: Any = "gpt-4o",
         system_prompt: str | None = None,
-        tools: list[Tool] | None = None,
+        tools: Sequence[Tool | dict[str, Any]] | None = None,
         output_schema: type[BaseModel] | None = None,
         stop_conditions: Sequence[StopCondition | Callable[..., Any]] | None = None,
         *,
@@ -120,16 +173,33 @@ class Agent(Workflow):
         stream_to_workflow: bool = False,
         queue: Any = None,
         channels: list[Any] | None = None,
+        provider_base_url: str | None = None,
+        provider_llm_api: str | None = None,
         **provider_kwargs: Any,
     ) -> None:
         self.provider = provider
         self.model = model
+        if provider_llm_api not in (None, "responses", "chat_completions"):
+            raise UserError(
+                f"Agent {id!r}: provider_llm_api is 'responses' or 'chat_completions' "
+                f"(got {provider_llm_api!r})."
+            )
+        self.provider_base_url = provider_base_url
+        self.provider_llm_api = provider_llm_api
+        if provider_base_url is not None:
+            provider_kwargs.setdefault("api_base", provider_base_url)
         self.litellm_model = _model_string(provider, model)
         self.system_prompt = system_prompt
-        self.tools: list[Tool] = list(tools or [])
+        # A dict is a tool the provider runs itself (e.g. Anthropic's web search); it is
+        # sent to the model as given, and never run here.
+        self.provider_tools: list[dict[str, Any]] = [t for t in tools or [] if isinstance(t, dict)]
+        self.tools: list[Tool] = [t for t in tools or [] if not isinstance(t, dict)]
         for t in self.tools:
             if not isinstance(t, Tool):
-                raise UserError(f"Agent {id!r}: tools must be @tool functions, got {t!r}.")
+                raise UserError(
+                    f"Agent {id!r}: tools must be @tool functions or provider tool "
+                    f"definitions (dicts), got {t!r}."
+                )
         ids = [t.id for t in self.tools]
         if len(set(ids)) != len(ids):
             raise UserError(
@@ -148,9 +218,10 @@ class Agent(Workflow):
         ]
         for cond in self.stop_conditions:
             if not isinstance(cond, StopCondition):
-                raise UserError(
-                    f"Agent {id!r}: stop_conditions must be StopCondition objects such as "
-                    f"max_steps(MaxStepsConfig(limit=10)), got {cond!r}."
+                raise SignatureError(
+                    f"Invalid stop_condition for agent {id!r}: {cond!r}. stop_conditions takes "
+                    "StopCondition objects such as max_steps(MaxStepsConfig(limit=10)), "
+                    "or functions (ctx) -> bool."
                 )
         self.guardrails = as_guardrails(guardrails)
         self.input_guardrails = as_guardrails(input_guardrails)
@@ -220,23 +291,31 @@ class Agent(Workflow):
     def with_input(
         self,
         input: Any,
+        initial_state: Any = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        streaming: bool = False,
+        run_timeout_seconds: float | None = None,
         *,
         conversation_id: str | uuid.UUID | None = None,
-        session_id: str | None = None,
-        streaming: bool = False,
         **provider_kwargs: Any,
     ) -> AgentRunConfig:
-        """This agent with an input, for ``ctx.step.agent_invoke_and_wait(key, config)``.
+        """This agent with an input, for ``ctx.step.agent_invoke_and_wait(key, config)``
+        and the batch forms (see :class:`AgentRunConfig` for the arguments).
 
         ``input`` is a prompt or a list of chat messages (e.g. another agent's
         ``result.messages`` plus a new user message: a hand-off).
         """
-        cid = conversation_id if conversation_id is not None else session_id
         return AgentRunConfig(
             self,
-            self._payload(
-                input, streaming=streaming, conversation_id=cid, provider_kwargs=provider_kwargs
-            ),
+            input,
+            session_id=session_id,
+            user_id=user_id,
+            streaming=streaming,
+            initial_state=initial_state,
+            run_timeout_seconds=run_timeout_seconds,
+            conversation_id=conversation_id,
+            **provider_kwargs,
         )
 
     # ------------------------------------------------------------------ running
@@ -249,9 +328,15 @@ class Agent(Workflow):
         session_id: str | None = None,
         user_id: str | None = None,
         streaming: bool = False,
+        initial_state: Any = None,
+        run_timeout_seconds: float | None = None,
         **provider_kwargs: Any,
     ) -> ExecutionHandle:
-        """Start a run and return its handle at once (``await handle`` gives the AgentResult)."""
+        """Start a run and return its handle at once (``await handle`` gives the AgentResult).
+
+        ``initial_state`` and ``run_timeout_seconds`` are the run's, as for a workflow;
+        other keyword arguments go to the provider unchanged.
+        """
         if isinstance(input, dict) and "input" in input:
             payload = input
         else:
@@ -259,7 +344,14 @@ class Agent(Workflow):
             payload = self._payload(
                 input, streaming=streaming, conversation_id=cid, provider_kwargs=provider_kwargs
             )
-        return await super().invoke(client, payload, session_id=session_id, user_id=user_id)
+        return await super().invoke(
+            client,
+            payload,
+            session_id=session_id,
+            user_id=user_id,
+            initial_state=initial_state,
+            run_timeout_seconds=run_timeout_seconds,
+        )
 
     async def run(  # type: ignore[override]
         self,
@@ -270,6 +362,8 @@ class Agent(Workflow):
         session_id: str | None = None,
         user_id: str | None = None,
         timeout: float | None = 600.0,
+        initial_state: Any = None,
+        run_timeout_seconds: float | None = None,
         **provider_kwargs: Any,
     ) -> AgentResult:
         """Run the agent to the end and return its :class:`AgentResult`.
@@ -283,6 +377,8 @@ class Agent(Workflow):
             conversation_id=conversation_id,
             session_id=session_id,
             user_id=user_id,
+            initial_state=initial_state,
+            run_timeout_seconds=run_timeout_seconds,
             **provider_kwargs,
         )
         return await client.wait_for_result(handle.id, timeout=timeout)
@@ -295,6 +391,8 @@ class Agent(Workflow):
         conversation_id: str | uuid.UUID | None = None,
         session_id: str | None = None,
         user_id: str | None = None,
+        initial_state: Any = None,
+        run_timeout_seconds: float | None = None,
         **provider_kwargs: Any,
     ) -> StreamResult:
         """Start a streaming run; iterate ``text_chunks`` or ``events``, then ``await result()``."""
@@ -305,6 +403,8 @@ class Agent(Workflow):
             session_id=session_id,
             user_id=user_id,
             streaming=True,
+            initial_state=initial_state,
+            run_timeout_seconds=run_timeout_seconds,
             **provider_kwargs,
         )
-        return StreamResult(client, handle, guarded=bool(self.guardrails))
+        return StreamResult(handle, client, guarded=bool(self.guardrails))

@@ -281,7 +281,7 @@ class _Run:
         agent = self.agent
         live = self.streaming and not agent.guardrails
         messages = self._messages(extra)
-        tools = [t.definition() for t in agent.tools] or None
+        tools = [t.definition() for t in agent.tools] + agent.provider_tools or None
         fmt = response_format(agent.output_schema) if agent.output_schema is not None else None
 
         async def call() -> LLMResponse:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from polos_nb.contracts import (
@@ -19,9 +20,10 @@ from polos_nb.contracts import (
     TOOL_CALL_START,
     parse_step_key,
 )
-from polos_nb.engine import ExecutionHandle, PolosClient, StreamEvent, events
+from polos_nb.engine import ExecutionHandle, PolosClient, StreamEvent, events, get_workflow
+from polos_nb.errors import UserError
 
-__all__ = ["StreamResult"]
+__all__ = ["AgentStreamHandle", "FullEventIterator", "StreamResult", "TextChunkIterator"]
 
 
 def _content_of(result: Any) -> str | None:
@@ -172,26 +174,85 @@ class StreamResult:
     ``text_chunks`` and ``events`` can each be iterated (more than once; each iteration
     starts from the run's first event, also after the run ended, and ends when the run
     ends).
+
+    A run started elsewhere can be followed from its handle:
+    ``StreamResult(handle, client)``, e.g. with ``handle = await
+    agent.invoke(client, "...", streaming=True)`` or ``ExecutionHandle(id=run_id)``.
+    ``id``/``agent_run_id``, ``workflow_id``, ``root_execution_id``, ``session_id``,
+    ``user_id``, ``created_at``, ``parent_execution_id`` and ``step_key`` are the handle's;
+    ``await result.get()`` gives the run's current status.
     """
 
     def __init__(
-        self, client: PolosClient, handle: ExecutionHandle, *, guarded: bool = False
+        self, handle: ExecutionHandle, client: PolosClient, *, guarded: bool | None = None
     ) -> None:
+        if not isinstance(handle, ExecutionHandle) and isinstance(client, ExecutionHandle):
+            handle, client = client, handle  # (client, handle): the order polos_nb used first
+        if not isinstance(handle, ExecutionHandle):
+            raise UserError(
+                f"StreamResult(handle, client) takes an ExecutionHandle first, "
+                f"got {type(handle).__name__}."
+            )
         self.client = client
         self.handle = handle
         self.agent_run_id = handle.id
-        self.id = handle.id
-        self.workflow_id = handle.workflow_id
-        self.root_execution_id = handle.root_execution_id
-        self.root_workflow_id = handle.root_workflow_id
         self.topic = f"workflow/{handle.root_workflow_id}/{handle.root_execution_id}"
+        if guarded is None:
+            # Built by hand: guardrails hold text back until a reply passes them.
+            agent = get_workflow(handle.workflow_id) if handle.workflow_id else None
+            guarded = bool(getattr(agent, "guardrails", None))
         self._guarded = guarded
+
+    @property
+    def id(self) -> str:
+        """The run's execution id (the same as ``agent_run_id``)."""
+        return self.handle.id
+
+    @property
+    def workflow_id(self) -> str:
+        return self.handle.workflow_id
+
+    @property
+    def root_execution_id(self) -> str:
+        return self.handle.root_execution_id
+
+    @property
+    def root_workflow_id(self) -> str:
+        return self.handle.root_workflow_id
+
+    @property
+    def parent_execution_id(self) -> str | None:
+        return self.handle.parent_execution_id
+
+    @property
+    def session_id(self) -> str | None:
+        return self.handle.session_id
+
+    @property
+    def user_id(self) -> str | None:
+        return self.handle.user_id
+
+    @property
+    def created_at(self) -> dt.datetime | None:
+        return self.handle.created_at
+
+    @property
+    def step_key(self) -> str | None:
+        return self.handle.step_key
+
+    async def get(self) -> Any:
+        """The run's current status, result and error (as ``client.get_execution``)."""
+        return await self.handle.get(self.client)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The handle as JSON data."""
+        return self.handle.to_dict()
 
     def __repr__(self) -> str:
         return f"<StreamResult {self.workflow_id} run={self.agent_run_id}>"
 
     @property
-    def events(self) -> AsyncIterator[StreamEvent]:
+    def events(self) -> FullEventIterator:
         """Every event of the run's tree until it ends: ``stream_start``, ``text_delta``,
         ``tool_call`` (upstream's shape: ``data["tool_call"]["function"]["name"]``),
         ``tool_call_start``/``tool_call_finish``, ``agent_step_start``/``_end`` (with
@@ -204,9 +265,9 @@ class StreamResult:
         and one ``text_delta`` with the text so far (both marked ``data["replay"]``), then
         its next chunks. No text is given twice, and each tool call once.
         """
-        return self._events()
+        return FullEventIterator(self)
 
-    async def _events(self) -> AsyncIterator[StreamEvent]:
+    async def _events(self) -> AsyncGenerator[StreamEvent, None]:
         seen: set[tuple[Any, ...]] = set()
         tracker = _TextTracker(self.agent_run_id, self._guarded, every_execution=True)
         # Tool calls of an LLM step, per execution, not announced yet: (n, event, calls).
@@ -286,13 +347,13 @@ class StreamResult:
                 yield extra
 
     @property
-    def text_chunks(self) -> AsyncIterator[str]:
+    def text_chunks(self) -> TextChunkIterator:
         """The run's text as it is generated, each token once (also across retries and
         replays, and for a reader who starts late: it gets the text from the start, the
         text so far of a reply still streaming in one chunk, then the next ones)."""
-        return self._text_chunks()
+        return TextChunkIterator(self)
 
-    async def _text_chunks(self) -> AsyncIterator[str]:
+    async def _text_chunks(self) -> AsyncGenerator[str, None]:
         tracker = _TextTracker(self.agent_run_id, self._guarded)
         async for event in events.stream_workflow(self.client, self.workflow_id, self.agent_run_id):
             piece = tracker.feed(event)
@@ -306,6 +367,99 @@ class StreamResult:
     async def result(self, timeout: float | None = None) -> Any:
         """Wait for the run to end and return its ``AgentResult`` (or raise its error)."""
         return await self.client.wait_for_result(self.agent_run_id, timeout=timeout)
+
+
+class TextChunkIterator:
+    """The text of a streaming run, chunk by chunk: what ``StreamResult.text_chunks`` is.
+
+    ``async for chunk in TextChunkIterator(result)`` is the same as
+    ``async for chunk in result.text_chunks``; an iterator is used up once iterated.
+    """
+
+    def __init__(self, result: StreamResult) -> None:
+        self.result = result
+        self._chunks: AsyncGenerator[str, None] | None = None
+
+    def __aiter__(self) -> TextChunkIterator:
+        return self
+
+    async def __anext__(self) -> str:
+        if self._chunks is None:
+            self._chunks = self.result._text_chunks()
+        return await self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop reading (as an async generator's ``aclose``)."""
+        if self._chunks is not None:
+            await self._chunks.aclose()
+
+
+class FullEventIterator:
+    """Every event of a streaming run: what ``StreamResult.events`` is.
+
+    ``async for event in FullEventIterator(result)`` is the same as
+    ``async for event in result.events``; an iterator is used up once iterated.
+    """
+
+    def __init__(self, result: StreamResult) -> None:
+        self.result = result
+        self._events: AsyncGenerator[StreamEvent, None] | None = None
+
+    def __aiter__(self) -> FullEventIterator:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        if self._events is None:
+            self._events = self.result._events()
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop reading (as an async generator's ``aclose``)."""
+        if self._events is not None:
+            await self._events.aclose()
+
+
+class AgentStreamHandle:
+    """Follow an agent run's events from its ids, e.g. in a web handler that was given
+    the run id: ``async for event in AgentStreamHandle(client, run_id, agent_id,
+    root_execution_id): ...``. It yields the same events as ``StreamResult.events``
+    (from the run's first one, also after it ended) and ends when the run ends.
+
+    ``last_valid_event_id`` is the id of the last event yielded. ``created_at`` is
+    recorded but not needed: the journal holds the run's events from its start.
+    """
+
+    def __init__(
+        self,
+        client: PolosClient,
+        agent_run_id: str,
+        root_workflow_id: str,
+        root_execution_id: str | None = None,
+        created_at: str | None = None,
+    ) -> None:
+        self.client = client
+        self.agent_run_id = agent_run_id
+        self.root_workflow_id = root_workflow_id
+        self.root_execution_id = root_execution_id or agent_run_id
+        self.topic = f"workflow/{self.root_workflow_id}/{self.root_execution_id}"
+        self.last_valid_event_id: str | None = None
+        self.created_at = created_at
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        handle = ExecutionHandle(
+            id=self.agent_run_id,
+            workflow_id=self.root_workflow_id
+            if self.root_execution_id == self.agent_run_id
+            else "",
+            root_workflow_id=self.root_workflow_id,
+            root_execution_id=self.root_execution_id,
+        )
+        async for event in StreamResult(handle, self.client).events:
+            self.last_valid_event_id = event.id
+            yield event
+
+    def __repr__(self) -> str:
+        return f"<AgentStreamHandle run={self.agent_run_id} root_execution_id={self.root_execution_id}>"
 
 
 def _with_content(event: StreamEvent, content: str) -> StreamEvent:

@@ -112,6 +112,11 @@ class Guardrail:
             self.rule: str | None = func
             self.name = name or "rule"
             return
+        if not callable(func):
+            raise SignatureError(
+                f"Invalid guardrail type: {func!r} ({type(func).__name__}) is neither a function "
+                "(ctx, guardrail_ctx) nor a rule in words."
+            )
         params = [
             p
             for p in inspect.signature(func).parameters.values()

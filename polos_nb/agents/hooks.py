@@ -139,6 +139,11 @@ class Hook:
     """A function ``(ctx, hook_ctx) -> HookResult | None``, sync or async."""
 
     def __init__(self, func: Callable[..., Any], name: str | None = None) -> None:
+        if not callable(func):
+            raise SignatureError(
+                f"Invalid hook type: {func!r} ({type(func).__name__}) is not a function "
+                "(ctx, hook_ctx)."
+            )
         params = [
             p
             for p in inspect.signature(func).parameters.values()

@@ -46,12 +46,18 @@ class CompactionConfig(StrictConfig):
         min_recent_messages: at least this many most recent messages stay verbatim
             (rounded up to whole turns).
         enabled: ``False`` keeps the full history.
+
+    A field given as ``None`` takes its default (as upstream, where ``None`` means "not
+    set").
     """
 
     max_conversation_tokens: int = 80_000
     max_summary_tokens: int = 20_000
     min_recent_messages: int = 2
     enabled: bool = True
+
+    def __init__(self, /, **data: Any) -> None:
+        super().__init__(**{k: v for k, v in data.items() if v is not None})
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_\-.:@=]")

@@ -823,27 +823,26 @@ class Step:
     # ------------------------------------------------------------------ agents (generic: any run config)
     # An agent run config (``agent.with_input(...)``) is anything with ``.workflow`` and
     # ``.payload``; the engine knows nothing more about agents.
+    # Its optional ``initial_state`` and ``run_timeout_seconds`` are the child run's.
     async def agent_invoke(self, key: str, config: Any) -> ExecutionHandle:
         """Start an agent (``agent.with_input(...)``) as a child and return its handle."""
-        return await self.invoke(key, config.workflow, config.payload)
+        return await self.invoke(key, config.workflow, config.payload, **_run_options(config))
 
     async def agent_invoke_and_wait(self, key: str, config: Any) -> Any:
         """Start an agent (``agent.with_input(...)``) as a child and wait for its ``AgentResult``."""
-        return await self.invoke_and_wait(key, config.workflow, config.payload)
+        return await self.invoke_and_wait(
+            key, config.workflow, config.payload, **_run_options(config)
+        )
 
     async def batch_agent_invoke(self, key: str, configs: list[Any]) -> list[ExecutionHandle]:
         """Start several agents (``with_input`` configs) at once; returns their handles in order."""
-        return await self.batch_invoke(
-            key, [BatchWorkflowInput(id=c.workflow, payload=c.payload) for c in configs]
-        )
+        return await self.batch_invoke(key, [_batch_input(c) for c in configs])
 
     async def batch_agent_invoke_and_wait(
         self, key: str, configs: list[Any]
     ) -> list[BatchStepResult]:
         """Run several agents in parallel and wait for all; ``.result`` of each is its ``AgentResult``."""
-        return await self.batch_invoke_and_wait(
-            key, [BatchWorkflowInput(id=c.workflow, payload=c.payload) for c in configs]
-        )
+        return await self.batch_invoke_and_wait(key, [_batch_input(c) for c in configs])
 
     async def read_topic(
         self, key: str, topic: str, after_sequence_id: int = 0
@@ -952,6 +951,17 @@ async def _with_timeout(clock: Any, call: Any, seconds: float, key: str) -> Any:
         return work.result()
     work.cancel()
     raise _AttemptTimeout(f"step {key!r} did not finish within {seconds:g}s")
+
+
+def _run_options(config: Any) -> dict[str, Any]:
+    return {
+        "initial_state": getattr(config, "initial_state", None),
+        "run_timeout_seconds": getattr(config, "run_timeout_seconds", None),
+    }
+
+
+def _batch_input(config: Any) -> BatchWorkflowInput:
+    return BatchWorkflowInput(id=config.workflow, payload=config.payload, **_run_options(config))
 
 
 def _specs(workflows: list[BatchWorkflowInput]) -> list[BatchWorkflowInput]:

@@ -192,7 +192,8 @@ class StreamEvent(_DictAccess, BaseModel):
     """One event of an execution stream or a topic.
 
     ``sequence_id`` is ``None`` for live-only events (``step_start``); persisted events
-    carry the journal sequence, which orders them.
+    carry the journal sequence, which orders them. An event built by hand (a test
+    double) without ``created_at`` is dated when it is built.
     """
 
     id: str
@@ -200,7 +201,7 @@ class StreamEvent(_DictAccess, BaseModel):
     topic: str
     event_type: str | None
     data: Any = None
-    created_at: dt.datetime
+    created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     _journal_seq: int | None = PrivateAttr(default=None)
 
@@ -301,9 +302,19 @@ class ExecutionHandle(BaseModel):
 
     _client: PolosClient | None = PrivateAttr(default=None)
 
+    @field_validator("workflow_id", "root_workflow_id", "root_execution_id", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        # Upstream types these Optional: ``root_execution_id=None`` means "the execution itself".
+        return "" if value is None else value
+
     def model_post_init(self, context: Any, /) -> None:
         self.root_execution_id = self.root_execution_id or self.id
         self.root_workflow_id = self.root_workflow_id or self.workflow_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """The handle as JSON data (``created_at`` as ISO text)."""
+        return self.model_dump(mode="json")
 
     def _bind(self, client: PolosClient) -> ExecutionHandle:
         self._client = client

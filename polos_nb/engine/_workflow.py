@@ -91,17 +91,31 @@ class Workflow:
         retry: RetryPolicy | None = None,
         run_timeout_seconds: float | None = None,
         channels: list[Any] | None = None,
+        queue_name: str | None = None,
+        queue_concurrency_limit: int | None = None,
     ) -> None:
         self.func = func
         self.id = id or getattr(func, "__name__", None) or ""
         if not isinstance(self.id, str) or not self.id.strip():
             raise UserError("A workflow needs a non-empty string id: @workflow(id='my_workflow').")
         self.description = description if description is not None else inspect.getdoc(func)
+        if queue_name is not None or queue_concurrency_limit is not None:
+            # upstream's Workflow(queue_name=..., queue_concurrency_limit=...)
+            if queue is not None:
+                raise UserError(
+                    f"Workflow {self.id!r}: give queue= or queue_name=/queue_concurrency_limit=, "
+                    "not both."
+                )
+            queue = {"name": queue_name, "concurrency_limit": queue_concurrency_limit}
+        self._queue_given = queue is not None
         self.queue: Queue = as_queue(queue, self.id)
         if trigger_on_event is not None:
             validate_topic(trigger_on_event)
         if trigger_on_event is not None and schedule not in (None, False):
-            raise UserError(f"Workflow {self.id!r}: choose trigger_on_event or schedule, not both.")
+            raise UserError(
+                f"Workflow {self.id!r} cannot be both scheduled and event-triggered: "
+                "choose trigger_on_event or schedule, not both."
+            )
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise UserError(
                 f"Workflow {self.id!r}: batch_size must be a positive integer (got {batch_size!r})."
@@ -147,6 +161,33 @@ class Workflow:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r}>"
+
+    # ----------------------------------------------------------------- upstream's attributes
+    @property
+    def is_async(self) -> bool:
+        """Whether the function is ``async def`` (a plain ``def`` runs in a thread)."""
+        return self._is_async
+
+    @property
+    def has_payload_param(self) -> bool:
+        """Whether the function takes a payload after ``ctx``."""
+        return self._takes_payload
+
+    @property
+    def is_schedulable(self) -> bool:
+        """Whether schedules can be created for it (``schedule=True`` or a cron)."""
+        return self.schedulable
+
+    @property
+    def queue_name(self) -> str | None:
+        """The queue's name when one was given; ``None`` for the default queue (named
+        after the workflow)."""
+        return self.queue.name if self._queue_given else None
+
+    @property
+    def queue_concurrency_limit(self) -> int | None:
+        """The queue's concurrency limit (``None``: unlimited)."""
+        return self.queue.concurrency_limit
 
     # ----------------------------------------------------------------- payload
     def validate_payload(self, payload: Any) -> Any:

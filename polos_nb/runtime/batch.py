@@ -27,5 +27,17 @@ async def batch_invoke(
 
 
 async def batch_agent_invoke(client: PolosClient, agents: list[Any]) -> list[ExecutionHandle]:
-    """Start one run per ``agent.with_input(...)`` config; their handles, in order."""
-    return [await config.agent.invoke(client, config.payload) for config in agents]
+    """Start one run per ``agent.with_input(...)`` (``AgentRunConfig``); their handles, in
+    order. Each run gets its config's ``session_id``, ``user_id``, ``initial_state`` and
+    ``run_timeout_seconds``."""
+    return [
+        await config.agent.invoke(
+            client,
+            config.payload,
+            session_id=config.session_id,
+            user_id=config.user_id,
+            initial_state=config.initial_state,
+            run_timeout_seconds=config.run_timeout_seconds,
+        )
+        for config in agents
+    ]

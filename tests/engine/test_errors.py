@@ -45,7 +45,7 @@ async def test_unregistered_workflow(client):
     with pytest.raises(WorkflowNotFoundError) as info:
         await client.invoke(missing, {"a": 1})
     assert info.value.workflow_id == missing
-    assert f"No workflow registered with id {missing!r}" in str(info.value)
+    assert f"Workflow {missing!r} not found" in str(info.value)
     assert "@workflow" in str(info.value)
     assert await rows(client, "SELECT count(*) FROM executions") == [(0,)]
 

@@ -68,7 +68,14 @@ UPSTREAM_NAMES = {
     "polos_nb.runtime.client": ["ExecutionHandle", "PolosClient"],
     "polos_nb.runtime.worker": ["Worker"],
     "polos_nb.runtime.batch": ["batch_agent_invoke", "batch_invoke"],
-    "polos_nb.agents.agent": ["Agent", "AgentRunConfig", "StreamResult"],
+    "polos_nb.agents.agent": [
+        "Agent",
+        "AgentRunConfig",
+        "AgentStreamHandle",
+        "FullEventIterator",
+        "StreamResult",
+        "TextChunkIterator",
+    ],
     "polos_nb.tools.tool": ["Tool", "ToolApproval", "tool"],
     "polos_nb.tools.ask_user": [
         "AskUserField",

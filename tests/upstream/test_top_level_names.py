@@ -12,7 +12,7 @@ from polos_nb.testing import ScriptedModel
 from .conftest import uid
 
 # upstream's polos.__all__ minus what polos_nb documents as not provided
-# (AgentConfig, AgentStreamHandle: docs/coming-from-polos.md)
+# (AgentConfig: docs/coming-from-polos.md)
 UPSTREAM_TOP_LEVEL = [
     "Polos",
     "workflow",
@@ -26,6 +26,7 @@ UPSTREAM_TOP_LEVEL = [
     "batch_invoke",
     "batch_agent_invoke",
     "Agent",
+    "AgentStreamHandle",
     "StreamResult",
     "stop_condition",
     "max_steps",
