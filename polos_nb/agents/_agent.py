@@ -110,12 +110,18 @@ class Agent(Workflow):
     print(response.result)
     ```
 
+    The positional order of the arguments is upstream Polos's, up to ``stream_to_workflow``
+    (``Agent("id", "openai", "gpt-4o", "a description", "the system prompt")``); the
+    arguments after it are keywords only.
+
     Args:
         id: unique id; the agent is registered under it (defining it again replaces it).
         provider: ``openai``, ``anthropic``, ``gemini``, ``groq``, ``fireworks``, ``together``,
             ``azure``, ``local`` (Gemma 3 270M in-process, the ``local`` extra), ``fake``
             (test doubles) or ``litellm`` (``model`` is then a full litellm model string).
         model: the provider's model name, or a test double from ``polos_nb.testing``.
+        description: what the agent does, in a sentence (for people, and for agents that
+            pick among agents).
         system_prompt: instructions sent first in every call.
         tools: ``@tool`` functions (and ``create_ask_user_tool()``, ``create_web_search_tool()``),
             and tools the provider runs itself, given as their definition dicts (e.g.
@@ -149,32 +155,32 @@ class Agent(Workflow):
         id: str,
         provider: str = "openai",
         model: Any = "gpt-4o",
+        description: str | None = None,
         system_prompt: str | None = None,
         tools: Sequence[Tool | dict[str, Any]] | None = None,
-        output_schema: type[BaseModel] | None = None,
-        stop_conditions: Sequence[StopCondition | Callable[..., Any]] | None = None,
-        *,
-        description: str | None = None,
         temperature: float | None = None,
         max_output_tokens: int | None = None,
-        guardrails: list[Any] | None = None,
-        input_guardrails: list[Any] | None = None,
-        guardrail_max_retries: int = 2,
-        output_retries: int = 2,
+        provider_base_url: str | None = None,
+        provider_llm_api: str | None = None,
+        queue: Any = None,
+        stop_conditions: Sequence[StopCondition | Callable[..., Any]] | None = None,
+        output_schema: type[BaseModel] | None = None,
         on_start: Any = None,
         on_end: Any = None,
         on_agent_step_start: Any = None,
         on_agent_step_end: Any = None,
         on_tool_start: Any = None,
         on_tool_end: Any = None,
+        guardrails: list[Any] | None = None,
+        guardrail_max_retries: int = 2,
         compaction: CompactionConfig | None = None,
+        stream_to_workflow: bool = False,
+        *,
+        input_guardrails: list[Any] | None = None,
+        output_retries: int = 2,
         prompt_cache: bool = True,
         llm_retries: int = 2,
-        stream_to_workflow: bool = False,
-        queue: Any = None,
         channels: list[Any] | None = None,
-        provider_base_url: str | None = None,
-        provider_llm_api: str | None = None,
         **provider_kwargs: Any,
     ) -> None:
         self.provider = provider
@@ -251,6 +257,8 @@ class Agent(Workflow):
             self.provider_kwargs["temperature"] = temperature
         if max_output_tokens is not None:
             self.provider_kwargs["max_tokens"] = max_output_tokens
+        self.temperature = temperature
+        self.max_output_tokens = max_output_tokens
 
         async def agent_loop(ctx: WorkflowContext, payload: Any) -> AgentResult:
             return await run_agent(self, ctx, payload)

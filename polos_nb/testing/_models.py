@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from polos_nb.errors import UserError
 from polos_nb.llm import BackendRequest, LLMResponse, ToolCall, Usage, register_backend, set_price
 
 __all__ = [
@@ -206,6 +207,7 @@ class ScriptedModel(_FakeModel):
     :class:`FakeToolCall` or a list of them (tool calls), a :class:`FakeTurn`, or an
     exception (the call fails). Running out of turns raises an error naming the model.
     ``price=(usd_per_input_token, usd_per_output_token)`` makes usage carry a cost.
+    ``ScriptedModel(["Hello!"])`` (the script alone) takes a generated name.
 
     The script goes on across runs. After a kernel restart the script is defined again
     from its start, while a resumed run already made some calls (journaled, so not made
@@ -221,6 +223,13 @@ class ScriptedModel(_FakeModel):
         *,
         price: tuple[float, float] | None = None,
     ) -> None:
+        if isinstance(name, list | tuple) and turns is None:  # the script, without a name
+            name, turns = None, list(name)
+        if name is not None and not isinstance(name, str):
+            raise UserError(
+                f"ScriptedModel(name, turns): the name is a string (got {type(name).__name__}); "
+                "pass the script as turns=[...] or as the only argument."
+            )
         self.turns: list[FakeTurn] = [_as_turn(t) for t in (turns or [])]
         self._position = 0
         self._runs: set[str] = set()  # the runs this model has answered

@@ -252,3 +252,28 @@ def test_compaction_fields_given_as_none_take_their_defaults() -> None:
         compaction=CompactionConfig(max_conversation_tokens=50000),
     )
     assert agent.compaction.max_conversation_tokens == 50000
+
+
+def test_agent_positional_arguments_in_upstreams_order() -> None:
+    """Upstream's order: id, provider, model, description, system_prompt, tools, ..."""
+
+    @tool(description="Says hi")
+    async def hi(ctx: WorkflowContext, name: str) -> str:
+        return f"hi {name}"
+
+    model = ScriptedModel(["done"])
+    agent = Agent(uid("positional"), "fake", model, "Greets people", "Be brief.", [hi], 0.2, 50)
+    assert agent.description == "Greets people"
+    assert agent.system_prompt == "Be brief."
+    assert [t.id for t in agent.tools] == [hi.id]
+    assert agent.temperature == 0.2
+    assert agent.max_output_tokens == 50
+
+
+def test_a_scripted_model_takes_its_script_alone() -> None:
+    from polos_nb.errors import UserError
+
+    model = ScriptedModel(["Hello!", "Bye."])
+    assert model.remaining == 2 and model.name
+    with pytest.raises(UserError, match="the name is a string"):
+        ScriptedModel(42, ["x"])  # type: ignore[arg-type]
