@@ -26,7 +26,7 @@ def get_weather(city: str) -> dict:
 
 
 async def test_text_chunks_and_events(client: PolosClient) -> None:
-    model = ScriptedModel(
+    model = _GatedModel(
         uid("m"),
         [
             FakeTurn(
@@ -39,12 +39,19 @@ async def test_text_chunks_and_events(client: PolosClient) -> None:
     agent = Agent(id=uid("stream"), provider="fake", model=model, tools=[get_weather])
     result = await agent.stream(client, "Weather in Tokyo?")
     events: list[StreamEvent] = []
+    following = asyncio.Event()
 
     async def collect() -> None:
         async for event in result.events:
             events.append(event)
+            following.set()
 
     collector = asyncio.create_task(collect())
+    # The model answers once the reader follows the run: the live-only tool_call_start /
+    # tool_call_finish go to readers that watch while the tool runs (a later reader gets
+    # the tool calls rebuilt from the journal as `tool_call` events).
+    await asyncio.wait_for(following.wait(), 30)
+    model.go.set()
     chunks = [c async for c in result.text_chunks]
     await collector
     assert "".join(chunks) == "Let me check.Tokyo is clear today."
@@ -197,6 +204,19 @@ def test_tracker_that_joins_mid_step_shows_the_whole_step_once_it_ends() -> None
     ]
     out = [tracker.feed(e) for e in feed]
     assert out == ["", "", "Once upon a time.", "", "The ", "end."]
+
+
+class _GatedModel(ScriptedModel):
+    """Answers once ``go`` is set."""
+
+    def __init__(self, name: str, turns: list) -> None:
+        super().__init__(name, turns)
+        self.go = threading.Event()
+
+    async def stream(self, request):  # type: ignore[no-untyped-def]
+        await asyncio.to_thread(self.go.wait, 30)
+        async for piece in super().stream(request):
+            yield piece
 
 
 class _PausingModel(ScriptedModel):
