@@ -14,6 +14,7 @@ FOUNDATION = {
     "_serde",
     "_clock",
     "_ids",
+    "_aliases",
     "_journal_names",
     "_secrets",
     "_tracing",

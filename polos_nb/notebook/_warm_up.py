@@ -141,7 +141,7 @@ def _agent_turn() -> bool:
     from polos_nb.agents import Agent
     from polos_nb.engine import PolosClient, get_all_workflows, get_workflow, unregister_workflow
     from polos_nb.llm._litellm import WARMUP_PREFIX
-    from polos_nb.tools import tool
+    from polos_nb.tools._tool import tool
 
     if get_all_workflows():
         # A new runtime sets up the schedules and triggers of every registered workflow:

@@ -270,3 +270,18 @@ def test_slack_block_is_a_json_object_alias() -> None:
     from polos_nb.channels.slack import SlackBlock
 
     assert SlackBlock == dict[str, Any]
+
+
+def test_a_module_named_as_its_function_still_works_as_the_function() -> None:
+    """Importing ``polos_nb.tools.tool`` sets the package's ``tool`` to the module: code
+    that then takes ``tool`` from the package (in any import order) can still decorate."""
+    import polos_nb.execution.sandbox_tools
+    import polos_nb.tools.tool
+    from polos_nb.tools import tool
+
+    @tool(description="Echo")
+    async def echo(ctx: object, text: str) -> str:
+        return text
+
+    assert isinstance(echo, polos_nb.tools.tool.Tool)
+    assert callable(polos_nb.execution.sandbox_tools)
