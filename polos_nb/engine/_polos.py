@@ -181,7 +181,13 @@ class Polos(PolosClient):
         self._serving = (asyncio.get_running_loop(), stopped)
         servers = self._serve_channel_requests()
         try:
-            await stopped.wait()
+            while not stopped.is_set():
+                # On Unix the kernel may hand Ctrl+C to any thread; there it only marks the
+                # signal, and Python's handler (asyncio.run's, which cancels this task) runs
+                # once the main thread wakes. Nothing else wakes this loop while it serves,
+                # so it wakes itself now and then.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopped.wait(), SIGNAL_CHECK_SECONDS)
         finally:
             await _close_servers(servers)
             if not self._closed:
@@ -252,6 +258,7 @@ class Polos(PolosClient):
 
 
 SERVER_CLOSE_SECONDS = 15.0
+SIGNAL_CHECK_SECONDS = 0.5  # how often serve() wakes to let a pending Ctrl+C be handled
 """How long :meth:`Polos.serve` waits for its channels' request servers to stop."""
 
 

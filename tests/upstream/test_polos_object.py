@@ -209,3 +209,35 @@ async def test_serve_ends_even_if_a_channels_request_server_does_not_stop(
         release.set()
         if not polos._closed:
             await polos.stop()
+
+
+def test_ctrl_c_that_reaches_another_thread_still_stops_serve(tmp_path: Path) -> None:
+    """On Unix a Ctrl+C may land on any thread of the process; `await polos.serve()` in
+    `asyncio.run` must still stop (its loop has nothing else to wake it)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "serve.py"
+    script.write_text(
+        "import asyncio, signal, threading, time\n"
+        "from polos_nb import Polos\n"
+        "\n"
+        "async def main():\n"
+        "    polos = Polos(journal=" + repr(str(tmp_path / "j.duckdb")) + ")\n"
+        "    def ctrl_c_on_this_thread():\n"
+        "        time.sleep(1.0)\n"
+        "        signal.pthread_kill(threading.get_ident(), signal.SIGINT)\n"
+        "    threading.Thread(target=ctrl_c_on_this_thread, daemon=True).start()\n"
+        "    print('serving', flush=True)\n"
+        "    await polos.serve()\n"
+        "\n"
+        "try:\n"
+        "    signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal\n"
+        "    asyncio.run(main())\n"
+        "except KeyboardInterrupt:\n"
+        "    print('stopped by Ctrl+C', flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert "stopped by Ctrl+C" in done.stdout, (done.stdout, done.stderr[-3000:])
