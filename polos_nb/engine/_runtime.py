@@ -168,8 +168,7 @@ class Runtime:
                 self.call(self.workers.start())
             else:
                 self.call(self._recover())
-                for wf in registry.get_all_workflows().values():
-                    self.call(self._register_flow(wf))
+                self.call(self._register_flows(list(registry.get_all_workflows().values())))
             # Resumes and events sent by other processes (engine/_inbox.py).
             self.call(self.inbox.start())
         except BaseException:
@@ -617,13 +616,23 @@ class Runtime:
     async def _register_flow(self, wf: registry.Workflow) -> None:
         """Set up ``wf``'s event trigger and schedules in this journal (the leader only,
         when several workers share it)."""
-        if not self.workers.leads:
+        await self._register_flows([wf])
+
+    async def _register_flows(self, wfs: list[registry.Workflow]) -> None:
+        """``_register_flow`` for each of ``wfs``, reading the journal's schedules once."""
+        if not self.workers.leads or not wfs:
             return
+        for wf in wfs:
+            try:
+                await self.triggers.register(wf)
+            except Exception:
+                log.exception("could not register the trigger of workflow %r", wf.id)
         try:
-            await self.triggers.register(wf)
-            await self.scheduler.register(wf)
+            await self.scheduler.register_all(wfs)
         except Exception:
-            log.exception("could not register the trigger or schedule of workflow %r", wf.id)
+            log.exception(
+                "could not register the schedules of workflows %s", ", ".join(w.id for w in wfs)
+            )
 
     def pending_unregistered(self) -> dict[str, list[str]]:
         """Executions found in the journal whose workflow is not defined in this process yet."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from polos_nb._ids import new_id
@@ -55,10 +56,24 @@ class Scheduler:
 
     async def register(self, wf: registry.Workflow) -> None:
         """``wf`` was defined with ``schedule=``: create or update its schedule, then arm it."""
-        if wf.schedule is not None:
-            await self.upsert(wf.id, wf.schedule)
-        for info in await self.list(workflow_id=wf.id):  # also those made with schedules.create()
-            if info.id not in self._timers:
+        await self.register_all([wf])
+
+    async def register_all(self, wfs: Sequence[registry.Workflow]) -> None:
+        """Create or update the schedules of ``wfs`` given with ``schedule=``, then arm every
+        schedule of theirs in the journal (also those made with ``schedules.create()``).
+
+        One read of the journal's schedules for all of them: a journal opened in a process
+        that defines many workflows does not read once per workflow.
+        """
+        if not wfs:
+            return
+        for wf in wfs:
+            if wf.schedule is not None:
+                await self.upsert(wf.id, wf.schedule)
+        ids = {wf.id for wf in wfs}
+        infos = await self.list(workflow_id=wfs[0].id if len(wfs) == 1 else None)
+        for info in infos:
+            if info.workflow_id in ids and info.id not in self._timers:
                 await self._arm(info, catch_up=True)
 
     async def upsert(self, workflow_id: str, spec: ScheduleSpec) -> ScheduleInfo:

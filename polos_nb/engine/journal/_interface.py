@@ -54,6 +54,7 @@ __all__ = [
     "OutcomeRow",
     "Recovery",
     "Reload",
+    "ReplayStepRow",
     "RunJournal",
     "ScheduleRow",
     "StepRow",
@@ -198,6 +199,21 @@ class StepRow(NamedTuple):
     run_attempt: int | None
 
 
+class ReplayStepRow(NamedTuple):
+    """What a run's replay reads of one step attempt (a ``steps`` row): no timestamps,
+    which a replay does not use and which cost most of the read (``journal.run_journal``)."""
+
+    step_key: str
+    position: int | None
+    kind: str
+    attempt: int
+    status: str
+    output: str | None
+    error: str | None
+    state: str | None
+    run_attempt: int | None
+
+
 class WaitRow(NamedTuple):
     """An unresolved wait (a ``waits`` row)."""
 
@@ -306,7 +322,7 @@ class Recovery(NamedTuple):
 class RunJournal(NamedTuple):
     """One execution's steps (every attempt, by attempt then seq), mailbox and children."""
 
-    steps: list[StepRow]
+    steps: list[ReplayStepRow]
     mailbox: list[MailboxRow]
     children: list[ChildRow]
     """Ordered by parent step key, then batch index."""

@@ -21,6 +21,7 @@ from ._interface import (
     OutcomeRow,
     Recovery,
     Reload,
+    ReplayStepRow,
     RunJournal,
     ScheduleRow,
     StepRow,
@@ -59,30 +60,48 @@ __all__ = [
 ]
 
 _ACTIVE = "('queued', 'running', 'waiting')"
+
+
+def _utc(column: str) -> str:
+    """``column`` (a TIMESTAMPTZ) fetched as a plain timestamp in UTC, which ``utc`` tags.
+
+    The client libraries turn a TIMESTAMPTZ into a datetime in the session's time zone,
+    which costs: DuckDB's Python client took 9 ms for the 2,000 timestamps of a 1,000-step
+    run, and 1.4 ms for the same values as plain timestamps (then ``utc`` converted each
+    one again). The alias differs from the column's name so that a ``WHERE`` or
+    ``ORDER BY`` on the column still means the column.
+    """
+    return f"timezone('UTC', {column}) AS {column.rpartition('.')[2]}_utc"
+
+
 _EXEC = (
     "SELECT id, workflow_id, workflow_type, status, payload, initial_state, state,"
     " parent_execution_id, root_execution_id, root_workflow_id, parent_step_key, batch_index,"
-    " queue_name, concurrency_key, session_id, user_id, created_at, started_at, deadline,"
-    " run_attempt, trace_context FROM executions"
+    f" queue_name, concurrency_key, session_id, user_id, {_utc('created_at')},"
+    f" {_utc('started_at')}, {_utc('deadline')}, run_attempt, trace_context FROM executions"
 )
 _INFO = (
     "SELECT id, workflow_id, workflow_type, status, payload, result, error, state,"
     " parent_execution_id, root_execution_id, root_workflow_id, parent_step_key, queue_name,"
-    " concurrency_key, session_id, user_id, created_at, started_at, completed_at FROM executions"
+    f" concurrency_key, session_id, user_id, {_utc('created_at')}, {_utc('started_at')},"
+    f" {_utc('completed_at')} FROM executions"
 )
 _STEP = (
     "SELECT s.seq, s.execution_id, e.workflow_id, s.position, s.step_key, s.kind, s.attempt,"
-    " s.status, s.output, s.error, s.state, s.started_at, s.ended_at, s.run_attempt"
-    " FROM steps s JOIN executions e ON e.id = s.execution_id"
+    f" s.status, s.output, s.error, s.state, {_utc('s.started_at')}, {_utc('s.ended_at')},"
+    " s.run_attempt FROM steps s JOIN executions e ON e.id = s.execution_id"
 )
 _WAIT = (
     "SELECT w.execution_id, w.step_key, w.kind, w.position, w.topic, w.after_topic_seq,"
-    " w.wake_at, w.expires_at, w.detail FROM waits w"
+    f" {_utc('w.wake_at')}, {_utc('w.expires_at')}, w.detail FROM waits w"
 )
-_EVENT = "SELECT seq, topic, topic_seq, event_type, data, execution_id, created_at FROM events"
+_EVENT = (
+    "SELECT seq, topic, topic_seq, event_type, data, execution_id,"
+    f" {_utc('created_at')} FROM events"
+)
 _SCHEDULE = (
-    "SELECT id, workflow_id, key, cron, timezone, catch_up, status, last_fire_at, next_fire_at"
-    " FROM schedules"
+    "SELECT id, workflow_id, key, cron, timezone, catch_up, status,"
+    f" {_utc('last_fire_at')}, {_utc('next_fire_at')} FROM schedules"
 )
 
 
@@ -103,8 +122,9 @@ def _info(row: Any) -> InfoRow:
 
 
 def _step(row: Any) -> StepRow:
-    r = StepRow(*row)
-    return r._replace(started_at=utc(r.started_at), ended_at=utc(r.ended_at))
+    # A run's replay reads all its steps: built in one pass (``_replace`` costs a second).
+    *head, started_at, ended_at, run_attempt = row
+    return StepRow._make((*head, utc(started_at), utc(ended_at), run_attempt))
 
 
 def _wait(row: Any) -> WaitRow:
@@ -152,7 +172,9 @@ def recovery(con: Any) -> Recovery:
 
 def run_journal(con: Any, execution_id: str) -> RunJournal:
     rows = con.execute(
-        f"{_STEP} WHERE s.execution_id = ? ORDER BY s.attempt, s.seq", [execution_id]
+        "SELECT step_key, position, kind, attempt, status, output, error, state, run_attempt"
+        " FROM steps WHERE execution_id = ? ORDER BY attempt, seq",
+        [execution_id],
     ).fetchall()
     mailbox = con.execute(
         "SELECT step_key, data, event_seq, created_at FROM mailbox WHERE execution_id = ?",
@@ -164,7 +186,7 @@ def run_journal(con: Any, execution_id: str) -> RunJournal:
         [execution_id],
     ).fetchall()
     return RunJournal(
-        steps=[_step(r) for r in rows],
+        steps=[ReplayStepRow._make(r) for r in rows],
         mailbox=[MailboxRow(k, d, s, utc(c)) for k, d, s, c in mailbox],
         children=[ChildRow(*r) for r in children],
     )
