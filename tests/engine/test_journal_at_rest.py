@@ -67,6 +67,8 @@ def test_read_journal_refuses_a_journal_a_process_owns(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def test_read_journal_names_a_file_that_is_not_a_journal(tmp_path: Path) -> None:
