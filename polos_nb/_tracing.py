@@ -48,10 +48,12 @@ def enabled() -> bool:
 
 def current_carrier() -> dict[str, str] | None:
     """The active trace context as a W3C carrier, or ``None`` when there is none."""
-    if not enabled():
+    api = _load()
+    if api is None:
         return None
-    trace, _context, propagate = _api
-    if not trace.get_current_span().get_span_context().is_valid:
+    trace, _context, propagate = api
+    # The environment is read last: it is the costly check, and most calls stop before it.
+    if not trace.get_current_span().get_span_context().is_valid or not enabled():
         return None
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
@@ -96,9 +98,10 @@ class Span:
         self._token: Any = None
 
     def __enter__(self) -> Span:
-        if not enabled():
+        api = _load()
+        if api is None:
             return self
-        trace, context, propagate = _api
+        trace, context, propagate = api
         if (
             not self._parent
             and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
@@ -109,6 +112,8 @@ class Span:
             # CPU on a run of no-op steps). The trace context still flows (a parent carrier
             # or a root span that must leave a valid context take the full path), and an
             # SDK configured later is used from the next span on.
+            return self
+        if not enabled():  # POLOS_OTEL=0 (read after the cheaper check above)
             return self
         if self._parent:
             ctx = propagate.extract(self._parent)
