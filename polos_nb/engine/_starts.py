@@ -54,6 +54,7 @@ _EXEC_COLUMNS = (
     "trace_context",
     "owner",
 )
+_OWNER = _EXEC_COLUMNS.index("owner")
 
 
 @dataclass(frozen=True)
@@ -166,15 +167,25 @@ class Starts:
         """The ops that journal the new run ``ex`` (``insert`` is its row from :meth:`new_exec`).
 
         A run that can start at once here (its workflow is defined in this process, its
-        queue has a free slot, the journal has a single worker) is journaled ``running``,
-        with its start event, in the transaction of its row: its task then begins without
-        another commit. Its slot is taken now: once the ops are committed, call
-        :meth:`started` before the run is adopted, or :meth:`not_started` if the commit
-        failed. Any other run is journaled ``queued``, and its task journals its start.
+        queue has a free slot; with several workers on the journal, this worker owns the
+        run and its queue has no limit) is journaled ``running``, with its start event, in
+        the transaction of its row: its task then begins without another commit. Its slot
+        is taken now: once the ops are committed, call :meth:`started` before the run is
+        adopted, or :meth:`not_started` if the commit failed. Any other run is journaled
+        ``queued``, and its task journals its start.
         """
+        workers = self.rt.workers
         if (
             self.rt.closed
-            or self.rt.workers.shared  # workers count slots across processes when a run begins
+            or (
+                workers.shared
+                and (
+                    # Slots of a limited queue are counted across workers when a run begins
+                    # (Workers.take_slot); a run another worker may take is left queued.
+                    self.rt.admission.limits.get(ex.queue_name or "") is not None
+                    or insert.values[_OWNER] != workers.id
+                )
+            )
             or ex.status != "queued"
             or ex.queue_name is None
             or registry.get_workflow(ex.workflow_id) is None
