@@ -1,11 +1,13 @@
 """DBOS Transact side of ``bench/bench_engine.py`` (run in its own subprocess).
 
-Usage: ``python bench/_dbos_worker.py DIR N ROUNDS``. Launches DBOS with a SQLite system
+Usage: ``python bench/_dbos_worker.py DIR N ROUNDS [CONC_ROUNDS]``. Launches DBOS with a SQLite system
 database at ``DIR/dbos.sqlite`` (DBOS's default pragmas: rollback journal, synchronous
 FULL), or with the system database ``$DBOS_BENCH_SYSTEM_DB`` when it is set (a PostgreSQL
 URL, for ``bench/bench_postgres.py``), then measures per-step overhead as ``(T(N no-op steps) - T(0 steps)) / N`` for a
 sync workflow with sync ``@DBOS.step`` steps and an async workflow with async steps,
-alternating 0 / N runs (and the sync/async variants) round by round. Prints one line
+alternating 0 / N runs (and the sync/async variants) round by round. With CONC_ROUNDS > 0
+it then times CONC_ROUNDS rounds of 32 async workflows of 20 steps started together (the
+throughput workload of ``bench_engine.py``). Prints one line
 ``DBOS_BENCH_JSON {...}`` on stdout; everything else DBOS logs goes to stderr.
 """
 
@@ -22,6 +24,7 @@ import time
 
 def main() -> None:
     work, n, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    conc_rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     real_stdout = sys.stdout
     sys.stdout = sys.stderr  # keep DBOS's own output off the JSON channel
 
@@ -88,7 +91,20 @@ def main() -> None:
             for k in order:
                 results["async"]["t0" if k == 0 else "tn"].append(await async_run(k))
 
+    conc_s: list[float] = []
+    conc_workflows, conc_steps = 32, 20
+
+    async def concurrent() -> None:
+        await asyncio.gather(*(async_wf(conc_steps) for _ in range(4)))  # warm-up
+        for _ in range(conc_rounds):
+            t = time.perf_counter()
+            done = await asyncio.gather(*(async_wf(conc_steps) for _ in range(conc_workflows)))
+            conc_s.append(time.perf_counter() - t)
+            assert done == [conc_steps] * conc_workflows
+
     asyncio.run(drive())
+    if conc_rounds:
+        asyncio.run(concurrent())
     out: dict[str, object] = {
         "n": n,
         "rounds": rounds,
@@ -109,6 +125,13 @@ def main() -> None:
             "per_step_of_medians_ms": (statistics.median(r["tn"]) - statistics.median(r["t0"]))
             / n
             * 1e3,
+        }
+    if conc_s:
+        out["concurrent"] = {
+            "workflows": conc_workflows,
+            "steps": conc_steps,
+            "round_ms": [x * 1e3 for x in conc_s],
+            "steps_per_s_median": conc_workflows * conc_steps / statistics.median(conc_s),
         }
     if os.environ.get("DBOS_BENCH_SYSTEM_DB"):
         out["system_database"] = "postgresql"
