@@ -73,6 +73,7 @@ __all__ = [
     "LocalModelUnavailableError",
     "ModelRequestBlockedError",
     "NonDeterminismError",
+    "NotAClientError",
     "OutputValidationError",
     "PayloadValidationError",
     "PolosError",
@@ -156,6 +157,14 @@ class DuplicateStepKeyError(UserError):
 
 class SerializationError(UserError, TypeError):
     """A value cannot be written to the journal as typed JSON, or cannot be read back."""
+
+
+class NotAClientError(UserError, TypeError):
+    """``run``, ``invoke`` or ``stream`` of a workflow or an agent was given something
+    other than a client where the client goes (it comes first, then the input).
+
+    Also a ``TypeError``, which Python raises for a misplaced argument.
+    """
 
 
 class SignatureError(UserError, TypeError):

@@ -55,6 +55,7 @@ EXPECTED_TOP_LEVEL = {
     "JournalUnavailableError",
     "JournalVersionError",
     "NonDeterminismError",
+    "NotAClientError",
     "PayloadValidationError",
     "PolosClient",
     "PolosError",

@@ -31,6 +31,9 @@ from .stop_conditions import StopCondition
 
 __all__ = ["Agent", "AgentRunConfig"]
 
+_NO_INPUT: Any = object()
+"""``input`` not given to ``Agent.run`` / ``Agent.stream`` (a clear error, not Python's)."""
+
 
 class AgentRunConfig:
     """An agent with the input of one run, for ``ctx.step.agent_invoke*``,
@@ -327,6 +330,18 @@ class Agent(Workflow):
         )
 
     # ------------------------------------------------------------------ running
+    def _input_after_client(self, client: Any, input: Any, method: str) -> Any:
+        """``input`` as given; a call with one argument, or whose first argument is not a
+        client, is refused with the call it should have been."""
+        call = f"{self._call_name}.{method}"
+        if input is _NO_INPUT:
+            self._require_client(client, call, given=client)
+            raise TypeError(
+                f"{call}() needs the input after the client: `await {call}(client, 'your prompt')`."
+            )
+        self._require_client(client, call, given=input)
+        return input
+
     async def invoke(  # type: ignore[override]
         self,
         client: PolosClient,
@@ -345,6 +360,7 @@ class Agent(Workflow):
         ``initial_state`` and ``run_timeout_seconds`` are the run's, as for a workflow;
         other keyword arguments go to the provider unchanged.
         """
+        self._require_client(client, f"{self._call_name}.invoke", given=input)
         if isinstance(input, dict) and "input" in input:
             payload = input
         else:
@@ -364,7 +380,7 @@ class Agent(Workflow):
     async def run(  # type: ignore[override]
         self,
         client: PolosClient,
-        input: Any,
+        input: Any = _NO_INPUT,
         *,
         conversation_id: str | uuid.UUID | None = None,
         session_id: str | None = None,
@@ -379,6 +395,7 @@ class Agent(Workflow):
         Keyword arguments other than the ones named here go to the provider unchanged
         (e.g. ``reasoning={"effort": "medium"}``, ``temperature=0``).
         """
+        input = self._input_after_client(client, input, "run")
         handle = await self.invoke(
             client,
             input,
@@ -394,7 +411,7 @@ class Agent(Workflow):
     async def stream(
         self,
         client: PolosClient,
-        input: Any,
+        input: Any = _NO_INPUT,
         *,
         conversation_id: str | uuid.UUID | None = None,
         session_id: str | None = None,
@@ -404,6 +421,7 @@ class Agent(Workflow):
         **provider_kwargs: Any,
     ) -> StreamResult:
         """Start a streaming run; iterate ``text_chunks`` or ``events``, then ``await result()``."""
+        input = self._input_after_client(client, input, "stream")
         handle = await self.invoke(
             client,
             input,

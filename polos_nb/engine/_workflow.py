@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from polos_nb.errors import PayloadValidationError, UserError
+from polos_nb.errors import NotAClientError, PayloadValidationError, UserError
 
 from ._extensions import check_channels
 from ._policy import Queue, RetryPolicy, as_queue
@@ -240,6 +240,38 @@ class Workflow:
         return result
 
     # ----------------------------------------------------------------- starting runs
+    @property
+    def _call_name(self) -> str:
+        """How the user's code most likely names this object (for error messages)."""
+        name = str(getattr(self, "__name__", "") or self.id)
+        return name if name.isidentifier() else "workflow"
+
+    def _require_client(self, client: Any, call: str, given: Any = None) -> None:
+        """Refuse, with the fix, a call whose first argument is not a client (the input
+        given in its place, most often): anything with the client's ``invoke`` and
+        ``wait_for_result`` is taken."""
+        if callable(getattr(client, "invoke", None)) and callable(
+            getattr(client, "wait_for_result", None)
+        ):
+            return
+        shown = repr(client)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        # The input the call meant: the one given after the misplaced argument, else the
+        # misplaced argument itself (``run("hello")``), shown when short and plain.
+        meant = client if given is None else given
+        example = repr(meant)
+        if len(example) > 40 or not isinstance(meant, str | dict | list | int | float):
+            example = "payload"
+        raise NotAClientError(
+            f"{call}() takes the client first, then the input: "
+            f"`{'' if call.endswith('_sync') else 'await '}{call}(client, {example})`; it was "
+            f"given {shown} "
+            f"({type(client).__name__}) where the client goes. Make a client with "
+            "`client = PolosClient()` (in a notebook, its journal is the notebook's) or use "
+            "`async with Polos() as polos:` and pass `polos`."
+        )
+
     async def invoke(
         self,
         client: PolosClient,
@@ -253,6 +285,7 @@ class Workflow:
         run_timeout_seconds: float | None = None,
     ) -> ExecutionHandle:
         """Start an execution and return its handle at once."""
+        self._require_client(client, f"{self._call_name}.invoke", given=payload)
         if self.id not in _REGISTRY:
             register(self)
         return await client.invoke(
@@ -284,6 +317,7 @@ class Workflow:
         cancelled and ``WorkflowTimeoutError`` if ``timeout`` seconds pass first (the
         execution keeps going; ``timeout=None`` waits for ever).
         """
+        self._require_client(client, f"{self._call_name}.run", given=payload)
         handle = await self.invoke(
             client,
             payload,
@@ -299,10 +333,12 @@ class Workflow:
         self, client: PolosClient, payload: Any = None, **options: Any
     ) -> ExecutionHandle:
         """Blocking twin of :meth:`invoke`, for scripts (not for a running event loop)."""
+        self._require_client(client, f"{self._call_name}.invoke_sync", given=payload)
         return client._call_sync(self.invoke(client, payload, **options))
 
     def run_sync(self, client: PolosClient, payload: Any = None, **options: Any) -> Any:
         """Blocking twin of :meth:`run`, for scripts (not for a running event loop)."""
+        self._require_client(client, f"{self._call_name}.run_sync", given=payload)
         return client._call_sync(self.run(client, payload, **options))
 
 

@@ -108,6 +108,11 @@ def _lit() -> Any:
         with _LOCK:
             if _LITELLM is None:
                 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+                # litellm appends "This looks like a bug in LiteLLM ... file it" and a link to
+                # any error without an HTTP status: an in-process model's own error (a
+                # ScriptedModel out of turns), a refused connection. It is neither, and the
+                # link would reach the model's error into polos_nb's messages and journal.
+                os.environ.setdefault("LITELLM_DISABLE_BUG_REPORT_LINK", "true")
                 import litellm
 
                 litellm.suppress_debug_info = True
