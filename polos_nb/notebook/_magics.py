@@ -82,7 +82,8 @@ POLOS_USAGE = """\
 %polos journal [PATH]        Show (or switch) this session's journal.
 %polos list                  Agents and workflows defined in this kernel.
 %polos help | version
-RUN may be a full execution id, a unique prefix, or a variable holding a Run/handle.
+RUN may be a full execution id, a unique prefix, or a variable holding a Run, a handle,
+an AgentResult or an id.
 """
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|\S+')
@@ -220,8 +221,21 @@ class PolosMagics(Magics):
         from ._run import Run
 
         value = self._ns().get(ref)
-        if isinstance(value, Run) or hasattr(value, "root_execution_id"):
+        if (
+            isinstance(value, Run)
+            or hasattr(value, "root_execution_id")  # a handle
+            or isinstance(getattr(value, "agent_run_id", None), str)  # an AgentResult
+        ):
             return _session.run_id_of(value)
+        if isinstance(value, str) and value.strip():  # a variable holding an id
+            ref = value.strip()
+        elif ref.startswith("{") and ref.endswith("}"):
+            raise UsageError(
+                f"IPython left {ref} as written: the expression in the braces could not be "
+                "evaluated (a misspelt name or attribute? an AgentResult's id is "
+                "`.agent_run_id`). Give the run's id or its prefix, or the name of a variable "
+                "holding a Run, a handle, an AgentResult or an id."
+            )
         try:
             return _session.resolve_run_id(_session.get_client(), ref)
         except PolosError as exc:

@@ -318,3 +318,19 @@ def test_a_run_shows_a_current_snapshot_then_its_live_widget(shell: Any) -> None
     captured.outputs.clear()
     shell.run_cell(f"%polos show {run.id}")  # a new cell: the run is displayed again
     assert len(captured.outputs) == 1 and "text/html" in captured.outputs[0]["data"]
+
+
+def test_run_arguments_take_an_agent_result_or_an_id_in_a_variable(shell: Any) -> None:
+    _setup(shell, '[FakeToolCall("add", {"a": 2, "b": 3}, id="c1"), "5"]')
+    name = uid("calc").replace("-", "_")
+    shell.run_cell_magic("polos_agent", f"{name} --model model --tools add", "Adds.")
+    run = shell.run_line_magic("polos", f"run {name} what is 2+3?")
+    # What `r = await calc.run(client, ...)` leaves in a notebook: an AgentResult.
+    shell.user_ns["res"] = run.result(timeout=30)
+    shell.user_ns["rid"] = run.id
+    for ref in ("res", "rid"):
+        inspection = shell.run_line_magic("polos", f"inspect {ref}")
+        assert list(inspection.steps["key"])[:2] == ["llm:1", "tool:1:c1:add"], ref
+    # A {expression} IPython could not evaluate reaches the magic as written: say so.
+    with pytest.raises(UsageError, match=r"IPython left \{res.execution_id\} as written"):
+        shell.run_line_magic("polos", "inspect {res.execution_id}")
