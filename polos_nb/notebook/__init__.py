@@ -148,6 +148,9 @@ def load_ipython_extension(ip: Any) -> None:
     from ._lab import register as register_lab
 
     register_lab(ip)  # the JupyterLab extension's comm target (a no-op outside a kernel)
+    from ._result_card import register_formatters
+
+    register_formatters(ip)  # an AgentResult shows as a card
     completer = getattr(ip, "Completer", None)
     if completer is not None and id(ip) not in _MATCHERS:
 

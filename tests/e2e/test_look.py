@@ -131,3 +131,46 @@ def test_the_run_views_read_well_in_light_and_dark(lab: Lab, workdir: Path) -> N
         ".querySelector('.polos-live .polos-step[data-key=\"llm:1\"]')?.dataset.status === 'completed'",
         what="the slow step to complete",
     )
+
+
+CARD_SETUP = """
+from pydantic import BaseModel
+from polos_nb import Agent, tool
+from polos_nb.testing import ScriptedModel, FakeToolCall
+
+class Sum(BaseModel):
+    total: int
+    note: str
+
+@tool
+def add(a: int, b: int) -> int:
+    \"\"\"Add two numbers.\"\"\"
+    return a + b
+
+adder = Agent(id="adder", provider="fake", tools=[add], output_schema=Sum,
+              model=ScriptedModel([FakeToolCall("add", {"a": 2, "b": 3}), {"total": 5, "note": "done"}]))
+"""
+
+
+def test_an_agent_result_shows_as_a_card_in_light_and_dark(lab: Lab, workdir: Path) -> None:
+    path = lab.server.copy_notebook("01_quickstart.ipynb", workdir)
+    lab.open(path)
+    lab.run_cells([lab.find_cell("%load_ext polos_nb")])
+    setup = lab.insert_cell(lab.cell_count(), CARD_SETUP)
+    shown = lab.insert_cell(lab.cell_count(), 'r = await adder.run(client, "2+3?")\nr')
+    lab.run_cells([setup, shown])
+    card = lab.output(shown).locator(".polos-result")
+    card.wait_for()
+    assert card.get_attribute("data-status") == "completed"
+    assert "total" in card.locator(".polos-result-answer").inner_text()
+    assert card.locator("table tr").count() >= 2  # the answer's fields, the tool call
+    for theme in ("light", "dark"):
+        lab.set_theme(theme)
+        lab.snap("agent-result", card, themes=(theme,))
+        badge = card.locator(".polos-result-badge")
+        assert badge.evaluate(CONTRAST) >= 4.5, f"{theme}: the result badge's contrast"
+        meta = card.locator(".polos-result-meta").first
+        assert meta.evaluate(CONTRAST) >= 3.0, f"{theme}: the card's secondary text"
+        answer = card.locator(".polos-result-answer td").first
+        assert answer.evaluate(CONTRAST) >= 4.5, f"{theme}: the answer's text"
+    lab.set_theme("light")
