@@ -488,9 +488,18 @@ class _Run:
                     self.emit(
                         TEXT_DELTA, {"step": key, "content": response.content, "chunk_index": 0}
                     )
+                    # Journaled, so a reader who starts late gets the text too; its
+                    # _metadata (as live events have) ties it to this run's step.
                     await self.ctx.step.publish_workflow_event(
                         f"text:{self.n}",
-                        {"step": key, "content": response.content},
+                        {
+                            "step": key,
+                            "content": response.content,
+                            "_metadata": {
+                                "execution_id": self.ctx.execution_id,
+                                "workflow_id": agent.id,
+                            },
+                        },
                         event_type=TEXT_FINAL,
                     )
             return response, parsed, usage

@@ -14,6 +14,7 @@ from polos_nb import (
     HookResult,
     MaxStepsConfig,
     Polos,
+    StreamResult,
     WorkflowContext,
     guardrail,
     hook,
@@ -126,3 +127,36 @@ async def test_tool_calls_offer_function_name_and_arguments_to_guardrails_and_ho
     assert ("hook", "get_weather", "Oslo") in seen
     call = result.steps[0].tool_calls[0]
     assert call.type == "function" and call.call_id == call.id
+
+
+async def test_a_guarded_agent_streams_its_text_once_live_and_late() -> None:
+    # Upstream example 06's chat loop: an agent with guardrails, streamed, its text_delta
+    # contents printed as they come. The guardrails hold the text back until it passes;
+    # it then comes once, to the live reader and to a reader who starts after the end.
+    @guardrail
+    def redact_pii(ctx: WorkflowContext, guardrail_ctx: GuardrailContext) -> GuardrailResult:
+        content = (guardrail_ctx.content or "").replace("john@example.com", "[EMAIL REDACTED]")
+        return GuardrailResult.continue_with(modified_content=content)
+
+    model = ScriptedModel(uid("safe"), ["Write to john@example.com.", "Hello again."])
+    agent = Agent(
+        id=uid("safe_assistant"),
+        provider="fake",
+        model=model,
+        system_prompt="You are a helpful assistant.",
+        guardrails=[redact_pii],
+        stop_conditions=[max_steps(MaxStepsConfig(count=5))],
+    )
+    async with Polos() as polos:
+        result = await agent.stream(polos, "My email?", session_id="chat-1")
+        text, _, _ = await collect(result)
+        assert text == "Write to [EMAIL REDACTED]."
+        # the run has ended: reading again (or late) gives the same text, once
+        assert await result.text() == "Write to [EMAIL REDACTED]."
+        assert (await collect(result))[0] == "Write to [EMAIL REDACTED]."
+
+        handle = await agent.invoke(polos, "And now?", session_id="chat-1", streaming=True)
+        late = StreamResult(handle, polos)
+        assert (await late.result()).result == "Hello again."
+        assert await late.text() == "Hello again."
+        assert (await collect(late))[0] == "Hello again."
