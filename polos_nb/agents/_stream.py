@@ -292,7 +292,9 @@ class StreamResult:
                 out.append(_tool_call_event(template, exec_id, meta.get("workflow_id"), n, call))
             return out
 
-        async for event in events.stream_workflow(self.client, self.workflow_id, self.agent_run_id):
+        async for event in events.stream_workflow(
+            self.client, self.workflow_id, self.agent_run_id, last_sequence_id=0
+        ):
             data = event.data if isinstance(event.data, dict) else {}
             exec_id = str((data.get("_metadata") or {}).get("execution_id"))
             kind = event.event_type or ""
@@ -355,7 +357,9 @@ class StreamResult:
 
     async def _text_chunks(self) -> AsyncGenerator[str, None]:
         tracker = _TextTracker(self.agent_run_id, self._guarded)
-        async for event in events.stream_workflow(self.client, self.workflow_id, self.agent_run_id):
+        async for event in events.stream_workflow(
+            self.client, self.workflow_id, self.agent_run_id, last_sequence_id=0
+        ):
             piece = tracker.feed(event)
             if piece:
                 yield piece

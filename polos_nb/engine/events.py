@@ -17,6 +17,7 @@ lifecycle events (``workflow_start``, ``step_finish``, ``suspend_<key>``,
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -128,18 +129,42 @@ async def _stream(
             if stop(event):
                 return
     finally:
-        runtime.loop.call_soon_threadsafe(unsubscribe)
+        # A stream left open (a loop broken out of) is closed when its generator is
+        # collected, which may be after the engine has stopped: nothing to unsubscribe then.
+        if not runtime.loop.is_closed():
+            try:
+                runtime.loop.call_soon_threadsafe(unsubscribe)
+            except RuntimeError:  # closed meanwhile
+                pass
 
 
 def stream_workflow(
-    client: PolosClient, workflow_id: str | None, workflow_run_id: str, last_sequence_id: int = 0
+    client: PolosClient,
+    workflow_id: str | None,
+    workflow_run_id: str,
+    last_sequence_id: int | None = None,
+    last_timestamp: dt.datetime | None = None,
 ) -> AsyncIterator[StreamEvent]:
-    """Stream an execution tree's events from its start (or after the journal sequence
-    ``last_sequence_id``) until the run ``workflow_run_id`` finishes, fails or is cancelled.
+    """Stream an execution tree's events until the run ``workflow_run_id`` finishes, fails
+    or is cancelled: first those already journaled, then the live ones.
+
+    Where it starts:
+
+    - ``last_sequence_id=N``: after the journal sequence ``N`` (``0``: every event);
+    - ``last_timestamp=T`` (and no ``last_sequence_id``): events created after ``T``;
+    - neither: every event, except the suspensions already answered (a ``suspend_<key>``
+      whose ``resume_<key>`` is journaled). Upstream streams from the time of the call,
+      and code written for it opens a stream per step of a form, takes the first
+      ``suspend_`` event and answers it; here the stream also replays what came before
+      the call (no event emitted between a resume and the next stream is lost), and
+      answered suspensions are left out so that such a loop sees the pending one.
 
     ``workflow_id`` is the root workflow's id (kept for upstream compatibility; the
     topic is looked up from the execution).
     """
+    after = last_sequence_id or 0
+    if last_timestamp is not None and last_timestamp.tzinfo is None:
+        last_timestamp = last_timestamp.replace(tzinfo=dt.UTC)  # naive: UTC, as upstream
 
     async def gen() -> AsyncIterator[StreamEvent]:
         info = await client.get_execution(workflow_run_id)
@@ -156,14 +181,31 @@ def stream_workflow(
 
         async def history() -> list[tuple[int, StreamEvent]]:
             # the journal's events (then _stream gives what was missed of the running steps)
-            return list(
-                await client.runtime.history(info.root_execution_id, topic, last_sequence_id)
-            )
+            found = list(await client.runtime.history(info.root_execution_id, topic, after))
+            if last_sequence_id is not None:
+                return found
+            if last_timestamp is not None:
+                return [(seq, ev) for seq, ev in found if ev.created_at > last_timestamp]
+            return _without_answered_suspensions(found)
 
-        async for event in _stream(client, topic, history, last_sequence_id, stop):
+        async for event in _stream(client, topic, history, after, stop):
             yield event
 
     return gen()
+
+
+def _without_answered_suspensions(
+    found: list[tuple[int, StreamEvent]],
+) -> list[tuple[int, StreamEvent]]:
+    def key(event: StreamEvent, prefix: str) -> tuple[str, str] | None:
+        kind = event.event_type or ""
+        if not kind.startswith(prefix):
+            return None
+        meta = event.data.get("_metadata", {}) if isinstance(event.data, dict) else {}
+        return str(meta.get("execution_id")), kind[len(prefix) :]
+
+    answered = {k for _, ev in found if (k := key(ev, RESUME_PREFIX)) is not None}
+    return [(seq, ev) for seq, ev in found if key(ev, SUSPEND_PREFIX) not in answered]
 
 
 def stream_topic(

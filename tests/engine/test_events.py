@@ -299,8 +299,11 @@ async def test_stream_workflow_live(client):
     assert sorted(persisted[3:6]) == ["resume_hold", "step_finish", "step_finish"]
     assert persisted[6:] == ["workflow_finish"]
     assert "step_start" in seen and seen[-1] == "workflow_finish"
-    # A stream opened afterwards replays the journal order exactly.
-    replayed = [e.event_type async for e in events.stream_workflow(client, wf_id, handle.id)]
+    # A stream opened afterwards from sequence 0 replays the journal order exactly.
+    replayed = [
+        e.event_type
+        async for e in events.stream_workflow(client, wf_id, handle.id, last_sequence_id=0)
+    ]
     assert replayed == [
         "workflow_start",
         "step_finish",
@@ -310,6 +313,21 @@ async def test_stream_workflow_live(client):
         "step_finish",
         "workflow_finish",
     ]
+    # By default, the suspensions answered already are left out (upstream's stream starts
+    # at the time of the call: a reader looking for the next suspend must not get this one).
+    default = [e.event_type async for e in events.stream_workflow(client, wf_id, handle.id)]
+    assert default == [k for k in replayed if k != "suspend_hold"]
+    # Upstream's last_timestamp: the events created after it (a naive time is UTC).
+    full = [e async for e in events.stream_workflow(client, wf_id, handle.id, last_sequence_id=0)]
+    resumed_at = next(e.created_at for e in full if e.event_type == "resume_hold")
+    later = [
+        e.event_type
+        async for e in events.stream_workflow(
+            client, wf_id, handle.id, last_timestamp=resumed_at.replace(tzinfo=None)
+        )
+    ]
+    assert later == [e.event_type for e in full if e.created_at > resumed_at]
+    assert later[-1] == "workflow_finish" and "suspend_hold" not in later
 
 
 async def test_stream_workflow_stops_on_failure(client):

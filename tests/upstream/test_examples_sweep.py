@@ -5,8 +5,8 @@ A sweep ran every example of upstream's ``python-examples`` (imports changed to
 ``test_projects*.py``. These tests keep what the others ran and no project covers,
 written the way the examples write it: runtime queue limits given at ``invoke`` (12),
 fire-and-forget ``ctx.step.batch_invoke`` (13), chained suspends answered from the run's
-stream (09). Two tests mark what still differs from upstream (``xfail``, strict: they
-fail loudly once it is fixed).
+stream (09), a new stream per step of a form seeing the pending suspension (09), and
+leaving ``Polos()`` after breaking out of a stream without an error printed (20).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
 from pydantic import BaseModel
 
 from polos_nb import Polos, WorkflowContext, workflow
@@ -161,12 +160,6 @@ async def test_chained_suspends_answered_from_the_runs_stream() -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="events.stream_workflow without last_sequence_id starts at the run's first "
-    "event here, at the time of the call upstream: a new stream per step sees the "
-    "answered suspend of step 1 first (polos_nb/engine/events.py)",
-)
 async def test_a_new_stream_per_step_shows_the_pending_suspend() -> None:
     # Example 09's loop: for each step of the form, open the run's stream, take the
     # first suspend event it gives, answer the step.
@@ -192,12 +185,6 @@ async def test_a_new_stream_per_step_shows_the_pending_suspend() -> None:
 # -- 17, 20, 21: break out of the stream, then leave `async with Polos()` -----------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stream_workflow generator left open is closed by asyncio.run after the "
-    "engine's loop has closed; its unsubscribe then raises 'Event loop is closed', "
-    "printed as 'Task exception was never retrieved' (polos_nb/engine/events.py)",
-)
 def test_leaving_polos_after_breaking_out_of_a_stream_prints_no_error(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
