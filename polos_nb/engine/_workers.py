@@ -282,7 +282,9 @@ class Workers:
         """Whether ``ex`` may run now under its queue's limit counted across all workers.
 
         Called when the run already holds this worker's own slot. False: other workers'
-        runs hold the queue's slots; ``ex`` is tried again when one is given back.
+        runs hold the queue's slots, or runs queued before ``ex`` (on any live worker) wait
+        for one; ``ex`` keeps its place and is tried again when a slot is given back and
+        every round.
         """
         rt = self.rt
         limit = rt.admission.limits.get(ex.queue_name or "")

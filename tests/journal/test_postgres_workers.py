@@ -338,6 +338,128 @@ def test_a_queue_limit_holds_across_workers(workers: Workers) -> None:
             running = None
 
 
+def _queued_across_workers(
+    workers: Workers, client: PolosClient, gate: Path, later: int = 4
+) -> tuple[str, list[str], subprocess.Popen[str]]:
+    """A run holds the ``shared_fifo`` queue's one slot (on a worker of its own) until
+    ``gate`` exists; runs 0 and 1 then wait for it on a second worker (``early``), runs 2..
+    on a third. Returns the holder's id, the waiting runs' ids in the order they were
+    started, and ``early``, once every waiting run was refused the slot."""
+    import psycopg
+
+    def owners(ids: list[str]) -> dict[str, int]:
+        with psycopg.connect(workers.url) as conn:
+            rows = conn.execute(
+                "SELECT e.id, w.pid FROM executions e JOIN workers w ON w.id = e.owner"
+                " WHERE e.id = ANY(%s)",
+                [ids],
+            ).fetchall()
+        return {str(run): int(pid) for run, pid in rows}
+
+    workers.max_runs = 1
+    holder_worker = workers.start()
+    holder = client.invoke_sync("shared_fifo", {"n": -1, "gate": str(gate)}).id
+    _wait_for(
+        lambda: (f"{holder}:start", holder_worker.pid) in workers.lines(),
+        what="the run that holds the slot to start",
+    )
+    workers.max_runs = 2
+    early = workers.start()
+    ids = [client.invoke_sync("shared_fifo", {"n": n}).id for n in range(2)]
+    _wait_for(lambda: len(owners(ids)) == 2, what="the early runs to be claimed")
+    assert set(owners(ids).values()) == {early.pid}
+    workers.max_runs = None
+    late = workers.start()
+    ids += [client.invoke_sync("shared_fifo", {"n": n}).id for n in range(2, 2 + later)]
+    _wait_for(lambda: len(owners(ids)) == len(ids), what="the later runs to be claimed")
+    assert set(owners(ids[2:]).values()) == {late.pid}
+
+    def all_refused() -> bool:
+        with psycopg.connect(workers.url) as conn:
+            if conn.execute("SELECT to_regclass('queue_waiters')").fetchone()[0] is None:
+                return True  # a journal without the table: the pause below only
+            (count,) = conn.execute(
+                "SELECT count(*) FROM queue_waiters WHERE execution_id = ANY(%s)", [ids]
+            ).fetchone()
+        return int(count) == len(ids)
+
+    _wait_for(all_refused, what="every waiting run to be refused the slot")
+    time.sleep(1.5)  # a worker round: each waiting run has asked for the slot by now
+    return holder, ids, early
+
+
+def _starts(workers: Workers, ids: list[str]) -> list[str]:
+    order = [what.partition(":")[0] for what, _ in workers.lines() if what.endswith(":start")]
+    return [run for run in order if run in ids]
+
+
+def test_a_limited_queue_admits_runs_across_workers_in_the_order_they_were_queued(
+    workers: Workers, tmp_path: Path
+) -> None:
+    """Runs waiting on three workers for a queue limited to one are admitted in the order
+    they were started, also when the oldest waiters' worker is slow to ask (it is stopped
+    while the slot is given back: the other worker's later runs must not take it)."""
+    gate = tmp_path / "gate"
+    client = PolosClient(journal=workers.url)  # defines none of the workflows: starts only
+    early = None
+    try:
+        holder, ids, early = _queued_across_workers(workers, client, gate)
+        os.kill(early.pid, signal.SIGSTOP)  # well within its lease
+        try:
+            gate.touch()  # the holder ends: its slot is given back
+            _wait_for(
+                lambda: f"{holder}:end" in {w for w, _ in workers.lines()},
+                what="the holder to end",
+            )
+            time.sleep(1.0)  # the other worker asks for the slot meanwhile (a round or more)
+        finally:
+            os.kill(early.pid, signal.SIGCONT)
+        results = asyncio.run(_results(client, ids))
+    finally:
+        if early is not None:
+            os.kill(early.pid, signal.SIGCONT)
+        client.close()
+    assert results == list(range(len(ids)))
+    assert _starts(workers, ids) == ids
+
+
+def test_a_waiter_whose_worker_was_killed_does_not_block_a_limited_queue(
+    workers: Workers, tmp_path: Path
+) -> None:
+    """The oldest runs waiting for the slot are on a worker killed with SIGKILL, and a
+    later waiter is cancelled: neither holds the queue up. The other worker's runs are
+    admitted, and the killed worker's runs are taken over and run too, one at a time."""
+    gate = tmp_path / "gate"
+    client = PolosClient(journal=workers.url)
+    try:
+        _holder, ids, early = _queued_across_workers(workers, client, gate, later=3)
+        cancelled = ids.pop(2)  # queued before the last two, on a live worker
+        assert asyncio.run(client.cancel(cancelled)) is True
+        workers.kill(early)
+        gate.touch()
+        started = time.monotonic()
+        results = asyncio.run(_results(client, ids))
+        took = time.monotonic() - started
+        assert client.get_execution_sync(cancelled).status == "cancelled"
+    finally:
+        client.close()
+    assert results == [0, 1, 3, 4]
+    assert sorted(_starts(workers, ids)) == sorted(ids)
+    assert _starts(workers, [cancelled]) == []
+    assert took < 30, f"the queue was held up {took:.1f} s"
+    running = None
+    for what, _pid in workers.lines():  # file order: one run between its start and its end
+        run, _, edge = what.partition(":")
+        if run not in ids:
+            continue
+        if edge == "start":
+            assert running is None, f"{run} started while {running} ran (limit 1)"
+            running = run
+        elif edge == "end":
+            assert running == run
+            running = None
+
+
 def test_an_event_triggers_its_workflow_once_across_workers(workers: Workers) -> None:
     for _ in range(2):
         workers.start()
