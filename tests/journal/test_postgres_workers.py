@@ -315,6 +315,19 @@ def test_a_worker_claims_no_more_runs_than_its_maximum(workers: Workers) -> None
     assert most == 2
 
 
+def _owners(url: str, ids: list[str]) -> dict[str, int]:
+    """The pid of the live worker that owns each of ``ids`` (runs no worker owns are left out)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT e.id, w.pid FROM executions e JOIN workers w ON w.id = e.owner"
+            " WHERE e.id = ANY(%s)",
+            [ids],
+        ).fetchall()
+    return {str(run): int(pid) for run, pid in rows}
+
+
 def test_a_queue_limit_holds_across_workers(workers: Workers) -> None:
     for _ in range(2):
         workers.start()
@@ -348,13 +361,7 @@ def _queued_across_workers(
     import psycopg
 
     def owners(ids: list[str]) -> dict[str, int]:
-        with psycopg.connect(workers.url) as conn:
-            rows = conn.execute(
-                "SELECT e.id, w.pid FROM executions e JOIN workers w ON w.id = e.owner"
-                " WHERE e.id = ANY(%s)",
-                [ids],
-            ).fetchall()
-        return {str(run): int(pid) for run, pid in rows}
+        return _owners(workers.url, ids)
 
     workers.max_runs = 1
     holder_worker = workers.start()
@@ -421,6 +428,72 @@ def test_a_limited_queue_admits_runs_across_workers_in_the_order_they_were_queue
         client.close()
     assert results == list(range(len(ids)))
     assert _starts(workers, ids) == ids
+
+
+def test_a_run_queued_behind_its_workers_own_run_keeps_its_place(
+    workers: Workers, tmp_path: Path
+) -> None:
+    """Run 1 waits on the worker whose run holds the slot (behind it, for that worker's own
+    count of the limit: it has not asked for the slot across workers yet); a later run 2
+    waits on another worker and asks for the slot first when it is given back (the queue's
+    lock is held meanwhile, so the later worker's request is first in line for it). Run 1
+    still goes first: its place was written with the slot's return."""
+    import psycopg
+
+    gate = tmp_path / "gate"
+    client = PolosClient(journal=workers.url)
+    try:
+        workers.max_runs = 2
+        first = workers.start()
+        holder = client.invoke_sync("shared_fifo", {"n": 0, "gate": str(gate)}).id
+        _wait_for(
+            lambda: (f"{holder}:start", first.pid) in workers.lines(),
+            what="the run that holds the slot to start",
+        )
+        behind = client.invoke_sync("shared_fifo", {"n": 1}).id
+        _wait_for(lambda: _owners(workers.url, [behind]) == {behind: first.pid}, what="run 1")
+        workers.max_runs = None
+        second = workers.start()
+        later = client.invoke_sync("shared_fifo", {"n": 2}).id
+        _wait_for(lambda: _owners(workers.url, [later]) == {later: second.pid}, what="run 2")
+        with psycopg.connect(workers.url, autocommit=True) as conn:
+
+            def waiting_rows(ids: list[str]) -> int:
+                return int(
+                    conn.execute(
+                        "SELECT count(*) FROM queue_waiters WHERE execution_id = ANY(%s)", [ids]
+                    ).fetchone()[0]
+                )
+
+            _wait_for(lambda: waiting_rows([later]) == 1, what="run 2 to be refused the slot")
+            assert waiting_rows([behind]) == 0  # it has not asked (nor been written) yet
+            (key,) = conn.execute(
+                "SELECT hashtextextended(%s, 0)", ["polos_nb queue shared-fifo-q\x1f"]
+            ).fetchone()
+
+            def blocked() -> int:
+                return int(
+                    conn.execute(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                        " AND NOT granted AND classid = %s::bigint::oid"
+                        " AND objid = %s::bigint::oid AND objsubid = 1",
+                        [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
+                    ).fetchone()[0]
+                )
+
+            conn.execute("SELECT pg_advisory_lock(%s)", [key])  # the queue's decisions wait
+            try:
+                # The second worker asks again every second: its request waits for the lock.
+                _wait_for(lambda: blocked() == 1, what="run 2 to ask for the slot again")
+                gate.touch()  # the holder ends and gives the slot back; run 1 asks
+                _wait_for(lambda: blocked() == 2, what="run 1 to ask for the slot")
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", [key])
+        results = asyncio.run(_results(client, [holder, behind, later]))
+    finally:
+        client.close()
+    assert results == [0, 1, 2]
+    assert _starts(workers, [holder, behind, later]) == [holder, behind, later]
 
 
 def test_a_waiter_whose_worker_was_killed_does_not_block_a_limited_queue(

@@ -445,7 +445,15 @@ class WorkerSeat:
         return list(dict.fromkeys(notes))
 
     def claim(self, conn: Any, workflow_ids: list[str], limit: int) -> list[str]:
-        """Claim up to ``limit`` trees of runs with no live owner; returns the claimed run ids."""
+        """Claim up to ``limit`` trees of runs with no live owner; returns the claimed run ids.
+
+        The oldest runs go to whichever live worker claims first; how runs spread over
+        workers is not promised (runs started in a burst may all go to one). A claimed run
+        stays with this worker, also while it waits for a queue slot: the worker fills
+        every slot a queue's limit allows by itself, and the oldest waiter, wherever it is,
+        takes a slot given back (:meth:`take_slot`), so no other worker could have started it
+        sooner.
+        """
         if self.fenced or not workflow_ids or limit <= 0:
             return []
         self.fence_check(conn)
@@ -494,7 +502,9 @@ class WorkerSeat:
         before it still wait. Slots and waiters count only while the worker that holds them
         is alive and still owns the run, and the run has not ended: a dead worker's waiters
         never hold the queue up (its runs keep their place once another worker takes them
-        over and asks again).
+        over and asks again). Runs a worker queues behind its own running run have not
+        asked yet; the worker writes them to ``queue_waiters`` when it gives that run's slot
+        back (``Workers.give_slot``), so they count here as waiters too.
         """
         self.fence_check(conn)
         conn.execute(
