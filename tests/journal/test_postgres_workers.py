@@ -328,18 +328,45 @@ def _owners(url: str, ids: list[str]) -> dict[str, int]:
     return {str(run): int(pid) for run, pid in rows}
 
 
-def test_a_queue_limit_holds_across_workers(workers: Workers) -> None:
-    for _ in range(2):
-        workers.start()
-    client = PolosClient(journal=workers.url)
+def _alive(url: str, pids: list[int]) -> bool:
+    """Whether a worker of each of ``pids`` is registered and within its lease."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM workers WHERE pid = ANY(%s)"
+            " AND heartbeat_at >= now() - make_interval(secs => lease_seconds)",
+            [pids],
+        ).fetchall()
+    return {int(r[0]) for r in rows} == set(pids)
+
+
+def test_a_queue_limit_holds_across_workers(workers: Workers, tmp_path: Path) -> None:
+    """Six runs of a queue limited to one, three owned by each of two workers: one runs at a
+    time across both, and each worker runs its own.
+
+    Which worker claims which run is not promised (any live worker takes the oldest
+    unowned runs, up to eight trees a claim): both workers are alive before the runs are
+    started, and each claims at most three (``max_concurrent_workflows=3``); the first run
+    holds the slot until every run is claimed, so each worker owns three."""
+    gate = tmp_path / "gate"
+    workers.max_runs = 3
+    procs = [workers.start() for _ in range(2)]
+    _wait_for(lambda: _alive(workers.url, [p.pid for p in procs]), what="both workers alive")
+    client = PolosClient(journal=workers.url)  # defines none of the workflows: starts only
     try:
-        handles = [client.invoke_sync("shared_limited", {"n": n}) for n in range(6)]
-        results = asyncio.run(_results(client, [h.id for h in handles]))
+        ids = [client.invoke_sync("shared_fifo", {"n": 0, "gate": str(gate)}).id]
+        ids += [client.invoke_sync("shared_fifo", {"n": n}).id for n in range(1, 6)]
+        _wait_for(lambda: len(_owners(workers.url, ids)) == 6, what="every run to be claimed")
+        owned = collections.Counter(_owners(workers.url, ids).values())
+        assert sorted(owned.values()) == [3, 3], owned
+        gate.touch()
+        results = asyncio.run(_results(client, ids))
     finally:
         client.close()
     assert results == list(range(6))
     lines = [(w, pid) for w, pid in workers.lines() if w.endswith((":start", ":end"))]
-    assert len({pid for _, pid in lines}) == 2, "both workers should have run some"
+    assert {pid for _, pid in lines} == {p.pid for p in procs}, "each worker runs its own"
     running = None
     for what, _pid in lines:  # file order: one run between its start and its end, at most
         run, _, edge = what.partition(":")
