@@ -101,6 +101,10 @@ class Admission:
             if not start(head) and waiting and waiting[0] == head:
                 waiting.popleft()
 
+    def queued(self, queue_name: str | None, concurrency_key: str | None) -> list[str]:
+        """The executions queued here for a slot of this queue and key, next first."""
+        return list(self._waiting.get((queue_name or "", concurrency_key or ""), ()))
+
     def forget(self, exec_id: str) -> None:
         """Drop a queued execution that will never run (cancelled while queued)."""
         for waiting in self._waiting.values():

@@ -7,7 +7,8 @@ taking up every unfinished run when it opens, the runtime then:
 - **claims** trees of runs that have no live owner and whose workflow it defines (at open,
   when woken by ``NOTIFY``, and every second), and takes each claimed run up from its
   journal as recovery would (a fresh block of sequence numbers first, so the tree's
-  numbers keep growing);
+  numbers keep growing); which worker gets which run is not promised, and a claimed run
+  stays here while it waits for a queue slot (see ``WorkerSeat.claim``);
 - **answers requests**: a resume sent by another worker for a run this one owns is
   delivered here, and the answer is journaled in the same transaction as the resume;
 - **forwards** a resume (or a cancel) for a run another worker owns to that worker, and
@@ -84,6 +85,9 @@ class Workers:
         time (runs started here are not counted against it)."""
         self._slot_waiting: set[str] = set()
         """Runs here that wait for a queue slot other workers hold."""
+        self._placed: dict[tuple[str, str], set[str]] = {}
+        """Runs queued here behind this worker's own runs (by queue and key) that were
+        written to ``queue_waiters`` when a slot was given back (see :meth:`give_slot`)."""
         self._ends: dict[str, set[asyncio.Event]] = {}
         """Waiters for the end of runs other workers drive, by the topic of their tree."""
         self._untaken: dict[str, None] = {}
@@ -204,6 +208,7 @@ class Workers:
         rt._unregistered.clear()
         rt.blocking.down.clear()
         self._slot_waiting.clear()
+        self._placed.clear()
         self._untaken.clear()  # claimed under the old id: claimed again like any other run
         self._recheck_before = None
         for ex in dropped:
@@ -282,7 +287,9 @@ class Workers:
         """Whether ``ex`` may run now under its queue's limit counted across all workers.
 
         Called when the run already holds this worker's own slot. False: other workers'
-        runs hold the queue's slots; ``ex`` is tried again when one is given back.
+        runs hold the queue's slots, or runs queued before ``ex`` (on any live worker) wait
+        for one; ``ex`` keeps its place and is tried again when a slot is given back and
+        every round.
         """
         rt = self.rt
         limit = rt.admission.limits.get(ex.queue_name or "")
@@ -302,9 +309,44 @@ class Workers:
         return bool(took)
 
     def give_slot(self, ex: Exec) -> None:
-        """``ex`` waits or ended: its slot across workers goes back (and they are told)."""
-        if self.shared and rt_limited(self.rt, ex):
-            self.rt.commit_nowait([Delete("queue_slots", (("execution_id", ex.id),))])
+        """``ex`` waits or ended: its slot across workers goes back (and they are told).
+
+        Runs of this worker queued behind ``ex`` for the same queue and key (this worker's
+        own count of the limit) have not asked for a slot across workers yet; they are
+        written to ``queue_waiters`` in the same transaction, each with its place in the
+        queue, so that a later run of another worker cannot take the slot before them in
+        the moment before the next of them asks.
+        """
+        if not (self.shared and rt_limited(self.rt, ex)):
+            return
+        rt = self.rt
+        queue, key = ex.queue_name or "", ex.concurrency_key or ""
+        behind = rt.admission.queued(queue, key)
+        placed = self._placed.get((queue, key), set())
+        ops: list[Any] = [Delete("queue_slots", (("execution_id", ex.id),))]
+        for exec_id in behind:
+            run = rt.execs.get(exec_id)
+            if exec_id in placed or run is None or run.status in TERMINAL_STATUSES:
+                continue
+            ops.append(
+                Insert(
+                    "queue_waiters",
+                    ("execution_id", "queue_name", "concurrency_key", "worker_id", "queued_at"),
+                    (
+                        exec_id,
+                        queue,
+                        key,
+                        self.id,
+                        run.created_at if run.started_at is None else rt.clock.now(),
+                    ),
+                    on_conflict="DO NOTHING",  # one that asked before keeps its place
+                )
+            )
+        if behind:
+            self._placed[(queue, key)] = set(behind)
+        else:
+            self._placed.pop((queue, key), None)
+        rt.commit_nowait(ops)
 
     def _retry_slots(self) -> None:
         waiting, self._slot_waiting = self._slot_waiting, set()

@@ -315,18 +315,58 @@ def test_a_worker_claims_no_more_runs_than_its_maximum(workers: Workers) -> None
     assert most == 2
 
 
-def test_a_queue_limit_holds_across_workers(workers: Workers) -> None:
-    for _ in range(2):
-        workers.start()
-    client = PolosClient(journal=workers.url)
+def _owners(url: str, ids: list[str]) -> dict[str, int]:
+    """The pid of the live worker that owns each of ``ids`` (runs no worker owns are left out)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT e.id, w.pid FROM executions e JOIN workers w ON w.id = e.owner"
+            " WHERE e.id = ANY(%s)",
+            [ids],
+        ).fetchall()
+    return {str(run): int(pid) for run, pid in rows}
+
+
+def _alive(url: str, pids: list[int]) -> bool:
+    """Whether a worker of each of ``pids`` is registered and within its lease."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM workers WHERE pid = ANY(%s)"
+            " AND heartbeat_at >= now() - make_interval(secs => lease_seconds)",
+            [pids],
+        ).fetchall()
+    return {int(r[0]) for r in rows} == set(pids)
+
+
+def test_a_queue_limit_holds_across_workers(workers: Workers, tmp_path: Path) -> None:
+    """Six runs of a queue limited to one, three owned by each of two workers: one runs at a
+    time across both, and each worker runs its own.
+
+    Which worker claims which run is not promised (any live worker takes the oldest
+    unowned runs, up to eight trees a claim): both workers are alive before the runs are
+    started, and each claims at most three (``max_concurrent_workflows=3``); the first run
+    holds the slot until every run is claimed, so each worker owns three."""
+    gate = tmp_path / "gate"
+    workers.max_runs = 3
+    procs = [workers.start() for _ in range(2)]
+    _wait_for(lambda: _alive(workers.url, [p.pid for p in procs]), what="both workers alive")
+    client = PolosClient(journal=workers.url)  # defines none of the workflows: starts only
     try:
-        handles = [client.invoke_sync("shared_limited", {"n": n}) for n in range(6)]
-        results = asyncio.run(_results(client, [h.id for h in handles]))
+        ids = [client.invoke_sync("shared_fifo", {"n": 0, "gate": str(gate)}).id]
+        ids += [client.invoke_sync("shared_fifo", {"n": n}).id for n in range(1, 6)]
+        _wait_for(lambda: len(_owners(workers.url, ids)) == 6, what="every run to be claimed")
+        owned = collections.Counter(_owners(workers.url, ids).values())
+        assert sorted(owned.values()) == [3, 3], owned
+        gate.touch()
+        results = asyncio.run(_results(client, ids))
     finally:
         client.close()
     assert results == list(range(6))
     lines = [(w, pid) for w, pid in workers.lines() if w.endswith((":start", ":end"))]
-    assert len({pid for _, pid in lines}) == 2, "both workers should have run some"
+    assert {pid for _, pid in lines} == {p.pid for p in procs}, "each worker runs its own"
     running = None
     for what, _pid in lines:  # file order: one run between its start and its end, at most
         run, _, edge = what.partition(":")
@@ -334,6 +374,188 @@ def test_a_queue_limit_holds_across_workers(workers: Workers) -> None:
             assert running is None, f"{run} started while {running} ran (limit 1)"
             running = run
         else:
+            assert running == run
+            running = None
+
+
+def _queued_across_workers(
+    workers: Workers, client: PolosClient, gate: Path, later: int = 4
+) -> tuple[str, list[str], subprocess.Popen[str]]:
+    """A run holds the ``shared_fifo`` queue's one slot (on a worker of its own) until
+    ``gate`` exists; runs 0 and 1 then wait for it on a second worker (``early``), runs 2..
+    on a third. Returns the holder's id, the waiting runs' ids in the order they were
+    started, and ``early``, once every waiting run was refused the slot."""
+    import psycopg
+
+    def owners(ids: list[str]) -> dict[str, int]:
+        return _owners(workers.url, ids)
+
+    workers.max_runs = 1
+    holder_worker = workers.start()
+    holder = client.invoke_sync("shared_fifo", {"n": -1, "gate": str(gate)}).id
+    _wait_for(
+        lambda: (f"{holder}:start", holder_worker.pid) in workers.lines(),
+        what="the run that holds the slot to start",
+    )
+    workers.max_runs = 2
+    early = workers.start()
+    ids = [client.invoke_sync("shared_fifo", {"n": n}).id for n in range(2)]
+    _wait_for(lambda: len(owners(ids)) == 2, what="the early runs to be claimed")
+    assert set(owners(ids).values()) == {early.pid}
+    workers.max_runs = None
+    late = workers.start()
+    ids += [client.invoke_sync("shared_fifo", {"n": n}).id for n in range(2, 2 + later)]
+    _wait_for(lambda: len(owners(ids)) == len(ids), what="the later runs to be claimed")
+    assert set(owners(ids[2:]).values()) == {late.pid}
+
+    def all_refused() -> bool:
+        with psycopg.connect(workers.url) as conn:
+            if conn.execute("SELECT to_regclass('queue_waiters')").fetchone()[0] is None:
+                return True  # a journal without the table: the pause below only
+            (count,) = conn.execute(
+                "SELECT count(*) FROM queue_waiters WHERE execution_id = ANY(%s)", [ids]
+            ).fetchone()
+        return int(count) == len(ids)
+
+    _wait_for(all_refused, what="every waiting run to be refused the slot")
+    time.sleep(1.5)  # a worker round: each waiting run has asked for the slot by now
+    return holder, ids, early
+
+
+def _starts(workers: Workers, ids: list[str]) -> list[str]:
+    order = [what.partition(":")[0] for what, _ in workers.lines() if what.endswith(":start")]
+    return [run for run in order if run in ids]
+
+
+def test_a_limited_queue_admits_runs_across_workers_in_the_order_they_were_queued(
+    workers: Workers, tmp_path: Path
+) -> None:
+    """Runs waiting on three workers for a queue limited to one are admitted in the order
+    they were started, also when the oldest waiters' worker is slow to ask (it is stopped
+    while the slot is given back: the other worker's later runs must not take it)."""
+    gate = tmp_path / "gate"
+    client = PolosClient(journal=workers.url)  # defines none of the workflows: starts only
+    early = None
+    try:
+        holder, ids, early = _queued_across_workers(workers, client, gate)
+        os.kill(early.pid, signal.SIGSTOP)  # well within its lease
+        try:
+            gate.touch()  # the holder ends: its slot is given back
+            _wait_for(
+                lambda: f"{holder}:end" in {w for w, _ in workers.lines()},
+                what="the holder to end",
+            )
+            time.sleep(1.0)  # the other worker asks for the slot meanwhile (a round or more)
+        finally:
+            os.kill(early.pid, signal.SIGCONT)
+        results = asyncio.run(_results(client, ids))
+    finally:
+        if early is not None:
+            os.kill(early.pid, signal.SIGCONT)
+        client.close()
+    assert results == list(range(len(ids)))
+    assert _starts(workers, ids) == ids
+
+
+def test_a_run_queued_behind_its_workers_own_run_keeps_its_place(
+    workers: Workers, tmp_path: Path
+) -> None:
+    """Run 1 waits on the worker whose run holds the slot (behind it, for that worker's own
+    count of the limit: it has not asked for the slot across workers yet); a later run 2
+    waits on another worker and asks for the slot first when it is given back (the queue's
+    lock is held meanwhile, so the later worker's request is first in line for it). Run 1
+    still goes first: its place was written with the slot's return."""
+    import psycopg
+
+    gate = tmp_path / "gate"
+    client = PolosClient(journal=workers.url)
+    try:
+        workers.max_runs = 2
+        first = workers.start()
+        holder = client.invoke_sync("shared_fifo", {"n": 0, "gate": str(gate)}).id
+        _wait_for(
+            lambda: (f"{holder}:start", first.pid) in workers.lines(),
+            what="the run that holds the slot to start",
+        )
+        behind = client.invoke_sync("shared_fifo", {"n": 1}).id
+        _wait_for(lambda: _owners(workers.url, [behind]) == {behind: first.pid}, what="run 1")
+        workers.max_runs = None
+        second = workers.start()
+        later = client.invoke_sync("shared_fifo", {"n": 2}).id
+        _wait_for(lambda: _owners(workers.url, [later]) == {later: second.pid}, what="run 2")
+        with psycopg.connect(workers.url, autocommit=True) as conn:
+
+            def waiting_rows(ids: list[str]) -> int:
+                return int(
+                    conn.execute(
+                        "SELECT count(*) FROM queue_waiters WHERE execution_id = ANY(%s)", [ids]
+                    ).fetchone()[0]
+                )
+
+            _wait_for(lambda: waiting_rows([later]) == 1, what="run 2 to be refused the slot")
+            assert waiting_rows([behind]) == 0  # it has not asked (nor been written) yet
+            (key,) = conn.execute(
+                "SELECT hashtextextended(%s, 0)", ["polos_nb queue shared-fifo-q\x1f"]
+            ).fetchone()
+
+            def blocked() -> int:
+                return int(
+                    conn.execute(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                        " AND NOT granted AND classid = %s::bigint::oid"
+                        " AND objid = %s::bigint::oid AND objsubid = 1",
+                        [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
+                    ).fetchone()[0]
+                )
+
+            conn.execute("SELECT pg_advisory_lock(%s)", [key])  # the queue's decisions wait
+            try:
+                # The second worker asks again every second: its request waits for the lock.
+                _wait_for(lambda: blocked() == 1, what="run 2 to ask for the slot again")
+                gate.touch()  # the holder ends and gives the slot back; run 1 asks
+                _wait_for(lambda: blocked() == 2, what="run 1 to ask for the slot")
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", [key])
+        results = asyncio.run(_results(client, [holder, behind, later]))
+    finally:
+        client.close()
+    assert results == [0, 1, 2]
+    assert _starts(workers, [holder, behind, later]) == [holder, behind, later]
+
+
+def test_a_waiter_whose_worker_was_killed_does_not_block_a_limited_queue(
+    workers: Workers, tmp_path: Path
+) -> None:
+    """The oldest runs waiting for the slot are on a worker killed with SIGKILL, and a
+    later waiter is cancelled: neither holds the queue up. The other worker's runs are
+    admitted, and the killed worker's runs are taken over and run too, one at a time."""
+    gate = tmp_path / "gate"
+    client = PolosClient(journal=workers.url)
+    try:
+        _holder, ids, early = _queued_across_workers(workers, client, gate, later=3)
+        cancelled = ids.pop(2)  # queued before the last two, on a live worker
+        assert asyncio.run(client.cancel(cancelled)) is True
+        workers.kill(early)
+        gate.touch()
+        started = time.monotonic()
+        results = asyncio.run(_results(client, ids))
+        took = time.monotonic() - started
+        assert client.get_execution_sync(cancelled).status == "cancelled"
+    finally:
+        client.close()
+    assert results == [0, 1, 3, 4]
+    assert sorted(_starts(workers, ids)) == sorted(ids)
+    assert _starts(workers, [cancelled]) == []
+    assert took < 30, f"the queue was held up {took:.1f} s"
+    running = None
+    for what, _pid in workers.lines():  # file order: one run between its start and its end
+        run, _, edge = what.partition(":")
+        if run not in ids:
+            continue
+        if edge == "start":
+            assert running is None, f"{run} started while {running} ran (limit 1)"
+            running = run
+        elif edge == "end":
             assert running == run
             running = None
 

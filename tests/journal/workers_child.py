@@ -62,6 +62,22 @@ async def shared_limited(ctx: WorkflowContext, payload: dict) -> int:
     return int(payload["n"])
 
 
+async def _gate(path: str) -> None:
+    while not os.path.exists(path):
+        await asyncio.sleep(0.05)
+
+
+@workflow(id="shared_fifo", queue={"name": "shared-fifo-q", "concurrency_limit": 1})
+async def shared_fifo(ctx: WorkflowContext, payload: dict) -> int:
+    """Admission order: ``<id>:start`` is its first line; with ``gate`` (a path) it holds
+    the queue's slot until that file exists."""
+    await ctx.step.run("start", _step, f"{ctx.execution_id}:start", 0.0)
+    if payload.get("gate"):
+        await ctx.step.run("gate", _gate, payload["gate"])
+    await ctx.step.run("end", _step, f"{ctx.execution_id}:end", 0.05)
+    return int(payload["n"])
+
+
 @workflow(id="shared_tick", schedule={"cron": "0 0 1 1 *", "catch_up": "all"})
 async def shared_tick(ctx: WorkflowContext, payload: object) -> None:
     await ctx.step.run("ticked", _step, f"{ctx.execution_id}:ticked", 0.0)
@@ -85,6 +101,7 @@ def main() -> None:
             shared_approval,
             shared_waiter,
             shared_limited,
+            shared_fifo,
             shared_tick,
             shared_on_order,
         ],

@@ -65,6 +65,12 @@ Migration 7 rewrites the class names inside typed JSON to polos_nb's public name
     (``body``), and the owner's ``answer``; ``queue_slots`` holds one row per run whose code
     runs now in a queue with a concurrency limit (the limit counts them across workers). A
     DuckDB journal has the tables and leaves them empty.
+``queue_waiters`` (migration 10)
+    Runs refused a slot of a limited queue by the workers of a PostgreSQL journal:
+    ``execution_id``, ``queue_name``, ``concurrency_key``, the ``worker_id`` that asked,
+    and ``queued_at``, the run's place in the queue (its ``created_at`` if it never ran,
+    else when it asked again after a wait); a slot goes to the run queued first (as in one
+    process). A DuckDB journal has the table and leaves it empty.
 
 Typed JSON is described in ``polos_nb._serde``; plain JSON values are stored as
 themselves, so ``SELECT output->>'$.total' FROM steps`` works for dict results.
@@ -266,6 +272,19 @@ _M009 = [
     "ALTER TABLE workers ADD COLUMN lease_seconds DOUBLE DEFAULT 15",
 ]
 
+_M010 = [
+    # Queue order across workers: who waits for a slot of a limited queue, since when.
+    """
+    CREATE TABLE queue_waiters (
+        execution_id VARCHAR PRIMARY KEY,
+        queue_name VARCHAR NOT NULL,
+        concurrency_key VARCHAR NOT NULL,
+        worker_id VARCHAR NOT NULL,
+        queued_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+]
+
 _JSON_COLUMNS = {
     "executions": ("payload", "result", "error", "state", "initial_state"),
     "steps": ("output", "error", "state"),
@@ -307,6 +326,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (7, "public class names in typed JSON", _M007),
     (8, "workers sharing a journal", _M008),
     (9, "each worker's own lease", _M009),
+    (10, "queue order across workers", _M010),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

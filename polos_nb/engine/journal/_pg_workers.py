@@ -445,7 +445,15 @@ class WorkerSeat:
         return list(dict.fromkeys(notes))
 
     def claim(self, conn: Any, workflow_ids: list[str], limit: int) -> list[str]:
-        """Claim up to ``limit`` trees of runs with no live owner; returns the claimed run ids."""
+        """Claim up to ``limit`` trees of runs with no live owner; returns the claimed run ids.
+
+        The oldest runs go to whichever live worker claims first; how runs spread over
+        workers is not promised (runs started in a burst may all go to one). A claimed run
+        stays with this worker, also while it waits for a queue slot: the worker fills
+        every slot a queue's limit allows by itself, and the oldest waiter, wherever it is,
+        takes a slot given back (:meth:`take_slot`), so no other worker could have started it
+        sooner.
+        """
         if self.fenced or not workflow_ids or limit <= 0:
             return []
         self.fence_check(conn)
@@ -484,15 +492,31 @@ class WorkerSeat:
     def take_slot(
         self, conn: Any, execution_id: str, queue_name: str, concurrency_key: str, limit: int
     ) -> bool:
-        """Take one of a queue's ``limit`` slots (per concurrency key) across all workers.
+        """Take one of a queue's ``limit`` slots (per concurrency key) across all workers,
+        first come, first served.
 
-        Slots of workers that are no longer alive do not count. Requests for one queue and
-        key are decided one at a time (an advisory transaction lock on their names).
+        Requests for one queue and key are decided one at a time (an advisory transaction
+        lock on their names). A run refused a slot is recorded in ``queue_waiters`` with the
+        time it was queued (its ``created_at`` if it never ran, else the time it first
+        asked again after a wait); a free slot goes to a run only if fewer runs queued
+        before it still wait. Slots and waiters count only while the worker that holds them
+        is alive and still owns the run, and the run has not ended: a dead worker's waiters
+        never hold the queue up (its runs keep their place once another worker takes them
+        over and asks again). Runs a worker queues behind its own running run have not
+        asked yet; the worker writes them to ``queue_waiters`` when it gives that run's slot
+        back (``Workers.give_slot``), so they count here as waiters too.
         """
         self.fence_check(conn)
         conn.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
             [f"polos_nb queue {queue_name}\x1f{concurrency_key}"],
+        )
+        # Waiters whose run ended (cancelled while it waited, say) are gone for good.
+        conn.execute(
+            "DELETE FROM queue_waiters q WHERE q.queue_name = %s AND q.concurrency_key = %s"
+            " AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.id = q.execution_id"
+            f" AND e.status IN {_ACTIVE_SQL})",
+            [queue_name, concurrency_key],
         )
         taken = conn.execute(
             "SELECT count(*) FROM queue_slots s JOIN workers w ON w.id = s.worker_id"
@@ -500,8 +524,33 @@ class WorkerSeat:
             " AND w.heartbeat_at >= now() - make_interval(secs => w.lease_seconds)",
             [queue_name, concurrency_key, execution_id],
         ).fetchone()[0]
-        if taken >= limit:
+        # This run's place in the queue: kept from its first refusal (also across a
+        # takeover by another worker), else the time it was queued.
+        row = conn.execute(
+            "INSERT INTO queue_waiters (execution_id, queue_name, concurrency_key, worker_id,"
+            " queued_at) SELECT e.id, %s, %s, %s,"
+            " CASE WHEN e.started_at IS NULL THEN e.created_at ELSE now() END"
+            " FROM executions e WHERE e.id = %s"
+            " ON CONFLICT (execution_id) DO UPDATE SET worker_id = excluded.worker_id,"
+            " queue_name = excluded.queue_name, concurrency_key = excluded.concurrency_key"
+            " RETURNING queued_at",
+            [queue_name, concurrency_key, self.id, execution_id],
+        ).fetchone()
+        ahead = 0
+        if row is not None and taken < limit:
+            ahead = conn.execute(
+                "SELECT count(*) FROM queue_waiters q"
+                " JOIN workers w ON w.id = q.worker_id"
+                " JOIN executions e ON e.id = q.execution_id AND e.owner = q.worker_id"
+                " WHERE q.queue_name = %s AND q.concurrency_key = %s AND q.execution_id <> %s"
+                " AND (q.queued_at, q.execution_id) < (%s, %s)"
+                f" AND e.status IN {_ACTIVE_SQL}"
+                " AND w.heartbeat_at >= now() - make_interval(secs => w.lease_seconds)",
+                [queue_name, concurrency_key, execution_id, row[0], execution_id],
+            ).fetchone()[0]
+        if taken + ahead >= limit:
             return False
+        conn.execute("DELETE FROM queue_waiters WHERE execution_id = %s", [execution_id])
         conn.execute(
             "INSERT INTO queue_slots (execution_id, queue_name, concurrency_key, worker_id,"
             " acquired_at) VALUES (%s, %s, %s, %s, now()) ON CONFLICT (execution_id) DO UPDATE"
