@@ -152,15 +152,14 @@ class PolosHub:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        """Stop refreshing and reading kernels. Each task gets ``STOP_SECONDS`` to end
+        once cancelled; one that does not (stuck on a kernel or a journal) is left behind
+        with a warning rather than holding up the server's shutdown."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            await _cancelled(self._task, "the run list's refresh")
             self._task = None
-        for task in list(self._reading.values()):
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        for path, task in list(self._reading.items()):
+            await _cancelled(task, f"the read of journal {path}")
         self._reading.clear()
         for link in list(self.links.values()):
             link.close()
@@ -625,3 +624,17 @@ def _summary_reader(reads: RunReader) -> dict[str, Any]:
     from polos_nb.notebook._lab_reads import summary
 
     return summary(reads)
+
+
+STOP_SECONDS = 5.0
+
+
+async def _cancelled(task: asyncio.Task[Any], what: str) -> None:
+    """Cancel ``task`` and wait for it to end, at most ``STOP_SECONDS``."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=STOP_SECONDS)
+    if not done:
+        log.warning("polos_nb: %s did not stop within %.0f s; left behind", what, STOP_SECONDS)
+        return
+    with contextlib.suppress(BaseException):
+        task.result()
