@@ -301,6 +301,10 @@ async def test_23_slack_channel_a_mention_runs_the_agent_and_its_approval_is_a_b
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # Ctrl+C as from a terminal: a suite started in the background (`cmd &` in a
+            # script) ignores SIGINT, and its children inherit that, so main.py would never
+            # see the Ctrl+C below (Python keeps an inherited SIG_IGN).
+            preexec_fn=_sigint_as_from_a_terminal,
         )
         side = SlackSide(f"http://127.0.0.1:{port}", slack)
         try:
@@ -365,3 +369,8 @@ async def test_23_slack_channel_a_mention_runs_the_agent_and_its_approval_is_a_b
     _in_order(log, ["Polos started", "serving its request URLs at", "Polos stopped"])
     # the token never reaches the log
     assert BOT_TOKEN not in log and SIGNING_SECRET not in log
+
+
+def _sigint_as_from_a_terminal() -> None:
+    """In a child before it runs: SIGINT back to its default action (see its caller)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
