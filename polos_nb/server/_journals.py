@@ -113,7 +113,7 @@ def _walk(root: str, max_depth: int) -> Iterator[tuple[str, int]]:
 
 def _stamp(path: str) -> tuple[Any, ...]:
     parts: list[Any] = []
-    for p in (path, path + ".wal"):
+    for p in (path, path + ".wal", path + ".steplog"):
         try:
             st = os.stat(p)
             parts.append((st.st_mtime_ns, st.st_size))

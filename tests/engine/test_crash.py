@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from polos_nb import PolosClient
+from polos_nb.engine.journal._duckdb import read_journal
 from polos_nb.testing import FakeClock
 from tests.engine import crash_child
 from tests.engine.crash_child import FAKE_START, expected_main_result
@@ -73,43 +73,47 @@ def assert_ok(proc: subprocess.CompletedProcess[str]) -> None:
 
 
 class Snapshot:
-    """Everything committed in the journal, read with a plain read-only connection."""
+    """Everything committed in the journal: the ``.duckdb`` file and its step log.
+
+    Read the way polos_nb reads a journal at rest (``read_journal``): step records that
+    were durable only in ``<journal>.steplog`` when the process was killed are written into
+    the file first, as the next process to open it would do (docs/promises.md, "The step
+    log"). A plain connection to the file alone would miss them.
+    """
 
     def __init__(self, path: Path) -> None:
-        con = duckdb.connect(str(path), read_only=True)  # raises if the file cannot be opened (D14)
-        try:
-            self.executions = {
-                r[0]: {
-                    "workflow_id": r[1],
-                    "status": r[2],
-                    "payload": r[3],
-                    "result": r[4],
-                    "parent": r[5],
-                }
-                for r in con.execute(
-                    "SELECT id, workflow_id, status, payload, result, parent_execution_id FROM executions"
-                ).fetchall()
+        # raises if the file cannot be opened (D14)
+        read_journal(str(path), lambda con: self._read(con))
+
+    def _read(self, con: Any) -> None:
+        self.executions = {
+            r[0]: {
+                "workflow_id": r[1],
+                "status": r[2],
+                "payload": r[3],
+                "result": r[4],
+                "parent": r[5],
             }
-            self.step_rows = {
-                (r[0], r[1], r[2]): (r[3], r[4], r[5], r[6])
-                for r in con.execute(
-                    "SELECT execution_id, step_key, attempt, status, kind, output, seq FROM steps"
-                ).fetchall()
-            }
-            self.events = {
-                r[0]: (r[1], r[2], r[3], r[4])
-                for r in con.execute(
-                    "SELECT seq, topic, topic_seq, event_type, data FROM events"
-                ).fetchall()
-            }
-            self.waits = con.execute(
-                "SELECT execution_id, step_key, kind, wake_at, resolved_at FROM waits"
+            for r in con.execute(
+                "SELECT id, workflow_id, status, payload, result, parent_execution_id FROM executions"
             ).fetchall()
-            self.mailbox = con.execute(
-                "SELECT execution_id, step_key, data FROM mailbox"
+        }
+        self.step_rows = {
+            (r[0], r[1], r[2]): (r[3], r[4], r[5], r[6])
+            for r in con.execute(
+                "SELECT execution_id, step_key, attempt, status, kind, output, seq FROM steps"
             ).fetchall()
-        finally:
-            con.close()
+        }
+        self.events = {
+            r[0]: (r[1], r[2], r[3], r[4])
+            for r in con.execute(
+                "SELECT seq, topic, topic_seq, event_type, data FROM events"
+            ).fetchall()
+        }
+        self.waits = con.execute(
+            "SELECT execution_id, step_key, kind, wake_at, resolved_at FROM waits"
+        ).fetchall()
+        self.mailbox = con.execute("SELECT execution_id, step_key, data FROM mailbox").fetchall()
 
     def completed(self) -> set[tuple[str, str]]:
         """(execution_id, step_key) of every step whose completion is committed."""

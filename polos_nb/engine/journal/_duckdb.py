@@ -4,14 +4,20 @@ This is the only module that imports ``duckdb``. Every statement runs on the wri
 thread, in submission order. Submissions that queue up while a commit is in flight are
 merged into the next transaction (group commit): consecutive inserts into one table
 become one multi-row ``INSERT``. A submission's future resolves only once its
-transaction has committed (DuckDB fsyncs its WAL on commit), so a step the engine
-reports as done is on disk. If a merged transaction fails, each submission is retried
-alone so one bad write cannot sink the others.
+transaction is durable, so a step the engine reports as done is on disk. If a merged
+transaction fails, each submission is retried alone so one bad write cannot sink the
+others.
+
+Transactions of step records only are made durable in the step log (``_steplog``: an
+append and an ``fdatasync`` of ``<journal>.steplog``) and reach DuckDB later, many rows in
+one statement, always before any other write or read runs; every other transaction is a
+DuckDB commit (DuckDB fsyncs its WAL).
 
 Users' own SQL (``%polos sql``) never runs on the writer: :meth:`DuckDBJournal.query`
 runs it on a separate connection and thread, in a read-only transaction, so a slow
 query does not hold up commits. Closing the journal checkpoints it, so a closed journal
-is one self-contained ``.duckdb`` file (no ``.wal`` beside it) that can be copied.
+is one self-contained ``.duckdb`` file (no ``.wal`` or ``.steplog`` beside it) that can be
+copied.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from polos_nb.errors import (
     UserError,
 )
 
-from . import _files, _queries
+from . import _files, _queries, _steplog
 from ._interface import (
     ChannelRunRow,
     Delete,
@@ -73,6 +79,15 @@ LOCK_RETRY_SECONDS = 1.5
 """How long opening a journal retries while another process holds it. A reader such as
 the JupyterLab server extension (``read_journal``) holds a journal at rest for a few
 milliseconds; a kernel opening it at that moment waits instead of failing."""
+
+APPLY_IDLE_SECONDS = 0.005
+"""How long the writer waits with step-log rows pending and nothing to do before it applies
+them to DuckDB (it applies them at once when any other write or a read comes). Short, so
+that the ``.duckdb`` file lags the log only during bursts of quick steps: a tool reading
+the file directly after a crash (before polos_nb opens it again) misses at most those."""
+
+APPLY_ROWS = 4096
+"""Pending step-log rows that make the writer apply them to DuckDB without waiting."""
 
 log = logging.getLogger("polos_nb.engine")
 
@@ -166,6 +181,8 @@ class DuckDBJournal(Journal):
         self._active: set[Any] = set()  # cursors of users' queries running now
         self._active_lock = threading.Lock()
         self._closing = False
+        self._steplog: _steplog.StepLog | None = None  # see _steplog (files only)
+        self._pending: list[Insert] = []  # rows in the step log, not yet in DuckDB
         self.checkpointed: bool | None = None  # whether the last close checkpointed
         opened: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(
@@ -427,7 +444,24 @@ class DuckDBJournal(Journal):
             self._shutdown()
 
     def _shutdown(self) -> None:
-        """Checkpoint (so the ``.duckdb`` file holds everything) and close the connection."""
+        """Apply the step log, checkpoint (so the ``.duckdb`` file holds everything) and close
+        the connection."""
+        if self._steplog is not None:
+            error = self._apply()
+            if error is not None:
+                log.warning(
+                    "polos_nb: recent step records of the journal %s could not be written into "
+                    "it on close (%s); they are in %s: keep that file next to the journal, the "
+                    "next open writes them in",
+                    self.path,
+                    error,
+                    self._steplog.path,
+                )
+            try:
+                self._steplog.close(remove=error is None)
+            except OSError:
+                pass
+            self._steplog = None
         if self._inserts is not None:
             try:
                 self._inserts.close()
@@ -483,7 +517,13 @@ class DuckDBJournal(Journal):
                 raise
         try:
             self._migrate()
+            self._steplog = _steplog.StepLog(_steplog.log_path(self.path))
+            _replay_steplog(self._con, self._steplog.read())
+            self._steplog.clear()
         except BaseException as exc:
+            if self._steplog is not None:
+                self._steplog.close(remove=False)
+                self._steplog = None
             self._con.close()
             _files.release(self._identity)
             self._identity = None
@@ -527,7 +567,14 @@ class DuckDBJournal(Journal):
     def _loop(self) -> None:
         get = self._queue.get
         while True:
-            item = get()
+            if self._pending:  # step-log rows wait for DuckDB: apply them when idle
+                try:
+                    item = get(timeout=APPLY_IDLE_SECONDS)
+                except queue.Empty:
+                    self._apply()
+                    continue
+            else:
+                item = get()
             if item is _STOP:
                 return
             batch: list[_Job] = [item]
@@ -556,6 +603,10 @@ class DuckDBJournal(Journal):
                 if writes:
                     self._commit(writes)
                     writes = []
+                error = self._apply()  # a read sees every write submitted before it
+                if error is not None:
+                    job.future.set_exception(error)
+                    continue
                 self._do_read(job)
             else:
                 writes.append(job)
@@ -578,6 +629,14 @@ class DuckDBJournal(Journal):
             job.future.set_result(result)
 
     def _commit(self, jobs: list[_Job]) -> None:
+        if self._steplog is not None and all(_steplog.loggable(job.ops or ()) for job in jobs):
+            self._commit_logged(jobs)
+            return
+        error = self._apply()  # DuckDB takes the logged rows first: submission order
+        if error is not None:
+            for job in jobs:
+                job.future.set_exception(error)
+            return
         ops = [op for job in jobs for op in job.ops or ()]
         error = self._transaction(ops)
         if error is None:
@@ -593,6 +652,83 @@ class DuckDBJournal(Journal):
                 job.future.set_result(None)
             else:
                 job.future.set_exception(self._translate(single))
+
+    def _commit_logged(self, jobs: list[_Job]) -> None:
+        """Make step records durable in the step log (one append, one fdatasync)."""
+        error = self._append([op for job in jobs for op in job.ops or ()])  # type: ignore[misc]
+        if error is None:
+            for job in jobs:
+                job.future.set_result(None)
+        elif len(jobs) == 1:
+            jobs[0].future.set_exception(self._translate(error))
+        else:
+            for job in jobs:  # isolate the failing submission
+                single = self._append(list(job.ops or []))  # type: ignore[arg-type]
+                if single is None:
+                    job.future.set_result(None)
+                else:
+                    job.future.set_exception(self._translate(single))
+        if len(self._pending) >= APPLY_ROWS:
+            self._apply()
+
+    def _append(self, ops: list[Insert]) -> BaseException | None:
+        if self.write_hook is not None:
+            try:
+                self.write_hook(ops)
+            except Exception as exc:
+                return exc
+        assert self._steplog is not None
+        try:
+            n = self.commits + 1
+            if self.fault_hook is not None:
+                self.fault_hook("before_commit", n)
+            self._steplog.append(ops)
+            self.commits = n
+            self._pending.extend(ops)
+            if self.fault_hook is not None:
+                self.fault_hook("after_commit", n)
+            return None
+        except Exception as exc:
+            return exc
+
+    def _apply(self) -> BaseException | None:
+        """Write the step log's pending rows into DuckDB in one transaction, then empty the
+        log. Returns the error (as a :class:`JournalError`) if DuckDB refused them: they stay
+        pending, and every later write and read fails with it until an apply succeeds, so
+        nothing reads or writes the journal as if they were missing.
+
+        Counts as a commit for ``fault_hook`` (a crash here is one more write boundary).
+        """
+        if not self._pending:
+            return None
+        con = self._insert_connection()
+        n = self.commits + 1
+        try:
+            con.execute("BEGIN TRANSACTION")
+            for group in _group(self._pending):  # type: ignore[arg-type]
+                _flush_inserts(con, group)  # type: ignore[arg-type]
+            if self.fault_hook is not None:
+                self.fault_hook("before_commit", n)
+            con.execute("COMMIT")
+        except Exception as exc:
+            try:
+                con.execute("ROLLBACK")
+            except Exception:
+                pass
+            return self._translate(exc)
+        self.commits = n
+        self._pending = []
+        assert self._steplog is not None
+        try:
+            self._steplog.clear()
+        except OSError:
+            pass  # the next open skips the rows DuckDB has
+        if self.fault_hook is not None:
+            try:
+                self.fault_hook("after_commit", n)
+            except Exception as exc:
+                return exc
+        return None
 
     def _translate(self, exc: BaseException) -> BaseException:
         """A failed write as a :class:`JournalError`.
@@ -877,6 +1013,40 @@ def _flush_updates(con: Any, rows: list[Update]) -> None:
     _execute(con, sql, params)
 
 
+def _replay_steplog(con: Any, rows: list[Insert]) -> None:
+    """Insert the step log's rows that DuckDB does not have yet (a crash came before the
+    writer applied them), in one transaction. A step row's ``seq`` is unique in a journal,
+    so rows applied before the crash are recognised and skipped."""
+    if not rows:
+        return
+    seqs = [row.values[row.columns.index("seq")] for row in rows]
+    have = {
+        seq
+        for (seq,) in con.execute("SELECT seq FROM steps WHERE seq >= ?", [min(seqs)]).fetchall()
+    }
+    missing = [row for row, seq in zip(rows, seqs, strict=True) if seq not in have]
+    if not missing:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for group in _group(list(missing)):
+            _flush_inserts(con, group)  # type: ignore[arg-type]
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    log.info("polos_nb: %d step record(s) of the journal's step log written into it", len(missing))
+
+
+def _steplog_waiting(path: str) -> bool:
+    """True when a step log with records lies beside the journal ``path`` (its last owner
+    stopped before writing them into the journal)."""
+    try:
+        return os.path.getsize(_steplog.log_path(path)) > 0
+    except OSError:
+        return False
+
+
 def _connect_waiting(path: str, config: dict[str, Any], retry: float = LOCK_RETRY_SECONDS) -> Any:
     """``duckdb.connect(path)``, retrying up to ``retry`` seconds while another process holds
     the file's lock (a reader of journals at rest holds it for milliseconds). The last
@@ -914,9 +1084,12 @@ def read_journal(path: str, reader: Callable[[Any], T], *, retry: float = 0.0) -
             raise JournalCorruptError(path, "no such file")
         _files.check_not_open(path)
         deadline = time.monotonic() + retry
+        # A step log left by an owner that crashed is written into the journal first, as
+        # any opener does: that needs the file writable, for the few milliseconds it takes.
+        replay = _steplog_waiting(path)
         while True:
             try:
-                con = duckdb.connect(path, read_only=True)
+                con = duckdb.connect(path, read_only=not replay)
                 break
             except duckdb.IOException as exc:
                 text = str(exc)
@@ -941,6 +1114,14 @@ def read_journal(path: str, reader: Callable[[Any], T], *, retry: float = 0.0) -
         version = int(row[0] or 0) if row else 0
         if version != SCHEMA_VERSION:
             raise JournalVersionError(path, version, SCHEMA_VERSION)
+        if replay:
+            steplog = _steplog.StepLog(_steplog.log_path(path))
+            try:
+                _replay_steplog(con, steplog.read())
+            except duckdb.Error as exc:
+                steplog.close(remove=False)
+                raise JournalCorruptError(path, str(exc).strip().splitlines()[0]) from exc
+            steplog.close(remove=True)
         try:
             return reader(con)
         except duckdb.Error as exc:
