@@ -46,6 +46,7 @@ from polos_nb import PolosClient, WorkflowContext, workflow  # noqa: E402
 from polos_nb.engine._runtime import _STEP_COLUMNS  # noqa: E402
 from polos_nb.engine.journal import _duckdb as journal_mod  # noqa: E402
 from polos_nb.engine.journal import _steplog as steplog_mod  # noqa: E402
+from polos_nb.engine.journal._duckdb import STEPLOG_ENV  # noqa: E402
 from polos_nb.engine.journal._migrations import MIGRATIONS  # noqa: E402
 
 GOALS = {
@@ -400,19 +401,16 @@ def _stmt_profile(log: list[tuple[str, int, float]]) -> dict[str, list[float]]:
     return out
 
 
-def _thread_sched() -> dict[str, tuple[float, float]]:
-    """(CPU seconds, seconds waiting for a CPU) so far of the engine's and the writer's threads
-    (Linux ``/proc/self/task/<tid>/schedstat``; empty elsewhere)."""
+def _thread_sched(client: PolosClient) -> dict[str, tuple[float, float]]:
+    """(CPU seconds, seconds waiting for a CPU) so far of the client's engine and writer
+    threads (Linux ``/proc/self/task/<tid>/schedstat``; empty elsewhere)."""
     out: dict[str, tuple[float, float]] = {}
-    for t in threading.enumerate():
-        role = (
-            "writer"
-            if t.name.startswith("polos-journal:")
-            else "engine"
-            if t.name == "polos-engine"
-            else None
-        )
-        if role is None or t.native_id is None:
+    threads = {
+        "writer": getattr(client.runtime.journal, "_thread", None),
+        "engine": getattr(client.runtime, "_thread", None),
+    }
+    for role, t in threads.items():
+        if t is None or t.native_id is None:
             continue
         try:
             with open(f"/proc/self/task/{t.native_id}/schedstat") as f:
@@ -424,20 +422,28 @@ def _thread_sched() -> dict[str, tuple[float, float]]:
 
 
 async def throughput_rounds(
-    client: PolosClient, raw: RawDuckDB, rounds: int, block: int, res: dict[str, Any]
+    client: PolosClient,
+    raw: RawDuckDB,
+    rounds: int,
+    block: int,
+    res: dict[str, Any],
+    *,
+    warm_up: bool = True,
 ) -> None:
     global _TX_LOG, _STMT_LOG
     journal = client.runtime.journal
     total_steps = CONCURRENT_WORKFLOWS * STEPS_PER_CONCURRENT_WF
     payload = {"n": STEPS_PER_CONCURRENT_WF}
-    # warm-up
-    await asyncio.gather(*(bench_steps.run(client, payload) for _ in range(CONCURRENT_WORKFLOWS)))
+    if warm_up:
+        await asyncio.gather(
+            *(bench_steps.run(client, payload) for _ in range(CONCURRENT_WORKFLOWS))
+        )
     for _ in range(rounds):
         res["tp_raw"].extend(raw.commit_block(block))
         c0 = journal.commits
         _TX_LOG = []
         _STMT_LOG = []
-        sched0 = _thread_sched()
+        sched0 = _thread_sched(client)
         cpu0 = time.process_time()
         t = time.perf_counter()
         await asyncio.gather(
@@ -445,7 +451,7 @@ async def throughput_rounds(
         )
         elapsed = time.perf_counter() - t
         res["tp_process_cpu"].append(time.process_time() - cpu0)
-        sched1 = _thread_sched()
+        sched1 = _thread_sched(client)
         res["tp_sched"].append(
             {
                 role: (sched1[role][0] - sched0[role][0], sched1[role][1] - sched0[role][1])
@@ -607,15 +613,26 @@ async def run_all(work: str, args: argparse.Namespace) -> dict[str, Any]:
         )
     }
     journal_path = os.path.join(work, "ours.duckdb")
+    os.environ.pop(STEPLOG_ENV, None)
     client = PolosClient(journal=journal_path)
     _install_statement_timer(client)
+    # The same engine with the step log on (opt-in): its own journal file, same disk.
+    log_res: dict[str, Any] = {k: [] for k in res}
+    log_path_ = os.path.join(work, "ours-steplog.duckdb")
+    os.environ[STEPLOG_ENV] = "1"
+    try:
+        client_log = PolosClient(journal=log_path_)
+    finally:
+        os.environ.pop(STEPLOG_ENV, None)
+    _install_statement_timer(client_log)
     raw = RawDuckDB(os.path.join(work, "raw.duckdb"))
     n = args.steps
     t_start = time.perf_counter()
     # warm-up: engine, raw connections
     for _ in range(3):
-        await bench_steps.run(client, {"n": n})
-        await bench_steps.run(client, {"n": 0})
+        for c in (client, client_log):
+            await bench_steps.run(c, {"n": n})
+            await bench_steps.run(c, {"n": 0})
     raw.commit_block(20)
 
     print(
@@ -624,6 +641,7 @@ async def run_all(work: str, args: argparse.Namespace) -> dict[str, Any]:
     )
     half = args.rounds // 2
     await per_step_rounds(client, raw, n, half, args.block, res, journal_path)
+    await per_step_rounds(client_log, raw, n, half // 2, args.block, log_res, log_path_)
     if args.no_dbos:
         res["dbos"] = {"error": "skipped (--no-dbos)"}
     else:
@@ -635,15 +653,20 @@ async def run_all(work: str, args: argparse.Namespace) -> dict[str, Any]:
             run_dbos, work, n, args.dbos_rounds, args.dbos_tp_rounds
         )
     await per_step_rounds(client, raw, n, args.rounds - half, args.block, res, journal_path)
+    await per_step_rounds(client_log, raw, n, half // 2, args.block, log_res, log_path_)
 
     print(
         f"[3/4] throughput: {args.tp_rounds} rounds x {CONCURRENT_WORKFLOWS} concurrent workflows x "
         f"{STEPS_PER_CONCURRENT_WF} steps ...",
         flush=True,
     )
-    await throughput_rounds(client, raw, args.tp_rounds, args.block, res)
+    for r in range(args.tp_rounds):  # alternate the two settings round by round
+        await throughput_rounds(client, raw, 1, args.block, res, warm_up=r == 0)
+        await throughput_rounds(client_log, raw, 1, args.block, log_res, warm_up=r == 0)
     client.close()
+    client_log.close()
     raw.close()
+    res["steplog"] = log_res
 
     print(
         f"[4/4] recovery of a {RECOVERY_STEPS}-step execution: build, then {args.trials} trials per variant ...",
@@ -734,6 +757,27 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     s["file_bytes_1000"] = rec["file_bytes_1000"]
     s["file_bytes_empty"] = rec["file_bytes_empty"]
     s["elapsed_s"] = res["elapsed_s"]
+    lg = res.get("steplog")
+    if lg and lg["ours_round"]:
+        s["log_rounds"] = len(lg["ours_round"])
+        s["log_ours_ms"] = _ms(_med(lg["ours_round"]))
+        s["log_t0_ms"] = _ms(_med(lg["t0"]))
+        s["log_tn_ms"] = _ms(_med(lg["tn"]))
+        s["log_ratio_paired"] = _med(lg["ratio_round"])
+        s["log_append_ms"] = _ms(_med(lg["writer_step_tx"]))
+        s["log_apply_ms_per_step"] = _ms(_med(lg["apply_ms_per_step"]))
+        s["log_applies_per_run"] = _med(lg["applies_per_run"])
+        s["log_commits_per_step"] = _med(lg["commits_per_step"])
+        s["log_bytes_per_step"] = _med(lg["log_bytes_per_step"])
+        s["log_engine_side_ms"] = s["log_ours_ms"] - s["log_append_ms"]
+        if "dbos_ms" in s:
+            s["log_dbos_speedup"] = s["dbos_ms"] / s["log_ours_ms"]
+        s["log_tp_steps_per_s"] = _med(lg["tp_steps_per_s"])
+        s["log_tp_ratio"] = s["log_tp_steps_per_s"] / s["single_commit_rate"]
+        s["log_tp_rows_per_commit"] = (CONCURRENT_WORKFLOWS * STEPS_PER_CONCURRENT_WF) / _med(
+            lg["tp_commits"]
+        )
+        s["log_tp_process_cpu_ms"] = _ms(_med(lg["tp_process_cpu"]))
     return s
 
 
@@ -763,23 +807,15 @@ def table_rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     )
     rows.append(
         (
-            "  of which the step's durable write on the writer thread: an append + fdatasync of the step log (median)",
-            f"{s['writer_step_ms']:.2f} ms ({s['writer_vs_raw']:.2f}x raw)",
+            "  of which the step's DuckDB transaction on the writer thread (median) / its INSERT alone",
+            f"{s['writer_step_ms']:.2f} ms / {s['step_stmt_ms']:.2f} ms ({s['writer_vs_raw']:.2f}x raw)",
             "info",
             "",
         )
     )
     rows.append(
         (
-            "  the logged rows written into DuckDB later, in bulk (writer thread, off the step's path)",
-            f"{s['applies_per_run']:.0f} bulk write(s) per {n}-step run, {s['apply_ms_per_step']:.3f} ms per step",
-            "info",
-            "",
-        )
-    )
-    rows.append(
-        (
-            "  rest of the step outside its durable write (engine loop, thread hops, Python)",
+            "  rest of the step outside DuckDB (engine loop, thread hops, Python)",
             f"{s['engine_side_ms']:.2f} ms",
             "info",
             "",
@@ -787,8 +823,8 @@ def table_rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     )
     rows.append(
         (
-            "  fsync'd commits per step (log appends and bulk writes) / bytes per step: step log, DuckDB WAL",
-            f"{s['commits_per_step']:.2f} / {s['log_bytes_per_step']:.0f} B, {s['wal_bytes_per_step']:.0f} B",
+            "  fsync'd commits per step / WAL bytes per step",
+            f"{s['commits_per_step']:.2f} / {s['wal_bytes_per_step']:.0f} B",
             "info",
             "",
         )
@@ -894,6 +930,8 @@ def table_rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             _verdict(s["tp_ratio"] >= GOALS["throughput_ratio"]),
         )
     )
+    if "log_ours_ms" in s:
+        rows.extend(steplog_rows(s))
     if "dbos_tp_steps_per_s" in s:
         rows.append(
             (
@@ -981,6 +1019,72 @@ def table_rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "block-granular)",
             "info",
             "",
+        )
+    )
+    return rows
+
+
+def steplog_rows(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The same engine with the step log on (``POLOS_JOURNAL_STEPLOG=1``), measured in the
+    same run, alternating with the default: per step, against DBOS, and under concurrency."""
+    n = s["n"]
+    rows = [
+        (
+            f"With the step log on (POLOS_JOURNAL_STEPLOG=1): per-step overhead, median of {s['log_rounds']} rounds",
+            f"{s['log_ours_ms']:.2f} ms (T0 {s['log_t0_ms']:.1f} ms, T{n} {s['log_tn_ms']:.1f} ms)",
+            "",
+            "",
+        ),
+        (
+            "  of which the step's durable write: an append + fdatasync of the step log (median)",
+            f"{s['log_append_ms']:.2f} ms ({s['log_append_ms'] / s['raw_ms']:.2f}x raw)",
+            "info",
+            "",
+        ),
+        (
+            "  its rows written into DuckDB later, in bulk (writer thread, off the step's path)",
+            f"{s['log_applies_per_run']:.0f} bulk write(s) per {n}-step run, "
+            f"{s['log_apply_ms_per_step']:.3f} ms per step",
+            "info",
+            "",
+        ),
+        (
+            "  fsync'd commits per step (appends and bulk writes) / step log bytes per step",
+            f"{s['log_commits_per_step']:.2f} / {s['log_bytes_per_step']:.0f} B",
+            "info",
+            "",
+        ),
+        (
+            "  Ratio ours / raw plain commit, step log on (paired per round, median)",
+            f"{s['log_ratio_paired']:.2f}x",
+            f"<= {GOALS['ratio_raw']}x",
+            _verdict(s["log_ratio_paired"] <= GOALS["ratio_raw"]),
+        ),
+    ]
+    if "log_dbos_speedup" in s:
+        rows.append(
+            (
+                "  Speedup: DBOS per step / ours per step, step log on",
+                f"{s['log_dbos_speedup']:.2f}x",
+                f">= {GOALS['dbos_speedup']}x",
+                _verdict(s["log_dbos_speedup"] >= GOALS["dbos_speedup"]),
+            )
+        )
+    rows.append(
+        (
+            "  Throughput, step log on: 32 x 20 steps (rounds alternating with the default's)",
+            f"{s['log_tp_steps_per_s']:.0f} steps/s ({s['log_tp_rows_per_commit']:.1f} steps per commit, "
+            f"CPU {s['log_tp_process_cpu_ms']:.0f} ms per round)",
+            "",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  Throughput ratio, step log on: concurrent steps/s / single-commit rate",
+            f"{s['log_tp_ratio']:.1f}x",
+            f">= {GOALS['throughput_ratio']}x",
+            _verdict(s["log_tp_ratio"] >= GOALS["throughput_ratio"]),
         )
     )
     return rows

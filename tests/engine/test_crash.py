@@ -196,10 +196,14 @@ async def recover_in_process(
 
 # ====================================================================== 1. every write boundary
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("steplog", ["", "1"], ids=["duckdb", "steplog"])
 @pytest.mark.parametrize("when", ["before", "after"])
 async def test_sigkill_at_every_commit_boundary(
-    tmp_path: Path, when: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, when: str, steplog: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """With the step log on (``POLOS_JOURNAL_STEPLOG=1``), an append to it and each bulk
+    write of its rows into DuckDB are commits too: the kills land on both."""
+    monkeypatch.setenv("POLOS_JOURNAL_STEPLOG", steplog)
     x = 5
     ref = launch(
         "count",

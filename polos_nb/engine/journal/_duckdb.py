@@ -8,10 +8,12 @@ transaction is durable, so a step the engine reports as done is on disk. If a me
 transaction fails, each submission is retried alone so one bad write cannot sink the
 others.
 
-Transactions of step records only are made durable in the step log (``_steplog``: an
-append and an ``fdatasync`` of ``<journal>.steplog``) and reach DuckDB later, many rows in
-one statement, always before any other write or read runs; every other transaction is a
-DuckDB commit (DuckDB fsyncs its WAL).
+With the step log on (``POLOS_JOURNAL_STEPLOG=1``, off by default), transactions of step
+records only are made durable in ``<journal>.steplog`` (``_steplog``: an append and an
+``fdatasync``) and reach DuckDB later, many rows in one statement, always before any other
+write or read runs; every other transaction is a DuckDB commit (DuckDB fsyncs its WAL).
+Whatever the setting, opening a journal writes in the rows of a step log a crashed process
+left behind.
 
 Users' own SQL (``%polos sql``) never runs on the writer: :meth:`DuckDBJournal.query`
 runs it on a separate connection and thread, in a read-only transaction, so a slow
@@ -87,7 +89,20 @@ that the ``.duckdb`` file lags the log only during bursts of quick steps: a tool
 the file directly after a crash (before polos_nb opens it again) misses at most those."""
 
 APPLY_ROWS = 4096
-"""Pending step-log rows that make the writer apply them to DuckDB without waiting."""
+"""Pending step-log rows that make the writer apply them to DuckDB without waiting. While
+DuckDB refuses them (a full disk), new step records are refused too once this many wait."""
+
+APPLY_RETRY_SECONDS = 0.5
+"""How often the writer, idle, tries again to apply rows DuckDB refused."""
+
+STEPLOG_ENV = "POLOS_JOURNAL_STEPLOG"
+"""Set to ``1`` to put the step log in front of DuckDB journals opened from then on."""
+
+
+def steplog_from_env() -> bool:
+    """Whether ``POLOS_JOURNAL_STEPLOG`` asks for the step log (``1``, ``true``, ``yes``, ``on``)."""
+    return os.environ.get(STEPLOG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
 
 log = logging.getLogger("polos_nb.engine")
 
@@ -151,6 +166,14 @@ class DuckDBJournal(Journal):
 
     Args:
         path: file path, or ``":memory:"``.
+        steplog: put the step log (``_steplog``) in front of DuckDB for step records: a
+            step is durable after an append and an fdatasync of ``<path>.steplog`` instead
+            of a DuckDB commit (several times faster per step), and its row reaches the
+            ``.duckdb`` file moments later. The price: after a crash, a tool that opens the
+            ``.duckdb`` file directly, before polos_nb has opened it again, misses the last
+            steps (polos_nb's own openers write them in first). ``None`` (default): the
+            ``POLOS_JOURNAL_STEPLOG`` environment variable decides, off when unset. Ignored
+            for ``":memory:"``.
 
     Attributes:
         fault_hook: test seam for fault injection; when set it is called on the writer
@@ -165,8 +188,9 @@ class DuckDBJournal(Journal):
         commits: number of transactions committed so far.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, steplog: bool | None = None) -> None:
         self.path = path
+        self.steplog_on = (steplog_from_env() if steplog is None else steplog) and path != MEMORY
         self.fault_hook: Callable[[str, int], None] | None = None
         self.write_hook: Callable[[list[Any]], None] | None = None
         self.read_hook: Callable[[str], None] | None = None
@@ -183,6 +207,7 @@ class DuckDBJournal(Journal):
         self._closing = False
         self._steplog: _steplog.StepLog | None = None  # see _steplog (files only)
         self._pending: list[Insert] = []  # rows in the step log, not yet in DuckDB
+        self._apply_error: BaseException | None = None  # why DuckDB refused them last
         self.checkpointed: bool | None = None  # whether the last close checkpointed
         opened: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(
@@ -517,9 +542,14 @@ class DuckDBJournal(Journal):
                 raise
         try:
             self._migrate()
-            self._steplog = _steplog.StepLog(_steplog.log_path(self.path))
-            _replay_steplog(self._con, self._steplog.read())
-            self._steplog.clear()
+            left = _steplog.log_path(self.path)
+            if self.steplog_on or os.path.exists(left):
+                self._steplog = _steplog.StepLog(left)
+                _replay_steplog(self._con, self._steplog.read())
+                self._steplog.clear()
+                if not self.steplog_on:  # a crashed process's log, written in: done with it
+                    self._steplog.close(remove=True)
+                    self._steplog = None
         except BaseException as exc:
             if self._steplog is not None:
                 self._steplog.close(remove=False)
@@ -569,7 +599,11 @@ class DuckDBJournal(Journal):
         while True:
             if self._pending:  # step-log rows wait for DuckDB: apply them when idle
                 try:
-                    item = get(timeout=APPLY_IDLE_SECONDS)
+                    item = get(
+                        timeout=APPLY_IDLE_SECONDS
+                        if self._apply_error is None
+                        else APPLY_RETRY_SECONDS
+                    )
                 except queue.Empty:
                     self._apply()
                     continue
@@ -603,10 +637,7 @@ class DuckDBJournal(Journal):
                 if writes:
                     self._commit(writes)
                     writes = []
-                error = self._apply()  # a read sees every write submitted before it
-                if error is not None:
-                    job.future.set_exception(error)
-                    continue
+                self._apply()  # a read sees every write submitted before it
                 self._do_read(job)
             else:
                 writes.append(job)
@@ -620,7 +651,10 @@ class DuckDBJournal(Journal):
                 if self.read_hook is None
                 else _HookedConnection(self._con, self.read_hook)
             )
-            result = job.reader(con)  # type: ignore[misc]
+            if self._pending:  # DuckDB refused the step log's rows: read them anyway
+                result = self._read_with_pending(con, job.reader)  # type: ignore[arg-type]
+            else:
+                result = job.reader(con)  # type: ignore[misc]
         except BaseException as exc:
             # A damaged or unreachable file shows as a JournalError, never a raw DuckDB one.
             known = _files.classify(exc, self.path) if not isinstance(exc, UserError) else None
@@ -628,8 +662,24 @@ class DuckDBJournal(Journal):
         else:
             job.future.set_result(result)
 
+    def _read_with_pending(self, con: Any, reader: Callable[[Any], Any]) -> Any:
+        """Run ``reader`` in a transaction that holds the step log's rows DuckDB refused to
+        commit (a full disk), then roll it back: reads still see every step recorded, and
+        nothing is written."""
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            for group in _group(list(self._pending)):
+                _flush_inserts(self._con, group)  # type: ignore[arg-type]
+            return reader(con)
+        finally:
+            self._con.execute("ROLLBACK")
+
     def _commit(self, jobs: list[_Job]) -> None:
         if self._steplog is not None and all(_steplog.loggable(job.ops or ()) for job in jobs):
+            if self._apply_error is not None and len(self._pending) >= APPLY_ROWS:
+                for job in jobs:  # DuckDB keeps refusing: do not let the log grow on
+                    job.future.set_exception(self._apply_error)
+                return
             self._commit_logged(jobs)
             return
         error = self._apply()  # DuckDB takes the logged rows first: submission order
@@ -715,9 +765,11 @@ class DuckDBJournal(Journal):
                 con.execute("ROLLBACK")
             except Exception:
                 pass
-            return self._translate(exc)
+            self._apply_error = self._translate(exc)
+            return self._apply_error
         self.commits = n
         self._pending = []
+        self._apply_error = None
         assert self._steplog is not None
         try:
             self._steplog.clear()

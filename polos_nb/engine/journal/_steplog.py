@@ -40,6 +40,7 @@ __all__ = ["LOG_SUFFIX", "StepLog", "log_path", "loggable", "read_records"]
 LOG_SUFFIX = ".steplog"
 LOGGED_TABLE = "steps"
 _HEADER = struct.Struct("<II")
+_datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 
 
 def log_path(journal_path: str) -> str:
@@ -126,7 +127,8 @@ class StepLog:
         """Every step insert the log holds (from its start)."""
         if self.size == 0:
             return []
-        data = os.pread(self._fd, self.size, 0)
+        with open(self.path, "rb") as f:
+            data = f.read(self.size)
         rows, _ = read_records(data)
         return rows
 
@@ -139,7 +141,7 @@ class StepLog:
             written = os.write(self._fd, record)
             if written != len(record):
                 raise OSError(f"short write to the step log ({written} of {len(record)} bytes)")
-            os.fdatasync(self._fd)
+            _datasync(self._fd)
         except BaseException:
             try:
                 os.ftruncate(self._fd, before)
