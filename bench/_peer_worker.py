@@ -77,7 +77,7 @@ def decide(tool_results: int, turns: int) -> int | None:
 
 # ============================================================================ polos_nb
 class Polos:
-    def __init__(self, work: str, memory: bool = False) -> None:
+    def __init__(self, work: str, memory: bool = False, steplog: bool = False) -> None:
         from polos_nb import Agent, PolosClient, tool
         from polos_nb.llm import Usage
         from polos_nb.testing import FakeToolCall, FakeTurn, FunctionModel
@@ -90,6 +90,8 @@ class Polos:
         )
         self.FunctionModel = FunctionModel
         self.journal = ":memory:" if memory else os.path.join(work, "polos.duckdb")
+        if steplog:  # the opt-in step log (docs/journal.md, "Durability")
+            os.environ["POLOS_JOURNAL_STEPLOG"] = "1"
         self.client = PolosClient(journal=self.journal)
 
         @tool(description="Return the number given.")
@@ -371,6 +373,8 @@ def make(framework: str, work: str, turns_list: list[int]) -> Any:
         return Polos(work)
     if framework == "polos-mem":
         return Polos(work, memory=True)
+    if framework == "polos-steplog":
+        return Polos(work, steplog=True)
     if framework == "langgraph":
         return LangGraph(work)
     if framework == "pydantic-dbos":
