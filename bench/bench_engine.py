@@ -1249,6 +1249,25 @@ def notes(s: dict[str, Any]) -> list[str]:
         out.append(
             f"Recovery of the suspended execution met: {rs['total_ms']:.0f} ms including the resume."
         )
+    if "log_ours_ms" in s:
+        dbos = (
+            f", DBOS {s['log_dbos_speedup']:.1f}x slower per step "
+            f"({_verdict(s['log_dbos_speedup'] >= GOALS['dbos_speedup'])})"
+            if "log_dbos_speedup" in s
+            else ""
+        )
+        out.append(
+            f"With the step log on (`POLOS_JOURNAL_STEPLOG=1`, opt-in; docs/journal.md, 'Durability'): "
+            f"{s['log_ours_ms']:.2f} ms per step, {s['log_ratio_paired']:.2f}x a raw commit "
+            f"({_verdict(s['log_ratio_paired'] <= GOALS['ratio_raw'])}){dbos}, throughput "
+            f"{s['log_tp_ratio']:.1f}x the single-commit rate "
+            f"({_verdict(s['log_tp_ratio'] >= GOALS['throughput_ratio'])}). A step waits for one append "
+            f"and fdatasync of the step log ({s['log_append_ms']:.2f} ms) instead of a DuckDB commit; the "
+            f"rows go into DuckDB in bulk off the step's path ({s['log_applies_per_run']:.0f} bulk write(s) "
+            f"per {s['n']}-step run). It is off by default because after a crash the last steps are only in "
+            "the step log until polos_nb opens the journal again: a tool reading the .duckdb file "
+            "directly in between would not see them."
+        )
     return out
 
 

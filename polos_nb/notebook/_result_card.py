@@ -1,4 +1,5 @@
-"""How a notebook shows an :class:`~polos_nb.AgentResult`: a card, not a wall of repr.
+"""How a notebook shows an :class:`~polos_nb.AgentResult` or an
+:class:`~polos_nb.ExecutionInfo`: a card, not a wall of repr.
 
 ``r = await agent.run(client, ...)`` then ``r`` on the last line of a cell is what people
 do most. The card says what they look for first — the answer (a structured result as a
@@ -8,18 +9,24 @@ arguments and results, steps, tokens and cost — and keeps the run id to paste 
 the same without a kernel; ``text/plain`` stays the model's own repr. Every value goes
 through :func:`~polos_nb.notebook._html.e` (escaped, credentials removed): results and
 tool arguments come from a model.
+
+``info = await client.get_execution(run_id)`` gets the same treatment: the workflow, its
+status, how long it ran, the result (a dict or a model as a field table) or the error, the
+payload and where the run sits (parent, queue, session). A snapshot, so it says when it
+was taken for a run still going.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel
 
-from ._html import ICON, e, markdown, usage_text
+from ._html import ICON, e, fmt_ms, markdown, usage_text
 from ._run_state import short
 
-__all__ = ["agent_result_html", "register_formatters"]
+__all__ = ["agent_result_html", "execution_info_html", "register_formatters"]
 
 _CSS = (
     "<style>.polos-result{font-family:var(--jp-ui-font-family,sans-serif);font-size:13px;"
@@ -32,8 +39,16 @@ _CSS = (
     "border:1px solid var(--jp-border-color1,#bbb);background:var(--jp-layout-color2,#eee)}"
     ".polos-result-badge[data-status=completed]{border-color:var(--jp-success-color1,#388e3c);"
     "background:color-mix(in srgb,var(--jp-success-color1,#388e3c) 22%,transparent)}"
-    ".polos-result-badge[data-status=stopped]{border-color:var(--jp-warn-color1,#f57c00);"
+    ".polos-result-badge[data-status=stopped],.polos-result-badge[data-status=cancelled]"
+    "{border-color:var(--jp-warn-color1,#f57c00);"
     "background:color-mix(in srgb,var(--jp-warn-color1,#f57c00) 22%,transparent)}"
+    ".polos-result-badge[data-status=failed]{border-color:var(--jp-error-color1,#d32f2f);"
+    "background:color-mix(in srgb,var(--jp-error-color1,#d32f2f) 22%,transparent)}"
+    ".polos-result-badge[data-status=running],.polos-result-badge[data-status=waiting],"
+    ".polos-result-badge[data-status=queued]{border-color:var(--jp-brand-color1,#1976d2);"
+    "background:color-mix(in srgb,var(--jp-brand-color1,#1976d2) 16%,transparent)}"
+    ".polos-result-error{margin:6px 0;padding:2px 8px;white-space:pre-wrap;"
+    "border-left:3px solid var(--jp-error-color1,#d32f2f)}"
     ".polos-result-stop{margin:4px 0;padding-left:6px;"
     "border-left:3px solid var(--jp-warn-color1,#f57c00)}"
     ".polos-result-answer{margin:6px 0;padding:2px 8px;"
@@ -49,9 +64,20 @@ _CSS = (
 )
 
 
+_FIELDS_MAX = 20  # a dict with more keys than this shows as text
+
+
 def _answer(result: Any) -> str:
+    fields: dict[str, Any] | None = None
     if isinstance(result, BaseModel):
         fields = result.model_dump(mode="json")
+    elif (
+        isinstance(result, dict)
+        and 0 < len(result) <= _FIELDS_MAX
+        and all(isinstance(k, str) for k in result)
+    ):
+        fields = result
+    if fields is not None:
         rows = "".join(
             f"<tr><th>{e(name)}</th><td>{e(short(value, 400))}</td></tr>"
             for name, value in fields.items()
@@ -121,12 +147,91 @@ def agent_result_html(result: Any) -> str:
     )
 
 
+def _when(value: Any) -> str:
+    if not isinstance(value, dt.datetime):
+        return ""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        kind = error.get("type") or error.get("class") or "error"
+        message = error.get("message") or ""
+        return f"{kind}: {message}" if message else str(kind)
+    return short(error, 2000)
+
+
+def execution_info_html(info: Any) -> str:
+    """The card of an :class:`~polos_nb.ExecutionInfo` (``text/html``)."""
+    status = str(getattr(info, "status", "") or "")
+    kind = "agent" if getattr(info, "workflow_type", "") == "agent" else "workflow"
+    created = getattr(info, "created_at", None)
+    started = getattr(info, "started_at", None)
+    completed = getattr(info, "completed_at", None)
+    meta = []
+    if isinstance(started, dt.datetime) and isinstance(completed, dt.datetime):
+        meta.append(f"ran {fmt_ms((completed - started).total_seconds() * 1000)}")
+    if isinstance(created, dt.datetime):
+        meta.append(f"started {_when(started or created)}")
+    head = (
+        '<div class="polos-result-head">'
+        f"<b>{kind} {e(getattr(info, 'workflow_id', ''))}</b>"
+        f'<span class="polos-result-badge" data-status="{e(status)}">'
+        f"{e(ICON.get(status, ''))} {e(status)}</span>"
+        f'<span class="polos-result-meta">{e(" · ".join(meta))}</span>'
+        f"<code>{e(getattr(info, 'id', ''))}</code>"
+        "</div>"
+    )
+    body = ""
+    error = getattr(info, "error", None)
+    result = getattr(info, "result", None)
+    if status == "completed":
+        body = f'<div class="polos-result-meta">result</div>{_answer(result)}'
+    elif error:
+        body = f'<div class="polos-result-error">{e(_error_text(error))}</div>'
+    elif status not in ("failed", "cancelled"):
+        body = (
+            '<div class="polos-result-meta">A snapshot: the run was '
+            f"{e(status)} when it was read. <code>await client.wait_for_result(info.id)</code> "
+            "waits for its result.</div>"
+        )
+    rows = []
+    payload = getattr(info, "payload", None)
+    if payload is not None:
+        rows.append(("payload", f"<code>{e(short(payload, 300))}</code>"))
+    parent = getattr(info, "parent_execution_id", None)
+    if parent:
+        rows.append(("parent", f"<code>{e(parent)}</code> (step {e(info.step_key or '?')})"))
+        rows.append(
+            ("root", f"{e(info.root_workflow_id)} <code>{e(info.root_execution_id)}</code>")
+        )
+    for label, name in (
+        ("queue", "queue_name"),
+        ("concurrency key", "concurrency_key"),
+        ("session", "session_id"),
+        ("user", "user_id"),
+    ):
+        value = getattr(info, name, None)
+        if value:
+            rows.append((label, e(value)))
+    table = (
+        "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+        if rows
+        else ""
+    )
+    return f'{_CSS}<div class="polos-result" data-status="{e(status)}">{head}{body}{table}</div>'
+
+
 def register_formatters(ip: Any) -> None:
-    """Show :class:`~polos_nb.AgentResult` values as cards in this shell (``%load_ext``)."""
+    """Show :class:`~polos_nb.AgentResult` and :class:`~polos_nb.ExecutionInfo` values as
+    cards in this shell (``%load_ext``)."""
     formatters = getattr(getattr(ip, "display_formatter", None), "formatters", None)
     if not formatters or "text/html" not in formatters:
         return
     # By name: registering imports nothing, and a subclass is shown the same way.
     formatters["text/html"].for_type_by_name(
         "polos_nb.agents._results", "AgentResult", agent_result_html
+    )
+    formatters["text/html"].for_type_by_name(
+        "polos_nb.engine._types", "ExecutionInfo", execution_info_html
     )

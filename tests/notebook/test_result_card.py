@@ -79,3 +79,56 @@ def test_a_stopped_run_says_why_and_hostile_text_stays_text(shell: Any) -> None:
     assert "&lt;script&gt;" in html and "&lt;img src=x" in html
     assert secret not in html and "[redacted]" in html
     assert "1 step" in html and "tool call" not in html
+
+
+def _info(**fields: Any) -> Any:
+    import datetime as dt
+
+    from polos_nb import ExecutionInfo
+
+    base: dict[str, Any] = {
+        "id": "01exec-card",
+        "workflow_id": "orders",
+        "status": "completed",
+        "root_execution_id": "01exec-card",
+        "root_workflow_id": "orders",
+        "created_at": dt.datetime(2026, 12, 1, 15, 0, 0, tzinfo=dt.UTC),
+        "started_at": dt.datetime(2026, 12, 1, 15, 0, 0, tzinfo=dt.UTC),
+        "completed_at": dt.datetime(2026, 12, 1, 15, 0, 2, 500000, tzinfo=dt.UTC),
+    }
+    return ExecutionInfo(**{**base, **fields})
+
+
+def test_an_execution_info_shows_its_status_time_and_result_fields(shell: Any) -> None:
+    info = _info(result={"total": 42, "items": ["a", "b"]}, payload={"order": 7}, queue_name="q1")
+    html = _html(shell, info)
+    assert 'class="polos-result"' in html and 'data-status="completed"' in html
+    assert "workflow orders" in html and "01exec-card" in html
+    assert "ran 2.50 s" in html
+    assert "<th>total</th><td>42</td>" in html  # a dict result as a field table
+    assert "<th>payload</th>" in html and "{&quot;order&quot;: 7}" in html
+    assert "<th>queue</th><td>q1</td>" in html
+
+
+def test_a_failed_execution_shows_its_error_and_hostile_text_is_escaped(shell: Any) -> None:
+    _secrets.register("sk-live-abcdefghijklmnopqrstuvwxyz123456")  # as api_key= would
+    info = _info(
+        status="failed",
+        workflow_id="<img src=x onerror=alert(1)>",
+        error={"type": "ValueError", "message": "bad <script>alert(2)</script> input"},
+        result=None,
+        payload={"api_key": "sk-live-abcdefghijklmnopqrstuvwxyz123456"},
+    )
+    html = _html(shell, info)
+    assert 'data-status="failed"' in html
+    assert "ValueError: bad &lt;script&gt;" in html
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "sk-live-abcdefghijklmnopqrstuvwxyz123456" not in html  # credentials removed
+
+
+def test_a_running_execution_says_it_is_a_snapshot(shell: Any) -> None:
+    info = _info(status="waiting", completed_at=None, workflow_type="agent", session_id="s-1")
+    html = _html(shell, info)
+    assert "agent orders" in html and 'data-status="waiting"' in html
+    assert "A snapshot" in html and "wait_for_result" in html
+    assert "<th>session</th><td>s-1</td>" in html
