@@ -296,7 +296,7 @@ def approval_blocks(n: SuspendNotification) -> list[dict[str, Any]]:
         "action_id": "polos_open",
         "text": {
             "type": "plain_text",
-            "text": "View details" if n.is_simple_approval else "Respond",
+            "text": "View Details" if n.is_simple_approval else "Respond",
         },
         "url": n.approval_url,
     }
@@ -349,26 +349,26 @@ def output_text(event: Any) -> str | None:
     data = data if isinstance(data, dict) else {}
     meta = data.get("_metadata") if isinstance(data.get("_metadata"), dict) else {}
     assert isinstance(meta, dict)
-    label = meta.get("workflow_id") or "The run"
+    label = meta.get("workflow_id") or "Workflow"
     if kind in ("workflow_finish", "agent_finish", "tool_finish"):
         result = data.get("result")
         if isinstance(result, dict) and "result" in result:  # an AgentResult
             result = result["result"]
         if result is None:
-            return f"✅ *{label}* finished"
+            return f"✅ *{label} finished*"
         return result if isinstance(result, str) else json.dumps(result, indent=2, default=str)
     if kind in ("workflow_error", "agent_error", "tool_error"):
         error = data.get("error")
         message = error.get("message") if isinstance(error, dict) else error
-        return f"❌ *{label}* failed: {message}"
+        return f"❌ *{label} failed:* {message}"
     if kind in ("workflow_cancel", "agent_cancel", "tool_cancel"):
-        return f"⏹ *{label}* was cancelled"
+        return f"⏹ *{label} was cancelled*"
     if kind in (TOOL_CALL_START, TOOL_CALL):
         name = data.get("name")
         call = data.get("tool_call")
         if not name and isinstance(call, dict) and isinstance(call.get("function"), dict):
             name = call["function"].get("name")
-        return f"🔧 Calling tool `{name}`" if name else None
+        return f"🔧 Calling tool: `{name}`" if name else None
     if kind == "step_finish" and data.get("status") == "failed":
         error = data.get("error")
         message = error.get("message") if isinstance(error, dict) else error

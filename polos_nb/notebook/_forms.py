@@ -6,7 +6,8 @@ A suspension describes what it asks in one of three ways, in this order:
    ``Review.model_json_schema()`` — see :func:`approval_form`;
 2. ``data["_form"]["fields"]``: the upstream Polos convention, a list of fields with
    ``key`` (or ``name``), ``type`` (``text|textarea|number|integer|boolean|select|email|url``),
-   ``label``, ``description``, ``required`` (default true), ``options``, ``default``;
+   ``label``, ``description``, ``required`` (only ``true`` makes a field required, as on
+   upstream's approval page), ``options``, ``default``;
 3. nothing: a yes/no approval (``approved`` + optional ``feedback``).
 
 The same schema drives the widget's form (rendered in JavaScript) and the validation of
@@ -138,10 +139,12 @@ def schema_from_fields(fields: list[dict[str, Any]]) -> dict[str, Any]:
             prop["description"] = str(raw["description"])
         if "default" in raw:
             prop["default"] = raw["default"]
-        is_required = raw.get("required", True) is not False
+        # As upstream's approval page: a field is required only when it says so
+        # (``"required": true``); upstream's ask_user leaves it out for optional fields.
+        is_required = bool(raw.get("required"))
         if is_required and "default" not in raw:
             required.append(key)
-        elif not is_required:
+        elif not is_required and ("required" in raw or "default" not in raw):
             prop = {
                 "anyOf": [prop, {"type": "null"}],
                 "title": prop["title"],

@@ -331,19 +331,17 @@ def glob_files(
     match = _Matcher(pattern)
     skips = [_Matcher(p) for p in ignore or []]
     found: list[str] = []
-    more = False
     for rel, dirnames, files in _walk(root, base, search_dir or pattern):
         dirnames[:] = [d for d in dirnames if not any(s(f"{rel}/{d}".lstrip("/")) for s in skips)]
         for name, _size in files:
             rp = f"{rel}/{name}" if rel else name
             if match(rp) and not any(s(rp) for s in skips):
-                if len(found) >= MAX_GLOB_RESULTS:
-                    more = True
-                    break
                 found.append(root.visible_path([*base, *rp.split("/")]))
-        if more:
-            break
-    out: dict[str, Any] = {"files": found}
+    # Sorted as whole paths, then cut (upstream: `find ... | sort | head -1000`): the
+    # first files of the listing do not depend on how deep they are.
+    found.sort()
+    more = len(found) > MAX_GLOB_RESULTS
+    out: dict[str, Any] = {"files": found[:MAX_GLOB_RESULTS]}
     if more:
         out["truncated"] = True
         out["note"] = f"Only the first {MAX_GLOB_RESULTS} files are listed; narrow the pattern."

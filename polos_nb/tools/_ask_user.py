@@ -25,14 +25,22 @@ class AskUserFieldOption(BaseModel):
 
 
 class AskUserField(BaseModel):
-    """One field of the form shown to the human."""
+    """One field of the form shown to the human.
 
-    key: str
-    type: Literal["text", "textarea", "number", "boolean", "select"] = "text"
-    label: str
-    description: str | None = None
-    required: bool = True
-    options: list[AskUserFieldOption] | None = None
+    ``required`` is left out unless the model sets it: such a field may stay empty (as
+    upstream, whose approval page asks only for fields marked required).
+    """
+
+    key: str = Field(description="The key of this answer in the result")
+    type: Literal["text", "textarea", "number", "boolean", "select"] = Field(
+        default="text", description="The kind of input"
+    )
+    label: str = Field(description="What the user sees next to the input")
+    description: str | None = Field(default=None, description="Help shown under the label")
+    required: bool | None = Field(default=None, description="Whether the user must answer it")
+    options: list[AskUserFieldOption] | None = Field(
+        default=None, description="The choices of a select field"
+    )
 
 
 class AskUserInput(BaseModel):

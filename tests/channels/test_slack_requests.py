@@ -262,7 +262,7 @@ async def test_a_slack_started_agents_approvals_go_to_its_thread(
         for c in slack.of("chat.postMessage")
         if c.body.get("thread_ts") == "1700000200.000200" and not c.body.get("blocks")
     ]
-    assert thread == [f"🔧 Calling tool `{send_email.id}`", "Sent it."]
+    assert thread == [f"🔧 Calling tool: `{send_email.id}`", "Sent it."]
 
 
 async def test_a_follow_up_in_the_thread_goes_to_the_same_agent_and_session(

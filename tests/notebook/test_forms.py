@@ -20,15 +20,23 @@ def test_upstream_fields_become_a_schema() -> None:
                 "title": "Trip",
                 "description": "Where?",
                 "fields": [
-                    {"key": "city", "type": "text", "label": "City"},
-                    {"name": "nights", "type": "number", "label": "Nights", "min": 1},
+                    {"key": "city", "type": "text", "label": "City", "required": True},
+                    {
+                        "name": "nights",
+                        "type": "number",
+                        "label": "Nights",
+                        "min": 1,
+                        "required": True,
+                    },
                     {
                         "key": "kind",
                         "type": "select",
                         "label": "Kind",
                         "options": [{"label": "Hotel", "value": "h"}, "b&b"],
+                        "required": True,
                     },
-                    {"key": "note", "type": "textarea", "label": "Note", "required": False},
+                    # no "required": optional, as on upstream's approval page
+                    {"key": "note", "type": "textarea", "label": "Note"},
                     {"key": "mail", "type": "email", "label": "Mail", "required": False},
                     {"key": "site", "type": "url", "label": "Site", "required": False},
                     {"key": "ok", "type": "boolean", "label": "OK", "default": True},
@@ -160,7 +168,7 @@ def test_a_required_text_field_refuses_blanks() -> None:
         {
             "_form": {
                 "fields": [
-                    {"key": "name", "type": "text", "label": "Name"},
+                    {"key": "name", "type": "text", "label": "Name", "required": True},
                     {"key": "note", "type": "textarea", "label": "Note", "required": False},
                 ]
             }

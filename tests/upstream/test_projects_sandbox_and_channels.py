@@ -52,7 +52,11 @@ def docker_host() -> str:
         if not host:
             problem = "no Docker engine: run `bash scripts/setup_docker.sh`"
         else:
-            docker.DockerClient(base_url=host, timeout=20).images.get(DOCKER_IMAGE)
+            client = docker.DockerClient(base_url=host, timeout=20)
+            try:
+                client.images.get(DOCKER_IMAGE)
+            finally:
+                client.close()
     except Exception as exc:
         problem = f"the Docker engine at {host} cannot run {DOCKER_IMAGE}: {exc}"
     if problem:
@@ -347,7 +351,7 @@ async def test_23_slack_channel_a_mention_runs_the_agent_and_its_approval_is_a_b
                 if c.body.get("thread_ts") == "1700000300.000300" and not c.body.get("blocks")
             ]
             assert thread == [
-                "🔧 Calling tool `send_email`",
+                "🔧 Calling tool: `send_email`",
                 "Sent the Q1 report to alice@example.com.",
             ]
             # Ctrl+C ends serve(), which stops Polos
