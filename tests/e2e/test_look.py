@@ -158,19 +158,31 @@ def test_an_agent_result_shows_as_a_card_in_light_and_dark(lab: Lab, workdir: Pa
     lab.run_cells([lab.find_cell("%load_ext polos_nb")])
     setup = lab.insert_cell(lab.cell_count(), CARD_SETUP)
     shown = lab.insert_cell(lab.cell_count(), 'r = await adder.run(client, "2+3?")\nr')
-    lab.run_cells([setup, shown])
+    info_cell = lab.insert_cell(
+        lab.cell_count(), "info = await client.get_execution(r.agent_run_id)\ninfo"
+    )
+    lab.run_cells([setup, shown, info_cell])
     card = lab.output(shown).locator(".polos-result")
     card.wait_for()
+    info = lab.output(info_cell).locator(".polos-result")  # the run's ExecutionInfo
+    info.wait_for()
+    assert info.get_attribute("data-status") == "completed"
+    assert "agent adder" in info.inner_text()
     assert card.get_attribute("data-status") == "completed"
     assert "total" in card.locator(".polos-result-answer").inner_text()
     assert card.locator("table tr").count() >= 2  # the answer's fields, the tool call
     for theme in ("light", "dark"):
-        lab.set_theme(theme)
-        lab.snap("agent-result", card, themes=(theme,))
+        lab.set_theme(theme)  # checked in this theme; the screenshots (which reset it) last
         badge = card.locator(".polos-result-badge")
         assert badge.evaluate(CONTRAST) >= 4.5, f"{theme}: the result badge's contrast"
         meta = card.locator(".polos-result-meta").first
         assert meta.evaluate(CONTRAST) >= 3.0, f"{theme}: the card's secondary text"
         answer = card.locator(".polos-result-answer td").first
         assert answer.evaluate(CONTRAST) >= 4.5, f"{theme}: the answer's text"
+        badge = info.locator(".polos-result-badge")
+        assert badge.evaluate(CONTRAST) >= 4.5, f"{theme}: the execution's badge contrast"
+        head = info.locator(".polos-result-head b")
+        assert head.evaluate(CONTRAST) >= 4.5, f"{theme}: the execution card's title"
+        lab.snap("agent-result", card, themes=(theme,))
+        lab.snap("execution-info", info, themes=(theme,))
     lab.set_theme("light")
