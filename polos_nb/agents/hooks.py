@@ -46,7 +46,7 @@ from polos_nb.errors import SignatureError, UserError
 
 from ._results import AgentStep, AnyValue
 
-__all__ = ["Hook", "HookAction", "HookContext", "HookResult", "hook"]
+__all__ = ["AgentConfig", "Hook", "HookAction", "HookContext", "HookResult", "hook"]
 
 HOOK_POINTS = (
     "on_start",
@@ -83,11 +83,39 @@ class _AsDict(BaseModel):
         raise TypeError(f"Cannot create {cls.__name__} from {type(data).__name__}.")
 
 
+class AgentConfig(BaseModel):
+    """The settings of the agent a hook or guardrail runs for (upstream Polos's name).
+
+    A hook reads it as ``hook_ctx.agent_config``, a guardrail as ``guardrail_ctx.llm_config``:
+    ``name`` is the agent's id, ``tools`` the tool definitions the model is offered,
+    ``provider_kwargs`` the run's own provider options (credentials left out). It describes
+    the agent; changing it changes nothing. ``AgentConfig(name=..., provider=..., model=...)``
+    builds one by hand, e.g. to test a hook.
+    """
+
+    name: str
+    provider: str
+    model: str
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    system_prompt: str | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    provider_base_url: str | None = None
+    provider_llm_api: str | None = None
+    provider_kwargs: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+    output_schema_name: str | None = None
+    guardrail_max_retries: int | None = None
+
+
 class HookContext(_AsDict):
     """What a hook sees. ``current_payload``/``current_output`` may be any value.
 
     ``workflow_id`` is upstream's name for the agent's id (``agent_id``); give either and
     both read it, e.g. ``HookContext(workflow_id="my_agent")`` to test a hook by hand.
+    ``agent_config`` is the agent's :class:`AgentConfig` (``None`` when built by hand
+    without one).
     """
 
     hook_point: str = ""
@@ -102,6 +130,7 @@ class HookContext(_AsDict):
     current_tool: str | None = None
     current_payload: AnyValue = None
     current_output: AnyValue = None
+    agent_config: AgentConfig | None = None
 
     @model_validator(mode="after")
     def _one_agent_id(self) -> HookContext:
