@@ -118,3 +118,33 @@ def test_hooks_that_are_not_functions_are_refused() -> None:
     with pytest.raises(TypeError, match="Invalid hooks type"):
         workflow(id=uid("bad"), on_end="not a function or a list")(body)
     assert Workflow(id=uid("good"), func=body, on_start=fine).on_start == [fine]
+
+
+async def test_an_agents_hooks_are_its_attributes_and_run_once() -> None:
+    from polos_nb import Agent
+    from polos_nb.testing import ScriptedModel
+
+    starts: list[object] = []
+
+    @hook
+    def log_start(ctx: WorkflowContext, hook_ctx: HookContext) -> HookResult:
+        starts.append(hook_ctx.current_payload)
+        return HookResult.continue_with()
+
+    @hook
+    def log_tool(ctx: WorkflowContext, hook_ctx: HookContext) -> HookResult:
+        return HookResult.continue_with()
+
+    agent = Agent(
+        id=uid("hooked_agent"),
+        provider="fake",
+        model=ScriptedModel(uid("hooked"), ["Hello."]),
+        on_start=[log_start],
+        on_tool_start=log_tool,
+    )
+    assert [h.name for h in agent.on_start] == ["log_start"]
+    assert [h.name for h in agent.on_tool_start] == ["log_tool"]
+    assert agent.on_end == [] and agent.on_agent_step_start == []
+    async with Polos() as polos:
+        assert (await agent.run(polos, "Hi")).result == "Hello."
+    assert len(starts) == 1 and starts[0]["input"] == "Hi"  # upstream's agent payload
