@@ -38,7 +38,9 @@ as upstream): ``on_start`` sees the payload as ``current_payload`` and may chang
 it; the result is validated against the workflow's payload type); ``on_end`` sees the result as
 ``current_output`` and may change it the same way (``modified_output``). ``fail(message)``
 fails the run with :class:`~polos_nb.errors.HookFailedError`. Their steps are
-``hook:on_start:workflow:<index>`` and ``hook:on_end:workflow:<index>``.
+``hook:on_start:workflow:<index>`` and ``hook:on_end:workflow:<index>``. A run that started
+before its workflow had ``on_start`` hooks (an earlier definition, or an earlier polos_nb,
+which kept them without running them) goes on without them when it resumes.
 """
 
 from __future__ import annotations
@@ -275,7 +277,9 @@ async def _workflow_hooks(
 
 async def run_workflow_with_hooks(wf: Workflow, ctx: WorkflowContext, payload: Any) -> Any:
     """A workflow's body between its ``on_start`` and ``on_end`` hooks (see the module docs)."""
-    if wf.on_start:
+    # A run journaled before its workflow's hooks ran (polos_nb ignored them then) goes on
+    # without on_start: running it now would not match the steps the journal holds.
+    if wf.on_start and (ctx.step.known("hook:on_start:workflow:0") or not ctx.step.journaled()):
         changed, _ = await _workflow_hooks(wf, ctx, "on_start", payload, None)
         if changed is not payload:
             payload = wf.validate_payload(changed)

@@ -148,3 +148,42 @@ async def test_an_agents_hooks_are_its_attributes_and_run_once() -> None:
     async with Polos() as polos:
         assert (await agent.run(polos, "Hi")).result == "Hello."
     assert len(starts) == 1 and starts[0]["input"] == "Hi"  # upstream's agent payload
+
+
+async def test_a_run_journaled_without_hooks_resumes_once_they_are_added() -> None:
+    """polos_nb used to keep on_start/on_end without running them: a run suspended then
+    goes on after an upgrade (its journal has no on_start steps), with its on_end hooks."""
+    ends: list[object] = []
+    wf_id = uid("upgraded")
+
+    @workflow(id=wf_id)
+    async def before(ctx: WorkflowContext, payload: dict) -> str:
+        await ctx.step.run("prepare", lambda: "ready")
+        answer = await ctx.step.suspend("confirm")
+        return "yes" if answer.get("data", {}).get("ok") else "no"
+
+    @hook
+    def never_now(ctx: WorkflowContext, hook_ctx: HookContext) -> HookResult:
+        raise AssertionError("on_start must not run for a run that started without it")
+
+    @hook
+    def count_end(ctx: WorkflowContext, hook_ctx: HookContext) -> HookResult:
+        ends.append(hook_ctx.current_output)
+        return HookResult.continue_with()
+
+    async with Polos() as polos:
+        handle = await before.invoke(polos, {"n": 1})
+        for _ in range(200):
+            if (await polos.get_execution(handle.id))["status"] == "waiting":
+                break
+            await asyncio.sleep(0.02)
+
+        @workflow(id=wf_id, on_start=[never_now], on_end=[count_end])
+        async def after(ctx: WorkflowContext, payload: dict) -> str:
+            await ctx.step.run("prepare", lambda: "ready")
+            answer = await ctx.step.suspend("confirm")
+            return "yes" if answer.get("data", {}).get("ok") else "no"
+
+        await polos.resume(wf_id, handle.id, "confirm", {"ok": True})
+        assert await polos.wait_for_result(handle.id, timeout=30) == "yes"
+    assert ends == ["yes"]
