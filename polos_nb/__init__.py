@@ -19,6 +19,7 @@ print((await agent.run(client, "Hi!")).result)     # every LLM and tool call is 
 from polos_nb._secrets import register as register_secret
 from polos_nb.agents import (
     Agent,
+    AgentConfig,
     AgentResult,
     AgentRunConfig,
     AgentStep,
@@ -201,6 +202,7 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 __all__ = [
     "Agent",
+    "AgentConfig",
     "AgentContext",
     "AgentError",
     "AgentResult",

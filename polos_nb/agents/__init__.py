@@ -5,7 +5,7 @@ from ._agent import Agent, AgentRunConfig
 from ._results import AgentResult, AgentStep, StopConditionContext, ToolResult
 from ._stream import AgentStreamHandle, StreamResult
 from .guardrails import Guardrail, GuardrailContext, GuardrailResult, guardrail
-from .hooks import Hook, HookAction, HookContext, HookResult, hook
+from .hooks import AgentConfig, Hook, HookAction, HookContext, HookResult, hook
 from .memory import CompactionConfig
 from .stop_conditions import (
     ExecutedToolConfig,
@@ -22,6 +22,7 @@ from .stop_conditions import (
 
 __all__ = [
     "Agent",
+    "AgentConfig",
     "AgentResult",
     "AgentRunConfig",
     "AgentStep",

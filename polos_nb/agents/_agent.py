@@ -274,10 +274,22 @@ class Agent(Workflow):
             queue=queue,
             channels=channels,
         )
+        # upstream's attributes: each hook point's hooks (the loop runs them, not Workflow.call)
+        self.on_start = self.hooks["on_start"]
+        self.on_end = self.hooks["on_end"]
+        self.on_agent_step_start = self.hooks["on_agent_step_start"]
+        self.on_agent_step_end = self.hooks["on_agent_step_end"]
+        self.on_tool_start = self.hooks["on_tool_start"]
+        self.on_tool_end = self.hooks["on_tool_end"]
         register_workflow(self)
 
     def __repr__(self) -> str:
         return f"<Agent {self.id!r} model={self.litellm_model!r}>"
+
+    async def call(self, ctx: WorkflowContext, payload: Any) -> Any:
+        """Run the agent loop once; it runs the agent's hooks itself, on_start and on_end
+        included (with the agent's payload shape), so the workflow hook runner is skipped."""
+        return await self.call_body(ctx, payload)
 
     def step_cap(self) -> int:
         """The most steps a run takes: the ``max_steps`` limit, else ``$POLOS_AGENT_MAX_STEPS``."""

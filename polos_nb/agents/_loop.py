@@ -54,7 +54,7 @@ from ._approvals import approval_key, approval_request, legacy_approval_key, rej
 from ._results import AgentResult, AgentStep, StopConditionContext, ToolResult
 from ._stream import text_catch_up
 from .guardrails import Guardrail, GuardrailContext, GuardrailResult
-from .hooks import HookAction, HookContext, HookResult
+from .hooks import AgentConfig, HookAction, HookContext, HookResult
 
 if TYPE_CHECKING:
     from ._agent import Agent
@@ -129,6 +129,33 @@ def _unique_call_ids(response: LLMResponse, n: int, used: set[str] | None = None
     return response.model_copy(update={"tool_calls": calls}) if changed else response
 
 
+def build_agent_config(agent: Agent, provider_kwargs: dict[str, Any]) -> AgentConfig:
+    """The :class:`AgentConfig` hooks and guardrails see for ``agent`` (upstream's fields).
+
+    ``provider_kwargs`` are the run's own options; credentials are left out."""
+    run_kwargs = {
+        k: v
+        for k, v in provider_kwargs.items()
+        if not _secrets.is_credential_name(k) and not isinstance(v, _secrets.Redacted)
+    }
+    schema = agent.output_schema
+    return AgentConfig(
+        name=agent.id,
+        provider=agent.provider or "",
+        model=agent.model if isinstance(agent.model, str) else agent.litellm_model,
+        tools=[t.definition() for t in agent.tools] + [dict(t) for t in agent.provider_tools],
+        system_prompt=agent.system_prompt,
+        max_output_tokens=agent.max_output_tokens,
+        temperature=agent.temperature,
+        provider_base_url=agent.provider_base_url,
+        provider_llm_api=agent.provider_llm_api,
+        provider_kwargs=run_kwargs or None,
+        output_schema=schema.model_json_schema() if schema is not None else None,
+        output_schema_name=schema.__name__ if schema is not None else None,
+        guardrail_max_retries=agent.guardrail_max_retries,
+    )
+
+
 class _Run:
     def __init__(self, agent: Agent, ctx: WorkflowContext, payload: AgentInput) -> None:
         self.agent = agent
@@ -155,6 +182,14 @@ class _Run:
         self._always_approved: set[str] = set()  # tools approved "always" earlier in this run
         self._turn_replayed = False
         self._fresh_tools = False
+        self._agent_config: AgentConfig | None = None
+
+    @property
+    def agent_config(self) -> AgentConfig:
+        """What hooks (``agent_config``) and guardrails (``llm_config``) see; built once."""
+        if self._agent_config is None:
+            self._agent_config = build_agent_config(self.agent, self.payload.provider_kwargs)
+        return self._agent_config
 
     # ------------------------------------------------------------------ helpers
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
@@ -171,6 +206,7 @@ class _Run:
             conversation_id=self.conversation_id,
             steps=list(self.steps),
             current_step=self.n,
+            agent_config=self.agent_config,
             **fields,
         )
 
@@ -364,6 +400,7 @@ class _Run:
                 step=self.n,
                 attempt=attempt,
                 steps=list(self.steps),
+                llm_config=self.agent_config,
             )
             gkey = f"guardrail:{self.n}:{i}" + (f"#retry{attempt}" if attempt else "")
             result = await self._guardrail_step(gkey, g, gctx)
@@ -751,6 +788,7 @@ class _Run:
                     session_id=ctx.session_id,
                     user_id=ctx.user_id,
                     conversation_id=self.conversation_id,
+                    llm_config=self.agent_config,
                 )
                 result = await self._guardrail_step(f"guardrail:input:{i}", g, gctx)
                 if result.action in (HookAction.FAIL, HookAction.RETRY):

@@ -36,13 +36,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from polos_nb.errors import SignatureError, UserError
 from polos_nb.llm import ToolCall
 
 from ._results import AgentStep
-from .hooks import HookAction, HookResult, _AsDict
+from .hooks import AgentConfig, HookAction, HookResult, _AsDict
 
 __all__ = ["Guardrail", "GuardrailContext", "GuardrailResult", "guardrail"]
 
@@ -52,7 +52,8 @@ class GuardrailContext(_AsDict):
 
     ``agent_workflow_id`` is upstream's name for the agent's id (``agent_id``); give either
     and both read it, e.g. ``GuardrailContext(content="...", agent_workflow_id="my_agent")``
-    to test a guardrail by hand.
+    to test a guardrail by hand. ``llm_config`` is the agent's :class:`AgentConfig`
+    (empty names when built by hand without one).
     """
 
     kind: Literal["input", "output"] = "output"
@@ -67,6 +68,21 @@ class GuardrailContext(_AsDict):
     step: int = 0
     attempt: int = 0
     steps: list[AgentStep] = Field(default_factory=list)
+    llm_config: AgentConfig = Field(
+        default_factory=lambda: AgentConfig(name="", provider="", model="")
+    )
+
+    @field_validator("tool_calls", mode="before")
+    @classmethod
+    def _no_calls(cls, value: Any) -> Any:
+        # upstream's type is ``list[ToolCall] | None``: None (a reply without tool calls)
+        # reads as no calls, so ``for call in g.tool_calls`` always works here
+        return [] if value is None else value
+
+    @field_validator("agent_id", "agent_workflow_id", "agent_run_id", mode="before")
+    @classmethod
+    def _no_id(cls, value: Any) -> Any:
+        return "" if value is None else value  # upstream's ids may be given as None
 
     @model_validator(mode="after")
     def _one_agent_id(self) -> GuardrailContext:
@@ -78,10 +94,15 @@ class GuardrailContext(_AsDict):
 
 
 class GuardrailResult(HookResult):
-    """A guardrail's decision: ``continue_with(...)``, ``retry(feedback)`` or ``fail(message)``."""
+    """A guardrail's decision: ``continue_with(...)``, ``retry(feedback)`` or ``fail(message)``.
+
+    ``modified_llm_config`` (upstream's field) is accepted and kept, but not applied: the
+    agent's settings do not change during a run (upstream's SDK does not apply it either).
+    """
 
     modified_content: str | None = None
     modified_tool_calls: list[ToolCall] | None = None
+    modified_llm_config: AgentConfig | None = None
 
     @classmethod
     def continue_with(cls, **modifications: Any) -> GuardrailResult:

@@ -26,7 +26,13 @@ from ._types import (
     ExecutionInfo,
     StreamEvent,
 )
-from ._workflow import Workflow, get_all_workflows, get_workflow, workflow
+from ._workflow import (
+    Workflow,
+    get_all_workflows,
+    get_workflow,
+    set_workflow_hook_runner,
+    workflow,
+)
 from ._workflow import register as register_workflow
 from ._workflow import unregister as unregister_workflow
 
@@ -70,6 +76,7 @@ __all__ = [
     "register_workflow",
     "schedules",
     "set_approval_base_url",
+    "set_workflow_hook_runner",
     "unregister_workflow",
     "workflow",
 ]

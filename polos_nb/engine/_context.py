@@ -414,6 +414,10 @@ class Step:
         record = self._ex.steps.get(key)
         return record is not None and record.status in ("completed", "failed")
 
+    def journaled(self) -> int:
+        """How many steps of this execution the journal holds (0 when the run is new)."""
+        return len(self._ex.steps)
+
     def known(self, key: str) -> bool:
         """True if the journal holds anything under ``key`` for this execution: an outcome,
         a wait that has not been resolved yet, or a resume that arrived early."""

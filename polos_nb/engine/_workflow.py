@@ -5,12 +5,12 @@ from __future__ import annotations
 import inspect
 import threading
 import typing
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from polos_nb.errors import NotAClientError, PayloadValidationError, UserError
+from polos_nb.errors import NotAClientError, PayloadValidationError, SignatureError, UserError
 
 from ._extensions import check_channels
 from ._policy import Queue, RetryPolicy, as_queue
@@ -22,11 +22,51 @@ if TYPE_CHECKING:
     from ._context import WorkflowContext
     from ._types import ExecutionHandle
 
-__all__ = ["Workflow", "get_all_workflows", "get_workflow", "workflow"]
+__all__ = [
+    "Workflow",
+    "get_all_workflows",
+    "get_workflow",
+    "set_workflow_hook_runner",
+    "workflow",
+]
 
 _REGISTRY: dict[str, Workflow] = {}
 _LISTENERS: list[Callable[[Workflow], None]] = []
 _LOCK = threading.Lock()
+
+# Runs a workflow's on_start/on_end hooks around its body: the hook types live above the
+# engine (polos_nb.agents.hooks), which installs it on import.
+_HOOK_RUNNER: Callable[[Workflow, WorkflowContext, Any], Awaitable[Any]] | None = None
+
+
+def set_workflow_hook_runner(
+    runner: Callable[[Workflow, WorkflowContext, Any], Awaitable[Any]],
+) -> None:
+    """Install ``runner(wf, ctx, payload)``, which runs ``wf``'s hooks and its body
+    (``await wf.call_body(ctx, payload)``) for a workflow that has ``on_start``/``on_end``."""
+    global _HOOK_RUNNER
+    _HOOK_RUNNER = runner
+
+
+def _hook_list(value: Any, wf_id: str, point: str) -> list[Any]:
+    """``on_start=``/``on_end=`` as a list of functions (upstream's checks and messages)."""
+    if value is None:
+        return []
+    if callable(value):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            if not callable(item):
+                raise SignatureError(
+                    f"Invalid hook type in {point} of workflow {wf_id!r}: {item!r} "
+                    f"({type(item).__name__}) is not a function (ctx, hook_ctx) decorated "
+                    "with @hook."
+                )
+        return list(value)
+    raise SignatureError(
+        f"Invalid hooks type for {point} of workflow {wf_id!r}: {value!r} "
+        f"({type(value).__name__}); give a @hook function or a list of them."
+    )
 
 
 def get_workflow(workflow_id: str) -> Workflow | None:
@@ -137,8 +177,9 @@ class Workflow:
         if run_timeout_seconds is not None and run_timeout_seconds <= 0:
             raise UserError(f"Workflow {self.id!r}: run_timeout_seconds must be positive.")
         self.run_timeout_seconds = run_timeout_seconds
-        self.on_start = on_start
-        self.on_end = on_end
+        # Hooks around the body (upstream's workflow hooks): each a journaled step.
+        self.on_start: list[Any] = _hook_list(on_start, self.id, "on_start")
+        self.on_end: list[Any] = _hook_list(on_end, self.id, "on_end")
         # Told when a run of this workflow suspends, instead of the client's channels.
         self.channels: list[Any] | None = (
             None if channels is None else check_channels(channels, f"Workflow {self.id!r}")
@@ -228,7 +269,17 @@ class Workflow:
             ) from None
 
     async def call(self, ctx: WorkflowContext, payload: Any) -> Any:
-        """Run the user function once (the runtime calls this on every replay)."""
+        """Run the user function once, with its hooks (the runtime calls this on every replay)."""
+        if self.on_start or self.on_end:
+            if _HOOK_RUNNER is None:  # pragma: no cover - polos_nb's import installs it
+                raise UserError(
+                    f"Workflow {self.id!r} has hooks, but polos_nb.agents is not imported."
+                )
+            return await _HOOK_RUNNER(self, ctx, payload)
+        return await self.call_body(ctx, payload)
+
+    async def call_body(self, ctx: WorkflowContext, payload: Any) -> Any:
+        """Run the user function once, without hooks."""
         args: tuple[Any, ...] = (ctx, payload) if self._takes_payload else (ctx,)
         if self._is_async:
             return await self.func(*args)
@@ -443,7 +494,10 @@ def workflow(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
       re-runs (completed steps replay, failed ones run again);
     - ``run_timeout_seconds``: default deadline of each run (``invoke`` can override);
     - ``channels``: notification channels (``polos_nb.channels``) told when a run of this
-      workflow suspends for a human, instead of the client's (``[]``: none at all).
+      workflow suspends for a human, instead of the client's (``[]``: none at all);
+    - ``on_start`` / ``on_end``: a ``@hook`` function or a list of them, run (each as a
+      journaled step) before the body with the payload and after it with the result;
+      they may change either, or fail the run (see ``polos_nb.agents.hooks``).
     Defining a workflow again under the same id (re-running its cell) replaces it.
     """
 

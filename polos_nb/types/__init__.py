@@ -4,6 +4,7 @@
 """
 
 from .types import (
+    AgentConfig,
     AgentResult,
     BatchStepResult,
     BatchWorkflowInput,
@@ -15,6 +16,7 @@ from .types import (
 )
 
 __all__ = [
+    "AgentConfig",
     "AgentResult",
     "BatchStepResult",
     "BatchWorkflowInput",

@@ -11,8 +11,7 @@ from polos_nb.testing import ScriptedModel
 
 from .conftest import uid
 
-# upstream's polos.__all__ minus what polos_nb documents as not provided
-# (AgentConfig: docs/coming-from-polos.md)
+# upstream's polos.__all__ without its sandbox and channel names
 UPSTREAM_TOP_LEVEL = [
     "Polos",
     "workflow",
@@ -60,6 +59,7 @@ UPSTREAM_TOP_LEVEL = [
     "BatchStepResult",
     "Step",
     "Usage",
+    "AgentConfig",
     "ToolCall",
     "ToolResult",
     "ToolCallFunction",
