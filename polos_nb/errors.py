@@ -39,7 +39,14 @@ PolosError
 SandboxError                       a sandbox cannot be created or used (Docker unreachable, no image)
 ├── SandboxPathError               a path leads outside the workspace / path_restriction
 └── SandboxFileError               a file cannot be read or edited as asked (missing, binary, ambiguous)
+    └── SandboxFileNotFoundError   the file (or a folder on its path) does not exist
 ```
+
+The sandbox errors are also the built-in types upstream Polos raises in the same places, so
+``except`` clauses written for it still catch them: a ``SandboxError`` is a
+``RuntimeError``, a ``SandboxFileError`` a ``ValueError`` (a binary file, an edit without a
+unique match), a ``SandboxFileNotFoundError`` a ``FileNotFoundError`` and a
+``SandboxPathError`` a ``PermissionError`` and a ``ValueError``.
 
 Errors that carry data implement ``__reduce__`` so they pickle and can be journaled.
 Control-flow signals the engine uses internally derive from ``BaseException`` and live
@@ -80,6 +87,7 @@ __all__ = [
     "ResumeError",
     "SandboxError",
     "SandboxFileError",
+    "SandboxFileNotFoundError",
     "SandboxPathError",
     "SerializationError",
     "SignatureError",
@@ -612,21 +620,37 @@ class HookFailedError(AgentError):
         return (type(self), (self.hook, self.message))
 
 
-class SandboxError(PolosError):
-    """A sandbox cannot be created or used; the message says what to install or start."""
+class SandboxError(PolosError, RuntimeError):
+    """A sandbox cannot be created or used; the message says what to install or start.
+
+    Also a ``RuntimeError``, which upstream Polos raises when an environment fails."""
 
 
-class SandboxPathError(SandboxError, PermissionError):
-    """A sandbox tool was asked for a path outside what it may reach (links resolved)."""
+class SandboxPathError(SandboxError, PermissionError, ValueError):
+    """A sandbox tool was asked for a path outside what it may reach (links resolved).
+
+    Also a ``PermissionError`` and, as upstream Polos raises for path traversal and
+    symbolic links out of ``path_restriction``, a ``ValueError``."""
 
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
         self.reason = reason
-        super().__init__(f"Refused: {path!r} is outside the sandbox's workspace ({reason}).")
+        link = " through a symbolic link" if "symbolic link" in reason else ""
+        super().__init__(
+            f"Refused: {path!r} is outside the sandbox's workspace ({reason}): "
+            f"path traversal{link} is not allowed."
+        )
 
     def __reduce__(self) -> Any:
         return (type(self), (self.path, self.reason))
 
 
-class SandboxFileError(SandboxError):
-    """A sandbox file tool cannot do what was asked (missing file, binary file, no unique match)."""
+class SandboxFileError(SandboxError, ValueError):
+    """A sandbox file tool cannot do what was asked (missing file, binary file, no unique match).
+
+    Also a ``ValueError``, which upstream Polos raises for a binary file or a failed edit."""
+
+
+class SandboxFileNotFoundError(SandboxFileError, FileNotFoundError):
+    """A sandbox file tool was given a path that does not exist (also a ``FileNotFoundError``,
+    as reading a missing file raises in upstream Polos)."""

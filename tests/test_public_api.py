@@ -79,6 +79,7 @@ EXPECTED_TOP_LEVEL = {
 # The agent layer (agents/, tools/, llm/):
 EXPECTED_TOP_LEVEL |= {
     "Agent",
+    "AgentConfig",
     "AgentError",
     "AgentResult",
     "AgentRunConfig",
@@ -141,6 +142,7 @@ EXPECTED_TOP_LEVEL |= {
     "ManagedSandbox",
     "SandboxError",
     "SandboxFileError",
+    "SandboxFileNotFoundError",
     "SandboxManager",
     "SandboxPathError",
     "SandboxToolsConfig",

@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
-from polos_nb.errors import SandboxFileError
+from polos_nb.errors import SandboxFileError, SandboxFileNotFoundError
 
 from ._output import is_binary
 from ._paths import SafeRoot
@@ -156,10 +156,8 @@ class EditPlan:
 def _current(root: SafeRoot, comps: list[str], path: str) -> bytes | None:
     try:
         return _read_all(root, comps, path, MAX_EDIT_BYTES)
-    except SandboxFileError as exc:
-        if "does not exist" in str(exc):
-            return None
-        raise
+    except SandboxFileNotFoundError:
+        return None
 
 
 def plan_write(root: SafeRoot, path: str, cwd: list[str], content: str) -> EditPlan:

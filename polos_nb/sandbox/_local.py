@@ -148,7 +148,8 @@ class LocalEnvironment(ExecutionEnvironment):
     def initialize_sync(self, labels: dict[str, str] | None = None) -> None:
         """Check the working directory exists and lies inside ``path_restriction``."""
         if not os.path.isdir(self._cwd):
-            raise SandboxError(f"The local sandbox's working directory {self._cwd} does not exist.")
+            what = "is not a directory" if os.path.exists(self._cwd) else "does not exist"
+            raise SandboxError(f"The local sandbox's working directory {self._cwd} {what}.")
         real = os.path.realpath(self._cwd)
         if real != self.root.host and not real.startswith(self.root.host.rstrip("/") + "/"):
             raise UserError(

@@ -19,7 +19,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from polos_nb.errors import SandboxFileError, SandboxPathError
+from polos_nb.errors import SandboxFileError, SandboxFileNotFoundError, SandboxPathError
 
 __all__ = ["SafeRoot"]
 
@@ -119,7 +119,7 @@ class SafeRoot:
             except FileNotFoundError:
                 if not create:
                     os.close(fd)
-                    raise SandboxFileError(
+                    raise SandboxFileNotFoundError(
                         f"{original!r} does not exist ({self.visible_path(comps[: i + 1])} is missing)."
                     ) from None
                 try:
@@ -164,7 +164,7 @@ class SafeRoot:
                     dir_fd=parent,
                 )
             except FileNotFoundError:
-                raise SandboxFileError(f"{original!r} does not exist.") from None
+                raise SandboxFileNotFoundError(f"{original!r} does not exist.") from None
             except IsADirectoryError:
                 raise SandboxFileError(
                     f"{original!r} is a directory; use glob to list it."
