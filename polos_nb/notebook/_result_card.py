@@ -161,6 +161,33 @@ def _error_text(error: Any) -> str:
     return short(error, 2000)
 
 
+def _field(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+
+def _agent_answer(result: Any) -> str | None:
+    """An agent run's result is its AgentResult (or that as data): its answer and a line of
+    facts, not every field (the messages and steps are in ``%polos inspect``)."""
+    if isinstance(result, dict):
+        if "result" not in result:
+            return None
+    elif not isinstance(result, BaseModel) or not hasattr(result, "stop_reason"):
+        return None
+    facts = [str(_field(result, "stop_reason") or "completed")]
+    steps = _field(result, "total_steps")
+    if isinstance(steps, int):
+        facts.append(f"{steps} step{'s' if steps != 1 else ''}")
+    usage = _field(result, "usage")
+    if isinstance(usage, BaseModel):
+        usage = usage.model_dump()
+    if isinstance(usage, dict) and usage_text(usage):
+        facts.append(usage_text(usage))
+    return (
+        f'<div class="polos-result-meta">answer · {e(" · ".join(facts))}</div>'
+        f"{_answer(_field(result, 'result'))}"
+    )
+
+
 def execution_info_html(info: Any) -> str:
     """The card of an :class:`~polos_nb.ExecutionInfo` (``text/html``)."""
     status = str(getattr(info, "status", "") or "")
@@ -185,7 +212,10 @@ def execution_info_html(info: Any) -> str:
     body = ""
     error = getattr(info, "error", None)
     result = getattr(info, "result", None)
-    if status == "completed":
+    agent_answer = _agent_answer(result) if kind == "agent" and status == "completed" else None
+    if agent_answer is not None:
+        body = agent_answer
+    elif status == "completed":
         body = f'<div class="polos-result-meta">result</div>{_answer(result)}'
     elif error:
         body = f'<div class="polos-result-error">{e(_error_text(error))}</div>'

@@ -168,6 +168,7 @@ def test_an_agent_result_shows_as_a_card_in_light_and_dark(lab: Lab, workdir: Pa
     info.wait_for()
     assert info.get_attribute("data-status") == "completed"
     assert "agent adder" in info.inner_text()
+    assert "messages" not in info.inner_text()  # an agent's answer, not its every field
     assert card.get_attribute("data-status") == "completed"
     assert "total" in card.locator(".polos-result-answer").inner_text()
     assert card.locator("table tr").count() >= 2  # the answer's fields, the tool call

@@ -132,3 +132,22 @@ def test_a_running_execution_says_it_is_a_snapshot(shell: Any) -> None:
     assert "agent orders" in html and 'data-status="waiting"' in html
     assert "A snapshot" in html and "wait_for_result" in html
     assert "<th>session</th><td>s-1</td>" in html
+
+
+def test_an_agent_execution_shows_the_answer_not_every_field(shell: Any) -> None:
+    info = _info(
+        workflow_type="agent",
+        workflow_id="adder",
+        result={
+            "agent_run_id": "01exec-card",
+            "result": {"total": 5, "note": "done"},
+            "stop_reason": "completed",
+            "total_steps": 2,
+            "usage": {"input_tokens": 71, "output_tokens": 11, "total_tokens": 82},
+            "messages": [{"role": "user", "content": "2+3?"}],
+        },
+    )
+    html = _html(shell, info)
+    assert "agent adder" in html and "2 steps" in html
+    assert "<th>total</th><td>5</td>" in html
+    assert "messages" not in html and "2+3?" not in html
