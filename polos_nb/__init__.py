@@ -125,6 +125,7 @@ from polos_nb.llm import ToolCall, ToolCallFunction, Usage
 from polos_nb.notebook import PendingApproval, approval_form, approve, pending_approvals
 from polos_nb.runtime.batch import batch_agent_invoke, batch_invoke
 from polos_nb.sandbox import (
+    DockerConfig,
     DockerEnvironmentConfig,
     E2BEnvironmentConfig,
     EnvironmentInfo,
@@ -225,6 +226,7 @@ __all__ = [
     "ChannelOutputMode",
     "ChildWorkflowError",
     "CompactionConfig",
+    "DockerConfig",
     "DockerEnvironment",
     "DockerEnvironmentConfig",
     "DuplicateStepKeyError",

@@ -126,6 +126,7 @@ EXPECTED_TOP_LEVEL |= {
 
 # The sandbox layer (upstream's execution names):
 EXPECTED_TOP_LEVEL |= {
+    "DockerConfig",  # upstream README's name for DockerEnvironmentConfig
     "DockerEnvironment",
     "DockerEnvironmentConfig",
     "E2BEnvironmentConfig",

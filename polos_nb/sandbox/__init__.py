@@ -42,6 +42,7 @@ from ._tools import (
     sandbox_tools,
 )
 from ._types import (
+    DockerConfig,
     DockerEnvironmentConfig,
     E2BEnvironmentConfig,
     EnvironmentInfo,
@@ -57,6 +58,7 @@ from ._types import (
 )
 
 __all__ = [
+    "DockerConfig",
     "DockerEnvironment",
     "DockerEnvironmentConfig",
     "E2BEnvironmentConfig",

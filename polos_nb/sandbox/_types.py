@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from polos_nb import _secrets
 
 __all__ = [
+    "DockerConfig",
     "DockerEnvironmentConfig",
     "E2BEnvironmentConfig",
     "EnvironmentInfo",
@@ -142,6 +143,11 @@ class DockerEnvironmentConfig(_KeepsCredentials):
         default=None,
         description="(polos_nb) Most processes at once in the container (default 256)",
     )
+
+
+DockerConfig = DockerEnvironmentConfig
+"""Another name of :class:`DockerEnvironmentConfig`, as upstream Polos's README spells it
+(``SandboxToolsConfig(env="docker", docker=DockerConfig(image=..., memory="2g"))``)."""
 
 
 class E2BEnvironmentConfig(_KeepsCredentials):
