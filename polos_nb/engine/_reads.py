@@ -67,6 +67,9 @@ class Reads:
         )  # the journal cannot say it: it refuses writes
         if held is not None and info.status not in TERMINAL_STATUSES:
             info = info.model_copy(update={"status": held[0], "error": held[1]})
+        if self.rt.workers.shared and info.status not in TERMINAL_STATUSES:
+            # Several workers: does any live one define its workflow? (waiting_for_worker)
+            info = (await self.rt.workers.annotate([info]))[0]
         return info
 
     async def channel_context(self, execution_id: str) -> dict[str, Any] | None:
@@ -108,7 +111,10 @@ class Reads:
                 workflow_id=workflow_id, status=status, root_only=root_only, limit=limit
             )
         )
-        return [info_from_row(r) for r in rows]
+        infos = [info_from_row(r) for r in rows]
+        if self.rt.workers.shared:
+            return await self.rt.workers.annotate(infos)
+        return infos
 
     async def wait_terminal(self, execution_id: str) -> ExecutionInfo:
         """Wait until the execution ends; raise :class:`ExecutionBlockedError` if it is parked."""

@@ -236,7 +236,10 @@ class Starts:
             wf = workflow
         if wf is None and self.rt.workers.shared:
             # Several workers: a workflow defined only in other workers' code is started by
-            # its id, its payload as given (the worker that runs it validates it).
+            # its id, its payload as given (the worker that runs it validates it). If no
+            # live worker defines it, the start is logged (Workers.warn_unclaimed) and the
+            # run's status says it waits for a worker (Workers.annotate); it is queued all
+            # the same, for a worker that defines it and joins later.
             payload_json = (
                 _serde.dumps(payload, what=f"The input of workflow {wf_id!r}")
                 if payload is not None
@@ -404,4 +407,8 @@ class Starts:
             raise
         self.started(ex, event)
         self.rt.adopt(ex)
+        if isinstance(wf, _Elsewhere):
+            # Queued for other workers: say so if none alive defines the workflow (a typo,
+            # or its workers are down). Not an error: a worker defining it may join later.
+            await self.rt.workers.warn_unclaimed(wf.id, ex.id)
         return ex.handle()

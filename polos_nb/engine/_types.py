@@ -254,7 +254,15 @@ class BatchStepResult(_DictAccess, BaseModel):
 
 
 class ExecutionInfo(_DictAccess, BaseModel):
-    """A snapshot of one execution (``client.get_execution(id)``)."""
+    """A snapshot of one execution (``client.get_execution(id)``).
+
+    Beside upstream's fields, two say why an unfinished run does not move:
+    ``waiting_for_worker`` is True while it waits for a worker, its journal being shared
+    by several workers (PostgreSQL) none of which that is alive defines its workflow;
+    ``note`` then says so in a sentence (and suggests a close workflow id, for a typo).
+    The run starts when a worker that defines the workflow joins. Both are False / None
+    otherwise, and in a journal one process owns.
+    """
 
     id: str
     workflow_id: str
@@ -275,6 +283,8 @@ class ExecutionInfo(_DictAccess, BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
+    waiting_for_worker: bool = False
+    note: str | None = None
 
     @property
     def done(self) -> bool:

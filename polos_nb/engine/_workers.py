@@ -15,7 +15,10 @@ taking up every unfinished run when it opens, the runtime then:
   waits for its answer; waits for the end of a run another worker drives by reading the journal;
 - **delivers events** other workers published to the runs here that wait for them;
 - **leads or not**: only the leader arms schedules and event triggers (and sweeps the
-  requests that senders which died left behind).
+  requests that senders which died left behind);
+- **advertises** the workflows it defines (when the set changes), so that a run started
+  by id for a workflow no live worker defines is logged at its start and its status says
+  it waits for a worker (:meth:`Workers.warn_unclaimed`, :meth:`Workers.annotate`).
 
 With a journal owned by one process (DuckDB, or PostgreSQL with that setting) nothing
 here runs: ``shared`` is False and ``leads`` True.
@@ -25,8 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from polos_nb import _serde
@@ -59,6 +64,16 @@ RESCAN_ROUNDS = 5
 
 REQUEST_TIMEOUT = 60.0
 """How long a forwarded resume waits for the owner's answer."""
+
+LIVE_SECONDS = 1.0
+"""How long what the live workers define is reused before it is read again (starts by id
+and status reads share one read per this many seconds)."""
+
+WARN_AGAIN_SECONDS = 60.0
+"""Starts of one workflow no live worker defines are logged once per this many seconds."""
+
+SUGGEST = 10
+"""Workflow ids a warning lists at most (the closest to the one asked for first)."""
 
 
 class Workers:
@@ -98,6 +113,12 @@ class Workers:
         """A claim failed, and its commit may have landed all the same: at the next round,
         runs owned here that were created before this time and are not driven here are
         taken up (later runs are left alone: they may be starting here right now)."""
+        self._advertised: tuple[str, ...] | None = None
+        """The workflow ids last written to this worker's row (None: not yet)."""
+        self._live: tuple[float, frozenset[str], int] | None = None
+        """What live workers define, as last read: ``(loop time, ids, workers silent)``."""
+        self._warned: dict[str, float] = {}
+        """Workflows no live worker defines whose starts were logged: loop time of the last."""
 
     @property
     def shared(self) -> bool:
@@ -174,6 +195,7 @@ class Workers:
             return
         if self._seat.fenced:
             await self._rejoin()
+        await self._advertise()
         await self._lead()
         self._retry_slots()
         await self._deliver_events()
@@ -219,6 +241,96 @@ class Workers:
         self.id = self._seat.id
         self._was_leader = False
         rt.renew_seq()
+
+    # ------------------------------------------------------------------ advertised workflows
+    async def _advertise(self) -> None:
+        """Write the workflow ids defined here to this worker's row if they changed (a
+        comparison each round; a write only when a workflow was defined or removed)."""
+        ids = tuple(sorted(registry.get_all_workflows()))
+        if ids == self._advertised:
+            return
+        try:
+            await asyncio.to_thread(self._seat.advertise, ids)
+        except Exception as exc:  # the server away: next round
+            log.warning("polos_nb: worker %s could not advertise its workflows: %s", self.id, exc)
+            return
+        self._advertised = ids
+
+    async def live_workflows(self) -> tuple[frozenset[str], int] | None:
+        """What the live workers define: ``(workflow ids, workers that do not say)``, read
+        at most every :data:`LIVE_SECONDS`; None if it cannot be read (or not shared)."""
+        if not self.shared:
+            return None
+        now = self.rt.loop.time()
+        if self._live is not None and now - self._live[0] < LIVE_SECONDS:
+            return self._live[1], self._live[2]
+        try:
+            defined, silent = await asyncio.to_thread(self._seat.live_workflows)
+        except Exception as exc:
+            log.debug("polos_nb: could not read the workflows live workers define: %s", exc)
+            return None
+        self._live = (self.rt.loop.time(), defined, silent)
+        return defined, silent
+
+    async def _undefined(self, workflow_id: str) -> frozenset[str] | None:
+        """The workflows live workers define, if none of them defines ``workflow_id`` and
+        every live worker says what it defines; None otherwise (it is defined somewhere,
+        here, or nobody can tell)."""
+        if not self.shared or registry.get_workflow(workflow_id) is not None:
+            return None
+        live = await self.live_workflows()
+        if live is None:
+            return None
+        defined, silent = live
+        if workflow_id in defined or silent:
+            return None
+        return defined
+
+    async def warn_unclaimed(self, workflow_id: str, execution_id: str) -> None:
+        """Log a warning if no live worker defines ``workflow_id`` (a run of it was just
+        started by id and queued for other workers): the run waits until one joins.
+
+        The warning names the workflows live workers define, the closest to
+        ``workflow_id`` first. Once per workflow per :data:`WARN_AGAIN_SECONDS`.
+        """
+        defined = await self._undefined(workflow_id)
+        if defined is None:
+            self._warned.pop(workflow_id, None)
+            return
+        now = self.rt.loop.time()
+        last = self._warned.get(workflow_id)
+        if last is not None and now - last < WARN_AGAIN_SECONDS:
+            return
+        self._warned[workflow_id] = now
+        log.warning(
+            "polos_nb: no live worker defines workflow %r: run %s is queued and starts when "
+            "a worker that defines it joins the journal. %s",
+            workflow_id,
+            execution_id,
+            _defined_hint(workflow_id, defined),
+        )
+
+    async def annotate(self, infos: Sequence[ExecutionInfo]) -> list[ExecutionInfo]:
+        """``infos`` with ``waiting_for_worker`` and ``note`` set on the unfinished runs,
+        not driven here, whose workflow no live worker defines (one cached read at most)."""
+        out = list(infos)
+        if not self.shared:
+            return out
+        for index, info in enumerate(out):
+            if info.status in TERMINAL_STATUSES or info.id in self.rt.execs:
+                continue
+            defined = await self._undefined(info.workflow_id)
+            if defined is None:
+                continue
+            note = (
+                f"No live worker defines workflow {info.workflow_id!r}: the run waits until "
+                "a worker that defines it joins the journal."
+            )
+            close = difflib.get_close_matches(info.workflow_id, sorted(defined), 1)
+            if close:
+                note += f" Did you mean {close[0]!r}?"
+            out[index] = info.model_copy(update={"waiting_for_worker": True, "note": note})
+        return out
 
     async def _lead(self) -> None:
         rt = self.rt
@@ -581,6 +693,18 @@ class Workers:
 def rt_limited(rt: Runtime, ex: Exec) -> bool:
     """Whether ``ex``'s queue has a concurrency limit."""
     return rt.admission.limits.get(ex.queue_name or "") is not None
+
+
+def _defined_hint(workflow_id: str, defined: frozenset[str]) -> str:
+    """The workflows live workers define, the closest to ``workflow_id`` first."""
+    if not defined:
+        return "Live workers define no workflows."
+    close = difflib.get_close_matches(workflow_id, sorted(defined), SUGGEST, 0.5)
+    ordered = close + sorted(defined - set(close))
+    shown = ", ".join(repr(i) for i in ordered[:SUGGEST])
+    more = f" and {len(ordered) - SUGGEST} more" if len(ordered) > SUGGEST else ""
+    lead = f"Did you mean {close[0]!r}? " if close else ""
+    return f"{lead}Live workers define: {shown}{more}."
 
 
 def _delete_request(request_id: str) -> Delete:

@@ -72,6 +72,12 @@ Migration 7 rewrites the class names inside typed JSON to polos_nb's public name
     else when it asked again after a wait); a slot goes to the run queued first (as in one
     process). A DuckDB journal has the table and leaves it empty.
 
+Migration 11 adds ``workflows`` to ``workers``: the workflow ids a worker defines (a JSON
+array of strings), which it claims runs of; NULL for a worker that does not say (one of
+an older polos_nb, whose rows and statements the nullable column leaves as they were). A
+start by id for a workflow no live worker lists is logged, and the run's status says it
+waits for a worker (docs/postgres.md, "A workflow no worker defines").
+
 Typed JSON is described in ``polos_nb._serde``; plain JSON values are stored as
 themselves, so ``SELECT output->>'$.total' FROM steps`` works for dict results.
 """
@@ -285,6 +291,11 @@ _M010 = [
     """,
 ]
 
+_M011 = [
+    # Each worker says which workflows it defines: a run nobody can take is visible as such.
+    "ALTER TABLE workers ADD COLUMN workflows JSON",
+]
+
 _JSON_COLUMNS = {
     "executions": ("payload", "result", "error", "state", "initial_state"),
     "steps": ("output", "error", "state"),
@@ -327,6 +338,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (8, "workers sharing a journal", _M008),
     (9, "each worker's own lease", _M009),
     (10, "queue order across workers", _M010),
+    (11, "workflows each worker defines", _M011),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -30,10 +30,17 @@ Every process that opens a PostgreSQL journal is a *worker* of it (docs/postgres
   server is away waits for it, like the writes themselves.
 - **One leader** (a session advisory lock) fires schedules and event triggers, so each
   fires once whatever the number of workers; another worker takes the lead when it goes.
+- **Advertised workflows** (migration 11): a worker's row lists the workflow ids it
+  defines (``workers.workflows``, a JSON array), the ids it claims runs of. The runtime
+  writes it when the set changes (:meth:`WorkerSeat.advertise`, not with every heartbeat);
+  a start by id reads what live workers define (:meth:`WorkerSeat.live_workflows`) to say
+  when none defines the workflow. A worker of an older polos_nb leaves it NULL (it does
+  not say).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -158,6 +165,8 @@ class WorkerSeat:
         self.fenced = False
         self.leads = False
         self.on_wake: Callable[[str], None] | None = None
+        self.workflows: list[str] | None = None
+        """The workflow ids this worker advertises (:meth:`advertise`); None until it says."""
         self._closing = threading.Event()
         self._side_lock = threading.Lock()
         self._side: Any = None
@@ -191,9 +200,9 @@ class WorkerSeat:
             except self._pg.Error as exc:  # old duplicates: publishes are then unchecked
                 log.warning("polos_nb: no unique index on events (topic, topic_seq): %s", exc)
             side.execute(
-                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at, lease_seconds)"
-                " VALUES (%s, %s, %s, now(), now(), %s)",
-                [self.id, os.getpid(), _machine(), self.lease],
+                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at, lease_seconds,"
+                " workflows) VALUES (%s, %s, %s, now(), now(), %s, %s)",
+                [self.id, os.getpid(), _machine(), self.lease, self._workflows_json()],
             )
         self._side = side
         self._heart_thread = threading.Thread(
@@ -242,9 +251,9 @@ class WorkerSeat:
             conn.execute("SELECT pg_advisory_unlock_all()")  # the lead, if it had it
             conn.execute("SELECT pg_try_advisory_lock_shared(%s)", [OWNER_LOCK])
             conn.execute(
-                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at, lease_seconds)"
-                " VALUES (%s, %s, %s, now(), now(), %s)",
-                [new_id, os.getpid(), _machine(), self.lease],
+                "INSERT INTO workers (id, pid, host, started_at, heartbeat_at, lease_seconds,"
+                " workflows) VALUES (%s, %s, %s, now(), now(), %s, %s)",
+                [new_id, os.getpid(), _machine(), self.lease, self._workflows_json()],
             )
 
         new_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -316,6 +325,50 @@ class WorkerSeat:
                     raise JournalUnavailableError(
                         self.display, "the worker closed while the server was away"
                     ) from exc
+
+    # ------------------------------------------------------------------ advertised workflows
+    def _workflows_json(self) -> str | None:
+        return None if self.workflows is None else json.dumps(self.workflows)
+
+    def advertise(self, workflow_ids: Sequence[str]) -> None:
+        """Say which workflows this worker defines (its row's ``workflows``; the runtime
+        calls this when the set changes). Kept for a new row after a fence, too."""
+        self.workflows = sorted(set(workflow_ids))
+        if self.fenced:
+            return  # written with the row of the new id (rejoin)
+        text = self._workflows_json()
+        self._on_side(
+            lambda c: c.execute("UPDATE workers SET workflows = %s WHERE id = %s", [text, self.id])
+        )
+
+    def live_workflows(self) -> tuple[frozenset[str], int]:
+        """What the live workers define: ``(workflow ids, workers that do not say)``.
+
+        A worker is live while its lease holds and, on this machine, while its process
+        runs. One that does not say is of an older polos_nb (or has just joined): it may
+        define any workflow.
+        """
+        rows = self._on_side(
+            lambda c: c.execute(
+                "SELECT pid, host, workflows FROM workers"
+                " WHERE heartbeat_at >= now() - make_interval(secs => lease_seconds)"
+            ).fetchall()
+        )
+        here = _machine()
+        defined: set[str] = set()
+        silent = 0
+        for pid, host, workflows in rows or ():
+            if host == here and pid is not None and _gone(int(pid)):
+                continue
+            if workflows is None:
+                silent += 1
+                continue
+            try:
+                ids = json.loads(workflows) if isinstance(workflows, str) else workflows
+                defined.update(str(i) for i in ids)
+            except (TypeError, ValueError):
+                silent += 1
+        return frozenset(defined), silent
 
     def sweep_requests(self) -> int:
         """Delete requests older than :data:`REQUEST_KEEP` seconds; how many went.
