@@ -492,18 +492,23 @@ class WorkflowTimeoutError(PolosError, TimeoutError):
     """
 
     def __init__(
-        self, execution_id: str | None = None, timeout_seconds: float | None = None
+        self,
+        execution_id: str | None = None,
+        timeout_seconds: float | None = None,
+        note: str | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.timeout_seconds = timeout_seconds
+        self.note = note  # why it may not have started (a shared journal: no worker defines it)
         within = "in time" if timeout_seconds is None else f"within {timeout_seconds}s"
         super().__init__(
             f"Execution {execution_id or '(unknown)'} did not finish {within}. It keeps "
             "running: wait again with await handle, or stop it with client.cancel(id)."
+            + (f" {note}" if note else "")
         )
 
     def __reduce__(self) -> Any:
-        return (type(self), (self.execution_id, self.timeout_seconds))
+        return (type(self), (self.execution_id, self.timeout_seconds, self.note))
 
 
 class WaitTimeoutError(PolosError, TimeoutError):

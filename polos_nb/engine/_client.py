@@ -339,8 +339,22 @@ class PolosClient:
         try:
             info = await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
-            raise WorkflowTimeoutError(execution_id, timeout or 0) from None
+            raise WorkflowTimeoutError(
+                execution_id, timeout or 0, await self._waiting_note(execution_id)
+            ) from None
         return raise_for_terminal(info)
+
+    async def _waiting_note(self, execution_id: str) -> str | None:
+        """Why a run may not have started (a shared journal where no live worker defines its
+        workflow), for the timeout's message; ``None`` when there is nothing to say."""
+        workers = getattr(self._runtime, "workers", None)
+        if workers is None or not workers.shared:
+            return None
+        try:
+            info = await asyncio.wait_for(self.get_execution(execution_id), 2.0)
+        except Exception:
+            return None
+        return getattr(info, "note", None)
 
     async def queue_status(self) -> list[QueueStatus]:
         """What runs and what waits for a slot, per queue and concurrency key (queues with work)."""

@@ -61,8 +61,11 @@ def test_a_run_no_worker_can_take_is_logged_and_waits_until_one_joins(
         assert listed.waiting_for_worker is True
 
         # A wait with a timeout keeps its meaning: it times out, the run stays queued.
-        with pytest.raises(WorkflowTimeoutError):
+        # Its message says why the run may not have started.
+        with pytest.raises(WorkflowTimeoutError) as timed_out:
             asyncio.run(client.wait_for_result(handle.id, timeout=0.5))
+        assert timed_out.value.note == info.note
+        assert "No live worker defines workflow 'shared_job'" in str(timed_out.value)
         assert client.get_execution_sync(handle.id).status == "queued"
 
         workers.start()  # defines shared_job: claims the run and runs it
