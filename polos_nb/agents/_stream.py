@@ -249,7 +249,16 @@ class StreamResult:
         return self.handle.to_dict()
 
     def __repr__(self) -> str:
-        return f"<StreamResult {self.workflow_id} run={self.agent_run_id}>"
+        # Upstream's shape; the status when this process runs the agent now (no I/O).
+        parts = [f"agent_run_id={self.agent_run_id!r}"]
+        if self.workflow_id:
+            parts.append(f"workflow_id={self.workflow_id!r}")
+        if self.root_execution_id and self.root_execution_id != self.agent_run_id:
+            parts.append(f"topic={self.topic!r}")
+        status = self.handle._known_status(self.client)
+        if status:
+            parts.append(f"status={status!r}")
+        return f"StreamResult({', '.join(parts)})"
 
     @property
     def events(self) -> FullEventIterator:
@@ -463,7 +472,16 @@ class AgentStreamHandle:
             yield event
 
     def __repr__(self) -> str:
-        return f"<AgentStreamHandle run={self.agent_run_id} root_execution_id={self.root_execution_id}>"
+        # Upstream's shape; the status when this process runs the agent now (no I/O).
+        parts = [f"agent_run_id={self.agent_run_id!r}"]
+        if self.root_workflow_id:
+            parts.append(f"root_workflow_id={self.root_workflow_id!r}")
+        if self.root_execution_id != self.agent_run_id:
+            parts.append(f"root_execution_id={self.root_execution_id!r}")
+        status = ExecutionHandle(id=self.agent_run_id)._known_status(self.client)
+        if status:
+            parts.append(f"status={status!r}")
+        return f"AgentStreamHandle({', '.join(parts)})"
 
 
 def _with_content(event: StreamEvent, content: str) -> StreamEvent:

@@ -330,6 +330,43 @@ class ExecutionHandle(BaseModel):
         self._client = client
         return self
 
+    def _known_status(self, client: PolosClient | None = None) -> str | None:
+        """The execution's status if this process's engine drives it now (queued, running,
+        waiting), read from memory: no journal read, no wait. None otherwise (it ended, it
+        runs elsewhere, or the handle has no client)."""
+        client = client or getattr(self, "_client", None)
+        if client is None:
+            return None
+        try:
+            runtime = client.runtime
+            if runtime.closed:
+                return None
+            ex = runtime.execs.get(self.id)  # one dict read: safe from any thread
+        except Exception:  # a client of a journal another process owns has no engine here
+            return None
+        status = getattr(ex, "status", None)
+        return status if isinstance(status, str) else None
+
+    def __repr__(self) -> str:
+        # Upstream's shape (the fields as keywords), without the empty ones and without
+        # the roots when they are the execution itself; the status when known at no cost.
+        fields: list[tuple[str, Any]] = [("id", self.id)]
+        if self.workflow_id:
+            fields.append(("workflow_id", self.workflow_id))
+        if self.parent_execution_id:
+            fields.append(("parent_execution_id", self.parent_execution_id))
+        if self.root_execution_id and self.root_execution_id != self.id:
+            fields.append(("root_workflow_id", self.root_workflow_id))
+            fields.append(("root_execution_id", self.root_execution_id))
+        for name in ("step_key", "session_id", "user_id"):
+            value = getattr(self, name)
+            if value:
+                fields.append((name, value))
+        status = self._known_status()
+        if status:
+            fields.append(("status", status))
+        return f"ExecutionHandle({', '.join(f'{k}={v!r}' for k, v in fields)})"
+
     def _require_client(self, client: PolosClient | None) -> PolosClient:
         chosen = client or self._client
         if chosen is None:

@@ -150,7 +150,7 @@ def load_ipython_extension(ip: Any) -> None:
     register_lab(ip)  # the JupyterLab extension's comm target (a no-op outside a kernel)
     from ._result_card import register_formatters
 
-    register_formatters(ip)  # an AgentResult shows as a card
+    register_formatters(ip)  # an AgentResult shows as a card, a handle as its run
     completer = getattr(ip, "Completer", None)
     if completer is not None and id(ip) not in _MATCHERS:
 

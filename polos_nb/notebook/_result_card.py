@@ -254,7 +254,11 @@ def execution_info_html(info: Any) -> str:
 
 def register_formatters(ip: Any) -> None:
     """Show :class:`~polos_nb.AgentResult` and :class:`~polos_nb.ExecutionInfo` values as
-    cards in this shell (``%load_ext``)."""
+    cards in this shell (``%load_ext``), and handles (``ExecutionHandle``,
+    ``StreamResult``, ``AgentStreamHandle``) as their run's view (``_handle_view``)."""
+    from ._handle_view import register_handle_views
+
+    register_handle_views(ip)
     formatters = getattr(getattr(ip, "display_formatter", None), "formatters", None)
     if not formatters or "text/html" not in formatters:
         return

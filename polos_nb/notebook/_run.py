@@ -377,16 +377,17 @@ _RUNS_LOCK = threading.Lock()
 def show(
     run: Any, *, client: PolosClient | None = None, follow: bool = True, workflow_id: str = ""
 ) -> Run:
-    """The :class:`Run` of an existing execution (one per run id in this kernel)."""
+    """The :class:`Run` of an existing execution (one per run id in this kernel).
+
+    Clients on the same journal share their engine, and the run's :class:`Run`: a run
+    shown through the session's client and through a ``PolosClient()`` made in a cell is
+    the same object (one follower, one view).
+    """
     client = _session.client_of(run, client)
     run_id = run if isinstance(run, str) else _session.run_id_of(run)
     with _RUNS_LOCK:
         existing = _RUNS.get(run_id)
-        if (
-            existing is not None
-            and existing.client is client
-            and not getattr(client, "_closed", False)
-        ):
+        if existing is not None and _same_engine(existing.client, client):
             return existing
     if not workflow_id:
         info = _session.call(client, client.get_execution(run_id))
@@ -400,6 +401,18 @@ def show(
     if follow:
         new.follow()
     return new
+
+
+def _same_engine(a: PolosClient, b: PolosClient) -> bool:
+    """Whether two open clients drive the same engine (the same journal in this process)."""
+    if getattr(a, "_closed", False) or getattr(b, "_closed", False):
+        return False
+    if a is b:
+        return True
+    try:
+        return a.loop is b.loop  # one engine per journal file, and one loop per engine
+    except Exception:  # a client of a journal another process owns has no engine here
+        return False
 
 
 def known_runs() -> list[Run]:
