@@ -225,6 +225,10 @@ def execution_info_html(info: Any) -> str:
             f"{e(status)} when it was read. <code>await client.wait_for_result(info.id)</code> "
             "waits for its result.</div>"
         )
+    note = getattr(info, "note", None)
+    if note and status not in ("completed", "failed", "cancelled"):
+        # e.g. a shared journal where no live worker defines the workflow: say why it waits
+        body = f'<div class="polos-result-error">{e(note)}</div>' + body
     rows = []
     payload = getattr(info, "payload", None)
     if payload is not None:

@@ -134,6 +134,18 @@ def test_a_running_execution_says_it_is_a_snapshot(shell: Any) -> None:
     assert "<th>session</th><td>s-1</td>" in html
 
 
+def test_a_run_waiting_for_a_worker_says_why(shell: Any) -> None:
+    note = "No live worker defines workflow 'orders': the run waits until a worker <b>joins"
+    info = _info(status="queued", completed_at=None, waiting_for_worker=True, note=note)
+    html = _html(shell, info)
+    assert "No live worker defines workflow &#x27;orders&#x27;" in html or (
+        "No live worker defines workflow &#39;orders&#39;" in html
+    )
+    assert "worker &lt;b&gt;joins" in html  # escaped
+    done = _html(shell, _info(note=note))  # a note on an ended run is stale: not shown
+    assert "No live worker" not in done
+
+
 def test_an_agent_execution_shows_the_answer_not_every_field(shell: Any) -> None:
     info = _info(
         workflow_type="agent",
