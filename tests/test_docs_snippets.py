@@ -1,7 +1,8 @@
 """The Python code blocks of README.md and docs/*.md run, as a reader would run them.
 
 Users copy these blocks; a block that no longer runs is a wrong doc. Every block fenced
-as ```python in README.md and docs/*.md (benchmarks*.md aside) is collected here.
+as ```python in README.md and docs/*.md (benchmarks*.md aside), indented ones in lists
+included, is collected here.
 
 How a document's blocks run:
 
@@ -24,16 +25,17 @@ How a document's blocks run:
 Conventions in the documents (an HTML comment on the line just before the fence):
 
 - ``<!-- not run: REASON -->``: the block is not run (it needs Docker, a PostgreSQL
-  server, a browser, real credentials, or it is a signature or a fragment that only
-  makes sense inside a workflow). The reason is required.
+  server, a browser or a collector, it serves forever, or it is a signature or a list
+  of options rather than a program). The reason is required.
 - ``<!-- in a workflow -->``: the block is the body of a workflow: it runs as the body
-  of a workflow ``docs_block(ctx, payload)`` started on the document's client, so its
-  ``ctx`` is a real ``WorkflowContext``.
-
+  of a workflow started on the document's ``client``, so its ``ctx`` is a real
+  ``WorkflowContext``; the block passes when the run ends or waits (a suspension waits
+  for a person) and fails if the run fails.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import sys
@@ -236,6 +238,7 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setattr(socket, "getaddrinfo", _local_only(socket.getaddrinfo))
     monkeypatch.setattr(sys, "path", list(sys.path))
     modules = set(sys.modules)
+    environ = dict(os.environ)
     _session.reset()
     _run.forget_runs()
     InteractiveShell.clear_instance()
@@ -250,6 +253,9 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     time.sleep(0.05)
     _session.reset()
     InteractiveShell.clear_instance()
+    for key in set(os.environ) - set(environ):  # what a document's setup exported
+        del os.environ[key]
+    os.environ.update(environ)
     for name in set(sys.modules) - modules:  # modules a document wrote in its directory
         if str(tmp_path) in str(getattr(sys.modules[name], "__file__", None) or ""):
             del sys.modules[name]
@@ -297,9 +303,13 @@ def _as_workflow(block: Block) -> str:
         f"{body}\n"
         "    return None\n\n"
         "_handle = await _docs_block.invoke(client, {})\n"
-        "while (_info := await client.get_execution(_handle.id)).status not in (\n"
-        "    'waiting', 'completed', 'failed', 'cancelled'):\n"
+        "for _ in range(1500):\n"
+        "    _info = await client.get_execution(_handle.id)\n"
+        "    if _info.status in ('waiting', 'completed', 'failed', 'cancelled'):\n"
+        "        break\n"
         "    await _asyncio.sleep(0.02)\n"
+        "else:\n"
+        "    raise TimeoutError(f'the run is still {_info.status} after 30 s')\n"
         "if _info.status == 'failed':\n"
         "    await _handle\n"
     )
@@ -318,6 +328,12 @@ def test_doc_blocks_run(doc: Path, shell: Any) -> None:
         if block.mode == "in a workflow":
             code = _as_workflow(Block(block.doc, block.line, code, block.mode, ""))
         _run_cell(shell, code, block.where)
+
+
+def test_setup_names_documents() -> None:
+    """A renamed document would silently lose its setup."""
+    names = {doc.relative_to(ROOT).as_posix() for doc in DOCS}
+    assert set(SETUP) <= names
 
 
 def test_markers_are_known() -> None:
