@@ -230,7 +230,9 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A fresh IPython shell in a fresh directory with its own journal."""
     from IPython.core.interactiveshell import InteractiveShell
 
+    from polos_nb.engine import _workflow
     from polos_nb.notebook import _run, _session
+    from polos_nb.testing import _models
 
     monkeypatch.setenv("POLOS_JOURNAL", str(tmp_path / "journal.duckdb"))
     monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api/")
@@ -239,6 +241,8 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setattr(sys, "path", list(sys.path))
     modules = set(sys.modules)
     environ = dict(os.environ)
+    workflows = dict(_workflow._REGISTRY)
+    models = dict(_models._MODELS)
     _session.reset()
     _run.forget_runs()
     InteractiveShell.clear_instance()
@@ -253,6 +257,12 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     time.sleep(0.05)
     _session.reset()
     InteractiveShell.clear_instance()
+    # The documents' workflows (schedules, event triggers) and test models leave with them.
+    for workflow_id in set(_workflow._REGISTRY) - set(workflows):
+        _workflow.unregister(workflow_id)
+    _workflow._REGISTRY.update(workflows)
+    _models._MODELS.clear()
+    _models._MODELS.update(models)
     for key in set(os.environ) - set(environ):  # what a document's setup exported
         del os.environ[key]
     os.environ.update(environ)
