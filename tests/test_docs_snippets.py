@@ -257,6 +257,7 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     time.sleep(0.05)
     _session.reset()
     InteractiveShell.clear_instance()
+    _close_ipython_loop()
     # The documents' workflows (schedules, event triggers) and test models leave with them.
     for workflow_id in set(_workflow._REGISTRY) - set(workflows):
         _workflow.unregister(workflow_id)
@@ -269,6 +270,18 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     for name in set(sys.modules) - modules:  # modules a document wrote in its directory
         if str(tmp_path) in str(getattr(sys.modules[name], "__file__", None) or ""):
             del sys.modules[name]
+
+
+def _close_ipython_loop() -> None:
+    """Close the event loop IPython ran the cells' ``await`` on (it keeps one for the
+    process; the next shell makes a new one), so no caller loop outlives the test."""
+    from IPython.core import async_helpers
+
+    loop = async_helpers._asyncio_event_loop
+    if loop is not None and not loop.is_closed():
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+    async_helpers._asyncio_event_loop = None
 
 
 def _local_only(getaddrinfo: Any) -> Any:
