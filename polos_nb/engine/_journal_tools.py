@@ -12,9 +12,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from polos_nb import _serde
 from polos_nb.errors import ExecutionNotFoundError, UserError, WorkflowNotFoundError
@@ -198,7 +199,8 @@ async def fork(
             rt.step_insert(ex, key, pos, kind, 1, status, None, output, error, state, now, now)
         )
     if result is not _UNSET:
-        key, _, kind, _, _, _, state = by_position[position]
+        key, _, kind, _, recorded, _, state = by_position[position]
+        result = _as_recorded_type(result, recorded, key)
         ops.append(
             rt.step_insert(
                 ex,
@@ -218,6 +220,38 @@ async def fork(
     await rt.commit(ops)
     rt.adopt(ex)
     return rt.bind_handle(ex.handle())
+
+
+def _as_recorded_type(result: Any, recorded: Any, key: str) -> Any:
+    """A plain dict given for a step that recorded a Pydantic model, as that model.
+
+    An agent's model call records an ``LLMResponse``; ``fork(..., result={"content": ...})``
+    means one, and the run would otherwise fail later on a dict. A dict that does not fit
+    is refused here, before anything is written, naming the step and the fields.
+    """
+    if not isinstance(result, dict) or not isinstance(recorded, str):
+        return result
+    try:
+        tagged = json.loads(recorded)
+    except ValueError:
+        return result
+    if not (isinstance(tagged, dict) and tagged.get("$t") == "model"):
+        return result
+    cls = _serde._resolve(str(tagged.get("cls", "")))
+    if cls is None or not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+        return result
+    try:
+        return cls.model_validate(result)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(value)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise UserError(
+            f"fork(result=...) for step {key!r}: that step recorded a {cls.__name__}, and the "
+            f"dict given does not fit it ({problems}). Pass a {cls.__name__}, or a dict of "
+            "its fields."
+        ) from None
 
 
 async def compare(rt: Runtime, a: str, b: str) -> list[StepComparison]:
