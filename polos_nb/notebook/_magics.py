@@ -93,6 +93,17 @@ def _tokens(line: str) -> list[tuple[str, int, int]]:
     return [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(line)]
 
 
+def _comment_hint(rest: str) -> str:
+    """What to add to an error about a line with an unquoted ``#`` word in it: IPython hands
+    a line magic its whole line, so ``%polos inspect RUN  # look`` passes ``# look`` too."""
+    if any(tok.startswith("#") for tok, _, _ in _tokens(rest)):
+        return (
+            " (a '#' in a magic line is part of its input, not a comment: put the comment "
+            "on a line of its own)"
+        )
+    return ""
+
+
 def _unquote(text: str) -> str:
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
@@ -454,10 +465,13 @@ class PolosMagics(Magics):
             raise UsageError(f"unknown subcommand {sub!r}; use one of: {', '.join(SUBCOMMANDS)}")
         try:
             return handler(rest)
-        except UsageError:
+        except UsageError as exc:
+            hint = _comment_hint(rest)
+            if hint:
+                raise UsageError(f"{exc}{hint}") from None
             raise
         except PolosError as exc:
-            raise UsageError(f"{type(exc).__name__}: {exc}") from exc
+            raise UsageError(f"{type(exc).__name__}: {exc}{_comment_hint(rest)}") from exc
 
     # ------------------------------------------------------------------ subcommands
     def _cmd_help(self, rest: str) -> None:

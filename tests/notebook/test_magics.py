@@ -220,6 +220,10 @@ def test_workflow_run_with_schema_form_and_journal_tools(shell: Any) -> None:
         ("approve", "give the run"),
         ("fork abc", "needs --at"),
         ("compare a", "RUN_A RUN_B"),
+        # IPython passes a line magic its whole line: a trailing "# ..." is input, and the
+        # error says so.
+        ("show abc  # look at it", r"give one run id \(a '#' in a magic line is part of"),
+        ("runs  # the latest", "not a comment"),
     ],
 )
 def test_polos_bad_input(shell: Any, line: str, message: str) -> None:
