@@ -17,7 +17,7 @@ import { Widget } from '@lumino/widgets';
 import { PolosApi } from './api';
 import { outputMentionsRun } from './format';
 import { RunInspector } from './inspector';
-import { PolosModel } from './model';
+import { approvalKey, PolosModel } from './model';
 import { PolosPanel } from './panel';
 import type { Approval, RunSummary, Source } from './types';
 
@@ -159,9 +159,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: args => jumpToCell(app, (args.notebook as string) || null, String(args.id))
     });
 
+    // Each approval's toast, by approval: once the approval is answered (in the sidebar, the
+    // run's view, Slack, another browser) its toast goes, rather than asking on for seconds.
+    const toasts = new Map<string, string>();
+    model.changed.connect((_, state) => {
+      const waiting = new Set(state.approvals.map(approvalKey));
+      for (const [key, id] of toasts) {
+        if (!waiting.has(key)) {
+          Notification.dismiss(id);
+          toasts.delete(key);
+        }
+      }
+    });
     model.arrived.connect((_, approvals: Approval[]) => {
       for (const approval of approvals) {
-        Notification.warning(
+        const id = Notification.warning(
           `${approval.workflow_id} waits for you: ${approval.form.title || approval.key}` +
             (approval.notebook ? ` (${approval.notebook})` : ''),
           {
@@ -175,6 +187,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
             ]
           }
         );
+        toasts.set(approvalKey(approval), id);
       }
     });
     model.start();

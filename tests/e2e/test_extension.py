@@ -136,6 +136,7 @@ def test_the_inbox_badge_appears_and_an_answer_in_the_sidebar_resumes_the_run(
     item.locator(".polos-field[data-field='amount'] input").fill("12.5")
     item.locator("button.polos-approve").click()
     lab.wait_until(lambda: badge(lab) is None, what="the badge to go once answered")
+    toast.first.wait_for(state="hidden", timeout=4000)  # its toast goes with it
     sidebar.locator(".polos-inbox .polos-empty").wait_for(state="visible")
     source.locator(".polos-run-row .polos-status-completed").first.wait_for(state="visible")
     lab.snap("inbox-answered", sidebar)

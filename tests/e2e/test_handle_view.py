@@ -36,10 +36,14 @@ def test_a_stream_on_the_last_line_shows_the_live_run(lab: Lab, workdir: Path) -
     assert "weather" in live.locator(".polos-run-title").inner_text()
     assert len(lab.cell_outputs(shown)) == 2  # the snapshot and the widget, no text repr
     lab.snap("stream-live", live)
+    toast = lab.page.locator(".Toastify__toast", has_text="weather waits for you")
+    toast.first.wait_for(state="visible")  # the extension's notification of the approval
     live.locator(".polos-approve").first.click()  # the form in the view answers the run
     lab.wait_until(
         lambda: live.get_attribute("data-status") == "completed",
         what="the run to complete in its view",
     )
     assert "Mild in Oslo." in live.inner_text()
+    # answered: the toast goes now (not 10 s after it came)
+    toast.first.wait_for(state="hidden", timeout=5000)
     lab.snap("stream-completed", live)
