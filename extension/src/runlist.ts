@@ -54,6 +54,7 @@ export class RunList {
   /** Show runs with this status only (``null``: all); starts again from the top. */
   async setFilter(status: string | null): Promise<void> {
     this.status = status;
+    this.generation += 1; // an answer for the previous filter is dropped
     this.pages.clear();
     this.node.scrollTop = 0;
     await this.load(0);
@@ -68,11 +69,13 @@ export class RunList {
   }
 
   private async load(page: number): Promise<void> {
-    if (this.pages.has(page) || this.loading.has(page)) {
+    // A fetch of an older generation (before a refresh) does not count: its answer is
+    // dropped, so the page is fetched again for this one.
+    if (this.pages.has(page) || this.loading.get(page) === this.generation) {
       return;
     }
     const generation = this.generation;
-    this.loading.add(page);
+    this.loading.set(page, generation);
     try {
       const result = await this.options.fetchPage(
         this.status,
@@ -87,7 +90,9 @@ export class RunList {
     } catch (err) {
       this.error = String((err as Error).message || err);
     } finally {
-      this.loading.delete(page);
+      if (this.loading.get(page) === generation) {
+        this.loading.delete(page);
+      }
     }
     this.render();
   }
@@ -179,7 +184,7 @@ export class RunList {
   private readonly empty: HTMLElement;
   private status: string | null = null;
   private pages = new Map<number, RunSummary[]>();
-  private loading = new Set<number>();
+  private loading = new Map<number, number>(); // page -> the generation fetching it
   private generation = 0;
   private _total = 0;
   private error = '';

@@ -41,6 +41,60 @@ async function settle(): Promise<void> {
 }
 
 describe('RunList', () => {
+  it('fetches again when refreshed while its first fetch is under way', async () => {
+    // The sidebar makes a source's list and fetches its runs; a state that changes the
+    // source's counts meanwhile refreshes it. The first answer is then out of date and
+    // dropped, so the refresh must fetch again (it did not: the list stayed empty).
+    const runs = makeRuns(3);
+    const answers: Array<(page: RunPage) => void> = [];
+    const fetch = vi.fn(
+      (_status: string | null, _offset: number, _limit: number) =>
+        new Promise<RunPage>(resolve => answers.push(resolve))
+    );
+    const page = (n: number): RunPage => ({
+      source: 's',
+      total: n,
+      matching: n,
+      counts: {},
+      offset: 0,
+      runs: runs.slice(0, n)
+    });
+    const list = new RunList({ fetchPage: fetch, onOpen: () => undefined });
+    document.body.appendChild(list.node);
+    const first = list.setFilter(null);
+    const again = list.refresh();
+    expect(fetch).toHaveBeenCalledTimes(2);
+    answers[0](page(0)); // the out-of-date answer: no runs yet
+    answers[1](page(3));
+    await Promise.all([first, again]);
+    await settle();
+    expect(list.total).toBe(3);
+    expect(list.renderedRows).toBe(3);
+    list.node.remove();
+  });
+
+  it('drops an answer for the filter it had before', async () => {
+    const runs = makeRuns(6);
+    const answers: Array<[string | null, (page: RunPage) => void]> = [];
+    const fetch = vi.fn(
+      (status: string | null) =>
+        new Promise<RunPage>(resolve => answers.push([status, resolve]))
+    );
+    const list = new RunList({ fetchPage: fetch, onOpen: () => undefined });
+    document.body.appendChild(list.node);
+    const all = list.setFilter(null);
+    const failed = list.setFilter('failed');
+    const only = runs.filter(r => r.status === 'failed');
+    for (const [status, resolve] of answers) {
+      const chosen = status ? only : runs;
+      resolve({ source: 's', total: 6, matching: chosen.length, counts: {}, offset: 0, runs: chosen });
+    }
+    await Promise.all([all, failed]);
+    await settle();
+    expect(list.total).toBe(only.length);
+    list.node.remove();
+  });
+
   it('computes the rows in view', () => {
     expect(visibleRange(0, 420, 42, 10_000, 0)).toEqual([0, 10]);
     expect(visibleRange(4200, 420, 42, 10_000, 2)).toEqual([98, 112]);
